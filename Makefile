@@ -1,0 +1,79 @@
+# xdphc — kernel-accelerated health probes.  `make help` lists the targets.
+BUILD      ?= build
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+ARCH_INC   := /usr/include/$(shell $(CC) -dumpmachine)
+# Debian's interpreter: the tests use only Debian-packaged Python modules.
+PYTEST     ?= /usr/bin/python3 -m pytest
+PREFIX     ?= /usr/local
+
+CFLAGS     ?= -O2 -g
+CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
+LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml
+BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
+
+# Every Debian package the build, the demo, the tests and the tools need.
+DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
+	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
+	linux-libc-dev iproute2 ethtool nftables util-linux procps \
+	python3 python3-pytest
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+USER_SRCS  := $(wildcard user/*.c)
+USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
+
+.PHONY: all deps test demo bench install clean help
+
+all: $(BUILD)/xdphc
+
+help:
+	@echo "make deps     install every Debian package needed (apt-get)"
+	@echo "make          build BPF objects, skeletons and build/xdphc"
+	@echo "make test     deps + build + the pytest suite (needs root)"
+	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
+	@echo "make install  install xdphc to $(PREFIX)/sbin"
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps: must run as root (apt-get)" >&2; exit 1; fi
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
+	fi
+
+$(BUILD) $(BUILD)/user:
+	mkdir -p $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+.SECONDARY: $(BPF_OBJS)
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/xdphc: $(USER_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+test: deps
+	$(MAKE) all
+	$(PYTEST) -ra tests
+
+demo: deps
+	$(MAKE) all
+	tools/demo.sh
+
+install: $(BUILD)/xdphc
+	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc
+
+clean:
+	rm -rf $(BUILD)

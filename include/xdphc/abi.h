@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xdphc map ABI: the layout of every pinned map an outside consumer may read
+ * (a BPF load balancer, bpftool, a monitoring agent).  This header is the only
+ * xdphc code a consumer needs.  It compiles both for BPF (clang -target bpf)
+ * and for userspace.
+ *
+ * Byte order: addresses and ports are in network byte order, exactly as they
+ * appear in packets, so a forwarder can build a key straight from a header.
+ * Times are CLOCK_REALTIME nanoseconds (Unix epoch) unless a name says _mono.
+ *
+ * Pinned under pin_path (default /sys/fs/bpf/xdphc):
+ *   status  BPF_MAP_TYPE_HASH   struct xdphc_backend_key -> struct xdphc_backend_status
+ *   pools   BPF_MAP_TYPE_ARRAY  __u32 pool id           -> struct xdphc_pool_summary
+ *   stats   BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_engine_stats
+ *   meta    BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_meta
+ */
+#ifndef XDPHC_ABI_H
+#define XDPHC_ABI_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#endif
+
+#define XDPHC_ABI_VERSION 1
+
+#define XDPHC_MAX_POOLS 256
+#define XDPHC_POOL_NAME_LEN 32
+
+/* Backend health as published; consumers treat anything but UP as "do not use". */
+enum xdphc_state {
+	XDPHC_STATE_UNKNOWN = 0,	/* not enough probes yet to decide */
+	XDPHC_STATE_UP = 1,
+	XDPHC_STATE_DOWN = 2,
+};
+
+/* Outcome of the most recent probe of a backend. */
+enum xdphc_reason {
+	XDPHC_REASON_NONE = 0,		/* never probed */
+	XDPHC_REASON_OK = 1,		/* SYN-ACK received */
+	XDPHC_REASON_REFUSED = 2,	/* RST received: port closed */
+	XDPHC_REASON_TIMEOUT = 3,	/* no reply within timeout */
+	XDPHC_REASON_UNREACHABLE = 4,	/* ICMP destination unreachable (type/code kept) */
+	XDPHC_REASON_NO_ROUTE = 5,	/* the prober's FIB has no route to the backend */
+	XDPHC_REASON_NEIGH_FAILED = 6,	/* ARP/ND for the next hop never resolved */
+	XDPHC_REASON_MAX,
+};
+
+/* Key of the status map: the backend as a load balancer knows it. */
+struct xdphc_backend_key {
+	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
+	__u8 protocol;		/* IPPROTO_TCP (6), IPPROTO_UDP (17) */
+	__be16 port;		/* the backend's serving port */
+	__be32 addr[4];		/* IPv4 in addr[0], addr[1..3] zero */
+};
+
+struct xdphc_backend_status {
+	__u8 state;		/* enum xdphc_state */
+	__u8 reason;		/* enum xdphc_reason of the last probe */
+	__u8 icmp_type;		/* with XDPHC_REASON_UNREACHABLE */
+	__u8 icmp_code;
+	__u16 consecutive_ok;	/* successes in a row (saturates at 65535) */
+	__u16 consecutive_fail;	/* failures in a row (saturates at 65535) */
+	__u32 pool_id;		/* index into the pools map */
+	__u32 last_rtt_us;	/* round-trip time of the last successful probe */
+	__u64 last_change_ns;	/* when state last changed (realtime ns) */
+	__u64 last_probe_ns;	/* when the last probe result was recorded */
+};
+
+/* fail_open: every backend of the pool is down; use them all rather than drop. */
+#define XDPHC_POOL_F_FAIL_OPEN 0x1
+
+struct xdphc_pool_summary {
+	char name[XDPHC_POOL_NAME_LEN];
+	__u32 total;
+	__u32 up;
+	__u32 down;
+	__u32 unknown;
+	__u32 flags;		/* XDPHC_POOL_F_* */
+	__u32 interval_ms;
+	__u32 timeout_ms;
+	__u16 port;		/* check port override, host order; 0 = backend's own */
+	__u8 protocol;
+	__u8 in_use;		/* 1 when this id names a configured pool */
+};
+
+/* Counters since the engine started (they restart at zero with the engine). */
+struct xdphc_engine_stats {
+	__u64 probes_sent;
+	__u64 replies_synack;
+	__u64 replies_rst;
+	__u64 replies_icmp;
+	__u64 timeouts;
+	__u64 ignored_forged;	/* replies whose cookie matched no probe */
+	__u64 ignored_stale;	/* replies to an earlier probe of the same backend */
+	__u64 rst_sent;		/* SYN-ACKs turned into RSTs */
+	__u64 tx_failed;	/* probes the engine could not send (counted, retried) */
+	__u64 neigh_requests;	/* next-hop resolutions asked of the kernel */
+	__u64 transitions;
+};
+
+/* Engine identity and liveness: a consumer compares now with last_tick_ns. */
+struct xdphc_meta {
+	__u32 abi_version;	/* XDPHC_ABI_VERSION of the writer */
+	__u32 pid;		/* engine pid, 0 after a clean stop */
+	__u64 start_ns;
+	__u64 last_tick_ns;
+	__u32 tick_us;		/* the engine's tick; stale if last_tick is far older */
+	__u32 running;		/* 1 while the engine runs, 0 after a clean stop */
+};
+
+#endif /* XDPHC_ABI_H */

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures: a fresh namespace lab per test, the engine binary,
+and a unique bpffs pin directory per test."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import xhclab  # noqa: E402
+
+
+def pytest_configure(config):
+    if os.geteuid() != 0:
+        pytest.exit("the xdphc tests build network namespaces and load BPF: run them as root",
+                    returncode=2)
+
+
+@pytest.fixture
+def lab():
+    """A fresh lab (prober ns + backend ns, veth, GRO on) with a kernel
+    listener on port 80; torn down after the test."""
+    with xhclab.Lab(listen=[80]) as lab:
+        yield lab
+
+
+@pytest.fixture
+def xdphc_bin() -> str:
+    """Absolute path of build/xdphc; fails (does not skip) if it was not built."""
+    p = ROOT / "build" / "xdphc"
+    if not p.is_file() or not os.access(p, os.X_OK):
+        pytest.fail(f"{p} does not exist or is not executable: run `make` first")
+    return str(p)
+
+
+@pytest.fixture
+def pin_dir():
+    """A unique, not yet created pin directory /sys/fs/bpf/xhc-test-<sfx>
+    (bpffs is mounted on /sys/fs/bpf if it was not); everything pinned under it
+    is unlinked and the directory removed after the test."""
+    xhclab.ensure_bpffs()
+    d = xhclab.PinDir()
+    try:
+        yield d.path
+    finally:
+        d.remove()

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "cli.h"
+#include "pins.h"
+#include "state.h"
+
+#define STALE_AFTER_NS 3000000000ULL
+
+struct entry {
+	struct xdphc_backend_key key;
+	struct xdphc_backend_status st;
+};
+
+struct snapshot {
+	struct xdphc_meta meta;
+	struct xdphc_pool_summary pools[XDPHC_MAX_POOLS];
+	struct entry *e;
+	size_t n;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static const char *fmt_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = ns / 1000000000ULL;
+	struct tm tm;
+
+	if (!ns)
+		return "never";
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static int read_pools(const char *dir, struct snapshot *s)
+{
+	char err[512];
+	int fd = pins_open_map(dir, PIN_POOLS, err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	for (uint32_t i = 0; i < XDPHC_MAX_POOLS; i++)
+		if (bpf_map_lookup_elem(fd, &i, &s->pools[i]))
+			memset(&s->pools[i], 0, sizeof(s->pools[i]));
+	close(fd);
+	return 0;
+}
+
+static int read_status(const char *dir, struct snapshot *s)
+{
+	struct xdphc_backend_key key, cur;
+	bool have = false;
+	char err[512];
+	size_t cap = 0;
+	int fd = pins_open_map(dir, PIN_STATUS, err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	while (!bpf_map_get_next_key(fd, have ? &cur : NULL, &key)) {
+		cur = key;
+		have = true;
+		if (s->n == cap) {
+			struct entry *n;
+
+			cap = cap ? cap * 2 : 1024;
+			n = realloc(s->e, cap * sizeof(*s->e));
+			if (!n) {
+				close(fd);
+				return -1;
+			}
+			s->e = n;
+		}
+		s->e[s->n].key = key;
+		if (!bpf_map_lookup_elem(fd, &key, &s->e[s->n].st))
+			s->n++;
+	}
+	close(fd);
+	return 0;
+}
+
+static int snapshot_read(const char *dir, struct snapshot *s, bool with_status)
+{
+	char err[512];
+
+	memset(s, 0, sizeof(*s));
+	if (pins_read_meta(dir, &s->meta, err, sizeof(err))) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	if (read_pools(dir, s))
+		return -1;
+	return with_status ? read_status(dir, s) : 0;
+}
+
+static const char *pool_name(const struct snapshot *s, uint32_t id)
+{
+	return id < XDPHC_MAX_POOLS && s->pools[id].in_use ? s->pools[id].name : "?";
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
+
+	if (c)
+		return c;
+	return (int)ntohs(x->key.port) - (int)ntohs(y->key.port);
+}
+
+/* "running", "stopped" or "stale": what a consumer may conclude about freshness. */
+static const char *engine_state(const struct xdphc_meta *m, uint64_t now)
+{
+	if (!m->running)
+		return "stopped";
+	if (now > m->last_tick_ns && now - m->last_tick_ns > STALE_AFTER_NS)
+		return "stale";
+	return "running";
+}
+
+static void print_engine(const struct snapshot *s, const char *dir)
+{
+	uint64_t now = now_ns();
+	double age = now > s->meta.last_tick_ns ? (now - s->meta.last_tick_ns) / 1e9 : 0;
+	const char *st = engine_state(&s->meta, now);
+	char t[32];
+
+	if (!strcmp(st, "running"))
+		printf("engine: running (pid %u), heartbeat %.1fs ago, pins %s\n",
+		       s->meta.pid, age, dir);
+	else if (!strcmp(st, "stale"))
+		printf("engine: NOT RESPONDING (pid %u), last heartbeat %.1fs ago: the data "
+		       "below is stale\n", s->meta.pid, age);
+	else
+		printf("engine: stopped (last heartbeat %s, %.0fs ago): showing the last known "
+		       "state\n", fmt_time(s->meta.last_tick_ns, t, sizeof(t)), age);
+}
+
+static void print_pools_text(const struct snapshot *s, const char *only)
+{
+	printf("%-20s %8s %8s %8s %8s  %s\n", "POOL", "TOTAL", "UP", "DOWN", "UNKNOWN",
+	       "FAIL-OPEN");
+	for (int i = 0; i < XDPHC_MAX_POOLS; i++) {
+		const struct xdphc_pool_summary *p = &s->pools[i];
+
+		if (!p->in_use || (only && strcmp(only, p->name)))
+			continue;
+		printf("%-20s %8u %8u %8u %8u  %s\n", p->name, p->total, p->up, p->down,
+		       p->unknown, p->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no");
+	}
+}
+
+static void print_reason(const struct xdphc_backend_status *st, char *buf, size_t len)
+{
+	if (st->reason == XDPHC_REASON_UNREACHABLE)
+		snprintf(buf, len, "%s(icmp %u/%u)", reason_name(st->reason), st->icmp_type,
+			 st->icmp_code);
+	else
+		snprintf(buf, len, "%s", reason_name(st->reason));
+}
+
+static void print_not_up_text(const struct snapshot *s, int only_id)
+{
+	uint64_t now = now_ns();
+	size_t shown = 0;
+	char a[64], r[48], t[32];
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct entry *e = &s->e[i];
+
+		if (e->st.state == XDPHC_STATE_UP || (only_id >= 0 && (int)e->st.pool_id != only_id))
+			continue;
+		if (!shown++)
+			printf("\n%-28s %-16s %-8s %-22s %s\n", "BACKEND", "POOL", "STATE",
+			       "REASON", "SINCE");
+		print_reason(&e->st, r, sizeof(r));
+		printf("%-28s %-16s %-8s %-22s %s (%.0fs ago)\n",
+		       addr_format(&e->key, a, sizeof(a)), pool_name(s, e->st.pool_id),
+		       state_name(e->st.state), r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
+		       e->st.last_change_ns && now > e->st.last_change_ns ?
+		       (now - e->st.last_change_ns) / 1e9 : 0.0);
+	}
+	if (!shown)
+		printf("\nall backends are up\n");
+}
+
+static void json_backend(const struct snapshot *s, const struct entry *e)
+{
+	char a[64];
+	struct xdphc_backend_key k = e->key;
+
+	addr_format(&k, a, sizeof(a));
+	/* The address without the port, for consumers that want them apart. */
+	*strrchr(a, ':') = '\0';
+	printf("{\"address\":\"%s\",\"port\":%u,\"pool\":\"%s\",\"state\":\"%s\","
+	       "\"reason\":\"%s\",\"icmp_type\":%u,\"icmp_code\":%u,\"consecutive_ok\":%u,"
+	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu,"
+	       "\"last_probe_ns\":%llu}",
+	       a[0] == '[' ? (a[strlen(a) - 1] = '\0', a + 1) : a, ntohs(e->key.port),
+	       pool_name(s, e->st.pool_id), state_name(e->st.state), reason_name(e->st.reason),
+	       e->st.icmp_type, e->st.icmp_code, e->st.consecutive_ok, e->st.consecutive_fail,
+	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns,
+	       (unsigned long long)e->st.last_probe_ns);
+}
+
+static void json_engine(const struct snapshot *s)
+{
+	printf("\"engine\":{\"state\":\"%s\",\"pid\":%u,\"abi_version\":%u,"
+	       "\"start_ns\":%llu,\"last_tick_ns\":%llu}",
+	       engine_state(&s->meta, now_ns()), s->meta.pid, s->meta.abi_version,
+	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns);
+}
+
+static void print_json(const struct snapshot *s, int only_id)
+{
+	bool first = true;
+
+	printf("{");
+	json_engine(s);
+	printf(",\"pools\":[");
+	for (int i = 0; i < XDPHC_MAX_POOLS; i++) {
+		const struct xdphc_pool_summary *p = &s->pools[i];
+
+		if (!p->in_use || (only_id >= 0 && i != only_id))
+			continue;
+		printf("%s{\"name\":\"%s\",\"total\":%u,\"up\":%u,\"down\":%u,\"unknown\":%u,"
+		       "\"fail_open\":%s}", first ? "" : ",", p->name, p->total, p->up, p->down,
+		       p->unknown, p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false");
+		first = false;
+	}
+	printf("],\"backends\":[");
+	first = true;
+	for (size_t i = 0; i < s->n; i++) {
+		if (only_id >= 0 && (int)s->e[i].st.pool_id != only_id)
+			continue;
+		printf("%s", first ? "" : ",");
+		json_backend(s, &s->e[i]);
+		first = false;
+	}
+	printf("]}\n");
+}
+
+static int find_pool(const struct snapshot *s, const char *name)
+{
+	for (int i = 0; i < XDPHC_MAX_POOLS; i++)
+		if (s->pools[i].in_use && !strcmp(s->pools[i].name, name))
+			return i;
+	return -1;
+}
+
+int cli_status(const struct cli_opts *o)
+{
+	struct snapshot s;
+	int only = -1;
+
+	if (snapshot_read(o->pin_path, &s, true))
+		return 1;
+	if (o->pool && (only = find_pool(&s, o->pool)) < 0) {
+		fprintf(stderr, "xdphc: --pool %s: no such pool in %s\n", o->pool, o->pin_path);
+		free(s.e);
+		return 1;
+	}
+	qsort(s.e, s.n, sizeof(*s.e), cmp_entry);
+	if (o->json) {
+		print_json(&s, only);
+	} else {
+		print_engine(&s, o->pin_path);
+		print_pools_text(&s, o->pool);
+		print_not_up_text(&s, only);
+	}
+	free(s.e);
+	return 0;
+}
+
+int cli_show(const struct cli_opts *o, const char *backend)
+{
+	struct snapshot s;
+	struct entry e;
+	char err[256], t[32], r[48];
+	int fd;
+
+	if (addr_parse_backend(backend, &e.key, err, sizeof(err))) {
+		fprintf(stderr, "xdphc: show %s: %s\n", backend, err);
+		return 2;
+	}
+	if (snapshot_read(o->pin_path, &s, false))
+		return 1;
+	fd = pins_open_map(o->pin_path, PIN_STATUS, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return 1;
+	}
+	if (bpf_map_lookup_elem(fd, &e.key, &e.st)) {
+		fprintf(stderr, "xdphc: %s: not a configured backend (not in %s/status)\n",
+			backend, o->pin_path);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	if (o->json) {
+		json_backend(&s, &e);
+		printf("\n");
+		return 0;
+	}
+	print_engine(&s, o->pin_path);
+	print_reason(&e.st, r, sizeof(r));
+	printf("backend:          %s\n", backend);
+	printf("pool:             %s\n", pool_name(&s, e.st.pool_id));
+	printf("state:            %s\n", state_name(e.st.state));
+	printf("last result:      %s\n", r);
+	printf("consecutive ok:   %u\n", e.st.consecutive_ok);
+	printf("consecutive fail: %u\n", e.st.consecutive_fail);
+	printf("last rtt:         %u us\n", e.st.last_rtt_us);
+	printf("state since:      %s\n", fmt_time(e.st.last_change_ns, t, sizeof(t)));
+	printf("last probe:       %s\n", fmt_time(e.st.last_probe_ns, t, sizeof(t)));
+	return 0;
+}

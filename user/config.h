@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XDPHC_CONFIG_H
+#define XDPHC_CONFIG_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xdphc/abi.h>
+
+#define CONFIG_ERR_LEN 512
+
+enum hc_protocol {
+	HC_PROTO_TCP = 0,
+};
+
+struct hc_config {
+	enum hc_protocol protocol;
+	uint16_t port;			/* 0: probe each backend's own port */
+	uint32_t interval_ms;
+	uint32_t timeout_ms;
+	uint32_t healthy_threshold;
+	uint32_t unhealthy_threshold;
+};
+
+/* One backend as configured; key.port is the serving port (network order). */
+struct backend_cfg {
+	struct xdphc_backend_key key;
+};
+
+struct pool_cfg {
+	char name[XDPHC_POOL_NAME_LEN];
+	struct hc_config hc;
+	struct backend_cfg *backends;
+	size_t n_backends;
+	size_t cap_backends;
+};
+
+struct config {
+	char path[PATH_MAX];
+	char interface[IF_NAMESIZE];
+	int interface_line;		/* for messages about the interface */
+	bool has_source_ipv4;
+	uint32_t source_ipv4;		/* network order */
+	bool has_source_ports;
+	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
+	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
+	char xdp_mode[16];		/* "native" (default) or "skb" */
+	struct pool_cfg *pools;
+	size_t n_pools;
+};
+
+/*
+ * Parse and validate a YAML config.  On failure returns -1 and writes one
+ * message naming the file and line ("web.yaml:12: ...") into err.
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* Total number of backends over all pools. */
+size_t config_backend_count(const struct config *cfg);
+
+#endif

@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "config.h"
+#include "engine.h"
+#include "keyindex.h"
+#include "log.h"
+#include "netif.h"
+#include "pins.h"
+#include "programs.h"
+#include "scheduler.h"
+#include "state.h"
+
+#define TICK_NS 1000000ULL		/* 1 ms */
+#define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
+#define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
+#define STALE_ENGINE_NS 3000000000ULL
+
+struct backend_rt {
+	struct xdphc_backend_key key;
+	struct xdphc_backend_status st;
+	uint8_t dirty;
+};
+
+struct engine {
+	struct config cfg;
+	int ifindex;
+	uint32_t src4;
+	uint16_t sport_lo, sport_hi;
+	struct programs prog;
+	struct pins pins;
+	struct scheduler sched;
+	struct backend_rt *b;
+	size_t n;
+	struct keyindex idx;
+	uint32_t *dirty;
+	size_t n_dirty;
+	struct xdphc_backend_key *batch_keys;
+	struct xdphc_backend_status *batch_vals;
+	struct xdphc_pool_summary *pools;
+	bool pools_dirty;
+	uint64_t transitions;
+	uint64_t start_real;
+	uint64_t next_publish, next_progress;
+	bool made_pin_dir;
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void mark_dirty(struct engine *e, uint32_t i)
+{
+	if (e->b[i].dirty)
+		return;
+	e->b[i].dirty = 1;
+	e->dirty[e->n_dirty++] = i;
+}
+
+static uint32_t *pool_count(struct xdphc_pool_summary *ps, uint8_t state)
+{
+	if (state == XDPHC_STATE_UP)
+		return &ps->up;
+	if (state == XDPHC_STATE_DOWN)
+		return &ps->down;
+	return &ps->unknown;
+}
+
+static void pool_recount_flags(struct xdphc_pool_summary *ps)
+{
+	if (ps->total && ps->down == ps->total)
+		ps->flags |= XDPHC_POOL_F_FAIL_OPEN;
+	else
+		ps->flags &= ~XDPHC_POOL_F_FAIL_OPEN;
+}
+
+static void log_transition(struct engine *e, struct backend_rt *br, uint8_t from)
+{
+	const struct xdphc_backend_status *st = &br->st;
+	char a[64], extra[64] = "";
+
+	if (st->reason == XDPHC_REASON_OK)
+		snprintf(extra, sizeof(extra), ", rtt %uus", st->last_rtt_us);
+	else if (st->reason == XDPHC_REASON_UNREACHABLE)
+		snprintf(extra, sizeof(extra), ", icmp type %u code %u", st->icmp_type,
+			 st->icmp_code);
+	log_info("pool %s backend %s: %s -> %s (%s%s, %u in a row)",
+		 e->cfg.pools[st->pool_id].name, addr_format(&br->key, a, sizeof(a)),
+		 state_name(from), state_name(st->state), reason_name(st->reason), extra,
+		 st->reason == XDPHC_REASON_OK ? st->consecutive_ok : st->consecutive_fail);
+}
+
+static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
+{
+	struct engine *e = ctx;
+	struct backend_rt *br = &e->b[i];
+	struct xdphc_pool_summary *ps = &e->pools[br->st.pool_id];
+	uint8_t from = br->st.state;
+
+	if (state_update(&br->st, &e->cfg.pools[br->st.pool_id].hc, o,
+			 clock_ns(CLOCK_REALTIME))) {
+		(*pool_count(ps, from))--;
+		(*pool_count(ps, br->st.state))++;
+		pool_recount_flags(ps);
+		e->pools_dirty = true;
+		e->transitions++;
+		log_transition(e, br, from);
+	}
+	mark_dirty(e, i);
+}
+
+static int publish_status(struct engine *e)
+{
+	__u32 count = e->n_dirty;
+	int fd = e->pins.fd[PIN_STATUS];
+
+	if (!count)
+		return 0;
+	for (size_t k = 0; k < e->n_dirty; k++) {
+		struct backend_rt *br = &e->b[e->dirty[k]];
+
+		e->batch_keys[k] = br->key;
+		e->batch_vals[k] = br->st;
+		br->dirty = 0;
+	}
+	e->n_dirty = 0;
+	if (bpf_map_update_batch(fd, e->batch_keys, e->batch_vals, &count, NULL)) {
+		log_warn("updating the status map: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void publish_pools(struct engine *e)
+{
+	if (!e->pools_dirty)
+		return;
+	for (uint32_t i = 0; i < e->cfg.n_pools; i++)
+		bpf_map_update_elem(e->pins.fd[PIN_POOLS], &i, &e->pools[i], BPF_ANY);
+	e->pools_dirty = false;
+}
+
+static void publish_stats(struct engine *e, bool running)
+{
+	uint64_t c[XDPHC_CNT_MAX] = { 0 };
+	struct xdphc_engine_stats s = { 0 };
+	struct xdphc_meta m = { 0 };
+	const struct sched_stats *ss = &e->sched.st;
+	uint32_t zero = 0;
+
+	programs_counters(&e->prog, c);
+	s.probes_sent = c[XDPHC_CNT_TX];
+	s.replies_synack = c[XDPHC_CNT_RX_SYNACK];
+	s.replies_rst = c[XDPHC_CNT_RX_RST];
+	s.replies_icmp = c[XDPHC_CNT_RX_ICMP];
+	s.timeouts = ss->timeouts;
+	s.ignored_forged = c[XDPHC_CNT_RX_FORGED];
+	s.ignored_stale = c[XDPHC_CNT_RX_STALE];
+	s.rst_sent = c[XDPHC_CNT_RST_SENT];
+	s.tx_failed = c[XDPHC_CNT_TX_NO_NEIGH] + c[XDPHC_CNT_TX_NO_ROUTE] +
+		      c[XDPHC_CNT_TX_ERROR] + ss->send_errors;
+	s.neigh_requests = ss->neigh_requests;
+	s.transitions = e->transitions;
+	bpf_map_update_elem(e->pins.fd[PIN_STATS], &zero, &s, BPF_ANY);
+
+	m.abi_version = XDPHC_ABI_VERSION;
+	m.pid = running ? getpid() : 0;
+	m.start_ns = e->start_real;
+	m.last_tick_ns = clock_ns(CLOCK_REALTIME);
+	m.tick_us = TICK_NS / 1000;
+	m.running = running;
+	bpf_map_update_elem(e->pins.fd[PIN_META], &zero, &m, BPF_ANY);
+}
+
+static void log_progress(struct engine *e)
+{
+	for (size_t i = 0; i < e->cfg.n_pools; i++) {
+		const struct xdphc_pool_summary *ps = &e->pools[i];
+
+		log_info("pool %s: %u up, %u down, %u unknown of %u%s", ps->name, ps->up,
+			 ps->down, ps->unknown, ps->total,
+			 ps->flags & XDPHC_POOL_F_FAIL_OPEN ? " (fail-open: all down)" : "");
+	}
+}
+
+/* Another live engine on the same pins would fight over every map. */
+static int check_not_running(const struct config *cfg)
+{
+	struct xdphc_meta m;
+	char err[256];
+	uint64_t now = clock_ns(CLOCK_REALTIME);
+
+	if (pins_read_meta(cfg->pin_path, &m, err, sizeof(err)))
+		return 0;
+	if (!m.running || !m.pid || (pid_t)m.pid == getpid())
+		return 0;
+	if (kill(m.pid, 0) && errno == ESRCH)
+		return 0;
+	if (now - m.last_tick_ns > STALE_ENGINE_NS)
+		return 0;
+	log_err("%s: another xdphc engine (pid %u) is running with pin_path %s",
+		cfg->path, m.pid, cfg->pin_path);
+	return -1;
+}
+
+static int resolve_interface(struct engine *e)
+{
+	struct config *c = &e->cfg;
+	char err[256];
+
+	e->ifindex = if_nametoindex(c->interface);
+	if (!e->ifindex) {
+		log_err("%s:%d: interface '%s': no such network interface", c->path,
+			c->interface_line, c->interface);
+		return -1;
+	}
+	if (c->has_source_ipv4) {
+		e->src4 = c->source_ipv4;
+	} else if (netif_primary_ipv4(c->interface, &e->src4)) {
+		log_err("%s:%d: interface '%s' has no IPv4 address; set source_ipv4",
+			c->path, c->interface_line, c->interface);
+		return -1;
+	}
+	if (netif_ipv4_forwarding(c->interface) == 0) {
+		log_err("%s:%d: interface '%s' has IPv4 forwarding off; the kernel's FIB "
+			"lookup for XDP (bpf_fib_lookup) needs it: sysctl -w "
+			"net.ipv4.conf.%s.forwarding=1", c->path, c->interface_line,
+			c->interface, c->interface);
+		return -1;
+	}
+	if (c->has_source_ports) {
+		e->sport_lo = c->sport_lo;
+		e->sport_hi = c->sport_hi;
+	} else if (netif_default_source_ports(&e->sport_lo, &e->sport_hi, err, sizeof(err))) {
+		log_err("%s: %s", c->path, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int alloc_backends(struct engine *e)
+{
+	uint32_t i = 0;
+
+	e->n = config_backend_count(&e->cfg);
+	e->b = calloc(e->n, sizeof(*e->b));
+	e->dirty = malloc(e->n * sizeof(*e->dirty));
+	e->batch_keys = malloc(e->n * sizeof(*e->batch_keys));
+	e->batch_vals = malloc(e->n * sizeof(*e->batch_vals));
+	e->pools = calloc(e->cfg.n_pools, sizeof(*e->pools));
+	if (!e->b || !e->dirty || !e->batch_keys || !e->batch_vals || !e->pools)
+		return -1;
+	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
+		const struct pool_cfg *pc = &e->cfg.pools[p];
+		struct xdphc_pool_summary *ps = &e->pools[p];
+
+		snprintf(ps->name, sizeof(ps->name), "%s", pc->name);
+		ps->total = pc->n_backends;
+		ps->interval_ms = pc->hc.interval_ms;
+		ps->timeout_ms = pc->hc.timeout_ms;
+		ps->port = pc->hc.port;
+		ps->protocol = IPPROTO_TCP;
+		ps->in_use = 1;
+		for (size_t k = 0; k < pc->n_backends; k++, i++) {
+			e->b[i].key = pc->backends[k].key;
+			e->b[i].st.pool_id = p;
+		}
+	}
+	if (keyindex_init(&e->idx, e->n, &e->b[0].key, sizeof(e->b[0])))
+		return -1;
+	for (i = 0; i < e->n; i++)
+		keyindex_insert(&e->idx, i);
+	return 0;
+}
+
+static void init_slots(struct engine *e)
+{
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct xdphc_slot *s = &e->prog.slots[i];
+		const struct pool_cfg *pc = &e->cfg.pools[e->b[i].st.pool_id];
+
+		memcpy(s->addr, e->b[i].key.addr, sizeof(s->addr));
+		s->family = e->b[i].key.family;
+		s->port = pc->hc.port ? htons(pc->hc.port) : e->b[i].key.port;
+		s->gen = (uint32_t)random();
+	}
+}
+
+/* Keep what the previous run learned: a restart must not flap every backend. */
+static size_t carry_over(struct engine *e)
+{
+	int fd = pins_previous_status_fd(&e->pins);
+	struct xdphc_backend_status old;
+	size_t kept = 0;
+
+	if (fd < 0)
+		return 0;
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct xdphc_backend_status *st = &e->b[i].st;
+
+		if (bpf_map_lookup_elem(fd, &e->b[i].key, &old))
+			continue;
+		st->state = old.state <= XDPHC_STATE_DOWN ? old.state : XDPHC_STATE_UNKNOWN;
+		st->reason = old.reason;
+		st->last_change_ns = old.last_change_ns;
+		st->last_rtt_us = old.last_rtt_us;
+		kept++;
+	}
+	return kept;
+}
+
+/* A reused status map may hold backends that are no longer configured. */
+static void drop_unconfigured(struct engine *e)
+{
+	struct xdphc_backend_key key, next;
+	int fd = e->pins.fd[PIN_STATUS];
+	void *prev = NULL;
+	size_t dropped = 0;
+
+	if (!e->pins.reused[PIN_STATUS])
+		return;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (keyindex_find(&e->idx, &next) < 0) {
+			bpf_map_delete_elem(fd, &next);
+			dropped++;
+			continue;	/* restart from prev: next was deleted */
+		}
+		key = next;
+		prev = &key;
+	}
+	if (dropped)
+		log_info("removed %zu backends that are no longer configured from the status map",
+			 dropped);
+}
+
+static void init_published(struct engine *e)
+{
+	size_t kept = carry_over(e);
+
+	drop_unconfigured(e);
+	for (uint32_t i = 0; i < e->n; i++) {
+		(*pool_count(&e->pools[e->b[i].st.pool_id], e->b[i].st.state))++;
+		mark_dirty(e, i);
+	}
+	for (uint32_t p = 0; p < e->cfg.n_pools; p++)
+		pool_recount_flags(&e->pools[p]);
+	e->pools_dirty = true;
+	if (kept)
+		log_info("kept the last known state of %zu backends from %s/status", kept,
+			 e->cfg.pin_path);
+	publish_status(e);
+	publish_pools(e);
+	publish_stats(e, true);
+}
+
+static int setup(struct engine *e)
+{
+	struct programs_params pp = { 0 };
+	char err[CONFIG_ERR_LEN];
+	struct stat st;
+
+	if (resolve_interface(e) || check_not_running(&e->cfg))
+		return -1;
+	e->made_pin_dir = stat(e->cfg.pin_path, &st) != 0;
+	if (bpffs_prepare(e->cfg.pin_path, err, sizeof(err))) {
+		log_err("%s: %s", e->cfg.path, err);
+		return -1;
+	}
+	if (alloc_backends(e)) {
+		log_err("out of memory for %zu backends", e->n);
+		return -1;
+	}
+	programs_clear_stale(e->ifindex);
+	pp.ifname = e->cfg.interface;
+	pp.ifindex = e->ifindex;
+	pp.src4 = e->src4;
+	pp.sport_lo = e->sport_lo;
+	pp.sport_hi = e->sport_hi;
+	pp.nslots = e->n;
+	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
+	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
+	    pins_open(&e->pins, e->cfg.pin_path, e->n + e->n / 4 + 64, err, sizeof(err)) ||
+	    programs_attach(&e->prog, err, sizeof(err))) {
+		log_err("%s", err);
+		return -1;
+	}
+	init_slots(e);
+	init_published(e);
+	if (pins_publish(&e->pins, err, sizeof(err))) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void teardown(struct engine *e, bool ok)
+{
+	programs_detach(&e->prog);
+	if (ok) {
+		publish_status(e);
+		publish_pools(e);
+		publish_stats(e, false);
+	}
+	sched_free(&e->sched);
+	programs_close(&e->prog);
+	pins_close(&e->pins);
+	/* A failed first start leaves no empty pin directory behind. */
+	if (!ok && e->made_pin_dir)
+		rmdir(e->cfg.pin_path);
+	keyindex_free(&e->idx);
+	free(e->b);
+	free(e->dirty);
+	free(e->batch_keys);
+	free(e->batch_vals);
+	free(e->pools);
+	config_free(&e->cfg);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = t / 1000000000ULL, .tv_nsec = t % 1000000000ULL };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
+	       !stop_requested)
+		;
+}
+
+static void loop(struct engine *e)
+{
+	uint64_t next = clock_ns(CLOCK_MONOTONIC);
+
+	while (!stop_requested) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+		sched_tick(&e->sched, now);
+		publish_status(e);
+		if (now >= e->next_publish) {
+			publish_pools(e);
+			publish_stats(e, true);
+			e->next_publish = now + PUBLISH_NS;
+		}
+		if (now >= e->next_progress) {
+			if (e->next_progress)
+				log_progress(e);
+			e->next_progress = now + PROGRESS_NS;
+		}
+		if (reload_requested) {
+			reload_requested = 0;
+			log_warn("SIGHUP: configuration reload is not implemented yet; "
+				 "restart the engine to apply changes");
+		}
+		next += TICK_NS;
+		if (next < now)
+			next = now;
+		sleep_until(next);
+	}
+}
+
+int engine_run(const char *config_path)
+{
+	static struct engine e;
+	char err[CONFIG_ERR_LEN];
+	int ok;
+
+	memset(&e, 0, sizeof(e));
+	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		return 1;
+	}
+	e.start_real = clock_ns(CLOCK_REALTIME);
+	install_signals();
+	ok = !setup(&e);
+	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, clock_ns(CLOCK_MONOTONIC),
+			     on_outcome, &e)) {
+		log_err("out of memory for the scheduler");
+		ok = 0;
+	}
+	if (!ok) {
+		teardown(&e, false);
+		return 1;
+	}
+	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
+		 "%u-%u, pins in %s", e.n, e.cfg.n_pools, e.cfg.interface,
+		 ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1], ((uint8_t *)&e.src4)[2],
+		 ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi, e.cfg.pin_path);
+	loop(&e);
+	log_info("stopping: %s", stop_requested ? "signal received" : "done");
+	teardown(&e, true);
+	return 0;
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyindex.h"
+
+static const struct xdphc_backend_key *key_at(const struct keyindex *ki, uint32_t i)
+{
+	return (const void *)((const char *)ki->keys + (size_t)i * ki->key_stride);
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+uint64_t backend_key_hash(const struct xdphc_backend_key *k)
+{
+	uint64_t h = mix(((uint64_t)k->family << 56) | ((uint64_t)k->protocol << 48) |
+			 ((uint64_t)k->port << 32) | k->addr[0]);
+
+	return mix(h ^ (((uint64_t)k->addr[1] << 32) | k->addr[2]) ^ ((uint64_t)k->addr[3] << 17));
+}
+
+int backend_key_equal(const struct xdphc_backend_key *a, const struct xdphc_backend_key *b)
+{
+	return a->family == b->family && a->protocol == b->protocol && a->port == b->port &&
+	       !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t stride)
+{
+	size_t n = 16;
+
+	while (n < capacity * 2)
+		n <<= 1;
+	ki->slots = calloc(n, sizeof(*ki->slots));
+	if (!ki->slots)
+		return -1;
+	ki->mask = n - 1;
+	ki->keys = keys;
+	ki->key_stride = stride;
+	return 0;
+}
+
+int64_t keyindex_insert(struct keyindex *ki, uint32_t i)
+{
+	const struct xdphc_backend_key *k = key_at(ki, i);
+	size_t pos = backend_key_hash(k) & ki->mask;
+
+	while (ki->slots[pos]) {
+		uint32_t j = ki->slots[pos] - 1;
+
+		if (backend_key_equal(key_at(ki, j), k))
+			return j;
+		pos = (pos + 1) & ki->mask;
+	}
+	ki->slots[pos] = i + 1;
+	return -1;
+}
+
+int64_t keyindex_find(const struct keyindex *ki, const struct xdphc_backend_key *k)
+{
+	size_t pos = backend_key_hash(k) & ki->mask;
+
+	while (ki->slots[pos]) {
+		uint32_t j = ki->slots[pos] - 1;
+
+		if (backend_key_equal(key_at(ki, j), k))
+			return j;
+		pos = (pos + 1) & ki->mask;
+	}
+	return -1;
+}
+
+void keyindex_free(struct keyindex *ki)
+{
+	free(ki->slots);
+	memset(ki, 0, sizeof(*ki));
+}

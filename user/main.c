@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+
+#define DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xdphc run -c CONFIG [-v]\n"
+		"       xdphc status [--json] [--pool NAME] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc version\n"
+		"\n"
+		"run     probe the backends of CONFIG until SIGINT/SIGTERM\n"
+		"status  per-pool counts and every backend that is not up, read from the\n"
+		"        pinned maps (default pin path " DEFAULT_PIN_PATH ")\n"
+		"show    one backend's full record\n");
+}
+
+static int bad_args(const char *cmd, const char *what)
+{
+	fprintf(stderr, "xdphc %s: %s (see xdphc --help)\n", cmd, what);
+	return 2;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:v", opts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'v')
+			log_set_level(LOG_DEBUG);
+		else
+			return bad_args("run", "unknown option");
+	}
+	if (!config)
+		return bad_args("run", "missing -c CONFIG");
+	if (optind < argc)
+		return bad_args("run", "unexpected argument");
+	return engine_run(config);
+}
+
+/* --pin-path wins; -c reads pin_path from a config; else the default. */
+static int pin_path_from_config(const char *config, char *out, size_t len)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	if (config_load(config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	snprintf(out, len, "%s", cfg.pin_path);
+	config_free(&cfg);
+	return 0;
+}
+
+static int cmd_read(int argc, char **argv, bool show)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "pin-path", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = show ? "show" : "status";
+	struct cli_opts o = { .pin_path = DEFAULT_PIN_PATH };
+	static char from_cfg[4096];
+	const char *config = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "jp:P:c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': o.json = true; break;
+		case 'p': o.pool = optarg; break;
+		case 'P': o.pin_path = optarg; break;
+		case 'c': config = optarg; break;
+		default: return bad_args(cmd, "unknown option");
+		}
+	}
+	if (config && o.pin_path != (const char *)DEFAULT_PIN_PATH)
+		return bad_args(cmd, "give --pin-path or -c, not both");
+	if (config) {
+		if (pin_path_from_config(config, from_cfg, sizeof(from_cfg)))
+			return 1;
+		o.pin_path = from_cfg;
+	}
+	if (!show) {
+		if (optind < argc)
+			return bad_args(cmd, "unexpected argument");
+		return cli_status(&o);
+	}
+	if (o.pool)
+		return bad_args(cmd, "--pool is for status");
+	if (optind + 1 != argc)
+		return bad_args(cmd, "expects exactly one ADDR:PORT");
+	return cli_show(&o, argv[optind]);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(cmd ? stdout : stderr);
+		return cmd ? 0 : 2;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("xdphc %s (map ABI %d)\n", XDPHC_VERSION, XDPHC_ABI_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status"))
+		return cmd_read(argc - 1, argv + 1, false);
+	if (!strcmp(cmd, "show"))
+		return cmd_read(argc - 1, argv + 1, true);
+	fprintf(stderr, "xdphc: unknown command '%s' (see xdphc --help)\n", cmd);
+	return 2;
+}

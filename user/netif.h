@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XDPHC_NETIF_H
+#define XDPHC_NETIF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The interface's first IPv4 address (network order); -1 if it has none. */
+int netif_primary_ipv4(const char *ifname, uint32_t *addr);
+
+/*
+ * A source port range that the local stack never picks for its own
+ * connections: the ports above ip_local_port_range, or below it if the
+ * range reaches 65535.
+ */
+int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t errlen);
+
+/* Make sure dir lives on a bpf filesystem, mounting /sys/fs/bpf if needed. */
+int bpffs_prepare(const char *dir, char *err, size_t errlen);
+
+/*
+ * bpf_fib_lookup() answers only for interfaces with IPv4 forwarding on;
+ * returns 1 if on, 0 if off, -1 if unknown.
+ */
+int netif_ipv4_forwarding(const char *ifname);
+
+/* mkdir -p */
+int mkdir_p(const char *dir, int mode);
+
+#endif

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "log.h"
+#include "programs.h"
+#include "probe_rx.skel.h"
+#include "probe_tx.skel.h"
+
+#define DEFAULT_MSS 1460
+
+static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (!log_enabled(LOG_DEBUG) && level != LIBXDP_WARN)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	/* libxdp warns about the dispatcher before falling back; that is expected. */
+	log_debug("libxdp: %s", buf);
+	return 0;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && !log_enabled(LOG_DEBUG))
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+static unsigned int bits_for(size_t n)
+{
+	unsigned int b = 0;
+
+	while (((size_t)1 << b) < n)
+		b++;
+	return b;
+}
+
+static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
+		    char *err, size_t errlen)
+{
+	unsigned int count = pp->sport_hi - pp->sport_lo + 1;
+	size_t per_port = (pp->nslots + count - 1) / count;
+
+	memset(c, 0, sizeof(*c));
+	c->idx_bits = bits_for(per_port);
+	/* Keep at least 16 bits of the ISN for the cookie. */
+	if (c->idx_bits > 16) {
+		snprintf(err, errlen, "%zu backends need a wider source_ports range "
+			 "than %u-%u", pp->nslots, pp->sport_lo, pp->sport_hi);
+		return -1;
+	}
+	if (getrandom(c->key, sizeof(c->key), 0) != sizeof(c->key)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		return -1;
+	}
+	c->src4 = pp->src4;
+	c->ifindex = pp->ifindex;
+	c->nslots = pp->nslots;
+	c->sport_lo = pp->sport_lo;
+	c->sport_count = count;
+	c->mss = DEFAULT_MSS;
+	return 0;
+}
+
+static void *map_mmap(struct bpf_map *map, size_t *len)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	size_t sz = (size_t)bpf_map__value_size(map) * bpf_map__max_entries(map);
+	void *m;
+
+	sz = (sz + page - 1) / page * page;
+	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	*len = sz;
+	return m;
+}
+
+static const char *load_hint(int e)
+{
+	if (e == EPERM || e == EACCES)
+		return " (xdphc needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)";
+	return "";
+}
+
+/* `repeat` runs of probe_tx over queue entries [first, end). */
+static int run_frames(struct programs *p, unsigned int repeat, unsigned int first,
+		      unsigned int end)
+{
+	struct xdp_md ctx = {
+		.data_end = XDPHC_FRAME_LEN,
+		.ingress_ifindex = p->ifindex,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		    .data_in = p->frame,
+		    .data_size_in = XDPHC_FRAME_LEN,
+		    .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx),
+		    .repeat = repeat,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+		    .batch_size = repeat < p->batch ? repeat : p->batch);
+
+	p->tx->bss->tx_next = first;
+	p->tx->bss->tx_count = end;
+	if (bpf_prog_test_run_opts(bpf_program__fd(p->tx->progs.probe_tx), &opts))
+		return -errno;
+	return 0;
+}
+
+/* An empty live-frames run: old kernels reject the flag with EINVAL. */
+static int check_live_frames(struct programs *p, char *err, size_t errlen)
+{
+	if (!run_frames(p, 1, 0, 0))
+		return 0;
+	snprintf(err, errlen, "this kernel cannot run XDP programs in live-frames mode "
+		 "(BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, Linux >= 5.18): %s",
+		 strerror(errno));
+	return -1;
+}
+
+static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
+		   char *err, size_t errlen)
+{
+	int e;
+
+	p->tx = probe_tx_bpf__open();
+	if (!p->tx) {
+		snprintf(err, errlen, "opening probe_tx: %s", strerror(errno));
+		return -1;
+	}
+	p->tx->rodata->cfg = *c;
+	bpf_map__set_max_entries(p->tx->maps.slots, c->nslots);
+	e = probe_tx_bpf__load(p->tx);
+	if (e) {
+		snprintf(err, errlen, "loading probe_tx into the kernel: %s%s",
+			 strerror(-e), load_hint(-e));
+		return -1;
+	}
+	p->slots = map_mmap(p->tx->maps.slots, &p->slots_len);
+	p->txq = map_mmap(p->tx->maps.txq, &p->txq_len);
+	if (!p->slots || !p->txq) {
+		snprintf(err, errlen, "mmap of probe maps: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int open_rx(struct programs *p, const struct xdphc_bpf_cfg *c,
+		   char *err, size_t errlen)
+{
+	DECLARE_LIBXDP_OPTS(xdp_program_opts, xopts);
+
+	p->rx = probe_rx_bpf__open();
+	if (!p->rx) {
+		snprintf(err, errlen, "opening probe_rx: %s", strerror(errno));
+		return -1;
+	}
+	p->rx->rodata->cfg = *c;
+	if (bpf_map__reuse_fd(p->rx->maps.slots, bpf_map__fd(p->tx->maps.slots)) ||
+	    bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters))) {
+		snprintf(err, errlen, "sharing maps with probe_rx: %s", strerror(errno));
+		return -1;
+	}
+	xopts.obj = p->rx->obj;
+	xopts.prog_name = "probe_rx";
+	p->xprog = xdp_program__create(&xopts);
+	if (libxdp_get_error(p->xprog)) {
+		p->xprog = NULL;
+		snprintf(err, errlen, "preparing probe_rx for libxdp: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int programs_load(struct programs *p, const struct programs_params *pp,
+		  char *err, size_t errlen)
+{
+	struct xdphc_bpf_cfg c;
+
+	memset(p, 0, sizeof(*p));
+	libxdp_set_print(libxdp_log);
+	libbpf_set_print(libbpf_log);
+	p->ifindex = pp->ifindex;
+	p->nslots = pp->nslots;
+	p->batch = pp->batch ? pp->batch : 16;
+	p->mode = pp->skb_mode ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+	if (fill_cfg(&c, pp, err, errlen))
+		return -1;
+	if (load_tx(p, &c, err, errlen))
+		return -1;
+	if (check_live_frames(p, err, errlen))
+		return -1;
+	return open_rx(p, &c, err, errlen);
+}
+
+static const char *mode_name(enum xdp_attach_mode m)
+{
+	switch (m) {
+	case XDP_MODE_NATIVE: return "native";
+	case XDP_MODE_SKB: return "skb";
+	case XDP_MODE_HW: return "hw";
+	default: return "unspecified";
+	}
+}
+
+static void describe_attachment(struct programs *p)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(p->ifindex);
+
+	if (libxdp_get_error(mp)) {
+		log_warn("attached probe_rx, but cannot read the interface's XDP state back");
+		return;
+	}
+	p->dispatcher = !xdp_multiprog__is_legacy(mp);
+	if (p->dispatcher)
+		log_info("probe_rx attached in %s mode through libxdp's dispatcher "
+			 "(%d programs on the interface)", mode_name(p->mode),
+			 xdp_multiprog__program_count(mp));
+	else
+		log_info("probe_rx attached in %s mode as the interface's only XDP program "
+			 "(libxdp dispatcher unavailable on this kernel)", mode_name(p->mode));
+	xdp_multiprog__close(mp);
+}
+
+int programs_attach(struct programs *p, char *err, size_t errlen)
+{
+	char msg[256];
+	int e = xdp_program__attach(p->xprog, p->ifindex, p->mode, 0);
+
+	if (e) {
+		libxdp_strerror(e, msg, sizeof(msg));
+		snprintf(err, errlen, "attaching probe_rx (%s mode): %s%s%s", mode_name(p->mode),
+			 msg, e == -EEXIST || e == -EBUSY ?
+			 " (another XDP program that does not use libxdp is attached)" : "",
+			 load_hint(-e));
+		return -1;
+	}
+	p->attached = true;
+	describe_attachment(p);
+	return 0;
+}
+
+void programs_detach(struct programs *p)
+{
+	int e;
+
+	if (!p->attached)
+		return;
+	e = xdp_program__detach(p->xprog, p->ifindex, p->mode, 0);
+	if (e)
+		log_warn("detaching probe_rx: %s", strerror(-e));
+	else
+		log_info("probe_rx detached");
+	p->attached = false;
+}
+
+void programs_close(struct programs *p)
+{
+	programs_detach(p);
+	if (p->slots)
+		munmap(p->slots, p->slots_len);
+	if (p->txq)
+		munmap(p->txq, p->txq_len);
+	xdp_program__close(p->xprog);
+	probe_rx_bpf__destroy(p->rx);
+	probe_tx_bpf__destroy(p->tx);
+	memset(p, 0, sizeof(*p));
+}
+
+int programs_send(struct programs *p, unsigned int first, unsigned int n)
+{
+	return run_frames(p, n, first, first + n);
+}
+
+int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(p->tx->maps.counters);
+
+	if (ncpu <= 0)
+		return -1;
+	for (uint32_t i = 0; i < XDPHC_CNT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			return -1;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+	return 0;
+}
+
+int programs_clear_stale(int ifindex)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *prog;
+	int found = 0;
+
+	if (libxdp_get_error(mp))
+		return 0;
+	for (prog = xdp_multiprog__next_prog(NULL, mp); prog;
+	     prog = xdp_multiprog__next_prog(prog, mp))
+		if (!strcmp(xdp_program__name(prog), "probe_rx"))
+			found = 1;
+	prog = xdp_multiprog__main_prog(mp);
+	if (xdp_multiprog__is_legacy(mp) && prog && !strcmp(xdp_program__name(prog), "probe_rx"))
+		found = 1;
+	if (found) {
+		log_warn("removing a probe_rx left attached by an engine that did not stop cleanly");
+		if (xdp_multiprog__is_legacy(mp))
+			xdp_multiprog__detach(mp);
+		else
+			for (prog = xdp_multiprog__next_prog(NULL, mp); prog;
+			     prog = xdp_multiprog__next_prog(prog, mp))
+				if (!strcmp(xdp_program__name(prog), "probe_rx"))
+					xdp_program__detach(prog, ifindex,
+							    xdp_multiprog__attach_mode(mp), 0);
+	}
+	xdp_multiprog__close(mp);
+	return found;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XDPHC_PROGRAMS_H
+#define XDPHC_PROGRAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xdp/libxdp.h>
+#include <xdphc/probe.h>
+
+struct probe_tx_bpf;
+struct probe_rx_bpf;
+
+struct programs_params {
+	const char *ifname;
+	int ifindex;
+	uint32_t src4;			/* network order */
+	uint16_t sport_lo, sport_hi;
+	size_t nslots;
+	bool skb_mode;
+	unsigned int batch;		/* frames per BPF_PROG_RUN */
+};
+
+struct programs {
+	struct probe_tx_bpf *tx;
+	struct probe_rx_bpf *rx;
+	struct xdp_program *xprog;
+	int ifindex;
+	enum xdp_attach_mode mode;
+	bool attached;
+	bool dispatcher;		/* libxdp multi-program dispatcher in use */
+	struct xdphc_slot *slots;	/* mmap of the slots map */
+	size_t nslots;
+	size_t slots_len;
+	uint32_t *txq;			/* mmap of the tx queue */
+	size_t txq_len;
+	unsigned int batch;
+	uint8_t frame[XDPHC_FRAME_LEN];
+};
+
+/* Load probe_tx (checking live-frames support) and open probe_rx. */
+int programs_load(struct programs *p, const struct programs_params *pp,
+		  char *err, size_t errlen);
+/* Attach probe_rx to the interface through libxdp. */
+int programs_attach(struct programs *p, char *err, size_t errlen);
+void programs_detach(struct programs *p);
+void programs_close(struct programs *p);
+
+/* Send SYNs for the slots in txq[first, first + n).  Returns 0 or -errno. */
+int programs_send(struct programs *p, unsigned int first, unsigned int n);
+
+/* Sum of the per-CPU counters. */
+int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);
+
+/* Remove a probe_rx left attached to ifindex by an engine that died. */
+int programs_clear_stale(int ifindex);
+
+#endif

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "neigh.h"
+#include "scheduler.h"
+
+#define NS_PER_MS 1000000ULL
+#define RETRY_MIN_NS (10 * NS_PER_MS)
+#define NEIGH_REASK_NS (100 * NS_PER_MS)
+#define PER_TICK_DEFAULT 512
+
+enum verdict { V_PENDING, V_FINAL, V_RETRY, V_SKIP };
+
+static uint64_t rand64(void)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint64_t)random() << 32 | (uint64_t)random();
+	return r;
+}
+
+/* A fresh random order per engine keeps many engines out of lock step. */
+static void shuffle(uint32_t *a, uint32_t n, uint32_t first)
+{
+	for (uint32_t i = 0; i < n; i++)
+		a[i] = first + i;
+	for (uint32_t i = n; i > 1; i--) {
+		uint32_t j = rand64() % i, t = a[i - 1];
+
+		a[i - 1] = a[j];
+		a[j] = t;
+	}
+}
+
+static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t first,
+		     uint64_t now)
+{
+	sp->first = first;
+	sp->n = pc->n_backends;
+	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
+	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
+	sp->order = malloc(sizeof(*sp->order) * sp->n);
+	sp->fifo = malloc(sizeof(*sp->fifo) * sp->n);
+	if (!sp->order || !sp->fifo)
+		return -1;
+	shuffle(sp->order, sp->n, first);
+	/* Start at a random phase so restarts do not line engines up either. */
+	sp->cycle_start = now - rand64() % (sp->interval_ns / 8 + 1);
+	return 0;
+}
+
+int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
+	       uint64_t now, outcome_fn cb, void *cb_ctx)
+{
+	size_t total = config_backend_count(cfg);
+	uint32_t first = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->prog = prog;
+	s->cb = cb;
+	s->cb_ctx = cb_ctx;
+	s->per_tick = PER_TICK_DEFAULT;
+	s->nl_fd = neigh_open();
+	if (s->nl_fd < 0)
+		log_warn("netlink socket for neighbour resolution: %s", strerror(errno));
+	s->pools = calloc(cfg->n_pools, sizeof(*s->pools));
+	s->deadline = calloc(total, sizeof(*s->deadline));
+	s->retry_at = calloc(total, sizeof(*s->retry_at));
+	if (!s->pools || !s->deadline || !s->retry_at)
+		return -1;
+	s->n_pools = cfg->n_pools;
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		if (pool_init(&s->pools[i], &cfg->pools[i], first, now))
+			return -1;
+		first += cfg->pools[i].n_backends;
+	}
+	return 0;
+}
+
+static void flush(struct scheduler *s)
+{
+	unsigned int done = 0;
+
+	/*
+	 * One run per batch: the device ring is small and the kernel does not
+	 * pace live frames, so a syscall boundary between batches lets the
+	 * receiver drain it.
+	 */
+	while (done < s->nq) {
+		unsigned int n = s->nq - done;
+		int e;
+
+		if (n > s->prog->batch)
+			n = s->prog->batch;
+		e = programs_send(s->prog, done, n);
+		if (e) {
+			s->st.send_errors++;
+			log_warn("BPF_PROG_RUN(probe_tx) failed: %s", strerror(-e));
+		}
+		done += n;
+	}
+	s->nq = 0;
+}
+
+static void queue_probe(struct scheduler *s, uint32_t b)
+{
+	struct xdphc_slot *slot = &s->prog->slots[b];
+
+	slot->gen++;
+	slot->result = 0;
+	s->prog->txq[s->nq++] = b;
+	s->st.probes_queued++;
+	if (s->nq == XDPHC_TXQ_SIZE)
+		flush(s);
+}
+
+static void ask_neigh(struct scheduler *s, uint32_t nexthop, uint64_t now)
+{
+	unsigned int h = (nexthop * 2654435761U) >> 24;
+
+	if (!nexthop || s->nl_fd < 0)
+		return;
+	if (s->neigh_cache[h].addr == nexthop && now - s->neigh_cache[h].at < NEIGH_REASK_NS)
+		return;
+	s->neigh_cache[h].addr = nexthop;
+	s->neigh_cache[h].at = now;
+	s->st.neigh_requests++;
+	if (neigh_request4(s->nl_fd, s->prog->ifindex, nexthop))
+		log_debug("neighbour request failed: %s", strerror(errno));
+}
+
+static void fill(struct probe_outcome *o, bool ok, uint8_t reason)
+{
+	memset(o, 0, sizeof(*o));
+	o->ok = ok;
+	o->reason = reason;
+}
+
+static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
+			     struct probe_outcome *o)
+{
+	struct xdphc_slot *slot = &s->prog->slots[b];
+	uint64_t r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
+	bool expired = now >= s->deadline[b];
+
+	if (XDPHC_RESULT_GEN(r) != slot->gen || XDPHC_RESULT_KIND(r) == XDPHC_RES_NONE) {
+		if (!expired)
+			return V_PENDING;
+		fill(o, false, XDPHC_REASON_TIMEOUT);
+		s->st.timeouts++;
+		return V_FINAL;
+	}
+	switch (XDPHC_RESULT_KIND(r)) {
+	case XDPHC_RES_SYNACK:
+		fill(o, true, XDPHC_REASON_OK);
+		o->rtt_us = slot->rtt_ns / 1000;
+		return V_FINAL;
+	case XDPHC_RES_RST:
+		fill(o, false, XDPHC_REASON_REFUSED);
+		return V_FINAL;
+	case XDPHC_RES_ICMP:
+		fill(o, false, XDPHC_REASON_UNREACHABLE);
+		o->icmp_type = XDPHC_RESULT_TYPE(r);
+		o->icmp_code = XDPHC_RESULT_CODE(r);
+		return V_FINAL;
+	case XDPHC_RES_TX_NO_NEIGH:
+		ask_neigh(s, slot->nexthop, now);
+		if (!expired)
+			return V_RETRY;
+		fill(o, false, XDPHC_REASON_NEIGH_FAILED);
+		return V_FINAL;
+	case XDPHC_RES_TX_NO_ROUTE:
+		fill(o, false, XDPHC_REASON_NO_ROUTE);
+		return V_FINAL;
+	default:
+		/* Our own failure to send says nothing about the backend. */
+		return expired ? V_SKIP : V_RETRY;
+	}
+}
+
+static void retry_push(struct scheduler *s, uint32_t b, uint64_t now)
+{
+	if (s->n_retry == s->cap_retry) {
+		size_t cap = s->cap_retry ? s->cap_retry * 2 : 64;
+		uint32_t *n = realloc(s->retry, cap * sizeof(*n));
+
+		if (!n) {
+			s->deadline[b] = 0;
+			return;
+		}
+		s->retry = n;
+		s->cap_retry = cap;
+	}
+	s->retry[s->n_retry++] = b;
+	s->retry_at[b] = now + RETRY_MIN_NS;
+	s->st.retries++;
+}
+
+static void finish(struct scheduler *s, uint32_t b, enum verdict v,
+		   const struct probe_outcome *o)
+{
+	s->deadline[b] = 0;
+	s->retry_at[b] = 0;
+	if (v == V_FINAL)
+		s->cb(s->cb_ctx, b, o);
+}
+
+static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now)
+{
+	struct probe_outcome o;
+
+	while (sp->len) {
+		uint32_t b = sp->fifo[sp->head];
+		enum verdict v = classify(s, b, now, &o);
+
+		if (v == V_PENDING)
+			break;
+		sp->head = (sp->head + 1) % sp->n;
+		sp->len--;
+		if (v == V_RETRY)
+			retry_push(s, b, now);
+		else
+			finish(s, b, v, &o);
+	}
+}
+
+/* Probes that could not be sent yet (e.g. ARP in progress) go again until their deadline. */
+static void run_retries(struct scheduler *s, uint64_t now)
+{
+	struct probe_outcome o;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < s->n_retry; i++) {
+		uint32_t b = s->retry[i];
+		enum verdict v;
+
+		if (s->retry_at[b]) {
+			if (s->retry_at[b] <= now) {
+				s->retry_at[b] = 0;
+				queue_probe(s, b);
+			}
+			s->retry[keep++] = b;
+			continue;
+		}
+		v = classify(s, b, now, &o);
+		if (v == V_PENDING) {
+			s->retry[keep++] = b;
+		} else if (v == V_RETRY) {
+			s->retry_at[b] = now + RETRY_MIN_NS;
+			s->st.retries++;
+			s->retry[keep++] = b;
+		} else {
+			finish(s, b, v, &o);
+		}
+	}
+	s->n_retry = keep;
+}
+
+static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
+		       unsigned int *budget)
+{
+	uint64_t elapsed = now - sp->cycle_start;
+	uint64_t due;
+
+	if (elapsed >= sp->interval_ns) {
+		/* Finish the previous interval first, then start the next one. */
+		due = sp->n;
+	} else {
+		due = (uint64_t)sp->n * elapsed / sp->interval_ns + 1;
+		if (due > sp->n)
+			due = sp->n;
+	}
+	while (sp->cursor < due && *budget) {
+		uint32_t b = sp->order[sp->cursor++];
+
+		if (s->deadline[b])
+			continue;	/* still in flight: never two probes at once */
+		s->deadline[b] = now + sp->timeout_ns;
+		sp->fifo[(sp->head + sp->len) % sp->n] = b;
+		sp->len++;
+		queue_probe(s, b);
+		(*budget)--;
+	}
+	if (sp->cursor < due)
+		s->st.behind += due - sp->cursor;
+	if (sp->cursor == sp->n && elapsed >= sp->interval_ns) {
+		sp->cursor = 0;
+		sp->cycle_start += sp->interval_ns;
+		/* Fell more than an interval behind: restart the clock, do not burst. */
+		if (now - sp->cycle_start >= sp->interval_ns)
+			sp->cycle_start = now;
+	}
+}
+
+void sched_tick(struct scheduler *s, uint64_t now)
+{
+	unsigned int budget = s->per_tick;
+
+	for (size_t i = 0; i < s->n_pools; i++)
+		harvest_pool(s, &s->pools[i], now);
+	run_retries(s, now);
+	for (size_t i = 0; i < s->n_pools; i++)
+		issue_pool(s, &s->pools[i], now, &budget);
+	flush(s);
+}
+
+void sched_free(struct scheduler *s)
+{
+	if (!s->pools)
+		return;
+	for (size_t i = 0; i < s->n_pools; i++) {
+		free(s->pools[i].order);
+		free(s->pools[i].fifo);
+	}
+	free(s->pools);
+	free(s->deadline);
+	free(s->retry_at);
+	free(s->retry);
+	neigh_close(s->nl_fd);
+	memset(s, 0, sizeof(*s));
+}
