@@ -22,13 +22,14 @@ DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*.bpf.c))
 USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
 
 .PHONY: all deps test demo bench install clean help
 
-all: $(BUILD)/xdphc
+all: $(BUILD)/xdphc $(TOOL_BPF)
 
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
@@ -47,10 +48,13 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
 	fi
 
-$(BUILD) $(BUILD)/user:
+$(BUILD) $(BUILD)/user $(BUILD)/tools:
 	mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/tools/%.bpf.o: tools/%.bpf.c | $(BUILD)/tools
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 .SECONDARY: $(BPF_OBJS)
@@ -72,7 +76,7 @@ demo: deps
 	$(MAKE) all
 	tools/demo.sh
 
-install: $(BUILD)/xdphc
+install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc
 
 clean:

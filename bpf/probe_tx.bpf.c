@@ -12,8 +12,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, XDPHC_TXQ_SIZE);
+	__type(value, struct xdphc_txq);
+	__uint(max_entries, 1);
 } txq SEC(".maps");
 
 /* Reset by the controller before each run; runs of one batch are sequential. */
@@ -95,16 +95,18 @@ int probe_tx(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct bpf_fib_lookup fib = {};
 	struct xdphc_slot *s;
-	__u32 i = tx_next++;
-	__u32 *slot_idx;
+	__u32 i = tx_next++, zero = 0;
+	struct xdphc_txq *q;
+	__u32 slot_idx;
 	int rc;
 
-	if (i >= tx_count)
+	if (i >= tx_count || i >= XDPHC_TXQ_SIZE)
 		return XDP_DROP;
-	slot_idx = bpf_map_lookup_elem(&txq, &i);
-	if (!slot_idx)
+	q = bpf_map_lookup_elem(&txq, &zero);
+	if (!q)
 		return XDP_DROP;
-	s = bpf_map_lookup_elem(&slots, slot_idx);
+	slot_idx = q->slot[i];
+	s = bpf_map_lookup_elem(&slots, &slot_idx);
 	if (!s)
 		return XDP_DROP;
 	if (data + XDPHC_FRAME_LEN > data_end)
@@ -126,7 +128,7 @@ int probe_tx(struct xdp_md *ctx)
 		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
 	}
 
-	build_syn(data, &fib, s, *slot_idx);
+	build_syn(data, &fib, s, slot_idx);
 	s->sent_ns = bpf_ktime_get_ns();
 	count(XDPHC_CNT_TX);
 	return XDP_TX;

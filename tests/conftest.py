@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import xhclab  # noqa: E402
 
@@ -46,3 +47,14 @@ def pin_dir():
         yield d.path
     finally:
         d.remove()
+
+
+@pytest.fixture
+def engine(lab, xdphc_bin, pin_dir, tmp_path):
+    """An xdphc engine bound to this test's lab and pin directory (not started)."""
+    from engine import Engine
+    e = Engine(xdphc_bin, lab, pin_dir, tmp_path)
+    try:
+        yield e
+    finally:
+        e.close()

@@ -110,6 +110,10 @@ _V4_NET = ipaddress.ip_network(V4_BLOCK)
 _V6_NET = ipaddress.ip_network(V6_BLOCK)
 
 
+XDP_PASS_OBJ = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                            "build", "tools", "xdp_pass.bpf.o")
+
+
 class LabError(RuntimeError):
     """A lab operation failed (the message names the command and its error)."""
 
@@ -610,8 +614,8 @@ class Lab:
 
     def __init__(self, listen: int | Iterable[int] = (80,), *,
                  name: str | None = None, drop: Iterable = (),
-                 ipv6: bool = True, gro: bool = True, detach: bool = False,
-                 _attach_state: dict | None = None):
+                 ipv6: bool = True, gro: bool = True, backend_xdp: bool = True,
+                 detach: bool = False, _attach_state: dict | None = None):
         """Build a lab.
 
         listen: port or ports with a kernel listener in the backend ns.
@@ -620,6 +624,10 @@ class Lab:
         ipv6: also set up IPv6 (link 2001:2:0:ffff::/126, backends 2001:2::/64).
         gro: enable GRO on both veth ends (needed for XDP_TX; False only to
              demonstrate that frames are then dropped).
+        backend_xdp: attach an XDP_PASS program (build/tools/xdp_pass.bpf.o)
+             to the backend veth, as the backend side of a real NIC would
+             behave: with GRO alone, frames XDP_TX'ed into the veth (xdphc's
+             RSTs) wait in its ring until the next frame arrives.
         detach: leave the lab up when this process exits (shell CLI); listener
              processes are started in their own session and not tied to us."""
         self.owner_pid = os.getpid()
@@ -641,6 +649,7 @@ class Lab:
         self._set_names(sfx)
         self.ipv6 = ipv6
         self.gro = gro
+        self.backend_xdp = backend_xdp
         ports = [listen] if isinstance(listen, int) else list(listen)
         for p in ports:
             if not 1 <= int(p) <= 65535:
@@ -742,6 +751,8 @@ class Lab:
         if self.gro:
             self._enable_gro(P, self.prober_if)
             self._enable_gro(B, self.backend_if)
+        if self.backend_xdp:
+            self._attach_pass(B, self.backend_if)
         self._nft_init()
         self.prober_mac = self._link_info(P, self.prober_if)["address"]
         self.backend_mac = self._link_info(B, self.backend_if)["address"]
@@ -767,6 +778,13 @@ class Lab:
         if not self.gro_state(ns, dev):
             raise LabError(f"GRO did not switch on for {dev} in {ns}; XDP_TX frames "
                            f"into it would be dropped")
+
+    @staticmethod
+    def _attach_pass(ns: str, dev: str) -> None:
+        if not os.path.exists(XDP_PASS_OBJ):
+            raise LabError(f"{XDP_PASS_OBJ} is missing: run `make` first")
+        _run(_ns_cmd(ns, ["ip", "link", "set", "dev", dev, "xdpdrv", "obj",
+                          XDP_PASS_OBJ, "sec", "xdp"]))
 
     def set_gro(self, side: str, on: bool) -> None:
         """Switch GRO on/off on one veth end ('prober' or 'backend')."""

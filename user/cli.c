@@ -22,6 +22,7 @@ struct entry {
 
 struct snapshot {
 	struct xdphc_meta meta;
+	struct xdphc_engine_stats stats;
 	struct xdphc_pool_summary pools[XDPHC_MAX_POOLS];
 	struct entry *e;
 	size_t n;
@@ -59,6 +60,22 @@ static int read_pools(const char *dir, struct snapshot *s)
 	for (uint32_t i = 0; i < XDPHC_MAX_POOLS; i++)
 		if (bpf_map_lookup_elem(fd, &i, &s->pools[i]))
 			memset(&s->pools[i], 0, sizeof(s->pools[i]));
+	close(fd);
+	return 0;
+}
+
+static int read_stats(const char *dir, struct snapshot *s)
+{
+	char err[512];
+	uint32_t zero = 0;
+	int fd = pins_open_map(dir, PIN_STATS, err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	if (bpf_map_lookup_elem(fd, &zero, &s->stats))
+		memset(&s->stats, 0, sizeof(s->stats));
 	close(fd);
 	return 0;
 }
@@ -106,7 +123,7 @@ static int snapshot_read(const char *dir, struct snapshot *s, bool with_status)
 		fprintf(stderr, "xdphc: %s\n", err);
 		return -1;
 	}
-	if (read_pools(dir, s))
+	if (read_pools(dir, s) || read_stats(dir, s))
 		return -1;
 	return with_status ? read_status(dir, s) : 0;
 }
@@ -229,12 +246,28 @@ static void json_engine(const struct snapshot *s)
 	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns);
 }
 
+static void json_stats(const struct xdphc_engine_stats *st)
+{
+	printf("\"stats\":{\"probes_sent\":%llu,\"replies_synack\":%llu,\"replies_rst\":%llu,"
+	       "\"replies_icmp\":%llu,\"timeouts\":%llu,\"ignored_forged\":%llu,"
+	       "\"ignored_stale\":%llu,\"rst_sent\":%llu,\"tx_failed\":%llu,"
+	       "\"neigh_requests\":%llu,\"transitions\":%llu}",
+	       (unsigned long long)st->probes_sent, (unsigned long long)st->replies_synack,
+	       (unsigned long long)st->replies_rst, (unsigned long long)st->replies_icmp,
+	       (unsigned long long)st->timeouts, (unsigned long long)st->ignored_forged,
+	       (unsigned long long)st->ignored_stale, (unsigned long long)st->rst_sent,
+	       (unsigned long long)st->tx_failed, (unsigned long long)st->neigh_requests,
+	       (unsigned long long)st->transitions);
+}
+
 static void print_json(const struct snapshot *s, int only_id)
 {
 	bool first = true;
 
 	printf("{");
 	json_engine(s);
+	printf(",");
+	json_stats(&s->stats);
 	printf(",\"pools\":[");
 	for (int i = 0; i < XDPHC_MAX_POOLS; i++) {
 		const struct xdphc_pool_summary *p = &s->pools[i];

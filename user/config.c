@@ -940,6 +940,7 @@ static int set_pin_path(struct loader *ld, const struct field *f)
 	if (f->val->data.scalar.length >= sizeof(ld->cfg->pin_path))
 		return fail_node(ld, f->val, "pin_path is too long");
 	memcpy(ld->cfg->pin_path, s, f->val->data.scalar.length + 1);
+	ld->cfg->pin_path_line = (int)node_line(f->val);
 	return 0;
 }
 

@@ -46,6 +46,7 @@ struct config {
 	bool has_source_ports;
 	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
 	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
+	int pin_path_line;		/* 0 if the default is used */
 	char xdp_mode[16];		/* "native" (default) or "skb" */
 	struct pool_cfg *pools;
 	size_t n_pools;

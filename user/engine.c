@@ -54,7 +54,7 @@ struct engine {
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
-	bool made_pin_dir;
+	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -380,24 +380,67 @@ static void init_published(struct engine *e)
 	publish_stats(e, true);
 }
 
+/* The topmost directory of path that does not exist yet ("" if path exists). */
+static void first_missing_dir(const char *path, char *out, size_t len)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	out[0] = '\0';
+	snprintf(buf, sizeof(buf), "%s", path);
+	while (buf[0] && stat(buf, &st)) {
+		snprintf(out, len, "%s", buf);
+		slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			break;
+		*slash = '\0';
+	}
+}
+
+/* After a failed start: remove the (empty) directories that start created. */
+static void remove_made_dirs(struct engine *e)
+{
+	size_t top = strlen(e->made_pin_top);
+	char buf[PATH_MAX];
+	char *slash;
+
+	if (!top)
+		return;
+	snprintf(buf, sizeof(buf), "%s", e->cfg.pin_path);
+	while (strlen(buf) >= top && !rmdir(buf)) {
+		slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			break;
+		*slash = '\0';
+	}
+}
+
 static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
+	struct config *c = &e->cfg;
 	char err[CONFIG_ERR_LEN];
-	struct stat st;
 
 	if (resolve_interface(e) || check_not_running(&e->cfg))
 		return -1;
-	e->made_pin_dir = stat(e->cfg.pin_path, &st) != 0;
+	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
 	if (bpffs_prepare(e->cfg.pin_path, err, sizeof(err))) {
-		log_err("%s: %s", e->cfg.path, err);
+		if (c->pin_path_line)
+			log_err("%s:%d: %s", c->path, c->pin_path_line, err);
+		else
+			log_err("%s: %s", c->path, err);
 		return -1;
 	}
 	if (alloc_backends(e)) {
 		log_err("out of memory for %zu backends", e->n);
 		return -1;
 	}
-	programs_clear_stale(e->ifindex);
+	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
+		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
+			err);
+		return -1;
+	}
 	pp.ifname = e->cfg.interface;
 	pp.ifindex = e->ifindex;
 	pp.src4 = e->src4;
@@ -406,9 +449,13 @@ static int setup(struct engine *e)
 	pp.nslots = e->n;
 	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
-	    pins_open(&e->pins, e->cfg.pin_path, e->n + e->n / 4 + 64, err, sizeof(err)) ||
-	    programs_attach(&e->prog, err, sizeof(err))) {
+	    pins_open(&e->pins, e->cfg.pin_path, e->n + e->n / 4 + 64, err, sizeof(err))) {
 		log_err("%s", err);
+		return -1;
+	}
+	if (programs_attach(&e->prog, err, sizeof(err))) {
+		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
+			err);
 		return -1;
 	}
 	init_slots(e);
@@ -432,8 +479,8 @@ static void teardown(struct engine *e, bool ok)
 	programs_close(&e->prog);
 	pins_close(&e->pins);
 	/* A failed first start leaves no empty pin directory behind. */
-	if (!ok && e->made_pin_dir)
-		rmdir(e->cfg.pin_path);
+	if (!ok)
+		remove_made_dirs(e);
 	keyindex_free(&e->idx);
 	free(e->b);
 	free(e->dirty);

@@ -30,6 +30,28 @@ static int bad_args(const char *cmd, const char *what)
 	return 2;
 }
 
+/*
+ * getopt's own messages are off (opterr = 0): say once, in our words, which
+ * option was wrong and how.
+ */
+static int bad_option(const char *cmd, int c, int argc, char **argv)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	char name[64], what[128];
+
+	if (!strncmp(arg, "--", 2))
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (c == ':')
+		snprintf(what, sizeof(what), "option '%s' needs an argument", name);
+	else if (optopt && strchr(arg, '=') && !strncmp(arg, "--", 2))
+		snprintf(what, sizeof(what), "option '%s' takes no argument", name);
+	else
+		snprintf(what, sizeof(what), "unknown option '%s'", name);
+	return bad_args(cmd, what);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -40,13 +62,14 @@ static int cmd_run(int argc, char **argv)
 	const char *config = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:v", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:v", opts, NULL)) != -1) {
 		if (c == 'c')
 			config = optarg;
 		else if (c == 'v')
 			log_set_level(LOG_DEBUG);
 		else
-			return bad_args("run", "unknown option");
+			return bad_option("run", c, argc, argv);
 	}
 	if (!config)
 		return bad_args("run", "missing -c CONFIG");
@@ -85,13 +108,14 @@ static int cmd_read(int argc, char **argv, bool show)
 	const char *config = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "jp:P:c:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jp:P:c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o.json = true; break;
 		case 'p': o.pool = optarg; break;
 		case 'P': o.pin_path = optarg; break;
 		case 'c': config = optarg; break;
-		default: return bad_args(cmd, "unknown option");
+		default: return bad_option(cmd, c, argc, argv);
 		}
 	}
 	if (config && o.pin_path != (const char *)DEFAULT_PIN_PATH)

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -105,9 +108,15 @@ static const char *load_hint(int e)
 	return "";
 }
 
-/* `repeat` runs of probe_tx over queue entries [first, end). */
-static int run_frames(struct programs *p, unsigned int repeat, unsigned int first,
-		      unsigned int end)
+/*
+ * One live-frames run of probe_tx over queue entries [first, end).
+ *
+ * Why repeat is at most 1: with repeat > 1 the kernel adds the program to
+ * the XDP dispatcher for the run and removes it afterwards, and each change
+ * waits for an RCU grace period (about 25 ms here), whatever the batch size.
+ * A single-frame run skips that and costs a few microseconds.
+ */
+static int run_frames(struct programs *p, unsigned int first, unsigned int end)
 {
 	struct xdp_md ctx = {
 		.data_end = XDPHC_FRAME_LEN,
@@ -118,9 +127,9 @@ static int run_frames(struct programs *p, unsigned int repeat, unsigned int firs
 		    .data_size_in = XDPHC_FRAME_LEN,
 		    .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx),
-		    .repeat = repeat,
+		    .repeat = 1,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
-		    .batch_size = repeat < p->batch ? repeat : p->batch);
+		    .batch_size = 1);
 
 	p->tx->bss->tx_next = first;
 	p->tx->bss->tx_count = end;
@@ -132,7 +141,7 @@ static int run_frames(struct programs *p, unsigned int repeat, unsigned int firs
 /* An empty live-frames run: old kernels reject the flag with EINVAL. */
 static int check_live_frames(struct programs *p, char *err, size_t errlen)
 {
-	if (!run_frames(p, 1, 0, 0))
+	if (!run_frames(p, 0, 0))
 		return 0;
 	snprintf(err, errlen, "this kernel cannot run XDP programs in live-frames mode "
 		 "(BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, Linux >= 5.18): %s",
@@ -204,7 +213,6 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 	libbpf_set_print(libbpf_log);
 	p->ifindex = pp->ifindex;
 	p->nslots = pp->nslots;
-	p->batch = pp->batch ? pp->batch : 16;
 	p->mode = pp->skb_mode ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	if (fill_cfg(&c, pp, err, errlen))
 		return -1;
@@ -291,7 +299,13 @@ void programs_close(struct programs *p)
 
 int programs_send(struct programs *p, unsigned int first, unsigned int n)
 {
-	return run_frames(p, n, first, first + n);
+	for (unsigned int i = first; i < first + n; i++) {
+		int e = run_frames(p, i, i + 1);
+
+		if (e)
+			return e;
+	}
+	return 0;
 }
 
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])
@@ -312,21 +326,88 @@ int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])
 	return 0;
 }
 
-int programs_clear_stale(int ifindex)
+/* Does process pid hold an fd to the BPF program with this id? */
+static bool pid_holds_prog(const char *pid, uint32_t id)
+{
+	char path[PATH_MAX], link[32], line[64];
+	struct dirent *f;
+	bool found = false;
+	unsigned int v;
+	DIR *fds;
+	FILE *fi;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	fds = opendir(path);
+	if (!fds)
+		return false;
+	while (!found && (f = readdir(fds))) {
+		snprintf(path, sizeof(path), "/proc/%s/fd/%s", pid, f->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:bpf-prog"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, f->d_name);
+		fi = fopen(path, "r");
+		if (!fi)
+			continue;
+		while (fgets(line, sizeof(line), fi))
+			if (sscanf(line, "prog_id: %u", &v) == 1 && v == id)
+				found = true;
+		fclose(fi);
+	}
+	closedir(fds);
+	return found;
+}
+
+/*
+ * The pid of a live process other than us that holds the program open (an
+ * engine that is still running), or 0: an attached program nobody holds was
+ * left behind by an engine that died.
+ */
+static pid_t prog_holder(uint32_t id)
+{
+	DIR *proc = opendir("/proc");
+	pid_t pid, found = 0, self = getpid();
+	struct dirent *d;
+
+	if (!proc)
+		return 0;
+	while (!found && (d = readdir(proc))) {
+		pid = (pid_t)atoi(d->d_name);
+		if (pid > 0 && pid != self && pid_holds_prog(d->d_name, id))
+			found = pid;
+	}
+	closedir(proc);
+	return found;
+}
+
+int programs_clear_stale(int ifindex, char *err, size_t errlen)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
-	struct xdp_program *prog;
+	struct xdp_program *prog, *ours = NULL;
 	int found = 0;
+	pid_t owner;
 
 	if (libxdp_get_error(mp))
 		return 0;
 	for (prog = xdp_multiprog__next_prog(NULL, mp); prog;
 	     prog = xdp_multiprog__next_prog(prog, mp))
 		if (!strcmp(xdp_program__name(prog), "probe_rx"))
-			found = 1;
+			ours = prog;
 	prog = xdp_multiprog__main_prog(mp);
 	if (xdp_multiprog__is_legacy(mp) && prog && !strcmp(xdp_program__name(prog), "probe_rx"))
-		found = 1;
+		ours = prog;
+	found = ours != NULL;
+	/* Removing a running engine's probe_rx would blind it: refuse instead. */
+	if (found && (owner = prog_holder(xdp_program__id(ours)))) {
+		snprintf(err, errlen, "another xdphc engine (pid %d) is probing on this "
+			 "interface; stop it first", (int)owner);
+		xdp_multiprog__close(mp);
+		return -1;
+	}
 	if (found) {
 		log_warn("removing a probe_rx left attached by an engine that did not stop cleanly");
 		if (xdp_multiprog__is_legacy(mp))

@@ -18,7 +18,6 @@ struct programs_params {
 	uint16_t sport_lo, sport_hi;
 	size_t nslots;
 	bool skb_mode;
-	unsigned int batch;		/* frames per BPF_PROG_RUN */
 };
 
 struct programs {
@@ -32,9 +31,8 @@ struct programs {
 	struct xdphc_slot *slots;	/* mmap of the slots map */
 	size_t nslots;
 	size_t slots_len;
-	uint32_t *txq;			/* mmap of the tx queue */
+	struct xdphc_txq *txq;		/* mmap of the tx queue */
 	size_t txq_len;
-	unsigned int batch;
 	uint8_t frame[XDPHC_FRAME_LEN];
 };
 
@@ -52,7 +50,11 @@ int programs_send(struct programs *p, unsigned int first, unsigned int n);
 /* Sum of the per-CPU counters. */
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);
 
-/* Remove a probe_rx left attached to ifindex by an engine that died. */
-int programs_clear_stale(int ifindex);
+/*
+ * Remove a probe_rx left attached to ifindex by an engine that died.  Returns
+ * 1 if one was removed, 0 if there was none, -1 (and a message in err) if the
+ * probe_rx there belongs to an engine that is still running.
+ */
+int programs_clear_stale(int ifindex, char *err, size_t errlen);
 
 #endif

@@ -85,25 +85,14 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 
 static void flush(struct scheduler *s)
 {
-	unsigned int done = 0;
+	int e;
 
-	/*
-	 * One run per batch: the device ring is small and the kernel does not
-	 * pace live frames, so a syscall boundary between batches lets the
-	 * receiver drain it.
-	 */
-	while (done < s->nq) {
-		unsigned int n = s->nq - done;
-		int e;
-
-		if (n > s->prog->batch)
-			n = s->prog->batch;
-		e = programs_send(s->prog, done, n);
-		if (e) {
-			s->st.send_errors++;
-			log_warn("BPF_PROG_RUN(probe_tx) failed: %s", strerror(-e));
-		}
-		done += n;
+	if (!s->nq)
+		return;
+	e = programs_send(s->prog, 0, s->nq);
+	if (e) {
+		s->st.send_errors++;
+		log_warn("BPF_PROG_RUN(probe_tx) failed: %s", strerror(-e));
 	}
 	s->nq = 0;
 }
@@ -114,7 +103,7 @@ static void queue_probe(struct scheduler *s, uint32_t b)
 
 	slot->gen++;
 	slot->result = 0;
-	s->prog->txq[s->nq++] = b;
+	s->prog->txq->slot[s->nq++] = b;
 	s->st.probes_queued++;
 	if (s->nq == XDPHC_TXQ_SIZE)
 		flush(s);

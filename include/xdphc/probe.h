@@ -86,6 +86,14 @@ struct xdphc_bpf_cfg {
 };
 
 #define XDPHC_TXQ_SIZE 1024
+
+/*
+ * The tx queue is one array element: mmap-ed array elements are padded to
+ * 8 bytes, so an array of __u32 would not look like a C array to userspace.
+ */
+struct xdphc_txq {
+	__u32 slot[XDPHC_TXQ_SIZE];
+};
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */
 
 #endif /* XDPHC_PROBE_H */

@@ -1,0 +1,191 @@
+"""End-to-end probing against real kernel TCP backends in a namespace lab."""
+import random
+import signal
+import time
+
+import pytest
+
+from engine import pool
+from xhclab import Lab
+
+SPORTS = (40000, 40999)
+
+
+def targets(block: int, n: int, port: int) -> list[str]:
+    return [f"198.18.{block + i // 250}.{1 + i % 250}:{port}" for i in range(n)]
+
+
+def split(t: str) -> tuple[str, int]:
+    a, p = t.rsplit(":", 1)
+    return a, int(p)
+
+
+def settled(st: dict) -> bool:
+    return all(b["state"] != "unknown" for b in st.values())
+
+
+def test_states_match_the_lab_exactly(lab, engine):
+    """Listening -> up, closed port -> down/refused, dropped SYNs -> down/timeout."""
+    up = targets(1, 300, 80)
+    closed = targets(10, 100, 81)
+    dropped = targets(20, 100, 80)
+    lab.drop_add([split(t)[0] for t in dropped])
+    engine.configure([pool("web", up + closed), pool("api", dropped)],
+                     source_ports=f"{SPORTS[0]}-{SPORTS[1]}")
+    engine.start()
+    _, st = engine.wait_until(settled, 15, "every backend to leave unknown")
+
+    assert len(st) == 500
+    for t in up:
+        assert (st[split(t)]["state"], st[split(t)]["reason"]) == ("up", "ok"), t
+    for t in closed:
+        assert (st[split(t)]["state"], st[split(t)]["reason"]) == ("down", "refused"), t
+    for t in dropped:
+        assert (st[split(t)]["state"], st[split(t)]["reason"]) == ("down", "timeout"), t
+    assert all(st[split(t)]["pool"] == "api" for t in dropped)
+
+    pools = {p["name"]: p for p in engine.status()["pools"]}
+    assert (pools["web"]["total"], pools["web"]["up"], pools["web"]["down"]) == (400, 300, 100)
+    assert (pools["api"]["total"], pools["api"]["up"], pools["api"]["down"]) == (100, 0, 100)
+    assert pools["api"]["fail_open"] is True and pools["web"]["fail_open"] is False
+    # the engine resolved the next hop itself: nobody pinged a backend first
+    assert engine.status()["stats"]["neigh_requests"] >= 1
+    assert engine.stop() == 0
+
+
+def test_thresholds_and_detection_time(lab, engine):
+    """Down after exactly unhealthy_threshold failures, within
+    timeout + interval * unhealthy_threshold (+ tolerance); recovery likewise."""
+    interval, timeout, fall, rise = 0.5, 0.2, 3, 2
+    tol = 0.35  # status polling (50 ms), 1 ms ticks and process scheduling
+    victim = "198.18.1.7"
+    engine.configure([pool("web", targets(1, 20, 80), interval="500ms", timeout="200ms",
+                           unhealthy_threshold=fall, healthy_threshold=rise)])
+    engine.start()
+    engine.wait_until(lambda s: all(b["state"] == "up" for b in s.values()), 10, "all up")
+
+    lab.drop_add([victim])
+    t0 = time.monotonic()
+    _, st = engine.wait_until(lambda s: s[(victim, 80)]["state"] == "down", 5,
+                              "the victim to go down", poll=0.05)
+    took = time.monotonic() - t0
+    rec = st[(victim, 80)]
+    assert rec["reason"] == "timeout"
+    assert rec["consecutive_fail"] == fall
+    # fall probes: the first may go out right after the drop, the last needs its timeout
+    assert took >= (fall - 1) * interval + timeout - 0.05, took
+    assert took <= timeout + interval * fall + tol, took
+    assert sum(b["state"] == "down" for b in st.values()) == 1
+
+    lab.drop_del([victim])
+    t1 = time.monotonic()
+    _, st = engine.wait_until(lambda s: s[(victim, 80)]["state"] == "up", 5,
+                              "the victim to recover", poll=0.05)
+    took = time.monotonic() - t1
+    assert st[(victim, 80)]["consecutive_ok"] == rise
+    assert took >= (rise - 1) * interval - 0.05, took
+    assert took <= interval * rise + tol, took
+    assert f"backend {victim}:80: up -> down (timeout, {fall} in a row)" in engine.log()
+    assert f"backend {victim}:80: down -> up (ok" in engine.log()
+
+
+def test_no_half_open_leftovers_and_no_kernel_rsts(lab, engine):
+    """Every SYN-ACK is torn down by XDP: no SYN-RECV left on the backends and
+    the prober's kernel never sees a SYN-ACK (so it sends no RST of its own)."""
+    rsts_before = lab.prober_tcp_out_rsts()
+    engine.configure([pool("web", targets(1, 400, 80), interval="500ms", timeout="200ms")])
+    engine.start()
+    time.sleep(3)
+    stats = engine.status()["stats"]
+    assert engine.stop() == 0
+    time.sleep(0.3)  # a SYN-ACK in flight at the stop would still be answered by XDP
+
+    assert stats["replies_synack"] >= 400 * 3, stats
+    assert stats["rst_sent"] >= stats["replies_synack"], stats
+    assert lab.syn_recv_count() == 0
+    assert lab.prober_tcp_out_rsts() == rsts_before
+    assert lab.backend_snmp()["TcpExt.EmbryonicRsts"] >= stats["replies_synack"]
+
+
+def test_forged_synacks_are_ignored_and_counted(lab, engine):
+    victim = "198.18.3.3"
+    lab.drop_add([victim])
+    engine.configure([pool("web", [f"{victim}:80", "198.18.1.1:80"])],
+                     source_ports=f"{SPORTS[0]}-{SPORTS[1]}")
+    engine.start()
+    engine.wait_until(lambda s: s[(victim, 80)]["state"] == "down", 10, "victim down")
+    before = engine.status()["stats"]["ignored_forged"]
+
+    rng = random.Random(7)
+    sent = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and sent < 3000:
+        for _ in range(100):
+            lab.send_forged_synack(victim, 80, lab.prober_ip,
+                                   rng.randint(*SPORTS), rng.getrandbits(32),
+                                   rng.getrandbits(32))
+            sent += 1
+        time.sleep(0.05)
+
+    st = engine.states()
+    assert st[(victim, 80)]["state"] == "down"
+    assert st[(victim, 80)]["consecutive_ok"] == 0
+    time.sleep(0.3)
+    forged = engine.status()["stats"]["ignored_forged"] - before
+    assert forged == sent, (forged, sent)
+    assert engine.states()[(victim, 80)]["state"] == "down"
+
+
+def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
+    lab.drop_add(["198.18.1.2"])
+    engine.configure([pool("web", ["198.18.1.1:80", "198.18.1.2:80", "198.18.1.3:81"])])
+    engine.start()
+    _, st = engine.wait_until(settled, 10, "settled")
+
+    dump = engine.bpftool_dump("status")
+    assert len(dump) == 3
+    names = {0: "unknown", 1: "up", 2: "down"}
+    for e in dump:
+        assert set(e) >= {"key", "value"}, "bpftool printed raw bytes: no BTF"
+        k, v = e["key"], e["value"]
+        assert set(k) >= {"family", "protocol", "port", "addr"}
+        assert set(v) >= {"state", "reason", "consecutive_ok", "consecutive_fail",
+                          "last_rtt_us", "last_change_ns", "pool_id"}
+        addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
+        port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
+        cli = st[(addr, port)]
+        assert names[v["state"]] == cli["state"]
+        assert v["consecutive_ok"] == cli["consecutive_ok"] or cli["state"] == "up"
+    pools = engine.bpftool_dump("pools")
+    web = [p for p in pools if p["value"]["in_use"]]
+    assert len(web) == 1 and web[0]["value"]["up"] == 1 and web[0]["value"]["down"] == 2
+    meta = engine.bpftool_dump("meta")[0]["value"]
+    assert meta["running"] == 1 and meta["abi_version"] == 1
+
+
+def test_stop_detaches_and_restart_reuses_pins(lab, engine):
+    up, closed = targets(1, 50, 80), targets(10, 10, 81)
+    engine.configure([pool("web", up + closed)])
+    engine.start()
+    engine.wait_until(settled, 10, "settled")
+    assert engine.xdp_attached()
+
+    assert engine.stop(signal.SIGTERM) == 0
+    assert not engine.xdp_attached()
+    st = engine.status()
+    assert st["engine"]["state"] == "stopped"
+    assert sum(b["state"] == "up" for b in st["backends"]) == 50   # pins outlive the engine
+    r = engine.run_once("status", "--pin-path", engine.pin_dir)
+    assert "stopped" in r.stdout and "last known state" in r.stdout
+
+    # the restart keeps what it knew, then probes as before
+    lab.drop_add(["198.18.1.5"])
+    engine.start()
+    assert "kept the last known state of 60 backends" in engine.log(this_run=True)
+    first = engine.states()
+    assert sum(b["state"] == "up" for b in first.values()) >= 49
+    assert engine.status()["engine"]["state"] == "running"
+    engine.wait_until(lambda s: s[("198.18.1.5", 80)]["state"] == "down", 10, "victim down")
+    assert engine.xdp_attached()
+    assert engine.stop(signal.SIGINT) == 0
+    assert not engine.xdp_attached()

@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# tools/demo.sh: a ~30 s xdphc demo on 10,000 real kernel TCP backends (`make demo`).
+#
+# Builds an xhclab lab (prober and backend network namespaces; every address of
+# 198.18.0.0/16 is a backend in the backend namespace), writes a config with three
+# pools into a temp dir, runs build/xdphc in the prober namespace for ~20 s and prints
+# per-pool counts every 2 s.  Halfway through, 200 up backends start dropping SYNs.
+# At the end: the status table, `xdphc show`, excerpts of the pinned maps (bpftool)
+# and a check of every backend's state against connect() from the prober namespace.
+# Exits non-zero if the engine disagrees with the lab.  Everything it made is removed
+# on exit, Ctrl-C or SIGTERM.
+#
+# Needs root, bpftool, nftables, iproute2, util-linux (nsenter), Python >= 3.11.
+# Environment: XDPHC (binary, default build/xdphc), PYTHON (default /usr/bin/python3),
+# DEMO_SECONDS (engine run time, default 20, 10..120), DEMO_PER_BLOCK (backends per
+# /24, default 250 = 10,000 in all; smaller values scale every group down alike).
+set -euo pipefail
+export LC_ALL=C                         # EPOCHREALTIME with a '.'
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+XDPHC=${XDPHC:-$ROOT/build/xdphc}
+PY=${PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || PY=$(command -v python3)
+LABPY=("$PY" "$ROOT/tools/xhclab.py")
+RUN_SECS=${DEMO_SECONDS:-20}
+P=${DEMO_PER_BLOCK:-250}
+STEP=2                                  # seconds between progress lines
+
+SFX=dm$(printf %x $$)                   # lab name: [0-9a-z]{1,11}, unique per run
+PIN=/sys/fs/bpf/xhc-demo-$SFX           # this run's own pin directory
+TMP=""
+ENGINE_PID=""
+SLEEP_PID=""
+LAB_STARTED=0
+ENGINE_RC=0
+T0=${EPOCHREALTIME/./}
+
+# Backend layout: P = 250 backends per /24 (hosts .1-.250), all in 198.18.0.0/16.
+#   web     198.18.0-23.x:80    6,000  listener on :80          -> up
+#           198.18.32-33.x:81     500  no listener on :81 (RST)  -> down/refused
+#   api     198.18.24-31.x:80   2,000  listener on :80          -> up
+#           198.18.40-43.x:80   1,000  SYNs dropped (nftables)  -> down/timeout
+#   legacy  198.18.34-35.x:80     500  health port 81 (RST)      -> down/refused, fail-open
+# Halfway: 198.18.5.1-198.18.5.200 (200 web backends) join the drop set.
+DROP_START=198.18.40.0/22
+UP_EXAMPLE=198.18.0.1:80
+DOWN_EXAMPLE=198.18.5.1:80
+
+hdr() { printf '\n=== %s ===\n' "$*"; }
+say() { printf '%s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+usecs() { local t=$EPOCHREALTIME; printf '%s' "${t/./}"; }
+secs() { printf '%d.%d' $(( $1 / 1000000 )) $(( $1 % 1000000 / 100000 )); }
+elapsed() { secs $(( $(usecs) - T0 )); }   # seconds since the start, one decimal
+pause() {                               # interruptible sleep (traps run at once)
+	sleep "$1" & SLEEP_PID=$!
+	wait "$SLEEP_PID" || true
+	SLEEP_PID=""
+}
+
+stop_engine() {
+	local i
+	[ -n "$ENGINE_PID" ] || return 0
+	if kill -0 "$ENGINE_PID" 2>/dev/null; then
+		kill -TERM "$ENGINE_PID" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do          # up to 5 s, then SIGKILL
+			kill -0 "$ENGINE_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$ENGINE_PID" 2>/dev/null; then
+			say "demo: engine pid $ENGINE_PID ignored SIGTERM for 5 s: SIGKILL" >&2
+			kill -KILL "$ENGINE_PID" 2>/dev/null || true
+		fi
+	fi
+	ENGINE_RC=0
+	wait "$ENGINE_PID" 2>/dev/null || ENGINE_RC=$?
+	ENGINE_PID=""
+}
+
+cleanup() {
+	local rc=$? f
+	trap - EXIT INT TERM
+	set +e
+	[ -n "$SLEEP_PID" ] && kill "$SLEEP_PID" 2>/dev/null
+	hdr "cleanup"
+	if [ -n "$ENGINE_PID" ]; then
+		stop_engine
+		say "engine stopped (exit status $ENGINE_RC)"
+	fi
+	if [ "$LAB_STARTED" = 1 ]; then
+		"${LABPY[@]}" down "$SFX" >/dev/null 2>&1 \
+			&& say "lab $SFX torn down (xhc-p-$SFX, xhc-b-$SFX)" \
+			|| say "demo: tearing down lab $SFX failed; run: ${LABPY[*]} down $SFX" >&2
+	fi
+	if [ -d "$PIN" ]; then
+		for f in "$PIN"/*; do
+			[ -e "$f" ] && rm -f -- "$f"
+		done
+		rmdir -- "$PIN" && say "removed pin dir $PIN"
+	fi
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	say "done in $(elapsed) s"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'printf "\ndemo: interrupted, cleaning up\n" >&2; exit 130' INT
+trap 'printf "\ndemo: terminated, cleaning up\n" >&2; exit 143' TERM
+
+# ---------------------------------------------------------------- checks
+[ "$(id -u)" = 0 ] || die "must run as root (namespaces, XDP, bpffs)"
+[ -x "$XDPHC" ] || die "$XDPHC not found: run make first"
+for c in bpftool nft nsenter ip; do
+	command -v "$c" >/dev/null || die "$c not installed (make deps)"
+done
+case $RUN_SECS$P in *[!0-9]*) die "DEMO_SECONDS and DEMO_PER_BLOCK must be numbers" ;; esac
+((RUN_SECS >= 10 && RUN_SECS <= 120)) || die "DEMO_SECONDS must be 10..120"
+((P >= 1 && P <= 250)) || die "DEMO_PER_BLOCK must be 1..250"
+FLIP_N=$(( P * 4 / 5 > 0 ? P * 4 / 5 : 1 ))       # 200 of the 250 in 198.18.5.x
+FLIP=198.18.5.1-198.18.5.$FLIP_N
+FLIP_AT=$(( RUN_SECS / 2 / STEP * STEP ))
+[ -e "$PIN" ] && die "$PIN already exists (left by another run?)"
+grep -qs ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+
+# ---------------------------------------------------------------- lab
+hdr "lab: $((40 * P)) kernel TCP backends in 198.18.0.0/16"
+TMP=$(mktemp -d /tmp/xhc-demo.XXXXXX)
+LAB_STARTED=1                           # from here on, cleanup runs `down` (harmless if absent)
+"${LABPY[@]}" up --name "$SFX" --listen 80 --drop "$DROP_START" > "$TMP/lab.env"
+eval "$(cat "$TMP/lab.env")"
+say "namespaces $XHC_PROBER_NS (prober, $XHC_PROBER_IF $XHC_PROBER_IP) and $XHC_BACKEND_NS"
+say "backend ns: 198.18.0.0/16 local, listener on :$XHC_PORTS only, SYNs to $DROP_START dropped"
+
+# ---------------------------------------------------------------- config
+gen() {                                 # gen FIRST_BLOCK LAST_BLOCK PORT: P a block
+	local b h
+	for ((b = $1; b <= $2; b++)); do
+		for ((h = 1; h <= P; h++)); do
+			printf '198.18.%d.%d:%d\n' "$b" "$h" "$3"
+		done
+	done
+}
+{ gen 0 23 80; gen 32 33 81; } > "$TMP/web.txt"
+{ gen 24 31 80; gen 40 43 80; } > "$TMP/api.txt"
+gen 34 35 80 > "$TMP/legacy.txt"
+hc() {
+	cat <<EOF
+    healthcheck:
+      protocol: tcp${1:+
+      port: $1}
+      interval: 1s
+      timeout: 500ms
+      healthy_threshold: 3
+      unhealthy_threshold: 2
+EOF
+}
+{
+	printf 'interface: %s\npin_path: %s\npools:\n' "$XHC_PROBER_IF" "$PIN"
+	printf '  - name: web\n';    hc;    printf '    backends_file: web.txt\n'
+	printf '  - name: api\n';    hc;    printf '    backends_file: api.txt\n'
+	printf '  - name: legacy\n'; hc 81; printf '    backends_file: legacy.txt\n'
+} > "$TMP/demo.yaml"
+say "config $TMP/demo.yaml:"
+printf '  %-7s %5d x :80 listening + %4d x :81 closed    (198.18.0-23.x, 198.18.32-33.x)\n' web $((24 * P)) $((2 * P))
+printf '  %-7s %5d x :80 listening + %4d x :80 dropped   (198.18.24-31.x, 198.18.40-43.x)\n' api $((8 * P)) $((4 * P))
+printf '  %-7s %5d x :80, health-checked on closed :81   (198.18.34-35.x)\n' legacy $((2 * P))
+say "  $((40 * P)) backends; every pool: interval 1s, timeout 500ms, healthy_threshold 3, unhealthy_threshold 2"
+
+# ---------------------------------------------------------------- run
+# Progress line from `xdphc status --json` on stdin.  argv: elapsed, flip start
+# (realtime ns, 0 before the flip), file of flipped ADDR:PORT lines.
+PY_PROGRESS=$(cat <<'EOF'
+import json, sys
+d = json.load(sys.stdin)
+t, flip_ns, flip_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cols = "  ".join(f"{p['name']} {p['up']:>5}/{p['down']:>5}/{p['unknown']:>5}" for p in d["pools"])
+line = f"t={float(t):5.1f}s  {cols}"
+if flip_ns:
+    want = {l.strip() for l in open(flip_file) if l.strip()}
+    st = [b for b in d["backends"] if f"{b['address']}:{b['port']}" in want]
+    down = [b for b in st if b["state"] == "down"]
+    line += f"  | flipped: {len(down)}/{len(want)} down"
+    if want and len(down) == len(want):
+        lat = max(b["last_change_ns"] for b in down) - flip_ns
+        line += f" (last one {lat / 1e9:.1f}s after the flip)"
+print(line)
+EOF
+)
+
+hdr "engine: xdphc run in $XHC_PROBER_NS for ${RUN_SECS}s (log: engine.log, shown at the end)"
+$XHC_NSENTER "$XDPHC" run -c "$TMP/demo.yaml" 2> "$TMP/engine.log" &
+ENGINE_PID=$!
+for ((i = 0; i < 100; i++)); do         # wait up to 10 s for the published maps
+	kill -0 "$ENGINE_PID" 2>/dev/null || break
+	"$XDPHC" status --json --pool legacy --pin-path "$PIN" > "$TMP/status.json" 2>/dev/null \
+		&& grep -q '"state":"running"' "$TMP/status.json" && break
+	sleep 0.1
+done
+if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
+	wait "$ENGINE_PID" || true
+	ENGINE_PID=""
+	cat "$TMP/engine.log" >&2
+	die "the engine exited during start-up (log above)"
+fi
+say "engine pid $ENGINE_PID, pins in $PIN"
+say "per pool: up/down/unknown (expected at the end: web $((24 * P - FLIP_N))/$((2 * P + FLIP_N))/0," \
+    "api $((8 * P))/$((4 * P))/0, legacy 0/$((2 * P))/0)"
+
+FLIP_NS=0
+: > "$TMP/flipped.txt"
+E0=$(usecs)
+for ((tick = 0; tick <= RUN_SECS; tick += STEP)); do
+	# sleep to E0 + tick s (progress stays on a 2 s grid whatever the reads cost)
+	now=$(usecs)
+	wait_us=$(( E0 + tick * 1000000 - now ))
+	((wait_us > 0)) && pause "$(printf '%d.%06d' $((wait_us / 1000000)) $((wait_us % 1000000)))"
+	kill -0 "$ENGINE_PID" 2>/dev/null || { tail -n 20 "$TMP/engine.log" >&2; die "the engine died (log tail above)"; }
+	et=$(secs $(( $(usecs) - E0 )))
+	"$XDPHC" status --json --pin-path "$PIN" > "$TMP/status.json"
+	"$PY" -c "$PY_PROGRESS" "$et" "$FLIP_NS" "$TMP/flipped.txt" < "$TMP/status.json"
+	if ((tick == FLIP_AT)); then
+		"${LABPY[@]}" drop add "$SFX" "$FLIP"
+		FLIP_NS=$(( $(usecs) * 1000 ))
+		for ((h = 1; h <= FLIP_N; h++)); do printf '198.18.5.%d:80\n' "$h"; done > "$TMP/flipped.txt"
+		say ">>> t=${et}s: lab now DROPS SYNs to $FLIP ($FLIP_N web backends that were up);"
+		say ">>> with interval 1s and unhealthy_threshold 2 they should go down within ~3 s"
+	fi
+done
+
+# ---------------------------------------------------------------- results
+hdr "xdphc status --pin-path $PIN (trimmed)"
+"$XDPHC" status --pin-path "$PIN" > "$TMP/status.txt"
+awk 'f && ++n > 15 { exit } /^BACKEND / { f = 1 } { print }' "$TMP/status.txt"
+NOT_UP=$(awk 'f { n++ } /^BACKEND / { f = 1 } END { print n + 0 }' "$TMP/status.txt")
+say "... $NOT_UP backends are not up, $(( NOT_UP > 15 ? NOT_UP - 15 : 0 )) more lines not shown;" \
+    "by reason: $(awk 'f { c[$4]++ } /^BACKEND / { f = 1 } END { for (r in c) printf "%s %d  ", r, c[r] }' "$TMP/status.txt")"
+
+hdr "xdphc show $UP_EXAMPLE (up)"
+"$XDPHC" show "$UP_EXAMPLE" --pin-path "$PIN"
+hdr "xdphc show $DOWN_EXAMPLE (one of the $FLIP_N flipped)"
+"$XDPHC" show "$DOWN_EXAMPLE" --pin-path "$PIN"
+
+hdr "bpftool map dump pinned $PIN/status (first 25 lines)"
+{ bpftool map dump pinned "$PIN/status" || true; } | head -n 25
+say "... ($(( 40 * P )) entries; key.port and key.addr are in network byte order as in" \
+    "include/xdphc/abi.h: port 20480 is htons(80))"
+hdr "bpftool map lookup pinned $PIN/pools key 0 0 0 0 (pool id 0: web)"
+bpftool map lookup pinned "$PIN/pools" key 0 0 0 0
+hdr "bpftool map dump pinned $PIN/stats"
+bpftool map dump pinned "$PIN/stats"
+
+# ---------------------------------------------------------------- truth
+hdr "lab truth: connect() from $XHC_PROBER_NS to every backend's health port"
+"$XDPHC" status --json --pin-path "$PIN" > "$TMP/status.json"
+VERDICT=0
+"$PY" - "$ROOT/tools" "$SFX" "$TMP" <<'EOF' || VERDICT=$?
+import json, sys, collections
+sys.path.insert(0, sys.argv[1])
+from xhclab import Lab
+sfx, tmp = sys.argv[2], sys.argv[3]
+check_port = {"web": None, "api": None, "legacy": 81}      # the config's health ports
+d = json.load(open(f"{tmp}/status.json"))
+eng = {(b["address"], b["port"]): b for b in d["backends"]}
+targets = {}
+for pool, hp in check_port.items():
+    for line in open(f"{tmp}/{pool}.txt"):
+        a, p = line.strip().rsplit(":", 1)
+        targets[(a, int(p))] = (pool, (a, hp or int(p)))
+lab = Lab.attach(sfx)
+res = lab.connect_check_many({t for _, t in targets.values()}, timeout=0.3, parallel=1024)
+truth = collections.Counter(res.values())
+print("connect(): " + ", ".join(f"{n} {k}" for k, n in sorted(truth.items())))
+bad, per_pool = [], collections.defaultdict(lambda: [0, 0, 0, 0])
+for key, (pool, probe) in sorted(targets.items()):
+    want = "up" if res[probe] == "open" else "down"
+    got = eng.get(key, {}).get("state", "missing")
+    pp = per_pool[pool]
+    pp[0 if want == "up" else 1] += 1
+    pp[2 if got == "up" else 3] += got in ("up", "down")
+    if want != got:
+        bad.append(f"  {key[0]}:{key[1]} ({pool}): lab {res[probe]} -> {want}, engine {got}")
+summ = {p["name"]: p for p in d["pools"]}
+for pool, (wu, wd, gu, gd) in per_pool.items():
+    s = summ[pool]
+    ok = (wu, wd) == (gu, gd) == (s["up"], s["down"]) and s["unknown"] == 0
+    print(f"  {pool:<7} lab {wu:>5} up / {wd:>5} down   engine backends {gu:>5}/{gd:>5}"
+          f"   pools map {s['up']:>5}/{s['down']:>5}/{s['unknown']} unknown"
+          f"   {'ok' if ok else 'MISMATCH'}")
+    if not ok and not bad:
+        bad.append(f"  pool {pool}: pools-map summary disagrees with the backends")
+up = sum(v[0] for v in per_pool.values()); down = sum(v[1] for v in per_pool.values())
+if bad:
+    print(f"lab truth: {up} up / {down} down — ENGINE DISAGREES on {len(bad)}:")
+    print("\n".join(bad[:15] + ([f"  ... {len(bad) - 15} more"] if len(bad) > 15 else [])))
+    sys.exit(1)
+print(f"lab truth: {up} up / {down} down — engine agrees (all {len(targets)} backends)")
+EOF
+
+# ---------------------------------------------------------------- stop
+hdr "stopping the engine (SIGTERM)"
+stop_engine
+say "engine exit status $ENGINE_RC; the pinned maps stay for consumers:"
+"$XDPHC" status --pin-path "$PIN" > "$TMP/status.txt"
+head -n 1 "$TMP/status.txt"
+LOG_LINES=$(wc -l < "$TMP/engine.log")
+say "engine.log: $LOG_LINES lines, $(grep -c -- '-> up' "$TMP/engine.log" || true) transitions to up," \
+    "$(grep -c -- '-> down' "$TMP/engine.log" || true) to down; last 12 lines:"
+tail -n 12 "$TMP/engine.log"
+((ENGINE_RC == 0)) || { say "demo: the engine exited with status $ENGINE_RC" >&2; VERDICT=1; }
+
+if ((VERDICT != 0)); then
+	say "RESULT: FAILED (the engine's view differs from the lab, or it exited badly)"
+	exit 1
+fi
+say "RESULT: ok"
