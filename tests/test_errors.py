@@ -305,7 +305,8 @@ def test_second_engine_same_interface(engine):
 CLI_CASES = [
     ("run-without-c", ["run"], ["xdphc run", "missing -c CONFIG"]),
     ("run-c-without-value", ["run", "-c"], ["xdphc run", "'-c'", "needs an argument"]),
-    ("run-extra-argument", ["run", "-c", "x.yaml", "extra"], ["xdphc run", "unexpected argument"]),
+    ("run-extra-argument", ["run", "-c", "x.yaml", "extra"], ["xdphc run", "unexpected argument 'extra'"]),
+    ("status-extra-argument", ["status", "web"], ["xdphc status", "unexpected argument 'web'"]),
     ("unknown-command", ["bogus"], ["unknown command 'bogus'"]),
     ("unknown-option", ["status", "--bogus"], ["xdphc status", "unknown option '--bogus'"]),
     ("option-without-value", ["status", "--pin-path"],

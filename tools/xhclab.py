@@ -733,6 +733,9 @@ class Lab:
             f"addr add {PROBER_IP}/{LINK_PLEN} dev {self.prober_if}",
             f"link set {self.prober_if} up",
             f"route add {V4_BLOCK} via {BACKEND_IP} dev {self.prober_if}",
+            # the prober forwards (bpf_fib_lookup needs it): discard the
+            # sink's SYN-ACKs silently, an ICMP error would end the SYN-RECV
+            f"route add blackhole {SINK_NET}",
         ]
         bcmds = [
             "link set lo up",

@@ -30,6 +30,14 @@ static int bad_args(const char *cmd, const char *what)
 	return 2;
 }
 
+static int bad_extra(const char *cmd, const char *arg)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "unexpected argument '%.64s'", arg);
+	return bad_args(cmd, what);
+}
+
 /*
  * getopt's own messages are off (opterr = 0): say once, in our words, which
  * option was wrong and how.
@@ -74,7 +82,7 @@ static int cmd_run(int argc, char **argv)
 	if (!config)
 		return bad_args("run", "missing -c CONFIG");
 	if (optind < argc)
-		return bad_args("run", "unexpected argument");
+		return bad_extra("run", argv[optind]);
 	return engine_run(config);
 }
 
@@ -127,7 +135,7 @@ static int cmd_read(int argc, char **argv, bool show)
 	}
 	if (!show) {
 		if (optind < argc)
-			return bad_args(cmd, "unexpected argument");
+			return bad_extra(cmd, argv[optind]);
 		return cli_status(&o);
 	}
 	if (o.pool)
