@@ -64,8 +64,9 @@ def run_cmd(argv: list[str], timeout: float = RUN_TIMEOUT) -> subprocess.Complet
                              f"stderr:\n{err}") from None
 
 
-def run_engine(engine, cfg: str, *, prefix: list[str] | None = None):
-    return run_cmd([*(prefix or []), *engine.cmd("run", "-c", cfg)])
+def run_engine(engine, cfg: str) -> subprocess.CompletedProcess:
+    """`xdphc run -c cfg` in the lab's prober netns (nsenter, not ip netns exec)."""
+    return run_cmd(engine.cmd("run", "-c", cfg))
 
 
 def one_message(r: subprocess.CompletedProcess) -> str:

@@ -518,9 +518,10 @@ static void loop(struct engine *e)
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 		sched_tick(&e->sched, now);
+		/* Pool counts go out with the statuses they count. */
 		publish_status(e);
+		publish_pools(e);
 		if (now >= e->next_publish) {
-			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;
 		}
