@@ -32,8 +32,10 @@ PIN=/sys/fs/bpf/xhc-demo-$SFX           # this run's own pin directory
 TMP=""
 ENGINE_PID=""
 SLEEP_PID=""
-LAB_STARTED=0
+LAB_STARTED=0                           # 1: the lab name is ours to tear down
+PIN_OURS=0                              # 1: the pin dir is ours to remove
 ENGINE_RC=0
+[ -n "${EPOCHREALTIME:-}" ] || { echo "demo: needs bash >= 5.0 (EPOCHREALTIME)" >&2; exit 1; }
 T0=${EPOCHREALTIME/./}
 
 # Backend layout: P = 250 backends per /24 (hosts .1-.250), all in 198.18.0.0/16.
@@ -53,6 +55,7 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 usecs() { local t=$EPOCHREALTIME; printf '%s' "${t/./}"; }
 secs() { printf '%d.%d' $(( $1 / 1000000 )) $(( $1 % 1000000 / 100000 )); }
 elapsed() { secs $(( $(usecs) - T0 )); }   # seconds since the start, one decimal
+nointr() { ( trap '' INT; exec "$@" ); }   # finishes; our INT trap runs after it
 pause() {                               # interruptible sleep (traps run at once)
 	sleep "$1" & SLEEP_PID=$!
 	wait "$SLEEP_PID" || true
@@ -80,8 +83,10 @@ stop_engine() {
 
 cleanup() {
 	local rc=$? f
-	trap - EXIT INT TERM
+	trap - EXIT
+	trap '' INT TERM                    # a second Ctrl-C must not cut the cleanup short
 	set +e
+	exec 1>&3 2>&4                      # a trap may fire inside a `{ ...; } > file`
 	[ -n "$SLEEP_PID" ] && kill "$SLEEP_PID" 2>/dev/null
 	hdr "cleanup"
 	if [ -n "$ENGINE_PID" ]; then
@@ -93,7 +98,7 @@ cleanup() {
 			&& say "lab $SFX torn down (xhc-p-$SFX, xhc-b-$SFX)" \
 			|| say "demo: tearing down lab $SFX failed; run: ${LABPY[*]} down $SFX" >&2
 	fi
-	if [ -d "$PIN" ]; then
+	if [ "$PIN_OURS" = 1 ] && [ -d "$PIN" ]; then
 		for f in "$PIN"/*; do
 			[ -e "$f" ] && rm -f -- "$f"
 		done
@@ -103,9 +108,10 @@ cleanup() {
 	say "done in $(elapsed) s"
 	exit "$rc"
 }
+exec 3>&1 4>&2                          # the terminal, for messages from traps
 trap cleanup EXIT
-trap 'printf "\ndemo: interrupted, cleaning up\n" >&2; exit 130' INT
-trap 'printf "\ndemo: terminated, cleaning up\n" >&2; exit 143' TERM
+trap 'printf "\ndemo: interrupted, cleaning up\n" >&4; exit 130' INT
+trap 'printf "\ndemo: terminated, cleaning up\n" >&4; exit 143' TERM
 
 # ---------------------------------------------------------------- checks
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces, XDP, bpffs)"
@@ -120,13 +126,17 @@ FLIP_N=$(( P * 4 / 5 > 0 ? P * 4 / 5 : 1 ))       # 200 of the 250 in 198.18.5.x
 FLIP=198.18.5.1-198.18.5.$FLIP_N
 FLIP_AT=$(( RUN_SECS / 2 / STEP * STEP ))
 [ -e "$PIN" ] && die "$PIN already exists (left by another run?)"
+for f in "/run/netns/xhc-p-$SFX" "/run/netns/xhc-b-$SFX" "/run/xhclab/$SFX.json"; do
+	[ -e "$f" ] && die "$f already exists (a lab named $SFX; not ours to touch)"
+done
+PIN_OURS=1
 grep -qs ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
 
 # ---------------------------------------------------------------- lab
 hdr "lab: $((40 * P)) kernel TCP backends in 198.18.0.0/16"
 TMP=$(mktemp -d /tmp/xhc-demo.XXXXXX)
 LAB_STARTED=1                           # from here on, cleanup runs `down` (harmless if absent)
-"${LABPY[@]}" up --name "$SFX" --listen 80 --drop "$DROP_START" > "$TMP/lab.env"
+nointr "${LABPY[@]}" up --name "$SFX" --listen 80 --drop "$DROP_START" > "$TMP/lab.env"
 eval "$(cat "$TMP/lab.env")"
 say "namespaces $XHC_PROBER_NS (prober, $XHC_PROBER_IF $XHC_PROBER_IP) and $XHC_BACKEND_NS"
 say "backend ns: 198.18.0.0/16 local, listener on :$XHC_PORTS only, SYNs to $DROP_START dropped"
@@ -188,7 +198,7 @@ EOF
 )
 
 hdr "engine: xdphc run in $XHC_PROBER_NS for ${RUN_SECS}s (log: engine.log, shown at the end)"
-$XHC_NSENTER "$XDPHC" run -c "$TMP/demo.yaml" 2> "$TMP/engine.log" &
+$XHC_NSENTER "$XDPHC" run -c "$TMP/demo.yaml" 2> "$TMP/engine.log" 3>&- 4>&- &
 ENGINE_PID=$!
 for ((i = 0; i < 100; i++)); do         # wait up to 10 s for the published maps
 	kill -0 "$ENGINE_PID" 2>/dev/null || break
@@ -217,9 +227,9 @@ for ((tick = 0; tick <= RUN_SECS; tick += STEP)); do
 	kill -0 "$ENGINE_PID" 2>/dev/null || { tail -n 20 "$TMP/engine.log" >&2; die "the engine died (log tail above)"; }
 	et=$(secs $(( $(usecs) - E0 )))
 	"$XDPHC" status --json --pin-path "$PIN" > "$TMP/status.json"
-	"$PY" -c "$PY_PROGRESS" "$et" "$FLIP_NS" "$TMP/flipped.txt" < "$TMP/status.json"
+	nointr "$PY" -c "$PY_PROGRESS" "$et" "$FLIP_NS" "$TMP/flipped.txt" < "$TMP/status.json"
 	if ((tick == FLIP_AT)); then
-		"${LABPY[@]}" drop add "$SFX" "$FLIP"
+		nointr "${LABPY[@]}" drop add "$SFX" "$FLIP"
 		FLIP_NS=$(( $(usecs) * 1000 ))
 		for ((h = 1; h <= FLIP_N; h++)); do printf '198.18.5.%d:80\n' "$h"; done > "$TMP/flipped.txt"
 		say ">>> t=${et}s: lab now DROPS SYNs to $FLIP ($FLIP_N web backends that were up);"
@@ -268,7 +278,7 @@ tail -n 12 "$TMP/engine.log"
 # burst of 1,024 parallel connect()s then loses SYNs (seen here: ~20 % of them).
 hdr "lab truth: connect() from $XHC_PROBER_NS to every backend's health port"
 VERDICT=0
-"$PY" - "$ROOT/tools" "$SFX" "$TMP" <<'EOF' || VERDICT=$?
+nointr "$PY" - "$ROOT/tools" "$SFX" "$TMP" <<'EOF' || VERDICT=$?
 import json, sys, collections
 sys.path.insert(0, sys.argv[1])
 from xhclab import Lab

@@ -209,11 +209,15 @@ static void print_not_up_text(const struct snapshot *s, int only_id)
 			printf("\n%-28s %-16s %-8s %-22s %s\n", "BACKEND", "POOL", "STATE",
 			       "REASON", "SINCE");
 		print_reason(&e->st, r, sizeof(r));
+		if (!e->st.last_change_ns) {
+			printf("%-28s %-16s %-8s %-22s -\n", addr_format(&e->key, a, sizeof(a)),
+			       pool_name(s, e->st.pool_id), state_name(e->st.state), r);
+			continue;
+		}
 		printf("%-28s %-16s %-8s %-22s %s (%.0fs ago)\n",
 		       addr_format(&e->key, a, sizeof(a)), pool_name(s, e->st.pool_id),
 		       state_name(e->st.state), r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
-		       e->st.last_change_ns && now > e->st.last_change_ns ?
-		       (now - e->st.last_change_ns) / 1e9 : 0.0);
+		       now > e->st.last_change_ns ? (now - e->st.last_change_ns) / 1e9 : 0.0);
 	}
 	if (!shown)
 		printf("\nall backends are up\n");
