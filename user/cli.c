@@ -48,15 +48,23 @@ static const char *fmt_time(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-static int read_pools(const char *dir, struct snapshot *s)
+/* Open one pinned map for reading; on failure the reason goes to stderr. */
+static int open_or_report(const char *dir, enum pin_map which)
 {
 	char err[512];
-	int fd = pins_open_map(dir, PIN_POOLS, err, sizeof(err));
+	int fd = pins_open_map(dir, which, err, sizeof(err));
 
-	if (fd < 0) {
+	if (fd < 0)
 		fprintf(stderr, "xdphc: %s\n", err);
+	return fd;
+}
+
+static int read_pools(const char *dir, struct snapshot *s)
+{
+	int fd = open_or_report(dir, PIN_POOLS);
+
+	if (fd < 0)
 		return -1;
-	}
 	for (uint32_t i = 0; i < XDPHC_MAX_POOLS; i++)
 		if (bpf_map_lookup_elem(fd, &i, &s->pools[i]))
 			memset(&s->pools[i], 0, sizeof(s->pools[i]));
@@ -66,14 +74,11 @@ static int read_pools(const char *dir, struct snapshot *s)
 
 static int read_stats(const char *dir, struct snapshot *s)
 {
-	char err[512];
 	uint32_t zero = 0;
-	int fd = pins_open_map(dir, PIN_STATS, err, sizeof(err));
+	int fd = open_or_report(dir, PIN_STATS);
 
-	if (fd < 0) {
-		fprintf(stderr, "xdphc: %s\n", err);
+	if (fd < 0)
 		return -1;
-	}
 	if (bpf_map_lookup_elem(fd, &zero, &s->stats))
 		memset(&s->stats, 0, sizeof(s->stats));
 	close(fd);
@@ -84,14 +89,11 @@ static int read_status(const char *dir, struct snapshot *s)
 {
 	struct xdphc_backend_key key, cur;
 	bool have = false;
-	char err[512];
 	size_t cap = 0;
-	int fd = pins_open_map(dir, PIN_STATUS, err, sizeof(err));
+	int fd = open_or_report(dir, PIN_STATUS);
 
-	if (fd < 0) {
-		fprintf(stderr, "xdphc: %s\n", err);
+	if (fd < 0)
 		return -1;
-	}
 	while (!bpf_map_get_next_key(fd, have ? &cur : NULL, &key)) {
 		cur = key;
 		have = true;
@@ -340,11 +342,9 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	}
 	if (snapshot_read(o->pin_path, &s, false))
 		return 1;
-	fd = pins_open_map(o->pin_path, PIN_STATUS, err, sizeof(err));
-	if (fd < 0) {
-		fprintf(stderr, "xdphc: %s\n", err);
+	fd = open_or_report(o->pin_path, PIN_STATUS);
+	if (fd < 0)
 		return 1;
-	}
 	if (bpf_map_lookup_elem(fd, &e.key, &e.st)) {
 		fprintf(stderr, "xdphc: %s: not a configured backend (not in %s/status)\n",
 			backend, o->pin_path);

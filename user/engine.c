@@ -441,7 +441,6 @@ static int setup(struct engine *e)
 			err);
 		return -1;
 	}
-	pp.ifname = e->cfg.interface;
 	pp.ifindex = e->ifindex;
 	pp.src4 = e->src4;
 	pp.sport_lo = e->sport_lo;

@@ -12,7 +12,6 @@ struct probe_tx_bpf;
 struct probe_rx_bpf;
 
 struct programs_params {
-	const char *ifname;
 	int ifindex;
 	uint32_t src4;			/* network order */
 	uint16_t sport_lo, sport_hi;
