@@ -7,6 +7,7 @@
  */
 #include <linux/icmp.h>
 #include "probe_common.h"
+#include "probe_tx.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -213,6 +214,9 @@ int probe_rx(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 
+	/* The controller's batched BPF_PROG_RUN: write a SYN. */
+	if (ctx->ingress_ifindex == XDPHC_TX_IFINDEX)
+		return tx_frame(ctx);
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	ip = (void *)(eth + 1);

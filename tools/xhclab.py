@@ -97,6 +97,7 @@ NFT_TABLE = "xhc"                   # "table inet xhc" in the backend ns
 LISTENER_MARK = "xhclab-listener"   # argv marker of listener processes
 PIN_ROOT = "/sys/fs/bpf"
 PIN_PREFIX = "xhc-test-"
+SIM_PIN_PREFIX = "xhc-sim-"         # tools/backend_sim.py pins its maps there
 LISTEN_BACKLOG = 65535
 
 # nftables verdicts per kind of set (only SYNs, i.e. syn set and ack clear, match)
@@ -887,6 +888,8 @@ class Lab:
                           f"(not ours to kill; the namespace lives until they exit)",
                           file=sys.stderr)
                 _run(["ip", "netns", "del", ns], check=False)
+        with contextlib.suppress(Exception):
+            remove_sim_pins(self.sfx)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.state_file)
         self._closed = True
@@ -1362,6 +1365,25 @@ def remove_pin_dir(path: str) -> None:
     os.rmdir(path)
 
 
+def sim_pin_dir(sfx: str) -> str:
+    return os.path.join(PIN_ROOT, SIM_PIN_PREFIX + sfx)
+
+
+def remove_sim_pins(sfx: str) -> bool:
+    """Unlink the simulator's pins of lab SFX (exact name). True if any."""
+    path = sim_pin_dir(sfx)
+    if not re.match(rf"^{re.escape(PIN_ROOT)}/{SIM_PIN_PREFIX}[0-9a-z]{{1,11}}$", path):
+        raise ValueError(f"refusing to remove {path!r}")
+    if not os.path.isdir(path):
+        return False
+    for fn in os.listdir(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(path, fn))
+    os.rmdir(path)
+    return True
+
+
+
 class PinDir:
     """``with PinDir() as path:`` a unique pin dir name, removed afterwards."""
 
@@ -1426,6 +1448,8 @@ def teardown_by_name(sfx: str, quiet: bool = False) -> list[str]:
         if ln in links:                       # never expected in the host ns
             _run(["ip", "link", "del", ln], check=False)
             done.append(f"link {ln}")
+    if remove_sim_pins(sfx):
+        done.append(f"pins {sim_pin_dir(sfx)}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
         done.append(f"state {path}")

@@ -650,6 +650,7 @@ enum {
 	HCK_TIMEOUT,
 	HCK_HEALTHY,
 	HCK_UNHEALTHY,
+	HCK_JITTER,
 	HCK_GRACE,
 	HCK_PATH,
 	HCK_HOST,
@@ -691,6 +692,15 @@ static int hc_values(struct loader *ld, struct field *f, struct hc_config *hc)
 		return -1;
 	if (f[HCK_TIMEOUT].val && get_duration(ld, &f[HCK_TIMEOUT], &hc->timeout_ms))
 		return -1;
+	if (f[HCK_JITTER].val) {
+		const char *js = scalar(ld, &f[HCK_JITTER]);
+
+		/* 0 is allowed here: jitter off. */
+		if (!js || parse_duration_ms(js, &hc->jitter_ms))
+			return fail_node(ld, f[HCK_JITTER].val, "jitter: bad duration '%.32s' "
+					 "(use e.g. 0, 5ms, 20ms)", js ? js : "");
+		hc->has_jitter = true;
+	}
 	if (f[HCK_HEALTHY].val) {
 		if (get_uint(ld, &f[HCK_HEALTHY], 1, MAX_THRESHOLD, &v))
 			return -1;
@@ -713,6 +723,7 @@ static int load_healthcheck(struct loader *ld, yaml_node_t *node, struct hc_conf
 		[HCK_TIMEOUT] = { .name = "timeout" },
 		[HCK_HEALTHY] = { .name = "healthy_threshold" },
 		[HCK_UNHEALTHY] = { .name = "unhealthy_threshold" },
+		[HCK_JITTER] = { .name = "jitter" },
 		[HCK_GRACE] = { .name = "grace_period" },
 		[HCK_PATH] = { .name = "path" },
 		[HCK_HOST] = { .name = "host" },
@@ -729,6 +740,12 @@ static int load_healthcheck(struct loader *ld, yaml_node_t *node, struct hc_conf
 					 f[i].name);
 	if (hc_values(ld, f, hc))
 		return -1;
+	if (!hc->has_jitter)
+		hc->jitter_ms = hc->interval_ms / 100;
+	if (hc->jitter_ms > hc->interval_ms / 2)
+		return fail_node(ld, f[HCK_JITTER].val,
+				 "jitter (%ums) must not exceed half the interval (%ums)",
+				 hc->jitter_ms, hc->interval_ms);
 	if (!f[HCK_TIMEOUT].val) {
 		/* A short interval must not trip over a timeout nobody wrote. */
 		if (hc->timeout_ms > hc->interval_ms)

@@ -20,6 +20,8 @@ struct hc_config {
 	uint16_t port;			/* 0: probe each backend's own port */
 	uint32_t interval_ms;
 	uint32_t timeout_ms;
+	uint32_t jitter_ms;		/* each interval starts up to this much late */
+	bool has_jitter;
 	uint32_t healthy_threshold;
 	uint32_t unhealthy_threshold;
 };

@@ -54,6 +54,9 @@ struct engine {
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
+	uint64_t log_window;
+	uint64_t last_progress_ns, last_probes, last_runs;
+	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
 };
 
@@ -101,10 +104,37 @@ static void pool_recount_flags(struct xdphc_pool_summary *ps)
 		ps->flags &= ~XDPHC_POOL_F_FAIL_OPEN;
 }
 
+#define LOG_TRANSITIONS_PER_S 50
+
+/*
+ * At a million backends a start or an outage changes thousands of states a
+ * second: the log keeps the first few each second and sums up the rest.
+ */
+static bool transition_log_allowed(struct engine *e, uint64_t now)
+{
+	if (now - e->log_window >= 1000000000ULL) {
+		if (e->log_suppressed)
+			log_info("%u more state changes in the last second not logged one by one "
+				 "(xdphc status lists them)", e->log_suppressed);
+		e->log_window = now;
+		e->log_count = 0;
+		e->log_suppressed = 0;
+	}
+	if (e->log_count < LOG_TRANSITIONS_PER_S) {
+		e->log_count++;
+		return true;
+	}
+	e->log_suppressed++;
+	return false;
+}
+
 static void log_transition(struct engine *e, struct backend_rt *br, uint8_t from)
 {
 	const struct xdphc_backend_status *st = &br->st;
 	char a[64], extra[64] = "";
+
+	if (!transition_log_allowed(e, clock_ns(CLOCK_MONOTONIC)))
+		return;
 
 	if (st->reason == XDPHC_REASON_OK)
 		snprintf(extra, sizeof(extra), ", rtt %uus", st->last_rtt_us);
@@ -199,8 +229,22 @@ static void publish_stats(struct engine *e, bool running)
 	bpf_map_update_elem(e->pins.fd[PIN_META], &zero, &m, BPF_ANY);
 }
 
-static void log_progress(struct engine *e)
+static void log_progress(struct engine *e, uint64_t now)
 {
+	const struct sched_stats *ss = &e->sched.st;
+	double secs = (double)(now - e->last_progress_ns) / 1e9;
+
+	if (e->last_progress_ns && secs > 0)
+		log_info("probes %.0f/s in %.0f runs/s (batch %u, budget %u a tick); device "
+			 "drops %lu, resent %lu, lost %lu; behind schedule %lu (max %lu)",
+			 (double)(ss->probes_queued - e->last_probes) / secs,
+			 (double)(ss->runs - e->last_runs) / secs, e->sched.batch,
+			 e->sched.budget, (unsigned long)ss->tx_dropped,
+			 (unsigned long)ss->resent, (unsigned long)ss->lost,
+			 (unsigned long)ss->behind, (unsigned long)ss->behind_max);
+	e->last_progress_ns = now;
+	e->last_probes = ss->probes_queued;
+	e->last_runs = ss->runs;
 	for (size_t i = 0; i < e->cfg.n_pools; i++) {
 		const struct xdphc_pool_summary *ps = &e->pools[i];
 
@@ -526,7 +570,7 @@ static void loop(struct engine *e)
 		}
 		if (now >= e->next_progress) {
 			if (e->next_progress)
-				log_progress(e);
+				log_progress(e, now);
 			e->next_progress = now + PROGRESS_NS;
 		}
 		if (reload_requested) {

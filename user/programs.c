@@ -109,31 +109,27 @@ static const char *load_hint(int e)
 }
 
 /*
- * One live-frames run of probe_tx over queue entries [first, end).
- *
- * Why repeat is at most 1: with repeat > 1 the kernel adds the program to
- * the XDP dispatcher for the run and removes it afterwards, and each change
- * waits for an RCU grace period (about 25 ms here), whatever the batch size.
- * A single-frame run skips that and costs a few microseconds.
+ * One live-frames BPF_PROG_RUN of n frames, batch frames per flush to the
+ * device.  Runs name the loopback device as ingress (XDPHC_TX_IFINDEX): the
+ * program writes a SYN for each queued probe and redirects it out of the
+ * probing interface.
  */
-static int run_frames(struct programs *p, unsigned int first, unsigned int end)
+static int run_frames(struct programs *p, int prog_fd, unsigned int n, unsigned int batch)
 {
 	struct xdp_md ctx = {
 		.data_end = XDPHC_FRAME_LEN,
-		.ingress_ifindex = p->ifindex,
+		.ingress_ifindex = XDPHC_TX_IFINDEX,
 	};
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		    .data_in = p->frame,
 		    .data_size_in = XDPHC_FRAME_LEN,
 		    .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx),
-		    .repeat = 1,
+		    .repeat = n,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
-		    .batch_size = 1);
+		    .batch_size = batch);
 
-	p->tx->bss->tx_next = first;
-	p->tx->bss->tx_count = end;
-	if (bpf_prog_test_run_opts(bpf_program__fd(p->tx->progs.probe_tx), &opts))
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
 	return 0;
 }
@@ -141,11 +137,16 @@ static int run_frames(struct programs *p, unsigned int first, unsigned int end)
 /* An empty live-frames run: old kernels reject the flag with EINVAL. */
 static int check_live_frames(struct programs *p, char *err, size_t errlen)
 {
-	if (!run_frames(p, 0, 0))
+	int e;
+
+	p->txq->next = 0;
+	p->txq->count = 0;
+	e = run_frames(p, bpf_program__fd(p->tx->progs.probe_tx), 1, 1);
+	if (!e)
 		return 0;
 	snprintf(err, errlen, "this kernel cannot run XDP programs in live-frames mode "
 		 "(BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, Linux >= 5.18): %s",
-		 strerror(errno));
+		 strerror(-e));
 	return -1;
 }
 
@@ -173,6 +174,12 @@ static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
 		snprintf(err, errlen, "mmap of probe maps: %s", strerror(errno));
 		return -1;
 	}
+	p->drop_link = bpf_program__attach(p->tx->progs.count_tx_drops);
+	if (!p->drop_link) {
+		snprintf(err, errlen, "attaching the tx drop counter to tracepoint "
+			 "xdp:xdp_devmap_xmit: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -188,7 +195,8 @@ static int open_rx(struct programs *p, const struct xdphc_bpf_cfg *c,
 	}
 	p->rx->rodata->cfg = *c;
 	if (bpf_map__reuse_fd(p->rx->maps.slots, bpf_map__fd(p->tx->maps.slots)) ||
-	    bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters))) {
+	    bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters)) ||
+	    bpf_map__reuse_fd(p->rx->maps.txq, bpf_map__fd(p->tx->maps.txq))) {
 		snprintf(err, errlen, "sharing maps with probe_rx: %s", strerror(errno));
 		return -1;
 	}
@@ -209,6 +217,7 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 	struct xdphc_bpf_cfg c;
 
 	memset(p, 0, sizeof(*p));
+	p->batch_fd = -1;
 	libxdp_set_print(libxdp_log);
 	libbpf_set_print(libbpf_log);
 	p->ifindex = pp->ifindex;
@@ -242,13 +251,17 @@ static void describe_attachment(struct programs *p)
 		return;
 	}
 	p->dispatcher = !xdp_multiprog__is_legacy(mp);
-	if (p->dispatcher)
+	if (p->dispatcher) {
 		log_info("probe_rx attached in %s mode through libxdp's dispatcher "
-			 "(%d programs on the interface)", mode_name(p->mode),
-			 xdp_multiprog__program_count(mp));
-	else
+			 "(%d programs on the interface); SYNs go out one per BPF_PROG_RUN",
+			 mode_name(p->mode), xdp_multiprog__program_count(mp));
+	} else {
+		/* Attached alone, probe_rx is in the kernel's XDP dispatcher already. */
+		p->batch_fd = xdp_program__fd(p->xprog);
 		log_info("probe_rx attached in %s mode as the interface's only XDP program "
-			 "(libxdp dispatcher unavailable on this kernel)", mode_name(p->mode));
+			 "(libxdp dispatcher unavailable on this kernel); SYNs go out in "
+			 "batched runs of probe_rx", mode_name(p->mode));
+	}
 	xdp_multiprog__close(mp);
 }
 
@@ -282,11 +295,13 @@ void programs_detach(struct programs *p)
 	else
 		log_info("probe_rx detached");
 	p->attached = false;
+	p->batch_fd = -1;
 }
 
 void programs_close(struct programs *p)
 {
 	programs_detach(p);
+	bpf_link__destroy(p->drop_link);
 	if (p->slots)
 		munmap(p->slots, p->slots_len);
 	if (p->txq)
@@ -297,15 +312,33 @@ void programs_close(struct programs *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int programs_send(struct programs *p, unsigned int first, unsigned int n)
+/*
+ * Why probe_rx when we can: BPF_PROG_RUN with repeat > 1 adds the program to
+ * the kernel's XDP dispatcher for the run and removes it afterwards, and
+ * each change waits for an RCU grace period (about 25 ms here), whatever the
+ * batch size.  A program attached to a device is in the dispatcher already,
+ * so a batched run of the attached probe_rx changes nothing.  Without that
+ * (libxdp's dispatcher owns the interface), probe_tx runs one frame at a
+ * time, which skips the dispatcher too.
+ */
+int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped)
 {
-	for (unsigned int i = first; i < first + n; i++) {
-		int e = run_frames(p, i, i + 1);
+	uint64_t before = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED);
+	int e = 0;
 
-		if (e)
-			return e;
+	p->txq->next = 0;
+	if (p->batch_fd >= 0) {
+		p->txq->count = n;
+		e = run_frames(p, p->batch_fd, n, batch);
+	} else {
+		for (unsigned int i = 0; i < n && !e; i++) {
+			p->txq->next = i;
+			p->txq->count = i + 1;
+			e = run_frames(p, bpf_program__fd(p->tx->progs.probe_tx), 1, 1);
+		}
 	}
-	return 0;
+	*dropped = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED) - before;
+	return e;
 }
 
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])

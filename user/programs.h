@@ -31,6 +31,8 @@ struct programs {
 	size_t nslots;
 	size_t slots_len;
 	struct xdphc_txq *txq;		/* mmap of the tx queue */
+	int batch_fd;			/* program for batched runs, or -1 */
+	struct bpf_link *drop_link;
 	size_t txq_len;
 	uint8_t frame[XDPHC_FRAME_LEN];
 };
@@ -43,8 +45,12 @@ int programs_attach(struct programs *p, char *err, size_t errlen);
 void programs_detach(struct programs *p);
 void programs_close(struct programs *p);
 
-/* Send SYNs for the slots in txq[first, first + n).  Returns 0 or -errno. */
-int programs_send(struct programs *p, unsigned int first, unsigned int n);
+/*
+ * Send SYNs for the n slots queued in txq, batch frames per flush to the
+ * device.  *dropped: frames of this send the device refused (ring full).
+ * Returns 0 or -errno.
+ */
+int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped);
 
 /* Sum of the per-CPU counters. */
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);

@@ -11,10 +11,26 @@
 
 #define NS_PER_MS 1000000ULL
 #define RETRY_MIN_NS (10 * NS_PER_MS)
+#define RESEND_NS (2 * NS_PER_MS)	/* a SYN the device dropped goes again after */
 #define NEIGH_REASK_NS (100 * NS_PER_MS)
-#define PER_TICK_DEFAULT 512
+/*
+ * Pacing.  Live-frames runs are not paced by the kernel: what does not fit
+ * the device's ring is dropped.  The engine sends at most `budget` SYNs a
+ * tick and hands the device `batch` frames per flush; both shrink when the
+ * device drops frames and grow back while it does not.
+ */
+#define BUDGET_MIN 64
+#define BUDGET_MAX 16384
+#define BUDGET_STEP 64
+#define BATCH_MIN 1
+#define BATCH_MAX 64
+#define BATCH_START 16
+#define CLEAN_SENDS_TO_GROW 32
 
 enum verdict { V_PENDING, V_FINAL, V_RETRY, V_SKIP };
+
+/* xdphc_slot.flags, controller-owned */
+#define SLOT_F_UNSURE 0x01	/* last send of this probe had frames dropped by the device */
 
 static uint64_t rand64(void)
 {
@@ -45,6 +61,7 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 	sp->n = pc->n_backends;
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
+	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
 	sp->order = malloc(sizeof(*sp->order) * sp->n);
 	sp->fifo = malloc(sizeof(*sp->fifo) * sp->n);
 	if (!sp->order || !sp->fifo)
@@ -65,14 +82,14 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 	s->prog = prog;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
-	s->per_tick = PER_TICK_DEFAULT;
+	s->budget = BUDGET_MAX / 4;
+	s->batch = BATCH_START;
 	s->nl_fd = neigh_open();
 	if (s->nl_fd < 0)
 		log_warn("netlink socket for neighbour resolution: %s", strerror(errno));
 	s->pools = calloc(cfg->n_pools, sizeof(*s->pools));
 	s->deadline = calloc(total, sizeof(*s->deadline));
-	s->retry_at = calloc(total, sizeof(*s->retry_at));
-	if (!s->pools || !s->deadline || !s->retry_at)
+	if (!s->pools || !s->deadline)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -83,30 +100,93 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 	return 0;
 }
 
-static void flush(struct scheduler *s)
+static bool list_push(struct sched_list *l, uint32_t b, uint64_t at)
 {
-	int e;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct sched_entry *n = realloc(l->e, cap * sizeof(*n));
 
-	if (!s->nq)
-		return;
-	e = programs_send(s->prog, 0, s->nq);
-	if (e) {
-		s->st.send_errors++;
-		log_warn("BPF_PROG_RUN(probe_tx) failed: %s", strerror(-e));
+		if (!n)
+			return false;
+		l->e = n;
+		l->cap = cap;
 	}
-	s->nq = 0;
+	l->e[l->n].b = b;
+	l->e[l->n].at = at;
+	l->n++;
+	return true;
 }
 
-static void queue_probe(struct scheduler *s, uint32_t b)
+static void pace(struct scheduler *s, bool dropped)
+{
+	if (dropped) {
+		s->batch = s->batch / 2 > BATCH_MIN ? s->batch / 2 : BATCH_MIN;
+		s->budget = s->budget / 2 > BUDGET_MIN ? s->budget / 2 : BUDGET_MIN;
+		s->clean = 0;
+		return;
+	}
+	if (++s->clean < CLEAN_SENDS_TO_GROW)
+		return;
+	s->clean = 0;
+	if (s->batch < BATCH_MAX)
+		s->batch++;
+	if (s->budget < BUDGET_MAX)
+		s->budget += BUDGET_STEP;
+}
+
+/*
+ * Which frames of a run the device dropped is not known, only how many: every
+ * probe of the run is resent unless answered, and until a send of it goes
+ * through without drops, its timeout is not held against the backend.
+ */
+static void flush(struct scheduler *s, uint64_t now)
+{
+	const uint32_t *q = s->prog->txq->slot;
+	unsigned int n = s->nq;
+	uint64_t dropped = 0;
+	int e;
+
+	if (!n)
+		return;
+	e = programs_send(s->prog, n, s->batch, &dropped);
+	s->nq = 0;
+	s->st.runs++;
+	if (e) {
+		s->st.send_errors++;
+		log_warn("BPF_PROG_RUN(probe_rx/probe_tx) failed: %s", strerror(-e));
+		dropped = n;
+	}
+	s->st.tx_dropped += dropped;
+	for (unsigned int i = 0; i < n; i++) {
+		struct xdphc_slot *slot = &s->prog->slots[q[i]];
+
+		if (!dropped) {
+			slot->flags &= ~SLOT_F_UNSURE;
+			continue;
+		}
+		slot->flags |= SLOT_F_UNSURE;
+		list_push(&s->resend, q[i], now + RESEND_NS);
+	}
+	pace(s, dropped);
+}
+
+static void queue(struct scheduler *s, uint32_t b, uint64_t now)
+{
+	s->prog->txq->slot[s->nq++] = b;
+	s->st.frames++;
+	if (s->nq == XDPHC_TXQ_SIZE)
+		flush(s, now);
+}
+
+/* A new probe: a new generation, so answers to older ones count as stale. */
+static void queue_probe(struct scheduler *s, uint32_t b, uint64_t now)
 {
 	struct xdphc_slot *slot = &s->prog->slots[b];
 
 	slot->gen++;
 	slot->result = 0;
-	s->prog->txq->slot[s->nq++] = b;
 	s->st.probes_queued++;
-	if (s->nq == XDPHC_TXQ_SIZE)
-		flush(s);
+	queue(s, b, now);
 }
 
 static void ask_neigh(struct scheduler *s, uint32_t nexthop, uint64_t now)
@@ -141,6 +221,11 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	if (XDPHC_RESULT_GEN(r) != slot->gen || XDPHC_RESULT_KIND(r) == XDPHC_RES_NONE) {
 		if (!expired)
 			return V_PENDING;
+		if (slot->flags & SLOT_F_UNSURE) {
+			/* We may never have delivered it: not the backend's timeout. */
+			s->st.lost++;
+			return V_SKIP;
+		}
 		fill(o, false, XDPHC_REASON_TIMEOUT);
 		s->st.timeouts++;
 		return V_FINAL;
@@ -175,19 +260,10 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 
 static void retry_push(struct scheduler *s, uint32_t b, uint64_t now)
 {
-	if (s->n_retry == s->cap_retry) {
-		size_t cap = s->cap_retry ? s->cap_retry * 2 : 64;
-		uint32_t *n = realloc(s->retry, cap * sizeof(*n));
-
-		if (!n) {
-			s->deadline[b] = 0;
-			return;
-		}
-		s->retry = n;
-		s->cap_retry = cap;
+	if (!list_push(&s->retry, b, now + RETRY_MIN_NS)) {
+		s->deadline[b] = 0;
+		return;
 	}
-	s->retry[s->n_retry++] = b;
-	s->retry_at[b] = now + RETRY_MIN_NS;
 	s->st.retries++;
 }
 
@@ -195,7 +271,6 @@ static void finish(struct scheduler *s, uint32_t b, enum verdict v,
 		   const struct probe_outcome *o)
 {
 	s->deadline[b] = 0;
-	s->retry_at[b] = 0;
 	if (v == V_FINAL)
 		s->cb(s->cb_ctx, b, o);
 }
@@ -219,44 +294,91 @@ static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t no
 	}
 }
 
-/* Probes that could not be sent yet (e.g. ARP in progress) go again until their deadline. */
+/*
+ * Probes that could not be sent yet (e.g. ARP in progress) go again until
+ * their deadline.  An entry with at != 0 waits to be sent; at == 0 means
+ * sent again and waiting for its outcome.
+ */
 static void run_retries(struct scheduler *s, uint64_t now)
 {
+	struct sched_list *l = &s->retry;
 	struct probe_outcome o;
 	size_t keep = 0;
 
-	for (size_t i = 0; i < s->n_retry; i++) {
-		uint32_t b = s->retry[i];
+	for (size_t i = 0; i < l->n; i++) {
+		struct sched_entry en = l->e[i];
 		enum verdict v;
 
-		if (s->retry_at[b]) {
-			if (s->retry_at[b] <= now) {
-				s->retry_at[b] = 0;
-				queue_probe(s, b);
+		if (en.at) {
+			if (en.at <= now) {
+				en.at = 0;
+				queue_probe(s, en.b, now);
 			}
-			s->retry[keep++] = b;
+			l->e[keep++] = en;
 			continue;
 		}
-		v = classify(s, b, now, &o);
+		v = classify(s, en.b, now, &o);
 		if (v == V_PENDING) {
-			s->retry[keep++] = b;
+			l->e[keep++] = en;
 		} else if (v == V_RETRY) {
-			s->retry_at[b] = now + RETRY_MIN_NS;
+			en.at = now + RETRY_MIN_NS;
 			s->st.retries++;
-			s->retry[keep++] = b;
+			l->e[keep++] = en;
 		} else {
-			finish(s, b, v, &o);
+			finish(s, en.b, v, &o);
 		}
 	}
-	s->n_retry = keep;
+	l->n = keep;
+}
+
+/* SYNs the device dropped go out again, same generation, if still unanswered. */
+static void run_resends(struct scheduler *s, uint64_t now)
+{
+	struct sched_list *l = &s->resend;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct sched_entry en = l->e[i];
+		struct xdphc_slot *slot = &s->prog->slots[en.b];
+		uint64_t r;
+
+		if (en.at > now) {
+			l->e[keep++] = en;
+			continue;
+		}
+		r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
+		if (!s->deadline[en.b] || now >= s->deadline[en.b] ||
+		    (XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r)))
+			continue;
+		s->st.resent++;
+		queue(s, en.b, now);
+	}
+	l->n = keep;
+}
+
+/* Each interval starts up to jitter late, so engines never settle into lock step. */
+static void next_cycle(struct sched_pool *sp, uint64_t now)
+{
+	uint64_t end = sp->cycle_start + sp->offset;
+
+	sp->last_cycle_ns = now - end;
+	sp->cursor = 0;
+	sp->cycle_start += sp->interval_ns;
+	/* Fell more than an interval behind: restart the clock, do not burst. */
+	if (now > sp->cycle_start + sp->interval_ns)
+		sp->cycle_start = now;
+	sp->offset = sp->jitter_ns ? rand64() % (sp->jitter_ns + 1) : 0;
 }
 
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
-	uint64_t elapsed = now - sp->cycle_start;
-	uint64_t due;
+	uint64_t start = sp->cycle_start + sp->offset;
+	uint64_t elapsed, due;
 
+	if (now < start)
+		return;
+	elapsed = now - start;
 	if (elapsed >= sp->interval_ns) {
 		/* Finish the previous interval first, then start the next one. */
 		due = sp->n;
@@ -273,30 +395,29 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		s->deadline[b] = now + sp->timeout_ns;
 		sp->fifo[(sp->head + sp->len) % sp->n] = b;
 		sp->len++;
-		queue_probe(s, b);
+		queue_probe(s, b, now);
 		(*budget)--;
 	}
-	if (sp->cursor < due)
-		s->st.behind += due - sp->cursor;
-	if (sp->cursor == sp->n && elapsed >= sp->interval_ns) {
-		sp->cursor = 0;
-		sp->cycle_start += sp->interval_ns;
-		/* Fell more than an interval behind: restart the clock, do not burst. */
-		if (now - sp->cycle_start >= sp->interval_ns)
-			sp->cycle_start = now;
-	}
+	s->behind_now += due - sp->cursor;
+	if (sp->cursor == sp->n)
+		next_cycle(sp, now);
 }
 
 void sched_tick(struct scheduler *s, uint64_t now)
 {
-	unsigned int budget = s->per_tick;
+	unsigned int budget = s->budget;
 
+	s->behind_now = 0;
 	for (size_t i = 0; i < s->n_pools; i++)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
+	run_resends(s, now);
 	for (size_t i = 0; i < s->n_pools; i++)
 		issue_pool(s, &s->pools[i], now, &budget);
-	flush(s);
+	flush(s, now);
+	s->st.behind = s->behind_now;
+	if (s->behind_now > s->st.behind_max)
+		s->st.behind_max = s->behind_now;
 }
 
 void sched_free(struct scheduler *s)
@@ -309,8 +430,8 @@ void sched_free(struct scheduler *s)
 	}
 	free(s->pools);
 	free(s->deadline);
-	free(s->retry_at);
-	free(s->retry);
+	free(s->retry.e);
+	free(s->resend.e);
 	neigh_close(s->nl_fd);
 	memset(s, 0, sizeof(*s));
 }

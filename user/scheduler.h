@@ -16,21 +16,39 @@ typedef void (*outcome_fn)(void *ctx, uint32_t backend, const struct probe_outco
 struct sched_pool {
 	uint32_t first;			/* backends [first, first + n) belong to the pool */
 	uint32_t n;
-	uint64_t interval_ns, timeout_ns;
+	uint64_t interval_ns, timeout_ns, jitter_ns;
 	uint32_t *order;		/* probe order within an interval (shuffled) */
 	uint32_t cursor;		/* probes issued in the current interval */
-	uint64_t cycle_start;		/* monotonic ns */
+	uint64_t cycle_start;		/* monotonic ns, before jitter */
+	uint64_t offset;		/* this interval's jitter */
+	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
 	uint32_t *fifo;			/* in-flight probes in send order (ring of n) */
 	uint32_t head, len;
 };
 
 struct sched_stats {
-	uint64_t probes_queued;
+	uint64_t probes_queued;		/* probes started (new generation) */
+	uint64_t frames;		/* SYNs handed to BPF_PROG_RUN, resends included */
+	uint64_t runs;			/* BPF_PROG_RUN calls */
 	uint64_t timeouts;
 	uint64_t send_errors;		/* BPF_PROG_RUN failures */
 	uint64_t retries;
 	uint64_t neigh_requests;
-	uint64_t behind;		/* probes issued later than their slot in the interval */
+	uint64_t tx_dropped;		/* frames the device dropped (ring full) */
+	uint64_t resent;		/* SYNs sent again after such drops */
+	uint64_t lost;			/* probes never known delivered: not counted */
+	uint64_t behind;		/* probes due but not sent, at the last tick */
+	uint64_t behind_max;
+};
+
+struct sched_entry {
+	uint32_t b;
+	uint64_t at;
+};
+
+struct sched_list {
+	struct sched_entry *e;
+	size_t n, cap;
 };
 
 struct scheduler {
@@ -38,11 +56,13 @@ struct scheduler {
 	struct sched_pool *pools;
 	size_t n_pools;
 	uint64_t *deadline;		/* per backend, monotonic ns; 0 = idle */
-	uint64_t *retry_at;		/* per backend: resend at, 0 = in flight */
-	uint32_t *retry;		/* backends whose probe could not be sent yet */
-	size_t n_retry, cap_retry;
+	struct sched_list retry;	/* probes the programs could not send yet */
+	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	unsigned int nq;		/* entries queued in prog->txq */
-	unsigned int per_tick;		/* most probes sent in one tick */
+	unsigned int budget;		/* most probes started in one tick */
+	unsigned int batch;		/* frames per flush to the device */
+	unsigned int clean;		/* sends without drops since the last change */
+	uint64_t behind_now;
 	int nl_fd;
 	struct { uint32_t addr; uint64_t at; } neigh_cache[256];
 	outcome_fn cb;

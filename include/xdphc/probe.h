@@ -90,10 +90,22 @@ struct xdphc_bpf_cfg {
 /*
  * The tx queue is one array element: mmap-ed array elements are padded to
  * 8 bytes, so an array of __u32 would not look like a C array to userspace.
+ * The controller sets next = 0 and count before each run; each frame of the
+ * run takes slot[next++].
  */
 struct xdphc_txq {
+	__u32 next;
+	__u32 count;
 	__u32 slot[XDPHC_TXQ_SIZE];
 };
+
+/*
+ * Batched runs name the loopback device as their ingress: the program that
+ * is attached to the probing interface (probe_rx) can then tell a SYN to
+ * write from a packet received, and running the attached program itself
+ * keeps BPF_PROG_RUN off the kernel's slow path (see programs.c).
+ */
+#define XDPHC_TX_IFINDEX 1
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */
 
 #endif /* XDPHC_PROBE_H */

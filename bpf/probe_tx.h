@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SYN writer, shared by probe_tx (run alone) and probe_rx (which also
+ * writes SYNs when the controller runs it with BPF_PROG_RUN, see
+ * XDPHC_TX_IFINDEX in probe.h).  Include after probe_common.h.
+ */
+#ifndef XDPHC_PROBE_TX_H
+#define XDPHC_PROBE_TX_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xdphc_txq);
+	__uint(max_entries, 1);
+} txq SEC(".maps");
+
+/* Ethernet | IPv4 (20) | TCP (20) + MSS option (4) | 2 bytes of padding */
+#define SYN_IP_OFF sizeof(struct ethhdr)
+#define SYN_TCP_OFF (SYN_IP_OFF + sizeof(struct iphdr))
+#define SYN_OPT_OFF (SYN_TCP_OFF + sizeof(struct tcphdr))
+#define SYN_TCP_LEN (sizeof(struct tcphdr) + 4)
+_Static_assert(SYN_OPT_OFF + 6 == XDPHC_FRAME_LEN, "frame size");
+
+static __always_inline int tx_fail(struct xdphc_slot *s, __u32 kind, __u32 cnt)
+{
+	s->result = XDPHC_RESULT(s->gen, kind, 0, 0);
+	count(cnt);
+	return XDP_DROP;
+}
+
+static __always_inline int fib_fail(struct xdphc_slot *s, int rc,
+				    struct bpf_fib_lookup *fib)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		s->nexthop = fib->ipv4_dst;
+		return tx_fail(s, XDPHC_RES_TX_NO_NEIGH, XDPHC_CNT_TX_NO_NEIGH);
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
+	default:
+		return tx_fail(s, XDPHC_RES_TX_ERROR, XDPHC_CNT_TX_ERROR);
+	}
+}
+
+static __always_inline void build_syn(void *frame, struct bpf_fib_lookup *fib,
+				      struct xdphc_slot *s, __u32 slot_idx)
+{
+	struct ethhdr *eth = frame;
+	struct iphdr *ip = frame + SYN_IP_OFF;
+	struct tcphdr *tcp = frame + SYN_TCP_OFF;
+	__u8 *opt = frame + SYN_OPT_OFF;
+	__u16 sport = cfg.sport_lo + slot_idx % cfg.sport_count;
+	__be32 daddr = s->addr[0];
+	__u32 cookie = probe_cookie(cfg.src4, daddr, sport, bpf_ntohs(s->port), s->gen);
+	__u32 sum;
+
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+
+	ip4_fill(ip, cfg.src4, daddr, sizeof(*ip) + SYN_TCP_LEN);
+
+	__builtin_memset(tcp, 0, sizeof(*tcp));
+	tcp->source = bpf_htons(sport);
+	tcp->dest = s->port;
+	tcp->seq = bpf_htonl(make_isn(cookie, slot_idx));
+	tcp->doff = SYN_TCP_LEN / 4;
+	tcp->syn = 1;
+	tcp->window = bpf_htons(64240);
+	opt[0] = 2;	/* kind MSS */
+	opt[1] = 4;
+	opt[2] = cfg.mss >> 8;
+	opt[3] = cfg.mss & 0xff;
+	opt[4] = 0;
+	opt[5] = 0;
+
+	sum = pseudo_sum4(cfg.src4, daddr, SYN_TCP_LEN);
+	sum = csum_words(tcp, SYN_TCP_LEN / 2, sum);
+	tcp->check = csum_fold(sum);
+}
+
+/* Turn the next queued probe into a SYN; the frame leaves through cfg.ifindex. */
+static __always_inline int tx_frame(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib = {};
+	struct xdphc_slot *s;
+	struct xdphc_txq *q;
+	__u32 i, zero = 0;
+	__u32 slot_idx;
+	int rc;
+
+	q = bpf_map_lookup_elem(&txq, &zero);
+	if (!q)
+		return XDP_DROP;
+	/* Frames of one run are processed in order, on one CPU. */
+	i = q->next++;
+	if (i >= q->count || i >= XDPHC_TXQ_SIZE)
+		return XDP_DROP;
+	slot_idx = q->slot[i];
+	s = bpf_map_lookup_elem(&slots, &slot_idx);
+	if (!s)
+		return XDP_DROP;
+	if (data + XDPHC_FRAME_LEN > data_end)
+		return tx_fail(s, XDPHC_RES_TX_ERROR, XDPHC_CNT_TX_ERROR);
+
+	fib.family = AF_INET;
+	fib.l4_protocol = IPPROTO_TCP;
+	fib.dport = s->port;
+	fib.tot_len = 44;
+	fib.ipv4_src = cfg.src4;
+	fib.ipv4_dst = s->addr[0];
+	fib.ifindex = cfg.ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return fib_fail(s, rc, &fib);
+	/* Replies come back only where probe_rx listens. */
+	if (fib.ifindex != cfg.ifindex) {
+		s->nexthop = 0;
+		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
+	}
+
+	build_syn(data, &fib, s, slot_idx);
+	s->sent_ns = bpf_ktime_get_ns();
+	count(XDPHC_CNT_TX);
+	/*
+	 * A redirect, not XDP_TX: batched runs use the loopback device as
+	 * their ingress (see XDPHC_TX_IFINDEX), so XDP_TX would go there.
+	 */
+	return bpf_redirect(cfg.ifindex, 0);
+}
+
+#endif

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Drive the XDP backend simulator (tools/backend_sim.bpf.c) in an xhclab lab.
+
+The simulator answers SYNs to a block of addresses from XDP in the backend
+namespace, so that benchmarks can emulate a million backends without the
+backend kernel's TCP stack becoming the bottleneck::
+
+    from xhclab import Lab
+    from backend_sim import BackendSim
+    with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
+        sim.set_rules([("198.18.3.0/24", 80, "dead")], default="up")
+        sim.expect("198.18.3.7", 80)          # -> "dead"
+        sim.counters()["rst_rx"]              # RSTs the prober sent back
+
+Rules: (addresses, ports, action), first match wins; addresses as accepted
+by the lab ('a.b.c.d', CIDR, 'a-b'); ports an int, (lo, hi) or None (all);
+action 'up' (SYN-ACK), 'closed' (RST) or 'dead' (no answer).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ipaddress
+import os
+import struct
+import subprocess
+
+from xhclab import (Lab, LabError, _bpf, _parse_target, _run, ensure_bpffs,
+                    remove_sim_pins, sim_pin_dir)
+
+SIM_OBJ = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                       "build", "tools", "backend_sim.bpf.o")
+ACTIONS = {"up": 0, "closed": 1, "dead": 2}
+ACTION_NAMES = {v: k for k, v in ACTIONS.items()}
+COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other")
+MAX_RULES = 64
+SIM_BLOCK = "198.18.0.0/16"
+
+_BPF_MAP_LOOKUP_ELEM = 1
+_BPF_MAP_UPDATE_ELEM = 2
+_BPF_OBJ_GET = 7
+
+
+def _obj_get(path: str) -> int:
+    pbuf = ctypes.create_string_buffer(path.encode())
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<Q", attr, 0, ctypes.addressof(pbuf))
+    return _bpf(_BPF_OBJ_GET, attr)
+
+
+def _map_op(cmd: int, fd: int, key: bytes, value: ctypes.Array) -> None:
+    kbuf = ctypes.create_string_buffer(key, len(key))
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIQQQ", attr, 0, fd, 0, ctypes.addressof(kbuf),
+                     ctypes.addressof(value), 0)
+    _bpf(cmd, attr)
+
+
+def _ncpus_possible() -> int:
+    with open("/sys/devices/system/cpu/possible") as f:
+        hi = f.read().strip().split(",")[-1].split("-")[-1]
+    return int(hi) + 1
+
+
+def _port_range(ports) -> tuple[int, int]:
+    if ports is None:
+        return 0, 65535
+    if isinstance(ports, int):
+        return ports, ports
+    lo, hi = ports
+    return int(lo), int(hi)
+
+
+class BackendSim:
+    """The simulator attached (native XDP) to the backend veth of LAB."""
+
+    def __init__(self, lab: Lab, block: str = SIM_BLOCK, default: str = "up"):
+        self.lab = lab
+        self.block = ipaddress.ip_network(block)
+        self.pin = sim_pin_dir(lab.sfx)
+        self.rules: list[tuple[int, int, int, int, int]] = []
+        self.default = ACTIONS[default]
+        self._fds: dict[str, int] = {}
+        if not os.path.exists(SIM_OBJ):
+            raise LabError(f"{SIM_OBJ} is missing: run `make` first")
+        remove_sim_pins(lab.sfx)
+        try:
+            self._attach()
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self) -> None:
+        ensure_bpffs()
+        os.makedirs(self.pin)
+        _run(["bpftool", "prog", "load", SIM_OBJ, f"{self.pin}/prog", "type", "xdp",
+              "pinmaps", self.pin])
+        _run(self.lab.backend_nsenter_prefix() +
+             ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "pinned",
+              f"{self.pin}/prog"])
+        for m in ("sim_cfg", "sim_rules", "sim_counters"):
+            self._fds[m] = _obj_get(f"{self.pin}/{m}")
+        self._write_cfg()
+
+    def _write_cfg(self) -> None:
+        net = int(self.block.network_address)
+        mask = int(self.block.netmask)
+        val = ctypes.create_string_buffer(struct.pack("<IIII", net, mask, len(self.rules),
+                                                      self.default), 16)
+        _map_op(_BPF_MAP_UPDATE_ELEM, self._fds["sim_cfg"], struct.pack("<I", 0), val)
+
+    def set_rules(self, rules, default: str | None = None) -> None:
+        """Replace the rules. The count goes last, so a packet sees either
+        the old count or the new rules up to it, never a rule half-written
+        beyond the count (shrinking first when the list gets shorter)."""
+        new = []
+        for addrs, ports, action in rules:
+            ver, lo, hi = _parse_target(addrs)
+            if ver != 4:
+                raise ValueError("the simulator answers IPv4 only")
+            plo, phi = _port_range(ports)
+            new.append((lo, hi, plo, phi, ACTIONS[action]))
+        if len(new) > MAX_RULES:
+            raise ValueError(f"at most {MAX_RULES} rules")
+        if default is not None:
+            self.default = ACTIONS[default]
+        self.rules = []
+        self._write_cfg()
+        for i, (lo, hi, plo, phi, act) in enumerate(new):
+            val = ctypes.create_string_buffer(struct.pack("<IIHHI", lo, hi, plo, phi, act), 16)
+            _map_op(_BPF_MAP_UPDATE_ELEM, self._fds["sim_rules"], struct.pack("<I", i), val)
+        self.rules = new
+        self._write_cfg()
+
+    def expect(self, addr: str, port: int) -> str:
+        """What the simulator answers a SYN to ADDR:PORT with ('up', ...)."""
+        a = int(ipaddress.ip_address(addr))
+        for lo, hi, plo, phi, act in self.rules:
+            if lo <= a <= hi and plo <= port <= phi:
+                return ACTION_NAMES[act]
+        return ACTION_NAMES[self.default]
+
+    def counters(self) -> dict[str, int]:
+        """The simulator's counters, summed over CPUs."""
+        n = _ncpus_possible()
+        out = {}
+        for i, name in enumerate(COUNTERS):
+            val = ctypes.create_string_buffer(8 * n)
+            _map_op(_BPF_MAP_LOOKUP_ELEM, self._fds["sim_counters"], struct.pack("<I", i), val)
+            out[name] = sum(struct.unpack(f"<{n}Q", val.raw))
+        return out
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+        if os.path.exists(f"/run/netns/{self.lab.backend_ns}"):
+            subprocess.run(self.lab.backend_nsenter_prefix() +
+                           ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "off"],
+                           capture_output=True)
+        remove_sim_pins(self.lab.sfx)
+
+    def __enter__(self) -> "BackendSim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
