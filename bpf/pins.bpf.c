@@ -11,11 +11,19 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct xdphc_backend_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
 	__type(value, struct xdphc_backend_status);
 	__uint(max_entries, 1);		/* sized by the controller */
 } status SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xdphc_backend_key);
+	__type(value, __u32);
+	__uint(max_entries, 1);		/* sized by the controller */
+} status_index SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -143,24 +143,33 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     _, st = engine.wait_until(settled, 10, "settled")
 
     dump = engine.bpftool_dump("status")
-    assert len(dump) == 3
+    assert len(dump) == 3          # an array sized to the configured backends
     names = {0: "unknown", 1: "up", 2: "down"}
+    ids = {}
     for e in dump:
         assert set(e) >= {"key", "value"}, "bpftool printed raw bytes: no BTF"
-        k, v = e["key"], e["value"]
+        v = e["value"]
+        k = v["key"]
         assert set(k) >= {"family", "protocol", "port", "addr"}
-        assert set(v) >= {"state", "reason", "consecutive_ok", "consecutive_fail",
+        assert set(v) >= {"seq", "state", "reason", "consecutive_ok", "consecutive_fail",
                           "last_rtt_us", "last_change_ns", "pool_id"}
+        assert v["seq"] % 2 == 0, "a settled entry must not look half-written"
         addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
         port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
         cli = st[(addr, port)]
         assert names[v["state"]] == cli["state"]
         assert v["consecutive_ok"] == cli["consecutive_ok"] or cli["state"] == "up"
+        ids[(k["addr"][0], k["port"])] = e["key"]
+    # the index maps each backend's key to its entry in status
+    index = engine.bpftool_dump("index")
+    assert len(index) == 3
+    for e in index:
+        assert ids[(e["key"]["addr"][0], e["key"]["port"])] == e["value"]
     pools = engine.bpftool_dump("pools")
     web = [p for p in pools if p["value"]["in_use"]]
     assert len(web) == 1 and web[0]["value"]["up"] == 1 and web[0]["value"]["down"] == 2
     meta = engine.bpftool_dump("meta")[0]["value"]
-    assert meta["running"] == 1 and meta["abi_version"] == 1
+    assert meta["running"] == 1 and meta["abi_version"] == 2
 
 
 def test_stop_detaches_and_restart_reuses_pins(lab, engine):

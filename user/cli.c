@@ -6,17 +6,21 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 
 #include "addr.h"
 #include "cli.h"
+#include "keyindex.h"
 #include "pins.h"
 #include "state.h"
 
 #define STALE_AFTER_NS 3000000000ULL
 
+#define TEXT_LIST_MAX 100	/* not-up backends listed by the text view */
+
+/* A consistent copy of one status entry. */
 struct entry {
-	struct xdphc_backend_key key;
 	struct xdphc_backend_status st;
 };
 
@@ -85,34 +89,41 @@ static int read_stats(const char *dir, struct snapshot *s)
 	return 0;
 }
 
+/* The seqlock of abi.h; gives up (returns the last copy) only if the entry never settles. */
+static void read_entry(const struct xdphc_backend_status *src, struct xdphc_backend_status *dst)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
+
+		if (seq & 1)
+			continue;
+		memcpy(dst, src, sizeof(*dst));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&src->seq, __ATOMIC_RELAXED) == seq)
+			return;
+	}
+	memcpy(dst, src, sizeof(*dst));
+}
+
 static int read_status(const char *dir, struct snapshot *s)
 {
-	struct xdphc_backend_key key, cur;
-	bool have = false;
-	size_t cap = 0;
-	int fd = open_or_report(dir, PIN_STATUS);
+	char err[512];
+	size_t n, len;
+	const struct xdphc_backend_status *m = pins_map_status(dir, &n, &len, err, sizeof(err));
 
-	if (fd < 0)
+	if (!m) {
+		fprintf(stderr, "xdphc: %s\n", err);
 		return -1;
-	while (!bpf_map_get_next_key(fd, have ? &cur : NULL, &key)) {
-		cur = key;
-		have = true;
-		if (s->n == cap) {
-			struct entry *n;
-
-			cap = cap ? cap * 2 : 1024;
-			n = realloc(s->e, cap * sizeof(*s->e));
-			if (!n) {
-				close(fd);
-				return -1;
-			}
-			s->e = n;
-		}
-		s->e[s->n].key = key;
-		if (!bpf_map_lookup_elem(fd, &key, &s->e[s->n].st))
-			s->n++;
 	}
-	close(fd);
+	s->e = malloc((n ? n : 1) * sizeof(*s->e));
+	if (!s->e) {
+		munmap((void *)m, len);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (m[i].key.family)
+			read_entry(&m[i], &s->e[s->n++].st);
+	munmap((void *)m, len);
 	return 0;
 }
 
@@ -138,11 +149,11 @@ static const char *pool_name(const struct snapshot *s, uint32_t id)
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
-	int c = memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
+	int c = memcmp(x->st.key.addr, y->st.key.addr, sizeof(x->st.key.addr));
 
 	if (c)
 		return c;
-	return (int)ntohs(x->key.port) - (int)ntohs(y->key.port);
+	return (int)ntohs(x->st.key.port) - (int)ntohs(y->st.key.port);
 }
 
 /* "running", "stopped" or "stale": what a consumer may conclude about freshness. */
@@ -199,7 +210,7 @@ static void print_reason(const struct xdphc_backend_status *st, char *buf, size_
 static void print_not_up_text(const struct snapshot *s, int only_id)
 {
 	uint64_t now = now_ns();
-	size_t shown = 0;
+	size_t shown = 0, more = 0;
 	char a[64], r[48], t[32];
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -207,20 +218,26 @@ static void print_not_up_text(const struct snapshot *s, int only_id)
 
 		if (e->st.state == XDPHC_STATE_UP || (only_id >= 0 && (int)e->st.pool_id != only_id))
 			continue;
+		if (shown == TEXT_LIST_MAX) {
+			more++;
+			continue;
+		}
 		if (!shown++)
 			printf("\n%-28s %-16s %-8s %-22s %s\n", "BACKEND", "POOL", "STATE",
 			       "REASON", "SINCE");
 		print_reason(&e->st, r, sizeof(r));
 		if (!e->st.last_change_ns) {
-			printf("%-28s %-16s %-8s %-22s -\n", addr_format(&e->key, a, sizeof(a)),
+			printf("%-28s %-16s %-8s %-22s -\n", addr_format(&e->st.key, a, sizeof(a)),
 			       pool_name(s, e->st.pool_id), state_name(e->st.state), r);
 			continue;
 		}
 		printf("%-28s %-16s %-8s %-22s %s (%.0fs ago)\n",
-		       addr_format(&e->key, a, sizeof(a)), pool_name(s, e->st.pool_id),
+		       addr_format(&e->st.key, a, sizeof(a)), pool_name(s, e->st.pool_id),
 		       state_name(e->st.state), r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
 		       now > e->st.last_change_ns ? (now - e->st.last_change_ns) / 1e9 : 0.0);
 	}
+	if (more)
+		printf("... and %zu more not up (xdphc status --json lists every backend)\n", more);
 	if (!shown)
 		printf("\nall backends are up\n");
 }
@@ -228,20 +245,18 @@ static void print_not_up_text(const struct snapshot *s, int only_id)
 static void json_backend(const struct snapshot *s, const struct entry *e)
 {
 	char a[64];
-	struct xdphc_backend_key k = e->key;
+	struct xdphc_backend_key k = e->st.key;
 
 	addr_format(&k, a, sizeof(a));
 	/* The address without the port, for consumers that want them apart. */
 	*strrchr(a, ':') = '\0';
 	printf("{\"address\":\"%s\",\"port\":%u,\"pool\":\"%s\",\"state\":\"%s\","
 	       "\"reason\":\"%s\",\"icmp_type\":%u,\"icmp_code\":%u,\"consecutive_ok\":%u,"
-	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu,"
-	       "\"last_probe_ns\":%llu}",
-	       a[0] == '[' ? (a[strlen(a) - 1] = '\0', a + 1) : a, ntohs(e->key.port),
+	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu}",
+	       a[0] == '[' ? (a[strlen(a) - 1] = '\0', a + 1) : a, ntohs(e->st.key.port),
 	       pool_name(s, e->st.pool_id), state_name(e->st.state), reason_name(e->st.reason),
 	       e->st.icmp_type, e->st.icmp_code, e->st.consecutive_ok, e->st.consecutive_fail,
-	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns,
-	       (unsigned long long)e->st.last_probe_ns);
+	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns);
 }
 
 static void json_engine(const struct snapshot *s)
@@ -254,16 +269,31 @@ static void json_engine(const struct snapshot *s)
 
 static void json_stats(const struct xdphc_engine_stats *st)
 {
-	printf("\"stats\":{\"probes_sent\":%llu,\"replies_synack\":%llu,\"replies_rst\":%llu,"
-	       "\"replies_icmp\":%llu,\"timeouts\":%llu,\"ignored_forged\":%llu,"
-	       "\"ignored_stale\":%llu,\"rst_sent\":%llu,\"tx_failed\":%llu,"
-	       "\"neigh_requests\":%llu,\"transitions\":%llu}",
-	       (unsigned long long)st->probes_sent, (unsigned long long)st->replies_synack,
-	       (unsigned long long)st->replies_rst, (unsigned long long)st->replies_icmp,
-	       (unsigned long long)st->timeouts, (unsigned long long)st->ignored_forged,
-	       (unsigned long long)st->ignored_stale, (unsigned long long)st->rst_sent,
-	       (unsigned long long)st->tx_failed, (unsigned long long)st->neigh_requests,
-	       (unsigned long long)st->transitions);
+	const struct { const char *name; __u64 v; } f[] = {
+		{ "probes_sent", st->probes_sent },
+		{ "replies_synack", st->replies_synack },
+		{ "replies_rst", st->replies_rst },
+		{ "replies_icmp", st->replies_icmp },
+		{ "timeouts", st->timeouts },
+		{ "ignored_forged", st->ignored_forged },
+		{ "ignored_stale", st->ignored_stale },
+		{ "rst_sent", st->rst_sent },
+		{ "tx_failed", st->tx_failed },
+		{ "neigh_requests", st->neigh_requests },
+		{ "transitions", st->transitions },
+		{ "tx_dropped", st->tx_dropped },
+		{ "probes_resent", st->probes_resent },
+		{ "probes_lost", st->probes_lost },
+		{ "tx_runs", st->tx_runs },
+		{ "sched_behind", st->sched_behind },
+		{ "sched_behind_max", st->sched_behind_max },
+		{ "tick_lag_max_us", st->tick_lag_max_us },
+	};
+
+	printf("\"stats\":{");
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		printf("%s\"%s\":%llu", i ? "," : "", f[i].name, (unsigned long long)f[i].v);
+	printf("}");
 }
 
 static void print_json(const struct snapshot *s, int only_id)
@@ -281,8 +311,10 @@ static void print_json(const struct snapshot *s, int only_id)
 		if (!p->in_use || (only_id >= 0 && i != only_id))
 			continue;
 		printf("%s{\"name\":\"%s\",\"total\":%u,\"up\":%u,\"down\":%u,\"unknown\":%u,"
-		       "\"fail_open\":%s}", first ? "" : ",", p->name, p->total, p->up, p->down,
-		       p->unknown, p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false");
+		       "\"fail_open\":%s,\"interval_ms\":%u,\"last_cycle_us\":%u}",
+		       first ? "" : ",", p->name, p->total, p->up, p->down, p->unknown,
+		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false", p->interval_ms,
+		       p->last_cycle_us);
 		first = false;
 	}
 	printf("],\"backends\":[");
@@ -329,29 +361,60 @@ int cli_status(const struct cli_opts *o)
 	return 0;
 }
 
+/* By the index map when there is one, else by a scan of the status map. */
+static int find_backend(const char *dir, const struct xdphc_backend_key *key, struct entry *out)
+{
+	char err[512];
+	size_t n, len;
+	const struct xdphc_backend_status *m = pins_map_status(dir, &n, &len, err, sizeof(err));
+	int found = -1, fd;
+	uint32_t id;
+
+	if (!m) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return -1;
+	}
+	fd = pins_open_map(dir, PIN_INDEX, err, sizeof(err));
+	if (fd >= 0) {
+		if (!bpf_map_lookup_elem(fd, key, &id) && id < n)
+			found = (int)id;
+		close(fd);
+	} else {
+		for (size_t i = 0; i < n && found < 0; i++)
+			if (m[i].key.family && backend_key_equal(&m[i].key, key))
+				found = (int)i;
+	}
+	if (found >= 0)
+		read_entry(&m[found], &out->st);
+	munmap((void *)m, len);
+	if (found < 0)
+		return 1;
+	return 0;
+}
+
 int cli_show(const struct cli_opts *o, const char *backend)
 {
+	struct xdphc_backend_key key;
 	struct snapshot s;
 	struct entry e;
 	char err[256], t[32], r[48];
-	int fd;
+	int rc;
 
-	if (addr_parse_backend(backend, &e.key, err, sizeof(err))) {
+	if (addr_parse_backend(backend, &key, err, sizeof(err))) {
 		fprintf(stderr, "xdphc: show %s: %s\n", backend, err);
 		return 2;
 	}
+	key.protocol = IPPROTO_TCP;
 	if (snapshot_read(o->pin_path, &s, false))
 		return 1;
-	fd = open_or_report(o->pin_path, PIN_STATUS);
-	if (fd < 0)
+	rc = find_backend(o->pin_path, &key, &e);
+	if (rc < 0)
 		return 1;
-	if (bpf_map_lookup_elem(fd, &e.key, &e.st)) {
+	if (rc > 0) {
 		fprintf(stderr, "xdphc: %s: not a configured backend (not in %s/status)\n",
 			backend, o->pin_path);
-		close(fd);
 		return 1;
 	}
-	close(fd);
 	if (o->json) {
 		json_backend(&s, &e);
 		printf("\n");
@@ -367,6 +430,5 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	printf("consecutive fail: %u\n", e.st.consecutive_fail);
 	printf("last rtt:         %u us\n", e.st.last_rtt_us);
 	printf("state since:      %s\n", fmt_time(e.st.last_change_ns, t, sizeof(t)));
-	printf("last probe:       %s\n", fmt_time(e.st.last_probe_ns, t, sizeof(t)));
 	return 0;
 }

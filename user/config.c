@@ -868,6 +868,7 @@ enum {
 	TOP_SOURCE_PORTS,
 	TOP_PIN_PATH,
 	TOP_XDP_MODE,
+	TOP_STATUS_INDEX,
 	TOP_POOLS,
 	TOP_N
 };
@@ -973,6 +974,23 @@ static int set_xdp_mode(struct loader *ld, const struct field *f)
 	return 0;
 }
 
+static int get_bool(struct loader *ld, const struct field *f, bool *out)
+{
+	const char *s = scalar(ld, f);
+
+	if (!s)
+		return -1;
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
+		*out = false;
+		return 0;
+	}
+	return fail_node(ld, f->val, "%s must be true or false, got '%.32s'", f->name, s);
+}
+
 static int load_root(struct loader *ld, yaml_node_t *root)
 {
 	struct field f[TOP_N] = {
@@ -981,6 +999,7 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 		[TOP_SOURCE_PORTS] = { .name = "source_ports" },
 		[TOP_PIN_PATH] = { .name = "pin_path" },
 		[TOP_XDP_MODE] = { .name = "xdp_mode" },
+		[TOP_STATUS_INDEX] = { .name = "status_index" },
 		[TOP_POOLS] = { .name = "pools" },
 	};
 
@@ -997,6 +1016,8 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 	if (f[TOP_SOURCE_PORTS].val && set_source_ports(ld, &f[TOP_SOURCE_PORTS]))
 		return -1;
 	if (f[TOP_PIN_PATH].val && set_pin_path(ld, &f[TOP_PIN_PATH]))
+		return -1;
+	if (f[TOP_STATUS_INDEX].val && get_bool(ld, &f[TOP_STATUS_INDEX], &ld->cfg->status_index))
 		return -1;
 	if (f[TOP_XDP_MODE].val && set_xdp_mode(ld, &f[TOP_XDP_MODE]))
 		return -1;
@@ -1099,6 +1120,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	strcpy(cfg->path, path);
 	strcpy(cfg->pin_path, DEFAULT_PIN_PATH);
 	strcpy(cfg->xdp_mode, DEFAULT_XDP_MODE);
+	cfg->status_index = true;
 
 	ret = load_document(ld, buf, len);
 	loader_free(ld);
@@ -1117,6 +1139,14 @@ void config_free(struct config *cfg)
 		free(cfg->pools[i].backends);
 	free(cfg->pools);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_release_backends(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		free(cfg->pools[i].backends);
+		cfg->pools[i].backends = NULL;
+	}
 }
 
 size_t config_backend_count(const struct config *cfg)

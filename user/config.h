@@ -50,6 +50,7 @@ struct config {
 	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
 	int pin_path_line;		/* 0 if the default is used */
 	char xdp_mode[16];		/* "native" (default) or "skb" */
+	bool status_index;		/* pin the key -> id index map (default true) */
 	struct pool_cfg *pools;
 	size_t n_pools;
 };
@@ -60,6 +61,8 @@ struct config {
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* Free the per-backend lists once they are copied out; counts stay. */
+void config_release_backends(struct config *cfg);
 
 /* Total number of backends over all pools. */
 size_t config_backend_count(const struct config *cfg);

@@ -28,12 +28,6 @@
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
 #define STALE_ENGINE_NS 3000000000ULL
 
-struct backend_rt {
-	struct xdphc_backend_key key;
-	struct xdphc_backend_status st;
-	uint8_t dirty;
-};
-
 struct engine {
 	struct config cfg;
 	int ifindex;
@@ -42,19 +36,16 @@ struct engine {
 	struct programs prog;
 	struct pins pins;
 	struct scheduler sched;
-	struct backend_rt *b;
+	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed */
 	size_t n;
-	struct keyindex idx;
-	uint32_t *dirty;
-	size_t n_dirty;
-	struct xdphc_backend_key *batch_keys;
-	struct xdphc_backend_status *batch_vals;
 	struct xdphc_pool_summary *pools;
 	bool pools_dirty;
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
 	uint64_t log_window;
+	uint64_t now_real;		/* realtime at the start of this tick */
+	uint64_t tick_lag_max;
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
@@ -79,12 +70,17 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void mark_dirty(struct engine *e, uint32_t i)
+/* The seqlock of abi.h: odd while an entry is being written. */
+static void status_begin(struct xdphc_backend_status *st)
 {
-	if (e->b[i].dirty)
-		return;
-	e->b[i].dirty = 1;
-	e->dirty[e->n_dirty++] = i;
+	__atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void status_end(struct xdphc_backend_status *st)
+{
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
 }
 
 static uint32_t *pool_count(struct xdphc_pool_summary *ps, uint8_t state)
@@ -128,9 +124,9 @@ static bool transition_log_allowed(struct engine *e, uint64_t now)
 	return false;
 }
 
-static void log_transition(struct engine *e, struct backend_rt *br, uint8_t from)
+static void log_transition(struct engine *e, const struct xdphc_backend_status *st,
+			   uint8_t from)
 {
-	const struct xdphc_backend_status *st = &br->st;
 	char a[64], extra[64] = "";
 
 	if (!transition_log_allowed(e, clock_ns(CLOCK_MONOTONIC)))
@@ -142,58 +138,43 @@ static void log_transition(struct engine *e, struct backend_rt *br, uint8_t from
 		snprintf(extra, sizeof(extra), ", icmp type %u code %u", st->icmp_type,
 			 st->icmp_code);
 	log_info("pool %s backend %s: %s -> %s (%s%s, %u in a row)",
-		 e->cfg.pools[st->pool_id].name, addr_format(&br->key, a, sizeof(a)),
+		 e->cfg.pools[st->pool_id].name, addr_format(&st->key, a, sizeof(a)),
 		 state_name(from), state_name(st->state), reason_name(st->reason), extra,
 		 st->reason == XDPHC_REASON_OK ? st->consecutive_ok : st->consecutive_fail);
 }
 
+/* Outcomes go straight into the mmap-ed status map: no syscall per probe. */
 static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 {
 	struct engine *e = ctx;
-	struct backend_rt *br = &e->b[i];
-	struct xdphc_pool_summary *ps = &e->pools[br->st.pool_id];
-	uint8_t from = br->st.state;
+	struct xdphc_backend_status *st = &e->st[i];
+	struct xdphc_pool_summary *ps = &e->pools[st->pool_id];
+	uint8_t from = st->state;
+	bool changed;
 
-	if (state_update(&br->st, &e->cfg.pools[br->st.pool_id].hc, o,
-			 clock_ns(CLOCK_REALTIME))) {
-		(*pool_count(ps, from))--;
-		(*pool_count(ps, br->st.state))++;
-		pool_recount_flags(ps);
-		e->pools_dirty = true;
-		e->transitions++;
-		log_transition(e, br, from);
-	}
-	mark_dirty(e, i);
+	status_begin(st);
+	changed = state_update(st, &e->cfg.pools[st->pool_id].hc, o, e->now_real);
+	status_end(st);
+	if (!changed)
+		return;
+	(*pool_count(ps, from))--;
+	(*pool_count(ps, st->state))++;
+	pool_recount_flags(ps);
+	e->pools_dirty = true;
+	e->transitions++;
+	log_transition(e, st, from);
 }
 
-static int publish_status(struct engine *e)
-{
-	__u32 count = e->n_dirty;
-	int fd = e->pins.fd[PIN_STATUS];
-
-	if (!count)
-		return 0;
-	for (size_t k = 0; k < e->n_dirty; k++) {
-		struct backend_rt *br = &e->b[e->dirty[k]];
-
-		e->batch_keys[k] = br->key;
-		e->batch_vals[k] = br->st;
-		br->dirty = 0;
-	}
-	e->n_dirty = 0;
-	if (bpf_map_update_batch(fd, e->batch_keys, e->batch_vals, &count, NULL)) {
-		log_warn("updating the status map: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
+/* Pool counts go out in the tick of the statuses they count. */
 static void publish_pools(struct engine *e)
 {
 	if (!e->pools_dirty)
 		return;
-	for (uint32_t i = 0; i < e->cfg.n_pools; i++)
+	for (uint32_t i = 0; i < e->cfg.n_pools; i++) {
+		if (e->sched.pools)
+			e->pools[i].last_cycle_us = e->sched.pools[i].last_cycle_ns / 1000;
 		bpf_map_update_elem(e->pins.fd[PIN_POOLS], &i, &e->pools[i], BPF_ANY);
+	}
 	e->pools_dirty = false;
 }
 
@@ -218,6 +199,13 @@ static void publish_stats(struct engine *e, bool running)
 		      c[XDPHC_CNT_TX_ERROR] + ss->send_errors;
 	s.neigh_requests = ss->neigh_requests;
 	s.transitions = e->transitions;
+	s.tx_dropped = ss->tx_dropped;
+	s.probes_resent = ss->resent;
+	s.probes_lost = ss->lost;
+	s.tx_runs = ss->runs;
+	s.sched_behind = ss->behind;
+	s.sched_behind_max = ss->behind_max;
+	s.tick_lag_max_us = e->tick_lag_max / 1000;
 	bpf_map_update_elem(e->pins.fd[PIN_STATS], &zero, &s, BPF_ANY);
 
 	m.abi_version = XDPHC_ABI_VERSION;
@@ -309,17 +297,11 @@ static int resolve_interface(struct engine *e)
 	return 0;
 }
 
-static int alloc_backends(struct engine *e)
+static int alloc_pools(struct engine *e)
 {
-	uint32_t i = 0;
-
 	e->n = config_backend_count(&e->cfg);
-	e->b = calloc(e->n, sizeof(*e->b));
-	e->dirty = malloc(e->n * sizeof(*e->dirty));
-	e->batch_keys = malloc(e->n * sizeof(*e->batch_keys));
-	e->batch_vals = malloc(e->n * sizeof(*e->batch_vals));
 	e->pools = calloc(e->cfg.n_pools, sizeof(*e->pools));
-	if (!e->b || !e->dirty || !e->batch_keys || !e->batch_vals || !e->pools)
+	if (!e->pools)
 		return -1;
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
@@ -332,15 +314,7 @@ static int alloc_backends(struct engine *e)
 		ps->port = pc->hc.port;
 		ps->protocol = IPPROTO_TCP;
 		ps->in_use = 1;
-		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			e->b[i].key = pc->backends[k].key;
-			e->b[i].st.pool_id = p;
-		}
 	}
-	if (keyindex_init(&e->idx, e->n, &e->b[0].key, sizeof(e->b[0])))
-		return -1;
-	for (i = 0; i < e->n; i++)
-		keyindex_insert(&e->idx, i);
 	return 0;
 }
 
@@ -348,50 +322,86 @@ static void init_slots(struct engine *e)
 {
 	for (uint32_t i = 0; i < e->n; i++) {
 		struct xdphc_slot *s = &e->prog.slots[i];
-		const struct pool_cfg *pc = &e->cfg.pools[e->b[i].st.pool_id];
+		const struct xdphc_backend_status *st = &e->st[i];
+		const struct pool_cfg *pc = &e->cfg.pools[st->pool_id];
 
-		memcpy(s->addr, e->b[i].key.addr, sizeof(s->addr));
-		s->family = e->b[i].key.family;
-		s->port = pc->hc.port ? htons(pc->hc.port) : e->b[i].key.port;
+		memcpy(s->addr, st->key.addr, sizeof(s->addr));
+		s->family = st->key.family;
+		s->port = pc->hc.port ? htons(pc->hc.port) : st->key.port;
 		s->gen = (uint32_t)random();
 	}
 }
 
-/* Keep what the previous run learned: a restart must not flap every backend. */
-static size_t carry_over(struct engine *e)
+/* Entries of the configured backends, in config order: the backend id. */
+static void write_entries(struct engine *e)
 {
-	int fd = pins_previous_status_fd(&e->pins);
-	struct xdphc_backend_status old;
+	uint32_t i = 0;
+
+	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
+		const struct pool_cfg *pc = &e->cfg.pools[p];
+
+		for (size_t k = 0; k < pc->n_backends; k++, i++) {
+			struct xdphc_backend_status *st = &e->st[i];
+			uint32_t seq = st->seq | 1;
+
+			/* A reused map has readers: keep the seqlock going. */
+			__atomic_store_n(&st->seq, seq, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
+			memset(st, 0, sizeof(*st));
+			st->seq = seq;
+			st->key = pc->backends[k].key;
+			st->key.protocol = IPPROTO_TCP;
+			st->pool_id = p;
+			status_end(st);
+		}
+	}
+	for (; i < e->pins.status_max; i++)
+		if (e->st[i].key.family) {
+			status_begin(&e->st[i]);
+			memset(&e->st[i].key, 0, sizeof(e->st[i].key));
+			e->st[i].state = XDPHC_STATE_UNKNOWN;
+			status_end(&e->st[i]);
+		}
+}
+
+/* Keep what the previous run learned: a restart must not flap every backend. */
+static size_t carry_over(struct engine *e, const struct keyindex *idx,
+			 const struct xdphc_backend_status *old, size_t n_old)
+{
 	size_t kept = 0;
 
-	if (fd < 0)
-		return 0;
-	for (uint32_t i = 0; i < e->n; i++) {
-		struct xdphc_backend_status *st = &e->b[i].st;
+	for (size_t j = 0; j < n_old; j++) {
+		struct xdphc_backend_status *st;
+		int64_t i;
 
-		if (bpf_map_lookup_elem(fd, &e->b[i].key, &old))
+		if (!old[j].key.family || (i = keyindex_find(idx, &old[j].key)) < 0)
 			continue;
-		st->state = old.state <= XDPHC_STATE_DOWN ? old.state : XDPHC_STATE_UNKNOWN;
-		st->reason = old.reason;
-		st->last_change_ns = old.last_change_ns;
-		st->last_rtt_us = old.last_rtt_us;
+		st = &e->st[i];
+		status_begin(st);
+		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
+		st->reason = old[j].reason;
+		st->icmp_type = old[j].icmp_type;
+		st->icmp_code = old[j].icmp_code;
+		st->last_change_ns = old[j].last_change_ns;
+		st->last_rtt_us = old[j].last_rtt_us;
+		status_end(st);
 		kept++;
 	}
 	return kept;
 }
 
-/* A reused status map may hold backends that are no longer configured. */
-static void drop_unconfigured(struct engine *e)
+/* A reused index may name backends that are no longer configured. */
+static void index_drop_unconfigured(struct engine *e, const struct keyindex *idx)
 {
 	struct xdphc_backend_key key, next;
-	int fd = e->pins.fd[PIN_STATUS];
+	int fd = e->pins.fd[PIN_INDEX];
 	void *prev = NULL;
 	size_t dropped = 0;
 
-	if (!e->pins.reused[PIN_STATUS])
+	if (!e->pins.reused[PIN_INDEX])
 		return;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (keyindex_find(&e->idx, &next) < 0) {
+		if (keyindex_find(idx, &next) < 0) {
 			bpf_map_delete_elem(fd, &next);
 			dropped++;
 			continue;	/* restart from prev: next was deleted */
@@ -400,28 +410,69 @@ static void drop_unconfigured(struct engine *e)
 		prev = &key;
 	}
 	if (dropped)
-		log_info("removed %zu backends that are no longer configured from the status map",
-			 dropped);
+		log_info("removed %zu backends that are no longer configured from %s/index",
+			 dropped, e->cfg.pin_path);
 }
 
-static void init_published(struct engine *e)
+static int index_fill(struct engine *e, const struct keyindex *idx)
 {
-	size_t kept = carry_over(e);
+	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
+	uint32_t *ids = malloc(e->n * sizeof(*ids));
+	__u32 count = e->n;
+	int ret = 0;
 
-	drop_unconfigured(e);
-	for (uint32_t i = 0; i < e->n; i++) {
-		(*pool_count(&e->pools[e->b[i].st.pool_id], e->b[i].st.state))++;
-		mark_dirty(e, i);
+	if (!keys || !ids) {
+		log_err("out of memory for the index of %zu backends", e->n);
+		ret = -1;
+		goto out;
 	}
+	for (uint32_t i = 0; i < e->n; i++) {
+		keys[i] = e->st[i].key;
+		ids[i] = i;
+	}
+	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
+		log_err("filling %s/index: %s", e->cfg.pin_path, strerror(errno));
+		ret = -1;
+		goto out;
+	}
+	index_drop_unconfigured(e, idx);
+out:
+	free(keys);
+	free(ids);
+	return ret;
+}
+
+static int init_status(struct engine *e)
+{
+	size_t n_old = 0, kept = 0;
+	struct xdphc_backend_status *old = pins_previous_status(&e->pins, &n_old);
+	struct keyindex idx;
+	int ret = 0;
+
+	e->st = e->pins.status;
+	write_entries(e);
+	if (keyindex_init(&idx, e->n, &e->st[0].key, sizeof(e->st[0]))) {
+		log_err("out of memory for %zu backends", e->n);
+		free(old);
+		return -1;
+	}
+	for (uint32_t i = 0; i < e->n; i++)
+		keyindex_insert(&idx, i);
+	if (old)
+		kept = carry_over(e, &idx, old, n_old);
+	free(old);
+	if (e->pins.with_index)
+		ret = index_fill(e, &idx);
+	keyindex_free(&idx);
+	for (uint32_t i = 0; i < e->n; i++)
+		(*pool_count(&e->pools[e->st[i].pool_id], e->st[i].state))++;
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++)
 		pool_recount_flags(&e->pools[p]);
 	e->pools_dirty = true;
 	if (kept)
 		log_info("kept the last known state of %zu backends from %s/status", kept,
 			 e->cfg.pin_path);
-	publish_status(e);
-	publish_pools(e);
-	publish_stats(e, true);
+	return ret;
 }
 
 /* The topmost directory of path that does not exist yet ("" if path exists). */
@@ -476,8 +527,8 @@ static int setup(struct engine *e)
 			log_err("%s: %s", c->path, err);
 		return -1;
 	}
-	if (alloc_backends(e)) {
-		log_err("out of memory for %zu backends", e->n);
+	if (alloc_pools(e)) {
+		log_err("out of memory for %zu pools", e->cfg.n_pools);
 		return -1;
 	}
 	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
@@ -492,7 +543,7 @@ static int setup(struct engine *e)
 	pp.nslots = e->n;
 	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
-	    pins_open(&e->pins, e->cfg.pin_path, e->n + e->n / 4 + 64, err, sizeof(err))) {
+	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
 		log_err("%s", err);
 		return -1;
 	}
@@ -501,8 +552,13 @@ static int setup(struct engine *e)
 			err);
 		return -1;
 	}
+	if (init_status(e))
+		return -1;
 	init_slots(e);
-	init_published(e);
+	/* Everything per backend now lives in the maps. */
+	config_release_backends(&e->cfg);
+	publish_pools(e);
+	publish_stats(e, true);
 	if (pins_publish(&e->pins, err, sizeof(err))) {
 		log_err("%s", err);
 		return -1;
@@ -514,7 +570,6 @@ static void teardown(struct engine *e, bool ok)
 {
 	programs_detach(&e->prog);
 	if (ok) {
-		publish_status(e);
 		publish_pools(e);
 		publish_stats(e, false);
 	}
@@ -524,11 +579,6 @@ static void teardown(struct engine *e, bool ok)
 	/* A failed first start leaves no empty pin directory behind. */
 	if (!ok)
 		remove_made_dirs(e);
-	keyindex_free(&e->idx);
-	free(e->b);
-	free(e->dirty);
-	free(e->batch_keys);
-	free(e->batch_vals);
 	free(e->pools);
 	config_free(&e->cfg);
 }
@@ -560,11 +610,14 @@ static void loop(struct engine *e)
 	while (!stop_requested) {
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
+		if (now - next > e->tick_lag_max)
+			e->tick_lag_max = now - next;
+		e->now_real = clock_ns(CLOCK_REALTIME);
 		sched_tick(&e->sched, now);
-		/* Pool counts go out with the statuses they count. */
-		publish_status(e);
 		publish_pools(e);
 		if (now >= e->next_publish) {
+			e->pools_dirty = true;	/* for last_cycle_us */
+			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;
 		}

@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "pins.h"
 #include "pins.skel.h"
 
-const char *const pin_names[PIN_NR] = { "status", "pools", "stats", "meta" };
+const char *const pin_names[PIN_NR] = { "status", "index", "pools", "stats", "meta" };
 
 static struct bpf_map *skel_map(struct pins *p, enum pin_map which)
 {
 	switch (which) {
 	case PIN_STATUS: return p->skel->maps.status;
+	case PIN_INDEX: return p->skel->maps.status_index;
 	case PIN_POOLS: return p->skel->maps.pools;
 	case PIN_STATS: return p->skel->maps.stats;
 	default: return p->skel->maps.meta;
@@ -26,19 +29,31 @@ static void pin_path(char *buf, size_t len, const char *dir, enum pin_map which)
 	snprintf(buf, len, "%s/%s", dir, pin_names[which]);
 }
 
+static bool sized_by_backends(enum pin_map which)
+{
+	return which == PIN_STATUS || which == PIN_INDEX;
+}
+
+static bool same_layout(const struct bpf_map_info *info, struct bpf_map *want)
+{
+	return info->type == bpf_map__type(want) &&
+	       info->key_size == bpf_map__key_size(want) &&
+	       info->value_size == bpf_map__value_size(want) &&
+	       info->map_flags == bpf_map__map_flags(want);
+}
+
 /*
- * A pinned map can be kept when a consumer reading it with the current
- * abi.h would read it correctly, and it is big enough.
+ * A pinned map is kept when a consumer reading it with the current abi.h
+ * would read it correctly and it fits the backends without wasting much:
+ * consumers that hold its fd (a load balancer) then keep working.
  */
 static bool compatible(const struct bpf_map_info *info, struct bpf_map *want,
 		       size_t capacity, bool sized)
 {
-	if (info->type != bpf_map__type(want) ||
-	    info->key_size != bpf_map__key_size(want) ||
-	    info->value_size != bpf_map__value_size(want))
+	if (!same_layout(info, want))
 		return false;
 	if (sized)
-		return info->max_entries >= capacity;
+		return info->max_entries >= capacity && info->max_entries <= 2 * capacity;
 	return info->max_entries == bpf_map__max_entries(want);
 }
 
@@ -58,12 +73,13 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 		close(fd);
 		return 0;
 	}
-	if (!compatible(&info, map, capacity, which == PIN_STATUS)) {
-		if (which == PIN_STATUS && info.key_size == bpf_map__key_size(map) &&
-		    info.value_size == bpf_map__value_size(map))
+	if (!compatible(&info, map, capacity, sized_by_backends(which))) {
+		if (which == PIN_STATUS && same_layout(&info, map)) {
 			p->old_status_fd = fd;
-		else
+			p->old_status_max = info.max_entries;
+		} else {
 			close(fd);
+		}
 		return 0;
 	}
 	bpf_map__set_max_entries(map, info.max_entries);
@@ -76,20 +92,39 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 	return 0;
 }
 
-int pins_open(struct pins *p, const char *dir, size_t capacity, char *err, size_t errlen)
+static void *map_mmap(int fd, size_t value_size, size_t n, int prot, size_t *len)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	void *m;
+
+	*len = (value_size * n + page - 1) / page * page;
+	m = mmap(NULL, *len, prot, MAP_SHARED, fd, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
+	      char *err, size_t errlen)
 {
 	int e;
 
 	memset(p, 0, sizeof(*p));
 	p->old_status_fd = -1;
+	p->with_index = index;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->skel = pins_bpf__open();
 	if (!p->skel) {
 		snprintf(err, errlen, "opening the status maps: %s", strerror(errno));
 		return -1;
 	}
+	if (capacity < 1)
+		capacity = 1;
 	bpf_map__set_max_entries(p->skel->maps.status, capacity);
+	bpf_map__set_max_entries(p->skel->maps.status_index, capacity);
+	if (!index)
+		bpf_map__set_autocreate(p->skel->maps.status_index, false);
 	for (int i = 0; i < PIN_NR; i++) {
+		if (i == PIN_INDEX && !index)
+			continue;
 		if (try_reuse(p, i, capacity)) {
 			snprintf(err, errlen, "reusing %s/%s: %s", dir, pin_names[i],
 				 strerror(errno));
@@ -102,7 +137,14 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, char *err, size_
 		return -1;
 	}
 	for (int i = 0; i < PIN_NR; i++)
-		p->fd[i] = bpf_map__fd(skel_map(p, i));
+		p->fd[i] = i == PIN_INDEX && !index ? -1 : bpf_map__fd(skel_map(p, i));
+	p->status_max = bpf_map__max_entries(p->skel->maps.status);
+	p->status = map_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
+			     PROT_READ | PROT_WRITE, &p->status_len);
+	if (!p->status) {
+		snprintf(err, errlen, "mmap of the status map: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -125,7 +167,15 @@ static int pin_replace(struct pins *p, enum pin_map which, char *err, size_t err
 
 int pins_publish(struct pins *p, char *err, size_t errlen)
 {
+	char path[PATH_MAX + 16];
+
 	for (int i = 0; i < PIN_NR; i++) {
+		if (i == PIN_INDEX && !p->with_index) {
+			/* An index left from a run with it on would go stale: remove it. */
+			pin_path(path, sizeof(path), p->dir, i);
+			unlink(path);
+			continue;
+		}
 		if (p->reused[i])
 			continue;
 		if (pin_replace(p, i, err, errlen))
@@ -134,11 +184,31 @@ int pins_publish(struct pins *p, char *err, size_t errlen)
 	return 0;
 }
 
-int pins_previous_status_fd(const struct pins *p)
+struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 {
-	if (p->reused[PIN_STATUS])
-		return p->fd[PIN_STATUS];
-	return p->old_status_fd;
+	const struct xdphc_backend_status *src = p->status;
+	struct xdphc_backend_status *copy;
+	size_t len = 0;
+
+	*n = 0;
+	if (p->reused[PIN_STATUS]) {
+		*n = p->status_max;
+	} else if (p->old_status_fd >= 0) {
+		src = map_mmap(p->old_status_fd, sizeof(*src), p->old_status_max, PROT_READ, &len);
+		if (!src)
+			return NULL;
+		*n = p->old_status_max;
+	} else {
+		return NULL;
+	}
+	copy = malloc(*n * sizeof(*copy));
+	if (copy)
+		memcpy(copy, src, *n * sizeof(*copy));
+	else
+		*n = 0;
+	if (len)
+		munmap((void *)src, len);
+	return copy;
 }
 
 void pins_close(struct pins *p)
@@ -147,14 +217,16 @@ void pins_close(struct pins *p)
 		return;
 	if (p->old_status_fd >= 0)
 		close(p->old_status_fd);
+	if (p->status)
+		munmap(p->status, p->status_len);
 	pins_bpf__destroy(p->skel);
 	memset(p, 0, sizeof(*p));
 	p->old_status_fd = -1;
 }
 
-int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen)
+static int open_map(const char *dir, enum pin_map which, __u32 flags, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = flags);
 	char path[PATH_MAX + 16];
 	int fd;
 
@@ -171,6 +243,11 @@ int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen)
 	return fd;
 }
 
+int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen)
+{
+	return open_map(dir, which, BPF_F_RDONLY, err, errlen);
+}
+
 int pins_read_meta(const char *dir, struct xdphc_meta *m, char *err, size_t errlen)
 {
 	uint32_t zero = 0;
@@ -185,4 +262,32 @@ int pins_read_meta(const char *dir, struct xdphc_meta *m, char *err, size_t errl
 	}
 	close(fd);
 	return 0;
+}
+
+const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, size_t *len,
+						    char *err, size_t errlen)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	const struct xdphc_backend_status *m;
+	/* mmap refuses read-only map fds even for PROT_READ (EINVAL). */
+	int fd = open_map(dir, PIN_STATUS, 0, err, errlen);
+
+	if (fd < 0)
+		return NULL;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(*m)) {
+		snprintf(err, errlen, "%s/status: not a status map of this xdphc version "
+			 "(ABI %d); was it written by an older engine?", dir, XDPHC_ABI_VERSION);
+		close(fd);
+		return NULL;
+	}
+	m = map_mmap(fd, sizeof(*m), info.max_entries, PROT_READ, len);
+	close(fd);
+	if (!m) {
+		snprintf(err, errlen, "%s/status: mmap: %s", dir, strerror(errno));
+		return NULL;
+	}
+	*n = info.max_entries;
+	return m;
 }

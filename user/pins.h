@@ -9,32 +9,45 @@
 
 struct pins_bpf;
 
-enum pin_map { PIN_STATUS, PIN_POOLS, PIN_STATS, PIN_META, PIN_NR };
+enum pin_map { PIN_STATUS, PIN_INDEX, PIN_POOLS, PIN_STATS, PIN_META, PIN_NR };
 
 struct pins {
 	struct pins_bpf *skel;
 	char dir[PATH_MAX];
-	int fd[PIN_NR];
+	int fd[PIN_NR];		/* fd[PIN_INDEX] is -1 without the index */
 	bool reused[PIN_NR];	/* the pinned map was compatible and is kept */
-	int old_status_fd;	/* an incompatible pinned status map, read for carry-over */
+	bool with_index;
+	int old_status_fd;	/* a pinned status map of another size, read for carry-over */
+	__u32 old_status_max;
+	struct xdphc_backend_status *status;	/* mmap of the status map */
+	size_t status_len;
+	__u32 status_max;
 };
 
 extern const char *const pin_names[PIN_NR];
 
 /*
- * Create (or reuse the compatible pinned) maps for capacity backends.
- * Nothing is pinned until pins_publish().
+ * Create (or reuse the compatible pinned) maps for capacity backends, with
+ * or without the key -> id index.  Nothing is pinned until pins_publish().
  */
-int pins_open(struct pins *p, const char *dir, size_t capacity, char *err, size_t errlen);
+int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
+	      char *err, size_t errlen);
 /* Pin the maps that were newly created, replacing incompatible old pins. */
 int pins_publish(struct pins *p, char *err, size_t errlen);
 void pins_close(struct pins *p);
 
-/* The fd to read the previous run's status from, or -1. */
-int pins_previous_status_fd(const struct pins *p);
+/*
+ * A copy of the previous run's status entries (*n of them, some unused), to
+ * carry states over; NULL if there is none.  Call before writing p->status.
+ */
+struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n);
 
 /* Read side, for the CLI and consumers: open one pinned map read-only. */
 int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen);
+
+/* Read-only mmap of a pin dir's status map (*n entries, munmap *len bytes). */
+const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, size_t *len,
+						    char *err, size_t errlen);
 
 /* The meta record of a pin dir: 0, or -1 with a message in err. */
 int pins_read_meta(const char *dir, struct xdphc_meta *m, char *err, size_t errlen);

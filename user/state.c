@@ -36,7 +36,6 @@ bool state_update(struct xdphc_backend_status *st, const struct hc_config *hc,
 	st->reason = o->reason;
 	st->icmp_type = o->icmp_type;
 	st->icmp_code = o->icmp_code;
-	st->last_probe_ns = now;
 	if (o->ok) {
 		st->last_rtt_us = o->rtt_us;
 		st->consecutive_ok = inc_sat(st->consecutive_ok);

@@ -10,7 +10,10 @@
  * Times are CLOCK_REALTIME nanoseconds (Unix epoch) unless a name says _mono.
  *
  * Pinned under pin_path (default /sys/fs/bpf/xdphc):
- *   status  BPF_MAP_TYPE_HASH   struct xdphc_backend_key -> struct xdphc_backend_status
+ *   status  BPF_MAP_TYPE_ARRAY  __u32 backend id        -> struct xdphc_backend_status
+ *           (BPF_F_MMAPABLE: the engine writes it in place, no syscall a probe)
+ *   index   BPF_MAP_TYPE_HASH   struct xdphc_backend_key -> __u32 backend id
+ *           (only with status_index: true, the default; see the README for its cost)
  *   pools   BPF_MAP_TYPE_ARRAY  __u32 pool id           -> struct xdphc_pool_summary
  *   stats   BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_engine_stats
  *   meta    BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_meta
@@ -24,7 +27,7 @@
 #include <linux/types.h>
 #endif
 
-#define XDPHC_ABI_VERSION 1
+#define XDPHC_ABI_VERSION 2
 
 #define XDPHC_MAX_POOLS 256
 #define XDPHC_POOL_NAME_LEN 32
@@ -48,7 +51,7 @@ enum xdphc_reason {
 	XDPHC_REASON_MAX,
 };
 
-/* Key of the status map: the backend as a load balancer knows it. */
+/* A backend as a load balancer knows it: key of the index map. */
 struct xdphc_backend_key {
 	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
 	__u8 protocol;		/* IPPROTO_TCP (6), IPPROTO_UDP (17) */
@@ -56,18 +59,30 @@ struct xdphc_backend_key {
 	__be32 addr[4];		/* IPv4 in addr[0], addr[1..3] zero */
 };
 
+/*
+ * One backend's published health, status[backend id].  Entries whose
+ * key.family is 0 are unused.
+ *
+ * Consistency: `state` is one byte and always safe to read alone.  To read
+ * several fields as one record, use seq like a seqlock: read seq (retry
+ * while it is odd), read the fields, read seq again and retry if it
+ * changed.  The engine makes seq odd before it writes and even after.
+ */
 struct xdphc_backend_status {
+	struct xdphc_backend_key key;
+	__u32 seq;
 	__u8 state;		/* enum xdphc_state */
 	__u8 reason;		/* enum xdphc_reason of the last probe */
 	__u8 icmp_type;		/* with XDPHC_REASON_UNREACHABLE */
 	__u8 icmp_code;
 	__u16 consecutive_ok;	/* successes in a row (saturates at 65535) */
 	__u16 consecutive_fail;	/* failures in a row (saturates at 65535) */
-	__u32 pool_id;		/* index into the pools map */
+	__u16 pool_id;		/* index into the pools map */
+	__u16 reserved;
 	__u32 last_rtt_us;	/* round-trip time of the last successful probe */
-	__u64 last_change_ns;	/* when state last changed (realtime ns) */
-	__u64 last_probe_ns;	/* when the last probe result was recorded */
+	__u64 last_change_ns;	/* when state last changed (realtime ns), 0 = never */
 };
+_Static_assert(sizeof(struct xdphc_backend_status) == 48, "xdphc ABI: status layout");
 
 /* fail_open: every backend of the pool is down; use them all rather than drop. */
 #define XDPHC_POOL_F_FAIL_OPEN 0x1
@@ -84,6 +99,8 @@ struct xdphc_pool_summary {
 	__u16 port;		/* check port override, host order; 0 = backend's own */
 	__u8 protocol;
 	__u8 in_use;		/* 1 when this id names a configured pool */
+	__u32 last_cycle_us;	/* how long the last pass over the pool took */
+	__u32 reserved;
 };
 
 /* Counters since the engine started (they restart at zero with the engine). */
@@ -99,6 +116,13 @@ struct xdphc_engine_stats {
 	__u64 tx_failed;	/* probes the engine could not send (counted, retried) */
 	__u64 neigh_requests;	/* next-hop resolutions asked of the kernel */
 	__u64 transitions;
+	__u64 tx_dropped;	/* SYN frames the device dropped (its ring was full) */
+	__u64 probes_resent;	/* SYNs sent again after such drops */
+	__u64 probes_lost;	/* probes never known delivered: not held against backends */
+	__u64 tx_runs;		/* BPF_PROG_RUN calls that sent SYNs */
+	__u64 sched_behind;	/* probes due but not sent yet, at the last tick */
+	__u64 sched_behind_max;
+	__u64 tick_lag_max_us;	/* worst lateness of a tick */
 };
 
 /* Engine identity and liveness: a consumer compares now with last_tick_ns. */
