@@ -18,6 +18,8 @@ DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev iproute2 ethtool nftables util-linux procps \
 	python3 python3-pytest
+# The peers `make bench` measures xdphc against.
+BENCH_PACKAGES := masscan zmap haproxy
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -27,7 +29,7 @@ USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
 
-.PHONY: all deps test demo bench install clean help
+.PHONY: all deps bench-deps apt test demo bench install clean help
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
 
@@ -36,16 +38,24 @@ help:
 	@echo "make          build BPF objects, skeletons and build/xdphc"
 	@echo "make test     deps + build + the pytest suite (needs root)"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
+	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
+	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
 	@echo "make install  install xdphc to $(PREFIX)/sbin"
 
 deps:
+	@$(MAKE) --no-print-directory apt PKGS="$(DEB_PACKAGES)"
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory apt PKGS="$(BENCH_PACKAGES)"
+
+apt:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: must run as root (apt-get)" >&2; exit 1; fi
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@missing=""; for p in $(PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKGS); \
 	fi
 
 $(BUILD) $(BUILD)/user $(BUILD)/tools:
@@ -75,6 +85,12 @@ test: deps
 demo: deps
 	$(MAKE) all
 	tools/demo.sh
+
+# Benchmarks are not tests: figures side by side with the peers, one run.
+BENCH_ARGS ?=
+bench: bench-deps
+	$(MAKE) all
+	/usr/bin/python3 tools/bench.py $(BENCH_ARGS)
 
 install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc

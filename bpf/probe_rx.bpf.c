@@ -81,9 +81,16 @@ static __always_inline int synack_to_rst(struct xdp_md *ctx)
 	__be32 a;
 	__be16 p;
 	int len = ctx->data_end - ctx->data;
-	const int want = sizeof(*eth) + sizeof(*ip) + sizeof(*tcp);
 
-	if (len > want && bpf_xdp_adjust_tail(ctx, want - len))
+	/*
+	 * Trim options away, but not below the Ethernet minimum: the IP length
+	 * says where the RST ends and the rest is padding.  Never shrinking a
+	 * minimum-size frame also keeps live-frames pages intact: when a peer
+	 * on the same host answers with XDP_TX, our SYN's page comes back as
+	 * the SYN-ACK, and a live-frames run that later reuses a page it sees
+	 * unmoved sends it with its stale length.
+	 */
+	if (len > XDPHC_FRAME_LEN && bpf_xdp_adjust_tail(ctx, XDPHC_FRAME_LEN - len))
 		return XDP_DROP;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;

@@ -32,6 +32,7 @@ enum sim_counter {
 	SIM_CNT_DEAD,		/* SYNs dropped for dead backends */
 	SIM_CNT_RST_RX,		/* RSTs received (the prober tearing down) */
 	SIM_CNT_OTHER,		/* other TCP to the block, dropped */
+	SIM_CNT_BAD,		/* SYNs too short to answer */
 	SIM_CNT_MAX,
 };
 
@@ -79,21 +80,38 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
+struct rule_walk {
+	__u32 addr;
+	__u16 port;
+	__u32 action;
+	int found;
+};
+
+static long rule_step(__u32 i, void *ctx)
+{
+	struct rule_walk *w = ctx;
+	struct sim_rule *r = bpf_map_lookup_elem(&sim_rules, &i);
+
+	if (!r)
+		return 1;
+	if (w->addr >= r->addr_lo && w->addr <= r->addr_hi &&
+	    w->port >= r->port_lo && w->port <= r->port_hi) {
+		w->action = r->action;
+		w->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* bpf_loop, so the verifier need not walk up to 64 rules by itself. */
 static __always_inline __u32 rule_action(const struct sim_cfg *c, __u32 addr, __u16 port)
 {
-	for (__u32 i = 0; i < SIM_MAX_RULES; i++) {
-		struct sim_rule *r;
+	struct rule_walk w = { .addr = addr, .port = port };
+	__u32 n = c->n_rules < SIM_MAX_RULES ? c->n_rules : SIM_MAX_RULES;
 
-		if (i >= c->n_rules)
-			break;
-		r = bpf_map_lookup_elem(&sim_rules, &i);
-		if (!r)
-			break;
-		if (addr >= r->addr_lo && addr <= r->addr_hi &&
-		    port >= r->port_lo && port <= r->port_hi)
-			return r->action;
-	}
-	return c->default_action;
+	if (n)
+		bpf_loop(n, rule_step, &w, 0);
+	return w.found ? w.action : c->default_action;
 }
 
 static __always_inline __u16 csum_fold(__u64 s)
@@ -112,20 +130,43 @@ static __always_inline __u32 sim_isn(const struct iphdr *ip, const struct tcphdr
 	return h ^ ((__u32)tcp->source << 16 | tcp->dest) * 3266489917U;
 }
 
-/* Turn the SYN in place into the answer; swapping addresses and ports keeps the sums. */
+/*
+ * The whole TCP checksum, not an update of the old one: a SYN from a local
+ * socket on a veth still carries only the pseudo-header sum (checksum
+ * offload), so updating it would produce a wrong sum.
+ */
+static __always_inline int tcp_checksum(struct iphdr *ip, struct tcphdr *tcp, void *data_end)
+{
+	__u32 words = tcp->doff;
+	__u64 sum;
+
+	if (words < 5)
+		return -1;
+	sum = (__u64)ip->saddr + ip->daddr + bpf_htons(IPPROTO_TCP) + bpf_htons((__u16)(words * 4));
+	tcp->check = 0;
+	/* One's complement sums may be taken 32 bits at a time and folded. */
+#pragma unroll
+	for (__u32 i = 0; i < 15; i++) {
+		__u32 *w = (__u32 *)tcp + i;
+
+		if (i >= words)
+			break;
+		if ((void *)(w + 1) > data_end)
+			return -1;
+		sum += *w;
+	}
+	tcp->check = csum_fold(sum);
+	return 0;
+}
+
+/* Turn the SYN in place into the answer. */
 static __always_inline int answer(struct ethhdr *eth, struct iphdr *ip,
-				  struct tcphdr *tcp, __u32 action)
+				  struct tcphdr *tcp, void *data_end, __u32 action)
 {
 	__u8 mac[ETH_ALEN];
-	__u32 old[3], *w = (__u32 *)((__u8 *)tcp + 4);
 	__u32 a = ip->saddr;
 	__u16 p = tcp->source;
 	__u32 seq = bpf_ntohl(tcp->seq);
-	__s64 diff;
-
-	old[0] = w[0];
-	old[1] = w[1];
-	old[2] = w[2];
 
 	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
@@ -144,10 +185,10 @@ static __always_inline int answer(struct ethhdr *eth, struct iphdr *ip,
 		tcp->rst = 1;
 		tcp->window = 0;
 	}
-	diff = bpf_csum_diff(old, sizeof(old), w, sizeof(old), (__u32)(__u16)~tcp->check);
-	if (diff < 0)
-		return XDP_ABORTED;
-	tcp->check = csum_fold((__u64)diff);
+	if (tcp_checksum(ip, tcp, data_end)) {
+		count(SIM_CNT_BAD);
+		return XDP_DROP;
+	}
 	count(action == SIM_UP ? SIM_CNT_SYNACK : SIM_CNT_RST_SENT);
 	return XDP_TX;
 }
@@ -190,5 +231,5 @@ int backend_sim(struct xdp_md *ctx)
 		count(SIM_CNT_DEAD);
 		return XDP_DROP;
 	}
-	return answer(eth, ip, tcp, action);
+	return answer(eth, ip, tcp, data_end, action);
 }

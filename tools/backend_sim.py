@@ -32,7 +32,7 @@ SIM_OBJ = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                        "build", "tools", "backend_sim.bpf.o")
 ACTIONS = {"up": 0, "closed": 1, "dead": 2}
 ACTION_NAMES = {v: k for k, v in ACTIONS.items()}
-COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other")
+COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other", "bad")
 MAX_RULES = 64
 SIM_BLOCK = "198.18.0.0/16"
 

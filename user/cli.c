@@ -296,7 +296,7 @@ static void json_stats(const struct xdphc_engine_stats *st)
 	printf("}");
 }
 
-static void print_json(const struct snapshot *s, int only_id)
+static void print_json(const struct snapshot *s, int only_id, bool summary)
 {
 	bool first = true;
 
@@ -316,6 +316,10 @@ static void print_json(const struct snapshot *s, int only_id)
 		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false", p->interval_ms,
 		       p->last_cycle_us);
 		first = false;
+	}
+	if (summary) {
+		printf("]}\n");
+		return;
 	}
 	printf("],\"backends\":[");
 	first = true;
@@ -342,7 +346,7 @@ int cli_status(const struct cli_opts *o)
 	struct snapshot s;
 	int only = -1;
 
-	if (snapshot_read(o->pin_path, &s, true))
+	if (snapshot_read(o->pin_path, &s, !o->summary))
 		return 1;
 	if (o->pool && (only = find_pool(&s, o->pool)) < 0) {
 		fprintf(stderr, "xdphc: --pool %s: no such pool in %s\n", o->pool, o->pin_path);
@@ -351,11 +355,12 @@ int cli_status(const struct cli_opts *o)
 	}
 	qsort(s.e, s.n, sizeof(*s.e), cmp_entry);
 	if (o->json) {
-		print_json(&s, only);
+		print_json(&s, only, o->summary);
 	} else {
 		print_engine(&s, o->pin_path);
 		print_pools_text(&s, o->pool);
-		print_not_up_text(&s, only);
+		if (!o->summary)
+			print_not_up_text(&s, only);
 	}
 	free(s.e);
 	return 0;

@@ -8,6 +8,7 @@ struct cli_opts {
 	const char *pin_path;
 	const char *pool;	/* status: only this pool */
 	bool json;
+	bool summary;	/* status: engine, stats and pools only, no backend list */
 };
 
 /* `xdphc status` and `xdphc show ADDR:PORT`: read the pins, never the daemon. */

@@ -23,7 +23,14 @@
 #include "scheduler.h"
 #include "state.h"
 
-#define TICK_NS 1000000ULL		/* 1 ms */
+#define TICK_MAX_NS 1000000ULL		/* 1 ms */
+#define TICK_MIN_NS 100000ULL		/* 100 us */
+/*
+ * Probes a tick should start at most, on average: a tick's SYNs leave in one
+ * live-frames run, and a run much larger than a device ring (256 frames on
+ * veth) overflows it whenever the receiver works on another CPU.
+ */
+#define TICK_PROBES 1024
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
 #define STALE_ENGINE_NS 3000000000ULL
@@ -46,6 +53,7 @@ struct engine {
 	uint64_t log_window;
 	uint64_t now_real;		/* realtime at the start of this tick */
 	uint64_t tick_lag_max;
+	uint64_t tick_ns;
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
@@ -212,7 +220,7 @@ static void publish_stats(struct engine *e, bool running)
 	m.pid = running ? getpid() : 0;
 	m.start_ns = e->start_real;
 	m.last_tick_ns = clock_ns(CLOCK_REALTIME);
-	m.tick_us = TICK_NS / 1000;
+	m.tick_us = e->tick_ns / 1000;
 	m.running = running;
 	bpf_map_update_elem(e->pins.fd[PIN_META], &zero, &m, BPF_ANY);
 }
@@ -583,6 +591,20 @@ static void teardown(struct engine *e, bool ok)
 	config_free(&e->cfg);
 }
 
+/* Short enough that a tick's share of the probe rate fits one run. */
+static uint64_t choose_tick(const struct config *c)
+{
+	double rate = 0;
+	uint64_t t;
+
+	for (size_t i = 0; i < c->n_pools; i++)
+		rate += c->pools[i].n_backends * 1000.0 / c->pools[i].hc.interval_ms;
+	if (rate <= 0)
+		return TICK_MAX_NS;
+	t = (uint64_t)(TICK_PROBES * 1e9 / rate);
+	return t > TICK_MAX_NS ? TICK_MAX_NS : t < TICK_MIN_NS ? TICK_MIN_NS : t;
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -631,7 +653,7 @@ static void loop(struct engine *e)
 			log_warn("SIGHUP: configuration reload is not implemented yet; "
 				 "restart the engine to apply changes");
 		}
-		next += TICK_NS;
+		next += e->tick_ns;
 		if (next < now)
 			next = now;
 		sleep_until(next);
@@ -644,12 +666,15 @@ int engine_run(const char *config_path)
 	char err[CONFIG_ERR_LEN];
 	int ok;
 
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
 	memset(&e, 0, sizeof(e));
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		return 1;
 	}
 	e.start_real = clock_ns(CLOCK_REALTIME);
+	e.tick_ns = choose_tick(&e.cfg);
 	install_signals();
 	ok = !setup(&e);
 	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, clock_ns(CLOCK_MONOTONIC),
@@ -662,9 +687,11 @@ int engine_run(const char *config_path)
 		return 1;
 	}
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
-		 "%u-%u, pins in %s", e.n, e.cfg.n_pools, e.cfg.interface,
-		 ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1], ((uint8_t *)&e.src4)[2],
-		 ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi, e.cfg.pin_path);
+		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
+		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
+		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
+		 e.cfg.pin_path, (unsigned long)(e.tick_ns / 1000),
+		 (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	loop(&e);
 	log_info("stopping: %s", stop_requested ? "signal received" : "done");
 	teardown(&e, true);

@@ -14,7 +14,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xdphc run -c CONFIG [-v]\n"
-		"       xdphc status [--json] [--pool NAME] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc version\n"
 		"\n"
@@ -106,6 +106,7 @@ static int cmd_read(int argc, char **argv, bool show)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pool", required_argument, NULL, 'p' },
+		{ "summary", no_argument, NULL, 's' },
 		{ "pin-path", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
@@ -117,10 +118,11 @@ static int cmd_read(int argc, char **argv, bool show)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jp:P:c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jp:sP:c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o.json = true; break;
 		case 'p': o.pool = optarg; break;
+		case 's': o.summary = true; break;
 		case 'P': o.pin_path = optarg; break;
 		case 'c': config = optarg; break;
 		default: return bad_option(cmd, c, argc, argv);
@@ -138,8 +140,8 @@ static int cmd_read(int argc, char **argv, bool show)
 			return bad_extra(cmd, argv[optind]);
 		return cli_status(&o);
 	}
-	if (o.pool)
-		return bad_args(cmd, "--pool is for status");
+	if (o.pool || o.summary)
+		return bad_args(cmd, o.pool ? "--pool is for status" : "--summary is for status");
 	if (optind + 1 != argc)
 		return bad_args(cmd, "expects exactly one ADDR:PORT");
 	return cli_show(&o, argv[optind]);

@@ -1,0 +1,620 @@
+#!/usr/bin/env python3
+"""make bench: xdphc next to the machine's ceiling, masscan, zmap and HAProxy.
+
+Everything runs in one lab (prober and backend namespaces on one veth pair),
+in one run, and prints one table.  Backends are emulated by the XDP backend
+simulator (tools/backend_sim.bpf.c) unless a row says otherwise.
+
+    python3 tools/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
+
+Rows:
+  ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
+           BPF_PROG_RUN (XDP_TX) into the backend veth, whose XDP drops them
+  xdphc    the engine at --backends backends, interval 1 s: probe cycles/s
+           (SYN out, SYN-ACK matched, RST out), CPU per probe, detection
+           latency after 1 % of the backends die, memory, start-up time
+  masscan, zmap   SYN packets/s and replies on the same backends, CPU
+  haproxy  connect()-based checks/s and CPU per check, 10,000 and 50,000
+           servers with `check inter 1s`
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from backend_sim import BackendSim                      # noqa: E402
+from statusmap import StatusMap                         # noqa: E402
+from xhclab import Lab, PinDir, _ns_cmd, _run, load_xdp_tx_prog, xdp_live_run  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, os.pardir))
+XDPHC = os.path.join(ROOT, "build", "xdphc")
+XDP_DROP_OBJ = os.path.join(ROOT, "build", "tools", "xdp_drop.bpf.o")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PORTS = 16
+PORT0 = 8000
+INTERVAL_S = 1.0
+TIMEOUT_S = 0.5
+FALL = 2
+RISE = 2
+XDPHC_PROGS = ("probe_rx", "probe_tx", "count_tx_drops")
+
+
+def say(*a) -> None:
+    print(*a, flush=True)
+
+
+# ---------------------------------------------------------------- measuring
+
+def proc_cpu(pid: int) -> float:
+    """CPU time of a process (all threads), seconds, from the scheduler's own
+    nanosecond count rather than tick samples."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    return total / 1e9
+
+
+def machine_busy() -> float:
+    """CPU-seconds all CPUs spent not idle, up to now.  The idle counters of
+    /proc/stat are exact (nohz keeps them in ns); the busy ones are tick
+    samples, so busy is taken as elapsed time minus idle."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return time.monotonic() * os.cpu_count() - (v[3] + v[4]) / CLK_TCK
+
+
+def bpf_runtime_ns(names=XDPHC_PROGS) -> int:
+    """Sum of run_time_ns (kernel.bpf_stats_enabled=1) of the named programs."""
+    progs = json.loads(_run(["bpftool", "-j", "prog", "show"]).stdout)
+    return sum(p.get("run_time_ns", 0) for p in progs if p.get("name") in names)
+
+
+@contextlib.contextmanager
+def bpf_stats():
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write("1")
+    try:
+        yield
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+
+
+class Sampler:
+    """Deltas of the counters a row needs over a window."""
+
+    def __init__(self, sim: BackendSim, pid: int | None = None, stats=None):
+        self.sim, self.pid, self.stats = sim, pid, stats
+
+    def take(self) -> dict:
+        s = {"t": time.monotonic(), "busy": machine_busy(), "bpf_ns": bpf_runtime_ns(),
+             **{f"sim_{k}": v for k, v in self.sim.counters().items()}}
+        if self.stats:
+            s.update(self.stats())
+        if self.pid:
+            s["cpu"] = proc_cpu(self.pid)
+        return s
+
+    @staticmethod
+    def delta(a: dict, b: dict) -> dict:
+        return {k: b[k] - a[k] for k in a}
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q / 100 * len(values)))]
+
+
+# ---------------------------------------------------------------- the lab
+
+def backend_addrs(n_backends: int) -> list[str]:
+    return Lab.addrs((n_backends + PORTS - 1) // PORTS)
+
+
+def write_backends(path: str, addrs: list[str], n: int) -> None:
+    with open(path, "w") as f:
+        k = 0
+        for a in addrs:
+            for p in range(PORT0, PORT0 + PORTS):
+                if k == n:
+                    return
+                f.write(f"{a}:{p}\n")
+                k += 1
+
+
+def initial_rules(addrs: list[str]) -> list:
+    """0.4 % closed and 0.4 % dead from the start, near the end of the set."""
+    cut = len(addrs) * 992 // 1000
+    span = max(1, len(addrs) * 4 // 1000)
+    closed = (f"{addrs[cut]}-{addrs[cut + span - 1]}", None, "closed")
+    dead = (f"{addrs[cut + span]}-{addrs[cut + 2 * span - 1]}", None, "dead")
+    return [closed, dead]
+
+
+# ---------------------------------------------------------------- ceiling
+
+def run_ceiling(lab: Lab, seconds: float) -> dict:
+    """Live-frames XDP_TX of 64-byte frames into a peer that drops them in XDP."""
+    _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
+                                         "xdpdrv", "obj", XDP_DROP_OBJ, "sec", "xdp"])
+    fd = load_xdp_tx_prog()
+    frame = bytes.fromhex(lab.backend_mac.replace(":", "")) + \
+        bytes.fromhex(lab.prober_mac.replace(":", "")) + b"\x08\x00" + bytes(50)
+    try:
+        rx0 = veth_xdp_packets(lab)
+        t0 = time.monotonic()
+        sent = 0
+        while time.monotonic() - t0 < seconds:
+            xdp_live_run(lab.prober_ns, fd, lab.prober_ifindex, frame, repeat=2_000_000,
+                         batch_size=64)
+            sent += 2_000_000
+        dt = time.monotonic() - t0
+        rx = veth_xdp_packets(lab) - rx0
+    finally:
+        os.close(fd)
+        _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
+                                             "xdpdrv", "off"])
+    return {"pps_sent": sent / dt, "pps": rx / dt}
+
+
+def veth_xdp_packets(lab: Lab) -> int:
+    """Frames the backend veth's XDP program saw (ethtool -S)."""
+    out = _run(_ns_cmd(lab.backend_ns, ["ethtool", "-S", lab.backend_if])).stdout
+    return sum(int(m.group(1)) for m in re.finditer(r"rx_queue_\d+_xdp_packets:\s+(\d+)", out))
+
+
+# ---------------------------------------------------------------- xdphc
+
+class Engine:
+    def __init__(self, lab: Lab, pin: str, backends_file: str, index: bool, log: str,
+                 interval_s: float = INTERVAL_S):
+        self.lab, self.pin, self.log = lab, pin, log
+        self.cfg = log.replace(".log", ".yaml")
+        with open(self.cfg, "w") as f:
+            f.write(f"interface: {lab.prober_if}\npin_path: {pin}\n"
+                    f"source_ports: 32768-65535\nstatus_index: {str(index).lower()}\n"
+                    f"pools:\n  - name: bench\n    backends_file: {backends_file}\n"
+                    f"    healthcheck:\n      interval: {int(interval_s * 1000)}ms\n"
+                    f"      timeout: {int(min(TIMEOUT_S, interval_s) * 1000)}ms\n"
+                    f"      healthy_threshold: {RISE}\n      unhealthy_threshold: {FALL}\n")
+        self.t_start = time.monotonic()
+        self.p = subprocess.Popen(lab.nsenter_prefix() + [XDPHC, "run", "-c", self.cfg],
+                                  stderr=open(log, "w"))
+
+    def ready_s(self, timeout: float = 30) -> float:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = re.search(r"\(ready ([0-9.]+) s after start\)", open(self.log).read())
+            if m:
+                return float(m.group(1))
+            if self.p.poll() is not None:
+                raise RuntimeError(f"xdphc exited: {open(self.log).read()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("xdphc did not start")
+
+    def status(self) -> dict:
+        out = _run([XDPHC, "status", "--json", "--summary", "--pin-path", self.pin]).stdout
+        return json.loads(out)
+
+    def wait_settled(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(p["unknown"] == 0 for p in self.status()["pools"]):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("backends still unknown after %.0f s" % timeout)
+
+    def memory(self) -> dict:
+        """Private memory of the process plus every BPF map it holds."""
+        pid = self.p.pid
+        maps, bpf_mapped, cur = {}, 0, False
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
+                    continue
+                info = dict(line.split(":", 1) for line in
+                            open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
+                maps[int(info["map_id"])] = int(info["memlock"])
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    cur = line.rstrip().endswith("bpf-map")
+                elif line.startswith("Rss:") and cur:
+                    bpf_mapped += int(line.split()[1]) * 1024
+        rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+        process = rss * 1024 - bpf_mapped        # mmap-ed maps are counted once, as maps
+        return {"process": process, "maps": sum(maps.values()), "total": process + sum(maps.values())}
+
+    def stop(self) -> None:
+        self.p.terminate()
+        self.p.wait(timeout=30)
+
+
+def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
+    """(backends checked, backends whose state disagrees with the simulator)."""
+    n = wrong = 0
+    for _, e in sm.entries():
+        n += 1
+        want = "up" if sim.expect(e["address"], e["port"]) == "up" else "down"
+        wrong += e["state"] != want
+    return n, wrong
+
+
+def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
+    """Counters over a window: engine stats, simulator, CPU (no BPF stats)."""
+    smp = Sampler(sim, eng.p.pid, lambda: {f"eng_{k}": v for k, v in
+                                           eng.status()["stats"].items()})
+    a = smp.take()
+    time.sleep(seconds)
+    return Sampler.delta(a, smp.take())
+
+
+def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> float:
+    """BPF run time per probe, in a window of its own: kernel.bpf_stats_enabled
+    costs two clock reads per program run, which would slow the other figures."""
+    with bpf_stats():
+        d = measure(eng, sim, seconds)
+    return d["bpf_ns"] / d["eng_probes_sent"] / 1e3
+
+
+def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> dict:
+    addrs = backend_addrs(n)
+    bfile = os.path.join(tmp, "backends.txt")
+    write_backends(bfile, addrs, n)
+    rules = initial_rules(addrs)
+    sim.set_rules(rules, default="up")
+    res: dict = {"backends": n}
+    with PinDir() as pin:
+        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc.log"))
+        try:
+            res["ready_s"] = eng.ready_s()
+            eng.wait_settled(30)
+            time.sleep(2)                       # past the first intervals' catch-up
+            res["memory"] = eng.memory()
+            say(f"xdphc: {n:,} backends settled; measuring {seconds:.0f} s of steady state ...")
+            res.update(steady(measure(eng, sim, seconds), eng.status()["stats"]))
+            res["cpu_bpf_us"] = bpf_cost(eng, sim)
+            res["cpu_prober_us"] = res["cpu_engine_us"] + res["cpu_bpf_us"]
+            say("xdphc: 1 % of the backends die ...")
+            res.update(detection(eng, sim, rules, addrs, n, pin))
+            with StatusMap(pin) as sm:
+                res["checked"], res["wrong"] = check_states(sm, sim)
+        finally:
+            eng.stop()
+        sim.set_rules(rules, default="up")
+        say("xdphc: saturation, the same backends at interval 250ms ...")
+        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc-sat.log"),
+                     interval_s=0.25)
+        try:
+            eng.ready_s()
+            eng.wait_settled(30)
+            time.sleep(2)
+            sat = steady(measure(eng, sim, 10), eng.status()["stats"])
+            sat["cpu_bpf_us"] = bpf_cost(eng, sim)
+            sat["cpu_prober_us"] = sat["cpu_engine_us"] + sat["cpu_bpf_us"]
+            res["saturated"] = sat
+        finally:
+            eng.stop()
+        say("xdphc: memory with the key index on (status_index: true) ...")
+        eng = Engine(lab, pin, bfile, index=True, log=os.path.join(tmp, "xdphc-index.log"))
+        try:
+            res["ready_index_s"] = eng.ready_s()
+            time.sleep(2)
+            res["memory_index"] = eng.memory()
+        finally:
+            eng.stop()
+    return res
+
+
+def steady(d: dict, st: dict) -> dict:
+    dt = d["t"]
+    probes = d["eng_probes_sent"]
+    up_probes = probes - d["sim_rst_sent"] - d["sim_dead"]
+    return {
+        "window_s": dt,
+        "probes_per_s": probes / dt,
+        "cycles_per_s": d["sim_rst_rx"] / dt,
+        "matched_ratio": d["eng_replies_synack"] / up_probes if up_probes else float("nan"),
+        "transitions": d["eng_transitions"],
+        "tx_dropped": d["eng_tx_dropped"], "probes_lost": d["eng_probes_lost"],
+        "behind_max": st["sched_behind_max"], "behind_now": st["sched_behind"],
+        "cpu_engine_us": d["cpu"] / probes * 1e6,
+        "cpu_machine_us": d["busy"] / probes * 1e6,
+    }
+
+
+def detection(eng: Engine, sim: BackendSim, rules: list, addrs: list[str], n: int,
+              pin: str) -> dict:
+    """Flip 1 % of the backends to dead; how long until each is down?"""
+    n_addr = max(1, n // 100 // PORTS)
+    first = len(addrs) // 4
+    flipped = addrs[first:first + n_addr]
+    ids = range(first * PORTS, (first + n_addr) * PORTS)
+    t0 = time.time_ns()
+    sim.set_rules([(f"{flipped[0]}-{flipped[-1]}", None, "dead")] + rules)
+    bound = TIMEOUT_S + INTERVAL_S * FALL + 0.05
+    time.sleep(bound + 2.0)
+    lat, missed = [], 0
+    with StatusMap(pin) as sm:
+        for i in ids:
+            e = sm.entry(i)
+            if e["state"] == "down" and e["last_change_ns"] >= t0:
+                lat.append((e["last_change_ns"] - t0) / 1e9)
+            else:
+                missed += 1
+    return {"flipped": len(ids), "not_down": missed, "p50_s": pct(lat, 50),
+            "p99_s": pct(lat, 99), "max_s": max(lat) if lat else float("nan"),
+            "bound_s": bound}
+
+
+# ---------------------------------------------------------------- scanners
+
+def send_rate(sim: BackendSim, argv: list[str], timeout: float) -> dict:
+    """Run a scanner until it has sent everything: the SYN rate over the time
+    the simulator saw its SYNs, and the scanner's CPU time.
+
+    masscan 1.3.2 never exits by itself here ("waiting -N secs" forever), so
+    once the SYNs have stopped for 3 s the scanner gets SIGINT (twice: the
+    second ends masscan's wait), as a user would press Ctrl-C."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = [(time.monotonic(), sim.counters()["syn"])]
+    t_end = samples[0][0] + timeout
+    while p.poll() is None and time.monotonic() < t_end:
+        time.sleep(0.05)
+        samples.append((time.monotonic(), sim.counters()["syn"]))
+        if samples[-1][1] > samples[0][1] and \
+                all(c == samples[-1][1] for t, c in samples if t > samples[-1][0] - 3):
+            break
+    for _ in range(2):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=3)
+    if p.poll() is None:
+        p.kill()
+    out, err = p.communicate()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)      # p is reaped: counted
+    cpu = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
+    syn = samples[-1][1] - samples[0][1]
+    moving = [t for (t, c), (_, c0) in zip(samples[1:], samples) if c > c0]
+    dt = moving[-1] - moving[0] + 0.05 if moving else float("nan")
+    return {"syn": syn, "syn_per_s": syn / dt if dt > 0 else float("nan"), "cpu_s": cpu,
+            "cpu_us_per_syn": cpu / syn * 1e6 if syn else float("nan"),
+            "stdout": out, "stderr": err}
+
+
+def run_masscan(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
+                sink: bool = False) -> dict:
+    sim.set_rules([], default="dead" if sink else "up")
+    out = os.path.join(tmp, "masscan.txt")
+    argv = _ns_cmd(lab.prober_ns, [
+        "masscan", f"{addrs[0]}-{addrs[-1]}", f"-p{PORT0}-{PORT0 + PORTS - 1}",
+        "--rate", "100000000", "--interface", lab.prober_if,
+        "--router-mac", lab.backend_mac, "--source-ip", lab.prober_ip,
+        "--wait", "2", "-oL", out])
+    r = send_rate(sim, argv, 300)
+    r["replies"] = sum(1 for line in open(out) if line.startswith("open"))
+    return r
+
+
+def run_zmap(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
+             sink: bool = False) -> dict:
+    sim.set_rules([], default="dead" if sink else "up")
+    allow = os.path.join(tmp, "zmap-allow.txt")
+    block = os.path.join(tmp, "zmap-block.txt")
+    out = os.path.join(tmp, "zmap.csv")
+    with open(allow, "w") as f:
+        f.write("198.18.0.0/16\n")
+    open(block, "w").close()
+    argv = _ns_cmd(lab.prober_ns, [
+        "zmap", "-p", str(PORT0), "-i", lab.prober_if, "-G", lab.backend_mac,
+        "-S", lab.prober_ip, "-r", "0", "-P", str(PORTS), "-w", allow, "-b", block,
+        "-c", "2", "-q", "--disable-syslog", "-o", out])
+    r = send_rate(sim, argv, 300)
+    r["replies"] = sum(1 for _ in open(out))
+    return r
+
+
+# ---------------------------------------------------------------- haproxy
+
+HAPROXY_SERVERS_PER_PROCESS = 12_500
+
+
+def haproxy_config(path: str, servers: list[tuple[str, int]], port: int) -> None:
+    with open(path, "w") as f:
+        # HAProxy wants a socket per checked server; the sandbox caps file
+        # descriptors at 20,000 (hard limit), hence ulimit-n and the split.
+        f.write("global\n  maxconn 2000\n  ulimit-n 19000\n  nbthread 1\n"
+                "  log stderr format raw local0 emerg\n"
+                "defaults\n  mode tcp\n  timeout connect 1s\n  timeout check 1s\n"
+                "  timeout client 5s\n  timeout server 5s\n"
+                f"frontend idle\n  bind 127.0.0.1:{port}\n  default_backend bench\n"
+                "backend bench\n  default-server check inter 1s\n")
+        for k, (a, p) in enumerate(servers):
+            f.write(f"  server s{k} {a}:{p}\n")
+
+
+def run_haproxy(lab: Lab, sim: BackendSim, addrs: list[str], n: int, seconds: float,
+                tmp: str) -> dict:
+    sim.set_rules([], default="up")
+    servers = [(a, p) for a in addrs for p in range(PORT0, PORT0 + PORTS)][:n]
+    per = HAPROXY_SERVERS_PER_PROCESS
+    procs = []
+    for i in range(0, n, per):
+        cfg = os.path.join(tmp, f"haproxy-{n}-{i // per}.cfg")
+        haproxy_config(cfg, servers[i:i + per], 18080 + i // per)
+        procs.append(subprocess.Popen(_ns_cmd(lab.prober_ns, ["haproxy", "-db", "-f", cfg]),
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(cfg + ".log", "w")))
+    try:
+        time.sleep(6)                   # parse, then every server checked at least once
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"haproxy exited: {open(p.args[-1] + '.log').read()[-1500:]}")
+        cpu = lambda: sum(proc_cpu(p.pid) for p in procs)   # noqa: E731
+        c0, a = cpu(), Sampler(sim).take()
+        time.sleep(seconds)
+        c1, b = cpu(), Sampler(sim).take()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    d = Sampler.delta(a, b)
+    checks = d["sim_syn"]
+    return {"servers": n, "processes": len(procs), "checks_per_s": checks / d["t"],
+            "cpu_us_per_check": (c1 - c0) / checks * 1e6 if checks else float("nan"),
+            "cpu_machine_us": d["busy"] / checks * 1e6 if checks else float("nan"),
+            "window_s": d["t"]}
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v: float, unit: str = "") -> str:
+    if v != v:
+        return "n/a"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f} M{unit}"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:.0f} k{unit}"
+    if abs(v) >= 100:
+        return f"{v:.0f}{unit}"
+    return f"{v:.3g}{unit}"
+
+
+def report(r: dict) -> str:
+    x = r.get("xdphc", {})
+    sat = x.get("saturated", {})
+    rows = []
+    cyc = sat.get("cycles_per_s", float("nan"))
+    cpu = x.get("cpu_prober_us", float("nan"))
+    if "ceiling" in r:
+        c = r["ceiling"]["pps"]
+        rows.append(("ceiling", "null XDP_TX live frames -> XDP_DROP peer",
+                     f"{fmt(c, 'pps')}", f"xdphc cycles/s = {cyc / (c / 3) * 100:.0f} % of ceiling/3"))
+    if x:
+        rows.append(("xdphc", f"{x['backends']:,} backends (simulator), interval 1 s",
+                     f"{fmt(x['cycles_per_s'], ' cycles/s')}; CPU/probe: prober {cpu:.3f} us "
+                     f"(engine {x['cpu_engine_us']:.3f} + BPF {x['cpu_bpf_us']:.3f}), "
+                     f"machine {x['cpu_machine_us']:.3f} us; detection p50 "
+                     f"{x['p50_s'] * 1e3:.0f} ms, p99 {x['p99_s'] * 1e3:.0f} ms "
+                     f"(bound {x['bound_s'] * 1e3:.0f} ms)", "1"))
+    if sat:
+        rows.append(("xdphc max", f"same backends, interval 250 ms (more than it can do)",
+                     f"{fmt(cyc, ' cycles/s')}; CPU/probe: prober {sat['cpu_prober_us']:.3f} us, "
+                     f"machine {sat['cpu_machine_us']:.3f} us", "ratios use this row"))
+    for name in ("masscan", "masscan sink", "zmap", "zmap sink"):
+        if name in r:
+            m = r[name]
+            rows.append((name, "same backends, all dead (a sink)" if "sink" in name else
+                         "same backends (simulator), fastest rate",
+                         f"{fmt(m['syn_per_s'], ' SYN/s')}, {m['replies']:,} replies, "
+                         f"CPU {m['cpu_us_per_syn']:.3f} us/SYN",
+                         f"xdphc cycles/s = {cyc / m['syn_per_s']:.1f}x its SYN/s"))
+    for h in r.get("haproxy", []):
+        rows.append((f"haproxy {h['servers'] // 1000}k",
+                     f"{h['servers']:,} servers (simulator), check inter 1s, "
+                     f"{h['processes']} process{'es' if h['processes'] > 1 else ''}",
+                     f"{fmt(h['checks_per_s'], ' checks/s')}, CPU {h['cpu_us_per_check']:.2f} us/check",
+                     f"{h['cpu_us_per_check'] / cpu:.0f}x xdphc's CPU/probe"))
+    w = [max(len(row[i]) for row in rows + [("row", "setup", "figure", "vs xdphc")])
+         for i in range(4)]
+    lines = ["| " + " | ".join(h.ljust(w[i]) for i, h in
+                               enumerate(("row", "setup", "figure", "vs xdphc"))) + " |",
+             "|" + "|".join("-" * (w[i] + 2) for i in range(4)) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(row)) + " |" for row in rows]
+    if x:
+        mem, memi = x["memory"], x.get("memory_index")
+        lines += ["", f"xdphc at {x['backends']:,} backends: ready {x['ready_s']:.2f} s after "
+                  f"start; memory {mem['total'] / x['backends']:.0f} B/backend "
+                  f"(process {mem['process'] / x['backends']:.0f} + BPF maps "
+                  f"{mem['maps'] / x['backends']:.0f})" +
+                  (f", {memi['total'] / x['backends']:.0f} B/backend with status_index: true"
+                   if memi else ""),
+                  f"steady state over {x['window_s']:.0f} s: {fmt(x['probes_per_s'], ' probes/s')},"
+                  f" {x['matched_ratio'] * 100:.3f} % of probes to up backends matched, "
+                  f"{x['transitions']} transitions (0 expected), device drops "
+                  f"{x['tx_dropped']}, probes not counted {x['probes_lost']}, schedule "
+                  f"behind {x['behind_now']} now (max {x['behind_max']} since start)",
+                  f"1 % flipped to dead: {x['flipped'] - x['not_down']}/{x['flipped']} down; "
+                  f"final check: {x['wrong']} of {x['checked']:,} backends in a wrong state"]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backends", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--skip", default="", help="comma list of rows to skip")
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    res: dict = {"machine": machine()}
+    say(f"machine: {res['machine']}")
+    with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp, \
+            Lab(listen=[], backend_xdp=False) as lab:
+        if "ceiling" not in skip:
+            say("ceiling: live-frames XDP_TX into an XDP_DROP peer ...")
+            res["ceiling"] = run_ceiling(lab, 5)
+        addrs = backend_addrs(args.backends)
+        with BackendSim(lab) as sim:
+            if "xdphc" not in skip:
+                res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
+            # The peers have no XDP program of their own: without one, the
+            # frames the simulator sends back with XDP_TX wait in the veth's
+            # ring until the next frame comes (see tools/xdp_pass.bpf.c).
+            Lab._attach_pass(lab.prober_ns, lab.prober_if)
+            for name, fn in (("masscan", run_masscan), ("zmap", run_zmap)):
+                if name in skip:
+                    continue
+                for sink in (False, True):
+                    key = name + (" sink" if sink else "")
+                    say(f"{key}: SYNs to the same {len(addrs) * PORTS:,} backends"
+                        f"{' (the simulator drops them all)' if sink else ''} ...")
+                    res[key] = fn(lab, sim, addrs, tmp, sink)
+                    for k in ("stdout", "stderr"):
+                        res[key].pop(k)
+            if "haproxy" not in skip:
+                res["haproxy"] = []
+                for n in (10_000, 50_000):
+                    say(f"haproxy: {n:,} servers, check inter 1s ...")
+                    res["haproxy"].append(run_haproxy(lab, sim, addrs, n, 10, tmp))
+    say("")
+    say(report(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+def machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
+    mem = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1))
+    return (f"{os.cpu_count()} x {cpu.group(1) if cpu else '?'}, {mem / 2**20:.0f} GiB, "
+            f"Linux {os.uname().release}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
