@@ -15,6 +15,26 @@ struct {
 	__uint(max_entries, 1);
 } txq SEC(".maps");
 
+/*
+ * The next hop of the previous SYN of this run.  Consecutive probes often go
+ * to one address (a backend's ports sit together in the probe order), and a
+ * FIB lookup is the largest single cost of a SYN; within one run (under a
+ * millisecond) the route and neighbour do not change under us.
+ */
+struct tx_nexthop {
+	__u32 run;
+	__be32 daddr;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct tx_nexthop);
+	__uint(max_entries, 1);
+} tx_nexthop SEC(".maps");
+
 /* Ethernet | IPv4 (20) | TCP (20) + MSS option (4) | 2 bytes of padding */
 #define SYN_IP_OFF sizeof(struct ethhdr)
 #define SYN_TCP_OFF (SYN_IP_OFF + sizeof(struct iphdr))
@@ -46,7 +66,7 @@ static __always_inline int fib_fail(struct xdphc_slot *s, int rc,
 	}
 }
 
-static __always_inline void build_syn(void *frame, struct bpf_fib_lookup *fib,
+static __always_inline void build_syn(void *frame, const struct tx_nexthop *nh,
 				      struct xdphc_slot *s, __u32 slot_idx)
 {
 	struct ethhdr *eth = frame;
@@ -58,8 +78,8 @@ static __always_inline void build_syn(void *frame, struct bpf_fib_lookup *fib,
 	__u32 cookie = probe_cookie(cfg.src4, daddr, sport, bpf_ntohs(s->port), s->gen);
 	__u32 sum;
 
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, nh->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, nh->smac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
 
 	ip4_fill(ip, cfg.src4, daddr, sizeof(*ip) + SYN_TCP_LEN);
@@ -83,12 +103,43 @@ static __always_inline void build_syn(void *frame, struct bpf_fib_lookup *fib,
 	tcp->check = csum_fold(sum);
 }
 
+/* The next hop towards s, from this run's cache or the kernel's FIB; 0 or a tx_fail verdict. */
+static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __u32 run,
+				    struct tx_nexthop *nh)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	if (nh->run == run && nh->daddr == s->addr[0])
+		return 0;
+	fib.family = AF_INET;
+	fib.l4_protocol = IPPROTO_TCP;
+	fib.dport = s->port;
+	fib.tot_len = 44;
+	fib.ipv4_src = cfg.src4;
+	fib.ipv4_dst = s->addr[0];
+	fib.ifindex = cfg.ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return fib_fail(s, rc, &fib);
+	/* Replies come back only where probe_rx listens. */
+	if (fib.ifindex != cfg.ifindex) {
+		s->nexthop = 0;
+		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
+	}
+	nh->run = run;
+	nh->daddr = s->addr[0];
+	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+	return 0;
+}
+
 /* Turn the next queued probe into a SYN; the frame leaves through cfg.ifindex. */
 static __always_inline int tx_frame(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct bpf_fib_lookup fib = {};
+	struct tx_nexthop *nh;
 	struct xdphc_slot *s;
 	struct xdphc_txq *q;
 	__u32 i, zero = 0;
@@ -106,26 +157,14 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 	s = bpf_map_lookup_elem(&slots, &slot_idx);
 	if (!s)
 		return XDP_DROP;
-	if (data + XDPHC_FRAME_LEN > data_end)
+	nh = bpf_map_lookup_elem(&tx_nexthop, &zero);
+	if (data + XDPHC_FRAME_LEN > data_end || !nh)
 		return tx_fail(s, XDPHC_RES_TX_ERROR, XDPHC_CNT_TX_ERROR);
+	rc = next_hop(ctx, s, q->run, nh);
+	if (rc)
+		return rc;
 
-	fib.family = AF_INET;
-	fib.l4_protocol = IPPROTO_TCP;
-	fib.dport = s->port;
-	fib.tot_len = 44;
-	fib.ipv4_src = cfg.src4;
-	fib.ipv4_dst = s->addr[0];
-	fib.ifindex = cfg.ifindex;
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return fib_fail(s, rc, &fib);
-	/* Replies come back only where probe_rx listens. */
-	if (fib.ifindex != cfg.ifindex) {
-		s->nexthop = 0;
-		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
-	}
-
-	build_syn(data, &fib, s, slot_idx);
+	build_syn(data, nh, s, slot_idx);
 	s->sent_ns = bpf_ktime_get_ns();
 	count(XDPHC_CNT_TX);
 	/*

@@ -70,6 +70,13 @@ def proc_cpu(pid: int) -> float:
     return total / 1e9
 
 
+def proc_user_sys(pid: int) -> tuple[float, float]:
+    """(user, system) seconds of a process: tick samples, fine over seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def machine_busy() -> float:
     """CPU-seconds all CPUs spent not idle, up to now.  The idle counters of
     /proc/stat are exact (nohz keeps them in ns); the busy ones are tick
@@ -112,6 +119,7 @@ class Sampler:
             s.update(self.stats())
         if self.pid:
             s["cpu"] = proc_cpu(self.pid)
+            s["user"], s["sys"] = proc_user_sys(self.pid)
         return s
 
     @staticmethod
@@ -274,7 +282,10 @@ def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> float:
     """BPF run time per probe, in a window of its own: kernel.bpf_stats_enabled
     costs two clock reads per program run, which would slow the other figures."""
     with bpf_stats():
+        sim0 = bpf_runtime_ns(("backend_sim",))
         d = measure(eng, sim, seconds)
+        sim_ns = bpf_runtime_ns(("backend_sim",)) - sim0
+    eng.sim_bpf_us = sim_ns / d["eng_probes_sent"] / 1e3
     return d["bpf_ns"] / d["eng_probes_sent"] / 1e3
 
 
@@ -295,6 +306,7 @@ def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> di
             say(f"xdphc: {n:,} backends settled; measuring {seconds:.0f} s of steady state ...")
             res.update(steady(measure(eng, sim, seconds), eng.status()["stats"]))
             res["cpu_bpf_us"] = bpf_cost(eng, sim)
+            res["cpu_sim_bpf_us"] = eng.sim_bpf_us
             res["cpu_prober_us"] = res["cpu_engine_us"] + res["cpu_bpf_us"]
             say("xdphc: 1 % of the backends die ...")
             res.update(detection(eng, sim, rules, addrs, n, pin))
@@ -340,6 +352,8 @@ def steady(d: dict, st: dict) -> dict:
         "tx_dropped": d["eng_tx_dropped"], "probes_lost": d["eng_probes_lost"],
         "behind_max": st["sched_behind_max"], "behind_now": st["sched_behind"],
         "cpu_engine_us": d["cpu"] / probes * 1e6,
+        "cpu_engine_user_us": d["user"] / probes * 1e6,
+        "cpu_engine_sys_us": d["sys"] / probes * 1e6,
         "cpu_machine_us": d["busy"] / probes * 1e6,
     }
 
@@ -558,6 +572,10 @@ def report(r: dict) -> str:
                   f"{x['transitions']} transitions (0 expected), device drops "
                   f"{x['tx_dropped']}, probes not counted {x['probes_lost']}, schedule "
                   f"behind {x['behind_now']} now (max {x['behind_max']} since start)",
+                  f"engine CPU/probe {x['cpu_engine_us']:.3f} us = user {x['cpu_engine_user_us']:.3f}"
+                  f" + system {x['cpu_engine_sys_us']:.3f} (the system part includes the "
+                  f"softirq work of both veth ends, the simulator's XDP "
+                  f"{x['cpu_sim_bpf_us']:.3f} us and xdphc's BPF {x['cpu_bpf_us']:.3f} us)",
                   f"1 % flipped to dead: {x['flipped'] - x['not_down']}/{x['flipped']} down; "
                   f"final check: {x['wrong']} of {x['checked']:,} backends in a wrong state"]
     return "\n".join(lines)

@@ -327,6 +327,8 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 	int e = 0;
 
 	p->txq->next = 0;
+	if (!++p->txq->run)
+		p->txq->run = 1;
 	if (p->batch_fd >= 0) {
 		p->txq->count = n;
 		e = run_frames(p, p->batch_fd, n, batch);

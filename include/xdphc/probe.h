@@ -90,12 +90,14 @@ struct xdphc_bpf_cfg {
 /*
  * The tx queue is one array element: mmap-ed array elements are padded to
  * 8 bytes, so an array of __u32 would not look like a C array to userspace.
- * The controller sets next = 0 and count before each run; each frame of the
- * run takes slot[next++].
+ * The controller sets next = 0, count and a new run before each run; each
+ * frame of the run takes slot[next++].
  */
 struct xdphc_txq {
 	__u32 next;
 	__u32 count;
+	__u32 run;		/* new for every run, never 0 */
+	__u32 pad;
 	__u32 slot[XDPHC_TXQ_SIZE];
 };
 
