@@ -138,7 +138,40 @@ CONFIG_CASES = [
      ["interface 'xhc-nosuch'", "no such network interface"]),
     ("backends-file-missing", "    backends:\n      - 198.18.1.1:80\n      - 198.18.1.2:80\n",
      "    backends_file: nosuch.txt\n", "backends_file", ["nosuch.txt", "cannot open"]),
+    ("metrics-listen-no-port", "pin_path: {PIN}", "pin_path: {PIN}\nmetrics_listen: 127.0.0.1",
+     "metrics_listen", ["metrics_listen '127.0.0.1'", "127.0.0.1:9469"]),
+    ("metrics-listen-foreign-address", "pin_path: {PIN}",
+     "pin_path: {PIN}\nmetrics_listen: 198.18.9.9:9469", "metrics_listen",
+     ["metrics_listen 198.18.9.9:9469", "cannot serve /metrics", "address"]),
+    ("event-log-relative", "pin_path: {PIN}", "pin_path: {PIN}\nevent_log: events.json",
+     "event_log", ["event_log must be 'stdout' or an absolute file path"]),
+    ("event-log-no-dir", "pin_path: {PIN}",
+     "pin_path: {PIN}\nevent_log: /nonexistent-xhc/events.json", "event_log",
+     ["/nonexistent-xhc/events.json", "No such file or directory"]),
+    ("status-index-not-bool", "pin_path: {PIN}", "pin_path: {PIN}\nstatus_index: maybe",
+     "status_index", ["status_index must be true or false", "maybe"]),
+    ("jitter-over-half", "timeout: 500ms", "timeout: 500ms\n      jitter: 600ms", "jitter",
+     ["jitter (600ms) must not exceed half the interval (1000ms)"]),
 ]
+
+
+def test_metrics_port_in_use(engine):
+    """Another process holds the port: the engine says so and attaches nothing."""
+    import socket
+    with xhclab.in_netns(engine.lab.prober_ns):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        path, text = write_cfg(engine, BASE.replace(
+            "pin_path: {PIN}", f"pin_path: {{PIN}}\nmetrics_listen: 127.0.0.1:{port}", 1))
+        msg = one_message(run_engine(engine, path))
+        assert_where(msg, path, line_of(text, "metrics_listen"),
+                     f"metrics_listen 127.0.0.1:{port}", "Address already in use")
+        assert_nothing_left(engine)
+    finally:
+        holder.close()
 
 
 @pytest.mark.parametrize("old,new,needle,words",

@@ -29,6 +29,7 @@ STEP=2                                  # seconds between progress lines
 
 SFX=dm$(printf %x $$)                   # lab name: [0-9a-z]{1,11}, unique per run
 PIN=/sys/fs/bpf/xhc-demo-$SFX           # this run's own pin directory
+METRICS_PORT=9469                        # /metrics inside the prober namespace
 TMP=""
 ENGINE_PID=""
 SLEEP_PID=""
@@ -116,7 +117,7 @@ trap 'printf "\ndemo: terminated, cleaning up\n" >&4; exit 143' TERM
 # ---------------------------------------------------------------- checks
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces, XDP, bpffs)"
 [ -x "$XDPHC" ] || die "$XDPHC not found: run make first"
-for c in bpftool nft nsenter ip; do
+for c in bpftool nft nsenter ip promtool; do
 	command -v "$c" >/dev/null || die "$c not installed (make deps)"
 done
 case $RUN_SECS$P in *[!0-9]*) die "DEMO_SECONDS and DEMO_PER_BLOCK must be numbers" ;; esac
@@ -165,7 +166,8 @@ hc() {
 EOF
 }
 {
-	printf 'interface: %s\npin_path: %s\npools:\n' "$XHC_PROBER_IF" "$PIN"
+	printf 'interface: %s\npin_path: %s\n' "$XHC_PROBER_IF" "$PIN"
+	printf 'metrics_listen: 127.0.0.1:%s\nevent_log: %s\npools:\n' "$METRICS_PORT" "$TMP/events.jsonl"
 	printf '  - name: web\n';    hc;    printf '    backends_file: web.txt\n'
 	printf '  - name: api\n';    hc;    printf '    backends_file: api.txt\n'
 	printf '  - name: legacy\n'; hc 81; printf '    backends_file: legacy.txt\n'
@@ -261,6 +263,17 @@ hdr "bpftool map lookup pinned $PIN/pools key 0 0 0 0 (pool id 0: web)"
 bpftool map lookup pinned "$PIN/pools" key 0 0 0 0
 hdr "bpftool map dump pinned $PIN/stats"
 bpftool map dump pinned "$PIN/stats"
+
+hdr "GET http://127.0.0.1:$METRICS_PORT/metrics in $XHC_PROBER_NS (excerpt; promtool check metrics: $(
+	ip netns exec "$XHC_PROBER_NS" "$PY" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$METRICS_PORT/metrics').read().decode(), end='')" \
+		> "$TMP/metrics.txt" && promtool check metrics < "$TMP/metrics.txt" > /dev/null 2>&1 && echo ok || echo FAILED))"
+grep -E '^xdphc_(backends|pool_fail_open|transitions_total)\{|^xdphc_(probes_sent_total|rtt_seconds_count|rtt_seconds_sum)\{pool="web"' \
+	"$TMP/metrics.txt" | head -n 24
+say "... $(grep -vc '^#' "$TMP/metrics.txt") series in all, per pool, none per backend"
+
+hdr "event log $TMP/events.jsonl (one JSON line per state change; the last 3)"
+tail -n 3 "$TMP/events.jsonl"
+say "... $(wc -l < "$TMP/events.jsonl") lines"
 
 # ---------------------------------------------------------------- stop
 hdr "stopping the engine (SIGTERM)"

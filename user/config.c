@@ -869,6 +869,8 @@ enum {
 	TOP_PIN_PATH,
 	TOP_XDP_MODE,
 	TOP_STATUS_INDEX,
+	TOP_EVENT_LOG,
+	TOP_METRICS_LISTEN,
 	TOP_POOLS,
 	TOP_N
 };
@@ -974,6 +976,41 @@ static int set_xdp_mode(struct loader *ld, const struct field *f)
 	return 0;
 }
 
+/* "stdout", or a file the engine appends to (reopened on SIGHUP, for logrotate). */
+static int set_event_log(struct loader *ld, const struct field *f)
+{
+	const char *s = scalar(ld, f);
+
+	if (!s)
+		return -1;
+	if (strcmp(s, "stdout") && s[0] != '/')
+		return fail_node(ld, f->val, "event_log must be 'stdout' or an absolute file path, "
+				 "got '%.64s'", s);
+	if (f->val->data.scalar.length >= sizeof(ld->cfg->event_log))
+		return fail_node(ld, f->val, "event_log path is too long");
+	memcpy(ld->cfg->event_log, s, f->val->data.scalar.length + 1);
+	ld->cfg->event_log_line = (int)node_line(f->val);
+	return 0;
+}
+
+/* ADDR:PORT with a numeric IPv4 or [IPv6] address; port 0 is refused. */
+static int set_metrics_listen(struct loader *ld, const struct field *f)
+{
+	struct xdphc_backend_key key;
+	const char *s = scalar(ld, f);
+	char err[128];
+
+	if (!s)
+		return -1;
+	if (addr_parse_backend(s, &key, err, sizeof(err)))
+		return fail_node(ld, f->val, "metrics_listen '%.64s': %s (expected e.g. "
+				 "127.0.0.1:9469)", s, err);
+	ld->cfg->metrics = key;
+	ld->cfg->has_metrics = true;
+	ld->cfg->metrics_line = (int)node_line(f->val);
+	return 0;
+}
+
 static int get_bool(struct loader *ld, const struct field *f, bool *out)
 {
 	const char *s = scalar(ld, f);
@@ -1000,6 +1037,8 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 		[TOP_PIN_PATH] = { .name = "pin_path" },
 		[TOP_XDP_MODE] = { .name = "xdp_mode" },
 		[TOP_STATUS_INDEX] = { .name = "status_index" },
+		[TOP_EVENT_LOG] = { .name = "event_log" },
+		[TOP_METRICS_LISTEN] = { .name = "metrics_listen" },
 		[TOP_POOLS] = { .name = "pools" },
 	};
 
@@ -1018,6 +1057,10 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 	if (f[TOP_PIN_PATH].val && set_pin_path(ld, &f[TOP_PIN_PATH]))
 		return -1;
 	if (f[TOP_STATUS_INDEX].val && get_bool(ld, &f[TOP_STATUS_INDEX], &ld->cfg->status_index))
+		return -1;
+	if (f[TOP_EVENT_LOG].val && set_event_log(ld, &f[TOP_EVENT_LOG]))
+		return -1;
+	if (f[TOP_METRICS_LISTEN].val && set_metrics_listen(ld, &f[TOP_METRICS_LISTEN]))
 		return -1;
 	if (f[TOP_XDP_MODE].val && set_xdp_mode(ld, &f[TOP_XDP_MODE]))
 		return -1;

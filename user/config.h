@@ -51,6 +51,11 @@ struct config {
 	int pin_path_line;		/* 0 if the default is used */
 	char xdp_mode[16];		/* "native" (default) or "skb" */
 	bool status_index;		/* pin the key -> id index map (default true) */
+	char event_log[PATH_MAX];	/* "" (off), "stdout" or an absolute path */
+	int event_log_line;
+	bool has_metrics;
+	struct xdphc_backend_key metrics;	/* metrics_listen address and port */
+	int metrics_line;
 	struct pool_cfg *pools;
 	size_t n_pools;
 };

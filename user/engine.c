@@ -15,6 +15,9 @@
 #include "addr.h"
 #include "config.h"
 #include "engine.h"
+#include "eventlog.h"
+#include "exporter.h"
+#include "metrics.h"
 #include "keyindex.h"
 #include "log.h"
 #include "netif.h"
@@ -47,6 +50,9 @@ struct engine {
 	size_t n;
 	struct xdphc_pool_summary *pools;
 	bool pools_dirty;
+	struct eventlog events;
+	struct metrics_pool *mp;	/* per pool, for /metrics */
+	struct exporter exp;
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
@@ -163,13 +169,17 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 	status_begin(st);
 	changed = state_update(st, &e->cfg.pools[st->pool_id].hc, o, e->now_real);
 	status_end(st);
+	metrics_outcome(&e->mp[st->pool_id], o);
 	if (!changed)
 		return;
+	if (from < 3 && st->state < 3 && st->reason < XDPHC_REASON_MAX)
+		e->mp[st->pool_id].transitions[from][st->state][st->reason]++;
 	(*pool_count(ps, from))--;
 	(*pool_count(ps, st->state))++;
 	pool_recount_flags(ps);
 	e->pools_dirty = true;
 	e->transitions++;
+	eventlog_write(&e->events, e->now_real, e->cfg.pools[st->pool_id].name, st, from);
 	log_transition(e, st, from);
 }
 
@@ -184,6 +194,23 @@ static void publish_pools(struct engine *e)
 		bpf_map_update_elem(e->pins.fd[PIN_POOLS], &i, &e->pools[i], BPF_ANY);
 	}
 	e->pools_dirty = false;
+}
+
+static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *st)
+{
+	struct metrics_snapshot snap = {
+		.start_ns = e->start_real,
+		.heartbeat_ns = clock_ns(CLOCK_REALTIME),
+		.tick_lag_max_ns = e->tick_lag_max,
+		.stats = *st,
+		.n_pools = e->cfg.n_pools,
+		.pools = e->pools,
+		.mp = e->mp,
+	};
+
+	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++)
+		e->mp[p].probes = e->sched.pools[p].probes;
+	exporter_publish(&e->exp, &snap);
 }
 
 static void publish_stats(struct engine *e, bool running)
@@ -215,6 +242,8 @@ static void publish_stats(struct engine *e, bool running)
 	s.sched_behind_max = ss->behind_max;
 	s.tick_lag_max_us = e->tick_lag_max / 1000;
 	bpf_map_update_elem(e->pins.fd[PIN_STATS], &zero, &s, BPF_ANY);
+
+	publish_metrics(e, &s);
 
 	m.abi_version = XDPHC_ABI_VERSION;
 	m.pid = running ? getpid() : 0;
@@ -309,7 +338,8 @@ static int alloc_pools(struct engine *e)
 {
 	e->n = config_backend_count(&e->cfg);
 	e->pools = calloc(e->cfg.n_pools, sizeof(*e->pools));
-	if (!e->pools)
+	e->mp = calloc(e->cfg.n_pools, sizeof(*e->mp));
+	if (!e->pools || !e->mp)
 		return -1;
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
@@ -527,6 +557,17 @@ static int setup(struct engine *e)
 
 	if (resolve_interface(e) || check_not_running(&e->cfg))
 		return -1;
+	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
+		log_err("%s:%d: %s", c->path, c->event_log_line, err);
+		return -1;
+	}
+	if (c->has_metrics && exporter_start(&e->exp, &c->metrics, c->n_pools, err, sizeof(err))) {
+		char a[64];
+
+		log_err("%s:%d: metrics_listen %s: %s", c->path, c->metrics_line,
+			addr_format(&c->metrics, a, sizeof(a)), err);
+		return -1;
+	}
 	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
 	if (bpffs_prepare(e->cfg.pin_path, err, sizeof(err))) {
 		if (c->pin_path_line)
@@ -587,7 +628,10 @@ static void teardown(struct engine *e, bool ok)
 	/* A failed first start leaves no empty pin directory behind. */
 	if (!ok)
 		remove_made_dirs(e);
+	exporter_stop(&e->exp);
 	free(e->pools);
+	free(e->mp);
+	eventlog_close(&e->events);
 	config_free(&e->cfg);
 }
 
@@ -625,6 +669,19 @@ static void sleep_until(uint64_t t)
 		;
 }
 
+/* SIGHUP: reopen the event log (logrotate); reloading the config is not done yet. */
+static void on_sighup(struct engine *e)
+{
+	char err[512];
+
+	if (eventlog_reopen(&e->events, err, sizeof(err)))
+		log_err("SIGHUP: %s; state changes are no longer written to it", err);
+	else if (e->events.path[0])
+		log_info("SIGHUP: reopened event_log %s", e->events.path);
+	log_warn("SIGHUP: configuration reload is not implemented yet; "
+		 "restart the engine to apply changes");
+}
+
 static void loop(struct engine *e)
 {
 	uint64_t next = clock_ns(CLOCK_MONOTONIC);
@@ -636,6 +693,7 @@ static void loop(struct engine *e)
 			e->tick_lag_max = now - next;
 		e->now_real = clock_ns(CLOCK_REALTIME);
 		sched_tick(&e->sched, now);
+		eventlog_flush(&e->events);
 		publish_pools(e);
 		if (now >= e->next_publish) {
 			e->pools_dirty = true;	/* for last_cycle_us */
@@ -650,8 +708,7 @@ static void loop(struct engine *e)
 		}
 		if (reload_requested) {
 			reload_requested = 0;
-			log_warn("SIGHUP: configuration reload is not implemented yet; "
-				 "restart the engine to apply changes");
+			on_sighup(e);
 		}
 		next += e->tick_ns;
 		if (next < now)

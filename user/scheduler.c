@@ -409,6 +409,7 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		s->deadline[b] = now + sp->timeout_ns;
 		sp->fifo[(sp->head + sp->len) % sp->n] = b;
 		sp->len++;
+		sp->probes++;
 		queue_probe(s, b, now);
 		(*budget)--;
 	}

@@ -22,6 +22,7 @@ struct sched_pool {
 	uint64_t cycle_start;		/* monotonic ns, before jitter */
 	uint64_t offset;		/* this interval's jitter */
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
+	uint64_t probes;		/* probes started in this pool */
 	uint32_t *fifo;			/* in-flight probes in send order (ring of n) */
 	uint32_t head, len;
 };

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "addr.h"
+#include "eventlog.h"
+#include "state.h"
+
+static int open_file(struct eventlog *el, char *err, size_t errlen)
+{
+	el->f = fopen(el->path, "a");
+	if (!el->f) {
+		snprintf(err, errlen, "event_log %s: %s", el->path, strerror(errno));
+		return -1;
+	}
+	/* Large buffer: a start at a million backends writes a million lines. */
+	setvbuf(el->f, NULL, _IOFBF, 1 << 20);
+	return 0;
+}
+
+int eventlog_open(struct eventlog *el, const char *target, char *err, size_t errlen)
+{
+	memset(el, 0, sizeof(*el));
+	if (!target[0])
+		return 0;
+	if (!strcmp(target, "stdout")) {
+		el->f = stdout;
+		return 0;
+	}
+	snprintf(el->path, sizeof(el->path), "%s", target);
+	return open_file(el, err, errlen);
+}
+
+static void iso_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = ns / 1000000000ULL;
+	struct tm tm;
+	char s[32];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06uZ", s, (unsigned int)(ns % 1000000000ULL / 1000));
+}
+
+void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		    const struct xdphc_backend_status *st, uint8_t from)
+{
+	char t[48], a[64], *colon;
+
+	if (!el->f)
+		return;
+	iso_time(now_real_ns, t, sizeof(t));
+	addr_format(&st->key, a, sizeof(a));
+	colon = strrchr(a, ':');
+	*colon = '\0';
+	if (a[0] == '[') {
+		memmove(a, a + 1, strlen(a));
+		a[strlen(a) - 1] = '\0';
+	}
+	fprintf(el->f, "{\"time\":\"%s\",\"time_ns\":%llu,\"pool\":\"%s\",\"address\":\"%s\","
+		"\"port\":%u,\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"icmp_type\":%u,"
+		"\"icmp_code\":%u,\"rtt_us\":%u,\"consecutive_ok\":%u,\"consecutive_fail\":%u}\n",
+		t, (unsigned long long)now_real_ns, pool, a, ntohs(st->key.port),
+		state_name(from), state_name(st->state), reason_name(st->reason), st->icmp_type,
+		st->icmp_code, st->last_rtt_us, st->consecutive_ok, st->consecutive_fail);
+	el->dirty = true;
+}
+
+void eventlog_flush(struct eventlog *el)
+{
+	if (!el->f || !el->dirty)
+		return;
+	fflush(el->f);
+	el->dirty = false;
+}
+
+int eventlog_reopen(struct eventlog *el, char *err, size_t errlen)
+{
+	if (!el->f || !el->path[0])
+		return 0;
+	fclose(el->f);
+	return open_file(el, err, errlen);
+}
+
+void eventlog_close(struct eventlog *el)
+{
+	if (!el->f)
+		return;
+	fflush(el->f);
+	if (el->path[0])
+		fclose(el->f);
+	el->f = NULL;
+}

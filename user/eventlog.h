@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XDPHC_EVENTLOG_H
+#define XDPHC_EVENTLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <xdphc/abi.h>
+
+/*
+ * The event log: one JSON line per state change, so that "why did this
+ * backend go down at 03:12" can be answered afterwards.
+ */
+struct eventlog {
+	FILE *f;
+	char path[4096];	/* "" when writing to stdout */
+	bool dirty;
+};
+
+/* target: "stdout" or an absolute path.  0, or -1 with a message in err. */
+int eventlog_open(struct eventlog *el, const char *target, char *err, size_t errlen);
+void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		    const struct xdphc_backend_status *st, uint8_t from);
+/* Once a tick: lines reach the file in whole ticks. */
+void eventlog_flush(struct eventlog *el);
+/* After logrotate moved the file away (SIGHUP). */
+int eventlog_reopen(struct eventlog *el, char *err, size_t errlen);
+void eventlog_close(struct eventlog *el);
+
+#endif

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+#include "exporter.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, char *body,
+			     size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *data_len, void **state)
+{
+	static char not_found[] = "xdphc serves /metrics only\n";
+	static char no_memory[] = "out of memory\n";
+	struct exporter *x = cls;
+	size_t len = 0;
+	char *body;
+
+	(void)version;
+	(void)data;
+	(void)data_len;
+	(void)state;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, not_found, strlen(not_found),
+			     MHD_RESPMEM_PERSISTENT);
+	if (strcmp(url, "/metrics"))
+		return reply(c, MHD_HTTP_NOT_FOUND, not_found, strlen(not_found),
+			     MHD_RESPMEM_PERSISTENT);
+	pthread_mutex_lock(&x->lock);
+	body = metrics_render(&x->snap, &len);
+	pthread_mutex_unlock(&x->lock);
+	if (!body)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, no_memory, strlen(no_memory),
+			     MHD_RESPMEM_PERSISTENT);
+	return reply(c, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+int exporter_start(struct exporter *x, const struct xdphc_backend_key *addr, size_t n_pools,
+		   char *err, size_t errlen)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = addr->port };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = addr->port };
+	const struct sockaddr *sa = (const struct sockaddr *)&s4;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+
+	memset(x, 0, sizeof(*x));
+	pthread_mutex_init(&x->lock, NULL);
+	x->inited = true;
+	x->snap.n_pools = n_pools;
+	x->snap.pools = calloc(n_pools ? n_pools : 1, sizeof(*x->snap.pools));
+	x->snap.mp = calloc(n_pools ? n_pools : 1, sizeof(*x->snap.mp));
+	if (!x->snap.pools || !x->snap.mp) {
+		snprintf(err, errlen, "out of memory for the metrics");
+		return -1;
+	}
+	if (addr->family == AF_INET6) {
+		memcpy(&s6.sin6_addr, addr->addr, sizeof(s6.sin6_addr));
+		sa = (const struct sockaddr *)&s6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		s4.sin_addr.s_addr = addr->addr[0];
+	}
+	errno = 0;
+	x->d = MHD_start_daemon(flags, ntohs(addr->port), NULL, NULL, handle, x,
+				MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+				MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_END);
+	if (!x->d) {
+		snprintf(err, errlen, "cannot serve /metrics there: %s",
+			 errno ? strerror(errno) : "libmicrohttpd refused to start");
+		return -1;
+	}
+	return 0;
+}
+
+void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
+{
+	if (!x->d)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->snap.start_ns = s->start_ns;
+	x->snap.heartbeat_ns = s->heartbeat_ns;
+	x->snap.tick_lag_max_ns = s->tick_lag_max_ns;
+	x->snap.stats = s->stats;
+	memcpy(x->snap.pools, s->pools, s->n_pools * sizeof(*s->pools));
+	memcpy(x->snap.mp, s->mp, s->n_pools * sizeof(*s->mp));
+	pthread_mutex_unlock(&x->lock);
+}
+
+void exporter_stop(struct exporter *x)
+{
+	if (!x->inited)
+		return;
+	if (x->d)
+		MHD_stop_daemon(x->d);
+	x->d = NULL;
+	free(x->snap.pools);
+	free(x->snap.mp);
+	x->snap.pools = NULL;
+	x->snap.mp = NULL;
+	pthread_mutex_destroy(&x->lock);
+	x->inited = false;
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "metrics.h"
+
+const double metrics_rtt_bounds[METRICS_RTT_BUCKETS] = {
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1.0, 0 /* +Inf */
+};
+
+void metrics_outcome(struct metrics_pool *mp, const struct probe_outcome *o)
+{
+	double rtt;
+	int b;
+
+	if (o->reason < XDPHC_REASON_MAX)
+		mp->results[o->reason]++;
+	if (!o->ok)
+		return;
+	rtt = o->rtt_us / 1e6;
+	for (b = 0; b < METRICS_RTT_BUCKETS - 1 && rtt > metrics_rtt_bounds[b]; b++)
+		;
+	mp->rtt_buckets[b]++;
+	mp->rtt_count++;
+	mp->rtt_sum += rtt;
+}
+
+/* Label values here are pool names (checked at config load) and fixed words. */
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_pools(FILE *f, const struct metrics_snapshot *s)
+{
+	static const char *const states[] = { "unknown", "up", "down" };
+
+	header(f, "xdphc_backends", "gauge", "Backends by pool and state.");
+	for (size_t p = 0; p < s->n_pools; p++) {
+		const struct xdphc_pool_summary *ps = &s->pools[p];
+		const uint32_t n[] = { ps->unknown, ps->up, ps->down };
+
+		for (int i = 0; i < 3; i++)
+			fprintf(f, "xdphc_backends{pool=\"%s\",state=\"%s\"} %u\n", ps->name,
+				states[i], n[i]);
+	}
+	header(f, "xdphc_pool_fail_open", "gauge",
+	       "1 when no backend of the pool is up: load balancers should use them all.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_pool_fail_open{pool=\"%s\"} %d\n", s->pools[p].name,
+			!!(s->pools[p].flags & XDPHC_POOL_F_FAIL_OPEN));
+	header(f, "xdphc_pool_interval_seconds", "gauge", "Configured probe interval.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_pool_interval_seconds{pool=\"%s\"} %g\n", s->pools[p].name,
+			s->pools[p].interval_ms / 1e3);
+	header(f, "xdphc_pool_last_cycle_seconds", "gauge",
+	       "How long the last pass over the pool took (the interval achieved).");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_pool_last_cycle_seconds{pool=\"%s\"} %g\n", s->pools[p].name,
+			s->pools[p].last_cycle_us / 1e6);
+}
+
+static void render_probes(FILE *f, const struct metrics_snapshot *s)
+{
+	static const char *const result[XDPHC_REASON_MAX] = {
+		[XDPHC_REASON_OK] = "syn_ack", [XDPHC_REASON_REFUSED] = "rst",
+		[XDPHC_REASON_TIMEOUT] = "timeout", [XDPHC_REASON_UNREACHABLE] = "icmp",
+		[XDPHC_REASON_NO_ROUTE] = "no_route",
+		[XDPHC_REASON_NEIGH_FAILED] = "neigh_failed",
+	};
+
+	header(f, "xdphc_probes_sent_total", "counter", "Probes started.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_probes_sent_total{pool=\"%s\"} %llu\n", s->pools[p].name,
+			(unsigned long long)s->mp[p].probes);
+	header(f, "xdphc_probe_results_total", "counter", "Finished probes by result.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		for (int r = 1; r < XDPHC_REASON_MAX; r++)
+			fprintf(f, "xdphc_probe_results_total{pool=\"%s\",result=\"%s\"} %llu\n",
+				s->pools[p].name, result[r],
+				(unsigned long long)s->mp[p].results[r]);
+}
+
+static void render_transitions(FILE *f, const struct metrics_snapshot *s)
+{
+	static const char *const states[] = { "unknown", "up", "down" };
+
+	header(f, "xdphc_transitions_total", "counter",
+	       "Backend state changes by direction and the reason of the deciding probe.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++)
+				for (int r = 0; r < XDPHC_REASON_MAX; r++) {
+					uint64_t v = s->mp[p].transitions[a][b][r];
+
+					if (!v)
+						continue;
+					fprintf(f, "xdphc_transitions_total{pool=\"%s\",from=\"%s\","
+						"to=\"%s\",reason=\"%s\"} %llu\n", s->pools[p].name,
+						states[a], states[b], reason_name(r),
+						(unsigned long long)v);
+				}
+}
+
+static void render_rtt(FILE *f, const struct metrics_snapshot *s)
+{
+	header(f, "xdphc_rtt_seconds", "histogram", "Round-trip time of successful probes.");
+	for (size_t p = 0; p < s->n_pools; p++) {
+		const struct metrics_pool *m = &s->mp[p];
+		uint64_t cum = 0;
+
+		for (int b = 0; b < METRICS_RTT_BUCKETS; b++) {
+			cum += m->rtt_buckets[b];
+			if (b == METRICS_RTT_BUCKETS - 1)
+				fprintf(f, "xdphc_rtt_seconds_bucket{pool=\"%s\",le=\"+Inf\"} %llu\n",
+					s->pools[p].name, (unsigned long long)cum);
+			else
+				fprintf(f, "xdphc_rtt_seconds_bucket{pool=\"%s\",le=\"%g\"} %llu\n",
+					s->pools[p].name, metrics_rtt_bounds[b],
+					(unsigned long long)cum);
+		}
+		fprintf(f, "xdphc_rtt_seconds_sum{pool=\"%s\"} %.9f\n", s->pools[p].name, m->rtt_sum);
+		fprintf(f, "xdphc_rtt_seconds_count{pool=\"%s\"} %llu\n", s->pools[p].name,
+			(unsigned long long)m->rtt_count);
+	}
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	header(f, name, "counter", help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void render_engine(FILE *f, const struct metrics_snapshot *s)
+{
+	const struct xdphc_engine_stats *st = &s->stats;
+
+	header(f, "xdphc_build_info", "gauge", "Version of the running engine.");
+	fprintf(f, "xdphc_build_info{version=\"%s\",abi_version=\"%d\"} 1\n", XDPHC_VERSION,
+		XDPHC_ABI_VERSION);
+	header(f, "xdphc_start_time_seconds", "gauge", "When the engine started (Unix time).");
+	fprintf(f, "xdphc_start_time_seconds %.3f\n", s->start_ns / 1e9);
+	header(f, "xdphc_heartbeat_timestamp_seconds", "gauge",
+	       "Last engine tick (Unix time); the data is stale when it lags.");
+	fprintf(f, "xdphc_heartbeat_timestamp_seconds %.3f\n", s->heartbeat_ns / 1e9);
+	header(f, "xdphc_replies_ignored_total", "counter",
+	       "Replies that matched no current probe.");
+	fprintf(f, "xdphc_replies_ignored_total{reason=\"forged\"} %llu\n",
+		(unsigned long long)st->ignored_forged);
+	fprintf(f, "xdphc_replies_ignored_total{reason=\"stale\"} %llu\n",
+		(unsigned long long)st->ignored_stale);
+	counter(f, "xdphc_rst_sent_total", "SYN-ACKs turned into RSTs.", st->rst_sent);
+	counter(f, "xdphc_tx_failed_total", "Probes the engine could not send (retried).",
+		st->tx_failed);
+	counter(f, "xdphc_tx_dropped_frames_total", "SYN frames the device dropped.",
+		st->tx_dropped);
+	counter(f, "xdphc_probes_resent_total", "SYNs sent again after device drops.",
+		st->probes_resent);
+	counter(f, "xdphc_probes_lost_total",
+		"Probes never known delivered, not held against their backends.", st->probes_lost);
+	counter(f, "xdphc_tx_runs_total", "BPF_PROG_RUN calls that sent SYNs.", st->tx_runs);
+	header(f, "xdphc_sched_behind_probes", "gauge", "Probes due but not sent yet.");
+	fprintf(f, "xdphc_sched_behind_probes %llu\n", (unsigned long long)st->sched_behind);
+	header(f, "xdphc_tick_lag_max_seconds", "gauge",
+	       "Worst lateness of an engine tick since start.");
+	fprintf(f, "xdphc_tick_lag_max_seconds %g\n", s->tick_lag_max_ns / 1e9);
+}
+
+char *metrics_render(const struct metrics_snapshot *s, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (!f)
+		return NULL;
+	render_engine(f, s);
+	render_pools(f, s);
+	render_probes(f, s);
+	render_transitions(f, s);
+	render_rtt(f, s);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef XDPHC_METRICS_H
+#define XDPHC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xdphc/abi.h>
+
+#include "state.h"
+
+/*
+ * What the Prometheus exporter shows, aggregated per pool (never a series
+ * per backend).  The engine updates the live copy as probes finish; the
+ * exporter renders a snapshot of it.
+ */
+#define METRICS_RTT_BUCKETS 15
+
+extern const double metrics_rtt_bounds[METRICS_RTT_BUCKETS];	/* seconds; last is +Inf */
+
+struct metrics_pool {
+	uint64_t probes;				/* probes started */
+	uint64_t results[XDPHC_REASON_MAX];		/* outcomes by reason */
+	uint64_t transitions[3][3][XDPHC_REASON_MAX];	/* [from][to][reason] */
+	uint64_t rtt_buckets[METRICS_RTT_BUCKETS];	/* not cumulative */
+	uint64_t rtt_count;
+	double rtt_sum;					/* seconds */
+};
+
+struct metrics_snapshot {
+	uint64_t start_ns, heartbeat_ns, tick_lag_max_ns;
+	struct xdphc_engine_stats stats;
+	size_t n_pools;
+	struct xdphc_pool_summary *pools;
+	struct metrics_pool *mp;
+};
+
+/* One finished probe (ok outcomes carry an RTT). */
+void metrics_outcome(struct metrics_pool *mp, const struct probe_outcome *o);
+
+/* Prometheus text exposition (format 0.0.4) of s, into a malloc'ed buffer. */
+char *metrics_render(const struct metrics_snapshot *s, size_t *len);
+
+#endif
