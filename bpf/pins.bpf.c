@@ -27,10 +27,19 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct xdphc_pool_summary);
 	__uint(max_entries, XDPHC_MAX_POOLS);
 } pools SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xdphc_pool_slot);
+	__uint(max_entries, 1);		/* sized by the controller */
+} pool_up SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -19,14 +19,15 @@ action 'up' (SYN-ACK), 'closed' (RST) or 'dead' (no answer).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import os
 import struct
+
+import bpfmaps
 import subprocess
 
-from xhclab import (Lab, LabError, _bpf, _parse_target, _run, ensure_bpffs,
-                    remove_sim_pins, sim_pin_dir)
+from xhclab import (Lab, LabError, _parse_target, _run, ensure_bpffs,
+                    remove_sim_pins, sim_pin_dir, SIM_PIN_PREFIX)
 
 SIM_OBJ = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                        "build", "tools", "backend_sim.bpf.o")
@@ -35,32 +36,6 @@ ACTION_NAMES = {v: k for k, v in ACTIONS.items()}
 COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other", "bad")
 MAX_RULES = 64
 SIM_BLOCK = "198.18.0.0/16"
-
-_BPF_MAP_LOOKUP_ELEM = 1
-_BPF_MAP_UPDATE_ELEM = 2
-_BPF_OBJ_GET = 7
-
-
-def _obj_get(path: str) -> int:
-    pbuf = ctypes.create_string_buffer(path.encode())
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<Q", attr, 0, ctypes.addressof(pbuf))
-    return _bpf(_BPF_OBJ_GET, attr)
-
-
-def _map_op(cmd: int, fd: int, key: bytes, value: ctypes.Array) -> None:
-    kbuf = ctypes.create_string_buffer(key, len(key))
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<IIQQQ", attr, 0, fd, 0, ctypes.addressof(kbuf),
-                     ctypes.addressof(value), 0)
-    _bpf(cmd, attr)
-
-
-def _ncpus_possible() -> int:
-    with open("/sys/devices/system/cpu/possible") as f:
-        hi = f.read().strip().split(",")[-1].split("-")[-1]
-    return int(hi) + 1
-
 
 def _port_range(ports) -> tuple[int, int]:
     if ports is None:
@@ -83,7 +58,7 @@ class BackendSim:
         self._fds: dict[str, int] = {}
         if not os.path.exists(SIM_OBJ):
             raise LabError(f"{SIM_OBJ} is missing: run `make` first")
-        remove_sim_pins(lab.sfx)
+        remove_sim_pins(lab.sfx, SIM_PIN_PREFIX)
         try:
             self._attach()
         except BaseException:
@@ -99,15 +74,14 @@ class BackendSim:
              ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "pinned",
               f"{self.pin}/prog"])
         for m in ("sim_cfg", "sim_rules", "sim_counters"):
-            self._fds[m] = _obj_get(f"{self.pin}/{m}")
+            self._fds[m] = bpfmaps.obj_get(f"{self.pin}/{m}")
         self._write_cfg()
 
     def _write_cfg(self) -> None:
         net = int(self.block.network_address)
         mask = int(self.block.netmask)
-        val = ctypes.create_string_buffer(struct.pack("<IIII", net, mask, len(self.rules),
-                                                      self.default), 16)
-        _map_op(_BPF_MAP_UPDATE_ELEM, self._fds["sim_cfg"], struct.pack("<I", 0), val)
+        bpfmaps.update(self._fds["sim_cfg"], struct.pack("<I", 0),
+                       struct.pack("<IIII", net, mask, len(self.rules), self.default))
 
     def set_rules(self, rules, default: str | None = None) -> None:
         """Replace the rules. The count goes last, so a packet sees either
@@ -127,8 +101,8 @@ class BackendSim:
         self.rules = []
         self._write_cfg()
         for i, (lo, hi, plo, phi, act) in enumerate(new):
-            val = ctypes.create_string_buffer(struct.pack("<IIHHI", lo, hi, plo, phi, act), 16)
-            _map_op(_BPF_MAP_UPDATE_ELEM, self._fds["sim_rules"], struct.pack("<I", i), val)
+            bpfmaps.update(self._fds["sim_rules"], struct.pack("<I", i),
+                           struct.pack("<IIHHI", lo, hi, plo, phi, act))
         self.rules = new
         self._write_cfg()
 
@@ -142,13 +116,8 @@ class BackendSim:
 
     def counters(self) -> dict[str, int]:
         """The simulator's counters, summed over CPUs."""
-        n = _ncpus_possible()
-        out = {}
-        for i, name in enumerate(COUNTERS):
-            val = ctypes.create_string_buffer(8 * n)
-            _map_op(_BPF_MAP_LOOKUP_ELEM, self._fds["sim_counters"], struct.pack("<I", i), val)
-            out[name] = sum(struct.unpack(f"<{n}Q", val.raw))
-        return out
+        return {name: bpfmaps.percpu_u64_sum(self._fds["sim_counters"], i)
+                for i, name in enumerate(COUNTERS)}
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -159,7 +128,7 @@ class BackendSim:
             subprocess.run(self.lab.backend_nsenter_prefix() +
                            ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "off"],
                            capture_output=True)
-        remove_sim_pins(self.lab.sfx)
+        remove_sim_pins(self.lab.sfx, SIM_PIN_PREFIX)
 
     def __enter__(self) -> "BackendSim":
         return self

@@ -6,7 +6,6 @@ seqlock, so that a benchmark can check a million states in about a second.
 """
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import json
 import mmap
@@ -14,23 +13,13 @@ import os
 import struct
 import subprocess
 
-from xhclab import _bpf
+import bpfmaps
 
 ENTRY = struct.Struct("<BBH16sIBBBBHHHHIQ")
 assert ENTRY.size == 48
 STATES = {0: "unknown", 1: "up", 2: "down"}
 REASONS = {0: "none", 1: "ok", 2: "refused", 3: "timeout", 4: "unreachable",
            5: "no_route", 6: "neigh_failed"}
-_BPF_OBJ_GET = 7
-
-
-def _obj_get(path: str) -> int:
-    pbuf = ctypes.create_string_buffer(path.encode())
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<Q", attr, 0, ctypes.addressof(pbuf))
-    return _bpf(_BPF_OBJ_GET, attr)
-
-
 class StatusMap:
     """``StatusMap(pin_dir)``: the engine's status entries, by backend id."""
 
@@ -41,7 +30,7 @@ class StatusMap:
         self.n = info["max_entries"]
         page = mmap.PAGESIZE
         length = (self.n * ENTRY.size + page - 1) // page * page
-        fd = _obj_get(path)          # mmap refuses read-only BPF map fds
+        fd = bpfmaps.obj_get(path)
         try:
             self.mm = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:

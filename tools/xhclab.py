@@ -98,6 +98,7 @@ LISTENER_MARK = "xhclab-listener"   # argv marker of listener processes
 PIN_ROOT = "/sys/fs/bpf"
 PIN_PREFIX = "xhc-test-"
 SIM_PIN_PREFIX = "xhc-sim-"         # tools/backend_sim.py pins its maps there
+LB_PIN_PREFIX = "xhc-lb-"           # tools/lb_forwarder.py pins its objects there
 LISTEN_BACKLOG = 65535
 
 # nftables verdicts per kind of set (only SYNs, i.e. syn set and ack clear, match)
@@ -1365,23 +1366,29 @@ def remove_pin_dir(path: str) -> None:
     os.rmdir(path)
 
 
-def sim_pin_dir(sfx: str) -> str:
-    return os.path.join(PIN_ROOT, SIM_PIN_PREFIX + sfx)
+TOOL_PIN_PREFIXES = (SIM_PIN_PREFIX, LB_PIN_PREFIX)
 
 
-def remove_sim_pins(sfx: str) -> bool:
-    """Unlink the simulator's pins of lab SFX (exact name). True if any."""
-    path = sim_pin_dir(sfx)
-    if not re.match(rf"^{re.escape(PIN_ROOT)}/{SIM_PIN_PREFIX}[0-9a-z]{{1,11}}$", path):
-        raise ValueError(f"refusing to remove {path!r}")
-    if not os.path.isdir(path):
-        return False
-    for fn in os.listdir(path):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(path, fn))
-    os.rmdir(path)
-    return True
+def sim_pin_dir(sfx: str, prefix: str = SIM_PIN_PREFIX) -> str:
+    """Where a lab tool (simulator, forwarder) of lab SFX pins its objects."""
+    return os.path.join(PIN_ROOT, prefix + sfx)
 
+
+def remove_sim_pins(sfx: str, prefix: str | None = None) -> bool:
+    """Unlink the pins of lab SFX's tools (exact names). True if any."""
+    found = False
+    for pre in (prefix,) if prefix else TOOL_PIN_PREFIXES:
+        path = sim_pin_dir(sfx, pre)
+        if not re.match(rf"^{re.escape(PIN_ROOT)}/{re.escape(pre)}[0-9a-z]{{1,11}}$", path):
+            raise ValueError(f"refusing to remove {path!r}")
+        if not os.path.isdir(path):
+            continue
+        for fn in os.listdir(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(path, fn))
+        os.rmdir(path)
+        found = True
+    return found
 
 
 class PinDir:

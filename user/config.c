@@ -870,6 +870,9 @@ enum {
 	TOP_XDP_MODE,
 	TOP_STATUS_INDEX,
 	TOP_EVENT_LOG,
+	TOP_XDP_ATTACH,
+	TOP_TAIL_CALL_MAP,
+	TOP_TAIL_CALL_INDEX,
 	TOP_METRICS_LISTEN,
 	TOP_POOLS,
 	TOP_N
@@ -976,6 +979,48 @@ static int set_xdp_mode(struct loader *ld, const struct field *f)
 	return 0;
 }
 
+/*
+ * xdp_attach: interface (default: probe_rx is attached through libxdp) or
+ * tail_call (a load balancer's XDP program owns the interface and tail-calls
+ * probe_rx; the engine pins it, and puts it into tail_call_map if given).
+ */
+static int set_attach(struct loader *ld, struct field *f)
+{
+	struct config *c = ld->cfg;
+	unsigned long v = 0;
+	const char *s;
+
+	if (f[TOP_XDP_ATTACH].val) {
+		s = scalar(ld, &f[TOP_XDP_ATTACH]);
+		if (!s)
+			return -1;
+		if (strcmp(s, "interface") && strcmp(s, "tail_call"))
+			return fail_node(ld, f[TOP_XDP_ATTACH].val, "xdp_attach must be 'interface' "
+					 "or 'tail_call', got '%.32s'", s);
+		c->tail_call = !strcmp(s, "tail_call");
+	}
+	if (f[TOP_TAIL_CALL_MAP].val) {
+		s = scalar(ld, &f[TOP_TAIL_CALL_MAP]);
+		if (!s)
+			return -1;
+		if (!c->tail_call)
+			return fail_node(ld, f[TOP_TAIL_CALL_MAP].key,
+					 "tail_call_map needs xdp_attach: tail_call");
+		if (s[0] != '/' || f[TOP_TAIL_CALL_MAP].val->data.scalar.length >=
+		    sizeof(c->tail_call_map))
+			return fail_node(ld, f[TOP_TAIL_CALL_MAP].val, "tail_call_map must be the "
+					 "absolute path of a pinned BPF prog array");
+		memcpy(c->tail_call_map, s, f[TOP_TAIL_CALL_MAP].val->data.scalar.length + 1);
+		c->tail_call_line = (int)node_line(f[TOP_TAIL_CALL_MAP].val);
+	}
+	if (f[TOP_TAIL_CALL_INDEX].val) {
+		if (get_uint(ld, &f[TOP_TAIL_CALL_INDEX], 0, 65535, &v))
+			return -1;
+		c->tail_call_index = (uint32_t)v;
+	}
+	return 0;
+}
+
 /* "stdout", or a file the engine appends to (reopened on SIGHUP, for logrotate). */
 static int set_event_log(struct loader *ld, const struct field *f)
 {
@@ -1038,6 +1083,9 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 		[TOP_XDP_MODE] = { .name = "xdp_mode" },
 		[TOP_STATUS_INDEX] = { .name = "status_index" },
 		[TOP_EVENT_LOG] = { .name = "event_log" },
+		[TOP_XDP_ATTACH] = { .name = "xdp_attach" },
+		[TOP_TAIL_CALL_MAP] = { .name = "tail_call_map" },
+		[TOP_TAIL_CALL_INDEX] = { .name = "tail_call_index" },
 		[TOP_METRICS_LISTEN] = { .name = "metrics_listen" },
 		[TOP_POOLS] = { .name = "pools" },
 	};
@@ -1059,6 +1107,8 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 	if (f[TOP_STATUS_INDEX].val && get_bool(ld, &f[TOP_STATUS_INDEX], &ld->cfg->status_index))
 		return -1;
 	if (f[TOP_EVENT_LOG].val && set_event_log(ld, &f[TOP_EVENT_LOG]))
+		return -1;
+	if (set_attach(ld, f))
 		return -1;
 	if (f[TOP_METRICS_LISTEN].val && set_metrics_listen(ld, &f[TOP_METRICS_LISTEN]))
 		return -1;

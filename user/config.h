@@ -52,6 +52,10 @@ struct config {
 	char xdp_mode[16];		/* "native" (default) or "skb" */
 	bool status_index;		/* pin the key -> id index map (default true) */
 	char event_log[PATH_MAX];	/* "" (off), "stdout" or an absolute path */
+	bool tail_call;			/* xdp_attach: tail_call */
+	char tail_call_map[PATH_MAX];	/* optional pinned prog array to put probe_rx in */
+	uint32_t tail_call_index;
+	int tail_call_line;
 	int event_log_line;
 	bool has_metrics;
 	struct xdphc_backend_key metrics;	/* metrics_listen address and port */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "netif.h"
 #include "pins.h"
+#include "poolview.h"
 #include "programs.h"
 #include "scheduler.h"
 #include "state.h"
@@ -48,8 +49,8 @@ struct engine {
 	struct scheduler sched;
 	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed */
 	size_t n;
-	struct xdphc_pool_summary *pools;
-	bool pools_dirty;
+	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
+	struct poolview view;
 	struct eventlog events;
 	struct metrics_pool *mp;	/* per pool, for /metrics */
 	struct exporter exp;
@@ -95,23 +96,6 @@ static void status_end(struct xdphc_backend_status *st)
 {
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
-}
-
-static uint32_t *pool_count(struct xdphc_pool_summary *ps, uint8_t state)
-{
-	if (state == XDPHC_STATE_UP)
-		return &ps->up;
-	if (state == XDPHC_STATE_DOWN)
-		return &ps->down;
-	return &ps->unknown;
-}
-
-static void pool_recount_flags(struct xdphc_pool_summary *ps)
-{
-	if (ps->total && ps->down == ps->total)
-		ps->flags |= XDPHC_POOL_F_FAIL_OPEN;
-	else
-		ps->flags &= ~XDPHC_POOL_F_FAIL_OPEN;
 }
 
 #define LOG_TRANSITIONS_PER_S 50
@@ -162,7 +146,6 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 {
 	struct engine *e = ctx;
 	struct xdphc_backend_status *st = &e->st[i];
-	struct xdphc_pool_summary *ps = &e->pools[st->pool_id];
 	uint8_t from = st->state;
 	bool changed;
 
@@ -174,26 +157,18 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 		return;
 	if (from < 3 && st->state < 3 && st->reason < XDPHC_REASON_MAX)
 		e->mp[st->pool_id].transitions[from][st->state][st->reason]++;
-	(*pool_count(ps, from))--;
-	(*pool_count(ps, st->state))++;
-	pool_recount_flags(ps);
-	e->pools_dirty = true;
+	poolview_change(&e->view, st->pool_id, i, from, st->state);
 	e->transitions++;
 	eventlog_write(&e->events, e->now_real, e->cfg.pools[st->pool_id].name, st, from);
 	log_transition(e, st, from);
 }
 
-/* Pool counts go out in the tick of the statuses they count. */
+/* Counts change in place with each transition; this adds the achieved interval. */
 static void publish_pools(struct engine *e)
 {
-	if (!e->pools_dirty)
-		return;
-	for (uint32_t i = 0; i < e->cfg.n_pools; i++) {
-		if (e->sched.pools)
-			e->pools[i].last_cycle_us = e->sched.pools[i].last_cycle_ns / 1000;
-		bpf_map_update_elem(e->pins.fd[PIN_POOLS], &i, &e->pools[i], BPF_ANY);
-	}
-	e->pools_dirty = false;
+	for (uint32_t i = 0; e->sched.pools && i < e->cfg.n_pools; i++)
+		__atomic_store_n(&e->pools[i].last_cycle_us,
+				 (uint32_t)(e->sched.pools[i].last_cycle_ns / 1000), __ATOMIC_RELAXED);
 }
 
 static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *st)
@@ -337,10 +312,17 @@ static int resolve_interface(struct engine *e)
 static int alloc_pools(struct engine *e)
 {
 	e->n = config_backend_count(&e->cfg);
-	e->pools = calloc(e->cfg.n_pools, sizeof(*e->pools));
 	e->mp = calloc(e->cfg.n_pools, sizeof(*e->mp));
-	if (!e->pools || !e->mp)
-		return -1;
+	return e->mp ? 0 : -1;
+}
+
+/* Pool records into the mmap-ed pools map; ids past the configured pools are cleared. */
+static void write_pools(struct engine *e)
+{
+	uint32_t first = 0;
+
+	e->pools = e->pins.pools;
+	memset(e->pools, 0, XDPHC_MAX_POOLS * sizeof(*e->pools));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 		struct xdphc_pool_summary *ps = &e->pools[p];
@@ -352,8 +334,9 @@ static int alloc_pools(struct engine *e)
 		ps->port = pc->hc.port;
 		ps->protocol = IPPROTO_TCP;
 		ps->in_use = 1;
+		ps->first = first;
+		first += pc->n_backends;
 	}
-	return 0;
 }
 
 static void init_slots(struct engine *e)
@@ -502,11 +485,11 @@ static int init_status(struct engine *e)
 	if (e->pins.with_index)
 		ret = index_fill(e, &idx);
 	keyindex_free(&idx);
-	for (uint32_t i = 0; i < e->n; i++)
-		(*pool_count(&e->pools[e->st[i].pool_id], e->st[i].state))++;
-	for (uint32_t p = 0; p < e->cfg.n_pools; p++)
-		pool_recount_flags(&e->pools[p]);
-	e->pools_dirty = true;
+	write_pools(e);
+	if (poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, e->st, e->n)) {
+		log_err("out of memory for the pool view of %zu backends", e->n);
+		return -1;
+	}
 	if (kept)
 		log_info("kept the last known state of %zu backends from %s/status", kept,
 			 e->cfg.pin_path);
@@ -591,12 +574,25 @@ static int setup(struct engine *e)
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
 	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
+	pp.tail_call = c->tail_call;
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
 	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
 		log_err("%s", err);
 		return -1;
 	}
-	if (programs_attach(&e->prog, err, sizeof(err))) {
+	if (c->tail_call) {
+		char pin[PATH_MAX + 16];
+
+		snprintf(pin, sizeof(pin), "%s/probe_rx", c->pin_path);
+		if (programs_tail_call_setup(&e->prog, pin, c->tail_call_map, c->tail_call_index,
+					     err, sizeof(err))) {
+			log_err("%s:%d: %s", c->path, c->tail_call_line, err);
+			return -1;
+		}
+		log_info("probe_rx is not attached (xdp_attach: tail_call): pinned at %s%s%s; "
+			 "SYNs go out one per BPF_PROG_RUN", pin,
+			 c->tail_call_map[0] ? " and put into " : "", c->tail_call_map);
+	} else if (programs_attach(&e->prog, err, sizeof(err))) {
 		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
 			err);
 		return -1;
@@ -629,7 +625,7 @@ static void teardown(struct engine *e, bool ok)
 	if (!ok)
 		remove_made_dirs(e);
 	exporter_stop(&e->exp);
-	free(e->pools);
+	poolview_free(&e->view);
 	free(e->mp);
 	eventlog_close(&e->events);
 	config_free(&e->cfg);
@@ -694,9 +690,7 @@ static void loop(struct engine *e)
 		e->now_real = clock_ns(CLOCK_REALTIME);
 		sched_tick(&e->sched, now);
 		eventlog_flush(&e->events);
-		publish_pools(e);
 		if (now >= e->next_publish) {
-			e->pools_dirty = true;	/* for last_cycle_us */
 			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;

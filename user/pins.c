@@ -11,7 +11,7 @@
 #include "pins.h"
 #include "pins.skel.h"
 
-const char *const pin_names[PIN_NR] = { "status", "index", "pools", "stats", "meta" };
+const char *const pin_names[PIN_NR] = { "status", "index", "pools", "pool_up", "stats", "meta" };
 
 static struct bpf_map *skel_map(struct pins *p, enum pin_map which)
 {
@@ -19,6 +19,7 @@ static struct bpf_map *skel_map(struct pins *p, enum pin_map which)
 	case PIN_STATUS: return p->skel->maps.status;
 	case PIN_INDEX: return p->skel->maps.status_index;
 	case PIN_POOLS: return p->skel->maps.pools;
+	case PIN_POOL_UP: return p->skel->maps.pool_up;
 	case PIN_STATS: return p->skel->maps.stats;
 	default: return p->skel->maps.meta;
 	}
@@ -31,7 +32,7 @@ static void pin_path(char *buf, size_t len, const char *dir, enum pin_map which)
 
 static bool sized_by_backends(enum pin_map which)
 {
-	return which == PIN_STATUS || which == PIN_INDEX;
+	return which == PIN_STATUS || which == PIN_INDEX || which == PIN_POOL_UP;
 }
 
 static bool same_layout(const struct bpf_map_info *info, struct bpf_map *want)
@@ -120,6 +121,7 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 		capacity = 1;
 	bpf_map__set_max_entries(p->skel->maps.status, capacity);
 	bpf_map__set_max_entries(p->skel->maps.status_index, capacity);
+	bpf_map__set_max_entries(p->skel->maps.pool_up, capacity);
 	if (!index)
 		bpf_map__set_autocreate(p->skel->maps.status_index, false);
 	for (int i = 0; i < PIN_NR; i++) {
@@ -141,8 +143,13 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	p->status_max = bpf_map__max_entries(p->skel->maps.status);
 	p->status = map_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
 			     PROT_READ | PROT_WRITE, &p->status_len);
-	if (!p->status) {
-		snprintf(err, errlen, "mmap of the status map: %s", strerror(errno));
+	p->pools = map_mmap(p->fd[PIN_POOLS], sizeof(*p->pools), XDPHC_MAX_POOLS,
+			    PROT_READ | PROT_WRITE, &p->pools_len);
+	p->pool_up = map_mmap(p->fd[PIN_POOL_UP], sizeof(*p->pool_up),
+			      bpf_map__max_entries(p->skel->maps.pool_up), PROT_READ | PROT_WRITE,
+			      &p->pool_up_len);
+	if (!p->status || !p->pools || !p->pool_up) {
+		snprintf(err, errlen, "mmap of the status maps: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -219,6 +226,10 @@ void pins_close(struct pins *p)
 		close(p->old_status_fd);
 	if (p->status)
 		munmap(p->status, p->status_len);
+	if (p->pools)
+		munmap(p->pools, p->pools_len);
+	if (p->pool_up)
+		munmap(p->pool_up, p->pool_up_len);
 	pins_bpf__destroy(p->skel);
 	memset(p, 0, sizeof(*p));
 	p->old_status_fd = -1;

@@ -9,7 +9,7 @@
 
 struct pins_bpf;
 
-enum pin_map { PIN_STATUS, PIN_INDEX, PIN_POOLS, PIN_STATS, PIN_META, PIN_NR };
+enum pin_map { PIN_STATUS, PIN_INDEX, PIN_POOLS, PIN_POOL_UP, PIN_STATS, PIN_META, PIN_NR };
 
 struct pins {
 	struct pins_bpf *skel;
@@ -22,6 +22,10 @@ struct pins {
 	struct xdphc_backend_status *status;	/* mmap of the status map */
 	size_t status_len;
 	__u32 status_max;
+	struct xdphc_pool_summary *pools;	/* mmap of the pools map */
+	size_t pools_len;
+	struct xdphc_pool_slot *pool_up;	/* mmap of the pool_up map */
+	size_t pool_up_len;
 };
 
 extern const char *const pin_names[PIN_NR];

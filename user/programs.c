@@ -200,6 +200,15 @@ static int open_rx(struct programs *p, const struct xdphc_bpf_cfg *c,
 		snprintf(err, errlen, "sharing maps with probe_rx: %s", strerror(errno));
 		return -1;
 	}
+	if (p->tail_call) {
+		/* Nothing to attach: a load balancer's program tail-calls this one. */
+		if (probe_rx_bpf__load(p->rx)) {
+			snprintf(err, errlen, "loading probe_rx into the kernel: %s%s",
+				 strerror(errno), load_hint(errno));
+			return -1;
+		}
+		return 0;
+	}
 	xopts.obj = p->rx->obj;
 	xopts.prog_name = "probe_rx";
 	p->xprog = xdp_program__create(&xopts);
@@ -222,6 +231,7 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 	libbpf_set_print(libbpf_log);
 	p->ifindex = pp->ifindex;
 	p->nslots = pp->nslots;
+	p->tail_call = pp->tail_call;
 	p->mode = pp->skb_mode ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	if (fill_cfg(&c, pp, err, errlen))
 		return -1;
@@ -301,6 +311,7 @@ void programs_detach(struct programs *p)
 void programs_close(struct programs *p)
 {
 	programs_detach(p);
+	programs_tail_call_teardown(p);
 	bpf_link__destroy(p->drop_link);
 	if (p->slots)
 		munmap(p->slots, p->slots_len);
@@ -456,4 +467,84 @@ int programs_clear_stale(int ifindex, char *err, size_t errlen)
 	}
 	xdp_multiprog__close(mp);
 	return found;
+}
+
+static int pin_replace_prog(int fd, const char *path, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 8];
+	const char *slash = strrchr(path, '/');
+
+	/* bpffs refuses dots in names: a sibling "new_" name, then rename over. */
+	snprintf(tmp, sizeof(tmp), "%.*snew_%s", (int)(slash - path + 1), path, slash + 1);
+	unlink(tmp);
+	if (bpf_obj_pin(fd, tmp) || rename(tmp, path)) {
+		snprintf(err, errlen, "pinning probe_rx at %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static uint32_t prog_id(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+int programs_tail_call_setup(struct programs *p, const char *pin, const char *chain,
+			     uint32_t index, char *err, size_t errlen)
+{
+	int fd = bpf_program__fd(p->rx->progs.probe_rx);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	snprintf(p->rx_pin, sizeof(p->rx_pin), "%s", pin);
+	if (pin_replace_prog(fd, pin, err, errlen))
+		return -1;
+	if (!chain[0])
+		return 0;
+	p->chain_fd = bpf_obj_get(chain);
+	if (p->chain_fd < 0) {
+		snprintf(err, errlen, "tail_call_map %s: %s", chain, strerror(errno));
+		return -1;
+	}
+	if (bpf_obj_get_info_by_fd(p->chain_fd, &info, &len) ||
+	    info.type != BPF_MAP_TYPE_PROG_ARRAY || index >= info.max_entries) {
+		snprintf(err, errlen, "tail_call_map %s: not a BPF prog array with an entry %u",
+			 chain, index);
+		return -1;
+	}
+	if (bpf_map_update_elem(p->chain_fd, &index, &fd, BPF_ANY)) {
+		snprintf(err, errlen, "tail_call_map %s: cannot put probe_rx at %u: %s (the "
+			 "array's owner must be an XDP program)", chain, index, strerror(errno));
+		return -1;
+	}
+	p->chain_index = index;
+	return 0;
+}
+
+/* Leave the chain and the pin only if they still name this engine's probe_rx. */
+void programs_tail_call_teardown(struct programs *p)
+{
+	int fd = p->rx ? bpf_program__fd(p->rx->progs.probe_rx) : -1;
+	uint32_t ours = fd >= 0 ? prog_id(fd) : 0, id = 0;
+	int pinned;
+
+	if (p->chain_fd > 0) {
+		if (!bpf_map_lookup_elem(p->chain_fd, &p->chain_index, &id) && id == ours)
+			bpf_map_delete_elem(p->chain_fd, &p->chain_index);
+		close(p->chain_fd);
+		p->chain_fd = 0;
+	}
+	if (!p->rx_pin[0])
+		return;
+	pinned = bpf_obj_get(p->rx_pin);
+	if (pinned >= 0) {
+		if (prog_id(pinned) == ours)
+			unlink(p->rx_pin);
+		close(pinned);
+	}
+	p->rx_pin[0] = '\0';
 }

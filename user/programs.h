@@ -17,6 +17,7 @@ struct programs_params {
 	uint16_t sport_lo, sport_hi;
 	size_t nslots;
 	bool skb_mode;
+	bool tail_call;			/* load probe_rx for tail calls, do not attach */
 };
 
 struct programs {
@@ -32,6 +33,10 @@ struct programs {
 	size_t slots_len;
 	struct xdphc_txq *txq;		/* mmap of the tx queue */
 	int batch_fd;			/* program for batched runs, or -1 */
+	bool tail_call;
+	char rx_pin[4096];		/* where probe_rx is pinned in tail-call mode */
+	int chain_fd;			/* the load balancer's prog array, or 0 */
+	uint32_t chain_index;
 	struct bpf_link *drop_link;
 	size_t txq_len;
 	uint8_t frame[XDPHC_FRAME_LEN];
@@ -51,6 +56,15 @@ void programs_close(struct programs *p);
  * Returns 0 or -errno.
  */
 int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped);
+
+/*
+ * Tail-call mode: pin probe_rx at pin and, when chain is not "", put it at
+ * index of that pinned prog array.  Teardown undoes both where they still
+ * name this engine's program.
+ */
+int programs_tail_call_setup(struct programs *p, const char *pin, const char *chain,
+			     uint32_t index, char *err, size_t errlen);
+void programs_tail_call_teardown(struct programs *p);
 
 /* Sum of the per-CPU counters. */
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);

@@ -15,6 +15,9 @@
  *   index   BPF_MAP_TYPE_HASH   struct xdphc_backend_key -> __u32 backend id
  *           (only with status_index: true, the default; see the README for its cost)
  *   pools   BPF_MAP_TYPE_ARRAY  __u32 pool id           -> struct xdphc_pool_summary
+ *           (BPF_F_MMAPABLE: counts change in place, with the pool_up list)
+ *   pool_up BPF_MAP_TYPE_ARRAY  __u32 slot              -> struct xdphc_pool_slot
+ *           (BPF_F_MMAPABLE: pool p's up backends are slots [first, first + up))
  *   stats   BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_engine_stats
  *   meta    BPF_MAP_TYPE_ARRAY  __u32 0                 -> struct xdphc_meta
  */
@@ -84,7 +87,10 @@ struct xdphc_backend_status {
 };
 _Static_assert(sizeof(struct xdphc_backend_status) == 48, "xdphc ABI: status layout");
 
-/* fail_open: every backend of the pool is down; use them all rather than drop. */
+/*
+ * fail_open: no backend of the pool is up (all down, or none known yet): a
+ * load balancer should spread over all of them rather than drop the traffic.
+ */
 #define XDPHC_POOL_F_FAIL_OPEN 0x1
 
 struct xdphc_pool_summary {
@@ -100,6 +106,15 @@ struct xdphc_pool_summary {
 	__u8 protocol;
 	__u8 in_use;		/* 1 when this id names a configured pool */
 	__u32 last_cycle_us;	/* how long the last pass over the pool took */
+	__u32 first;		/* backend ids [first, first + total) are the pool's */
+};
+
+/*
+ * One slot of the pool_up list.  8 bytes, not 4: BPF arrays lay their values
+ * out 8-byte aligned, and the mmap-ed view must match a C array.
+ */
+struct xdphc_pool_slot {
+	__u32 id;		/* backend id: index into status */
 	__u32 reserved;
 };
 
