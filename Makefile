@@ -64,7 +64,7 @@ $(BUILD) $(BUILD)/user $(BUILD)/tools:
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/tools/%.bpf.o: tools/%.bpf.c | $(BUILD)/tools
+$(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS) | $(BUILD)/tools
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 .SECONDARY: $(BPF_OBJS)

@@ -3,6 +3,7 @@
 by a hash of the 5-tuple over the pool's up backends from xdphc's pinned
 maps, and tail-calls xdphc's reply program for everything else (this kernel
 refuses libxdp's dispatcher)."""
+import os
 import select
 import socket
 import struct
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+import bpfmaps
 import xhclab
 from engine import pool
 from lb_forwarder import Forwarder
@@ -138,3 +140,27 @@ def test_flows_follow_health_and_fail_open(lab, engine, lb):
     assert set(open_flows.values()) == set(BACKENDS)
     c = fwd.counters()
     assert c["fail_open"] >= 300 and c["forwarded"] >= 800 and c["no_route"] == 0
+
+
+def test_engine_restart_puts_its_new_program_into_the_chain(lab, engine, lb):
+    """With tail_call_map the engine links its new probe_rx itself on every
+    start, and unlinks and unpins it when it stops."""
+    fwd, flows = lb
+    wait_states(engine, {a: "up" for a in BACKENDS})
+    assert engine.stop() == 0
+    engine.configure([pool("web", [f"{a}:80" for a in BACKENDS], interval="500ms",
+                           timeout="200ms")],
+                     xdp_attach="tail_call", tail_call_map=fwd.chain_path)
+    engine.start()
+    assert "put into " + fwd.chain_path in engine.log(this_run=True)
+    chained = fwd.counters()["chained"]
+    victim = BACKENDS[2]
+    lab.drop_add([victim])
+    wait_states(engine, {victim: "down", BACKENDS[0]: "up"})
+    assert fwd.counters()["chained"] > chained
+    assert victim not in flows.send(100).values()
+
+    assert engine.stop() == 0
+    with pytest.raises(OSError):           # the chain no longer leads to a stopped engine
+        bpfmaps.lookup(fwd._fds["xdphc_chain"], struct.pack("<I", 0), 4)
+    assert not os.path.exists(f"{engine.pin_dir}/probe_rx")

@@ -20,7 +20,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <xdphc/abi.h>
+#include <xdphc/maps.h>
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -60,30 +60,10 @@ struct {
 	__uint(max_entries, 1);
 } xdphc_chain SEC(".maps");
 
-/* xdphc's maps (the loader reuses the pinned ones; sizes come from them). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct xdphc_pool_summary);
-	__uint(max_entries, XDPHC_MAX_POOLS);
-} pools SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct xdphc_pool_slot);
-	__uint(max_entries, 1);
-} pool_up SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct xdphc_backend_status);
-	__uint(max_entries, 1);
-} status SEC(".maps");
+/* xdphc's maps: the loader reuses the pinned ones. */
+XDPHC_MAP_POOLS(pools);
+XDPHC_MAP_POOL_UP(pool_up);
+XDPHC_MAP_STATUS(status);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
