@@ -164,3 +164,23 @@ def test_engine_restart_puts_its_new_program_into_the_chain(lab, engine, lb):
     with pytest.raises(OSError):           # the chain no longer leads to a stopped engine
         bpfmaps.lookup(fwd._fds["xdphc_chain"], struct.pack("<I", 0), 4)
     assert not os.path.exists(f"{engine.pin_dir}/probe_rx")
+
+
+def test_a_program_that_does_not_chain_is_detected(lab, engine):
+    """In tail-call mode the engine sends its SYNs through the interface's own
+    program; one that does not hand them on (here: XDP_PASS for everything)
+    is noticed and the engine falls back to one SYN per run of probe_tx."""
+    engine.configure([pool("web", [f"{a}:80" for a in BACKENDS], interval="500ms",
+                           timeout="200ms")], xdp_attach="tail_call")
+    engine.start()
+    xhclab.Lab._attach_pass(lab.prober_ns, lab.prober_if)
+    try:
+        deadline = time.monotonic() + 5
+        while "did not hand all of a batch" not in engine.log(this_run=True):
+            assert time.monotonic() < deadline, engine.log(this_run=True)[-2000:]
+            time.sleep(0.1)
+        sent = engine.status()["stats"]["probes_sent"]
+        time.sleep(1.0)
+        assert engine.status()["stats"]["probes_sent"] >= sent + 4, "SYNs still go out"
+    finally:
+        lab.prober_exec(f"ip link set dev {lab.prober_if} xdpdrv off", check=False)

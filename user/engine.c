@@ -589,8 +589,8 @@ static int setup(struct engine *e)
 			log_err("%s:%d: %s", c->path, c->tail_call_line, err);
 			return -1;
 		}
-		log_info("probe_rx is not attached (xdp_attach: tail_call): pinned at %s%s%s; "
-			 "SYNs go out one per BPF_PROG_RUN", pin,
+		log_info("probe_rx is not attached (xdp_attach: tail_call): pinned at %s%s%s",
+			 pin,
 			 c->tail_call_map[0] ? " and put into " : "", c->tail_call_map);
 	} else if (programs_attach(&e->prog, err, sizeof(err))) {
 		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
@@ -691,6 +691,7 @@ static void loop(struct engine *e)
 		sched_tick(&e->sched, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
+			programs_batch_refresh(&e->prog);
 			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -19,6 +20,7 @@
 #include "probe_tx.skel.h"
 
 #define DEFAULT_MSS 1460
+#define BATCH_RETRY_NS 5000000000ULL
 
 static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
@@ -263,7 +265,7 @@ static void describe_attachment(struct programs *p)
 	p->dispatcher = !xdp_multiprog__is_legacy(mp);
 	if (p->dispatcher) {
 		log_info("probe_rx attached in %s mode through libxdp's dispatcher "
-			 "(%d programs on the interface); SYNs go out one per BPF_PROG_RUN",
+			 "(%d programs on the interface)",
 			 mode_name(p->mode), xdp_multiprog__program_count(mp));
 	} else {
 		/* Attached alone, probe_rx is in the kernel's XDP dispatcher already. */
@@ -310,6 +312,7 @@ void programs_detach(struct programs *p)
 
 void programs_close(struct programs *p)
 {
+	programs_batch_release(p);
 	programs_detach(p);
 	programs_tail_call_teardown(p);
 	bpf_link__destroy(p->drop_link);
@@ -332,9 +335,39 @@ void programs_close(struct programs *p)
  * (libxdp's dispatcher owns the interface), probe_tx runs one frame at a
  * time, which skips the dispatcher too.
  */
+/*
+ * Runs of the interface's attached program that did not reach probe_rx for
+ * every frame: the program does not pass loopback-ingress frames on.  Its
+ * frames are reported as dropped (the scheduler resends them) and the
+ * engine falls back to single-frame runs of probe_tx for that program.
+ */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t check_batch(struct programs *p, uint64_t before, unsigned int n)
+{
+	uint64_t got = __atomic_load_n(&p->rx->bss->tx_frames, __ATOMIC_RELAXED) - before;
+
+	if (got >= n)
+		return 0;
+	log_warn("the XDP program attached to the interface (id %u) did not hand all of a "
+		 "batch's frames to probe_rx (%lu of %u); sending one SYN per run instead",
+		 p->batch_id, (unsigned long)got, n);
+	p->bad_id = p->batch_id;
+	p->bad_since = mono_ns();
+	programs_batch_release(p);
+	return n - got;
+}
+
 int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped)
 {
 	uint64_t before = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED);
+	uint64_t frames = 0, missing = 0;
 	int e = 0;
 
 	p->txq->next = 0;
@@ -342,7 +375,10 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 		p->txq->run = 1;
 	if (p->batch_fd >= 0) {
 		p->txq->count = n;
+		frames = __atomic_load_n(&p->rx->bss->tx_frames, __ATOMIC_RELAXED);
 		e = run_frames(p, p->batch_fd, n, batch);
+		if (!e && p->batch_owned)
+			missing = check_batch(p, frames, n);
 	} else {
 		for (unsigned int i = 0; i < n && !e; i++) {
 			p->txq->next = i;
@@ -350,8 +386,49 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 			e = run_frames(p, bpf_program__fd(p->tx->progs.probe_tx), 1, 1);
 		}
 	}
-	*dropped = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED) - before;
+	*dropped = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED) - before + missing;
 	return e;
+}
+
+void programs_batch_release(struct programs *p)
+{
+	if (p->batch_owned && p->batch_fd >= 0)
+		close(p->batch_fd);
+	p->batch_fd = -1;
+	p->batch_owned = false;
+	p->batch_id = 0;
+}
+
+/*
+ * Without probe_rx attached alone, batched runs go through whatever XDP
+ * program the interface has (libxdp's dispatcher, or a load balancer that
+ * tail-calls probe_rx): it is in the kernel's XDP dispatcher already, and
+ * check_batch() verifies it reaches probe_rx.  Called every 100 ms: the
+ * attached program can be replaced at any time.
+ */
+void programs_batch_refresh(struct programs *p)
+{
+	__u32 id = 0;
+	int fd;
+
+	if (!p->batch_owned && p->batch_fd >= 0)
+		return;				/* probe_rx itself is attached */
+	if (bpf_xdp_query_id(p->ifindex, 0, &id) || id == p->batch_id)
+		return;
+	programs_batch_release(p);
+	/* A load balancer may link probe_rx in after it attached: try again later. */
+	if (id == p->bad_id && mono_ns() - p->bad_since < BATCH_RETRY_NS)
+		return;
+	if (!id)
+		return;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return;
+	p->batch_fd = fd;
+	p->batch_owned = true;
+	p->batch_id = id;
+	log_info("SYNs go out in batched runs of the interface's XDP program (id %u), which "
+		 "hands them to probe_rx", id);
 }
 
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])

@@ -33,6 +33,9 @@ struct programs {
 	size_t slots_len;
 	struct xdphc_txq *txq;		/* mmap of the tx queue */
 	int batch_fd;			/* program for batched runs, or -1 */
+	bool batch_owned;		/* batch_fd is the interface's program, ours to close */
+	uint32_t batch_id, bad_id;	/* its id; an id that failed check_batch() */
+	uint64_t bad_since;
 	bool tail_call;
 	char rx_pin[4096];		/* where probe_rx is pinned in tail-call mode */
 	int chain_fd;			/* the load balancer's prog array, or 0 */
@@ -65,6 +68,10 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 int programs_tail_call_setup(struct programs *p, const char *pin, const char *chain,
 			     uint32_t index, char *err, size_t errlen);
 void programs_tail_call_teardown(struct programs *p);
+
+/* Follow the interface's attached program for batched runs (see programs.c). */
+void programs_batch_refresh(struct programs *p);
+void programs_batch_release(struct programs *p);
 
 /* Sum of the per-CPU counters. */
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);
