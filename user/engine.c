@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -600,8 +601,9 @@ static int setup(struct engine *e)
 	if (init_status(e))
 		return -1;
 	init_slots(e);
-	/* Everything per backend now lives in the maps. */
+	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
+	malloc_trim(0);
 	publish_pools(e);
 	publish_stats(e, true);
 	if (pins_publish(&e->pins, err, sizeof(err))) {

@@ -29,6 +29,29 @@
 
 enum verdict { V_PENDING, V_FINAL, V_RETRY, V_SKIP };
 
+/*
+ * Deadlines are kept in 32 bits of milliseconds since the scheduler started
+ * (4 bytes a backend rather than 8; at a million backends that counts).
+ * They wrap after 49 days, so they are compared as a signed difference; 0
+ * means "no probe in flight".
+ */
+static uint32_t to_ms(const struct scheduler *s, uint64_t mono_ns)
+{
+	return (uint32_t)((mono_ns - s->epoch) / NS_PER_MS);
+}
+
+static void set_deadline(struct scheduler *s, uint32_t b, uint64_t at_ns)
+{
+	uint32_t ms = to_ms(s, at_ns);
+
+	s->deadline[b] = ms ? ms : 1;
+}
+
+static bool deadline_passed(const struct scheduler *s, uint32_t b, uint64_t now_ns)
+{
+	return (int32_t)(to_ms(s, now_ns) - s->deadline[b]) >= 0;
+}
+
 /* xdphc_slot.flags, controller-owned */
 #define SLOT_F_UNSURE 0x01	/* last send of this probe had frames dropped by the device */
 
@@ -102,6 +125,7 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 	if (s->nl_fd < 0)
 		log_warn("netlink socket for neighbour resolution: %s", strerror(errno));
 	s->pools = calloc(cfg->n_pools, sizeof(*s->pools));
+	s->epoch = now;
 	s->deadline = calloc(total, sizeof(*s->deadline));
 	if (!s->pools || !s->deadline)
 		return -1;
@@ -230,7 +254,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 {
 	struct xdphc_slot *slot = &s->prog->slots[b];
 	uint64_t r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
-	bool expired = now >= s->deadline[b];
+	bool expired = deadline_passed(s, b, now);
 
 	if (XDPHC_RESULT_GEN(r) != slot->gen || XDPHC_RESULT_KIND(r) == XDPHC_RES_NONE) {
 		if (!expired)
@@ -361,7 +385,7 @@ static void run_resends(struct scheduler *s, uint64_t now)
 			continue;
 		}
 		r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
-		if (!s->deadline[en.b] || now >= s->deadline[en.b] ||
+		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) ||
 		    (XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r)))
 			continue;
 		s->st.resent++;
@@ -406,7 +430,7 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 
 		if (s->deadline[b])
 			continue;	/* still in flight: never two probes at once */
-		s->deadline[b] = now + sp->timeout_ns;
+		set_deadline(s, b, now + sp->timeout_ns);
 		sp->fifo[(sp->head + sp->len) % sp->n] = b;
 		sp->len++;
 		sp->probes++;

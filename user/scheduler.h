@@ -56,7 +56,8 @@ struct scheduler {
 	struct programs *prog;
 	struct sched_pool *pools;
 	size_t n_pools;
-	uint64_t *deadline;		/* per backend, monotonic ns; 0 = idle */
+	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
+	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	unsigned int nq;		/* entries queued in prog->txq */
