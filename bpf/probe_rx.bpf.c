@@ -62,7 +62,7 @@ static __always_inline void record(struct xdphc_slot *s, __u32 gen, __u32 kind,
 		count(XDPHC_CNT_RX_DUP);
 		return;
 	}
-	s->rtt_ns = (__u32)(bpf_ktime_get_ns() - s->sent_ns);
+	s->rtt_us = (__u32)((bpf_ktime_get_ns() - s->sent_ns) / 1000);
 	barrier();	/* rtt before result: the controller reads result first */
 	s->result = XDPHC_RESULT(gen, kind, type, code);
 }

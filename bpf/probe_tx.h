@@ -134,14 +134,6 @@ static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __
 	return 0;
 }
 
-/*
- * Frames this program took from the queue.  The controller compares it with
- * what it queued: when it runs the interface's attached program (libxdp's
- * dispatcher, or a load balancer that tail-calls us), that program must hand
- * loopback-ingress frames on to us, and this is how the engine knows it did.
- */
-__u64 tx_frames;
-
 /* Turn the next queued probe into a SYN; the frame leaves through cfg.ifindex. */
 static __always_inline int tx_frame(struct xdp_md *ctx)
 {
@@ -161,7 +153,13 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 	i = q->next++;
 	if (i >= q->count || i >= XDPHC_TXQ_SIZE)
 		return XDP_DROP;
-	__sync_fetch_and_add(&tx_frames, 1);
+	/*
+	 * The controller compares this with what it queued: when it runs the
+	 * interface's attached program (libxdp's dispatcher, or a load balancer
+	 * that tail-calls us), that program must hand loopback-ingress frames
+	 * on to us, and this is how the engine knows it did.
+	 */
+	__sync_fetch_and_add(&q->taken, 1);
 	slot_idx = q->slot[i];
 	s = bpf_map_lookup_elem(&slots, &slot_idx);
 	if (!s)

@@ -152,6 +152,8 @@ CONFIG_CASES = [
      "status_index", ["status_index must be true or false", "maybe"]),
     ("jitter-over-half", "timeout: 500ms", "timeout: 500ms\n      jitter: 600ms", "jitter",
      ["jitter (600ms) must not exceed half the interval (1000ms)"]),
+    ("interval-over-a-day", "interval: 1s", "interval: 1441m", "interval: 1441m",
+     ["interval must be at most 1 day"]),
 ]
 
 

@@ -159,6 +159,9 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, struc
 	if (l4check && (ip->protocol == IPPROTO_TCP || *l4check)) {
 		*l4check = csum_add_sub(*l4check, old_addr, ip->daddr);
 		*l4check = csum_add_sub(*l4check, old_port, *dport);
+		/* In UDP a computed 0 is sent as 0xffff: 0 would mean "none" (RFC 768). */
+		if (ip->protocol == IPPROTO_UDP && !*l4check)
+			*l4check = 0xffff;
 	}
 	fib.family = AF_INET;
 	fib.ipv4_src = ip->saddr;
@@ -196,7 +199,10 @@ int lb_forward(struct xdp_md *ctx)
 	struct xdphc_pool_summary *ps;
 	__u32 *pool, id;
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5)
+	/* xdphc's own SYN runs (loopback ingress) and fragments are never ours. */
+	if (ctx->ingress_ifindex == 1 || (void *)(ip + 1) > data_end ||
+	    eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
+	    (ip->frag_off & bpf_htons(0x3fff)))
 		return chain(ctx);
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *tcp = (void *)(ip + 1);

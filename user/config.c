@@ -22,6 +22,7 @@
 #define DEFAULT_TIMEOUT_MS	500
 #define DEFAULT_HEALTHY		3
 #define DEFAULT_UNHEALTHY	2
+#define MAX_INTERVAL_MS (24U * 3600 * 1000)
 #define MAX_THRESHOLD		1000
 #define MIN_SOURCE_PORTS	16
 #define ADDR_BUF_LEN		64	/* "[" INET6_ADDRSTRLEN "]:65535" */
@@ -740,6 +741,9 @@ static int load_healthcheck(struct loader *ld, yaml_node_t *node, struct hc_conf
 					 f[i].name);
 	if (hc_values(ld, f, hc))
 		return -1;
+	/* Deadlines are 32-bit milliseconds compared by signed difference. */
+	if (hc->interval_ms > MAX_INTERVAL_MS)
+		return fail_node(ld, f[HCK_INTERVAL].val, "interval must be at most 1 day (24h)");
 	if (!hc->has_jitter)
 		hc->jitter_ms = hc->interval_ms / 100;
 	if (hc->jitter_ms > hc->interval_ms / 2)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,7 +269,8 @@ static int check_not_running(const struct config *cfg)
 		return 0;
 	if (kill(m.pid, 0) && errno == ESRCH)
 		return 0;
-	if (now - m.last_tick_ns > STALE_ENGINE_NS)
+	/* Signed: a realtime clock stepped back must not make a live engine look stale. */
+	if ((int64_t)(now - m.last_tick_ns) > (int64_t)STALE_ENGINE_NS)
 		return 0;
 	log_err("%s: another xdphc engine (pid %u) is running with pin_path %s",
 		cfg->path, m.pid, cfg->pin_path);
@@ -322,8 +324,14 @@ static void write_pools(struct engine *e)
 {
 	uint32_t first = 0;
 
+	/*
+	 * No reset first: a reused map has readers, and the counts and flags
+	 * stay as they were until poolview_init() writes the new ones.
+	 */
 	e->pools = e->pins.pools;
-	memset(e->pools, 0, XDPHC_MAX_POOLS * sizeof(*e->pools));
+	for (uint32_t p = e->cfg.n_pools; p < XDPHC_MAX_POOLS; p++)
+		if (e->pools[p].in_use)
+			memset(&e->pools[p], 0, sizeof(e->pools[p]));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 		struct xdphc_pool_summary *ps = &e->pools[p];
@@ -355,39 +363,24 @@ static void init_slots(struct engine *e)
 }
 
 /* Entries of the configured backends, in config order: the backend id. */
-static void write_entries(struct engine *e)
+static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
 {
 	uint32_t i = 0;
 
+	memset(buf, 0, e->n * sizeof(*buf));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 
 		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			struct xdphc_backend_status *st = &e->st[i];
-			uint32_t seq = st->seq | 1;
-
-			/* A reused map has readers: keep the seqlock going. */
-			__atomic_store_n(&st->seq, seq, __ATOMIC_RELAXED);
-			__atomic_thread_fence(__ATOMIC_RELEASE);
-			memset(st, 0, sizeof(*st));
-			st->seq = seq;
-			st->key = pc->backends[k].key;
-			st->key.protocol = IPPROTO_TCP;
-			st->pool_id = p;
-			status_end(st);
+			buf[i].key = pc->backends[k].key;
+			buf[i].key.protocol = IPPROTO_TCP;
+			buf[i].pool_id = p;
 		}
 	}
-	for (; i < e->pins.status_max; i++)
-		if (e->st[i].key.family) {
-			status_begin(&e->st[i]);
-			memset(&e->st[i].key, 0, sizeof(e->st[i].key));
-			e->st[i].state = XDPHC_STATE_UNKNOWN;
-			status_end(&e->st[i]);
-		}
 }
 
 /* Keep what the previous run learned: a restart must not flap every backend. */
-static size_t carry_over(struct engine *e, const struct keyindex *idx,
+static size_t carry_over(struct xdphc_backend_status *buf, const struct keyindex *idx,
 			 const struct xdphc_backend_status *old, size_t n_old)
 {
 	size_t kept = 0;
@@ -398,18 +391,45 @@ static size_t carry_over(struct engine *e, const struct keyindex *idx,
 
 		if (!old[j].key.family || (i = keyindex_find(idx, &old[j].key)) < 0)
 			continue;
-		st = &e->st[i];
-		status_begin(st);
+		st = &buf[i];
 		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
 		st->reason = old[j].reason;
 		st->icmp_type = old[j].icmp_type;
 		st->icmp_code = old[j].icmp_code;
 		st->last_change_ns = old[j].last_change_ns;
 		st->last_rtt_us = old[j].last_rtt_us;
-		status_end(st);
 		kept++;
 	}
 	return kept;
+}
+
+/*
+ * Each entry is written once, inside its seqlock: on a reused map, readers
+ * (a load balancer) see every backend go from its old record straight to the
+ * new one, never through a reset.
+ */
+static void publish_entries(struct engine *e, const struct xdphc_backend_status *buf)
+{
+	for (uint32_t i = 0; i < e->pins.status_max; i++) {
+		struct xdphc_backend_status *st = &e->st[i];
+		uint32_t seq;
+
+		if (i >= e->n && !st->key.family)
+			continue;
+		seq = st->seq | 1;
+		__atomic_store_n(&st->seq, seq, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		if (i < e->n) {
+			const size_t at = offsetof(struct xdphc_backend_status, state);
+
+			memcpy((char *)st + at, (const char *)&buf[i] + at, sizeof(*st) - at);
+			st->key = buf[i].key;
+		} else {
+			memset(&st->key, 0, sizeof(st->key));
+			st->state = XDPHC_STATE_UNKNOWN;
+		}
+		status_end(st);
+	}
 }
 
 /* A reused index may name backends that are no longer configured. */
@@ -468,21 +488,25 @@ static int init_status(struct engine *e)
 {
 	size_t n_old = 0, kept = 0;
 	struct xdphc_backend_status *old = pins_previous_status(&e->pins, &n_old);
+	struct xdphc_backend_status *buf = malloc((e->n ? e->n : 1) * sizeof(*buf));
 	struct keyindex idx;
 	int ret = 0;
 
-	e->st = e->pins.status;
-	write_entries(e);
-	if (keyindex_init(&idx, e->n, &e->st[0].key, sizeof(e->st[0]))) {
+	if (!buf || keyindex_init(&idx, e->n, &buf[0].key, sizeof(buf[0]))) {
 		log_err("out of memory for %zu backends", e->n);
 		free(old);
+		free(buf);
 		return -1;
 	}
+	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
 		keyindex_insert(&idx, i);
 	if (old)
-		kept = carry_over(e, &idx, old, n_old);
+		kept = carry_over(buf, &idx, old, n_old);
 	free(old);
+	e->st = e->pins.status;
+	publish_entries(e, buf);
+	free(buf);
 	if (e->pins.with_index)
 		ret = index_fill(e, &idx);
 	keyindex_free(&idx);

@@ -76,11 +76,14 @@ void eventlog_flush(struct eventlog *el)
 	el->dirty = false;
 }
 
+/* Also the retry after a failed reopen: f is NULL then, path still set. */
 int eventlog_reopen(struct eventlog *el, char *err, size_t errlen)
 {
-	if (!el->f || !el->path[0])
+	if (!el->path[0])
 		return 0;
-	fclose(el->f);
+	if (el->f)
+		fclose(el->f);
+	el->f = NULL;
 	return open_file(el, err, errlen);
 }
 

@@ -32,6 +32,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
 	static char not_found[] = "xdphc serves /metrics only\n";
 	static char no_memory[] = "out of memory\n";
+	static char starting[] = "xdphc is starting\n";
 	struct exporter *x = cls;
 	size_t len = 0;
 	char *body;
@@ -47,8 +48,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return reply(c, MHD_HTTP_NOT_FOUND, not_found, strlen(not_found),
 			     MHD_RESPMEM_PERSISTENT);
 	pthread_mutex_lock(&x->lock);
-	body = metrics_render(&x->snap, &len);
+	body = x->published ? metrics_render(&x->snap, &len) : NULL;
 	pthread_mutex_unlock(&x->lock);
+	if (!body && !x->published)
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, starting, strlen(starting),
+			     MHD_RESPMEM_PERSISTENT);
 	if (!body)
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, no_memory, strlen(no_memory),
 			     MHD_RESPMEM_PERSISTENT);
@@ -103,6 +107,7 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.stats = s->stats;
 	memcpy(x->snap.pools, s->pools, s->n_pools * sizeof(*s->pools));
 	memcpy(x->snap.mp, s->mp, s->n_pools * sizeof(*s->mp));
+	x->published = true;
 	pthread_mutex_unlock(&x->lock);
 }
 

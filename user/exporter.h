@@ -17,6 +17,7 @@
 struct exporter {
 	struct MHD_Daemon *d;
 	bool inited;
+	bool published;		/* a first copy has arrived */
 	pthread_mutex_t lock;
 	struct metrics_snapshot snap;	/* owned copy, under lock */
 };

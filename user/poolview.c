@@ -55,29 +55,43 @@ static void remove_up(struct poolview *pv, struct xdphc_pool_summary *ps, uint32
 	store(&ps->up, ps->up - 1);
 }
 
+/*
+ * Up lists first, counts and flags last: during a restart on reused maps a
+ * reader holds the old counts for a moment and may meet a slot already
+ * rewritten, which the status check of docs/ABI.md catches; it never sees a
+ * count of zero that is not true.
+ */
 int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
-		  struct xdphc_pool_slot *up,
-		  size_t n_pools, const struct xdphc_backend_status *st, size_t n)
+		  struct xdphc_pool_slot *up, size_t n_pools,
+		  const struct xdphc_backend_status *st, size_t n)
 {
+	uint32_t (*cnt)[3] = calloc(n_pools ? n_pools : 1, sizeof(*cnt));
+
 	pv->pools = pools;
 	pv->up = up;
 	pv->n_pools = n_pools;
 	pv->pos = malloc((n ? n : 1) * sizeof(*pv->pos));
-	if (!pv->pos)
+	if (!pv->pos || !cnt) {
+		free(cnt);
 		return -1;
-	for (size_t p = 0; p < n_pools; p++)
-		pools[p].up = pools[p].down = pools[p].unknown = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct xdphc_pool_summary *ps = &pools[st[i].pool_id];
+		uint32_t p = st[i].pool_id, s = st[i].state <= XDPHC_STATE_DOWN ? st[i].state : 0;
 
 		pv->pos[i] = NONE;
-		if (st[i].state == XDPHC_STATE_UP)
-			add_up(pv, ps, i);
-		else
-			(*count_of(ps, st[i].state))++;
+		if (s == XDPHC_STATE_UP) {
+			pv->pos[i] = pools[p].first + cnt[p][s];
+			store(&up[pv->pos[i]].id, i);
+		}
+		cnt[p][s]++;
 	}
-	for (size_t p = 0; p < n_pools; p++)
+	for (size_t p = 0; p < n_pools; p++) {
+		store(&pools[p].unknown, cnt[p][XDPHC_STATE_UNKNOWN]);
+		store(&pools[p].down, cnt[p][XDPHC_STATE_DOWN]);
+		store(&pools[p].up, cnt[p][XDPHC_STATE_UP]);
 		set_flags(&pools[p]);
+	}
+	free(cnt);
 	return 0;
 }
 

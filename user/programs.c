@@ -307,7 +307,7 @@ void programs_detach(struct programs *p)
 	else
 		log_info("probe_rx detached");
 	p->attached = false;
-	p->batch_fd = -1;
+	programs_batch_release(p);
 }
 
 void programs_close(struct programs *p)
@@ -351,7 +351,7 @@ static uint64_t mono_ns(void)
 
 static uint64_t check_batch(struct programs *p, uint64_t before, unsigned int n)
 {
-	uint64_t got = __atomic_load_n(&p->rx->bss->tx_frames, __ATOMIC_RELAXED) - before;
+	uint32_t got = __atomic_load_n(&p->txq->taken, __ATOMIC_RELAXED) - (uint32_t)before;
 
 	if (got >= n)
 		return 0;
@@ -375,7 +375,7 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 		p->txq->run = 1;
 	if (p->batch_fd >= 0) {
 		p->txq->count = n;
-		frames = __atomic_load_n(&p->rx->bss->tx_frames, __ATOMIC_RELAXED);
+		frames = __atomic_load_n(&p->txq->taken, __ATOMIC_RELAXED);
 		e = run_frames(p, p->batch_fd, n, batch);
 		if (!e && p->batch_owned)
 			missing = check_batch(p, frames, n);

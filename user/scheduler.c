@@ -40,9 +40,10 @@ static uint32_t to_ms(const struct scheduler *s, uint64_t mono_ns)
 	return (uint32_t)((mono_ns - s->epoch) / NS_PER_MS);
 }
 
+/* Rounded up: a probe never expires before its timeout. */
 static void set_deadline(struct scheduler *s, uint32_t b, uint64_t at_ns)
 {
-	uint32_t ms = to_ms(s, at_ns);
+	uint32_t ms = to_ms(s, at_ns + NS_PER_MS - 1);
 
 	s->deadline[b] = ms ? ms : 1;
 }
@@ -271,7 +272,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	switch (XDPHC_RESULT_KIND(r)) {
 	case XDPHC_RES_SYNACK:
 		fill(o, true, XDPHC_REASON_OK);
-		o->rtt_us = slot->rtt_ns / 1000;
+		o->rtt_us = slot->rtt_us;
 		return V_FINAL;
 	case XDPHC_RES_RST:
 		fill(o, false, XDPHC_REASON_REFUSED);
@@ -421,7 +422,7 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		/* Finish the previous interval first, then start the next one. */
 		due = sp->n;
 	} else {
-		due = (uint64_t)sp->n * elapsed / sp->interval_ns + 1;
+		due = (uint64_t)((unsigned __int128)sp->n * elapsed / sp->interval_ns) + 1;
 		if (due > sp->n)
 			due = sp->n;
 	}

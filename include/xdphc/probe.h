@@ -37,7 +37,7 @@ enum xdphc_result_kind {
 /*
  * One probe target, indexed by slot number.  The controller writes addr,
  * port, family and bumps gen before it queues a probe; probe_tx writes
- * sent_ns; probe_rx writes rtt_ns and then result.
+ * sent_ns; probe_rx writes rtt_us and then result.
  */
 struct xdphc_slot {
 	__be32 addr[4];
@@ -47,7 +47,7 @@ struct xdphc_slot {
 	__u32 gen;		/* probe generation, part of the cookie */
 	__u64 sent_ns;		/* bpf_ktime_get_ns() when the SYN left */
 	__u64 result;		/* XDPHC_RESULT() of the current or last probe */
-	__u32 rtt_ns;
+	__u32 rtt_us;		/* a u32 of ns would wrap at 4.3 s */
 	__be32 nexthop;		/* next hop that had no neighbour entry */
 };
 
@@ -97,7 +97,7 @@ struct xdphc_txq {
 	__u32 next;
 	__u32 count;
 	__u32 run;		/* new for every run, never 0 */
-	__u32 pad;
+	__u32 taken;		/* frames the programs took from the queue, ever */
 	__u32 slot[XDPHC_TXQ_SIZE];
 };
 
