@@ -172,7 +172,8 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 		return rc;
 
 	build_syn(data, nh, s, slot_idx);
-	s->sent_ns = bpf_ktime_get_ns();
+	if (!(s->flags & XDPHC_SLOT_F_RESEND))
+		s->sent_ns = bpf_ktime_get_ns();
 	count(XDPHC_CNT_TX);
 	/*
 	 * A redirect, not XDP_TX: batched runs use the loopback device as

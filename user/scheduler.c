@@ -55,6 +55,7 @@ static bool deadline_passed(const struct scheduler *s, uint32_t b, uint64_t now_
 
 /* xdphc_slot.flags, controller-owned */
 #define SLOT_F_UNSURE 0x01	/* last send of this probe had frames dropped by the device */
+#define SLOT_F_RESEND XDPHC_SLOT_F_RESEND
 
 static uint64_t rand64(void)
 {
@@ -224,6 +225,7 @@ static void queue_probe(struct scheduler *s, uint32_t b, uint64_t now)
 
 	slot->gen++;
 	slot->result = 0;
+	slot->flags &= ~SLOT_F_RESEND;
 	s->st.probes_queued++;
 	queue(s, b, now);
 }
@@ -348,6 +350,12 @@ static void run_retries(struct scheduler *s, uint64_t now)
 		struct sched_entry en = l->e[i];
 		enum verdict v;
 
+		if (en.at && en.at <= now && deadline_passed(s, en.b, now)) {
+			/* Too late to send again: judge what the last attempt got. */
+			v = classify(s, en.b, now, &o);
+			finish(s, en.b, v == V_RETRY ? V_SKIP : v, &o);
+			continue;
+		}
 		if (en.at) {
 			if (en.at <= now) {
 				en.at = 0;
@@ -390,6 +398,7 @@ static void run_resends(struct scheduler *s, uint64_t now)
 		    (XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r)))
 			continue;
 		s->st.resent++;
+		slot->flags |= SLOT_F_RESEND;
 		queue(s, en.b, now);
 	}
 	l->n = keep;

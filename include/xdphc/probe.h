@@ -110,4 +110,7 @@ struct xdphc_txq {
 #define XDPHC_TX_IFINDEX 1
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */
 
+/* xdphc_slot.flags: a resend keeps the first send's time, so the RTT is not flattered. */
+#define XDPHC_SLOT_F_RESEND 0x02
+
 #endif /* XDPHC_PROBE_H */
