@@ -955,6 +955,17 @@ bad:
 			 "got '%.32s'", s);
 }
 
+/* A path-like scalar into out (len bytes) and its line into *line. */
+static int store_path(struct loader *ld, const struct field *f, const char *s, char *out,
+		      size_t len, int *line)
+{
+	if (f->val->data.scalar.length >= len)
+		return fail_node(ld, f->val, "%s is too long", f->name);
+	memcpy(out, s, f->val->data.scalar.length + 1);
+	*line = (int)node_line(f->val);
+	return 0;
+}
+
 static int set_pin_path(struct loader *ld, const struct field *f)
 {
 	const char *s = scalar(ld, f);
@@ -964,11 +975,8 @@ static int set_pin_path(struct loader *ld, const struct field *f)
 	/* Pins outlive the engine; a cwd-relative path would move between runs. */
 	if (s[0] != '/')
 		return fail_node(ld, f->val, "pin_path '%.64s' must be an absolute path", s);
-	if (f->val->data.scalar.length >= sizeof(ld->cfg->pin_path))
-		return fail_node(ld, f->val, "pin_path is too long");
-	memcpy(ld->cfg->pin_path, s, f->val->data.scalar.length + 1);
-	ld->cfg->pin_path_line = (int)node_line(f->val);
-	return 0;
+	return store_path(ld, f, s, ld->cfg->pin_path, sizeof(ld->cfg->pin_path),
+			  &ld->cfg->pin_path_line);
 }
 
 static int set_xdp_mode(struct loader *ld, const struct field *f)
@@ -1010,12 +1018,12 @@ static int set_attach(struct loader *ld, struct field *f)
 		if (!c->tail_call)
 			return fail_node(ld, f[TOP_TAIL_CALL_MAP].key,
 					 "tail_call_map needs xdp_attach: tail_call");
-		if (s[0] != '/' || f[TOP_TAIL_CALL_MAP].val->data.scalar.length >=
-		    sizeof(c->tail_call_map))
+		if (s[0] != '/')
 			return fail_node(ld, f[TOP_TAIL_CALL_MAP].val, "tail_call_map must be the "
 					 "absolute path of a pinned BPF prog array");
-		memcpy(c->tail_call_map, s, f[TOP_TAIL_CALL_MAP].val->data.scalar.length + 1);
-		c->tail_call_line = (int)node_line(f[TOP_TAIL_CALL_MAP].val);
+		if (store_path(ld, &f[TOP_TAIL_CALL_MAP], s, c->tail_call_map,
+			       sizeof(c->tail_call_map), &c->tail_call_line))
+			return -1;
 	}
 	if (f[TOP_TAIL_CALL_INDEX].val) {
 		if (get_uint(ld, &f[TOP_TAIL_CALL_INDEX], 0, 65535, &v))
@@ -1035,11 +1043,8 @@ static int set_event_log(struct loader *ld, const struct field *f)
 	if (strcmp(s, "stdout") && s[0] != '/')
 		return fail_node(ld, f->val, "event_log must be 'stdout' or an absolute file path, "
 				 "got '%.64s'", s);
-	if (f->val->data.scalar.length >= sizeof(ld->cfg->event_log))
-		return fail_node(ld, f->val, "event_log path is too long");
-	memcpy(ld->cfg->event_log, s, f->val->data.scalar.length + 1);
-	ld->cfg->event_log_line = (int)node_line(f->val);
-	return 0;
+	return store_path(ld, f, s, ld->cfg->event_log, sizeof(ld->cfg->event_log),
+			  &ld->cfg->event_log_line);
 }
 
 /* ADDR:PORT with a numeric IPv4 or [IPv6] address; port 0 is refused. */

@@ -156,20 +156,29 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 }
 
 /* Pin next to the old pin, then rename over it: readers never see no map. */
-static int pin_replace(struct pins *p, enum pin_map which, char *err, size_t errlen)
+int pins_pin_replace(int fd, const char *path, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	const char *slash = strrchr(path, '/');
+	char tmp[PATH_MAX + 32];
 
-	pin_path(path, sizeof(path), p->dir, which);
-	/* bpffs refuses dots in names */
-	snprintf(tmp, sizeof(tmp), "%s/new_%s", p->dir, pin_names[which]);
+	/* bpffs refuses dots in names: a sibling "new_" name, then rename over. */
+	snprintf(tmp, sizeof(tmp), "%.*snew_%s", slash ? (int)(slash - path + 1) : 0, path,
+		 slash ? slash + 1 : path);
 	unlink(tmp);
-	if (bpf_obj_pin(p->fd[which], tmp) || rename(tmp, path)) {
+	if (bpf_obj_pin(fd, tmp) || rename(tmp, path)) {
 		snprintf(err, errlen, "pinning %s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	return 0;
+}
+
+static int pin_replace(struct pins *p, enum pin_map which, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16];
+
+	pin_path(path, sizeof(path), p->dir, which);
+	return pins_pin_replace(p->fd[which], path, err, errlen);
 }
 
 int pins_publish(struct pins *p, char *err, size_t errlen)

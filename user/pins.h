@@ -36,6 +36,12 @@ extern const char *const pin_names[PIN_NR];
  */
 int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	      char *err, size_t errlen);
+/*
+ * Pin fd at path, replacing what is pinned there without a moment where
+ * readers find nothing.  0, or -1 with a message in err.
+ */
+int pins_pin_replace(int fd, const char *path, char *err, size_t errlen);
+
 /* Pin the maps that were newly created, replacing incompatible old pins. */
 int pins_publish(struct pins *p, char *err, size_t errlen);
 void pins_close(struct pins *p);

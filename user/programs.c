@@ -15,6 +15,7 @@
 #include <linux/if_link.h>
 
 #include "log.h"
+#include "pins.h"
 #include "programs.h"
 #include "probe_rx.skel.h"
 #include "probe_tx.skel.h"
@@ -312,7 +313,6 @@ void programs_detach(struct programs *p)
 
 void programs_close(struct programs *p)
 {
-	programs_batch_release(p);
 	programs_detach(p);
 	programs_tail_call_teardown(p);
 	bpf_link__destroy(p->drop_link);
@@ -326,21 +326,6 @@ void programs_close(struct programs *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/*
- * Why probe_rx when we can: BPF_PROG_RUN with repeat > 1 adds the program to
- * the kernel's XDP dispatcher for the run and removes it afterwards, and
- * each change waits for an RCU grace period (about 25 ms here), whatever the
- * batch size.  A program attached to a device is in the dispatcher already,
- * so a batched run of the attached probe_rx changes nothing.  Without that
- * (libxdp's dispatcher owns the interface), probe_tx runs one frame at a
- * time, which skips the dispatcher too.
- */
-/*
- * Runs of the interface's attached program that did not reach probe_rx for
- * every frame: the program does not pass loopback-ingress frames on.  Its
- * frames are reported as dropped (the scheduler resends them) and the
- * engine falls back to single-frame runs of probe_tx for that program.
- */
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -349,9 +334,15 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static uint64_t check_batch(struct programs *p, uint64_t before, unsigned int n)
+/*
+ * Runs of the interface's attached program that did not reach probe_rx for
+ * every frame: the program does not pass loopback-ingress frames on.  Its
+ * frames are reported as dropped (the scheduler resends them) and the
+ * engine falls back to single-frame runs of probe_tx for that program.
+ */
+static uint64_t check_batch(struct programs *p, uint32_t before, unsigned int n)
 {
-	uint32_t got = __atomic_load_n(&p->txq->taken, __ATOMIC_RELAXED) - (uint32_t)before;
+	uint32_t got = __atomic_load_n(&p->txq->taken, __ATOMIC_RELAXED) - before;
 
 	if (got >= n)
 		return 0;
@@ -364,10 +355,19 @@ static uint64_t check_batch(struct programs *p, uint64_t before, unsigned int n)
 	return n - got;
 }
 
+/*
+ * Why a program attached to a device: BPF_PROG_RUN with repeat > 1 adds the
+ * program to the kernel's XDP dispatcher for the run and removes it
+ * afterwards, and each change waits for an RCU grace period (about 25 ms
+ * here), whatever the batch size.  An attached program is in the dispatcher
+ * already, so a batched run of it changes nothing.  Without one that reaches
+ * probe_rx, probe_tx runs one frame at a time, which skips the dispatcher too.
+ */
 int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped)
 {
 	uint64_t before = __atomic_load_n(&p->tx->bss->tx_dropped, __ATOMIC_RELAXED);
-	uint64_t frames = 0, missing = 0;
+	uint64_t missing = 0;
+	uint32_t frames;
 	int e = 0;
 
 	p->txq->next = 0;
@@ -546,22 +546,6 @@ int programs_clear_stale(int ifindex, char *err, size_t errlen)
 	return found;
 }
 
-static int pin_replace_prog(int fd, const char *path, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX + 8];
-	const char *slash = strrchr(path, '/');
-
-	/* bpffs refuses dots in names: a sibling "new_" name, then rename over. */
-	snprintf(tmp, sizeof(tmp), "%.*snew_%s", (int)(slash - path + 1), path, slash + 1);
-	unlink(tmp);
-	if (bpf_obj_pin(fd, tmp) || rename(tmp, path)) {
-		snprintf(err, errlen, "pinning probe_rx at %s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
 static uint32_t prog_id(int fd)
 {
 	struct bpf_prog_info info = {};
@@ -578,7 +562,7 @@ int programs_tail_call_setup(struct programs *p, const char *pin, const char *ch
 	__u32 len = sizeof(info);
 
 	snprintf(p->rx_pin, sizeof(p->rx_pin), "%s", pin);
-	if (pin_replace_prog(fd, pin, err, errlen))
+	if (pins_pin_replace(fd, pin, err, errlen))
 		return -1;
 	if (!chain[0])
 		return 0;

@@ -53,9 +53,14 @@ static bool deadline_passed(const struct scheduler *s, uint32_t b, uint64_t now_
 	return (int32_t)(to_ms(s, now_ns) - s->deadline[b]) >= 0;
 }
 
-/* xdphc_slot.flags, controller-owned */
-#define SLOT_F_UNSURE 0x01	/* last send of this probe had frames dropped by the device */
-#define SLOT_F_RESEND XDPHC_SLOT_F_RESEND
+/* The slot holds an outcome of its current probe (not of an earlier one). */
+static bool answered(const struct xdphc_slot *slot, uint64_t *result)
+{
+	uint64_t r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
+
+	*result = r;
+	return XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r) != XDPHC_RES_NONE;
+}
 
 static uint64_t rand64(void)
 {
@@ -201,10 +206,10 @@ static void flush(struct scheduler *s, uint64_t now)
 		struct xdphc_slot *slot = &s->prog->slots[q[i]];
 
 		if (!dropped) {
-			slot->flags &= ~SLOT_F_UNSURE;
+			slot->flags &= ~XDPHC_SLOT_F_UNSURE;
 			continue;
 		}
-		slot->flags |= SLOT_F_UNSURE;
+		slot->flags |= XDPHC_SLOT_F_UNSURE;
 		list_push(&s->resend, q[i], now + RESEND_NS);
 	}
 	pace(s, dropped);
@@ -225,7 +230,7 @@ static void queue_probe(struct scheduler *s, uint32_t b, uint64_t now)
 
 	slot->gen++;
 	slot->result = 0;
-	slot->flags &= ~SLOT_F_RESEND;
+	slot->flags &= ~XDPHC_SLOT_F_RESEND;
 	s->st.probes_queued++;
 	queue(s, b, now);
 }
@@ -256,13 +261,13 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 			     struct probe_outcome *o)
 {
 	struct xdphc_slot *slot = &s->prog->slots[b];
-	uint64_t r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
 	bool expired = deadline_passed(s, b, now);
+	uint64_t r;
 
-	if (XDPHC_RESULT_GEN(r) != slot->gen || XDPHC_RESULT_KIND(r) == XDPHC_RES_NONE) {
+	if (!answered(slot, &r)) {
 		if (!expired)
 			return V_PENDING;
-		if (slot->flags & SLOT_F_UNSURE) {
+		if (slot->flags & XDPHC_SLOT_F_UNSURE) {
 			/* We may never have delivered it: not the backend's timeout. */
 			s->st.lost++;
 			return V_SKIP;
@@ -393,12 +398,10 @@ static void run_resends(struct scheduler *s, uint64_t now)
 			l->e[keep++] = en;
 			continue;
 		}
-		r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
-		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) ||
-		    (XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r)))
+		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) || answered(slot, &r))
 			continue;
 		s->st.resent++;
-		slot->flags |= SLOT_F_RESEND;
+		slot->flags |= XDPHC_SLOT_F_RESEND;
 		queue(s, en.b, now);
 	}
 	l->n = keep;

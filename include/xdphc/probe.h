@@ -110,7 +110,8 @@ struct xdphc_txq {
 #define XDPHC_TX_IFINDEX 1
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */
 
-/* xdphc_slot.flags: a resend keeps the first send's time, so the RTT is not flattered. */
-#define XDPHC_SLOT_F_RESEND 0x02
+/* xdphc_slot.flags, written by the controller */
+#define XDPHC_SLOT_F_UNSURE 0x01	/* the last send of this probe lost frames in the device */
+#define XDPHC_SLOT_F_RESEND 0x02	/* a resend: probe_tx keeps the first send's time */
 
 #endif /* XDPHC_PROBE_H */
