@@ -22,6 +22,20 @@
 #define TCP_FL_RST 0x04
 #define TCP_FL_ACK 0x10
 
+/*
+ * ICMP is declared here rather than taken from <linux/icmp.h>, which pulls
+ * <linux/if.h> and through it glibc's <sys/socket.h>: a BPF object must
+ * build from the kernel's UAPI headers alone (no 32-bit glibc stubs).
+ */
+struct icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest;		/* unused for destination unreachable */
+};
+
+#define ICMP_DEST_UNREACH 3
+
 #define barrier() asm volatile("" ::: "memory")
 
 const volatile struct xdphc_bpf_cfg cfg = {};

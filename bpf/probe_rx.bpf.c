@@ -5,7 +5,6 @@
  * couple of compares.  Answers are matched statelessly: the slot index and
  * the keyed cookie travel in our source port and ISN.
  */
-#include <linux/icmp.h>
 #include "probe_common.h"
 #include "probe_tx.h"
 
@@ -176,7 +175,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 /* ICMP errors quote our SYN's IP header and its first 8 TCP bytes. */
 static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 {
-	struct icmphdr *icmp = (void *)ip + ip->ihl * 4;
+	struct icmp_hdr *icmp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
 	struct iphdr *in;
 	__u8 *l4;
