@@ -27,6 +27,7 @@
 #include "poolview.h"
 #include "programs.h"
 #include "scheduler.h"
+#include "slots.h"
 #include "state.h"
 
 #define TICK_MAX_NS 1000000ULL		/* 1 ms */
@@ -348,8 +349,10 @@ static void write_pools(struct engine *e)
 	}
 }
 
-static void init_slots(struct engine *e)
+static int init_slots(struct engine *e)
 {
+	char err[256];
+
 	for (uint32_t i = 0; i < e->n; i++) {
 		struct xdphc_slot *s = &e->prog.slots[i];
 		const struct xdphc_backend_status *st = &e->st[i];
@@ -360,6 +363,11 @@ static void init_slots(struct engine *e)
 		s->port = pc->hc.port ? htons(pc->hc.port) : st->key.port;
 		s->gen = (uint32_t)random();
 	}
+	if (!slots_index(e->prog.slots, e->n, e->prog.sport_lo, e->prog.sport_count,
+			 e->prog.table, e->prog.nbuckets, err, sizeof(err)))
+		return 0;
+	log_err("%s: %s", e->cfg.path, err);
+	return -1;
 }
 
 /* Entries of the configured backends, in config order: the backend id. */
@@ -622,9 +630,8 @@ static int setup(struct engine *e)
 			err);
 		return -1;
 	}
-	if (init_status(e))
+	if (init_status(e) || init_slots(e))
 		return -1;
-	init_slots(e);
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
 	malloc_trim(0);

@@ -279,7 +279,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	switch (XDPHC_RESULT_KIND(r)) {
 	case XDPHC_RES_SYNACK:
 		fill(o, true, XDPHC_REASON_OK);
-		o->rtt_us = slot->rtt_us;
+		o->rtt_us = slot->t;	/* probe_rx's RTT, written before result */
 		return V_FINAL;
 	case XDPHC_RES_RST:
 		fill(o, false, XDPHC_REASON_REFUSED);
@@ -290,7 +290,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 		o->icmp_code = XDPHC_RESULT_CODE(r);
 		return V_FINAL;
 	case XDPHC_RES_TX_NO_NEIGH:
-		ask_neigh(s, slot->nexthop, now);
+		ask_neigh(s, slot->t, now);	/* the next hop that had no neighbour */
 		if (!expired)
 			return V_RETRY;
 		fill(o, false, XDPHC_REASON_NEIGH_FAILED);
