@@ -174,7 +174,7 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     web = [p for p in pools if p["value"]["in_use"]]
     assert len(web) == 1 and web[0]["value"]["up"] == 1 and web[0]["value"]["down"] == 2
     meta = engine.bpftool_dump("meta")[0]["value"]
-    assert meta["running"] == 1 and meta["abi_version"] == 2
+    assert meta["running"] == 1 and meta["abi_version"] == 3 and meta["flags"] == 0
 
 
 def test_stop_detaches_and_restart_reuses_pins(lab, engine):
