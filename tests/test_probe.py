@@ -247,3 +247,49 @@ def test_host_connections_in_the_probe_port_range_pass(lab, engine):
     after = engine.status()["stats"]
     assert after["ignored_forged"] == before["ignored_forged"], (before, after)
     assert engine.states()[(probed, 80)]["state"] == "up"
+
+
+def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engine):
+    """The published maps are output only.  A consumer scribbles over them
+    (a down backend's state set to up, its pool_id out of range, the pool's
+    up count and up list): the engine neither crashes nor believes it, and
+    its next changes publish the truth again."""
+    import os
+    import struct
+    import bpfmaps
+    a, b = "198.18.1.1", "198.18.1.2"
+    lab.drop_add([b])
+    engine.configure([pool("web", [f"{a}:80", f"{b}:80"], interval="300ms",
+                           timeout="200ms", healthy_threshold=1, unhealthy_threshold=1)])
+    engine.start()
+    engine.wait_until(lambda s: s[(a, 80)]["state"] == "up" and s[(b, 80)]["state"] == "down",
+                      10, "a up, b down")
+    status = bpfmaps.obj_get(f"{engine.pin_dir}/status")
+    pools = bpfmaps.obj_get(f"{engine.pin_dir}/pools")
+    up = bpfmaps.obj_get(f"{engine.pin_dir}/pool_up")
+    try:
+        id_b = 1                                      # ids follow the config order
+        rec = bytearray(bpfmaps.lookup(status, struct.pack("<I", id_b), 48))
+        rec[24] = 1                                   # state = UP
+        struct.pack_into("<H", rec, 32, 999)          # pool_id far out of range
+        bpfmaps.update(status, struct.pack("<I", id_b), bytes(rec))
+        prec = bytearray(bpfmaps.lookup(pools, struct.pack("<I", 0), 72))
+        struct.pack_into("<I", prec, 36, 1000)        # up
+        bpfmaps.update(pools, struct.pack("<I", 0), bytes(prec))
+        bpfmaps.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))
+    finally:
+        for fd in (status, pools, up):
+            os.close(fd)
+
+    # a goes down (its up-list entry is removed), b comes up
+    lab.drop_add([a])
+    lab.drop_del([b])
+    engine.wait_until(lambda s: s[(a, 80)]["state"] == "down" and s[(b, 80)]["state"] == "up",
+                      10, "a down, b up")
+    assert engine.proc.poll() is None, engine.log()
+    time.sleep(0.5)
+    p = [x["value"] for x in engine.bpftool_dump("pools") if x["value"]["in_use"]][0]
+    assert (p["up"], p["down"], p["unknown"]) == (1, 1, 0), p
+    ups = engine.bpftool_dump("pool_up")
+    assert ups[p["first"]]["value"]["id"] == id_b, ups[:2]
+    assert "written by someone else" in engine.log(this_run=True)
