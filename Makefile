@@ -29,7 +29,7 @@ USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h bpf/lib/*.h)
 
-.PHONY: all deps bench-deps apt test demo bench install clean help
+.PHONY: all deps bench-deps apt test check bpf-check demo bench install clean help
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
 
@@ -37,6 +37,9 @@ help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
 	@echo "make test     deps + build + the pytest suite (needs root)"
+	@echo "make check    the tests that need no lab (bpf-check; needs root)"
+	@echo "make bpf-check  probe_rx against a reference model and forged replies,"
+	@echo "              under BPF_PROG_TEST_RUN (needs root; BPF_TEST_ARGS='--seed N')"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
 	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
@@ -77,6 +80,20 @@ $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
 
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# BPF tests: the programs run frame by frame with BPF_PROG_TEST_RUN, no lab.
+$(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(BUILD)/user/slots.o $(BUILD)/probe_rx.skel.h \
+		$(HEADERS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $< $(BUILD)/user/slots.o -o $@ -lbpf -lelf -lz
+
+BPF_TEST_ARGS ?=
+bpf-check: $(BUILD)/tests/rx_test
+	$(BUILD)/tests/rx_test $(BPF_TEST_ARGS)
+
+check: bpf-check
 
 test: deps
 	$(MAKE) all
