@@ -107,6 +107,7 @@ demo: deps
 BENCH_ARGS ?=
 bench: bench-deps
 	$(MAKE) all
+	$(MAKE) $(BUILD)/tests/rx_test
 	/usr/bin/python3 tools/bench.py $(BENCH_ARGS)
 
 install: $(BUILD)/xdphc $(TOOL_BPF)

@@ -16,7 +16,7 @@
  * Needs root (BPF) but no lab: the only device made is a tap that exists as
  * long as this process holds it open.
  *
- * Usage: rx_test [--seed N] [--frames N] [--forged N] [--big N]
+ * Usage: rx_test [--seed N] [--frames N] [--forged N] [--big N] [--cost N]
  * Prints "N passed, N failed" last and exits non-zero on any failure.
  */
 #include <arpa/inet.h>
@@ -1732,15 +1732,106 @@ out:
 	rx_close(&rx);
 }
 
+/* ---- Receive cost (make bench) ---- */
+
+enum cost_case { COST_NOT_OURS, COST_MISS, COST_FORGED, COST_REPLY, COST_MAX };
+
+static const char *const cost_name[COST_MAX] = {
+	"not_ours_ns", "lookup_miss_ns", "forged_ns", "reply_ns",
+};
+
+/* A reply to slot s of kind c: see cost_test(). */
+static size_t cost_frame(const struct model *m, const struct xdphc_slot *s, enum cost_case c,
+			 uint8_t *f)
+{
+	uint8_t addr[4];
+	uint16_t port = ntohs(s->port);
+	uint32_t isn = model_cookie(m->key, m->src4, (memcpy(addr, s->addr, 4), addr), s->sport,
+				    port, s->gen);
+	struct tcp_reply r = {
+		.sport = port, .dport = s->sport, .ack = isn + 1, .flags = F_RST | F_ACK,
+		.frag_off = 0x4000, .min_len = MIN_FRAME,
+	};
+
+	memcpy(r.saddr, addr, 4);
+	memcpy(r.daddr, m->src4, 4);
+	if (c == COST_NOT_OURS)
+		r.dport = (uint16_t)(s->sport - 20000);
+	else if (c == COST_MISS)
+		put32(r.saddr, BACKEND_NET + BACKEND_ADDRS + rnd_below(BACKEND_ADDRS));
+	else if (c == COST_FORGED)
+		r.ack = isn + 2;
+	return build_tcp(f, &r);
+}
+
+/*
+ * What a reply costs probe_rx at n backends, each case on frames for random
+ * slots (cold caches, as at a million probes a second), timed by the kernel
+ * around each run (BPF_PROG_TEST_RUN's duration).  A packet outside the
+ * port range never reaches the slot table; one inside it with no probe on
+ * its tuple costs a lookup that misses; the difference is what the table
+ * adds to foreign traffic.  Prints one JSON line.
+ */
+static int cost_test(int ifindex, uint32_t n, uint32_t frames)
+{
+	static const uint16_t ports[] = { 8000, 8001, 8002, 8003, 8004, 8005, 8006, 8007 };
+	static uint8_t out[OUT_MAX];
+	uint64_t total[COST_MAX] = { 0 };
+	char err[256] = "";
+	uint8_t f[FRAME_MAX];
+	struct model m;
+	struct rx rx;
+
+	if (rx_load(&rx, ifindex, n, 32768, 32768))
+		return -1;
+	fill_backends(&rx, BACKEND_ADDRS, ports, 8);
+	if (slots_index(rx.slots, rx.n, rx.sport_lo, rx.sport_count, rx.tab, rx.nbuckets,
+			err, sizeof(err)) || model_init(&m, &rx)) {
+		fprintf(stderr, "rx_test: slots_index: %s\n", err);
+		rx_close(&rx);
+		return -1;
+	}
+	for (uint32_t i = 0; i < frames; i++) {
+		for (int c = 0; c < COST_MAX; c++) {
+			const struct xdphc_slot *s = &rx.slots[rnd_below(n)];
+			size_t len = cost_frame(&m, s, (enum cost_case)c, f);
+			struct xdp_md ctx = { .data_end = (__u32)len,
+					      .ingress_ifindex = (__u32)rx.ifindex };
+			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = (__u32)len,
+				    .data_out = out, .data_size_out = OUT_MAX,
+				    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+			if (bpf_prog_test_run_opts(rx.prog_fd, &o)) {
+				fprintf(stderr, "rx_test: test run: %s\n", strerror(errno));
+				model_free(&m);
+				rx_close(&rx);
+				return -1;
+			}
+			total[c] += o.duration;
+		}
+	}
+	printf("{\"backends\": %u, \"frames\": %u", n, frames);
+	for (int c = 0; c < COST_MAX; c++)
+		printf(", \"%s\": %.1f", cost_name[c], (double)total[c] / frames);
+	printf(", \"table_bytes_per_backend\": %.2f}\n",
+	       (double)rx.nbuckets * sizeof(struct xdphc_slot_bucket) / n);
+	model_free(&m);
+	rx_close(&rx);
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rx_test [--seed N] [--frames N] [--forged N] [--big N]\n"
+	fprintf(stderr, "usage: rx_test [--seed N] [--frames N] [--forged N] [--big N] "
+		"[--cost N]\n"
 		"  --frames  model frames, first configuration (default 30000; half that\n"
 		"            for the other two)\n"
 		"  --forged  forged replies at 65,536 backends (default 1000000)\n"
-		"  --big     forged replies at 1,000,000 backends (default 1000000, 0 skips)\n");
+		"  --big     forged replies at 1,000,000 backends (default 1000000, 0 skips)\n"
+		"  --cost    only measure: BPF run time of N replies of each kind at\n"
+		"            1,000,000 backends, as one JSON line (make bench)\n");
 	exit(2);
 }
 
@@ -1754,7 +1845,7 @@ int main(int argc, char **argv)
 {
 	static const uint16_t few_ports[] = { 80, 443, 8080, 9090 };
 	static const uint16_t many_ports[] = { 22, 80, 443, 5432, 6379, 8080, 8443, 9000 };
-	uint64_t seed = 0, frames = 30000, forged = 1000000, big = 1000000;
+	uint64_t seed = 0, frames = 30000, forged = 1000000, big = 1000000, cost = 0;
 	bool have_seed = false;
 	char tap[IFNAMSIZ];
 	int ifindex;
@@ -1777,6 +1868,8 @@ int main(int argc, char **argv)
 			forged = v;
 		} else if (!strcmp(argv[i], "--big")) {
 			big = v;
+		} else if (!strcmp(argv[i], "--cost")) {
+			cost = v;
 		} else {
 			usage();
 		}
@@ -1805,6 +1898,12 @@ int main(int argc, char **argv)
 		return finish();
 	}
 
+	if (cost) {
+		int e = cost_test(ifindex, 1000000, (uint32_t)cost);
+
+		close(tap_fd);
+		return e ? 1 : 0;
+	}
 	{
 		struct model_cfg a = {
 			/* Few addresses and ports: pairs probed by up to 16 slots each. */
