@@ -12,6 +12,8 @@ CFLAGS     ?= -O2 -g
 CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
+# Objects list their headers in .d files next to them (see the -include below).
+DEPFLAGS   := -MMD -MP
 
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
@@ -30,6 +32,7 @@ USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
 
 .PHONY: all deps bench-deps apt test demo bench install clean help
+.DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
 
@@ -62,18 +65,19 @@ $(BUILD) $(BUILD)/user $(BUILD)/tools:
 	mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS) | $(BUILD)/tools
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-.SECONDARY: $(BPF_OBJS)
+# Skeletons are kept: the .d files of the objects that include them name them.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -97,3 +101,5 @@ install: $(BUILD)/xdphc $(TOOL_BPF)
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
