@@ -31,7 +31,14 @@ USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
 
-.PHONY: all deps bench-deps apt test demo bench install clean help
+# make check: unit tests link these modules directly (no BPF, no root).
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+UNIT_MODS  := addr config keyindex poolview state metrics
+UNIT_LIBS  := -lyaml -lm
+unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
+	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
+
+.PHONY: all deps bench-deps apt test check unit demo bench install clean help
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
@@ -39,6 +46,7 @@ all: $(BUILD)/xdphc $(TOOL_BPF)
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
+	@echo "make check    fast tests, no root: the unit tests"
 	@echo "make test     deps + build + the pytest suite (needs root)"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
@@ -81,6 +89,28 @@ $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
 
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# ---- make check: fast tests, no root, no lab ------------------------------
+# The binaries build in parallel; the runs go one after the other, so that
+# their reports do not interleave.
+check: $(BUILD)/unit/run
+	$(run_unit)
+
+unit: $(BUILD)/unit/run
+	$(run_unit)
+
+run_unit = $(BUILD)/unit/run
+
+$(BUILD)/unit/run: $(call unit_objs,$(BUILD)/unit)
+	$(CC) $(CFLAGS) $^ -o $@ $(UNIT_LIBS)
+
+$(BUILD)/unit/t/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit/user/%.o: user/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 test: deps
 	$(MAKE) all
