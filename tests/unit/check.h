@@ -59,6 +59,7 @@ void check_rand_seed(uint64_t seed);
 
 /* The test suites, one per module (see main.c). */
 void suite_addr(void);
+void suite_config(void);
 void suite_state(void);
 void suite_keyindex(void);
 void suite_poolview(void);

@@ -15,6 +15,7 @@ static const struct {
 	void (*run)(void);
 } suites[] = {
 	{ "addr", suite_addr },
+	{ "config", suite_config },
 	{ "state", suite_state },
 	{ "keyindex", suite_keyindex },
 	{ "poolview", suite_poolview },
