@@ -14,6 +14,7 @@ LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
 # Objects list their headers in .d files next to them (see the -include below).
 DEPFLAGS   := -MMD -MP
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
@@ -37,8 +38,10 @@ UNIT_MODS  := addr config keyindex poolview state metrics
 UNIT_LIBS  := -lyaml -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
+SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 
-.PHONY: all deps bench-deps apt test check unit demo bench install clean help
+.PHONY: all deps bench-deps apt test check unit unit-san sanitize demo bench install \
+	clean help
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
@@ -46,8 +49,9 @@ all: $(BUILD)/xdphc $(TOOL_BPF)
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
-	@echo "make check    fast tests, no root: the unit tests"
+	@echo "make check    fast tests, no root: unit tests (plain and under ASan+UBSan)"
 	@echo "make test     deps + build + the pytest suite (needs root)"
+	@echo "make sanitize build/san/xdphc, the whole binary with ASan+UBSan"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
 	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
@@ -90,19 +94,38 @@ $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# ---- make sanitize: the whole engine with ASan+UBSan ----------------------
+sanitize: $(BUILD)/san/xdphc
+
+$(BUILD)/san/user/%.o: user/%.c $(HEADERS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/san/xdphc: $(SAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+
 # ---- make check: fast tests, no root, no lab ------------------------------
 # The binaries build in parallel; the runs go one after the other, so that
 # their reports do not interleave.
-check: $(BUILD)/unit/run
+check: $(BUILD)/unit/run $(BUILD)/unit-san/run
 	$(run_unit)
+	$(run_unit_san)
 
 unit: $(BUILD)/unit/run
 	$(run_unit)
 
+unit-san: $(BUILD)/unit-san/run
+	$(run_unit_san)
+
 run_unit = $(BUILD)/unit/run
+# LeakSanitizer too: config_free() must free what config_load() took.
+run_unit_san = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-san/run
 
 $(BUILD)/unit/run: $(call unit_objs,$(BUILD)/unit)
 	$(CC) $(CFLAGS) $^ -o $@ $(UNIT_LIBS)
+
+$(BUILD)/unit-san/run: $(call unit_objs,$(BUILD)/unit-san)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(UNIT_LIBS)
 
 $(BUILD)/unit/t/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
@@ -111,6 +134,14 @@ $(BUILD)/unit/t/%.o: tests/unit/%.c
 $(BUILD)/unit/user/%.o: user/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit-san/t/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit-san/user/%.o: user/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
 test: deps
 	$(MAKE) all
