@@ -15,12 +15,14 @@ BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
 # Objects list their headers in .d files next to them (see the -include below).
 DEPFLAGS   := -MMD -MP
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
 
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev iproute2 ethtool nftables util-linux procps \
-	python3 python3-pytest prometheus
+	python3 python3-pytest prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
 
@@ -38,10 +40,12 @@ UNIT_MODS  := addr config keyindex poolview state metrics
 UNIT_LIBS  := -lyaml -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
+FUZZ_MODS  := addr config keyindex
+FUZZ_TIME  ?= 20
 SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 
-.PHONY: all deps bench-deps apt test check unit unit-san sanitize demo bench install \
-	clean help
+.PHONY: all deps bench-deps apt test check unit unit-san fuzz-check sanitize demo bench \
+	install clean help
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
@@ -49,7 +53,8 @@ all: $(BUILD)/xdphc $(TOOL_BPF)
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
-	@echo "make check    fast tests, no root: unit tests (plain and under ASan+UBSan)"
+	@echo "make check    fast tests, no root: unit tests (plain and under ASan+UBSan),"
+	@echo "              a $(FUZZ_TIME) s fuzz run of the config parser"
 	@echo "make test     deps + build + the pytest suite (needs root)"
 	@echo "make sanitize build/san/xdphc, the whole binary with ASan+UBSan"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
@@ -107,9 +112,10 @@ $(BUILD)/san/xdphc: $(SAN_OBJS)
 # ---- make check: fast tests, no root, no lab ------------------------------
 # The binaries build in parallel; the runs go one after the other, so that
 # their reports do not interleave.
-check: $(BUILD)/unit/run $(BUILD)/unit-san/run
+check: $(BUILD)/unit/run $(BUILD)/unit-san/run $(BUILD)/fuzz/config_fuzz
 	$(run_unit)
 	$(run_unit_san)
+	$(run_fuzz)
 
 unit: $(BUILD)/unit/run
 	$(run_unit)
@@ -117,9 +123,25 @@ unit: $(BUILD)/unit/run
 unit-san: $(BUILD)/unit-san/run
 	$(run_unit_san)
 
+fuzz-check: $(BUILD)/fuzz/config_fuzz
+	$(run_fuzz)
+
 run_unit = $(BUILD)/unit/run
 # LeakSanitizer too: config_free() must free what config_load() took.
 run_unit_san = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-san/run
+
+# A bounded run from the committed seeds (new inputs go to build/fuzz/corpus);
+# a crash, leak, timeout or sanitizer report fails the check, its input is
+# left in build/fuzz/ and the log's tail is shown.
+define run_fuzz
+@mkdir -p $(BUILD)/fuzz/corpus
+@echo "fuzz: config_fuzz for $(FUZZ_TIME) s (log: $(BUILD)/fuzz/fuzz.log)"
+@$(BUILD)/fuzz/config_fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	-dict=tests/fuzz/config.dict -artifact_prefix=$(BUILD)/fuzz/ \
+	$(BUILD)/fuzz/corpus tests/fuzz/corpus </dev/null >$(BUILD)/fuzz/fuzz.log 2>&1 || \
+	{ tail -n 40 $(BUILD)/fuzz/fuzz.log; echo "fuzz: FAILED" >&2; exit 1; }
+@grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/fuzz.log | sed 's/^/fuzz: /'
+endef
 
 $(BUILD)/unit/run: $(call unit_objs,$(BUILD)/unit)
 	$(CC) $(CFLAGS) $^ -o $@ $(UNIT_LIBS)
@@ -142,6 +164,10 @@ $(BUILD)/unit-san/t/%.o: tests/unit/%.c
 $(BUILD)/unit-san/user/%.o: user/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(patsubst %,user/%.c,$(FUZZ_MODS)) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CLANG) $(CFLAGS) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lyaml
 
 test: deps
 	$(MAKE) all
