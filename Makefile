@@ -44,8 +44,8 @@ FUZZ_MODS  := addr config keyindex
 FUZZ_TIME  ?= 20
 SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 
-.PHONY: all deps bench-deps apt test check unit unit-san fuzz-check sanitize demo bench \
-	install clean help
+.PHONY: all deps bench-deps apt test check unit unit-san fuzz-check packaging-check \
+	sanitize demo bench install clean help
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
@@ -54,7 +54,7 @@ help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
 	@echo "make check    fast tests, no root: unit tests (plain and under ASan+UBSan),"
-	@echo "              a $(FUZZ_TIME) s fuzz run of the config parser"
+	@echo "              a $(FUZZ_TIME) s fuzz run of the config parser, the packaging test"
 	@echo "make test     deps + build + the pytest suite (needs root)"
 	@echo "make sanitize build/san/xdphc, the whole binary with ASan+UBSan"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
@@ -116,6 +116,7 @@ check: $(BUILD)/unit/run $(BUILD)/unit-san/run $(BUILD)/fuzz/config_fuzz
 	$(run_unit)
 	$(run_unit_san)
 	$(run_fuzz)
+	$(run_packaging)
 
 unit: $(BUILD)/unit/run
 	$(run_unit)
@@ -126,9 +127,14 @@ unit-san: $(BUILD)/unit-san/run
 fuzz-check: $(BUILD)/fuzz/config_fuzz
 	$(run_fuzz)
 
+packaging-check:
+	$(run_packaging)
+
 run_unit = $(BUILD)/unit/run
 # LeakSanitizer too: config_free() must free what config_load() took.
 run_unit_san = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-san/run
+# Conftest is for the lab suite (root, namespaces); this test needs neither.
+run_packaging = $(PYTEST) -q --noconftest -p no:cacheprovider tests/test_packaging.py
 
 # A bounded run from the committed seeds (new inputs go to build/fuzz/corpus);
 # a crash, leak, timeout or sanitizer report fails the check, its input is
