@@ -55,7 +55,7 @@ help:
 	@echo "make          build BPF objects, skeletons and build/xdphc"
 	@echo "make check    fast tests, no root: unit tests (plain and under ASan+UBSan),"
 	@echo "              a $(FUZZ_TIME) s fuzz run of the config parser, the packaging test"
-	@echo "make test     deps + build + the pytest suite (needs root)"
+	@echo "make test     deps + build + make check + the pytest lab suite (needs root)"
 	@echo "make sanitize build/san/xdphc, the whole binary with ASan+UBSan"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
@@ -177,6 +177,7 @@ $(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(patsubst %,user/%.c,$(FUZZ
 
 test: deps
 	$(MAKE) all
+	$(MAKE) check
 	$(PYTEST) -ra tests
 
 demo: deps
