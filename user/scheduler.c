@@ -116,7 +116,6 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 		     uint64_t now)
 {
 	uint32_t runs = (pc->n_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
-	uint64_t phase;
 
 	sp->first = first;
 	sp->n = pc->n_backends;
@@ -132,12 +131,13 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 		return -1;
 	shuffle(sp->runs, runs);
 	/*
-	 * Start at a random phase so restarts do not line engines up either.
-	 * The monotonic clock may be younger than the phase (an engine started
-	 * at boot, a long interval): the cycle then starts at the clock's zero.
+	 * The first interval starts now.  It used to start at a random phase in
+	 * the past, to keep restarted engines out of lock step; the shuffled
+	 * order already does that, and the backdated start sent a burst of
+	 * overdue probes (and underflowed a monotonic clock younger than the
+	 * phase: a 24 h interval probed nothing 28 minutes after boot).
 	 */
-	phase = rand64() % (sp->interval_ns / 8 + 1);
-	sp->cycle_start = now > phase ? now - phase : 0;
+	sp->cycle_start = now;
 	return 0;
 }
 
