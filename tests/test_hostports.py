@@ -117,6 +117,8 @@ class Holder:
             raise AssertionError(f"socket holder {kind} {addr}:{port} did not start: "
                                  f"{self.proc.stderr.read()}")
         self.pid = self.proc.pid      # nsenter execs python3: the same process
+        with open(f"/proc/{self.pid}/comm") as f:
+            self.comm = f.read().strip()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -253,6 +255,23 @@ def test_state_of_another_pin_path_is_kept(engine):
         os.unlink(other)
 
 
+def test_range_taking_most_ephemeral_ports_refused(engine):
+    """Reserving all of ip_local_port_range would leave the namespace no port
+    for connect() or an unbound UDP send (DNS): refused, sysctl untouched."""
+    lab = engine.lab
+    lo, hi = port_range(lab)
+    set_reserved(lab, OPERATOR)
+    path = str(engine.configure([pool("web", BACKENDS)], source_ports=f"{lo}-65535"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(open(path).read(), "source_ports"),
+                 f"takes {hi - lo + 1 - 2} of the ports still free in ip_local_port_range "
+                 f"{lo}-{hi}", "leave the kernel only 0 for the node's own connections",
+                 f"choose source_ports outside {lo}-{hi}")
+    assert reserved(lab) == OPERATOR
+    assert state_files(engine) == []
+    assert_nothing_left(engine)
+
+
 # ---- (c) a local socket in the range stops the start -------------------------------
 
 # (id, socket kind, address (None: the prober's), words of the message)
@@ -274,7 +293,7 @@ def test_socket_in_range_refused(engine, kind, addr, words):
         msg = one_message(run_engine(engine, path))
         assert_where(msg, path, line_of(open(path).read(), "source_ports"),
                      f"source_ports {RANGE}", *words,
-                     f"owned by pid {holder.pid} (python3)",
+                     f"owned by pid {holder.pid} ({holder.comm})",
                      "choose source_ports that no local socket uses")
     finally:
         holder.close()
@@ -307,7 +326,7 @@ def test_socket_in_default_range_refused(engine):
         msg = one_message(run_engine(engine, path))
         assert_where(msg, path, None, f"source ports {hi + 1}-",
                      f"the default, derived from ip_local_port_range {lo}-{hi}",
-                     f"UDP port {hi + 1}", f"owned by pid {holder.pid} (python3)",
+                     f"UDP port {hi + 1}", f"owned by pid {holder.pid} ({holder.comm})",
                      "set source_ports")
     finally:
         holder.close()

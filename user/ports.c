@@ -862,6 +862,31 @@ static int check_sockets(const char *where, const char *hint, uint32_t src4, uin
 
 /* ---- claim and release ---------------------------------------------------- */
 
+/*
+ * The kernel takes a port from ip_local_port_range, skipping reserved ones,
+ * for every connect() without bind() and every send on an unbound UDP
+ * socket (each DNS query): with none left they fail (EADDRNOTAVAIL,
+ * EAGAIN).  A source range that would take most of what is still free is a
+ * configuration mistake that is better named at start than found later in
+ * some other program's errors; "more than half" is a generous line, not a
+ * measured one.  after: the sysctl with our ports added.
+ */
+static bool starves_kernel(const struct portset *added, const struct portset *after,
+			   unsigned int plo, unsigned int phi, const char *where)
+{
+	unsigned int n_added = ps_count(added), left = 0;
+
+	for (unsigned int port = plo; port <= phi; port++)
+		left += !ps_has(after, port);
+	if (n_added <= left)
+		return false;
+	log_err("%s: the range takes %u of the ports still free in ip_local_port_range %u-%u; "
+		"reserving them would leave the kernel only %u for the node's own connections "
+		"and DNS queries; choose source_ports outside %u-%u", where, n_added, plo, phi,
+		left, plo, phi);
+	return true;
+}
+
 int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t lo,
 		uint16_t hi)
 {
@@ -933,6 +958,8 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 		p->added->w[i] &= ~cur.w[i];
 		cur.w[i] |= p->added->w[i];
 	}
+	if (starves_kernel(p->added, &cur, plo, phi, where))
+		goto out;
 	if (!ps_count(p->added)) {
 		log_info("source ports %u-%u inside ip_local_port_range %u-%u are all in "
 			 RESERVED_NAME " already", olo, ohi, plo, phi);
