@@ -255,6 +255,60 @@ def test_state_of_another_pin_path_is_kept(engine):
         os.unlink(other)
 
 
+def test_state_of_a_live_process_refused(engine):
+    """A state file of this key whose pid is alive (same start time): another
+    engine still holds the reservation; the start is refused, nothing is
+    taken out of the sysctl and the file stays."""
+    lab = engine.lab
+    set_reserved(lab, "40000-40100")
+    path = str(engine.configure([pool("web", BACKENDS)], source_ports=RANGE))
+    ino = os.stat(f"/run/netns/{lab.prober_ns}").st_ino
+    own = state_path(engine)
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        write_state(own, holder.pid, ino, netns_cookie(lab.prober_ns), "40000-40100")
+        with open(own) as f:
+            text = f.read()
+        with open(own, "w") as f:
+            f.write(text.replace("pid_start 1\n",
+                                 f"pid_start {xhclab._proc_starttime(holder.pid)}\n"))
+        msg = one_message(run_engine(engine, path))
+        assert_where(msg, path, line_of(open(path).read(), "source_ports"),
+                     f"another xdphc engine (pid {holder.pid}) holds the port reservation "
+                     f"recorded in {own}")
+        assert os.path.exists(own)
+        assert reserved(lab) == "40000-40100"
+        assert_nothing_left(engine)
+    finally:
+        holder.kill()
+        holder.wait()
+        if os.path.exists(own):
+            os.unlink(own)
+
+
+def test_unreadable_state_is_dropped_with_a_warning(engine):
+    """Nothing can be undone from a file that does not parse: the engine says
+    so, drops it and leaves the sysctl alone (here with a range that needs
+    no reservation, so the file is not simply overwritten)."""
+    lab = engine.lab
+    set_reserved(lab, OPERATOR)
+    engine.configure([pool("web", BACKENDS)], source_ports="61000-61999")
+    own = state_path(engine)
+    write_state(own, dead_pid(), 0, 0, "40000-40100")
+    with open(own, "w") as f:
+        f.write("garbage\n")
+    try:
+        engine.start()
+        log = engine.log(this_run=True)
+        assert f"warn: {own}: not a complete state file; removed it" in log
+        assert not os.path.exists(own)
+        assert reserved(lab) == OPERATOR
+        assert engine.stop() == 0
+    finally:
+        if os.path.exists(own):
+            os.unlink(own)
+
+
 def test_range_taking_most_ephemeral_ports_refused(engine):
     """Reserving all of ip_local_port_range would leave the namespace no port
     for connect() or an unbound UDP send (DNS): refused, sysctl untouched."""
