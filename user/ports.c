@@ -2,13 +2,15 @@
 /*
  * The host side of the source port range.
  *
- * probe_rx takes the replies to (source_ipv4, source port) away from the
- * kernel, so the kernel must not be using those ports itself.  Two things
- * can make it do so: its own automatic choice of a local port (connect()
- * without bind(), bind() to port 0), which stays inside ip_local_port_range
- * and skips ip_local_reserved_ports; and a program that binds a port of the
- * range explicitly, which no sysctl prevents.  The first is prevented here
- * by reserving the overlap for as long as the engine runs; the second is
+ * Probes leave from (source_ipv4, a port of the range) and probe_rx takes
+ * the replies that match a probe slot away from the kernel, so a kernel
+ * socket on such a port collides with the probes' 4-tuples and can lose
+ * its packets to probe_rx.  Two things can put one there: the kernel's own
+ * automatic choice of a local port (connect() without bind(), bind() to
+ * port 0), which stays inside ip_local_port_range and skips
+ * ip_local_reserved_ports; and a program that binds a port of the range
+ * explicitly, which no sysctl prevents.  The first is prevented here by
+ * reserving the overlap for as long as the engine runs; the second is
  * detected at start.  NAT (masquerade, SNAT without a port range) picks its
  * ports without looking at either sysctl; the BPF side deals with that by
  * touching only replies that match a probe slot.

@@ -24,7 +24,9 @@ struct ports {
  *  - refuse if a local TCP or UDP socket on src4 (network order) or a
  *    wildcard address already uses a port of the range;
  *  - add the part of the range inside ip_local_port_range that is not
- *    reserved yet to net.ipv4.ip_local_reserved_ports, and record it.
+ *    reserved yet to net.ipv4.ip_local_reserved_ports, and record it;
+ *    refuse if that would take more than half of the ports still free
+ *    there (the kernel's own connections and DNS queries need them).
  * Logs one message and returns -1 on failure (nothing is left reserved).
  */
 int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t lo,
