@@ -33,12 +33,30 @@ BACKENDS = ["198.18.1.1:80", "198.18.1.2:80"]
 
 # ---- helpers ----------------------------------------------------------------
 
+RESERVED_FILE = "/proc/sys/net/ipv4/ip_local_reserved_ports"
+
+
 def reserved(lab) -> str:
-    return lab.prober_exec(["sysctl", "-n", SYSCTL]).stdout.strip()
+    """The prober namespace's list, read whole: the kernel prints it only to
+    the first read() (procps' sysctl cuts lists longer than a page)."""
+    with xhclab.in_netns(lab.prober_ns):
+        fd = os.open(RESERVED_FILE, os.O_RDONLY)
+    try:
+        return os.read(fd, 1 << 20).decode().strip()
+    finally:
+        os.close(fd)
 
 
 def set_reserved(lab, value: str) -> None:
-    lab.prober_exec(["sysctl", "-q", "-w", f"{SYSCTL}={value}"])
+    """Written in a loop: the kernel takes at most a page per write()."""
+    with xhclab.in_netns(lab.prober_ns):
+        fd = os.open(RESERVED_FILE, os.O_WRONLY)
+    try:
+        data = (value + "\n").encode()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
     assert reserved(lab) == value
 
 
@@ -166,6 +184,7 @@ def test_overlap_reserved_while_running(engine):
 
     # the whole range, merged with the operator's entries; only in this netns
     assert reserved(lab) == "40000-41023,50000"
+    assert lab.prober_exec(["sysctl", "-n", SYSCTL]).stdout.strip() == "40000-41023,50000"
     assert host_reserved() == host_before, "the host namespace's sysctl was changed"
     assert "reserved source ports 40000-40009,40011-41023 (1023 ports)" in engine.log()
     files = state_files(engine)
@@ -182,6 +201,20 @@ def test_overlap_reserved_while_running(engine):
     assert reserved(lab) == "40010,50000,55555"
     assert state_files(engine) == []
     assert engine.log().count("released source ports 40000-40009,40011-41023") == 1
+
+
+def test_long_operator_list_survives(engine):
+    """An operator list longer than a page: the kernel takes at most a page
+    per write() and prints the list only to a single read(), so the engine
+    must loop its writes and read it whole, or entries are lost."""
+    lab = engine.lab
+    many = ",".join(str(p) for p in range(50001, 54000, 2))      # 2000 ports, ~12 kB
+    set_reserved(lab, many)
+    engine.configure([pool("web", BACKENDS)], source_ports=RANGE)
+    engine.start()
+    assert reserved(lab) == "40000-41023," + many
+    assert engine.stop() == 0
+    assert reserved(lab) == many
 
 
 # ---- (b) after SIGKILL the next start removes the dead engine's ports ------------

@@ -186,7 +186,8 @@ static int read_reserved(struct portset *s, char *err, size_t errlen)
 		goto out;
 	}
 	buf[n] = '\0';
-	if (n >= SYSCTL_BUF - 1 || ps_parse(s, buf)) {
+	/* The kernel ends the list with a newline: without one it was cut short. */
+	if (n >= SYSCTL_BUF - 1 || !n || buf[n - 1] != '\n' || ps_parse(s, buf)) {
 		snprintf(err, errlen, "%s: unexpected contents", RESERVED_SYSCTL);
 		goto out;
 	}
