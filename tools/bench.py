@@ -210,7 +210,8 @@ class Engine:
         self.cfg = log.replace(".log", ".yaml")
         with open(self.cfg, "w") as f:
             f.write(f"interface: {lab.prober_if}\npin_path: {pin}\n"
-                    f"source_ports: 32768-65535\nstatus_index: {str(index).lower()}\n"
+                    # below ip_local_port_range: reserving all of it is refused
+                    f"source_ports: 1024-32767\nstatus_index: {str(index).lower()}\n"
                     f"pools:\n  - name: bench\n    backends_file: {backends_file}\n"
                     f"    healthcheck:\n      interval: {int(interval_s * 1000)}ms\n"
                     f"      timeout: {int(min(TIMEOUT_S, interval_s) * 1000)}ms\n"

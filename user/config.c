@@ -951,6 +951,7 @@ static int set_source_ports(struct loader *ld, const struct field *f)
 	ld->cfg->sport_lo = (uint16_t)lo;
 	ld->cfg->sport_hi = (uint16_t)hi;
 	ld->cfg->has_source_ports = true;
+	ld->cfg->source_ports_line = (int)node_line(f->val);
 	return 0;
 bad:
 	return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= 65535, "

@@ -25,6 +25,7 @@
 #include "netif.h"
 #include "pins.h"
 #include "poolview.h"
+#include "ports.h"
 #include "programs.h"
 #include "scheduler.h"
 #include "seqlock.h"
@@ -42,6 +43,7 @@ struct engine {
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
 	struct pins pins;
+	struct ports ports;		/* what start reserved in the netns */
 	struct scheduler sched;
 	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed: output only */
 	struct health *health;			/* the truth behind it, per backend */
@@ -597,7 +599,8 @@ static int setup(struct engine *e)
 	struct config *c = &e->cfg;
 	char err[CONFIG_ERR_LEN];
 
-	if (resolve_interface(e) || check_not_running(&e->cfg))
+	if (resolve_interface(e) || check_not_running(&e->cfg) ||
+	    ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
 		return -1;
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
 		log_err("%s:%d: %s", c->path, c->event_log_line, err);
@@ -679,6 +682,7 @@ static void teardown(struct engine *e, bool ok)
 	}
 	sched_free(&e->sched);
 	programs_close(&e->prog);
+	ports_release(&e->ports);
 	pins_close(&e->pins);
 	/* A failed first start leaves no empty pin directory behind. */
 	if (!ok)
