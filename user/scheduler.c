@@ -33,12 +33,13 @@
 #define BUDGET_MIN 32
 #define BUDGET_FLOOR 1024		/* budget_max is never below this */
 #define BUDGET_HEADROOM 2		/* budget_max over a tick's demand */
-#define BUDGET_GROW_STEPS 32		/* from half to the max in this many growths */
+#define PACE_CUT_NS (10 * NS_PER_MS)	/* one cut per burst of drops */
 #define STALL_CATCHUP 8			/* a late tick may send up to 8 ticks' budget */
 #define BATCH_MIN 1
 #define BATCH_MAX 64
 #define BATCH_START 16
-#define CLEAN_SENDS_TO_GROW 32
+#define CLEAN_SENDS_TO_GROW 32		/* clean flushes before the batch grows by one */
+#define CLEAN_SENDS_TO_RAISE 8		/* clean flushes before the budget grows by 1/4 */
 
 enum verdict { V_PENDING, V_FINAL, V_RETRY, V_SKIP };
 
@@ -179,7 +180,8 @@ static void budget_init(struct scheduler *s, const struct config *cfg)
 	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
 	if (s->budget_max < BUDGET_FLOOR)
 		s->budget_max = BUDGET_FLOOR;
-	s->budget = s->budget_max / 2;
+	/* From the start: halved at the first device drop, like any time. */
+	s->budget = s->budget_max;
 }
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
@@ -246,22 +248,32 @@ static bool list_push(struct sched_list *l, uint32_t b, uint64_t at)
 	return true;
 }
 
-static void pace(struct scheduler *s, bool dropped)
+/*
+ * Drops halve batch and budget, once per burst: a full ring shows in several
+ * flushes in a row, and halving at each would take the budget to its floor,
+ * from where a slow climb back leaves the schedule seconds behind.  The
+ * budget then grows back by a quarter every few clean flushes (from the
+ * floor to 2,000 in about 150), the batch by one frame every 32.
+ */
+static void pace(struct scheduler *s, bool dropped, uint64_t now)
 {
+	unsigned int raise;
+
 	if (dropped) {
+		s->clean = 0;
+		if (s->last_cut && now - s->last_cut < PACE_CUT_NS)
+			return;
+		s->last_cut = now;
 		s->batch = s->batch / 2 > BATCH_MIN ? s->batch / 2 : BATCH_MIN;
 		s->budget = s->budget / 2 > BUDGET_MIN ? s->budget / 2 : BUDGET_MIN;
-		s->clean = 0;
 		return;
 	}
-	if (++s->clean < CLEAN_SENDS_TO_GROW)
-		return;
-	s->clean = 0;
-	if (s->batch < BATCH_MAX)
+	if (++s->clean % CLEAN_SENDS_TO_RAISE == 0) {
+		raise = s->budget / 4 > BUDGET_MIN ? s->budget / 4 : BUDGET_MIN;
+		s->budget = s->budget + raise < s->budget_max ? s->budget + raise : s->budget_max;
+	}
+	if (s->clean % CLEAN_SENDS_TO_GROW == 0 && s->batch < BATCH_MAX)
 		s->batch++;
-	s->budget += s->budget_max / 2 / BUDGET_GROW_STEPS + 1;
-	if (s->budget > s->budget_max)
-		s->budget = s->budget_max;
 }
 
 /*
@@ -297,7 +309,7 @@ static void flush(struct scheduler *s, uint64_t now)
 		slot->flags |= XDPHC_SLOT_F_UNSURE;
 		list_push(&s->resend, q[i], now + RESEND_NS);
 	}
-	pace(s, dropped);
+	pace(s, dropped, now);
 }
 
 static void queue(struct scheduler *s, uint32_t b, uint64_t now)

@@ -107,7 +107,8 @@ struct scheduler {
 	unsigned int budget_max;	/* at least twice a tick's demand */
 	uint64_t last_tick;
 	unsigned int batch;		/* frames per flush to the device */
-	unsigned int clean;		/* sends without drops since the last change */
+	unsigned int clean;		/* flushes without drops since the last drop */
+	uint64_t last_cut;		/* when drops last halved batch and budget */
 	uint64_t behind_now;
 	int nl_fd;
 	struct { uint32_t addr; uint64_t at; } neigh_cache[256];

@@ -14,8 +14,12 @@
 #define MS 1000000ULL
 #define S 1000000000ULL
 
-/* The fake programs_send(): counts the frames of each run. */
+/*
+ * The fake programs_send(): counts the frames of each run; while
+ * fake_drop_runs is not 0, the device drops every frame of a run.
+ */
 static uint64_t fake_frames;
+static unsigned int fake_drop_runs;
 
 int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped)
 {
@@ -23,6 +27,10 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 	(void)batch;
 	fake_frames += n;
 	*dropped = 0;
+	if (fake_drop_runs) {
+		fake_drop_runs--;
+		*dropped = n;
+	}
 	return 0;
 }
 
@@ -163,8 +171,38 @@ static void catch_up(void)
 	rig_free(&r);
 }
 
+/*
+ * A burst of device drops (a full ring for 20 flushes in a row at a million
+ * probes a second) cuts the budget once, not twenty times, and the engine
+ * is back on schedule within 300 ms.
+ */
+static void drops_recover(void)
+{
+	struct rig r;
+	uint64_t t0 = 1000 * S, t, start;
+	unsigned int before;
+
+	CHECK_INT(rig_init(&r, 1000000, 1000, 500, t0), 0);
+	t = run_until(&r, t0, t0 + 2 * S);
+	before = r.s.budget;
+	fake_drop_runs = 20;
+	t = run_until(&r, t, t + 20 * r.s.tick_ns);
+	CHECK_MSG(r.s.budget >= before / 2, "budget %u after one burst, was %u", r.s.budget,
+		  before);
+	start = t;
+	while ((r.s.st.behind || r.s.budget < r.s.budget_max) && t - start < S) {
+		t += r.s.tick_ns;
+		sched_tick(&r.s, t);
+	}
+	CHECK_MSG(t - start < 300 * MS, "back on schedule %llu ms after the burst",
+		  (unsigned long long)((t - start) / MS));
+	CHECK(r.s.st.tx_dropped > 0 && r.s.st.resent > 0);
+	rig_free(&r);
+}
+
 void suite_scheduler(void)
 {
+	drops_recover();
 	young_clock();
 	steady_rate();
 	catch_up();
