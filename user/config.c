@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "config.h"
 #include "keyindex.h"
+#include "netif.h"
 
 #define DEFAULT_PIN_PATH	"/sys/fs/bpf/xdphc"
 #define DEFAULT_XDP_MODE	"native"
@@ -24,7 +25,6 @@
 #define DEFAULT_UNHEALTHY	2
 #define MAX_INTERVAL_MS (24U * 3600 * 1000)
 #define MAX_THRESHOLD		1000
-#define MIN_SOURCE_PORTS	16
 #define ADDR_BUF_LEN		64	/* "[" INET6_ADDRSTRLEN "]:65535" */
 /* Backend indexes are 32-bit throughout the engine (keyindex, scheduler). */
 #define MAX_BACKENDS		(UINT32_MAX - 1)
@@ -929,7 +929,7 @@ static int set_source_ports(struct loader *ld, const struct field *f)
 {
 	const char *s = scalar(ld, f);
 	unsigned long lo, hi;
-	char buf[16];
+	char buf[16], why[128];
 	char *dash;
 
 	if (!s)
@@ -941,14 +941,15 @@ static int set_source_ports(struct loader *ld, const struct field *f)
 	if (!dash)
 		goto bad;
 	*dash = '\0';
-	if (parse_uint(buf, 65535, &lo) || parse_uint(dash + 1, 65535, &hi) || !lo || lo > hi)
+	/* Out-of-range numbers parse here so that the check below can say why. */
+	if (parse_uint(buf, 999999, &lo) || parse_uint(dash + 1, 999999, &hi))
 		goto bad;
-	if (hi - lo + 1 < MIN_SOURCE_PORTS)
-		return fail_node(ld, f->val, "source_ports '%s' has %lu ports, need at least %d",
-				 s, hi - lo + 1, MIN_SOURCE_PORTS);
+	if (netif_check_source_ports((long)lo, (long)hi, why, sizeof(why)))
+		return fail_node(ld, f->val, "source_ports %s", why);
 	ld->cfg->sport_lo = (uint16_t)lo;
 	ld->cfg->sport_hi = (uint16_t)hi;
 	ld->cfg->has_source_ports = true;
+	ld->cfg->source_ports_line = (int)node_line(f->val);
 	return 0;
 bad:
 	return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= 65535, "

@@ -47,6 +47,7 @@ struct config {
 	uint32_t source_ipv4;		/* network order */
 	bool has_source_ports;
 	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
+	int source_ports_line;
 	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
 	int pin_path_line;		/* 0 if the default is used */
 	char xdp_mode[16];		/* "native" (default) or "skb" */

@@ -309,6 +309,15 @@ static int resolve_interface(struct engine *e)
 		log_err("%s: %s", c->path, err);
 		return -1;
 	}
+	/* One gate for both: the BPF side takes the range as lo + count. */
+	if (netif_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
+		if (c->has_source_ports)
+			log_err("%s:%d: source_ports %s", c->path, c->source_ports_line, err);
+		else
+			log_err("%s: source ports derived from net.ipv4.ip_local_port_range: %s; "
+				"set source_ports", c->path, err);
+		return -1;
+	}
 	return 0;
 }
 

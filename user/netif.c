@@ -13,7 +13,9 @@
 #include "netif.h"
 
 #define BPFFS_DEFAULT "/sys/fs/bpf"
-#define SPORT_WANT 4096
+#define SPORT_WANT 4096		/* default source ports: at most this many */
+#define SPORT_PREFER 1024	/* above ip_local_port_range if it leaves this many */
+#define SPORT_FLOOR 1024	/* the default never uses ports up to this one */
 
 int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 {
@@ -34,37 +36,74 @@ int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 	return rc;
 }
 
+int netif_check_source_ports(long lo, long hi, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (lo < 1)
+		why = "port 0 is not a usable source port (the lowest is 1)";
+	else if (hi > 65535)
+		why = "ports end at 65535";
+	else if (lo > hi)
+		why = "the range is inverted (LO > HI)";
+	else if (hi - lo + 1 < NETIF_MIN_SOURCE_PORTS)
+		snprintf(err, errlen, "%ld-%ld has %ld ports, need at least %d", lo, hi,
+			 hi - lo + 1, NETIF_MIN_SOURCE_PORTS);
+	else
+		return 0;
+	if (why)
+		snprintf(err, errlen, "%ld-%ld: %s", lo, hi, why);
+	return -1;
+}
+
+/*
+ * The range is taken from the larger free side of ip_local_port_range, above
+ * it when that side holds at least SPORT_PREFER ports (nothing usually
+ * listens up there), never below SPORT_FLOOR.  All arithmetic is signed:
+ * with the range starting below SPORT_WANT, an unsigned "a - SPORT_WANT"
+ * wraps, and the range then ran from 64440 through port 0 to 2999.
+ */
 int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t errlen)
 {
 	const char *path = "/proc/sys/net/ipv4/ip_local_port_range";
-	unsigned int a, b;
+	long a, b, above, below, n, l, h;
 	FILE *f = fopen(path, "r");
-	int n;
+	int k;
 
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	n = fscanf(f, "%u %u", &a, &b);
+	k = fscanf(f, "%ld %ld", &a, &b);
 	fclose(f);
-	if (n != 2 || a > b || b > 65535) {
+	if (k != 2 || a < 0 || a > b || b > 65535) {
 		snprintf(err, errlen, "%s: unexpected contents", path);
 		return -1;
 	}
-	if (65535 - b >= 1024) {
-		*lo = b + 1;
-		*hi = b + (65535 - b > SPORT_WANT ? SPORT_WANT : 65535 - b);
-		return 0;
+	above = 65535 - b;				/* b+1 .. 65535 */
+	below = a - 1 - SPORT_FLOOR;			/* SPORT_FLOOR+1 .. a-1 */
+	if (below < 0)
+		below = 0;
+	if (above >= SPORT_PREFER || above >= below) {
+		n = above < SPORT_WANT ? above : SPORT_WANT;
+		l = b + 1;
+		h = b + n;
+	} else {
+		n = below < SPORT_WANT ? below : SPORT_WANT;
+		l = a - n;
+		h = a - 1;
 	}
-	if (a > 1024 + 1024) {
-		*hi = a - 1;
-		*lo = a - 1 - SPORT_WANT + 1 > 1024 ? a - SPORT_WANT : 1025;
-		return 0;
+	if (n < NETIF_MIN_SOURCE_PORTS) {
+		snprintf(err, errlen, "no source_ports configured, and net.ipv4.ip_local_port_range "
+			 "(%ld %ld) leaves no range of %d or more ports outside it above %d; "
+			 "set source_ports", a, b, NETIF_MIN_SOURCE_PORTS, SPORT_FLOOR);
+		return -1;
 	}
-	snprintf(err, errlen,
-		 "ip_local_port_range %u-%u leaves no free source port range; set source_ports",
-		 a, b);
-	return -1;
+	if (netif_check_source_ports(l, h, err, errlen))
+		return -1;
+	*lo = (uint16_t)l;
+	*hi = (uint16_t)h;
+	return 0;
 }
 
 int netif_ipv4_forwarding(const char *ifname)

@@ -8,10 +8,19 @@
 /* The interface's first IPv4 address (network order); -1 if it has none. */
 int netif_primary_ipv4(const char *ifname, uint32_t *addr);
 
+/* The fewest source ports the engine accepts, configured or by default. */
+#define NETIF_MIN_SOURCE_PORTS 16
+
+/*
+ * 0 if lo-hi is a usable source port range (1 <= lo <= hi <= 65535, at least
+ * NETIF_MIN_SOURCE_PORTS ports); else -1 and why in err ("LO-HI: ...").
+ */
+int netif_check_source_ports(long lo, long hi, char *err, size_t errlen);
+
 /*
  * A source port range that the local stack never picks for its own
- * connections: the ports above ip_local_port_range, or below it if the
- * range reaches 65535.
+ * connections: up to 4096 ports above ip_local_port_range, or below it (but
+ * above 1024) when that side is larger; never wraps, never includes port 0.
  */
 int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t errlen);
 

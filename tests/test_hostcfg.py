@@ -1,0 +1,84 @@
+"""What the engine takes from the host and from its config before it starts:
+source ports, the interface and source address, config and backends files,
+the event log, the pin directory (ownership, one engine per directory) and
+meta after a start that failed.  Errors follow test_errors.py: one message
+naming the file:line or the place at fault, a non-zero exit, nothing left
+attached or pinned.
+"""
+import re
+
+import pytest
+
+from engine import pool
+from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
+                         run_engine, write_cfg)
+from xhclab import Lab
+
+
+def source_ports_logged(engine) -> tuple[int, int]:
+    m = re.search(r"source ports (\d+)-(\d+)", engine.log(this_run=True))
+    assert m, f"no 'source ports' in the start line:\n{engine.log(this_run=True)}"
+    return int(m.group(1)), int(m.group(2))
+
+
+# ---- source ports -------------------------------------------------------------
+
+def test_default_source_ports_below_a_high_port_range(lab, engine):
+    """ip_local_port_range 3000 65000 leaves 535 ports above it and 1975
+    between 1025 and 2999: the default must be a real range on one side (it
+    used to wrap: 64440-2999, port 0 included), and every backend must come
+    up, including ids past 4096 (they never did with the wrapped range)."""
+    lab.prober_exec("sysctl -q -w net.ipv4.ip_local_port_range='3000 65000'")
+    backends = [f"{a}:80" for a in Lab.addrs(5000)]
+    engine.configure([pool("web", backends)])
+    engine.start()
+    lo, hi = source_ports_logged(engine)
+    assert 1024 < lo <= hi <= 65535, (lo, hi)
+    assert hi < 3000 or lo > 65000, f"{lo}-{hi} overlaps ip_local_port_range 3000-65000"
+    assert (lo, hi) == (1025, 2999), "the larger free side is 1025-2999"
+    engine.wait_until(lambda s: len(s) == 5000 and all(b["state"] == "up" for b in s.values()),
+                      20, "all 5000 backends up")
+    assert engine.stop() == 0
+
+
+def test_default_source_ports_default_range(lab, engine):
+    """The usual 32768 60999 keeps the usual default: 4096 ports above it."""
+    lab.prober_exec("sysctl -q -w net.ipv4.ip_local_port_range='32768 60999'")
+    engine.configure([pool("web", ["198.18.1.1:80"])])
+    engine.start()
+    assert source_ports_logged(engine) == (61000, 65095)
+    assert engine.stop() == 0
+
+
+def test_no_default_source_ports_left(lab, engine):
+    """ip_local_port_range 1025 65535 leaves nothing free above 1024: the
+    engine says why and asks for source_ports."""
+    lab.prober_exec("sysctl -q -w net.ipv4.ip_local_port_range='1025 65535'")
+    path, _ = write_cfg(engine, BASE)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, None, "net.ipv4.ip_local_port_range (1025 65535)",
+                 "set source_ports")
+    assert_nothing_left(engine)
+
+
+# (id, text to replace in BASE, replacement, text of the line to be named, words)
+CONFIG_CASES = [
+    ("source-ports-zero", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 0-100",
+     "source_ports", ["source_ports 0-100", "port 0"]),
+    ("source-ports-inverted", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 2000-1000",
+     "source_ports", ["source_ports 2000-1000", "inverted"]),
+    ("source-ports-too-few", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 2000-2010",
+     "source_ports", ["source_ports 2000-2010", "11 ports, need at least 16"]),
+    ("source-ports-past-65535", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 1-70000",
+     "source_ports", ["source_ports 1-70000", "65535"]),
+]
+
+
+@pytest.mark.parametrize("old,new,needle,words",
+                         [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_config_error(engine, old, new, needle, words):
+    assert old in BASE
+    path, text = write_cfg(engine, BASE.replace(old, new, 1))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, needle), *words)
+    assert_nothing_left(engine)
