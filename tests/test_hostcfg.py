@@ -5,6 +5,7 @@ meta after a start that failed.  Errors follow test_errors.py: one message
 naming the file:line or the place at fault, a non-zero exit, nothing left
 attached or pinned.
 """
+import os
 import re
 
 import pytest
@@ -77,8 +78,101 @@ CONFIG_CASES = [
 @pytest.mark.parametrize("old,new,needle,words",
                          [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
 def test_config_error(engine, old, new, needle, words):
+    config_error(engine, old, new, needle, words)
+
+
+def config_error(engine, old, new, needle, words):
     assert old in BASE
     path, text = write_cfg(engine, BASE.replace(old, new, 1))
     msg = one_message(run_engine(engine, path))
     assert_where(msg, path, line_of(text, needle), *words)
+    assert_nothing_left(engine)
+
+
+# ---- config input: NUL bytes, special files, the event log ------------------------
+
+NUL_CASES = [
+    # a "\0" escape in a backends entry: C would read 198.18.1.2:80 and drop the rest
+    ("nul-in-backend", '      - 198.18.1.2:80', '      - "198.18.1.2:80\\0junk"', "junk",
+     ["backends: entry contains a NUL character"]),
+    # ... and in a key: C would read it as status_index
+    ("nul-in-key", "pin_path: {PIN}", 'pin_path: {PIN}\n"status_index\\0junk": true', "junk",
+     ["a key in the config contains a NUL character"]),
+    ("nul-in-value", "pin_path: {PIN}", 'pin_path: {PIN}\nevent_log: "/tmp/x\\0junk"', "junk",
+     ["event_log contains a NUL character"]),
+]
+
+
+@pytest.mark.parametrize("old,new,needle,words",
+                         [c[1:] for c in NUL_CASES], ids=[c[0] for c in NUL_CASES])
+def test_nul_in_config(engine, old, new, needle, words):
+    config_error(engine, old, new, needle, words)
+
+
+def with_backends_file(engine, name: str) -> tuple[str, str]:
+    return write_cfg(engine, BASE.replace(
+        "    backends:\n      - 198.18.1.1:80\n      - 198.18.1.2:80\n",
+        f"    backends_file: {name}\n"))
+
+
+def test_backends_file_char_device(engine):
+    """/dev/zero used to be read until memory ran out."""
+    path, text = with_backends_file(engine, "/dev/zero")
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "backends_file"), "'/dev/zero'",
+                 "a character device, not a regular file")
+    assert_nothing_left(engine)
+
+
+def test_backends_file_fifo(engine):
+    """A FIFO used to block the start until something wrote into it."""
+    fifo = engine.workdir / "backends.fifo"
+    os.mkfifo(fifo)
+    path, text = with_backends_file(engine, fifo.name)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "backends_file"), str(fifo),
+                 "a FIFO, not a regular file")
+    assert_nothing_left(engine)
+
+
+def test_backends_file_too_large(engine):
+    big = engine.workdir / "backends.txt"
+    with open(big, "wb") as f:         # sparse: no disk space used
+        f.truncate((1 << 30) + 1)
+    path, text = with_backends_file(engine, big.name)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "backends_file"), str(big), "larger than 1 GiB")
+    assert_nothing_left(engine)
+
+
+def test_config_file_fifo(engine):
+    fifo = str(engine.workdir / "xdphc.yaml")
+    os.mkfifo(fifo)
+    msg = one_message(run_engine(engine, fifo))
+    assert_where(msg, fifo, None, "cannot open", "a FIFO, not a regular file")
+    assert_nothing_left(engine)
+
+
+def test_event_log_symlink(engine):
+    """The engine (root) appends to event_log on every start and SIGHUP: a
+    symlink there must not redirect it to another file."""
+    target = engine.workdir / "victim"
+    target.write_text("precious\n")
+    link = engine.workdir / "events.jsonl"
+    os.symlink(target, link)
+    path, text = write_cfg(engine, BASE.replace("pin_path: {PIN}",
+                                                f"pin_path: {{PIN}}\nevent_log: {link}"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "event_log"), str(link), "symbolic link")
+    assert target.read_text() == "precious\n"
+    assert_nothing_left(engine)
+
+
+def test_event_log_fifo_without_reader(engine):
+    fifo = engine.workdir / "events.fifo"
+    os.mkfifo(fifo)
+    path, text = write_cfg(engine, BASE.replace("pin_path: {PIN}",
+                                                f"pin_path: {{PIN}}\nevent_log: {fifo}"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "event_log"), str(fifo), "a FIFO that nobody reads")
     assert_nothing_left(engine)
