@@ -176,3 +176,37 @@ def test_event_log_fifo_without_reader(engine):
     msg = one_message(run_engine(engine, path))
     assert_where(msg, path, line_of(text, "event_log"), str(fifo), "a FIFO that nobody reads")
     assert_nothing_left(engine)
+
+
+# ---- interface and source address ---------------------------------------------------
+
+ADDR_CASES = [
+    # on loopback probe_rx would take every packet for a request to send a SYN
+    ("interface-lo", "interface: {IF}", "interface: lo", "interface: lo",
+     ["interface 'lo' is a loopback device"]),
+    ("source-unspecified", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ipv4: 0.0.0.0",
+     "source_ipv4", ["source_ipv4 0.0.0.0 is an unspecified address"]),
+    ("source-multicast", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ipv4: 224.0.0.1",
+     "source_ipv4", ["source_ipv4 224.0.0.1 is a multicast address"]),
+    ("source-broadcast", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ipv4: 255.255.255.255",
+     "source_ipv4", ["source_ipv4 255.255.255.255 is the broadcast address"]),
+    ("source-loopback", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ipv4: 127.0.0.1",
+     "source_ipv4", ["source_ipv4 127.0.0.1 is a loopback address"]),
+]
+
+
+@pytest.mark.parametrize("old,new,needle,words",
+                         [c[1:] for c in ADDR_CASES], ids=[c[0] for c in ADDR_CASES])
+def test_interface_and_source_address(engine, old, new, needle, words):
+    config_error(engine, old, new, needle, words)
+
+
+def test_source_is_the_interface_broadcast(lab, engine):
+    """The directed broadcast of one of the interface's networks."""
+    lab.prober_exec(f"ip addr add 198.19.253.1/24 brd + dev {lab.prober_if}")
+    path, text = write_cfg(engine, BASE.replace(
+        "pin_path: {PIN}", "pin_path: {PIN}\nsource_ipv4: 198.19.253.255"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "source_ipv4"),
+                 f"source_ipv4 is the broadcast address of interface '{lab.prober_if}'")
+    assert_nothing_left(engine)

@@ -955,15 +955,30 @@ static int set_interface(struct loader *ld, const struct field *f)
 
 static int set_source_ipv4(struct loader *ld, const struct field *f)
 {
-	const char *s = scalar(ld, f);
+	const char *s = scalar(ld, f), *why = NULL;
 	struct in_addr a;
+	uint32_t h;
 
 	if (!s)
 		return -1;
 	if (inet_pton(AF_INET, s, &a) != 1)
 		return fail_node(ld, f->val, "source_ipv4 '%.64s' is not an IPv4 address", s);
+	/* Replies must come back to it: only a unicast address of this host will do. */
+	h = ntohl(a.s_addr);
+	if (h >> 24 == 0)
+		why = "an unspecified address (0.0.0.0/8)";
+	else if (h >> 24 == 127)
+		why = "a loopback address";
+	else if (h >> 28 == 0xe)
+		why = "a multicast address";
+	else if (h == 0xffffffff)
+		why = "the broadcast address";
+	if (why)
+		return fail_node(ld, f->val, "source_ipv4 %s is %s; probes need a unicast "
+				 "address of the probing interface", s, why);
 	ld->cfg->source_ipv4 = a.s_addr;
 	ld->cfg->has_source_ipv4 = true;
+	ld->cfg->source_ipv4_line = (int)node_line(f->val);
 	return 0;
 }
 

@@ -45,6 +45,7 @@ struct config {
 	int interface_line;		/* for messages about the interface */
 	bool has_source_ipv4;
 	uint32_t source_ipv4;		/* network order */
+	int source_ipv4_line;
 	bool has_source_ports;
 	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
 	int source_ports_line;

@@ -288,6 +288,18 @@ static int resolve_interface(struct engine *e)
 			c->interface_line, c->interface);
 		return -1;
 	}
+	if (netif_is_loopback(c->interface, e->ifindex) == 1) {
+		log_err("%s:%d: interface '%s' is a loopback device: probes need the interface "
+			"the backends are reached through (on loopback, probe_rx would take "
+			"every packet for a request to send)", c->path, c->interface_line,
+			c->interface);
+		return -1;
+	}
+	if (c->has_source_ipv4 && netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
+		log_err("%s:%d: source_ipv4 is the broadcast address of interface '%s'",
+			c->path, c->source_ipv4_line, c->interface);
+		return -1;
+	}
 	if (c->has_source_ipv4) {
 		e->src4 = c->source_ipv4;
 	} else if (netif_primary_ipv4(c->interface, &e->src4)) {

@@ -5,10 +5,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <xdphc/probe.h>
 
 #include "netif.h"
 
@@ -34,6 +39,44 @@ int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 	}
 	freeifaddrs(ifa);
 	return rc;
+}
+
+int netif_is_loopback(const char *ifname, int ifindex)
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret;
+
+	/* Batched sends name ifindex XDPHC_TX_IFINDEX as their ingress. */
+	if (ifindex == XDPHC_TX_IFINDEX)
+		return 1;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ret = ioctl(fd, SIOCGIFFLAGS, &ifr) ? -1 : !!(ifr.ifr_flags & IFF_LOOPBACK);
+	close(fd);
+	return ret;
+}
+
+int netif_is_broadcast(const char *ifname, uint32_t addr)
+{
+	struct ifaddrs *ifa, *it;
+	int ret = 0;
+
+	if (getifaddrs(&ifa))
+		return -1;
+	for (it = ifa; it; it = it->ifa_next) {
+		if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET ||
+		    !(it->ifa_flags & IFF_BROADCAST) || !it->ifa_broadaddr ||
+		    strcmp(it->ifa_name, ifname))
+			continue;
+		if (((struct sockaddr_in *)it->ifa_broadaddr)->sin_addr.s_addr == addr) {
+			ret = 1;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	return ret;
 }
 
 int netif_check_source_ports(long lo, long hi, char *err, size_t errlen)

@@ -8,6 +8,16 @@
 /* The interface's first IPv4 address (network order); -1 if it has none. */
 int netif_primary_ipv4(const char *ifname, uint32_t *addr);
 
+/*
+ * 1 if the interface is a loopback device (or has the ifindex that batched
+ * sends name as their ingress, XDPHC_TX_IFINDEX), 0 if not, -1 if unknown.
+ * probe_rx takes every frame arriving there for a request to send a SYN.
+ */
+int netif_is_loopback(const char *ifname, int ifindex);
+
+/* 1 if addr (network order) is the broadcast address of an IPv4 network of ifname. */
+int netif_is_broadcast(const char *ifname, uint32_t addr);
+
 /* The fewest source ports the engine accepts, configured or by default. */
 #define NETIF_MIN_SOURCE_PORTS 16
 
