@@ -7,6 +7,9 @@ attached or pinned.
 """
 import os
 import re
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +213,63 @@ def test_source_is_the_interface_broadcast(lab, engine):
     assert_where(msg, path, line_of(text, "source_ipv4"),
                  f"source_ipv4 is the broadcast address of interface '{lab.prober_if}'")
     assert_nothing_left(engine)
+
+
+# ---- the pin directory: one engine per directory -------------------------------------
+
+def start_gated(engine, n: int, tag: str) -> list[tuple[subprocess.Popen, Path]]:
+    """n engines on the same config, released at the same moment: each waits
+    for EOF on a pipe the test closes once all of them are started."""
+    r, w = os.pipe()
+    procs = []
+    try:
+        for i in range(n):
+            err = engine.workdir / f"{tag}-{i}.log"
+            with open(err, "wb") as f:
+                procs.append((subprocess.Popen(
+                    ["sh", "-c", f'read _ </dev/fd/{r}; exec "$@"', "sh",
+                     *engine.cmd("run", "-c", str(engine.config_path))],
+                    stdout=f, stderr=f, pass_fds=(r,)), err))
+    finally:
+        os.close(r)
+        os.close(w)
+    return procs
+
+
+@pytest.mark.parametrize("attach", ["interface", "tail_call"])
+def test_two_engines_started_together(engine, attach):
+    """The old check read meta, which a starting engine has not written yet:
+    two engines started together both ran.  The lock on the pin directory
+    lets exactly one through, every time."""
+    engine.configure([pool("web", ["198.18.1.1:80", "198.18.1.2:80"])], xdp_attach=attach)
+    for rnd in range(4):
+        procs = start_gated(engine, 2, f"{attach}{rnd}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done = [p for p, _ in procs if p.poll() is not None]
+            running = [(p, e) for p, e in procs if p.poll() is None
+                       and "probing " in e.read_text()]
+            if len(done) + len(running) == 2:
+                break
+            time.sleep(0.05)
+        try:
+            logs = {p.pid: e.read_text() for p, e in procs}
+            assert len(running) == 1 and len(done) == 1, \
+                f"round {rnd}: expected one engine running and one refused:\n{logs}"
+            winner, loser = running[0][0], done[0]
+            assert loser.returncode != 0
+            lines = [ln for ln in logs[loser.pid].splitlines() if ln.strip()]
+            assert len(lines) == 1, f"expected one message:\n{logs[loser.pid]}"
+            assert_where(lines[0], str(engine.config_path), None,
+                         f"another xdphc engine (pid {winner.pid})",
+                         f"pin_path {engine.pin_dir}")
+            st = engine.status()["engine"]
+            assert st["state"] == "running" and st["pid"] == winner.pid
+        finally:
+            for p, _ in procs:
+                if p.poll() is None:
+                    p.terminate()
+                    assert p.wait(10) == 0
+        assert not engine.xdp_attached()
+        assert engine.status()["engine"]["state"] == "stopped"
+

@@ -23,6 +23,7 @@
 #include "keyindex.h"
 #include "log.h"
 #include "netif.h"
+#include "pindir.h"
 #include "pins.h"
 #include "poolview.h"
 #include "programs.h"
@@ -39,7 +40,6 @@
 #define TICK_PROBES 1024
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
-#define STALE_ENGINE_NS 3000000000ULL
 
 struct engine {
 	struct config cfg;
@@ -66,6 +66,7 @@ struct engine {
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
+	int pin_lock;			/* holds the pin directory's lock; -1 until taken */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -254,27 +255,6 @@ static void log_progress(struct engine *e, uint64_t now)
 			 ps->down, ps->unknown, ps->total,
 			 ps->flags & XDPHC_POOL_F_FAIL_OPEN ? " (fail-open: all down)" : "");
 	}
-}
-
-/* Another live engine on the same pins would fight over every map. */
-static int check_not_running(const struct config *cfg)
-{
-	struct xdphc_meta m;
-	char err[256];
-	uint64_t now = clock_ns(CLOCK_REALTIME);
-
-	if (pins_read_meta(cfg->pin_path, &m, err, sizeof(err)))
-		return 0;
-	if (!m.running || !m.pid || (pid_t)m.pid == getpid())
-		return 0;
-	if (kill(m.pid, 0) && errno == ESRCH)
-		return 0;
-	/* Signed: a realtime clock stepped back must not make a live engine look stale. */
-	if ((int64_t)(now - m.last_tick_ns) > (int64_t)STALE_ENGINE_NS)
-		return 0;
-	log_err("%s: another xdphc engine (pid %u) is running with pin_path %s",
-		cfg->path, m.pid, cfg->pin_path);
-	return -1;
 }
 
 static int resolve_interface(struct engine *e)
@@ -578,14 +558,33 @@ static void remove_made_dirs(struct engine *e)
 	}
 }
 
+static int pin_path_error(const struct config *c, const char *err)
+{
+	if (c->pin_path_line)
+		log_err("%s:%d: %s", c->path, c->pin_path_line, err);
+	else
+		log_err("%s: %s", c->path, err);
+	return -1;
+}
+
 static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
 	struct config *c = &e->cfg;
 	char err[CONFIG_ERR_LEN];
 
-	if (resolve_interface(e) || check_not_running(&e->cfg))
+	if (resolve_interface(e))
 		return -1;
+	/* One engine per pin directory: locked before anything is opened or attached. */
+	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
+	if (bpffs_prepare(c->pin_path, err, sizeof(err)))
+		return pin_path_error(c, err);
+	e->pin_lock = pindir_lock(c->pin_path, err, sizeof(err));
+	if (e->pin_lock < 0) {
+		/* Both may have created them: the engine holding the lock keeps them. */
+		e->made_pin_top[0] = '\0';
+		return pin_path_error(c, err);
+	}
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
 		log_err("%s:%d: %s", c->path, c->event_log_line, err);
 		return -1;
@@ -595,14 +594,6 @@ static int setup(struct engine *e)
 
 		log_err("%s:%d: metrics_listen %s: %s", c->path, c->metrics_line,
 			addr_format(&c->metrics, a, sizeof(a)), err);
-		return -1;
-	}
-	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
-	if (bpffs_prepare(e->cfg.pin_path, err, sizeof(err))) {
-		if (c->pin_path_line)
-			log_err("%s:%d: %s", c->path, c->pin_path_line, err);
-		else
-			log_err("%s: %s", c->path, err);
 		return -1;
 	}
 	if (alloc_pools(e)) {
@@ -676,6 +667,8 @@ static void teardown(struct engine *e, bool ok)
 	free(e->mp);
 	eventlog_close(&e->events);
 	config_free(&e->cfg);
+	if (e->pin_lock >= 0)
+		close(e->pin_lock);
 }
 
 /* Short enough that a tick's share of the probe rate fits one run. */
@@ -768,6 +761,7 @@ int engine_run(const char *config_path)
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 	memset(&e, 0, sizeof(e));
+	e.pin_lock = -1;
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		return 1;
