@@ -5,8 +5,10 @@ meta after a start that failed.  Errors follow test_errors.py: one message
 naming the file:line or the place at fault, a non-zero exit, nothing left
 attached or pinned.
 """
+import json
 import os
 import re
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from engine import pool
 from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
-                         run_engine, write_cfg)
+                         run_engine, write_cfg, xdp_prog)
 from xhclab import Lab
 
 
@@ -215,7 +217,79 @@ def test_source_is_the_interface_broadcast(lab, engine):
     assert_nothing_left(engine)
 
 
-# ---- the pin directory: one engine per directory -------------------------------------
+# ---- the pin directory: ownership, one engine per directory --------------------------
+
+def assert_left_alone(engine, mode: int, uid: int = 0) -> None:
+    """A pin dir the test created is still there, as it was, with nothing
+    pinned in it, and nothing is attached to the interface."""
+    st = os.stat(engine.pin_dir)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (mode, uid), \
+        f"pin dir changed: mode {stat.S_IMODE(st.st_mode):o}, uid {st.st_uid}"
+    assert os.listdir(engine.pin_dir) == [], f"pinned: {os.listdir(engine.pin_dir)}"
+    assert xdp_prog(engine.lab) is None and not engine.xdp_attached()
+
+
+def precreate(engine, mode: int, uid: int = 0) -> None:
+    os.mkdir(engine.pin_dir)
+    os.chmod(engine.pin_dir, mode)        # not subject to the umask
+    os.chown(engine.pin_dir, uid, uid)
+
+
+def test_pin_dir_writable_by_others(engine):
+    """bpffs is often mounted 1777: anyone can create /sys/fs/bpf/xdphc first."""
+    precreate(engine, 0o777)
+    path, text = write_cfg(engine, BASE)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "pin_path:"), f"pin_path {engine.pin_dir}",
+                 "writable by group or others", "owner uid 0", "mode 0777",
+                 f"chmod go-w {engine.pin_dir}")
+    assert_left_alone(engine, 0o777)
+
+
+def test_pin_dir_owned_by_another_user(engine):
+    precreate(engine, 0o700, uid=65534)
+    path, text = write_cfg(engine, BASE)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "pin_path:"), f"pin_path {engine.pin_dir}",
+                 "owned by uid 65534", "mode 0700", "not by uid 0",
+                 f"rm -r {engine.pin_dir}")
+    assert_left_alone(engine, 0o700, uid=65534)
+
+
+def test_pin_dir_under_another_users_dir(engine):
+    """The pin dir is root's, but a user owns the directory above it and
+    could rename it away and put another in its place."""
+    precreate(engine, 0o755, uid=65534)
+    pins = f"{engine.pin_dir}/pins"
+    os.mkdir(pins, 0o700)
+    path, text = write_cfg(engine, BASE.replace("pin_path: {PIN}", f"pin_path: {pins}"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "pin_path:"), f"pin_path {pins}",
+                 f"{engine.pin_dir} above it is owned by uid 65534")
+    assert os.listdir(pins) == [] and not engine.xdp_attached()
+
+
+def test_pin_dir_symlink(engine):
+    precreate(engine, 0o700)
+    os.mkdir(f"{engine.pin_dir}/real", 0o700)
+    os.symlink(f"{engine.pin_dir}/real", f"{engine.pin_dir}/link")
+    pins = f"{engine.pin_dir}/link"
+    path, text = write_cfg(engine, BASE.replace("pin_path: {PIN}", f"pin_path: {pins}"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, "pin_path:"), f"pin_path {pins} is a symbolic link")
+    assert os.listdir(f"{engine.pin_dir}/real") == [] and not engine.xdp_attached()
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o750, 0o755])
+def test_pin_dir_of_the_engines_user_is_used(engine, mode):
+    """Owned by the engine's user and writable by nobody else: adopted as it is."""
+    precreate(engine, mode)
+    engine.configure([pool("web", ["198.18.1.1:80"])])
+    engine.start()
+    assert "meta" in os.listdir(engine.pin_dir)
+    assert stat.S_IMODE(os.stat(engine.pin_dir).st_mode) == mode
+    assert engine.stop() == 0
+
 
 def start_gated(engine, n: int, tag: str) -> list[tuple[subprocess.Popen, Path]]:
     """n engines on the same config, released at the same moment: each waits
@@ -273,3 +347,30 @@ def test_two_engines_started_together(engine, attach):
         assert not engine.xdp_attached()
         assert engine.status()["engine"]["state"] == "stopped"
 
+
+def test_reader_as_another_user(engine):
+    """The README's recipe for a reader that is not root, on this kernel."""
+    engine.configure([pool("web", ["198.18.1.1:80"])])
+    engine.start()
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    argv = [*nobody, engine.bin, "status", "--json", "--pin-path", engine.pin_dir]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+
+    os.chown(engine.pin_dir, 0, 65534)
+    os.chmod(engine.pin_dir, 0o750)
+    for name in os.listdir(engine.pin_dir):
+        p = os.path.join(engine.pin_dir, name)
+        os.chown(p, 0, 65534)
+        os.chmod(p, 0o660 if name == "status" else 0o640)
+    with open("/proc/sys/kernel/unprivileged_bpf_disabled") as f:
+        disabled = int(f.read())
+    release = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if disabled and release < (6, 5):
+        # every bpf() command needs CAP_BPF there, whatever the file modes
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr, r
+    else:
+        assert r.returncode == 0, r
+        assert json.loads(r.stdout)["engine"]["pid"] == engine.proc.pid
+    assert engine.stop() == 0
