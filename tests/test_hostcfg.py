@@ -374,3 +374,39 @@ def test_reader_as_another_user(engine):
         assert r.returncode == 0, r
         assert json.loads(r.stdout)["engine"]["pid"] == engine.proc.pid
     assert engine.stop() == 0
+
+
+# ---- meta after a start that failed ---------------------------------------------------
+
+def test_meta_after_a_failed_start(engine):
+    """A start that fails while publishing its maps (here: a directory in the
+    way of the new status map) must not leave meta saying 'running' with the
+    pid of an engine that is gone; it used to, because meta (reused from the
+    previous run) was marked running before the maps were pinned."""
+    engine.configure([pool("web", ["198.18.1.1:80", "198.18.1.2:80"])])
+    engine.start()
+    assert engine.stop() == 0
+    # more backends than the pinned status map holds: it is recreated and pinned
+    # at new_status first, then renamed over status
+    os.mkdir(f"{engine.pin_dir}/new_status")
+    engine.configure([pool("web", [f"198.18.1.{i}:80" for i in range(1, 6)])])
+    r = run_engine(engine, str(engine.config_path))
+    # this failure comes after the attach, which logs info lines of its own:
+    # the one error is the message
+    assert r.returncode != 0 and r.stdout == "", r
+    errors = [ln for ln in r.stderr.splitlines() if " error: " in ln]
+    assert len(errors) == 1, f"expected exactly one error:\n{r.stderr}"
+    msg = errors[0]
+    assert_where(msg, str(engine.config_path), None, f"pinning {engine.pin_dir}/status",
+                 f"{engine.pin_dir}/new_status", "File exists")
+    meta = engine.bpftool_dump("meta")[0]["value"]
+    assert (meta["running"], meta["pid"]) == (0, 0), meta
+    st = engine.status()["engine"]
+    assert st["state"] == "stopped" and st["pid"] == 0, st
+    assert not engine.xdp_attached()
+    # the previous run's pins are intact and the next start works
+    os.rmdir(f"{engine.pin_dir}/new_status")
+    engine.start()
+    st = engine.status()["engine"]
+    assert st["state"] == "running" and st["pid"] == engine.proc.pid
+    assert engine.stop() == 0

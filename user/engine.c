@@ -641,11 +641,14 @@ static int setup(struct engine *e)
 	config_release_backends(&e->cfg);
 	malloc_trim(0);
 	publish_pools(e);
-	publish_stats(e, true);
-	if (pins_publish(&e->pins, err, sizeof(err))) {
-		log_err("%s", err);
-		return -1;
-	}
+	/*
+	 * Not running yet: new maps are pinned with their ABI version and start
+	 * time, and meta says running only once the whole start has succeeded
+	 * (engine_run), so no failure can leave it naming a dead pid.
+	 */
+	publish_stats(e, false);
+	if (pins_publish(&e->pins, err, sizeof(err)))
+		return pin_path_error(c, err);
 	return 0;
 }
 
@@ -779,6 +782,7 @@ int engine_run(const char *config_path)
 		teardown(&e, false);
 		return 1;
 	}
+	publish_stats(&e, true);	/* the last step of the start */
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
 		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
