@@ -48,7 +48,7 @@ struct config {
 	int source_ipv4_line;
 	bool has_source_ports;
 	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
-	int source_ports_line;
+	int source_ports_line;		/* 0 if the default range is used */
 	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
 	int pin_path_line;		/* 0 if the default is used */
 	char xdp_mode[16];		/* "native" (default) or "skb" */
