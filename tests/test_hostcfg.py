@@ -70,13 +70,13 @@ def test_no_default_source_ports_left(lab, engine):
 # (id, text to replace in BASE, replacement, text of the line to be named, words)
 CONFIG_CASES = [
     ("source-ports-zero", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 0-100",
-     "source_ports", ["source_ports 0-100", "port 0"]),
+     "source_ports", ["source_ports must be LO-HI", "got '0-100'", "port 0"]),
     ("source-ports-inverted", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 2000-1000",
-     "source_ports", ["source_ports 2000-1000", "inverted"]),
+     "source_ports", ["source_ports must be LO-HI", "got '2000-1000'", "inverted"]),
     ("source-ports-too-few", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 2000-2010",
-     "source_ports", ["source_ports 2000-2010", "11 ports, need at least 16"]),
+     "source_ports", ["source_ports '2000-2010' has 11 ports, need at least 16"]),
     ("source-ports-past-65535", "pin_path: {PIN}", "pin_path: {PIN}\nsource_ports: 1-70000",
-     "source_ports", ["source_ports 1-70000", "65535"]),
+     "source_ports", ["source_ports must be LO-HI", "got '1-70000'", "ports end at 65535"]),
 ]
 
 

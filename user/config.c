@@ -15,7 +15,6 @@
 #include "addr.h"
 #include "config.h"
 #include "keyindex.h"
-#include "netif.h"
 
 #define DEFAULT_PIN_PATH	"/sys/fs/bpf/xdphc"
 #define DEFAULT_XDP_MODE	"native"
@@ -134,7 +133,6 @@ static int fail_node(struct loader *ld, const yaml_node_t *node, const char *fmt
 static const char *file_kind(mode_t mode)
 {
 	switch (mode & S_IFMT) {
-	case S_IFDIR: return "a directory";
 	case S_IFCHR: return "a character device";
 	case S_IFBLK: return "a block device";
 	case S_IFIFO: return "a FIFO";
@@ -166,6 +164,10 @@ static int slurp(const char *path, char **out, size_t *out_len, char *why, size_
 	}
 	if (fstat(fd, &st)) {
 		snprintf(why, whylen, "%s", strerror(errno));
+		goto err;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "%s", strerror(EISDIR));
 		goto err;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -982,11 +984,27 @@ static int set_source_ipv4(struct loader *ld, const struct field *f)
 	return 0;
 }
 
+int config_check_source_ports(long lo, long hi, char *why, size_t len)
+{
+	if (lo < 1)
+		snprintf(why, len, "port 0 is not a usable source port");
+	else if (hi > 65535)
+		snprintf(why, len, "ports end at 65535");
+	else if (lo > hi)
+		snprintf(why, len, "the range is inverted (LO > HI)");
+	else if (hi - lo + 1 < CONFIG_MIN_SOURCE_PORTS)
+		snprintf(why, len, "has %ld ports, need at least %d", hi - lo + 1,
+			 CONFIG_MIN_SOURCE_PORTS);
+	else
+		return 0;
+	return -1;
+}
+
 static int set_source_ports(struct loader *ld, const struct field *f)
 {
 	const char *s = scalar(ld, f);
 	unsigned long lo, hi;
-	char buf[16], why[128];
+	char buf[16], why[64];
 	char *dash;
 
 	if (!s)
@@ -1001,8 +1019,12 @@ static int set_source_ports(struct loader *ld, const struct field *f)
 	/* Out-of-range numbers parse here so that the check below can say why. */
 	if (parse_uint(buf, 999999, &lo) || parse_uint(dash + 1, 999999, &hi))
 		goto bad;
-	if (netif_check_source_ports((long)lo, (long)hi, why, sizeof(why)))
-		return fail_node(ld, f->val, "source_ports %s", why);
+	if (config_check_source_ports((long)lo, (long)hi, why, sizeof(why))) {
+		if (lo >= 1 && lo <= hi && hi <= 65535)
+			return fail_node(ld, f->val, "source_ports '%s' %s", s, why);
+		return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= "
+				 "65535, got '%s': %s", s, why);
+	}
 	ld->cfg->sport_lo = (uint16_t)lo;
 	ld->cfg->sport_hi = (uint16_t)hi;
 	ld->cfg->has_source_ports = true;

@@ -75,6 +75,15 @@ void config_free(struct config *cfg);
 /* Free the per-backend lists once they are copied out; counts stay. */
 void config_release_backends(struct config *cfg);
 
+/* The fewest source ports the engine accepts, configured or by default. */
+#define CONFIG_MIN_SOURCE_PORTS 16
+
+/*
+ * 0 if lo-hi is a usable source port range (1 <= lo <= hi <= 65535, at least
+ * CONFIG_MIN_SOURCE_PORTS ports); else -1 and the reason in why.
+ */
+int config_check_source_ports(long lo, long hi, char *why, size_t len);
+
 /* Total number of backends over all pools. */
 size_t config_backend_count(const struct config *cfg);
 

@@ -302,12 +302,13 @@ static int resolve_interface(struct engine *e)
 		return -1;
 	}
 	/* One gate for both: the BPF side takes the range as lo + count. */
-	if (netif_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
+	if (config_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
 		if (c->has_source_ports)
-			log_err("%s:%d: source_ports %s", c->path, c->source_ports_line, err);
+			log_err("%s:%d: source_ports %u-%u: %s", c->path, c->source_ports_line,
+				e->sport_lo, e->sport_hi, err);
 		else
-			log_err("%s: source ports derived from net.ipv4.ip_local_port_range: %s; "
-				"set source_ports", c->path, err);
+			log_err("%s: source ports %u-%u derived from net.ipv4.ip_local_port_range: "
+				"%s; set source_ports", c->path, e->sport_lo, e->sport_hi, err);
 		return -1;
 	}
 	return 0;

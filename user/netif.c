@@ -15,6 +15,7 @@
 #include <linux/magic.h>
 #include <xdphc/probe.h>
 
+#include "config.h"
 #include "netif.h"
 
 #define BPFFS_DEFAULT "/sys/fs/bpf"
@@ -79,26 +80,6 @@ int netif_is_broadcast(const char *ifname, uint32_t addr)
 	return ret;
 }
 
-int netif_check_source_ports(long lo, long hi, char *err, size_t errlen)
-{
-	const char *why = NULL;
-
-	if (lo < 1)
-		why = "port 0 is not a usable source port (the lowest is 1)";
-	else if (hi > 65535)
-		why = "ports end at 65535";
-	else if (lo > hi)
-		why = "the range is inverted (LO > HI)";
-	else if (hi - lo + 1 < NETIF_MIN_SOURCE_PORTS)
-		snprintf(err, errlen, "%ld-%ld has %ld ports, need at least %d", lo, hi,
-			 hi - lo + 1, NETIF_MIN_SOURCE_PORTS);
-	else
-		return 0;
-	if (why)
-		snprintf(err, errlen, "%ld-%ld: %s", lo, hi, why);
-	return -1;
-}
-
 /*
  * The range is taken from the larger free side of ip_local_port_range, above
  * it when that side holds at least SPORT_PREFER ports (nothing usually
@@ -111,6 +92,7 @@ int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t err
 	const char *path = "/proc/sys/net/ipv4/ip_local_port_range";
 	long a, b, above, below, n, l, h;
 	FILE *f = fopen(path, "r");
+	char why[64];
 	int k;
 
 	if (!f) {
@@ -136,14 +118,18 @@ int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t err
 		l = a - n;
 		h = a - 1;
 	}
-	if (n < NETIF_MIN_SOURCE_PORTS) {
+	if (n < CONFIG_MIN_SOURCE_PORTS) {
 		snprintf(err, errlen, "no source_ports configured, and net.ipv4.ip_local_port_range "
 			 "(%ld %ld) leaves no range of %d or more ports outside it above %d; "
-			 "set source_ports", a, b, NETIF_MIN_SOURCE_PORTS, SPORT_FLOOR);
+			 "set source_ports", a, b, CONFIG_MIN_SOURCE_PORTS, SPORT_FLOOR);
 		return -1;
 	}
-	if (netif_check_source_ports(l, h, err, errlen))
+	if (config_check_source_ports(l, h, why, sizeof(why))) {
+		snprintf(err, errlen, "derived source ports %ld-%ld from "
+			 "net.ipv4.ip_local_port_range (%ld %ld): %s; set source_ports",
+			 l, h, a, b, why);
 		return -1;
+	}
 	*lo = (uint16_t)l;
 	*hi = (uint16_t)h;
 	return 0;

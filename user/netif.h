@@ -18,15 +18,6 @@ int netif_is_loopback(const char *ifname, int ifindex);
 /* 1 if addr (network order) is the broadcast address of an IPv4 network of ifname. */
 int netif_is_broadcast(const char *ifname, uint32_t addr);
 
-/* The fewest source ports the engine accepts, configured or by default. */
-#define NETIF_MIN_SOURCE_PORTS 16
-
-/*
- * 0 if lo-hi is a usable source port range (1 <= lo <= hi <= 65535, at least
- * NETIF_MIN_SOURCE_PORTS ports); else -1 and why in err ("LO-HI: ...").
- */
-int netif_check_source_ports(long lo, long hi, char *err, size_t errlen);
-
 /*
  * A source port range that the local stack never picks for its own
  * connections: up to 4096 ports above ip_local_port_range, or below it (but
