@@ -12,12 +12,17 @@ CFLAGS     ?= -O2 -g
 CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
+# Objects list their headers in .d files next to them (see the -include below).
+DEPFLAGS   := -MMD -MP
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
 
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev iproute2 ethtool nftables util-linux procps \
-	python3 python3-pytest prometheus
+	python3 python3-pytest prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
 
@@ -27,16 +32,34 @@ SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*.bpf.c))
 USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
-HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h)
+HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h bpf/lib/*.h)
 
-.PHONY: all deps bench-deps apt test demo bench install clean help
+# make check: unit tests link these modules directly (no BPF, no root).
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+UNIT_MODS  := addr config keyindex lathist log neigh poolview scheduler slots state metrics
+UNIT_LIBS  := -lyaml -lm
+unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
+	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
+FUZZ_MODS  := addr config keyindex
+FUZZ_TIME  ?= 20
+SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
+
+.PHONY: all deps bench-deps apt test check unit unit-san fuzz-check packaging-check \
+	bpf-check sanitize demo bench install clean help
+.DELETE_ON_ERROR:
 
 all: $(BUILD)/xdphc $(TOOL_BPF)
 
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
 	@echo "make          build BPF objects, skeletons and build/xdphc"
-	@echo "make test     deps + build + the pytest suite (needs root)"
+	@echo "make check    fast tests, no lab: unit tests (plain and under ASan+UBSan),"
+	@echo "              a $(FUZZ_TIME) s fuzz run of the config parser, the packaging test,"
+	@echo "              and bpf-check (root: probe_rx under BPF_PROG_TEST_RUN)"
+	@echo "make bpf-check  probe_rx against a reference model and forged replies,"
+	@echo "              under BPF_PROG_TEST_RUN (needs root; BPF_TEST_ARGS='--seed N')"
+	@echo "make test     deps + build + make check + the pytest lab suite (needs root)"
+	@echo "make sanitize build/san/xdphc, the whole binary with ASan+UBSan"
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
 	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
@@ -62,24 +85,116 @@ $(BUILD) $(BUILD)/user $(BUILD)/tools:
 	mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS) | $(BUILD)/tools
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-.SECONDARY: $(BPF_OBJS)
+# Skeletons are kept: the .d files of the objects that include them name them.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# BPF tests: the programs run frame by frame with BPF_PROG_TEST_RUN, no lab.
+$(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(BUILD)/user/slots.o $(BUILD)/probe_rx.skel.h \
+		$(HEADERS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $< $(BUILD)/user/slots.o -o $@ -lbpf -lelf -lz
+
+BPF_TEST_ARGS ?=
+bpf-check: $(BUILD)/tests/rx_test
+	$(BUILD)/tests/rx_test $(BPF_TEST_ARGS)
+
+
+# ---- make sanitize: the whole engine with ASan+UBSan ----------------------
+sanitize: $(BUILD)/san/xdphc
+
+$(BUILD)/san/user/%.o: user/%.c $(HEADERS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/san/xdphc: $(SAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+# ---- make check: fast tests, no root, no lab ------------------------------
+# The binaries build in parallel; the runs go one after the other, so that
+# their reports do not interleave.
+check: $(BUILD)/unit/run $(BUILD)/unit-san/run $(BUILD)/fuzz/config_fuzz $(BUILD)/tests/rx_test
+	$(run_unit)
+	$(run_unit_san)
+	$(run_fuzz)
+	$(run_packaging)
+	$(BUILD)/tests/rx_test $(BPF_TEST_ARGS)
+
+unit: $(BUILD)/unit/run
+	$(run_unit)
+
+unit-san: $(BUILD)/unit-san/run
+	$(run_unit_san)
+
+fuzz-check: $(BUILD)/fuzz/config_fuzz
+	$(run_fuzz)
+
+packaging-check:
+	$(run_packaging)
+
+run_unit = $(BUILD)/unit/run
+# LeakSanitizer too: config_free() must free what config_load() took.
+run_unit_san = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit-san/run
+# Conftest is for the lab suite (root, namespaces); this test needs neither.
+run_packaging = $(PYTEST) -q --noconftest -p no:cacheprovider tests/test_packaging.py
+
+# A bounded run from the committed seeds (new inputs go to build/fuzz/corpus);
+# a crash, leak, timeout or sanitizer report fails the check, its input is
+# left in build/fuzz/ and the log's tail is shown.
+define run_fuzz
+@mkdir -p $(BUILD)/fuzz/corpus
+@echo "fuzz: config_fuzz for $(FUZZ_TIME) s (log: $(BUILD)/fuzz/fuzz.log)"
+@$(BUILD)/fuzz/config_fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	-dict=tests/fuzz/config.dict -artifact_prefix=$(BUILD)/fuzz/ \
+	$(BUILD)/fuzz/corpus tests/fuzz/corpus </dev/null >$(BUILD)/fuzz/fuzz.log 2>&1 || \
+	{ tail -n 40 $(BUILD)/fuzz/fuzz.log; echo "fuzz: FAILED" >&2; exit 1; }
+@grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/fuzz.log | sed 's/^/fuzz: /'
+endef
+
+$(BUILD)/unit/run: $(call unit_objs,$(BUILD)/unit)
+	$(CC) $(CFLAGS) $^ -o $@ $(UNIT_LIBS)
+
+$(BUILD)/unit-san/run: $(call unit_objs,$(BUILD)/unit-san)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(UNIT_LIBS)
+
+$(BUILD)/unit/t/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit/user/%.o: user/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit-san/t/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/unit-san/user/%.o: user/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/config_fuzz: tests/fuzz/config_fuzz.c $(patsubst %,user/%.c,$(FUZZ_MODS)) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CLANG) $(CFLAGS) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lyaml
+
 test: deps
 	$(MAKE) all
+	$(MAKE) check
 	$(PYTEST) -ra tests
 
 demo: deps
@@ -90,6 +205,7 @@ demo: deps
 BENCH_ARGS ?=
 bench: bench-deps
 	$(MAKE) all
+	$(MAKE) $(BUILD)/tests/rx_test
 	/usr/bin/python3 tools/bench.py $(BENCH_ARGS)
 
 install: $(BUILD)/xdphc $(TOOL_BPF)
@@ -97,3 +213,5 @@ install: $(BUILD)/xdphc $(TOOL_BPF)
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -1,57 +1,54 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * probe_rx: attached (through libxdp) to the probing interface.  Everything
- * that is not an answer to one of our probes leaves with XDP_PASS after a
- * couple of compares.  Answers are matched statelessly: the slot index and
- * the keyed cookie travel in our source port and ISN.
+ * probe_rx: attached (through libxdp) to the probing interface.  A packet is
+ * a candidate answer only when its tuple (backend address and port, our
+ * address and port) is the tuple of a probe slot; everything else, the
+ * host's own connections in our port range included, leaves with XDP_PASS.
+ * A candidate is ours when it echoes the probe's 32-bit keyed cookie.
  */
-#include "probe_common.h"
 #include "probe_tx.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 enum match {
-	MATCH_FRESH,
-	MATCH_STALE,
-	MATCH_FORGED,
+	MATCH_NONE,	/* no probe has this tuple: not ours */
+	MATCH_FRESH,	/* answers the slot's current probe */
+	MATCH_STALE,	/* answers the probe before it */
+	MATCH_FORGED,	/* a probe's tuple, but no cookie of ours */
 };
 
-struct reply {
-	__be32 backend;		/* the probed address */
-	__u16 backend_port;	/* host order */
-	__u16 our_port;		/* host order */
-	__u32 isn;		/* the ISN our probe carried */
-};
-
-static __always_inline int cookie_ok(const struct reply *r, __u32 gen)
-{
-	__u32 c = probe_cookie(cfg.src4, r->backend, r->our_port, r->backend_port, gen);
-
-	return (c & ~idx_mask()) == (r->isn & ~idx_mask());
-}
-
-static __always_inline enum match match_reply(const struct reply *r,
+static __always_inline enum match match_reply(struct slot_key *k, __be32 src, __u32 isn,
 					      struct xdphc_slot **slot, __u32 *gen)
 {
-	__u32 idx = slot_of(r->our_port, r->isn);
-	struct xdphc_slot *s;
+	struct xdphc_slot *s = slot_find(k);
+	__u16 dport = bpf_ntohs(k->port);
 
-	if (idx >= cfg.nslots)
-		return MATCH_FORGED;
-	s = bpf_map_lookup_elem(&slots, &idx);
-	if (!s || s->family != AF_INET || s->addr[0] != r->backend ||
-	    s->port != bpf_htons(r->backend_port))
-		return MATCH_FORGED;
+	if (!s)
+		return MATCH_NONE;
 	*slot = s;
 	*gen = s->gen;
-	if (cookie_ok(r, *gen))
+	if (probe_cookie(src, k->addr[0], k->sport, dport, *gen) == isn)
 		return MATCH_FRESH;
-	if (cookie_ok(r, *gen - 1))
+	if (probe_cookie(src, k->addr[0], k->sport, dport, *gen - 1) == isn)
 		return MATCH_STALE;
 	return MATCH_FORGED;
 }
 
-/* First answer to a probe wins; retransmissions and late copies are ignored. */
+static __always_inline void key_init(struct slot_key *k, __be32 backend, __be16 port,
+				     __u16 sport)
+{
+	k->addr[0] = backend;
+	k->addr[1] = 0;
+	k->addr[2] = 0;
+	k->addr[3] = 0;
+	k->port = port;
+	k->sport = sport;
+}
+
+/*
+ * First answer to a probe wins; retransmissions and late copies are ignored.
+ * t held the send time: it becomes the RTT before result is published.
+ */
 static __always_inline void record(struct xdphc_slot *s, __u32 gen, __u32 kind,
 				   __u8 type, __u8 code)
 {
@@ -61,7 +58,7 @@ static __always_inline void record(struct xdphc_slot *s, __u32 gen, __u32 kind,
 		count(XDPHC_CNT_RX_DUP);
 		return;
 	}
-	s->rtt_us = (__u32)((bpf_ktime_get_ns() - s->sent_ns) / 1000);
+	s->t = now_us() - s->t;
 	barrier();	/* rtt before result: the controller reads result first */
 	s->result = XDPHC_RESULT(gen, kind, type, code);
 }
@@ -111,13 +108,12 @@ static __always_inline int synack_to_rst(struct xdp_md *ctx)
 	tcp->dest = p;
 	tcp->seq = tcp->ack_seq;
 	tcp->ack_seq = 0;
-	((__u8 *)tcp)[12] = 5 << 4;		/* doff 5, no options */
-	((__u8 *)tcp)[13] = TCP_FL_RST;
+	tcp_set_doff_flags(tcp, TCP_HDR_WORDS, TCP_FL_RST);
 	tcp->window = 0;
 	tcp->check = 0;
 	tcp->urg_ptr = 0;
-	tcp->check = csum_fold(csum_words(tcp, 10, pseudo_sum4(ip->saddr, ip->daddr,
-							       sizeof(*tcp))));
+	tcp->check = csum_fold(csum_words(tcp, sizeof(*tcp) / 2,
+					  pseudo_sum4(ip->saddr, ip->daddr, sizeof(*tcp))));
 	count(XDPHC_CNT_RST_SENT);
 	return XDP_TX;
 }
@@ -127,29 +123,33 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 {
 	struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
-	struct reply r;
-	__u8 flags;
+	struct slot_key k;
 	__u32 gen = 0;
 	enum match m;
+	__u8 flags;
 
 	if ((void *)(tcp + 1) > data_end)
 		return XDP_PASS;
-	r.our_port = bpf_ntohs(tcp->dest);
-	if (!our_port(r.our_port))
+	if ((__u16)(bpf_ntohs(tcp->dest) - cfg.sport_lo) >= cfg.sport_count)
 		return XDP_PASS;
-	flags = ((__u8 *)tcp)[13];
+	flags = tcp_flags(tcp);
 	/* Anything else (e.g. a challenge ACK) goes to the kernel, which resets it. */
 	if ((flags & (TCP_FL_SYN | TCP_FL_ACK | TCP_FL_RST)) != (TCP_FL_SYN | TCP_FL_ACK) &&
 	    !(flags & TCP_FL_RST))
 		return XDP_PASS;
 
-	r.backend = ip->saddr;
-	r.backend_port = bpf_ntohs(tcp->source);
-	r.isn = bpf_ntohl(tcp->ack_seq) - 1;
-	m = match_reply(&r, &s, &gen);
-	if (m == MATCH_FORGED || !s) {
+	key_init(&k, ip->saddr, tcp->source, bpf_ntohs(tcp->dest));
+	m = match_reply(&k, ip->daddr, bpf_ntohl(tcp->ack_seq) - 1, &s, &gen);
+	if (m == MATCH_NONE || !s)
+		return XDP_PASS;
+	/*
+	 * A probe's tuple without our cookie: forged, or a connection of the
+	 * host's that happens to share the tuple (NAT may pick any port).
+	 * Either way the kernel decides, as it would without us.
+	 */
+	if (m == MATCH_FORGED) {
 		count(XDPHC_CNT_RX_FORGED);
-		return XDP_DROP;
+		return XDP_PASS;
 	}
 	if (flags & TCP_FL_RST) {
 		if (m == MATCH_FRESH) {
@@ -167,7 +167,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 		count(XDPHC_CNT_RX_STALE);
 	}
 	/* Stale or not, it is our half-open connection: tear it down. */
-	if (ip->ihl != 5)
+	if (ip->ihl != IP4_HDR_WORDS)
 		return XDP_DROP;
 	return synack_to_rst(ctx);
 }
@@ -177,31 +177,32 @@ static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 {
 	struct icmp_hdr *icmp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
+	struct slot_key k;
 	struct iphdr *in;
-	__u8 *l4;
-	struct reply r;
 	__u32 gen = 0;
 	enum match m;
+	__u16 sport;
+	__u8 *l4;
 
 	if ((void *)(icmp + 1) > data_end || icmp->type != ICMP_DEST_UNREACH)
 		return XDP_PASS;
 	in = (void *)(icmp + 1);
-	if ((void *)(in + 1) > data_end || in->saddr != cfg.src4 ||
-	    in->protocol != IPPROTO_TCP || in->ihl != 5)
+	if ((void *)(in + 1) > data_end || in->saddr != ip->daddr ||
+	    in->protocol != IPPROTO_TCP || in->ihl != IP4_HDR_WORDS)
 		return XDP_PASS;
 	l4 = (void *)(in + 1);
-	if ((void *)(l4 + 8) > data_end)
+	if ((void *)(l4 + ICMP_QUOTED_L4) > data_end)
 		return XDP_PASS;
-	r.our_port = ((__u16)l4[0] << 8) | l4[1];
-	if (!our_port(r.our_port))
+	sport = be16_at(l4);
+	if ((__u16)(sport - cfg.sport_lo) >= cfg.sport_count)
 		return XDP_PASS;
-	r.backend = in->daddr;
-	r.backend_port = ((__u16)l4[2] << 8) | l4[3];
-	r.isn = ((__u32)l4[4] << 24) | ((__u32)l4[5] << 16) | ((__u32)l4[6] << 8) | l4[7];
-	m = match_reply(&r, &s, &gen);
-	if (m == MATCH_FORGED || !s) {
+	key_init(&k, in->daddr, bpf_htons(be16_at(l4 + 2)), sport);
+	m = match_reply(&k, in->saddr, be32_at(l4 + 4), &s, &gen);
+	if (m == MATCH_NONE || !s)
+		return XDP_PASS;
+	if (m == MATCH_FORGED) {
 		count(XDPHC_CNT_RX_FORGED);
-		return XDP_DROP;
+		return XDP_PASS;
 	}
 	if (m == MATCH_STALE) {
 		count(XDPHC_CNT_RX_STALE);
@@ -226,10 +227,10 @@ int probe_rx(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end || ip->daddr != cfg.src4 || ip->ihl < 5)
+	if ((void *)(ip + 1) > data_end || ip->daddr != cfg.src4 || ip->ihl < IP4_HDR_WORDS)
 		return XDP_PASS;
 	/* Fragments are never answers to a 60-byte SYN. */
-	if (ip->frag_off & bpf_htons(0x3fff))
+	if (ip->frag_off & bpf_htons(IP_FRAG_BITS))
 		return XDP_PASS;
 	if (ip->protocol == IPPROTO_TCP)
 		return handle_tcp(ctx, ip, data_end);

@@ -7,7 +7,6 @@
  * tracepoint program that counts the frames the kernel dropped on the way
  * out.
  */
-#include "probe_common.h"
 #include "probe_tx.h"
 #include <bpf/bpf_tracing.h>
 

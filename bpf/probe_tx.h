@@ -2,10 +2,14 @@
 /*
  * The SYN writer, shared by probe_tx (run alone) and probe_rx (which also
  * writes SYNs when the controller runs it with BPF_PROG_RUN, see
- * XDPHC_TX_IFINDEX in probe.h).  Include after probe_common.h.
+ * XDPHC_TX_IFINDEX in probe.h).
  */
 #ifndef XDPHC_PROBE_TX_H
 #define XDPHC_PROBE_TX_H
+
+#include "lib/cookie.h"
+#include "lib/csum.h"
+#include "lib/slot.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -39,7 +43,7 @@ struct {
 #define SYN_IP_OFF sizeof(struct ethhdr)
 #define SYN_TCP_OFF (SYN_IP_OFF + sizeof(struct iphdr))
 #define SYN_OPT_OFF (SYN_TCP_OFF + sizeof(struct tcphdr))
-#define SYN_TCP_LEN (sizeof(struct tcphdr) + 4)
+#define SYN_TCP_LEN (sizeof(struct tcphdr) + TCP_OPT_MSS_LEN)
 _Static_assert(SYN_OPT_OFF + 6 == XDPHC_FRAME_LEN, "frame size");
 
 static __always_inline int tx_fail(struct xdphc_slot *s, __u32 kind, __u32 cnt)
@@ -54,7 +58,7 @@ static __always_inline int fib_fail(struct xdphc_slot *s, int rc,
 {
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		s->nexthop = fib->ipv4_dst;
+		s->t = fib->ipv4_dst;	/* the controller asks the kernel to resolve it */
 		return tx_fail(s, XDPHC_RES_TX_NO_NEIGH, XDPHC_CNT_TX_NO_NEIGH);
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
@@ -67,13 +71,13 @@ static __always_inline int fib_fail(struct xdphc_slot *s, int rc,
 }
 
 static __always_inline void build_syn(void *frame, const struct tx_nexthop *nh,
-				      struct xdphc_slot *s, __u32 slot_idx)
+				      struct xdphc_slot *s)
 {
 	struct ethhdr *eth = frame;
 	struct iphdr *ip = frame + SYN_IP_OFF;
 	struct tcphdr *tcp = frame + SYN_TCP_OFF;
 	__u8 *opt = frame + SYN_OPT_OFF;
-	__u16 sport = cfg.sport_lo + slot_idx % cfg.sport_count;
+	__u16 sport = s->sport;
 	__be32 daddr = s->addr[0];
 	__u32 cookie = probe_cookie(cfg.src4, daddr, sport, bpf_ntohs(s->port), s->gen);
 	__u32 sum;
@@ -87,12 +91,11 @@ static __always_inline void build_syn(void *frame, const struct tx_nexthop *nh,
 	__builtin_memset(tcp, 0, sizeof(*tcp));
 	tcp->source = bpf_htons(sport);
 	tcp->dest = s->port;
-	tcp->seq = bpf_htonl(make_isn(cookie, slot_idx));
-	tcp->doff = SYN_TCP_LEN / 4;
-	tcp->syn = 1;
-	tcp->window = bpf_htons(64240);
-	opt[0] = 2;	/* kind MSS */
-	opt[1] = 4;
+	tcp->seq = bpf_htonl(cookie);
+	tcp_set_doff_flags(tcp, SYN_TCP_LEN / 4, TCP_FL_SYN);
+	tcp->window = bpf_htons(TCP_SYN_WINDOW);
+	opt[0] = TCP_OPT_MSS;
+	opt[1] = TCP_OPT_MSS_LEN;
 	opt[2] = cfg.mss >> 8;
 	opt[3] = cfg.mss & 0xff;
 	opt[4] = 0;
@@ -115,7 +118,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __
 	fib.family = AF_INET;
 	fib.l4_protocol = IPPROTO_TCP;
 	fib.dport = s->port;
-	fib.tot_len = 44;
+	fib.tot_len = sizeof(struct iphdr) + SYN_TCP_LEN;
 	fib.ipv4_src = cfg.src4;
 	fib.ipv4_dst = s->addr[0];
 	fib.ifindex = cfg.ifindex;
@@ -124,7 +127,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __
 		return fib_fail(s, rc, &fib);
 	/* Replies come back only where probe_rx listens. */
 	if (fib.ifindex != cfg.ifindex) {
-		s->nexthop = 0;
+		s->t = 0;
 		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
 	}
 	nh->run = run;
@@ -171,9 +174,10 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 	if (rc)
 		return rc;
 
-	build_syn(data, nh, s, slot_idx);
+	build_syn(data, nh, s);
+	/* A resend keeps the first send's time: the RTT is not flattered. */
 	if (!(s->flags & XDPHC_SLOT_F_RESEND))
-		s->sent_ns = bpf_ktime_get_ns();
+		s->t = now_us();
 	count(XDPHC_CNT_TX);
 	/*
 	 * A redirect, not XDP_TX: batched runs use the loopback device as

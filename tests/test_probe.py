@@ -108,12 +108,18 @@ def test_no_half_open_leftovers_and_no_kernel_rsts(lab, engine):
 
 
 def test_forged_synacks_are_ignored_and_counted(lab, engine):
+    """Forged SYN-ACKs on the victim's exact probe tuple (its backend address
+    and port, and the source port its SYNs leave from) with random
+    acknowledgment numbers: each is counted as forged and none raises it."""
     victim = "198.18.3.3"
     lab.drop_add([victim])
-    engine.configure([pool("web", [f"{victim}:80", "198.18.1.1:80"])],
+    engine.configure([pool("web", [f"{victim}:80", "198.18.1.1:80"],
+                           healthy_threshold=1)],
                      source_ports=f"{SPORTS[0]}-{SPORTS[1]}")
     engine.start()
     engine.wait_until(lambda s: s[(victim, 80)]["state"] == "down", 10, "victim down")
+    sport = lab.probe_source_port(victim, 80)
+    assert SPORTS[0] <= sport <= SPORTS[1]
     before = engine.status()["stats"]["ignored_forged"]
 
     rng = random.Random(7)
@@ -121,9 +127,8 @@ def test_forged_synacks_are_ignored_and_counted(lab, engine):
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and sent < 3000:
         for _ in range(100):
-            lab.send_forged_synack(victim, 80, lab.prober_ip,
-                                   rng.randint(*SPORTS), rng.getrandbits(32),
-                                   rng.getrandbits(32))
+            lab.send_forged_synack(victim, 80, lab.prober_ip, sport,
+                                   rng.getrandbits(32), rng.getrandbits(32))
             sent += 1
         time.sleep(0.05)
 
@@ -142,7 +147,7 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     engine.start()
     engine.wait_until(settled, 10, "settled")
     meta = engine.bpftool_dump("meta")[0]["value"]
-    assert meta["running"] == 1 and meta["abi_version"] == 2
+    assert meta["running"] == 1 and meta["abi_version"] == 3 and meta["flags"] == 0
     assert meta["pid"] == engine.proc.pid
     # Probes change the counters of every backend each interval: stop the
     # engine so that bpftool and the CLI read the very same entries, and
@@ -230,3 +235,93 @@ def test_stop_detaches_and_restart_reuses_pins(lab, engine):
     assert engine.xdp_attached()
     assert engine.stop(signal.SIGINT) == 0
     assert not engine.xdp_attached()
+
+
+def _connect_from(lab, sport: int, dst: str, port: int) -> str:
+    """A kernel TCP connection from the prober's address and source port
+    sport: 'connected', 'refused' or 'timeout'."""
+    import socket
+    import xhclab
+    s = xhclab.netns_socket(lab.prober_ns, socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((lab.prober_ip, sport))
+        s.settimeout(2.0)
+        s.connect((dst, port))
+        return "connected"
+    except ConnectionRefusedError:
+        return "refused"
+    except (socket.timeout, TimeoutError):
+        return "timeout"
+    finally:
+        s.close()
+
+
+def test_host_connections_in_the_probe_port_range_pass(lab, engine):
+    """The host's own connections that use a port of the probe range (as NAT
+    may) get their SYN-ACKs and RSTs: probe_rx touches only replies on a
+    probe's own tuple."""
+    probed = "198.18.1.1"
+    engine.configure([pool("web", [f"{probed}:80", "198.18.1.2:80"])],
+                     source_ports="40000-40015")
+    engine.start()
+    engine.wait_until(lambda s: s[(probed, 80)]["state"] == "up", 10, "up")
+    probe_port = lab.probe_source_port(probed, 80)
+    before = engine.status()["stats"]
+
+    others = [p for p in range(40000, 40016) if p != probe_port]
+    # an unprobed address, and the probed one from a port that is not its probe's
+    assert _connect_from(lab, others[0], "198.18.9.9", 80) == "connected"
+    assert _connect_from(lab, others[1], probed, 80) == "connected"
+    # a closed port answers RST, which must reach the kernel's socket
+    assert _connect_from(lab, others[2], "198.18.9.9", 81) == "refused"
+
+    after = engine.status()["stats"]
+    assert after["ignored_forged"] == before["ignored_forged"], (before, after)
+    assert engine.states()[(probed, 80)]["state"] == "up"
+
+
+def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engine):
+    """The published maps are output only.  A consumer scribbles over them
+    (a down backend's state set to up, its pool_id out of range, the pool's
+    up count and up list): the engine neither crashes nor believes it, and
+    its next changes publish the truth again."""
+    import os
+    import struct
+    import bpfmaps
+    a, b = "198.18.1.1", "198.18.1.2"
+    lab.drop_add([b])
+    engine.configure([pool("web", [f"{a}:80", f"{b}:80"], interval="300ms",
+                           timeout="200ms", healthy_threshold=1, unhealthy_threshold=1)])
+    engine.start()
+    engine.wait_until(lambda s: s[(a, 80)]["state"] == "up" and s[(b, 80)]["state"] == "down",
+                      10, "a up, b down")
+    status = bpfmaps.obj_get(f"{engine.pin_dir}/status")
+    pools = bpfmaps.obj_get(f"{engine.pin_dir}/pools")
+    up = bpfmaps.obj_get(f"{engine.pin_dir}/pool_up")
+    try:
+        id_b = 1                                      # ids follow the config order
+        rec = bytearray(bpfmaps.lookup(status, struct.pack("<I", id_b), 48))
+        rec[24] = 1                                   # state = UP
+        struct.pack_into("<H", rec, 32, 999)          # pool_id far out of range
+        bpfmaps.update(status, struct.pack("<I", id_b), bytes(rec))
+        prec = bytearray(bpfmaps.lookup(pools, struct.pack("<I", 0), 72))
+        struct.pack_into("<I", prec, 36, 1000)        # up
+        bpfmaps.update(pools, struct.pack("<I", 0), bytes(prec))
+        bpfmaps.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))
+    finally:
+        for fd in (status, pools, up):
+            os.close(fd)
+
+    # a goes down (its up-list entry is removed), b comes up
+    lab.drop_add([a])
+    lab.drop_del([b])
+    engine.wait_until(lambda s: s[(a, 80)]["state"] == "down" and s[(b, 80)]["state"] == "up",
+                      10, "a down, b up")
+    assert engine.proc.poll() is None, engine.log()
+    time.sleep(0.5)
+    p = [x["value"] for x in engine.bpftool_dump("pools") if x["value"]["in_use"]][0]
+    assert (p["up"], p["down"], p["unknown"]) == (1, 1, 0), p
+    ups = engine.bpftool_dump("pool_up")
+    assert ups[p["first"]]["value"]["id"] == id_b, ups[:2]
+    assert "written by someone else" in engine.log(this_run=True)

@@ -43,6 +43,7 @@ from xhclab import Lab, PinDir, _ns_cmd, _run, load_xdp_tx_prog, xdp_live_run  #
 ROOT = os.path.abspath(os.path.join(HERE, os.pardir))
 XDPHC = os.path.join(ROOT, "build", "xdphc")
 XDP_DROP_OBJ = os.path.join(ROOT, "build", "tools", "xdp_drop.bpf.o")
+RX_TEST = os.path.join(ROOT, "build", "tests", "rx_test")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PORTS = 16
 PORT0 = 8000
@@ -194,6 +195,14 @@ def veth_xdp_packets(lab: Lab) -> int:
 
 # ---------------------------------------------------------------- xdphc
 
+def rx_cost(n_frames: int = 200_000) -> dict:
+    """probe_rx's BPF run time per reply at 1,000,000 backends by kind, from
+    BPF_PROG_TEST_RUN (build/tests/rx_test --cost): what the slot table adds
+    to a packet in the probe port range is lookup_miss - not_ours."""
+    out = _run([RX_TEST, "--cost", str(n_frames)]).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 class Engine:
     def __init__(self, lab: Lab, pin: str, backends_file: str, index: bool, log: str,
                  interval_s: float = INTERVAL_S):
@@ -201,7 +210,8 @@ class Engine:
         self.cfg = log.replace(".log", ".yaml")
         with open(self.cfg, "w") as f:
             f.write(f"interface: {lab.prober_if}\npin_path: {pin}\n"
-                    f"source_ports: 32768-65535\nstatus_index: {str(index).lower()}\n"
+                    # below ip_local_port_range: reserving all of it is refused
+                    f"source_ports: 1024-32767\nstatus_index: {str(index).lower()}\n"
                     f"pools:\n  - name: bench\n    backends_file: {backends_file}\n"
                     f"    healthcheck:\n      interval: {int(interval_s * 1000)}ms\n"
                     f"      timeout: {int(min(TIMEOUT_S, interval_s) * 1000)}ms\n"
@@ -270,12 +280,21 @@ def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
 
 
 def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
-    """Counters over a window: engine stats, simulator, CPU (no BPF stats)."""
+    """Counters over a window: engine stats, simulator, CPU (no BPF stats),
+    and the engine's schedule lag sampled every second (each sample covers
+    the engine's last 10 s)."""
     smp = Sampler(sim, eng.p.pid, lambda: {f"eng_{k}": v for k, v in
                                            eng.status()["stats"].items()})
     a = smp.take()
-    time.sleep(seconds)
-    return Sampler.delta(a, smp.take())
+    lag = []
+    end = a["t"] + seconds
+    while time.monotonic() < end:
+        time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        st = eng.status()["stats"]
+        lag.append((st["sched_lag_p50_us"], st["sched_lag_p99_us"], st["sched_lag_max_us"]))
+    d = Sampler.delta(a, smp.take())
+    d["lag"] = lag
+    return d
 
 
 def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> float:
@@ -308,6 +327,7 @@ def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> di
             res["cpu_bpf_us"] = bpf_cost(eng, sim)
             res["cpu_sim_bpf_us"] = eng.sim_bpf_us
             res["cpu_prober_us"] = res["cpu_engine_us"] + res["cpu_bpf_us"]
+            res["demand_per_s"] = n / INTERVAL_S
             say("xdphc: 1 % of the backends die ...")
             res.update(detection(eng, sim, rules, addrs, n, pin))
             with StatusMap(pin) as sm:
@@ -343,9 +363,16 @@ def steady(d: dict, st: dict) -> dict:
     dt = d["t"]
     probes = d["eng_probes_sent"]
     up_probes = probes - d["sim_rst_sent"] - d["sim_dead"]
+    lag = d["lag"] or [(float("nan"),) * 3]
     return {
         "window_s": dt,
         "probes_per_s": probes / dt,
+        # new probes (resends are the same probe again)
+        "started_per_s": (probes - d["eng_probes_resent"]) / dt,
+        # p50: the median of the samples; p99 and max: the worst sample
+        "lag_p50_ms": statistics.median(x[0] for x in lag) / 1e3,
+        "lag_p99_ms": max(x[1] for x in lag) / 1e3,
+        "lag_max_ms": max(x[2] for x in lag) / 1e3,
         "cycles_per_s": d["sim_rst_rx"] / dt,
         "matched_ratio": d["eng_replies_synack"] / up_probes if up_probes else float("nan"),
         "transitions": d["eng_transitions"],
@@ -577,7 +604,21 @@ def report(r: dict) -> str:
                   f"softirq work of both veth ends, the simulator's XDP "
                   f"{x['cpu_sim_bpf_us']:.3f} us and xdphc's BPF {x['cpu_bpf_us']:.3f} us)",
                   f"1 % flipped to dead: {x['flipped'] - x['not_down']}/{x['flipped']} down; "
-                  f"final check: {x['wrong']} of {x['checked']:,} backends in a wrong state"]
+                  f"final check: {x['wrong']} of {x['checked']:,} backends in a wrong state",
+                  f"schedule lag over the window (per-second samples of the last 10 s): "
+                  f"p50 {x['lag_p50_ms']:.2f} ms, p99 {x['lag_p99_ms']:.2f} ms (target <= 50), "
+                  f"max {x['lag_max_ms']:.2f} ms; probes started "
+                  f"{fmt(x['started_per_s'], '/s')} = "
+                  f"{x['started_per_s'] / x['demand_per_s'] * 100:.2f} % of N/interval "
+                  f"(target within 1 %)"]
+    if "rx_cost" in r:
+        c = r["rx_cost"]
+        lines += [f"probe_rx per packet at {c['backends']:,} backends (BPF_PROG_TEST_RUN, "
+                  f"cold slots): outside the port range {c['not_ours_ns']:.0f} ns, in the range "
+                  f"but no probe's tuple {c['lookup_miss_ns']:.0f} ns (the slot table adds "
+                  f"{c['lookup_miss_ns'] - c['not_ours_ns']:.0f} ns), forged on a probe's "
+                  f"tuple {c['forged_ns']:.0f} ns, a reply {c['reply_ns']:.0f} ns; slot table "
+                  f"{c['table_bytes_per_backend']:.2f} B/backend"]
     return "\n".join(lines)
 
 
@@ -596,6 +637,9 @@ def main() -> int:
         if "ceiling" not in skip:
             say("ceiling: live-frames XDP_TX into an XDP_DROP peer ...")
             res["ceiling"] = run_ceiling(lab, 5)
+        if "rx_cost" not in skip:
+            say("probe_rx: receive cost per packet at 1,000,000 backends ...")
+            res["rx_cost"] = rx_cost()
         addrs = backend_addrs(args.backends)
         with BackendSim(lab) as sim:
             if "xdphc" not in skip:

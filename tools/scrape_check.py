@@ -25,7 +25,7 @@ with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
     with PinDir() as pin:
         open(CFG, "w").write(f"""interface: {lab.prober_if}
 pin_path: {pin}
-source_ports: 32768-65535
+source_ports: 1024-32767
 status_index: false
 metrics_listen: 127.0.0.1:9469
 pools:

@@ -1240,6 +1240,32 @@ class Lab:
         send_raw_ip(self.backend_ns, make_ip_tcp(src_ip, src_port, dst_ip, dst_port,
                                                  seq, ack, "SA"))
 
+    def probe_source_port(self, dst_ip: str, dst_port: int, timeout: float = 5.0) -> int:
+        """The source port of a SYN the prober sends to dst_ip:dst_port, read off
+        the backend veth with a packet socket (before nftables can drop it)."""
+        sock = netns_socket(self.backend_ns, socket.AF_PACKET, socket.SOCK_RAW,
+                            socket.htons(0x0800))
+        try:
+            sock.bind((self.backend_if, 0))
+            sock.settimeout(0.2)
+            want = (socket.inet_aton(dst_ip), dst_port)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    f = sock.recv(128)
+                except socket.timeout:
+                    continue
+                ip = f[14:]
+                if len(ip) < 40 or ip[9] != 6:
+                    continue
+                tcp = ip[(ip[0] & 0xf) * 4:]
+                if (ip[16:20], int.from_bytes(tcp[2:4], "big")) == want and \
+                        tcp[13] & 0x12 == 0x02:
+                    return int.from_bytes(tcp[0:2], "big")
+        finally:
+            sock.close()
+        raise LabError(f"no SYN to {dst_ip}:{dst_port} seen within {timeout}s")
+
     def send_raw_tcp(self, side: str, src_ip: str, src_port: int, dst_ip: str,
                      dst_port: int, seq: int, ack: int = 0, flags: str | int = "S",
                      **kw) -> None:

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "keyindex.h"
 #include "pins.h"
+#include "seqlock.h"
 #include "state.h"
 
 #define STALE_AFTER_NS 3000000000ULL
@@ -89,20 +90,9 @@ static int read_stats(const char *dir, struct snapshot *s)
 	return 0;
 }
 
-/* The seqlock of abi.h; gives up (returns the last copy) only if the entry never settles. */
 static void read_entry(const struct xdphc_backend_status *src, struct xdphc_backend_status *dst)
 {
-	for (int tries = 0; tries < 1000; tries++) {
-		uint32_t seq = __atomic_load_n(&src->seq, __ATOMIC_ACQUIRE);
-
-		if (seq & 1)
-			continue;
-		memcpy(dst, src, sizeof(*dst));
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&src->seq, __ATOMIC_RELAXED) == seq)
-			return;
-	}
-	memcpy(dst, src, sizeof(*dst));
+	seqlock_read(&src->seq, dst, src, sizeof(*dst));
 }
 
 static int read_status(const char *dir, struct snapshot *s)
@@ -176,6 +166,9 @@ static void print_engine(const struct snapshot *s, const char *dir)
 	if (!strcmp(st, "running"))
 		printf("engine: running (pid %u), heartbeat %.1fs ago, pins %s\n",
 		       s->meta.pid, age, dir);
+	if (!strcmp(st, "running") && s->meta.flags & XDPHC_META_F_IMPAIRED)
+		printf("engine: IMPAIRED: most recent probes were never known to be sent "
+		       "(device drops or send errors); backend states are held\n");
 	else if (!strcmp(st, "stale"))
 		printf("engine: NOT RESPONDING (pid %u), last heartbeat %.1fs ago: the data "
 		       "below is stale\n", s->meta.pid, age);
@@ -262,9 +255,10 @@ static void json_backend(const struct snapshot *s, const struct entry *e)
 static void json_engine(const struct snapshot *s)
 {
 	printf("\"engine\":{\"state\":\"%s\",\"pid\":%u,\"abi_version\":%u,"
-	       "\"start_ns\":%llu,\"last_tick_ns\":%llu}",
+	       "\"start_ns\":%llu,\"last_tick_ns\":%llu,\"impaired\":%s}",
 	       engine_state(&s->meta, now_ns()), s->meta.pid, s->meta.abi_version,
-	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns);
+	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns,
+	       s->meta.flags & XDPHC_META_F_IMPAIRED ? "true" : "false");
 }
 
 static void json_stats(const struct xdphc_engine_stats *st)
@@ -288,6 +282,9 @@ static void json_stats(const struct xdphc_engine_stats *st)
 		{ "sched_behind", st->sched_behind },
 		{ "sched_behind_max", st->sched_behind_max },
 		{ "tick_lag_max_us", st->tick_lag_max_us },
+		{ "sched_lag_p50_us", st->sched_lag_p50_us },
+		{ "sched_lag_p99_us", st->sched_lag_p99_us },
+		{ "sched_lag_max_us", st->sched_lag_max_us },
 	};
 
 	printf("\"stats\":{");

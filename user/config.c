@@ -864,6 +864,8 @@ static int load_pool(struct loader *ld, yaml_node_t *node, size_t idx)
 		.protocol = HC_PROTO_TCP,
 		.interval_ms = DEFAULT_INTERVAL_MS,
 		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		/* A pool without a healthcheck section gets the default jitter too. */
+		.jitter_ms = DEFAULT_INTERVAL_MS / 100,
 		.healthy_threshold = DEFAULT_HEALTHY,
 		.unhealthy_threshold = DEFAULT_UNHEALTHY,
 	};

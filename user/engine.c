@@ -26,18 +26,13 @@
 #include "pindir.h"
 #include "pins.h"
 #include "poolview.h"
+#include "ports.h"
 #include "programs.h"
 #include "scheduler.h"
+#include "seqlock.h"
+#include "slots.h"
 #include "state.h"
 
-#define TICK_MAX_NS 1000000ULL		/* 1 ms */
-#define TICK_MIN_NS 100000ULL		/* 100 us */
-/*
- * Probes a tick should start at most, on average: a tick's SYNs leave in one
- * live-frames run, and a run much larger than a device ring (256 frames on
- * veth) overflows it whenever the receiver works on another CPU.
- */
-#define TICK_PROBES 1024
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
 
@@ -48,8 +43,10 @@ struct engine {
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
 	struct pins pins;
+	struct ports ports;		/* what start reserved in the netns */
 	struct scheduler sched;
-	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed */
+	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed: output only */
+	struct health *health;			/* the truth behind it, per backend */
 	size_t n;
 	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
 	struct poolview view;
@@ -62,7 +59,6 @@ struct engine {
 	uint64_t log_window;
 	uint64_t now_real;		/* realtime at the start of this tick */
 	uint64_t tick_lag_max;
-	uint64_t tick_ns;
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
@@ -86,19 +82,6 @@ static uint64_t clock_ns(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/* The seqlock of abi.h: odd while an entry is being written. */
-static void status_begin(struct xdphc_backend_status *st)
-{
-	__atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void status_end(struct xdphc_backend_status *st)
-{
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
 }
 
 #define LOG_TRANSITIONS_PER_S 50
@@ -125,45 +108,52 @@ static bool transition_log_allowed(struct engine *e, uint64_t now)
 	return false;
 }
 
-static void log_transition(struct engine *e, const struct xdphc_backend_status *st,
-			   uint8_t from)
+static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct health h,
+			   const struct probe_outcome *o, uint8_t from)
 {
 	char a[64], extra[64] = "";
 
 	if (!transition_log_allowed(e, clock_ns(CLOCK_MONOTONIC)))
 		return;
 
-	if (st->reason == XDPHC_REASON_OK)
-		snprintf(extra, sizeof(extra), ", rtt %uus", st->last_rtt_us);
-	else if (st->reason == XDPHC_REASON_UNREACHABLE)
-		snprintf(extra, sizeof(extra), ", icmp type %u code %u", st->icmp_type,
-			 st->icmp_code);
-	log_info("pool %s backend %s: %s -> %s (%s%s, %u in a row)",
-		 e->cfg.pools[st->pool_id].name, addr_format(&st->key, a, sizeof(a)),
-		 state_name(from), state_name(st->state), reason_name(st->reason), extra,
-		 st->reason == XDPHC_REASON_OK ? st->consecutive_ok : st->consecutive_fail);
+	if (o->reason == XDPHC_REASON_OK)
+		snprintf(extra, sizeof(extra), ", rtt %uus", o->rtt_us);
+	else if (o->reason == XDPHC_REASON_UNREACHABLE)
+		snprintf(extra, sizeof(extra), ", icmp type %u code %u", o->icmp_type,
+			 o->icmp_code);
+	log_info("pool %s backend %s: %s -> %s (%s%s, %u in a row)", e->cfg.pools[p].name,
+		 addr_format(&e->st[i].key, a, sizeof(a)), state_name(from),
+		 state_name(health_state(h)), reason_name(o->reason), extra, health_run(h));
 }
 
-/* Outcomes go straight into the mmap-ed status map: no syscall per probe. */
+/*
+ * Outcomes go straight into the mmap-ed status map: no syscall per probe.
+ * While the prober is impaired, states are held: what it still hears may
+ * be a biased sample (the probes that did leave), and what it does not is
+ * its own failure.
+ */
 static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 {
 	struct engine *e = ctx;
-	struct xdphc_backend_status *st = &e->st[i];
-	uint8_t from = st->state;
+	uint32_t p = sched_pool_of(&e->sched, i);
+	struct health h = e->health[i];
+	uint8_t from = health_state(h), to;
 	bool changed;
 
-	status_begin(st);
-	changed = state_update(st, &e->cfg.pools[st->pool_id].hc, o, e->now_real);
-	status_end(st);
-	metrics_outcome(&e->mp[st->pool_id], o);
+	metrics_outcome(&e->mp[p], o);
+	if (e->sched.imp.impaired)
+		return;
+	changed = health_update(&h, &e->cfg.pools[p].hc, o);
+	e->health[i] = h;
+	health_publish(&e->st[i], h, o, changed, e->now_real);
 	if (!changed)
 		return;
-	if (from < 3 && st->state < 3 && st->reason < XDPHC_REASON_MAX)
-		e->mp[st->pool_id].transitions[from][st->state][st->reason]++;
-	poolview_change(&e->view, st->pool_id, i, from, st->state);
+	to = health_state(h);
+	e->mp[p].transitions[from][to][o->reason]++;
+	poolview_change(&e->view, p, i, from, to);
 	e->transitions++;
-	eventlog_write(&e->events, e->now_real, e->cfg.pools[st->pool_id].name, st, from);
-	log_transition(e, st, from);
+	eventlog_write(&e->events, e->now_real, e->cfg.pools[p].name, &e->st[i], from);
+	log_transition(e, p, i, h, o, from);
 }
 
 /* Counts change in place with each transition; this adds the achieved interval. */
@@ -180,6 +170,9 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.start_ns = e->start_real,
 		.heartbeat_ns = clock_ns(CLOCK_REALTIME),
 		.tick_lag_max_ns = e->tick_lag_max,
+		.impaired = e->sched.imp.impaired,
+		.lag_count = e->sched.lag.total,
+		.lag_sum_us = e->sched.lag.sum_us,
 		.stats = *st,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
@@ -219,6 +212,14 @@ static void publish_stats(struct engine *e, bool running)
 	s.sched_behind = ss->behind;
 	s.sched_behind_max = ss->behind_max;
 	s.tick_lag_max_us = e->tick_lag_max / 1000;
+	if (e->sched.pools) {
+		uint64_t p50, p99, max;
+
+		sched_lag_quantiles(&e->sched, &p50, &p99, &max);
+		s.sched_lag_p50_us = p50;
+		s.sched_lag_p99_us = p99;
+		s.sched_lag_max_us = max;
+	}
 	bpf_map_update_elem(e->pins.fd[PIN_STATS], &zero, &s, BPF_ANY);
 
 	publish_metrics(e, &s);
@@ -227,8 +228,9 @@ static void publish_stats(struct engine *e, bool running)
 	m.pid = running ? getpid() : 0;
 	m.start_ns = e->start_real;
 	m.last_tick_ns = clock_ns(CLOCK_REALTIME);
-	m.tick_us = e->tick_ns / 1000;
+	m.tick_us = e->sched.tick_ns / 1000;
 	m.running = running;
+	m.flags = e->sched.imp.impaired ? XDPHC_META_F_IMPAIRED : 0;
 	bpf_map_update_elem(e->pins.fd[PIN_META], &zero, &m, BPF_ANY);
 }
 
@@ -350,18 +352,25 @@ static void write_pools(struct engine *e)
 	}
 }
 
-static void init_slots(struct engine *e)
+/* The probe slots of the backends in buf (config order), and the table replies find them by. */
+static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 {
+	char err[256];
+
 	for (uint32_t i = 0; i < e->n; i++) {
 		struct xdphc_slot *s = &e->prog.slots[i];
-		const struct xdphc_backend_status *st = &e->st[i];
-		const struct pool_cfg *pc = &e->cfg.pools[st->pool_id];
+		const struct pool_cfg *pc = &e->cfg.pools[buf[i].pool_id];
 
-		memcpy(s->addr, st->key.addr, sizeof(s->addr));
-		s->family = st->key.family;
-		s->port = pc->hc.port ? htons(pc->hc.port) : st->key.port;
+		memcpy(s->addr, buf[i].key.addr, sizeof(s->addr));
+		s->family = buf[i].key.family;
+		s->port = pc->hc.port ? htons(pc->hc.port) : buf[i].key.port;
 		s->gen = (uint32_t)random();
 	}
+	if (!slots_index(e->prog.slots, e->n, e->prog.sport_lo, e->prog.sport_count,
+			 e->prog.table, e->prog.nbuckets, err, sizeof(err)))
+		return 0;
+	log_err("%s: %s", e->cfg.path, err);
+	return -1;
 }
 
 /* Entries of the configured backends, in config order: the backend id. */
@@ -418,9 +427,7 @@ static void publish_entries(struct engine *e, const struct xdphc_backend_status 
 
 		if (i >= e->n && !st->key.family)
 			continue;
-		seq = st->seq | 1;
-		__atomic_store_n(&st->seq, seq, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
+		seq = seqlock_write_begin(&st->seq);
 		if (i < e->n) {
 			const size_t at = offsetof(struct xdphc_backend_status, state);
 
@@ -430,7 +437,7 @@ static void publish_entries(struct engine *e, const struct xdphc_backend_status 
 			memset(&st->key, 0, sizeof(st->key));
 			st->state = XDPHC_STATE_UNKNOWN;
 		}
-		status_end(st);
+		seqlock_write_end(&st->seq, seq);
 	}
 }
 
@@ -458,7 +465,8 @@ static void index_drop_unconfigured(struct engine *e, const struct keyindex *idx
 			 dropped, e->cfg.pin_path);
 }
 
-static int index_fill(struct engine *e, const struct keyindex *idx)
+static int index_fill(struct engine *e, const struct keyindex *idx,
+		      const struct xdphc_backend_status *buf)
 {
 	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
 	uint32_t *ids = malloc(e->n * sizeof(*ids));
@@ -471,7 +479,7 @@ static int index_fill(struct engine *e, const struct keyindex *idx)
 		goto out;
 	}
 	for (uint32_t i = 0; i < e->n; i++) {
-		keys[i] = e->st[i].key;
+		keys[i] = buf[i].key;
 		ids[i] = i;
 	}
 	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
@@ -486,40 +494,68 @@ out:
 	return ret;
 }
 
+/* The pool view from the controller's own health records. */
+static int init_poolview(struct engine *e)
+{
+	uint32_t *first = calloc(e->cfg.n_pools + 1, sizeof(*first));
+	uint32_t *total = calloc(e->cfg.n_pools + 1, sizeof(*total));
+	int ret = -1;
+
+	if (first && total) {
+		for (uint32_t p = 0, f = 0; p < e->cfg.n_pools; p++) {
+			first[p] = f;
+			total[p] = e->cfg.pools[p].n_backends;
+			f += total[p];
+		}
+		ret = poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, first,
+				    total, e->health, e->n);
+	}
+	free(first);
+	free(total);
+	if (ret)
+		log_err("out of memory for the pool view of %zu backends", e->n);
+	return ret;
+}
+
+/*
+ * Status entries, probe slots, the index and the pool view of the
+ * configured backends, keeping what a previous run published of them.
+ */
 static int init_status(struct engine *e)
 {
 	size_t n_old = 0, kept = 0;
 	struct xdphc_backend_status *old = pins_previous_status(&e->pins, &n_old);
 	struct xdphc_backend_status *buf = malloc((e->n ? e->n : 1) * sizeof(*buf));
-	struct keyindex idx;
-	int ret = 0;
+	struct keyindex idx = { 0 };
+	int ret = -1;
 
-	if (!buf || keyindex_init(&idx, e->n, &buf[0].key, sizeof(buf[0]))) {
+	e->health = calloc(e->n ? e->n : 1, sizeof(*e->health));
+	if (!buf || !e->health || keyindex_init(&idx, e->n, &buf[0].key, sizeof(buf[0]))) {
 		log_err("out of memory for %zu backends", e->n);
-		free(old);
-		free(buf);
-		return -1;
+		goto out;
 	}
 	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
 		keyindex_insert(&idx, i);
 	if (old)
 		kept = carry_over(buf, &idx, old, n_old);
-	free(old);
+	for (uint32_t i = 0; i < e->n; i++)
+		e->health[i] = health_make(buf[i].state, false, 0);
 	e->st = e->pins.status;
 	publish_entries(e, buf);
-	free(buf);
-	if (e->pins.with_index)
-		ret = index_fill(e, &idx);
-	keyindex_free(&idx);
+	if (init_slots(e, buf) || (e->pins.with_index && index_fill(e, &idx, buf)))
+		goto out;
 	write_pools(e);
-	if (poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, e->st, e->n)) {
-		log_err("out of memory for the pool view of %zu backends", e->n);
-		return -1;
-	}
+	if (init_poolview(e))
+		goto out;
 	if (kept)
 		log_info("kept the last known state of %zu backends from %s/status", kept,
 			 e->cfg.pin_path);
+	ret = 0;
+out:
+	keyindex_free(&idx);
+	free(old);
+	free(buf);
 	return ret;
 }
 
@@ -586,6 +622,8 @@ static int setup(struct engine *e)
 		e->made_pin_top[0] = '\0';
 		return pin_path_error(c, err);
 	}
+	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
+		return -1;
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
 		log_err("%s:%d: %s", c->path, c->event_log_line, err);
 		return -1;
@@ -637,7 +675,6 @@ static int setup(struct engine *e)
 	}
 	if (init_status(e))
 		return -1;
-	init_slots(e);
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
 	malloc_trim(0);
@@ -662,31 +699,19 @@ static void teardown(struct engine *e, bool ok)
 	}
 	sched_free(&e->sched);
 	programs_close(&e->prog);
+	ports_release(&e->ports);
 	pins_close(&e->pins);
 	/* A failed first start leaves no empty pin directory behind. */
 	if (!ok)
 		remove_made_dirs(e);
 	exporter_stop(&e->exp);
 	poolview_free(&e->view);
+	free(e->health);
 	free(e->mp);
 	eventlog_close(&e->events);
 	config_free(&e->cfg);
 	if (e->pin_lock >= 0)
 		close(e->pin_lock);
-}
-
-/* Short enough that a tick's share of the probe rate fits one run. */
-static uint64_t choose_tick(const struct config *c)
-{
-	double rate = 0;
-	uint64_t t;
-
-	for (size_t i = 0; i < c->n_pools; i++)
-		rate += c->pools[i].n_backends * 1000.0 / c->pools[i].hc.interval_ms;
-	if (rate <= 0)
-		return TICK_MAX_NS;
-	t = (uint64_t)(TICK_PROBES * 1e9 / rate);
-	return t > TICK_MAX_NS ? TICK_MAX_NS : t < TICK_MIN_NS ? TICK_MIN_NS : t;
 }
 
 static void install_signals(void)
@@ -749,7 +774,7 @@ static void loop(struct engine *e)
 			reload_requested = 0;
 			on_sighup(e);
 		}
-		next += e->tick_ns;
+		next += e->sched.tick_ns;
 		if (next < now)
 			next = now;
 		sleep_until(next);
@@ -771,7 +796,6 @@ int engine_run(const char *config_path)
 		return 1;
 	}
 	e.start_real = clock_ns(CLOCK_REALTIME);
-	e.tick_ns = choose_tick(&e.cfg);
 	install_signals();
 	ok = !setup(&e);
 	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, clock_ns(CLOCK_MONOTONIC),
@@ -788,7 +812,7 @@ int engine_run(const char *config_path)
 		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
-		 e.cfg.pin_path, (unsigned long)(e.tick_ns / 1000),
+		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),
 		 (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	loop(&e);
 	log_info("stopping: %s", stop_requested ? "signal received" : "done");

@@ -104,6 +104,9 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.start_ns = s->start_ns;
 	x->snap.heartbeat_ns = s->heartbeat_ns;
 	x->snap.tick_lag_max_ns = s->tick_lag_max_ns;
+	x->snap.impaired = s->impaired;
+	x->snap.lag_count = s->lag_count;
+	x->snap.lag_sum_us = s->lag_sum_us;
 	x->snap.stats = s->stats;
 	memcpy(x->snap.pools, s->pools, s->n_pools * sizeof(*s->pools));
 	memcpy(x->snap.mp, s->mp, s->n_pools * sizeof(*s->mp));

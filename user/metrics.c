@@ -162,6 +162,18 @@ static void render_engine(FILE *f, const struct metrics_snapshot *s)
 	counter(f, "xdphc_tx_runs_total", "BPF_PROG_RUN calls that sent SYNs.", st->tx_runs);
 	header(f, "xdphc_sched_behind_probes", "gauge", "Probes due but not sent yet.");
 	fprintf(f, "xdphc_sched_behind_probes %llu\n", (unsigned long long)st->sched_behind);
+	header(f, "xdphc_prober_impaired", "gauge",
+	       "1 while most probes are never known to be sent; backend states are held.");
+	fprintf(f, "xdphc_prober_impaired %d\n", s->impaired);
+	header(f, "xdphc_schedule_lag_seconds", "summary",
+	       "How late probes left against their scheduled time (quantiles over the last 10 s).");
+	fprintf(f, "xdphc_schedule_lag_seconds{quantile=\"0.5\"} %g\n", st->sched_lag_p50_us / 1e6);
+	fprintf(f, "xdphc_schedule_lag_seconds{quantile=\"0.99\"} %g\n", st->sched_lag_p99_us / 1e6);
+	fprintf(f, "xdphc_schedule_lag_seconds_sum %.6f\n", s->lag_sum_us / 1e6);
+	fprintf(f, "xdphc_schedule_lag_seconds_count %llu\n", (unsigned long long)s->lag_count);
+	header(f, "xdphc_schedule_lag_max_seconds", "gauge",
+	       "Latest probe departure against its schedule over the last 10 s.");
+	fprintf(f, "xdphc_schedule_lag_max_seconds %g\n", st->sched_lag_max_us / 1e6);
 	header(f, "xdphc_tick_lag_max_seconds", "gauge",
 	       "Worst lateness of an engine tick since start.");
 	fprintf(f, "xdphc_tick_lag_max_seconds %g\n", s->tick_lag_max_ns / 1e9);

@@ -2,6 +2,7 @@
 #ifndef XDPHC_METRICS_H
 #define XDPHC_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <xdphc/abi.h>
@@ -28,6 +29,8 @@ struct metrics_pool {
 
 struct metrics_snapshot {
 	uint64_t start_ns, heartbeat_ns, tick_lag_max_ns;
+	bool impaired;
+	uint64_t lag_count, lag_sum_us;		/* every probe's schedule lag since start */
 	struct xdphc_engine_stats stats;
 	size_t n_pools;
 	struct xdphc_pool_summary *pools;

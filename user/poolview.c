@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: MIT
 #include <stdlib.h>
 
+#include "log.h"
 #include "poolview.h"
 
 #define NONE UINT32_MAX
 
-static uint32_t *count_of(struct xdphc_pool_summary *ps, uint8_t state)
+/* Readers may look at any time: every field is one aligned 32-bit store. */
+static void store(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static uint32_t *published_count(struct xdphc_pool_summary *ps, uint8_t state)
 {
 	if (state == XDPHC_STATE_UP)
 		return &ps->up;
@@ -14,104 +21,129 @@ static uint32_t *count_of(struct xdphc_pool_summary *ps, uint8_t state)
 	return &ps->unknown;
 }
 
-/* Readers may look at any time: every field is one aligned 32-bit store. */
-static void store(uint32_t *p, uint32_t v)
+static void publish_count(struct poolview *pv, uint32_t p, uint8_t state)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	store(published_count(&pv->pools[p], state), pv->pv[p].count[state]);
 }
 
-static void set_flags(struct xdphc_pool_summary *ps)
+static void publish_flags(struct poolview *pv, uint32_t p)
 {
-	uint32_t f = ps->flags & ~XDPHC_POOL_F_FAIL_OPEN;
+	uint32_t f = 0;
 
-	if (ps->total && !ps->up)
+	if (pv->pv[p].total && !pv->pv[p].count[XDPHC_STATE_UP])
 		f |= XDPHC_POOL_F_FAIL_OPEN;
-	store(&ps->flags, f);
+	store(&pv->pools[p].flags, f);
+}
+
+/*
+ * Up list first, counts and flags last: during a restart on reused maps a
+ * reader holds the old counts for a moment and may meet a slot already
+ * rewritten, which the status check of docs/ABI.md catches; it never sees a
+ * count of zero that is not true.
+ */
+static void build_pool(struct poolview *pv, uint32_t p)
+{
+	struct poolview_pool *pp = &pv->pv[p];
+
+	pp->count[0] = pp->count[1] = pp->count[2] = 0;
+	for (uint32_t id = pp->first; id < pp->first + pp->total; id++) {
+		uint8_t s = health_state(pv->health[id]);
+
+		s = s <= XDPHC_STATE_DOWN ? s : XDPHC_STATE_UNKNOWN;
+		pv->pos[id] = NONE;
+		if (s == XDPHC_STATE_UP) {
+			pv->pos[id] = pp->first + pp->count[s];
+			store(&pv->up[pv->pos[id]].id, id);
+		}
+		pp->count[s]++;
+	}
+	for (uint8_t s = 0; s <= XDPHC_STATE_DOWN; s++)
+		publish_count(pv, p, s);
+	publish_flags(pv, p);
 }
 
 /* The new id goes in before the count grows, so a reader never sees an empty slot. */
-static void add_up(struct poolview *pv, struct xdphc_pool_summary *ps, uint32_t id)
+static void add_up(struct poolview *pv, uint32_t p, uint32_t id)
 {
-	uint32_t slot = ps->first + ps->up;
+	struct poolview_pool *pp = &pv->pv[p];
+	uint32_t slot = pp->first + pp->count[XDPHC_STATE_UP];
 
 	store(&pv->up[slot].id, id);
 	pv->pos[id] = slot;
-	store(&ps->up, ps->up + 1);
+	pp->count[XDPHC_STATE_UP]++;
 }
 
 /*
  * The last entry moves into the leaver's slot before the count shrinks: a
  * reader that still uses the old count finds an up backend in every slot,
  * except for the instant the leaver's own slot is rewritten; forwarders
- * check status[id].state for that (docs/ABI.md).
+ * check status[id].state for that (docs/ABI.md).  The last entry's id is
+ * read from the shared map: it must name a backend whose private position
+ * is that slot, or someone else wrote the list and it is rebuilt.
  */
-static void remove_up(struct poolview *pv, struct xdphc_pool_summary *ps, uint32_t id)
+static int remove_up(struct poolview *pv, uint32_t p, uint32_t id)
 {
-	uint32_t slot = pv->pos[id], last = ps->first + ps->up - 1, moved = pv->up[last].id;
+	struct poolview_pool *pp = &pv->pv[p];
+	uint32_t slot = pv->pos[id], last = pp->first + pp->count[XDPHC_STATE_UP] - 1;
+	uint32_t moved = __atomic_load_n(&pv->up[last].id, __ATOMIC_RELAXED);
 
+	if (slot == NONE || moved >= pv->n || pv->pos[moved] != last)
+		return -1;
 	store(&pv->up[slot].id, moved);
 	pv->pos[moved] = slot;
 	pv->pos[id] = NONE;
-	store(&ps->up, ps->up - 1);
+	pp->count[XDPHC_STATE_UP]--;
+	return 0;
 }
 
-/*
- * Up lists first, counts and flags last: during a restart on reused maps a
- * reader holds the old counts for a moment and may meet a slot already
- * rewritten, which the status check of docs/ABI.md catches; it never sees a
- * count of zero that is not true.
- */
 int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
-		  struct xdphc_pool_slot *up, size_t n_pools,
-		  const struct xdphc_backend_status *st, size_t n)
+		  struct xdphc_pool_slot *up, size_t n_pools, const uint32_t *first,
+		  const uint32_t *total, const struct health *health, size_t n)
 {
-	uint32_t (*cnt)[3] = calloc(n_pools ? n_pools : 1, sizeof(*cnt));
-
 	pv->pools = pools;
 	pv->up = up;
 	pv->n_pools = n_pools;
+	pv->n = n;
+	pv->health = health;
+	pv->repairs = 0;
 	pv->pos = malloc((n ? n : 1) * sizeof(*pv->pos));
-	if (!pv->pos || !cnt) {
-		free(cnt);
+	pv->pv = calloc(n_pools ? n_pools : 1, sizeof(*pv->pv));
+	if (!pv->pos || !pv->pv)
 		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint32_t p = st[i].pool_id, s = st[i].state <= XDPHC_STATE_DOWN ? st[i].state : 0;
-
-		pv->pos[i] = NONE;
-		if (s == XDPHC_STATE_UP) {
-			pv->pos[i] = pools[p].first + cnt[p][s];
-			store(&up[pv->pos[i]].id, i);
-		}
-		cnt[p][s]++;
-	}
 	for (size_t p = 0; p < n_pools; p++) {
-		store(&pools[p].unknown, cnt[p][XDPHC_STATE_UNKNOWN]);
-		store(&pools[p].down, cnt[p][XDPHC_STATE_DOWN]);
-		store(&pools[p].up, cnt[p][XDPHC_STATE_UP]);
-		set_flags(&pools[p]);
+		pv->pv[p].first = first[p];
+		pv->pv[p].total = total[p];
+		build_pool(pv, p);
 	}
-	free(cnt);
 	return 0;
 }
 
 void poolview_change(struct poolview *pv, uint32_t p, uint32_t id, uint8_t from, uint8_t to)
 {
-	struct xdphc_pool_summary *ps = &pv->pools[p];
+	struct poolview_pool *pp = &pv->pv[p];
 
-	if (from == XDPHC_STATE_UP)
-		remove_up(pv, ps, id);
-	else
-		store(count_of(ps, from), *count_of(ps, from) - 1);
+	if (from == XDPHC_STATE_UP && remove_up(pv, p, id)) {
+		if (!pv->repairs++)
+			log_warn("pool %u: its pinned up list was written by someone else; "
+				 "rebuilt from the engine's own state", p);
+		build_pool(pv, p);
+		return;
+	}
+	if (from != XDPHC_STATE_UP)
+		pp->count[from]--;
 	if (to == XDPHC_STATE_UP)
-		add_up(pv, ps, id);
+		add_up(pv, p, id);
 	else
-		store(count_of(ps, to), *count_of(ps, to) + 1);
-	set_flags(ps);
+		pp->count[to]++;
+	publish_count(pv, p, from);
+	publish_count(pv, p, to);
+	publish_flags(pv, p);
 }
 
 void poolview_free(struct poolview *pv)
 {
 	free(pv->pos);
+	free(pv->pv);
 	pv->pos = NULL;
+	pv->pv = NULL;
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pins.h"
 #include "programs.h"
+#include "slots.h"
 #include "probe_rx.skel.h"
 #include "probe_tx.skel.h"
 
@@ -54,27 +55,13 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-static unsigned int bits_for(size_t n)
-{
-	unsigned int b = 0;
-
-	while (((size_t)1 << b) < n)
-		b++;
-	return b;
-}
-
 static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 		    char *err, size_t errlen)
 {
-	unsigned int count = pp->sport_hi - pp->sport_lo + 1;
-	size_t per_port = (pp->nslots + count - 1) / count;
-
 	memset(c, 0, sizeof(*c));
-	c->idx_bits = bits_for(per_port);
-	/* Keep at least 16 bits of the ISN for the cookie. */
-	if (c->idx_bits > 16) {
-		snprintf(err, errlen, "%zu backends need a wider source_ports range "
-			 "than %u-%u", pp->nslots, pp->sport_lo, pp->sport_hi);
+	if (pp->nslots > XDPHC_SLOTS_MAX) {
+		snprintf(err, errlen, "%zu backends: at most %u are supported", pp->nslots,
+			 XDPHC_SLOTS_MAX);
 		return -1;
 	}
 	if (getrandom(c->key, sizeof(c->key), 0) != sizeof(c->key)) {
@@ -84,8 +71,9 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 	c->src4 = pp->src4;
 	c->ifindex = pp->ifindex;
 	c->nslots = pp->nslots;
+	c->nbuckets = slots_table_buckets(pp->nslots);
 	c->sport_lo = pp->sport_lo;
-	c->sport_count = count;
+	c->sport_count = pp->sport_hi - pp->sport_lo + 1;
 	c->mss = DEFAULT_MSS;
 	return 0;
 }
@@ -164,7 +152,8 @@ static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
 		return -1;
 	}
 	p->tx->rodata->cfg = *c;
-	bpf_map__set_max_entries(p->tx->maps.slots, c->nslots);
+	bpf_map__set_max_entries(p->tx->maps.slots, c->nslots ? c->nslots : 1);
+	bpf_map__set_max_entries(p->tx->maps.slot_table, c->nbuckets);
 	e = probe_tx_bpf__load(p->tx);
 	if (e) {
 		snprintf(err, errlen, "loading probe_tx into the kernel: %s%s",
@@ -173,7 +162,9 @@ static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
 	}
 	p->slots = map_mmap(p->tx->maps.slots, &p->slots_len);
 	p->txq = map_mmap(p->tx->maps.txq, &p->txq_len);
-	if (!p->slots || !p->txq) {
+	p->table = map_mmap(p->tx->maps.slot_table, &p->table_len);
+	p->nbuckets = c->nbuckets;
+	if (!p->slots || !p->txq || !p->table) {
 		snprintf(err, errlen, "mmap of probe maps: %s", strerror(errno));
 		return -1;
 	}
@@ -198,6 +189,7 @@ static int open_rx(struct programs *p, const struct xdphc_bpf_cfg *c,
 	}
 	p->rx->rodata->cfg = *c;
 	if (bpf_map__reuse_fd(p->rx->maps.slots, bpf_map__fd(p->tx->maps.slots)) ||
+	    bpf_map__reuse_fd(p->rx->maps.slot_table, bpf_map__fd(p->tx->maps.slot_table)) ||
 	    bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters)) ||
 	    bpf_map__reuse_fd(p->rx->maps.txq, bpf_map__fd(p->tx->maps.txq))) {
 		snprintf(err, errlen, "sharing maps with probe_rx: %s", strerror(errno));
@@ -234,6 +226,8 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 	libbpf_set_print(libbpf_log);
 	p->ifindex = pp->ifindex;
 	p->nslots = pp->nslots;
+	p->sport_lo = pp->sport_lo;
+	p->sport_count = pp->sport_hi - pp->sport_lo + 1;
 	p->tail_call = pp->tail_call;
 	p->mode = pp->skb_mode ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	if (fill_cfg(&c, pp, err, errlen))
@@ -320,6 +314,8 @@ void programs_close(struct programs *p)
 		munmap(p->slots, p->slots_len);
 	if (p->txq)
 		munmap(p->txq, p->txq_len);
+	if (p->table)
+		munmap(p->table, p->table_len);
 	xdp_program__close(p->xprog);
 	probe_rx_bpf__destroy(p->rx);
 	probe_tx_bpf__destroy(p->tx);

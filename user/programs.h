@@ -32,6 +32,10 @@ struct programs {
 	size_t nslots;
 	size_t slots_len;
 	struct xdphc_txq *txq;		/* mmap of the tx queue */
+	struct xdphc_slot_bucket *table;	/* mmap of the slot table */
+	uint32_t nbuckets;
+	size_t table_len;
+	uint16_t sport_lo, sport_count;
 	int batch_fd;			/* program for batched runs, or -1 */
 	bool batch_owned;		/* batch_fd is the interface's program, ours to close */
 	uint32_t batch_id, bad_id;	/* its id; an id that failed check_batch() */

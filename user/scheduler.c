@@ -10,6 +10,17 @@
 #include "scheduler.h"
 
 #define NS_PER_MS 1000000ULL
+#define NS_PER_S 1000000000ULL
+#define TICK_MAX_NS 1000000ULL		/* 1 ms */
+#define TICK_MIN_NS 100000ULL		/* 100 us */
+/*
+ * Probes a tick should start at most, on average: a tick's SYNs leave in one
+ * live-frames run, and a run much larger than a device ring (256 frames on
+ * veth) overflows it whenever the receiver works on another CPU.
+ */
+#define TICK_PROBES 1024
+#define IMPAIR_MIN_S 2
+#define IMPAIR_MIN_LOST 10
 #define RETRY_MIN_NS (10 * NS_PER_MS)
 #define RESEND_NS (2 * NS_PER_MS)	/* a SYN the device dropped goes again after */
 #define NEIGH_REASK_NS (100 * NS_PER_MS)
@@ -20,8 +31,10 @@
  * device drops frames and grow back while it does not.
  */
 #define BUDGET_MIN 32
-#define BUDGET_MAX 1024
-#define BUDGET_STEP 32
+#define BUDGET_FLOOR 1024		/* budget_max is never below this */
+#define BUDGET_HEADROOM 2		/* budget_max over a tick's demand */
+#define BUDGET_GROW_STEPS 32		/* from half to the max in this many growths */
+#define STALL_CATCHUP 8			/* a late tick may send up to 8 ticks' budget */
 #define BATCH_MIN 1
 #define BATCH_MAX 64
 #define BATCH_START 16
@@ -79,11 +92,8 @@ static uint64_t rand64(void)
  */
 #define SHUFFLE_RUN 16
 
-static void shuffle(uint32_t *a, uint32_t n, uint32_t first)
+static void shuffle(uint32_t *perm, uint32_t runs)
 {
-	uint32_t runs = (n + SHUFFLE_RUN - 1) / SHUFFLE_RUN, k = 0;
-	uint32_t *perm = malloc(sizeof(*perm) * (runs ? runs : 1));
-
 	for (uint32_t i = 0; i < runs; i++)
 		perm[i] = i;
 	for (uint32_t i = runs; i > 1; i--) {
@@ -92,28 +102,84 @@ static void shuffle(uint32_t *a, uint32_t n, uint32_t first)
 		perm[i - 1] = perm[j];
 		perm[j] = t;
 	}
-	for (uint32_t r = 0; r < runs; r++)
-		for (uint32_t i = perm[r] * SHUFFLE_RUN; i < n && i < (perm[r] + 1) * SHUFFLE_RUN; i++)
-			a[k++] = first + i;
-	free(perm);
+}
+
+/* The backend at position pos of the order, or UINT32_MAX past the pool's end. */
+static uint32_t backend_at(const struct sched_pool *sp, uint32_t pos)
+{
+	uint32_t i = sp->runs[pos / SHUFFLE_RUN] * SHUFFLE_RUN + pos % SHUFFLE_RUN;
+
+	return i < sp->n ? sp->first + i : UINT32_MAX;
 }
 
 static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t first,
 		     uint64_t now)
 {
+	uint32_t runs = (pc->n_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
+
 	sp->first = first;
 	sp->n = pc->n_backends;
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
-	sp->order = malloc(sizeof(*sp->order) * sp->n);
-	sp->fifo = malloc(sizeof(*sp->fifo) * sp->n);
-	if (!sp->order || !sp->fifo)
+	sp->positions = runs * SHUFFLE_RUN;
+	sp->step_q32 = sp->positions ?
+		(uint64_t)(((unsigned __int128)sp->interval_ns << 32) / sp->positions) : 0;
+	sp->runs = malloc(sizeof(*sp->runs) * (runs ? runs : 1));
+	sp->fifo = malloc(sizeof(*sp->fifo) * (sp->n ? sp->n : 1));
+	if (!sp->runs || !sp->fifo)
 		return -1;
-	shuffle(sp->order, sp->n, first);
-	/* Start at a random phase so restarts do not line engines up either. */
-	sp->cycle_start = now - rand64() % (sp->interval_ns / 8 + 1);
+	shuffle(sp->runs, runs);
+	/*
+	 * The first interval starts now.  It used to start at a random phase in
+	 * the past, to keep restarted engines out of lock step; the shuffled
+	 * order already does that, and the backdated start sent a burst of
+	 * overdue probes (and underflowed a monotonic clock younger than the
+	 * phase: a 24 h interval probed nothing 28 minutes after boot).
+	 */
+	sp->cycle_start = now;
 	return 0;
+}
+
+/* Short enough that a tick's share of the probe rate fits one run. */
+static uint64_t choose_tick(double rate)
+{
+	uint64_t t;
+
+	if (rate <= 0)
+		return TICK_MAX_NS;
+	t = (uint64_t)(TICK_PROBES * 1e9 / rate);
+	return t > TICK_MAX_NS ? TICK_MAX_NS : t < TICK_MIN_NS ? TICK_MIN_NS : t;
+}
+
+/* Long enough for a dead backend to be noticed in every pool. */
+static uint32_t impair_window_s(const struct config *cfg)
+{
+	uint64_t ms = 0;
+
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct hc_config *hc = &cfg->pools[i].hc;
+		uint64_t w = (uint64_t)hc->interval_ms * hc->unhealthy_threshold + hc->timeout_ms;
+
+		if (w > ms)
+			ms = w;
+	}
+	ms = (ms + 999) / 1000;
+	return ms < IMPAIR_MIN_S ? IMPAIR_MIN_S : ms > IMPAIR_SLOTS - 1 ? IMPAIR_SLOTS - 1 : ms;
+}
+
+static void budget_init(struct scheduler *s, const struct config *cfg)
+{
+	double demand;
+
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		s->rate += cfg->pools[i].n_backends * 1000.0 / cfg->pools[i].hc.interval_ms;
+	s->tick_ns = choose_tick(s->rate);
+	demand = s->rate * (double)s->tick_ns / 1e9;
+	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
+	if (s->budget_max < BUDGET_FLOOR)
+		s->budget_max = BUDGET_FLOOR;
+	s->budget = s->budget_max / 2;
 }
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
@@ -126,14 +192,17 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 	s->prog = prog;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
-	s->budget = BUDGET_MAX / 4;
+	budget_init(s, cfg);
 	s->batch = BATCH_START;
+	s->imp.window_s = impair_window_s(cfg);
+	s->imp.sec_start = now;
+	s->lag.sec_start = now;
 	s->nl_fd = neigh_open();
 	if (s->nl_fd < 0)
 		log_warn("netlink socket for neighbour resolution: %s", strerror(errno));
-	s->pools = calloc(cfg->n_pools, sizeof(*s->pools));
+	s->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->pools));
 	s->epoch = now;
-	s->deadline = calloc(total, sizeof(*s->deadline));
+	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
 	if (!s->pools || !s->deadline)
 		return -1;
 	s->n_pools = cfg->n_pools;
@@ -143,6 +212,21 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 		first += cfg->pools[i].n_backends;
 	}
 	return 0;
+}
+
+uint32_t sched_pool_of(const struct scheduler *s, uint32_t b)
+{
+	size_t lo = 0, hi = s->n_pools;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->pools[mid].first <= b)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo;
 }
 
 static bool list_push(struct sched_list *l, uint32_t b, uint64_t at)
@@ -175,8 +259,9 @@ static void pace(struct scheduler *s, bool dropped)
 	s->clean = 0;
 	if (s->batch < BATCH_MAX)
 		s->batch++;
-	if (s->budget < BUDGET_MAX)
-		s->budget += BUDGET_STEP;
+	s->budget += s->budget_max / 2 / BUDGET_GROW_STEPS + 1;
+	if (s->budget > s->budget_max)
+		s->budget = s->budget_max;
 }
 
 /*
@@ -267,11 +352,8 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	if (!answered(slot, &r)) {
 		if (!expired)
 			return V_PENDING;
-		if (slot->flags & XDPHC_SLOT_F_UNSURE) {
-			/* We may never have delivered it: not the backend's timeout. */
-			s->st.lost++;
-			return V_SKIP;
-		}
+		if (slot->flags & XDPHC_SLOT_F_UNSURE)
+			return V_SKIP;	/* maybe never delivered: not the backend's timeout */
 		fill(o, false, XDPHC_REASON_TIMEOUT);
 		s->st.timeouts++;
 		return V_FINAL;
@@ -279,7 +361,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	switch (XDPHC_RESULT_KIND(r)) {
 	case XDPHC_RES_SYNACK:
 		fill(o, true, XDPHC_REASON_OK);
-		o->rtt_us = slot->rtt_us;
+		o->rtt_us = slot->t;	/* probe_rx's RTT, written before result */
 		return V_FINAL;
 	case XDPHC_RES_RST:
 		fill(o, false, XDPHC_REASON_REFUSED);
@@ -290,7 +372,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 		o->icmp_code = XDPHC_RESULT_CODE(r);
 		return V_FINAL;
 	case XDPHC_RES_TX_NO_NEIGH:
-		ask_neigh(s, slot->nexthop, now);
+		ask_neigh(s, slot->t, now);	/* the next hop that had no neighbour */
 		if (!expired)
 			return V_RETRY;
 		fill(o, false, XDPHC_REASON_NEIGH_FAILED);
@@ -317,8 +399,13 @@ static void finish(struct scheduler *s, uint32_t b, enum verdict v,
 		   const struct probe_outcome *o)
 {
 	s->deadline[b] = 0;
-	if (v == V_FINAL)
+	if (v == V_FINAL) {
+		s->imp.done[s->imp.cur]++;
 		s->cb(s->cb_ctx, b, o);
+		return;
+	}
+	s->imp.lost[s->imp.cur]++;
+	s->st.lost++;
 }
 
 static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now)
@@ -421,6 +508,15 @@ static void next_cycle(struct sched_pool *sp, uint64_t now)
 	sp->offset = sp->jitter_ns ? rand64() % (sp->jitter_ns + 1) : 0;
 }
 
+static void lag_add(struct scheduler *s, uint64_t now, uint64_t at)
+{
+	uint64_t us = now > at ? (now - at) / 1000 : 0;
+
+	lathist_add(&s->lag.sec[s->lag.cur], us);
+	s->lag.total++;
+	s->lag.sum_us += us;
+}
+
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
@@ -432,17 +528,18 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	elapsed = now - start;
 	if (elapsed >= sp->interval_ns) {
 		/* Finish the previous interval first, then start the next one. */
-		due = sp->n;
+		due = sp->positions;
 	} else {
-		due = (uint64_t)((unsigned __int128)sp->n * elapsed / sp->interval_ns) + 1;
-		if (due > sp->n)
-			due = sp->n;
+		due = (uint64_t)((unsigned __int128)sp->positions * elapsed / sp->interval_ns) + 1;
+		if (due > sp->positions)
+			due = sp->positions;
 	}
 	while (sp->cursor < due && *budget) {
-		uint32_t b = sp->order[sp->cursor++];
+		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
-		if (s->deadline[b])
-			continue;	/* still in flight: never two probes at once */
+		if (b == UINT32_MAX || s->deadline[b])
+			continue;	/* past the end, or in flight: never two probes at once */
+		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
 		set_deadline(s, b, now + sp->timeout_ns);
 		sp->fifo[(sp->head + sp->len) % sp->n] = b;
 		sp->len++;
@@ -451,15 +548,72 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		(*budget)--;
 	}
 	s->behind_now += due - sp->cursor;
-	if (sp->cursor == sp->n)
+	if (sp->cursor == sp->positions)
 		next_cycle(sp, now);
+}
+
+/*
+ * The budget of this tick: the nominal one, scaled by how long the last
+ * tick really took, so that a late tick (or a stall) is made up for
+ * rather than lost; bounded so that a long stall does not become one burst.
+ */
+static unsigned int tick_budget(struct scheduler *s, uint64_t now)
+{
+	uint64_t dt = s->last_tick ? now - s->last_tick : s->tick_ns;
+	uint64_t b = (uint64_t)s->budget * dt / s->tick_ns;
+
+	s->last_tick = now;
+	if (b < s->budget)
+		b = s->budget;
+	if (b > (uint64_t)s->budget * STALL_CATCHUP)
+		b = (uint64_t)s->budget * STALL_CATCHUP;
+	return (unsigned int)b;
+}
+
+/* Once a second: roll the lag window and judge whether the prober is impaired. */
+static void roll_second(struct scheduler *s, uint64_t now)
+{
+	struct sched_impair *im = &s->imp;
+	uint64_t done = 0, lost = 0;
+
+	if (now - s->lag.sec_start >= NS_PER_S) {
+		s->lag.cur = (s->lag.cur + 1) % LAG_WINDOW_S;
+		memset(&s->lag.sec[s->lag.cur], 0, sizeof(s->lag.sec[0]));
+		s->lag.sec_start = now;
+	}
+	if (now - im->sec_start < NS_PER_S)
+		return;
+	im->sec_start = now;
+	for (uint32_t i = 0; i < im->window_s; i++) {
+		unsigned int k = (im->cur + IMPAIR_SLOTS - i) % IMPAIR_SLOTS;
+
+		done += im->done[k];
+		lost += im->lost[k];
+	}
+	if (!im->impaired && lost >= IMPAIR_MIN_LOST && lost * 2 >= done + lost) {
+		im->impaired = true;
+		im->since = now;
+		log_err("prober impaired: %lu of %lu probes in the last %u s were never known "
+			"to be sent (device drops or send errors); backend states are held "
+			"until it recovers", (unsigned long)lost, (unsigned long)(done + lost),
+			im->window_s);
+	} else if (im->impaired && lost * 10 < done + lost) {
+		im->impaired = false;
+		log_info("prober recovered: %lu of %lu probes in the last %u s undelivered; "
+			 "backend states follow probes again", (unsigned long)lost,
+			 (unsigned long)(done + lost), im->window_s);
+	}
+	im->cur = (im->cur + 1) % IMPAIR_SLOTS;
+	im->done[im->cur] = 0;
+	im->lost[im->cur] = 0;
 }
 
 void sched_tick(struct scheduler *s, uint64_t now)
 {
-	unsigned int budget = s->budget;
+	unsigned int budget = tick_budget(s, now);
 
 	s->behind_now = 0;
+	roll_second(s, now);
 	for (size_t i = 0; i < s->n_pools; i++)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
@@ -472,12 +626,25 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		s->st.behind_max = s->behind_now;
 }
 
+void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99,
+			 uint64_t *max)
+{
+	static struct lathist all;
+
+	memset(&all, 0, sizeof(all));
+	for (unsigned int i = 0; i < LAG_WINDOW_S; i++)
+		lathist_merge(&all, &s->lag.sec[i]);
+	*p50 = lathist_quantile(&all, 0.50);
+	*p99 = lathist_quantile(&all, 0.99);
+	*max = all.max;
+}
+
 void sched_free(struct scheduler *s)
 {
 	if (!s->pools)
 		return;
 	for (size_t i = 0; i < s->n_pools; i++) {
-		free(s->pools[i].order);
+		free(s->pools[i].runs);
 		free(s->pools[i].fifo);
 	}
 	free(s->pools);

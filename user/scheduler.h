@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "lathist.h"
 #include "programs.h"
 #include "state.h"
 
@@ -17,8 +18,15 @@ struct sched_pool {
 	uint32_t first;			/* backends [first, first + n) belong to the pool */
 	uint32_t n;
 	uint64_t interval_ns, timeout_ns, jitter_ns;
-	uint32_t *order;		/* probe order within an interval (shuffled) */
-	uint32_t cursor;		/* probes issued in the current interval */
+	/*
+	 * Probe order within an interval: runs of SHUFFLE_RUN consecutive
+	 * backends in shuffled order.  Positions run over runs * SHUFFLE_RUN;
+	 * the few past n (in a short last run) are skipped.
+	 */
+	uint32_t *runs;
+	uint32_t positions;
+	uint32_t cursor;		/* positions passed in the current interval */
+	uint64_t step_q32;		/* interval / positions, 32.32 fixed point */
 	uint64_t cycle_start;		/* monotonic ns, before jitter */
 	uint64_t offset;		/* this interval's jitter */
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
@@ -37,9 +45,41 @@ struct sched_stats {
 	uint64_t neigh_requests;
 	uint64_t tx_dropped;		/* frames the device dropped (ring full) */
 	uint64_t resent;		/* SYNs sent again after such drops */
-	uint64_t lost;			/* probes never known delivered: not counted */
+	uint64_t lost;			/* probes never known sent: not held against backends */
 	uint64_t behind;		/* probes due but not sent, at the last tick */
 	uint64_t behind_max;
+};
+
+/*
+ * Schedule lag: how late a probe leaves against its scheduled time (its
+ * place in the spread over the interval, plus the interval's jitter).
+ * Kept per second; the published quantiles cover the last LAG_WINDOW_S.
+ */
+#define LAG_WINDOW_S 10
+
+struct sched_lag {
+	struct lathist sec[LAG_WINDOW_S];
+	unsigned int cur;
+	uint64_t sec_start;
+	uint64_t total;			/* probes measured since start */
+	uint64_t sum_us;
+};
+
+/*
+ * The prober is impaired when most probes of a failure window were never
+ * known to be sent (device drops that persist, send errors): their
+ * backends' states would go stale without anyone being told.  Counted per
+ * second over IMPAIR_SLOTS seconds at most.
+ */
+#define IMPAIR_SLOTS 64
+
+struct sched_impair {
+	uint32_t window_s;		/* seconds that decide */
+	uint32_t done[IMPAIR_SLOTS], lost[IMPAIR_SLOTS];
+	unsigned int cur;
+	uint64_t sec_start;
+	bool impaired;
+	uint64_t since;			/* monotonic ns it was set */
 };
 
 struct sched_entry {
@@ -61,7 +101,11 @@ struct scheduler {
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	unsigned int nq;		/* entries queued in prog->txq */
-	unsigned int budget;		/* most probes started in one tick */
+	uint64_t tick_ns;		/* the tick the engine should run at */
+	double rate;			/* probes a second the pools ask for */
+	unsigned int budget;		/* most probes started in a nominal tick */
+	unsigned int budget_max;	/* at least twice a tick's demand */
+	uint64_t last_tick;
 	unsigned int batch;		/* frames per flush to the device */
 	unsigned int clean;		/* sends without drops since the last change */
 	uint64_t behind_now;
@@ -70,6 +114,8 @@ struct scheduler {
 	outcome_fn cb;
 	void *cb_ctx;
 	struct sched_stats st;
+	struct sched_lag lag;
+	struct sched_impair imp;
 };
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
@@ -77,5 +123,11 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
 void sched_free(struct scheduler *s);
+
+/* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
+void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99,
+			 uint64_t *max);
+/* The pool backend b belongs to. */
+uint32_t sched_pool_of(const struct scheduler *s, uint32_t b);
 
 #endif

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "seqlock.h"
 #include "state.h"
 
 static const char *const state_names[] = { "unknown", "up", "down" };
@@ -23,34 +24,39 @@ const char *reason_name(uint8_t reason)
 	return reason < XDPHC_REASON_MAX ? reason_names[reason] : "?";
 }
 
-static uint16_t inc_sat(uint16_t v)
+bool health_update(struct health *h, const struct hc_config *hc, const struct probe_outcome *o)
 {
-	return v == UINT16_MAX ? v : v + 1;
+	uint8_t state = health_state(*h), next = state;
+	uint32_t run = health_ok_run(*h) == o->ok ? health_run(*h) + 1 : 1;
+
+	if (o->ok && run >= hc->healthy_threshold)
+		next = XDPHC_STATE_UP;
+	else if (!o->ok && run >= hc->unhealthy_threshold)
+		next = XDPHC_STATE_DOWN;
+	*h = health_make(next, o->ok, run);
+	return next != state;
 }
 
-bool state_update(struct xdphc_backend_status *st, const struct hc_config *hc,
-		  const struct probe_outcome *o, uint64_t now)
+static uint16_t sat16(uint32_t v)
 {
-	uint8_t next = st->state;
+	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
 
+void health_publish(struct xdphc_backend_status *st, struct health h,
+		    const struct probe_outcome *o, bool changed, uint64_t now)
+{
+	uint32_t seq = seqlock_write_begin(&st->seq);
+	bool ok = health_ok_run(h);
+
+	st->state = health_state(h);
 	st->reason = o->reason;
 	st->icmp_type = o->icmp_type;
 	st->icmp_code = o->icmp_code;
-	if (o->ok) {
+	st->consecutive_ok = ok ? sat16(health_run(h)) : 0;
+	st->consecutive_fail = ok ? 0 : sat16(health_run(h));
+	if (o->ok)
 		st->last_rtt_us = o->rtt_us;
-		st->consecutive_ok = inc_sat(st->consecutive_ok);
-		st->consecutive_fail = 0;
-		if (st->consecutive_ok >= hc->healthy_threshold)
-			next = XDPHC_STATE_UP;
-	} else {
-		st->consecutive_fail = inc_sat(st->consecutive_fail);
-		st->consecutive_ok = 0;
-		if (st->consecutive_fail >= hc->unhealthy_threshold)
-			next = XDPHC_STATE_DOWN;
-	}
-	if (next == st->state)
-		return false;
-	st->state = next;
-	st->last_change_ns = now;
-	return true;
+	if (changed)
+		st->last_change_ns = now;
+	seqlock_write_end(&st->seq, seq);
 }

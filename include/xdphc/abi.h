@@ -24,13 +24,9 @@
 #ifndef XDPHC_ABI_H
 #define XDPHC_ABI_H
 
-#ifdef __bpf__
 #include <linux/types.h>
-#else
-#include <linux/types.h>
-#endif
 
-#define XDPHC_ABI_VERSION 2
+#define XDPHC_ABI_VERSION 3
 
 #define XDPHC_MAX_POOLS 256
 #define XDPHC_POOL_NAME_LEN 32
@@ -133,12 +129,30 @@ struct xdphc_engine_stats {
 	__u64 transitions;
 	__u64 tx_dropped;	/* SYN frames the device dropped (its ring was full) */
 	__u64 probes_resent;	/* SYNs sent again after such drops */
-	__u64 probes_lost;	/* probes never known delivered: not held against backends */
+	__u64 probes_lost;	/* probes never known sent (device drops, send errors): not
+				 * held against backends */
 	__u64 tx_runs;		/* BPF_PROG_RUN calls that sent SYNs */
 	__u64 sched_behind;	/* probes due but not sent yet, at the last tick */
 	__u64 sched_behind_max;
 	__u64 tick_lag_max_us;	/* worst lateness of a tick */
+	/*
+	 * Schedule lag over the last 10 s: how late probes left against their
+	 * scheduled time (place in the interval's spread plus its jitter).
+	 * Quantiles are bucket upper bounds, within 1/8 of the true value.
+	 */
+	__u64 sched_lag_p50_us;
+	__u64 sched_lag_p99_us;
+	__u64 sched_lag_max_us;
 };
+
+/*
+ * The prober cannot tell whether its probes leave: over a failure window
+ * (the longest interval * unhealthy_threshold + timeout of any pool) at
+ * least half of them were never known to be sent (device drops that
+ * persist, send errors).  Backend states are held while it is set; a load
+ * balancer may fail open or fall back to another source of health.
+ */
+#define XDPHC_META_F_IMPAIRED 0x1
 
 /* Engine identity and liveness: a consumer compares now with last_tick_ns. */
 struct xdphc_meta {
@@ -148,6 +162,11 @@ struct xdphc_meta {
 	__u64 last_tick_ns;
 	__u32 tick_us;		/* the engine's tick; stale if last_tick is far older */
 	__u32 running;		/* 1 while the engine runs, 0 after a clean stop */
+	__u32 flags;		/* XDPHC_META_F_*, written with the heartbeat */
+	__u32 reserved;
 };
+
+_Static_assert(sizeof(struct xdphc_engine_stats) == 168, "xdphc ABI: stats layout");
+_Static_assert(sizeof(struct xdphc_meta) == 40, "xdphc ABI: meta layout");
 
 #endif /* XDPHC_ABI_H */

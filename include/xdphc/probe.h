@@ -35,21 +35,87 @@ enum xdphc_result_kind {
 #define XDPHC_RESULT_CODE(r) ((__u8)((r) >> 8))
 
 /*
- * One probe target, indexed by slot number.  The controller writes addr,
- * port, family and bumps gen before it queues a probe; probe_tx writes
- * sent_ns; probe_rx writes rtt_us and then result.
+ * One probe target, indexed by slot number (the backend id).  The
+ * controller writes addr, port, sport and family once, and bumps gen before
+ * it queues a probe.  `t` is one word used in turn by each side, which keeps
+ * a slot at 40 bytes (a million of them are mapped): probe_tx stores the send
+ * time in it, probe_rx replaces that with the round-trip time before it
+ * publishes result, and a send that found no neighbour stores the next hop
+ * it was missing.  result says which of those t holds.
  */
 struct xdphc_slot {
 	__be32 addr[4];
 	__be16 port;		/* destination (check) port */
+	__u16 sport;		/* our source port, host order: part of the slot's key */
 	__u8 family;
 	__u8 flags;
+	__u16 pad;
 	__u32 gen;		/* probe generation, part of the cookie */
-	__u64 sent_ns;		/* bpf_ktime_get_ns() when the SYN left */
+	__u32 t;		/* sent (us, wraps) | rtt_us | next hop, see above */
 	__u64 result;		/* XDPHC_RESULT() of the current or last probe */
-	__u32 rtt_us;		/* a u32 of ns would wrap at 4.3 s */
-	__be32 nexthop;		/* next hop that had no neighbour entry */
 };
+_Static_assert(sizeof(struct xdphc_slot) == 40, "slot size");
+
+/*
+ * The slot table: how probe_rx finds the slot of a reply from the reply's
+ * own tuple (backend address, backend port, our port).  The ISN then carries
+ * nothing but the keyed cookie, 32 bits of it whatever the backend count and
+ * port range (a slot index packed into the ISN left 16 to 24).
+ *
+ * A kernel hash map would cost about 97 bytes a backend; this is an array of
+ * 64-byte buckets (one cache line) of 16 entries, filled by the controller at
+ * start, at a load of 3/4: 5.3 bytes a backend.  A key lives in the first
+ * bucket with room, starting at its hash's bucket, so a lookup reads one
+ * cache line nearly always (at 16 M backends no key is more than 14 buckets
+ * from its home) and stops at the first empty entry.
+ *
+ * An entry is tag << 24 | (slot + 1), 0 = empty: the tag (8 more bits of the
+ * hash) skips most entries that are not the key without reading their slot.
+ */
+#define XDPHC_BUCKET_ENTRIES 16
+#define XDPHC_BUCKET_PROBES 32		/* buckets a lookup reads at most */
+#define XDPHC_SLOT_BITS 24
+#define XDPHC_SLOTS_MAX ((1U << XDPHC_SLOT_BITS) - 1)
+#define XDPHC_SLOT_LOAD_NUM 3		/* entries : capacity = 3 : 4 */
+#define XDPHC_SLOT_LOAD_DEN 4
+
+struct xdphc_slot_bucket {
+	__u32 e[XDPHC_BUCKET_ENTRIES];
+};
+
+/*
+ * Key hash, the same in BPF and in the controller: a multiply-xorshift
+ * mix; it need not be keyed, since only the controller inserts keys and a
+ * forged reply can only make one lookup.
+ */
+static inline __u64 xdphc_slot_hash(const __be32 addr[4], __be16 port, __u16 sport)
+{
+	__u64 h = ((__u64)addr[0] << 32 | addr[1]) * 0x9e3779b97f4a7c15ULL;
+
+	h ^= ((__u64)addr[2] << 32 | addr[3]) * 0xc2b2ae3d27d4eb4fULL;
+	h ^= (__u64)port << 16 | sport;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static inline __u32 xdphc_slot_home(__u64 h, __u32 nbuckets)
+{
+	return (__u32)(((h & 0xffffffffULL) * nbuckets) >> 32);
+}
+
+static inline __u32 xdphc_slot_tag(__u64 h)
+{
+	return (__u32)(h >> 56);
+}
+
+static inline __u32 xdphc_slot_entry(__u64 h, __u32 slot)
+{
+	return xdphc_slot_tag(h) << XDPHC_SLOT_BITS | (slot + 1);
+}
 
 /* Per-CPU counters kept by the XDP programs, summed by the controller. */
 enum xdphc_counter {
@@ -68,17 +134,16 @@ enum xdphc_counter {
 };
 
 /*
- * Constants fixed at load time (.rodata).  A probe's slot travels in the
- * packet itself: the source port carries slot % sport_count and the low
- * idx_bits of the ISN carry slot / sport_count; the remaining ISN bits are
- * the keyed cookie.  Replies (SYN-ACK/RST ack-1, ICMP-quoted seq) echo both.
+ * Constants fixed at load time (.rodata).  The ISN of a probe is its keyed
+ * cookie, all 32 bits; replies echo it (SYN-ACK/RST ack - 1, ICMP-quoted
+ * seq), and their tuple finds the slot through the slot table.
  */
 struct xdphc_bpf_cfg {
 	__u64 key[2];		/* SipHash key, random per start */
 	__be32 src4;
 	__u32 ifindex;
 	__u32 nslots;
-	__u32 idx_bits;
+	__u32 nbuckets;		/* slot table size */
 	__u16 sport_lo;		/* host order */
 	__u16 sport_count;
 	__u16 mss;

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* The BPF view of a probe slot: finding it from a reply, recording an outcome. */
+#ifndef XDPHC_BPF_SLOT_H
+#define XDPHC_BPF_SLOT_H
+
+#include "maps.h"
+
+/* A reply's tuple, seen from the probe it answers. */
+struct slot_key {
+	__be32 addr[4];		/* the probed address */
+	__be16 port;		/* the probed port */
+	__u16 sport;		/* our source port, host order */
+};
+
+static __always_inline int slot_is(const struct xdphc_slot *s, const struct slot_key *k)
+{
+	return s->family == AF_INET && s->addr[0] == k->addr[0] && s->port == k->port &&
+	       s->sport == k->sport;
+}
+
+struct slot_search {
+	const struct slot_key *key;
+	struct xdphc_slot *found;
+	__u32 bucket;
+	__u32 tag;
+	int done;
+};
+
+/* One bucket of a lookup (a bpf_loop callback: verified once, not per bucket). */
+static long slot_search_bucket(__u32 n, void *ctx)
+{
+	struct slot_search *q = ctx;
+	struct xdphc_slot_bucket *bk = bpf_map_lookup_elem(&slot_table, &q->bucket);
+
+	(void)n;
+	if (!bk)
+		return 1;
+	for (__u32 j = 0; j < XDPHC_BUCKET_ENTRIES; j++) {
+		__u32 e = bk->e[j], idx;
+		struct xdphc_slot *s;
+
+		if (!e)
+			return 1;	/* the key would have been here */
+		if (e >> XDPHC_SLOT_BITS != q->tag)
+			continue;
+		idx = (e & XDPHC_SLOTS_MAX) - 1;
+		s = bpf_map_lookup_elem(&slots, &idx);
+		if (s && slot_is(s, q->key)) {
+			q->found = s;
+			return 1;
+		}
+	}
+	if (++q->bucket >= cfg.nbuckets)
+		q->bucket = 0;
+	return 0;
+}
+
+/*
+ * The slot probing k's tuple, or NULL: then the packet is not a reply to
+ * any probe and must pass untouched.  See the slot table in probe.h.
+ */
+static __always_inline struct xdphc_slot *slot_find(const struct slot_key *k)
+{
+	__u64 h = xdphc_slot_hash(k->addr, k->port, k->sport);
+	struct slot_search q = {
+		.key = k,
+		.bucket = xdphc_slot_home(h, cfg.nbuckets),
+		.tag = xdphc_slot_tag(h),
+	};
+
+	bpf_loop(XDPHC_BUCKET_PROBES, slot_search_bucket, &q, 0);
+	return q.found;
+}
+
+/* Microseconds, wrapping: RTTs are differences of two of these. */
+static __always_inline __u32 now_us(void)
+{
+	return (__u32)(bpf_ktime_get_ns() / 1000);
+}
+
+#endif

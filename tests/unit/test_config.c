@@ -1,0 +1,935 @@
+// SPDX-License-Identifier: MIT
+/*
+ * config_load() through files, table-driven.  To add a case, append to
+ * valid[] (with a check function for what the config must hold) or to
+ * errors[] (the message substring and the line it must name).  In the YAML,
+ * the file contents and the expected message:
+ *   @DIR@  the temporary directory holding the config (c.yaml) and the
+ *          backends file (b.txt), @CFG@ and @FILE@ their paths,
+ *   @LONG@ an absolute path of PATH_MAX characters (one too many),
+ *   @MAXP@ an absolute path of PATH_MAX - 1 characters (just fits).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+
+struct cfg_case {
+	const char *name;
+	const char *yaml;		/* the config, c.yaml */
+	size_t yaml_len;		/* for text with NUL bytes; 0: strlen */
+	const char *file;		/* b.txt next to it, or NULL for none */
+	size_t file_len;
+	const char *err;		/* errors[]: a substring of the message */
+	int line;			/* errors[]: the line it names; 0 for none */
+	bool in_file;			/* errors[]: it names b.txt, not c.yaml */
+	void (*check)(const struct config *c);	/* valid[]: what it must hold */
+};
+
+/* Shared fragments; POOLS is lines n+1..n+3 after what precedes it. */
+#define IFACE "interface: eth0\n"
+#define POOLS "pools:\n  - name: web\n    backends: [10.0.0.1:80]\n"
+/* One pool; healthcheck keys start at line 6. */
+#define HC IFACE "pools:\n  - name: web\n    backends: [10.0.0.1:80]\n    healthcheck:\n"
+/* One pool; a block list whose first entry is line 5. */
+#define BLOCK IFACE "pools:\n  - name: web\n    backends:\n"
+
+static char dir[PATH_MAX - 64];
+static char cfg_path[PATH_MAX], file_path[PATH_MAX];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint32_t ip4(const char *s)
+{
+	struct in_addr a = { 0 };
+
+	inet_pton(AF_INET, s, &a);
+	return a.s_addr;
+}
+
+static bool key_is(const struct xdphc_backend_key *k, const char *addr, uint16_t port)
+{
+	return k->family == AF_INET && k->protocol == IPPROTO_TCP && k->addr[0] == ip4(addr) &&
+	       !k->addr[1] && !k->addr[2] && !k->addr[3] && k->port == htons(port);
+}
+
+#define CHECK_KEY(k, addr, port) CHECK_MSG(key_is(k, addr, port), "%s is %s:%u", #k, addr, port)
+
+static void long_path(char *out, size_t len)
+{
+	memset(out, 'a', len);
+	out[0] = '/';
+	out[len] = '\0';
+}
+
+/* tmpl with the @NAME@ placeholders replaced; malloc'ed. */
+static char *expand(const char *tmpl, size_t tlen)
+{
+	static char lng[PATH_MAX + 1], maxp[PATH_MAX];
+	const struct { const char *name; const char *val; } sub[] = {
+		{ "@DIR@", dir }, { "@CFG@", cfg_path }, { "@FILE@", file_path },
+		{ "@LONG@", lng }, { "@MAXP@", maxp },
+	};
+	char *out = NULL;
+	size_t olen = 0, i;
+	FILE *f = open_memstream(&out, &olen);
+
+	long_path(lng, PATH_MAX);
+	long_path(maxp, PATH_MAX - 1);
+	for (const char *p = tmpl; f && p < tmpl + tlen; ) {
+		for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+			if (!strncmp(p, sub[i].name, strlen(sub[i].name)))
+				break;
+		if (i < sizeof(sub) / sizeof(sub[0])) {
+			fputs(sub[i].val, f);
+			p += strlen(sub[i].name);
+		} else {
+			fputc(*p++, f);
+		}
+	}
+	if (f)
+		fclose(f);
+	return out;
+}
+
+/* len != 0: bytes written as they are (they may hold NULs); else tmpl, expanded. */
+static int write_file(const char *path, const char *tmpl, size_t len)
+{
+	char *text = len ? NULL : expand(tmpl, strlen(tmpl));
+	const char *data = len ? tmpl : text;
+	size_t n = len ? len : (text ? strlen(text) : 0);
+	FILE *f = fopen(path, "w");
+	int ret = 0;
+
+	if (!f || !data || fwrite(data, 1, n, f) != n)
+		ret = -1;
+	if (f && fclose(f))
+		ret = -1;
+	free(text);
+	return ret;
+}
+
+static int setup_case(const struct cfg_case *c)
+{
+	unlink(file_path);
+	if (c->file && write_file(file_path, c->file, c->file_len))
+		return -1;
+	return write_file(cfg_path, c->yaml, c->yaml_len);
+}
+
+/* ---- checks on valid configs ------------------------------------------- */
+
+static void defaults(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_STR(c->interface, "eth0");
+	CHECK_INT(c->interface_line, 1);
+	CHECK(!c->has_source_ipv4);
+	CHECK(!c->has_source_ports);
+	CHECK_STR(c->pin_path, "/sys/fs/bpf/xdphc");
+	CHECK_INT(c->pin_path_line, 0);
+	CHECK_STR(c->xdp_mode, "native");
+	CHECK(c->status_index);
+	CHECK_STR(c->event_log, "");
+	CHECK(!c->tail_call);
+	CHECK_STR(c->tail_call_map, "");
+	CHECK(!c->has_metrics);
+	CHECK_UINT(c->n_pools, 1);
+	CHECK_STR(c->pools[0].name, "web");
+	CHECK_INT(hc->protocol, HC_PROTO_TCP);
+	CHECK_UINT(hc->port, 0);
+	CHECK_UINT(hc->interval_ms, 1000);
+	CHECK_UINT(hc->timeout_ms, 500);
+	CHECK(!hc->has_jitter);
+	CHECK_UINT(hc->jitter_ms, 10);		/* 1 % of the interval */
+	CHECK_UINT(hc->healthy_threshold, 3);
+	CHECK_UINT(hc->unhealthy_threshold, 2);
+	CHECK_UINT(c->pools[0].n_backends, 1);
+	CHECK_KEY(&c->pools[0].backends[0].key, "10.0.0.1", 80);
+	CHECK_UINT(config_backend_count(c), 1);
+}
+
+static void every_top_key(const struct config *c)
+{
+	CHECK_STR(c->interface, "veth-probe0");
+	CHECK_INT(c->interface_line, 1);
+	CHECK(c->has_source_ipv4);
+	CHECK_UINT(c->source_ipv4, ip4("198.18.255.1"));
+	CHECK(c->has_source_ports);
+	CHECK_UINT(c->sport_lo, 61000);
+	CHECK_UINT(c->sport_hi, 65095);
+	CHECK_STR(c->pin_path, "/sys/fs/bpf/xhc-unit");
+	CHECK_INT(c->pin_path_line, 4);
+	CHECK_STR(c->xdp_mode, "skb");
+	CHECK(!c->status_index);
+	CHECK_STR(c->event_log, "/var/log/xdphc/events.jsonl");
+	CHECK_INT(c->event_log_line, 7);
+	CHECK(c->tail_call);
+	CHECK_STR(c->tail_call_map, "/sys/fs/bpf/lb/chain");
+	CHECK_INT(c->tail_call_line, 9);
+	CHECK_UINT(c->tail_call_index, 7);
+	CHECK(c->has_metrics);
+	CHECK_KEY(&c->metrics, "127.0.0.1", 9469);
+	CHECK_INT(c->metrics_line, 11);
+	CHECK_UINT(c->n_pools, 1);
+}
+
+static void index_off(const struct config *c)
+{
+	CHECK(!c->status_index);
+}
+
+static void index_on(const struct config *c)
+{
+	CHECK(c->status_index);
+}
+
+static void log_stdout(const struct config *c)
+{
+	CHECK_STR(c->event_log, "stdout");
+	CHECK_INT(c->event_log_line, 2);
+}
+
+static void attach_interface(const struct config *c)
+{
+	CHECK(!c->tail_call);
+	CHECK_STR(c->xdp_mode, "native");
+}
+
+static void tail_call_no_map(const struct config *c)
+{
+	CHECK(c->tail_call);
+	CHECK_STR(c->tail_call_map, "");
+	CHECK_UINT(c->tail_call_index, 0);
+}
+
+static void tail_call_index_max(const struct config *c)
+{
+	CHECK_UINT(c->tail_call_index, 65535);
+}
+
+static void metrics_v6(const struct config *c)
+{
+	CHECK(c->has_metrics);
+	CHECK_INT(c->metrics.family, AF_INET6);
+	CHECK_UINT(c->metrics.port, htons(9100));
+	CHECK_UINT(c->metrics.addr[3], htonl(1));
+}
+
+static void every_hc_key(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_TCP);
+	CHECK_UINT(hc->port, 8080);
+	CHECK_UINT(hc->interval_ms, 2000);
+	CHECK_UINT(hc->timeout_ms, 1500);
+	CHECK(hc->has_jitter);
+	CHECK_UINT(hc->jitter_ms, 5);
+	CHECK_UINT(hc->healthy_threshold, 5);
+	CHECK_UINT(hc->unhealthy_threshold, 4);
+}
+
+static void jitter_off(const struct config *c)
+{
+	CHECK(c->pools[0].hc.has_jitter);
+	CHECK_UINT(c->pools[0].hc.jitter_ms, 0);
+	CHECK_UINT(c->pools[0].hc.interval_ms, 1500);
+}
+
+static void default_jitter_follows(const struct config *c)
+{
+	CHECK(!c->pools[0].hc.has_jitter);
+	CHECK_UINT(c->pools[0].hc.jitter_ms, 15);
+}
+
+/* A short interval must not inherit a default timeout longer than itself. */
+static void timeout_clamped(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 200);
+	CHECK_UINT(c->pools[0].hc.timeout_ms, 200);
+	CHECK_UINT(c->pools[0].hc.jitter_ms, 2);
+}
+
+static void timeout_equals_interval(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 60000);
+	CHECK_UINT(c->pools[0].hc.timeout_ms, 60000);
+}
+
+static void interval_one_day(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 24U * 3600 * 1000);
+}
+
+static void half_interval_jitter(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.jitter_ms, 50);
+}
+
+static void threshold_bounds(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.healthy_threshold, 1);
+	CHECK_UINT(c->pools[0].hc.unhealthy_threshold, 1000);
+	CHECK_UINT(c->pools[0].hc.port, 65535);
+}
+
+static void empty_healthcheck(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 1000);
+	CHECK_UINT(c->pools[0].hc.healthy_threshold, 3);
+}
+
+/* List entries come first, then the file's, whatever the key order. */
+static void list_and_file(const struct config *c)
+{
+	const struct pool_cfg *web = &c->pools[0], *api = &c->pools[1];
+
+	CHECK_UINT(c->n_pools, 2);
+	CHECK_UINT(web->n_backends, 5);
+	if (web->n_backends == 5) {
+		CHECK_KEY(&web->backends[0].key, "10.0.0.1", 80);
+		CHECK_KEY(&web->backends[1].key, "10.0.1.1", 80);
+		CHECK_KEY(&web->backends[2].key, "10.0.1.2", 80);
+		CHECK_KEY(&web->backends[3].key, "10.0.1.3", 81);
+		CHECK_KEY(&web->backends[4].key, "10.0.1.4", 80);
+	}
+	CHECK_STR(api->name, "api");
+	CHECK_UINT(api->n_backends, 2);
+	if (api->n_backends == 2)
+		CHECK_KEY(&api->backends[1].key, "10.0.0.1", 81);
+	CHECK_UINT(config_backend_count(c), 7);
+}
+
+static void only_file(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].n_backends, 2);
+	CHECK_KEY(&c->pools[0].backends[1].key, "10.0.2.2", 80);
+}
+
+static void pool_name_chars(const struct config *c)
+{
+	CHECK_STR(c->pools[0].name, "Web_01.eu-west-1.abcdefghijklmn");
+}
+
+static void iface_15(const struct config *c)
+{
+	CHECK_STR(c->interface, "abcdefghijklmno");
+}
+
+static void ports_16(const struct config *c)
+{
+	CHECK_UINT(c->sport_lo, 1000);
+	CHECK_UINT(c->sport_hi, 1015);
+}
+
+static void ports_15_chars(const struct config *c)
+{
+	CHECK_UINT(c->sport_lo, 1000);
+	CHECK_UINT(c->sport_hi, 2000);
+}
+
+static void long_pin_path(const struct config *c)
+{
+	CHECK_UINT(strlen(c->pin_path), PATH_MAX - 1);
+}
+
+static void loaded(const struct config *c)
+{
+	CHECK_UINT(c->n_pools, 1);
+}
+
+static void two_pools(const struct config *c)
+{
+	CHECK_UINT(c->n_pools, 2);
+	CHECK_STR(c->pools[1].name, "api");
+	CHECK_UINT(c->pools[1].hc.interval_ms, 5000);
+	/* Each pool has its own health check: the second must not leak into the first. */
+	CHECK_UINT(c->pools[0].hc.interval_ms, 1000);
+}
+
+static const struct cfg_case valid[] = {
+	{ "minimal: defaults", IFACE POOLS, .check = defaults },
+	{ "every top-level key",
+	  "interface: veth-probe0\n"
+	  "source_ipv4: 198.18.255.1\n"
+	  "source_ports: 61000-65095\n"
+	  "pin_path: /sys/fs/bpf/xhc-unit\n"
+	  "xdp_mode: skb\n"
+	  "status_index: false\n"
+	  "event_log: /var/log/xdphc/events.jsonl\n"
+	  "xdp_attach: tail_call\n"
+	  "tail_call_map: /sys/fs/bpf/lb/chain\n"
+	  "tail_call_index: 7\n"
+	  "metrics_listen: 127.0.0.1:9469\n"
+	  POOLS, .check = every_top_key },
+	{ "status_index no", IFACE "status_index: no\n" POOLS, .check = index_off },
+	{ "status_index off", IFACE "status_index: off\n" POOLS, .check = index_off },
+	{ "status_index yes", IFACE "status_index: yes\n" POOLS, .check = index_on },
+	{ "status_index on", IFACE "status_index: on\n" POOLS, .check = index_on },
+	{ "status_index true", IFACE "status_index: true\n" POOLS, .check = index_on },
+	{ "event_log stdout", IFACE "event_log: stdout\n" POOLS, .check = log_stdout },
+	{ "xdp_attach interface", IFACE "xdp_attach: interface\nxdp_mode: native\n" POOLS,
+	  .check = attach_interface },
+	{ "tail_call without a map", IFACE "xdp_attach: tail_call\n" POOLS,
+	  .check = tail_call_no_map },
+	{ "tail_call_index 65535",
+	  IFACE "xdp_attach: tail_call\ntail_call_map: /sys/fs/bpf/x\ntail_call_index: 65535\n"
+	  POOLS, .check = tail_call_index_max },
+	{ "metrics_listen IPv6", IFACE "metrics_listen: '[::1]:9100'\n" POOLS,
+	  .check = metrics_v6 },
+	{ "every healthcheck key",
+	  HC "      protocol: TCP\n      port: 8080\n      interval: 2s\n      timeout: 1500ms\n"
+	  "      jitter: 5ms\n      healthy_threshold: 5\n      unhealthy_threshold: 4\n",
+	  .check = every_hc_key },
+	{ "jitter 0", HC "      jitter: 0\n      interval: 1.5s\n", .check = jitter_off },
+	{ "default jitter follows interval", HC "      interval: 1.5s\n",
+	  .check = default_jitter_follows },
+	{ "default timeout clamped", HC "      interval: 200ms\n", .check = timeout_clamped },
+	{ "timeout = interval", HC "      interval: 1m\n      timeout: 60s\n",
+	  .check = timeout_equals_interval },
+	{ "interval 1 day", HC "      interval: 1440m\n      jitter: 0\n", .check = interval_one_day },
+	{ "jitter half the interval", HC "      interval: 100ms\n      jitter: 50ms\n",
+	  .check = half_interval_jitter },
+	{ "threshold and port bounds",
+	  HC "      healthy_threshold: 1\n      unhealthy_threshold: 1000\n      port: 65535\n",
+	  .check = threshold_bounds },
+	{ "empty healthcheck", IFACE POOLS "    healthcheck: {}\n", .check = empty_healthcheck },
+	{ "list, file with BOM, comments, CRLF, no final newline",
+	  IFACE "pools:\n  - name: web\n    backends_file: b.txt\n    backends: [10.0.0.1:80]\n"
+	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.1:81]\n",
+	  .file = "\xef\xbb\xbf# web backends\n10.0.1.1:80\n\n  10.0.1.2:80   # spare\r\n"
+		  "\t10.0.1.3:81\n#10.0.9.9:80\n10.0.1.4:80",
+	  .check = list_and_file },
+	{ "absolute backends_file", IFACE "pools:\n  - name: web\n    backends_file: @DIR@/b.txt\n",
+	  .file = "10.0.2.1:80\n10.0.2.2:80\n", .check = only_file },
+	{ "pool name characters", IFACE "pools:\n  - name: Web_01.eu-west-1.abcdefghijklmn\n"
+	  "    backends: [10.0.0.1:80]\n", .check = pool_name_chars },
+	{ "interface of 15 characters", "interface: abcdefghijklmno\n" POOLS, .check = iface_15 },
+	{ "16 source ports", IFACE "source_ports: 1000-1015\n" POOLS, .check = ports_16 },
+	{ "source_ports of 15 characters", IFACE "source_ports: 1000-0000002000\n" POOLS,
+	  .check = ports_15_chars },
+	{ "pin_path of PATH_MAX - 1", IFACE "pin_path: @MAXP@\n" POOLS, .check = long_pin_path },
+	{ "explicit document markers", "---\n" IFACE POOLS "...\n", .check = loaded },
+	{ "pools before interface", POOLS IFACE, .check = loaded },
+	{ "flow style", "{interface: eth0, pools: [{name: web, backends: ['10.0.0.1:80']}]}\n",
+	  .check = loaded },
+	{ "same address, other port", IFACE "pools:\n  - name: web\n"
+	  "    backends: [10.0.0.1:80, 10.0.0.1:81]\n", .check = loaded },
+	{ "two pools, own health checks", IFACE POOLS "  - name: api\n"
+	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
+};
+
+/* ---- error paths -------------------------------------------------------- */
+
+static const struct cfg_case errors[] = {
+	/* The document */
+	{ "empty file", "", .err = "config is empty", .line = 1 },
+	{ "only a comment", "# nothing here\n", .err = "config is empty", .line = 1 },
+	{ "bad indentation", IFACE "pools:\n  - name: web\n   backends: [10.0.0.1:80]\n",
+	  .err = "YAML syntax error: ", .line = 4 },
+	{ "tab indentation", IFACE "pools:\n\t- name: web\n",
+	  .err = "YAML syntax error: found character that cannot start any token", .line = 3 },
+	{ "unclosed flow list", IFACE "pools: [\n  {name: web\n",
+	  .err = "YAML syntax error: ", .line = 4 },
+	{ "invalid UTF-8", IFACE "pools\xff: x\n", .err = "YAML syntax error: invalid", .line = 2 },
+	{ "NUL in the config", IFACE "pools: x\0\n", .yaml_len = 26,
+	  .err = "YAML syntax error: control characters are not allowed", .line = 2 },
+	{ "two documents", IFACE POOLS "---\nfoo: 1\n",
+	  .err = "only one YAML document is allowed", .line = 6 },
+	{ "root is a list", "- interface\n", .err = "the config must be a mapping, got a list",
+	  .line = 1 },
+	{ "root is a value", "eth0\n", .err = "the config must be a mapping, got a single value",
+	  .line = 1 },
+	{ "key is a list", "? [a]\n: 1\n",
+	  .err = "keys in the config must be plain names, got a list", .line = 1 },
+	{ "unknown key", IFACE "interfaces: eth1\n" POOLS,
+	  .err = "unknown key 'interfaces' in the config (expected one of: interface, "
+		 "source_ipv4, source_ports, pin_path, xdp_mode, status_index, event_log, "
+		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, pools)", .line = 2 },
+	{ "duplicate key", IFACE POOLS "interface: eth1\n",
+	  .err = "duplicate key 'interface' in the config (first at line 1)", .line = 5 },
+	{ "missing interface", POOLS, .err = "missing required key 'interface'", .line = 1 },
+	{ "missing pools", IFACE "xdp_mode: skb\n", .err = "missing required key 'pools'",
+	  .line = 1 },
+
+	/* interface */
+	{ "interface list", "interface: [eth0]\n" POOLS,
+	  .err = "interface must be a single value, got a list", .line = 1 },
+	{ "interface mapping", "interface: {a: b}\n" POOLS,
+	  .err = "interface must be a single value, got a mapping", .line = 1 },
+	{ "interface empty", "interface:\n" POOLS, .err = "interface has no value", .line = 1 },
+	{ "interface quoted empty", "interface: ''\n" POOLS, .err = "interface has no value",
+	  .line = 1 },
+	{ "interface NUL", "interface: \"eth\\0\"\n" POOLS,
+	  .err = "interface contains a NUL character", .line = 1 },
+	{ "interface too long", "interface: abcdefghijklmnop\n" POOLS,
+	  .err = "interface name 'abcdefghijklmnop' is too long (max 15 characters)", .line = 1 },
+	{ "interface slash", "interface: a/b\n" POOLS, .err = "'a/b' is not a valid interface name",
+	  .line = 1 },
+	{ "interface space", "interface: 'a b'\n" POOLS,
+	  .err = "'a b' is not a valid interface name", .line = 1 },
+	{ "interface colon", "interface: a:b\n" POOLS, .err = "'a:b' is not a valid interface name",
+	  .line = 1 },
+	{ "interface dot", "interface: .\n" POOLS, .err = "'.' is not a valid interface name",
+	  .line = 1 },
+	{ "interface dotdot", "interface: '..'\n" POOLS,
+	  .err = "'..' is not a valid interface name", .line = 1 },
+
+	/* source_ipv4, source_ports */
+	{ "source_ipv4 short", IFACE "source_ipv4: 1.2.3\n" POOLS,
+	  .err = "source_ipv4 '1.2.3' is not an IPv4 address", .line = 2 },
+	{ "source_ipv4 IPv6", IFACE "source_ipv4: '::1'\n" POOLS,
+	  .err = "source_ipv4 '::1' is not an IPv4 address", .line = 2 },
+	{ "source_ipv4 list", IFACE "source_ipv4: [1.2.3.4]\n" POOLS,
+	  .err = "source_ipv4 must be a single value, got a list", .line = 2 },
+	{ "source_ports one port", IFACE "source_ports: 61000\n" POOLS,
+	  .err = "source_ports must be LO-HI with 1 <= LO <= HI <= 65535, got '61000'", .line = 2 },
+	{ "source_ports from 0", IFACE "source_ports: 0-100\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports reversed", IFACE "source_ports: 2000-1000\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports above 65535", IFACE "source_ports: 1000-65536\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports words", IFACE "source_ports: a-b\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports no LO", IFACE "source_ports: -1000\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports no HI", IFACE "source_ports: 1000-\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports spaces", IFACE "source_ports: 1000 - 2000\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports very long", IFACE "source_ports: 1000-0000000000002000\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	/* One character more than the parser's buffer holds with its NUL. */
+	{ "source_ports of 16 characters", IFACE "source_ports: 1000-00000002000\n" POOLS,
+	  .err = "source_ports must be LO-HI", .line = 2 },
+	{ "source_ports too few", IFACE "source_ports: 100-110\n" POOLS,
+	  .err = "source_ports '100-110' has 11 ports, need at least 16", .line = 2 },
+
+	/* pin_path, xdp_mode, status_index, event_log */
+	{ "pin_path relative", IFACE "pin_path: bpf/xdphc\n" POOLS,
+	  .err = "pin_path 'bpf/xdphc' must be an absolute path", .line = 2 },
+	{ "pin_path too long", IFACE "pin_path: @LONG@\n" POOLS, .err = "pin_path is too long",
+	  .line = 2 },
+	{ "xdp_mode generic", IFACE "xdp_mode: generic\n" POOLS,
+	  .err = "xdp_mode must be 'native' or 'skb', got 'generic'", .line = 2 },
+	{ "xdp_mode upper case", IFACE "xdp_mode: SKB\n" POOLS,
+	  .err = "xdp_mode must be 'native' or 'skb', got 'SKB'", .line = 2 },
+	{ "status_index maybe", IFACE "status_index: maybe\n" POOLS,
+	  .err = "status_index must be true or false, got 'maybe'", .line = 2 },
+	{ "status_index 1", IFACE "status_index: 1\n" POOLS,
+	  .err = "status_index must be true or false, got '1'", .line = 2 },
+	{ "event_log relative", IFACE "event_log: events.jsonl\n" POOLS,
+	  .err = "event_log must be 'stdout' or an absolute file path, got 'events.jsonl'",
+	  .line = 2 },
+	{ "event_log too long", IFACE "event_log: @LONG@\n" POOLS, .err = "event_log is too long",
+	  .line = 2 },
+
+	/* xdp_attach, tail_call_map, tail_call_index */
+	{ "xdp_attach unknown", IFACE "xdp_attach: dispatcher\n" POOLS,
+	  .err = "xdp_attach must be 'interface' or 'tail_call', got 'dispatcher'", .line = 2 },
+	{ "tail_call_map alone", IFACE "tail_call_map: /sys/fs/bpf/lb/chain\n" POOLS,
+	  .err = "tail_call_map needs xdp_attach: tail_call", .line = 2 },
+	{ "tail_call_map with interface attach",
+	  IFACE "xdp_attach: interface\ntail_call_map: /sys/fs/bpf/lb/chain\n" POOLS,
+	  .err = "tail_call_map needs xdp_attach: tail_call", .line = 3 },
+	{ "tail_call_map relative", IFACE "xdp_attach: tail_call\ntail_call_map: chain\n" POOLS,
+	  .err = "tail_call_map must be the absolute path of a pinned BPF prog array", .line = 3 },
+	{ "tail_call_map too long", IFACE "xdp_attach: tail_call\ntail_call_map: @LONG@\n" POOLS,
+	  .err = "tail_call_map is too long", .line = 3 },
+	{ "tail_call_index too big", IFACE "xdp_attach: tail_call\ntail_call_index: 65536\n" POOLS,
+	  .err = "tail_call_index must be an integer in 0..65535, got '65536'", .line = 3 },
+	{ "tail_call_index negative", IFACE "xdp_attach: tail_call\ntail_call_index: -1\n" POOLS,
+	  .err = "tail_call_index must be an integer in 0..65535, got '-1'", .line = 3 },
+	{ "tail_call_index hex", IFACE "xdp_attach: tail_call\ntail_call_index: 0x1\n" POOLS,
+	  .err = "tail_call_index must be an integer in 0..65535, got '0x1'", .line = 3 },
+	{ "tail_call_index empty", IFACE "xdp_attach: tail_call\ntail_call_index: ''\n" POOLS,
+	  .err = "tail_call_index has no value", .line = 3 },
+
+	/* metrics_listen */
+	{ "metrics_listen name", IFACE "metrics_listen: localhost:9469\n" POOLS,
+	  .err = "metrics_listen 'localhost:9469': not a valid IPv4 address "
+		 "(expected e.g. 127.0.0.1:9469)", .line = 2 },
+	{ "metrics_listen port 0", IFACE "metrics_listen: 127.0.0.1:0\n" POOLS,
+	  .err = "metrics_listen '127.0.0.1:0': port must be 1..65535", .line = 2 },
+	{ "metrics_listen no port", IFACE "metrics_listen: 9469\n" POOLS,
+	  .err = "metrics_listen '9469': missing ':PORT'", .line = 2 },
+
+	/* pools */
+	{ "pools a value", IFACE "pools: web\n", .err = "pools must be a list, got a single value",
+	  .line = 2 },
+	{ "pools a mapping", IFACE "pools: {web: 1}\n", .err = "pools must be a list, got a mapping",
+	  .line = 2 },
+	{ "pools empty", IFACE "pools: []\n",
+	  .err = "pools is empty: configure at least one pool", .line = 2 },
+	{ "pool a value", IFACE "pools: [web]\n", .err = "pool must be a mapping, got a single value",
+	  .line = 2 },
+	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
+	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
+		 "backends_file)", .line = 4 },
+	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
+	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
+	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
+	  .err = "pool has no 'name'", .line = 3 },
+	{ "pool name space", IFACE "pools:\n  - name: 'web pool'\n    backends: [10.0.0.1:80]\n",
+	  .err = "bad pool name 'web pool': use 1..31 characters from A-Z a-z 0-9 _ . -",
+	  .line = 3 },
+	{ "pool name quote", IFACE "pools:\n  - name: 'a\"b'\n    backends: [10.0.0.1:80]\n",
+	  .err = "bad pool name 'a\"b'", .line = 3 },
+	{ "pool name UTF-8", IFACE "pools:\n  - name: w\xc3\xa9\x62\n    backends: [10.0.0.1:80]\n",
+	  .err = "bad pool name", .line = 3 },
+	{ "pool name 32 characters",
+	  IFACE "pools:\n  - name: abcdefghijklmnopqrstuvwxyz012345\n    backends: [10.0.0.1:80]\n",
+	  .err = "bad pool name 'abcdefghijklmnopqrstuvwxyz012345'", .line = 3 },
+	{ "pool name list", IFACE "pools:\n  - name: [web]\n    backends: [10.0.0.1:80]\n",
+	  .err = "name must be a single value, got a list", .line = 3 },
+	{ "duplicate pool name", IFACE POOLS "  - name: web\n    backends: [10.0.0.2:80]\n",
+	  .err = "duplicate pool name 'web'", .line = 5 },
+	{ "pool without backends", IFACE "pools:\n  - name: web\n",
+	  .err = "pool 'web' has no backends (give 'backends' or 'backends_file')", .line = 3 },
+	{ "pool with an empty list", IFACE "pools:\n  - name: web\n    backends: []\n",
+	  .err = "pool 'web' has no backends", .line = 3 },
+
+	/* healthcheck */
+	{ "healthcheck a value", IFACE POOLS "    healthcheck: fast\n",
+	  .err = "healthcheck must be a mapping, got a single value", .line = 5 },
+	{ "healthcheck unknown key", HC "      intervall: 1s\n",
+	  .err = "unknown key 'intervall' in healthcheck (expected one of: protocol, port, "
+		 "interval, timeout, healthy_threshold, unhealthy_threshold, jitter, grace_period, "
+		 "path, host, success_codes)", .line = 6 },
+	{ "healthcheck duplicate key", HC "      interval: 1s\n      interval: 2s\n",
+	  .err = "duplicate key 'interval' in healthcheck (first at line 6)", .line = 7 },
+	{ "grace_period", HC "      grace_period: 10s\n",
+	  .err = "healthcheck grace_period is not supported yet", .line = 6 },
+	{ "path", HC "      path: /healthz\n", .err = "healthcheck path is not supported yet",
+	  .line = 6 },
+	{ "host", HC "      host: example.com\n", .err = "healthcheck host is not supported yet",
+	  .line = 6 },
+	{ "success_codes", HC "      success_codes: 200-299\n",
+	  .err = "healthcheck success_codes is not supported yet", .line = 6 },
+	{ "protocol http", HC "      protocol: http\n",
+	  .err = "protocol 'http' is not supported yet (only tcp)", .line = 6 },
+	{ "protocol HTTPS", HC "      protocol: HTTPS\n",
+	  .err = "protocol 'HTTPS' is not supported yet (only tcp)", .line = 6 },
+	{ "protocol udp", HC "      protocol: udp\n",
+	  .err = "protocol 'udp' is not supported yet (only tcp)", .line = 6 },
+	{ "protocol unknown", HC "      protocol: sctp\n",
+	  .err = "unknown protocol 'sctp' (expected tcp)", .line = 6 },
+	{ "port 0", HC "      port: 0\n", .err = "port must be an integer in 1..65535, got '0'",
+	  .line = 6 },
+	{ "port 65536", HC "      port: 65536\n",
+	  .err = "port must be an integer in 1..65535, got '65536'", .line = 6 },
+	{ "port name", HC "      port: http\n",
+	  .err = "port must be an integer in 1..65535, got 'http'", .line = 6 },
+	{ "port huge", HC "      port: 99999999999999999999999\n",
+	  .err = "port must be an integer in 1..65535", .line = 6 },
+	{ "interval bad unit", HC "      interval: 5x\n",
+	  .err = "interval: bad duration '5x' (use e.g. 500ms, 1.5s, 2s, 1m)", .line = 6 },
+	{ "interval negative", HC "      interval: -1s\n", .err = "interval: bad duration '-1s'",
+	  .line = 6 },
+	{ "interval sub-millisecond", HC "      interval: 1.0005s\n",
+	  .err = "interval: bad duration '1.0005s'", .line = 6 },
+	{ "interval 0", HC "      interval: 0\n", .err = "interval must be greater than 0",
+	  .line = 6 },
+	{ "interval 0ms", HC "      interval: 0ms\n", .err = "interval must be greater than 0",
+	  .line = 6 },
+	{ "interval over a day", HC "      interval: 1441m\n",
+	  .err = "interval must be at most 1 day (24h)", .line = 6 },
+	{ "interval a list", HC "      interval: [1s]\n",
+	  .err = "interval must be a single value, got a list", .line = 6 },
+	{ "timeout bad", HC "      timeout: soon\n", .err = "timeout: bad duration 'soon'",
+	  .line = 6 },
+	{ "timeout 0", HC "      timeout: 0\n", .err = "timeout must be greater than 0", .line = 6 },
+	{ "timeout over interval", HC "      interval: 1s\n      timeout: 2s\n",
+	  .err = "timeout (2000ms) must not exceed interval (1000ms)", .line = 7 },
+	{ "timeout over default interval", HC "      timeout: 1001ms\n",
+	  .err = "timeout (1001ms) must not exceed interval (1000ms)", .line = 6 },
+	{ "jitter bad", HC "      jitter: lots\n",
+	  .err = "jitter: bad duration 'lots' (use e.g. 0, 5ms, 20ms)", .line = 6 },
+	{ "jitter empty", HC "      jitter: ''\n", .err = "jitter: bad duration ''", .line = 6 },
+	{ "jitter over half", HC "      jitter: 501ms\n",
+	  .err = "jitter (501ms) must not exceed half the interval (1000ms)", .line = 6 },
+	{ "healthy_threshold 0", HC "      healthy_threshold: 0\n",
+	  .err = "healthy_threshold must be an integer in 1..1000, got '0'", .line = 6 },
+	{ "healthy_threshold 1001", HC "      healthy_threshold: 1001\n",
+	  .err = "healthy_threshold must be an integer in 1..1000, got '1001'", .line = 6 },
+	{ "healthy_threshold word", HC "      healthy_threshold: three\n",
+	  .err = "healthy_threshold must be an integer in 1..1000, got 'three'", .line = 6 },
+	{ "unhealthy_threshold 0", HC "      unhealthy_threshold: 0\n",
+	  .err = "unhealthy_threshold must be an integer in 1..1000, got '0'", .line = 6 },
+	{ "unhealthy_threshold signed", HC "      unhealthy_threshold: +2\n",
+	  .err = "unhealthy_threshold must be an integer in 1..1000, got '+2'", .line = 6 },
+
+	/* backends */
+	{ "backends a value", IFACE "pools:\n  - name: web\n    backends: 10.0.0.1:80\n",
+	  .err = "backends must be a list, got a single value", .line = 4 },
+	{ "backend entry a list", BLOCK "      - [2001:db8::1]\n",
+	  .err = "backends: each entry must be ADDR:PORT, got a list "
+		 "(quote IPv6 entries: \"[2001:db8::1]:80\")", .line = 5 },
+	{ "backend entry a mapping", BLOCK "      - 10.0.0.1: 80\n",
+	  .err = "backends: each entry must be ADDR:PORT, got a mapping", .line = 5 },
+	{ "backend without port", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2\n",
+	  .err = "bad backend address '10.0.0.2': missing ':PORT'", .line = 6 },
+	{ "backend port 0", BLOCK "      - 10.0.0.1:0\n",
+	  .err = "bad backend address '10.0.0.1:0': port must be 1..65535", .line = 5 },
+	{ "backend bad address", BLOCK "      - 10.0.0.300:80\n",
+	  .err = "bad backend address '10.0.0.300:80': not a valid IPv4 address", .line = 5 },
+	{ "backend host name", BLOCK "      - web1:80\n",
+	  .err = "bad backend address 'web1:80': not a valid IPv4 address", .line = 5 },
+	{ "backend IPv6", BLOCK "      - '[2001:db8::1]:80'\n",
+	  .err = "backend '[2001:db8::1]:80': IPv6 backends are not supported yet", .line = 5 },
+	{ "duplicate backend in the list",
+	  BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n      - 10.0.0.1:080\n",
+	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:5)", .line = 7 },
+	{ "duplicate backend across pools", IFACE POOLS "  - name: api\n"
+	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n",
+	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:4)", .line = 6 },
+
+	/* backends_file */
+	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
+	  .err = "backends_file: cannot open '@DIR@/nothere.txt': No such file or directory",
+	  .line = 4 },
+	{ "backends_file a directory", IFACE "pools:\n  - name: web\n    backends_file: .\n",
+	  .err = "backends_file: cannot open '@DIR@/.': Is a directory", .line = 4 },
+	{ "backends_file path too long", IFACE "pools:\n  - name: web\n    backends_file: @LONG@\n",
+	  .err = "backends_file: path too long", .line = 4 },
+	{ "backends_file a list", IFACE "pools:\n  - name: web\n    backends_file: [b.txt]\n",
+	  .err = "backends_file must be a single value, got a list", .line = 4 },
+	{ "backends_file empty", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "# nothing yet\n\n", .err = "pool 'web' has no backends", .line = 3 },
+	{ "NUL in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "10.0.0.1:80\n10.0.0.2:80\0\n", .file_len = 25,
+	  .err = "NUL byte in backends file", .line = 2, .in_file = true },
+	{ "bad address in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "10.0.0.1:80\n# comment\n10.0.0.300:80\n",
+	  .err = "bad backend address '10.0.0.300:80': not a valid IPv4 address", .line = 3,
+	  .in_file = true },
+	{ "IPv6 in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "[2001:db8::1]:80\n",
+	  .err = "backend '[2001:db8::1]:80': IPv6 backends are not supported yet", .line = 1,
+	  .in_file = true },
+	{ "duplicate in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "10.0.0.1:80\n10.0.0.2:80\n\n10.0.0.1:80\n",
+	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@FILE@:1)", .line = 4,
+	  .in_file = true },
+	{ "duplicate of a list entry in backends file",
+	  IFACE "pools:\n  - name: web\n    backends_file: b.txt\n    backends: [10.0.0.1:80]\n",
+	  .file = "10.0.0.2:80\n10.0.0.1:80\n",
+	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:5)", .line = 2,
+	  .in_file = true },
+	{ "duplicate of a backends file entry in a list",
+	  IFACE "pools:\n  - name: web\n    backends_file: b.txt\n"
+	  "  - name: api\n    backends: [10.0.0.3:80, 10.0.0.2:80]\n",
+	  .file = "10.0.0.1:80\n10.0.0.2:80\n",
+	  .err = "duplicate backend 10.0.0.2:80: already in pool 'web' (@FILE@:2)", .line = 6 },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void run_valid(const struct cfg_case *c)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_LEN] = "x";
+
+	check_context("config valid: %s", c->name);
+	if (setup_case(c)) {
+		CHECK_MSG(false, "write the case's files: %s", strerror(errno));
+		return;
+	}
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	if (err[0])
+		return;
+	CHECK_STR(cfg.path, cfg_path);
+	c->check(&cfg);
+	config_free(&cfg);
+	CHECK(cfg.pools == NULL && cfg.n_pools == 0);
+}
+
+static void run_error(const struct cfg_case *c)
+{
+	char err[CONFIG_ERR_LEN] = "", prefix[PATH_MAX + 32];
+	char *want = expand(c->err, strlen(c->err));
+	struct config cfg;
+
+	check_context("config error: %s", c->name);
+	if (setup_case(c) || !want) {
+		CHECK_MSG(false, "write the case's files: %s", strerror(errno));
+		free(want);
+		return;
+	}
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
+	if (c->line)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", c->in_file ? file_path : cfg_path, c->line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", c->in_file ? file_path : cfg_path);
+	CHECK_MSG(!strncmp(err, prefix, strlen(prefix)), "'%s' starts with '%s'", err, prefix);
+	CHECK_CONTAINS(err, want);
+	/* A failed load leaves nothing to free. */
+	CHECK(cfg.pools == NULL && cfg.n_pools == 0);
+	free(want);
+}
+
+/* ---- cases that do not fit the table ------------------------------------ */
+
+static void no_such_file(void)
+{
+	char err[CONFIG_ERR_LEN], path[PATH_MAX + 16], want[PATH_MAX + 64];
+	struct config cfg;
+
+	check_context("config: special cases");
+	snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+	CHECK_INT(config_load(path, &cfg, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+	snprintf(want, sizeof(want), "%s: cannot open: Is a directory", dir);
+	CHECK_INT(config_load(dir, &cfg, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+}
+
+/* The message repeats the whole path: give it room to reach the reason. */
+static void path_too_long(void)
+{
+	char err[2 * PATH_MAX], *path = malloc(PATH_MAX + 1);
+	struct config cfg;
+
+	if (!path)
+		return;
+	long_path(path, PATH_MAX);
+	CHECK_INT(config_load(path, &cfg, err, sizeof(err)), -1);
+	CHECK_CONTAINS(err, ": path too long");
+	free(path);
+}
+
+/* n pools of one backend each. */
+static int write_pools(size_t n)
+{
+	FILE *f = fopen(cfg_path, "w");
+
+	if (!f)
+		return -1;
+	fputs(IFACE "pools:\n", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  - {name: p%zu, backends: ['10.1.%zu.%zu:80']}\n", i, i / 256, i % 256);
+	return fclose(f);
+}
+
+static void pool_limit(void)
+{
+	char err[CONFIG_ERR_LEN], want[PATH_MAX + 64];
+	struct config cfg;
+
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS), 0);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	CHECK_UINT(cfg.n_pools, XDPHC_MAX_POOLS);
+	CHECK_UINT(config_backend_count(&cfg), XDPHC_MAX_POOLS);
+	config_free(&cfg);
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS + 1), 0);
+	/* A block list starts at its first '-'. */
+	snprintf(want, sizeof(want), "%s:3: too many pools (%d, max %d)", cfg_path,
+		 XDPHC_MAX_POOLS + 1, XDPHC_MAX_POOLS);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+}
+
+/* A relative backends_file is found next to a relative config path too. */
+static void relative_config_path(void)
+{
+	static const struct cfg_case c = {
+		.yaml = IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+		.file = "10.0.3.1:80\n",
+	};
+	char err[CONFIG_ERR_LEN], cwd[PATH_MAX];
+	struct config cfg;
+
+	if (!getcwd(cwd, sizeof(cwd)) || setup_case(&c) || chdir(dir)) {
+		CHECK_MSG(false, "set up in %s: %s", dir, strerror(errno));
+		return;
+	}
+	CHECK_INT(config_load("c.yaml", &cfg, err, sizeof(err)), 0);
+	CHECK_UINT(config_backend_count(&cfg), 1);
+	config_free(&cfg);
+	CHECK_INT(chdir(cwd), 0);
+}
+
+/* Callers may pass no message buffer, or a short one. */
+static void err_buffers(void)
+{
+	static const struct cfg_case c = { .yaml = IFACE "xdp_mode: fast\n" POOLS };
+	char small[12];
+	struct config cfg;
+
+	CHECK_INT(setup_case(&c), 0);
+	CHECK_INT(config_load(cfg_path, &cfg, NULL, 0), -1);
+	memset(small, 'x', sizeof(small));
+	CHECK_INT(config_load(cfg_path, &cfg, small, sizeof(small)), -1);
+	CHECK_UINT(strlen(small), sizeof(small) - 1);
+	CHECK(!strncmp(small, cfg_path, sizeof(small) - 1));
+}
+
+/* The engine frees the backend lists after start; the counts must stay. */
+static void release_backends(void)
+{
+	static const struct cfg_case c = {
+		.yaml = IFACE POOLS "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n",
+	};
+	char err[CONFIG_ERR_LEN];
+	struct config cfg;
+
+	CHECK_INT(setup_case(&c), 0);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	config_release_backends(&cfg);
+	CHECK(cfg.pools[0].backends == NULL && cfg.pools[1].backends == NULL);
+	CHECK_UINT(config_backend_count(&cfg), 3);
+	config_free(&cfg);
+}
+
+static void special_cases(void)
+{
+	no_such_file();
+	path_too_long();
+	pool_limit();
+	relative_config_path();
+	err_buffers();
+	release_backends();
+}
+
+static int make_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/xdphc-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/c.yaml", dir);
+	snprintf(file_path, sizeof(file_path), "%s/b.txt", dir);
+	return 0;
+}
+
+void suite_config(void)
+{
+	if (make_dir()) {
+		CHECK_MSG(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < N(valid); i++)
+		run_valid(&valid[i]);
+	for (size_t i = 0; i < N(errors); i++)
+		run_error(&errors[i]);
+	special_cases();
+	check_context("%s", "");
+	unlink(cfg_path);
+	unlink(file_path);
+	rmdir(dir);
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+#include "check.h"
+#include "state.h"
+
+static const struct probe_outcome ok_70 = { .ok = true, .reason = XDPHC_REASON_OK, .rtt_us = 70 };
+static const struct probe_outcome refused = { .reason = XDPHC_REASON_REFUSED };
+static const struct probe_outcome timeout = { .reason = XDPHC_REASON_TIMEOUT };
+static const struct probe_outcome unreach = {
+	.reason = XDPHC_REASON_UNREACHABLE, .icmp_type = 3, .icmp_code = 13,
+};
+
+static struct hc_config hc(uint32_t rise, uint32_t fall)
+{
+	return (struct hc_config){ .healthy_threshold = rise, .unhealthy_threshold = fall };
+}
+
+/*
+ * The engine's path for one outcome: its own record decides, the published
+ * entry only receives.  The fixtures below describe a backend by its
+ * published entry, so the record is seeded from it (the engine never does
+ * that: it keeps the record).
+ */
+static bool state_update(struct xdphc_backend_status *st, const struct hc_config *h,
+			 const struct probe_outcome *o, uint64_t now)
+{
+	bool ok = st->consecutive_ok > 0;
+	struct health rec = health_make(st->state, ok,
+					ok ? st->consecutive_ok : st->consecutive_fail);
+	bool changed = health_update(&rec, h, o);
+
+	health_publish(st, rec, o, changed, now);
+	return changed;
+}
+
+/* Feed o n times; returns how many of those calls reported a change. */
+static int feed(struct xdphc_backend_status *st, const struct hc_config *h,
+		const struct probe_outcome *o, int n, uint64_t now)
+{
+	int changes = 0;
+
+	for (int i = 0; i < n; i++)
+		changes += state_update(st, h, o, now);
+	return changes;
+}
+
+static void rise_from_unknown(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(3, 2);
+
+	CHECK_INT(feed(&st, &h, &ok_70, 2, 100), 0);
+	CHECK_INT(st.state, XDPHC_STATE_UNKNOWN);
+	CHECK_INT(st.consecutive_ok, 2);
+	CHECK_UINT(st.last_change_ns, 0);
+	CHECK(state_update(&st, &h, &ok_70, 200));
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+	CHECK_INT(st.reason, XDPHC_REASON_OK);
+	CHECK_UINT(st.last_rtt_us, 70);
+	CHECK_UINT(st.last_change_ns, 200);
+	/* Staying up is not a change, and does not move the change time. */
+	CHECK(!state_update(&st, &h, &ok_70, 300));
+	CHECK_UINT(st.last_change_ns, 200);
+	CHECK_INT(st.consecutive_ok, 4);
+}
+
+static void fall_from_up(void)
+{
+	struct xdphc_backend_status st = { .state = XDPHC_STATE_UP, .consecutive_ok = 9,
+					   .last_rtt_us = 55 };
+	struct hc_config h = hc(3, 2);
+
+	CHECK(!state_update(&st, &h, &timeout, 10));
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+	CHECK_INT(st.consecutive_ok, 0);
+	CHECK_INT(st.consecutive_fail, 1);
+	/* The reason follows the last probe even while the state holds. */
+	CHECK_INT(st.reason, XDPHC_REASON_TIMEOUT);
+	CHECK(state_update(&st, &h, &refused, 20));
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK_INT(st.reason, XDPHC_REASON_REFUSED);
+	CHECK_UINT(st.last_change_ns, 20);
+	/* A failure keeps the RTT of the last success. */
+	CHECK_UINT(st.last_rtt_us, 55);
+}
+
+static void fall_from_unknown(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(3, 2);
+
+	CHECK(!state_update(&st, &h, &unreach, 1));
+	CHECK(state_update(&st, &h, &unreach, 2));
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK_INT(st.reason, XDPHC_REASON_UNREACHABLE);
+	CHECK_INT(st.icmp_type, 3);
+	CHECK_INT(st.icmp_code, 13);
+	/* The ICMP details belong to the last probe only. */
+	state_update(&st, &h, &timeout, 3);
+	CHECK_INT(st.icmp_type, 0);
+	CHECK_INT(st.icmp_code, 0);
+}
+
+/* Recovery needs the full rise threshold again, counted from the first success. */
+static void recover_needs_full_rise(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(3, 2);
+
+	feed(&st, &h, &refused, 2, 1);
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK_INT(feed(&st, &h, &ok_70, 2, 2), 0);
+	CHECK(!state_update(&st, &h, &timeout, 3));
+	CHECK_INT(st.consecutive_ok, 0);
+	CHECK_INT(feed(&st, &h, &ok_70, 2, 4), 0);
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK(state_update(&st, &h, &ok_70, 5));
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+}
+
+/* With thresholds of 2 or more, a flapping backend never changes state. */
+static void flapping_holds(void)
+{
+	struct xdphc_backend_status st = { .state = XDPHC_STATE_UP };
+	struct hc_config h = hc(2, 2);
+	int changes = 0;
+
+	for (int i = 0; i < 100; i++)
+		changes += state_update(&st, &h, i & 1 ? &ok_70 : &timeout, (uint64_t)i);
+	CHECK_INT(changes, 0);
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+}
+
+static void threshold_one(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(1, 1);
+
+	CHECK(state_update(&st, &h, &ok_70, 1));
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+	CHECK(state_update(&st, &h, &refused, 2));
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK(state_update(&st, &h, &ok_70, 3));
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+}
+
+/* A threshold of 1000 (the config's maximum) must still be reached exactly. */
+static void large_threshold(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(1000, 1000);
+
+	CHECK_INT(feed(&st, &h, &ok_70, 999, 1), 0);
+	CHECK_INT(feed(&st, &h, &ok_70, 1, 2), 1);
+	CHECK_INT(feed(&st, &h, &timeout, 999, 3), 0);
+	CHECK_INT(feed(&st, &h, &timeout, 1, 4), 1);
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+}
+
+/* The 16-bit counters stop at 65535 instead of wrapping to 0. */
+static void counters_saturate(void)
+{
+	struct xdphc_backend_status st = { .state = XDPHC_STATE_UP, .consecutive_ok = 65534 };
+	struct xdphc_backend_status dn = { .state = XDPHC_STATE_DOWN, .consecutive_fail = 65534 };
+	struct hc_config h = hc(3, 2);
+
+	CHECK(!state_update(&st, &h, &ok_70, 1));
+	CHECK_UINT(st.consecutive_ok, 65535);
+	CHECK(!state_update(&st, &h, &ok_70, 2));
+	CHECK_UINT(st.consecutive_ok, 65535);
+	CHECK_INT(st.state, XDPHC_STATE_UP);
+	CHECK_INT(feed(&dn, &h, &timeout, 3, 3), 0);
+	CHECK_UINT(dn.consecutive_fail, 65535);
+	CHECK_INT(dn.state, XDPHC_STATE_DOWN);
+}
+
+/* What a consumer writes into the published entry changes nothing. */
+static void record_decides(void)
+{
+	struct xdphc_backend_status st = { 0 };
+	struct hc_config h = hc(2, 2);
+	struct health rec = health_make(XDPHC_STATE_DOWN, false, 5);
+	uint32_t seq;
+
+	st.state = XDPHC_STATE_UP;		/* a consumer's write */
+	st.consecutive_ok = 60000;
+	st.seq = 41;				/* odd: a writer must not wait on it */
+	CHECK(!health_update(&rec, &h, &ok_70));
+	health_publish(&st, rec, &ok_70, false, 9);
+	CHECK_INT(st.state, XDPHC_STATE_DOWN);
+	CHECK_INT(st.consecutive_ok, 1);
+	CHECK_INT(st.consecutive_fail, 0);
+	CHECK_UINT(st.last_change_ns, 0);
+	seq = st.seq;
+	CHECK_UINT(seq % 2, 0);			/* even again after the write */
+	CHECK(health_update(&rec, &h, &ok_70));
+	CHECK_INT(health_state(rec), XDPHC_STATE_UP);
+	CHECK_UINT(health_run(rec), 2);
+}
+
+static void names(void)
+{
+	CHECK_STR(state_name(XDPHC_STATE_UNKNOWN), "unknown");
+	CHECK_STR(state_name(XDPHC_STATE_UP), "up");
+	CHECK_STR(state_name(XDPHC_STATE_DOWN), "down");
+	CHECK_STR(state_name(3), "?");
+	CHECK_STR(state_name(255), "?");
+	CHECK_STR(reason_name(XDPHC_REASON_NONE), "none");
+	CHECK_STR(reason_name(XDPHC_REASON_OK), "ok");
+	CHECK_STR(reason_name(XDPHC_REASON_REFUSED), "refused");
+	CHECK_STR(reason_name(XDPHC_REASON_TIMEOUT), "timeout");
+	CHECK_STR(reason_name(XDPHC_REASON_UNREACHABLE), "unreachable");
+	CHECK_STR(reason_name(XDPHC_REASON_NO_ROUTE), "no_route");
+	CHECK_STR(reason_name(XDPHC_REASON_NEIGH_FAILED), "neigh_failed");
+	CHECK_STR(reason_name(XDPHC_REASON_MAX), "?");
+	CHECK_STR(reason_name(255), "?");
+}
+
+void suite_state(void)
+{
+	rise_from_unknown();
+	fall_from_up();
+	fall_from_unknown();
+	recover_needs_full_rise();
+	flapping_holds();
+	threshold_one();
+	large_threshold();
+	counters_saturate();
+	record_decides();
+	names();
+}
