@@ -32,8 +32,9 @@ def source_ports_logged(engine) -> tuple[int, int]:
 def test_default_source_ports_below_a_high_port_range(lab, engine):
     """ip_local_port_range 3000 65000 leaves 535 ports above it and 1975
     between 1025 and 2999: the default must be a real range on one side (it
-    used to wrap: 64440-2999, port 0 included), and every backend must come
-    up, including ids past 4096 (they never did with the wrapped range)."""
+    used to wrap: 64440-2999, port 0 included, and with the ISN-indexed slots
+    of that time the backends with ids past 4096 never came up), and every
+    backend must come up."""
     lab.prober_exec("sysctl -q -w net.ipv4.ip_local_port_range='3000 65000'")
     backends = [f"{a}:80" for a in Lab.addrs(5000)]
     engine.configure([pool("web", backends)])
