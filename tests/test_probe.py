@@ -145,12 +145,24 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     lab.drop_add(["198.18.1.2"])
     engine.configure([pool("web", ["198.18.1.1:80", "198.18.1.2:80", "198.18.1.3:81"])])
     engine.start()
-    _, st = engine.wait_until(settled, 10, "settled")
+    engine.wait_until(settled, 10, "settled")
+    meta = engine.bpftool_dump("meta")[0]["value"]
+    assert meta["running"] == 1 and meta["abi_version"] == 3 and meta["flags"] == 0
+    assert meta["pid"] == engine.proc.pid
+    # Probes change the counters of every backend each interval: stop the
+    # engine so that bpftool and the CLI read the very same entries, and
+    # compare every field exactly.
+    assert engine.stop() == 0
+    st = engine.states()
 
     dump = engine.bpftool_dump("status")
     assert len(dump) == 3          # an array sized to the configured backends
-    names = {0: "unknown", 1: "up", 2: "down"}
-    ids = {}
+    states = {0: "unknown", 1: "up", 2: "down"}
+    reasons = {0: "none", 1: "ok", 2: "refused", 3: "timeout", 4: "unreachable",
+               5: "no_route", 6: "neigh_failed"}
+    pools = engine.bpftool_dump("pools")
+    pool_names = {p["key"]: p["value"]["name"] for p in pools if p["value"]["in_use"]}
+    ids, seen = {}, set()
     for e in dump:
         assert set(e) >= {"key", "value"}, "bpftool printed raw bytes: no BTF"
         v = e["value"]
@@ -159,22 +171,42 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
         assert set(v) >= {"seq", "state", "reason", "consecutive_ok", "consecutive_fail",
                           "last_rtt_us", "last_change_ns", "pool_id"}
         assert v["seq"] % 2 == 0, "a settled entry must not look half-written"
+        assert (k["family"], k["protocol"]) == (2, 6)
         addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
         port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
         cli = st[(addr, port)]
-        assert names[v["state"]] == cli["state"]
-        assert v["consecutive_ok"] == cli["consecutive_ok"] or cli["state"] == "up"
+        seen.add((addr, port))
+        assert {
+            "pool": pool_names[v["pool_id"]], "state": states[v["state"]],
+            "reason": reasons[v["reason"]], "icmp_type": v["icmp_type"],
+            "icmp_code": v["icmp_code"], "consecutive_ok": v["consecutive_ok"],
+            "consecutive_fail": v["consecutive_fail"], "last_rtt_us": v["last_rtt_us"],
+            "last_change_ns": v["last_change_ns"],
+        } == {f: cli[f] for f in ("pool", "state", "reason", "icmp_type", "icmp_code",
+                                  "consecutive_ok", "consecutive_fail", "last_rtt_us",
+                                  "last_change_ns")}, (addr, port)
         ids[(k["addr"][0], k["port"])] = e["key"]
+    assert seen == set(st), "bpftool and the CLI list different backends"
+    # what the lab says, so that agreeing on wrong values cannot pass
+    assert (st[("198.18.1.1", 80)]["state"], st[("198.18.1.1", 80)]["reason"]) == ("up", "ok")
+    assert (st[("198.18.1.2", 80)]["state"], st[("198.18.1.2", 80)]["reason"]) == \
+        ("down", "timeout")
+    assert (st[("198.18.1.3", 81)]["state"], st[("198.18.1.3", 81)]["reason"]) == \
+        ("down", "refused")
+    assert st[("198.18.1.1", 80)]["consecutive_ok"] >= 2
     # the index maps each backend's key to its entry in status
     index = engine.bpftool_dump("index")
     assert len(index) == 3
     for e in index:
         assert ids[(e["key"]["addr"][0], e["key"]["port"])] == e["value"]
-    pools = engine.bpftool_dump("pools")
-    web = [p for p in pools if p["value"]["in_use"]]
-    assert len(web) == 1 and web[0]["value"]["up"] == 1 and web[0]["value"]["down"] == 2
+    web = [p["value"] for p in pools if p["value"]["in_use"]]
+    cli_pools = engine.status()["pools"]
+    assert len(web) == 1 and len(cli_pools) == 1
+    assert {f: web[0][f] for f in ("name", "total", "up", "down", "unknown")} == \
+        {f: cli_pools[0][f] for f in ("name", "total", "up", "down", "unknown")}
+    assert (web[0]["up"], web[0]["down"]) == (1, 2)
     meta = engine.bpftool_dump("meta")[0]["value"]
-    assert meta["running"] == 1 and meta["abi_version"] == 3 and meta["flags"] == 0
+    assert (meta["running"], meta["pid"]) == (0, 0)
 
 
 def test_stop_detaches_and_restart_reuses_pins(lab, engine):

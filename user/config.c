@@ -24,10 +24,12 @@
 #define DEFAULT_UNHEALTHY	2
 #define MAX_INTERVAL_MS (24U * 3600 * 1000)
 #define MAX_THRESHOLD		1000
-#define MIN_SOURCE_PORTS	16
 #define ADDR_BUF_LEN		64	/* "[" INET6_ADDRSTRLEN "]:65535" */
 /* Backend indexes are 32-bit throughout the engine (keyindex, scheduler). */
 #define MAX_BACKENDS		(UINT32_MAX - 1)
+/* Config and backends files: a million backends take about 20 MiB. */
+#define MAX_INPUT_FILE		((size_t)1 << 30)
+#define MAX_INPUT_FILE_TEXT	"1 GiB"
 /* Keys to prefetch ahead: enough to overlap one DRAM miss with the next keys' work. */
 #define DEDUPE_PREFETCH		8
 
@@ -128,68 +130,99 @@ static int fail_node(struct loader *ld, const yaml_node_t *node, const char *fmt
 
 /* ---- files -------------------------------------------------------------- */
 
+static const char *file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFIFO: return "a FIFO";
+	case S_IFSOCK: return "a socket";
+	default: return "a special file";
+	}
+}
+
 /*
  * Read a whole file into one NUL-terminated buffer: one allocation however
  * many lines it has, and the parser may write terminators into it in place.
- * Returns 0 or an errno value.
+ * Regular files only, of at most MAX_INPUT_FILE bytes: /dev/zero would be
+ * read until memory runs out, and opening a FIFO would block the start
+ * (O_NONBLOCK keeps open() from waiting for a writer).  Returns 0, or -1
+ * with the reason in why.
  */
-static int slurp(const char *path, char **out, size_t *out_len)
+static int slurp(const char *path, char **out, size_t *out_len, char *why, size_t whylen)
 {
 	struct stat st;
-	size_t cap, len = 0;
-	char *buf, *nbuf;
+	size_t cap, ncap, len = 0;
+	char *buf = NULL, *nbuf;
 	ssize_t r;
-	int fd, e;
+	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
 	if (fstat(fd, &st)) {
-		e = errno;
-		close(fd);
-		return e;
+		snprintf(why, whylen, "%s", strerror(errno));
+		goto err;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return EISDIR;
+		snprintf(why, whylen, "%s", strerror(EISDIR));
+		goto err;
 	}
-	/* st_size is only a hint: pipes and procfs report 0. */
-	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s, not a regular file", file_kind(st.st_mode));
+		goto err;
+	}
+	if ((uint64_t)st.st_size > MAX_INPUT_FILE)
+		goto too_big;
+	/*
+	 * st_size is only a hint: procfs reports 0, and a file may grow.  One
+	 * byte more than the file and the NUL, so that EOF is seen without a
+	 * realloc; never more than one byte past the bound, to see it crossed.
+	 */
+	cap = st.st_size > 0 ? (size_t)st.st_size + 2 : 4096;
 	buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return ENOMEM;
-	}
+	if (!buf)
+		goto nomem;
 	for (;;) {
 		if (len + 1 == cap) {
-			nbuf = realloc(buf, cap * 2);
-			if (!nbuf) {
-				e = ENOMEM;
-				goto err;
-			}
+			if (cap >= MAX_INPUT_FILE + 2)
+				goto too_big;
+			ncap = cap * 2 < MAX_INPUT_FILE + 2 ? cap * 2 : MAX_INPUT_FILE + 2;
+			nbuf = realloc(buf, ncap);
+			if (!nbuf)
+				goto nomem;
 			buf = nbuf;
-			cap *= 2;
+			cap = ncap;
 		}
 		r = read(fd, buf + len, cap - 1 - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			e = errno;
+			snprintf(why, whylen, "%s", strerror(errno));
 			goto err;
 		}
 		if (!r)
 			break;
 		len += (size_t)r;
 	}
+	if (len > MAX_INPUT_FILE)
+		goto too_big;
 	close(fd);
 	buf[len] = '\0';
 	*out = buf;
 	*out_len = len;
 	return 0;
+too_big:
+	snprintf(why, whylen, "larger than %s", MAX_INPUT_FILE_TEXT);
+	goto err;
+nomem:
+	snprintf(why, whylen, "%s", strerror(ENOMEM));
 err:
 	free(buf);
 	close(fd);
-	return e;
+	return -1;
 }
 
 static unsigned long line_of_offset(const char *buf, size_t off)
@@ -260,6 +293,16 @@ static int unknown_key(struct loader *ld, const yaml_node_t *key, const struct f
 }
 
 /*
+ * A "\0" escape in a double-quoted scalar: the C string would end there and
+ * silently disagree with what YAML holds ("198.18.1.1:80\0junk" would be read
+ * as a valid backend, "pin_path\0x" as the key pin_path).
+ */
+static bool has_nul(const yaml_node_t *n)
+{
+	return memchr(n->data.scalar.value, '\0', n->data.scalar.length) != NULL;
+}
+
+/*
  * Match the keys of a mapping against the fields the caller knows, so that a
  * typo is an error rather than a silently ignored setting.
  */
@@ -277,6 +320,8 @@ static int collect(struct loader *ld, yaml_node_t *map, struct field *f, size_t 
 		if (k->type != YAML_SCALAR_NODE)
 			return fail_node(ld, k, "keys in %s must be plain names, got %s",
 					 where, node_kind(k));
+		if (has_nul(k))
+			return fail_node(ld, k, "a key in %s contains a NUL character", where);
 		for (i = 0; i < n; i++)
 			if (!strcmp(f[i].name, (const char *)k->data.scalar.value))
 				break;
@@ -304,8 +349,7 @@ static const char *scalar(struct loader *ld, const struct field *f)
 		fail_node(ld, v, "%s has no value", f->name);
 		return NULL;
 	}
-	/* A "\0" escape would make the C string disagree with what YAML holds. */
-	if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length) {
+	if (has_nul(v)) {
 		fail_node(ld, v, "%s contains a NUL character", f->name);
 		return NULL;
 	}
@@ -549,6 +593,8 @@ static int load_backend_list(struct loader *ld, yaml_node_t *seq)
 			return fail_node(ld, n, "backends: each entry must be ADDR:PORT, got %s "
 					 "(quote IPv6 entries: \"[2001:db8::1]:80\")",
 					 node_kind(n));
+		if (has_nul(n))
+			return fail_node(ld, n, "backends: entry contains a NUL character");
 		if (add_backend(ld, (const char *)n->data.scalar.value, ld->path, node_line(n)))
 			return -1;
 	}
@@ -615,8 +661,8 @@ static int load_backends_file(struct loader *ld, const struct field *f)
 	size_t first = ld->total;
 	char path[PATH_MAX];
 	size_t len;
-	char *buf;
-	int e, ret;
+	char *buf, why[128];
+	int ret;
 
 	if (!name)
 		return -1;
@@ -625,10 +671,8 @@ static int load_backends_file(struct loader *ld, const struct field *f)
 	ld->pool_file[ld->cur_pool] = strdup(path);
 	if (!ld->pool_file[ld->cur_pool])
 		return fail_node(ld, f->val, "out of memory");
-	e = slurp(path, &buf, &len);
-	if (e)
-		return fail_node(ld, f->val, "backends_file: cannot open '%s': %s",
-				 path, strerror(e));
+	if (slurp(path, &buf, &len, why, sizeof(why)))
+		return fail_node(ld, f->val, "backends_file: cannot open '%s': %s", path, why);
 	/* A NUL would silently end a line early and hide what follows it. */
 	nul = memchr(buf, '\0', len);
 	if (nul)
@@ -915,23 +959,54 @@ static int set_interface(struct loader *ld, const struct field *f)
 
 static int set_source_ipv4(struct loader *ld, const struct field *f)
 {
-	const char *s = scalar(ld, f);
+	const char *s = scalar(ld, f), *why = NULL;
 	struct in_addr a;
+	uint32_t h;
 
 	if (!s)
 		return -1;
 	if (inet_pton(AF_INET, s, &a) != 1)
 		return fail_node(ld, f->val, "source_ipv4 '%.64s' is not an IPv4 address", s);
+	/* Replies must come back to it: only a unicast address of this host will do. */
+	h = ntohl(a.s_addr);
+	if (h >> 24 == 0)
+		why = "an unspecified address (0.0.0.0/8)";
+	else if (h >> 24 == 127)
+		why = "a loopback address";
+	else if (h >> 28 == 0xe)
+		why = "a multicast address";
+	else if (h == 0xffffffff)
+		why = "the broadcast address";
+	if (why)
+		return fail_node(ld, f->val, "source_ipv4 %s is %s; probes need a unicast "
+				 "address of the probing interface", s, why);
 	ld->cfg->source_ipv4 = a.s_addr;
 	ld->cfg->has_source_ipv4 = true;
+	ld->cfg->source_ipv4_line = (int)node_line(f->val);
 	return 0;
+}
+
+int config_check_source_ports(long lo, long hi, char *why, size_t len)
+{
+	if (lo < 1)
+		snprintf(why, len, "port 0 is not a usable source port");
+	else if (hi > 65535)
+		snprintf(why, len, "ports end at 65535");
+	else if (lo > hi)
+		snprintf(why, len, "the range is inverted (LO > HI)");
+	else if (hi - lo + 1 < CONFIG_MIN_SOURCE_PORTS)
+		snprintf(why, len, "has %ld ports, need at least %d", hi - lo + 1,
+			 CONFIG_MIN_SOURCE_PORTS);
+	else
+		return 0;
+	return -1;
 }
 
 static int set_source_ports(struct loader *ld, const struct field *f)
 {
 	const char *s = scalar(ld, f);
 	unsigned long lo, hi;
-	char buf[16];
+	char buf[16], why[64];
 	char *dash;
 
 	if (!s)
@@ -943,11 +1018,15 @@ static int set_source_ports(struct loader *ld, const struct field *f)
 	if (!dash)
 		goto bad;
 	*dash = '\0';
-	if (parse_uint(buf, 65535, &lo) || parse_uint(dash + 1, 65535, &hi) || !lo || lo > hi)
+	/* Out-of-range numbers parse here so that the check below can say why. */
+	if (parse_uint(buf, 999999, &lo) || parse_uint(dash + 1, 999999, &hi))
 		goto bad;
-	if (hi - lo + 1 < MIN_SOURCE_PORTS)
-		return fail_node(ld, f->val, "source_ports '%s' has %lu ports, need at least %d",
-				 s, hi - lo + 1, MIN_SOURCE_PORTS);
+	if (config_check_source_ports((long)lo, (long)hi, why, sizeof(why))) {
+		if (lo >= 1 && lo <= hi && hi <= 65535)
+			return fail_node(ld, f->val, "source_ports '%s' %s", s, why);
+		return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= "
+				 "65535, got '%s': %s", s, why);
+	}
 	ld->cfg->sport_lo = (uint16_t)lo;
 	ld->cfg->sport_hi = (uint16_t)hi;
 	ld->cfg->has_source_ports = true;
@@ -1201,17 +1280,16 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct loader *ld;
 	size_t len;
-	char *buf;
-	int e, ret;
+	char *buf, why[128];
+	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (err && errlen)
 		err[0] = '\0';
 	if (strlen(path) >= sizeof(cfg->path))
 		return format_err(err, errlen, path, 0, "path too long");
-	e = slurp(path, &buf, &len);
-	if (e)
-		return format_err(err, errlen, path, 0, "cannot open: %s", strerror(e));
+	if (slurp(path, &buf, &len, why, sizeof(why)))
+		return format_err(err, errlen, path, 0, "cannot open: %s", why);
 	/* The loader's per-pool tables are a few KiB: keep them off the stack. */
 	ld = calloc(1, sizeof(*ld));
 	if (!ld) {

@@ -45,6 +45,7 @@ struct config {
 	int interface_line;		/* for messages about the interface */
 	bool has_source_ipv4;
 	uint32_t source_ipv4;		/* network order */
+	int source_ipv4_line;
 	bool has_source_ports;
 	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
 	int source_ports_line;		/* 0 if the default range is used */
@@ -73,6 +74,15 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
 /* Free the per-backend lists once they are copied out; counts stay. */
 void config_release_backends(struct config *cfg);
+
+/* The fewest source ports the engine accepts, configured or by default. */
+#define CONFIG_MIN_SOURCE_PORTS 16
+
+/*
+ * 0 if lo-hi is a usable source port range (1 <= lo <= hi <= 65535, at least
+ * CONFIG_MIN_SOURCE_PORTS ports); else -1 and the reason in why.
+ */
+int config_check_source_ports(long lo, long hi, char *why, size_t len);
 
 /* Total number of backends over all pools. */
 size_t config_backend_count(const struct config *cfg);

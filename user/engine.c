@@ -23,6 +23,7 @@
 #include "keyindex.h"
 #include "log.h"
 #include "netif.h"
+#include "pindir.h"
 #include "pins.h"
 #include "poolview.h"
 #include "ports.h"
@@ -34,7 +35,6 @@
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
-#define STALE_ENGINE_NS 3000000000ULL
 
 struct engine {
 	struct config cfg;
@@ -62,6 +62,7 @@ struct engine {
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
 	char made_pin_top[PATH_MAX];	/* topmost pin_path dir this start created */
+	int pin_lock;			/* holds the pin directory's lock; -1 until taken */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -258,27 +259,6 @@ static void log_progress(struct engine *e, uint64_t now)
 	}
 }
 
-/* Another live engine on the same pins would fight over every map. */
-static int check_not_running(const struct config *cfg)
-{
-	struct xdphc_meta m;
-	char err[256];
-	uint64_t now = clock_ns(CLOCK_REALTIME);
-
-	if (pins_read_meta(cfg->pin_path, &m, err, sizeof(err)))
-		return 0;
-	if (!m.running || !m.pid || (pid_t)m.pid == getpid())
-		return 0;
-	if (kill(m.pid, 0) && errno == ESRCH)
-		return 0;
-	/* Signed: a realtime clock stepped back must not make a live engine look stale. */
-	if ((int64_t)(now - m.last_tick_ns) > (int64_t)STALE_ENGINE_NS)
-		return 0;
-	log_err("%s: another xdphc engine (pid %u) is running with pin_path %s",
-		cfg->path, m.pid, cfg->pin_path);
-	return -1;
-}
-
 static int resolve_interface(struct engine *e)
 {
 	struct config *c = &e->cfg;
@@ -288,6 +268,18 @@ static int resolve_interface(struct engine *e)
 	if (!e->ifindex) {
 		log_err("%s:%d: interface '%s': no such network interface", c->path,
 			c->interface_line, c->interface);
+		return -1;
+	}
+	if (netif_is_loopback(c->interface, e->ifindex) == 1) {
+		log_err("%s:%d: interface '%s' is a loopback device: probes need the interface "
+			"the backends are reached through (on loopback, probe_rx would take "
+			"every packet for a request to send)", c->path, c->interface_line,
+			c->interface);
+		return -1;
+	}
+	if (c->has_source_ipv4 && netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
+		log_err("%s:%d: source_ipv4 is the broadcast address of interface '%s'",
+			c->path, c->source_ipv4_line, c->interface);
 		return -1;
 	}
 	if (c->has_source_ipv4) {
@@ -309,6 +301,16 @@ static int resolve_interface(struct engine *e)
 		e->sport_hi = c->sport_hi;
 	} else if (netif_default_source_ports(&e->sport_lo, &e->sport_hi, err, sizeof(err))) {
 		log_err("%s: %s", c->path, err);
+		return -1;
+	}
+	/* One gate for both: the BPF side takes the range as lo + count. */
+	if (config_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
+		if (c->has_source_ports)
+			log_err("%s:%d: source_ports %u-%u: %s", c->path, c->source_ports_line,
+				e->sport_lo, e->sport_hi, err);
+		else
+			log_err("%s: source ports %u-%u derived from net.ipv4.ip_local_port_range: "
+				"%s; set source_ports", c->path, e->sport_lo, e->sport_hi, err);
 		return -1;
 	}
 	return 0;
@@ -593,14 +595,34 @@ static void remove_made_dirs(struct engine *e)
 	}
 }
 
+static int pin_path_error(const struct config *c, const char *err)
+{
+	if (c->pin_path_line)
+		log_err("%s:%d: %s", c->path, c->pin_path_line, err);
+	else
+		log_err("%s: %s", c->path, err);
+	return -1;
+}
+
 static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
 	struct config *c = &e->cfg;
 	char err[CONFIG_ERR_LEN];
 
-	if (resolve_interface(e) || check_not_running(&e->cfg) ||
-	    ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
+	if (resolve_interface(e))
+		return -1;
+	/* One engine per pin directory: locked before anything is opened or attached. */
+	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
+	if (bpffs_prepare(c->pin_path, err, sizeof(err)))
+		return pin_path_error(c, err);
+	e->pin_lock = pindir_lock(c->pin_path, err, sizeof(err));
+	if (e->pin_lock < 0) {
+		/* Both may have created them: the engine holding the lock keeps them. */
+		e->made_pin_top[0] = '\0';
+		return pin_path_error(c, err);
+	}
+	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
 		return -1;
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
 		log_err("%s:%d: %s", c->path, c->event_log_line, err);
@@ -611,14 +633,6 @@ static int setup(struct engine *e)
 
 		log_err("%s:%d: metrics_listen %s: %s", c->path, c->metrics_line,
 			addr_format(&c->metrics, a, sizeof(a)), err);
-		return -1;
-	}
-	first_missing_dir(c->pin_path, e->made_pin_top, sizeof(e->made_pin_top));
-	if (bpffs_prepare(e->cfg.pin_path, err, sizeof(err))) {
-		if (c->pin_path_line)
-			log_err("%s:%d: %s", c->path, c->pin_path_line, err);
-		else
-			log_err("%s: %s", c->path, err);
 		return -1;
 	}
 	if (alloc_pools(e)) {
@@ -665,11 +679,14 @@ static int setup(struct engine *e)
 	config_release_backends(&e->cfg);
 	malloc_trim(0);
 	publish_pools(e);
-	publish_stats(e, true);
-	if (pins_publish(&e->pins, err, sizeof(err))) {
-		log_err("%s", err);
-		return -1;
-	}
+	/*
+	 * Not running yet: new maps are pinned with their ABI version and start
+	 * time, and meta says running only once the whole start has succeeded
+	 * (engine_run), so no failure can leave it naming a dead pid.
+	 */
+	publish_stats(e, false);
+	if (pins_publish(&e->pins, err, sizeof(err)))
+		return pin_path_error(c, err);
 	return 0;
 }
 
@@ -693,6 +710,8 @@ static void teardown(struct engine *e, bool ok)
 	free(e->mp);
 	eventlog_close(&e->events);
 	config_free(&e->cfg);
+	if (e->pin_lock >= 0)
+		close(e->pin_lock);
 }
 
 static void install_signals(void)
@@ -771,6 +790,7 @@ int engine_run(const char *config_path)
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 	memset(&e, 0, sizeof(e));
+	e.pin_lock = -1;
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		return 1;
@@ -787,6 +807,7 @@ int engine_run(const char *config_path)
 		teardown(&e, false);
 		return 1;
 	}
+	publish_stats(&e, true);	/* the last step of the start */
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
 		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],

@@ -1,18 +1,42 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include "addr.h"
 #include "eventlog.h"
 #include "state.h"
 
+/*
+ * O_NOFOLLOW: the engine runs as root and appends to this path again on
+ * every SIGHUP; a symlink put there (by whoever can write the directory)
+ * would make it append to any file it names.  O_NONBLOCK only for the open:
+ * a FIFO nobody reads would otherwise hang the start (ENXIO instead).
+ */
 static int open_file(struct eventlog *el, char *err, size_t errlen)
 {
-	el->f = fopen(el->path, "a");
+	int fd = open(el->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+		      O_CLOEXEC, 0666);
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			snprintf(err, errlen, "event_log %s is a symbolic link; refusing to "
+				 "follow it (name the file itself)", el->path);
+		else if (errno == ENXIO)
+			snprintf(err, errlen, "event_log %s is a FIFO that nobody reads",
+				 el->path);
+		else
+			snprintf(err, errlen, "event_log %s: %s", el->path, strerror(errno));
+		return -1;
+	}
+	fcntl(fd, F_SETFL, O_APPEND);
+	el->f = fdopen(fd, "a");
 	if (!el->f) {
 		snprintf(err, errlen, "event_log %s: %s", el->path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	/* Large buffer: a start at a million backends writes a million lines. */

@@ -5,15 +5,23 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <xdphc/probe.h>
 
+#include "config.h"
 #include "netif.h"
 
 #define BPFFS_DEFAULT "/sys/fs/bpf"
-#define SPORT_WANT 4096
+#define SPORT_WANT 4096		/* default source ports: at most this many */
+#define SPORT_PREFER 1024	/* above ip_local_port_range if it leaves this many */
+#define SPORT_FLOOR 1024	/* the default never uses ports up to this one */
 
 int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 {
@@ -34,37 +42,97 @@ int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 	return rc;
 }
 
+int netif_is_loopback(const char *ifname, int ifindex)
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret;
+
+	/* Batched sends name ifindex XDPHC_TX_IFINDEX as their ingress. */
+	if (ifindex == XDPHC_TX_IFINDEX)
+		return 1;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ret = ioctl(fd, SIOCGIFFLAGS, &ifr) ? -1 : !!(ifr.ifr_flags & IFF_LOOPBACK);
+	close(fd);
+	return ret;
+}
+
+int netif_is_broadcast(const char *ifname, uint32_t addr)
+{
+	struct ifaddrs *ifa, *it;
+	int ret = 0;
+
+	if (getifaddrs(&ifa))
+		return -1;
+	for (it = ifa; it; it = it->ifa_next) {
+		if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET ||
+		    !(it->ifa_flags & IFF_BROADCAST) || !it->ifa_broadaddr ||
+		    strcmp(it->ifa_name, ifname))
+			continue;
+		if (((struct sockaddr_in *)it->ifa_broadaddr)->sin_addr.s_addr == addr) {
+			ret = 1;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	return ret;
+}
+
+/*
+ * The range is taken from the larger free side of ip_local_port_range, above
+ * it when that side holds at least SPORT_PREFER ports (nothing usually
+ * listens up there), never below SPORT_FLOOR.  All arithmetic is signed:
+ * with the range starting below SPORT_WANT, an unsigned "a - SPORT_WANT"
+ * wraps, and the range then ran from 64440 through port 0 to 2999.
+ */
 int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t errlen)
 {
 	const char *path = "/proc/sys/net/ipv4/ip_local_port_range";
-	unsigned int a, b;
+	long a, b, above, below, n, l, h;
 	FILE *f = fopen(path, "r");
-	int n;
+	char why[64];
+	int k;
 
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	n = fscanf(f, "%u %u", &a, &b);
+	k = fscanf(f, "%ld %ld", &a, &b);
 	fclose(f);
-	if (n != 2 || a > b || b > 65535) {
+	if (k != 2 || a < 0 || a > b || b > 65535) {
 		snprintf(err, errlen, "%s: unexpected contents", path);
 		return -1;
 	}
-	if (65535 - b >= 1024) {
-		*lo = b + 1;
-		*hi = b + (65535 - b > SPORT_WANT ? SPORT_WANT : 65535 - b);
-		return 0;
+	above = 65535 - b;				/* b+1 .. 65535 */
+	below = a - 1 - SPORT_FLOOR;			/* SPORT_FLOOR+1 .. a-1 */
+	if (below < 0)
+		below = 0;
+	if (above >= SPORT_PREFER || above >= below) {
+		n = above < SPORT_WANT ? above : SPORT_WANT;
+		l = b + 1;
+		h = b + n;
+	} else {
+		n = below < SPORT_WANT ? below : SPORT_WANT;
+		l = a - n;
+		h = a - 1;
 	}
-	if (a > 1024 + 1024) {
-		*hi = a - 1;
-		*lo = a - 1 - SPORT_WANT + 1 > 1024 ? a - SPORT_WANT : 1025;
-		return 0;
+	if (n < CONFIG_MIN_SOURCE_PORTS) {
+		snprintf(err, errlen, "no source_ports configured, and net.ipv4.ip_local_port_range "
+			 "(%ld %ld) leaves no range of %d or more ports outside it above %d; "
+			 "set source_ports", a, b, CONFIG_MIN_SOURCE_PORTS, SPORT_FLOOR);
+		return -1;
 	}
-	snprintf(err, errlen,
-		 "ip_local_port_range %u-%u leaves no free source port range; set source_ports",
-		 a, b);
-	return -1;
+	if (config_check_source_ports(l, h, why, sizeof(why))) {
+		snprintf(err, errlen, "derived source ports %ld-%ld from "
+			 "net.ipv4.ip_local_port_range (%ld %ld): %s; set source_ports",
+			 l, h, a, b, why);
+		return -1;
+	}
+	*lo = (uint16_t)l;
+	*hi = (uint16_t)h;
+	return 0;
 }
 
 int netif_ipv4_forwarding(const char *ifname)

@@ -9,9 +9,19 @@
 int netif_primary_ipv4(const char *ifname, uint32_t *addr);
 
 /*
+ * 1 if the interface is a loopback device (or has the ifindex that batched
+ * sends name as their ingress, XDPHC_TX_IFINDEX), 0 if not, -1 if unknown.
+ * probe_rx takes every frame arriving there for a request to send a SYN.
+ */
+int netif_is_loopback(const char *ifname, int ifindex);
+
+/* 1 if addr (network order) is the broadcast address of an IPv4 network of ifname. */
+int netif_is_broadcast(const char *ifname, uint32_t addr);
+
+/*
  * A source port range that the local stack never picks for its own
- * connections: the ports above ip_local_port_range, or below it if the
- * range reaches 65535.
+ * connections: up to 4096 ports above ip_local_port_range, or below it (but
+ * above 1024) when that side is larger; never wraps, never includes port 0.
  */
 int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t errlen);
 

@@ -165,8 +165,14 @@ int pins_pin_replace(int fd, const char *path, char *err, size_t errlen)
 	snprintf(tmp, sizeof(tmp), "%.*snew_%s", slash ? (int)(slash - path + 1) : 0, path,
 		 slash ? slash + 1 : path);
 	unlink(tmp);
-	if (bpf_obj_pin(fd, tmp) || rename(tmp, path)) {
-		snprintf(err, errlen, "pinning %s: %s", path, strerror(errno));
+	if (bpf_obj_pin(fd, tmp)) {
+		snprintf(err, errlen, "pinning %s: cannot pin at %s first: %s", path, tmp,
+			 strerror(errno));
+		return -1;
+	}
+	if (rename(tmp, path)) {
+		snprintf(err, errlen, "pinning %s: cannot rename %s over it: %s", path, tmp,
+			 strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
