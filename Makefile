@@ -63,7 +63,7 @@ help:
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
 	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
-	@echo "make install  install xdphc to $(PREFIX)/sbin"
+	@echo "make install  install xdphc to $(PREFIX)/sbin and xdphc(8)"
 
 deps:
 	@$(MAKE) --no-print-directory apt PKGS="$(DEB_PACKAGES)"
@@ -210,6 +210,7 @@ bench: bench-deps
 
 install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc
+	install -D -m 0644 docs/xdphc.8 $(DESTDIR)$(PREFIX)/share/man/man8/xdphc.8
 
 clean:
 	rm -rf $(BUILD)
