@@ -35,6 +35,8 @@ def test_persistent_device_drops_flag_the_prober_impaired(lab, engine):
     url = f"http://127.0.0.1:{port}/metrics"
     assert metric(http_get(lab, url), "xdphc_prober_impaired") == 0
     assert engine.bpftool_dump("meta")[0]["value"]["flags"] == 0
+    text = engine.run_once("status", "--pin-path", engine.pin_dir).stdout
+    assert "engine: running" in text and "IMPAIRED" not in text and "stopped" not in text, text
 
     lab.prober_exec(["ip", "neigh", "replace", lab.backend_ip, "lladdr", lab.backend_mac,
                      "nud", "permanent", "dev", lab.prober_if])
@@ -46,6 +48,9 @@ def test_persistent_device_drops_flag_the_prober_impaired(lab, engine):
     # second: set once half of the window's probes are lost, after a timeout at least
     assert 0.3 < took < 6, took
     assert engine.bpftool_dump("meta")[0]["value"]["flags"] & 1
+    text = engine.run_once("status", "--pin-path", engine.pin_dir).stdout
+    assert "engine: running" in text and "engine: IMPAIRED" in text, text
+    assert "stopped" not in text, text
     time.sleep(0.3)     # /metrics renders a snapshot taken every 100 ms
     assert metric(http_get(lab, url), "xdphc_prober_impaired") == 1
     assert len(re.findall(r"prober impaired", engine.log(this_run=True))) == 1

@@ -163,13 +163,13 @@ static void print_engine(const struct snapshot *s, const char *dir)
 	const char *st = engine_state(&s->meta, now);
 	char t[32];
 
-	if (!strcmp(st, "running"))
+	if (!strcmp(st, "running")) {
 		printf("engine: running (pid %u), heartbeat %.1fs ago, pins %s\n",
 		       s->meta.pid, age, dir);
-	if (!strcmp(st, "running") && s->meta.flags & XDPHC_META_F_IMPAIRED)
-		printf("engine: IMPAIRED: most recent probes were never known to be sent "
-		       "(device drops or send errors); backend states are held\n");
-	else if (!strcmp(st, "stale"))
+		if (s->meta.flags & XDPHC_META_F_IMPAIRED)
+			printf("engine: IMPAIRED: most recent probes were never known to be "
+			       "sent (device drops or send errors); backend states are held\n");
+	} else if (!strcmp(st, "stale"))
 		printf("engine: NOT RESPONDING (pid %u), last heartbeat %.1fs ago: the data "
 		       "below is stale\n", s->meta.pid, age);
 	else
