@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import xhclab  # noqa: E402
+from lab import Lab, PinDir, ensure_bpffs  # noqa: E402
 
 
 def pytest_configure(config):
@@ -23,7 +23,7 @@ def pytest_configure(config):
 def lab():
     """A fresh lab (prober ns + backend ns, veth, GRO on) with a kernel
     listener on port 80; torn down after the test."""
-    with xhclab.Lab(listen=[80]) as lab:
+    with Lab(listen=[80]) as lab:
         yield lab
 
 
@@ -41,8 +41,8 @@ def pin_dir():
     """A unique, not yet created pin directory /sys/fs/bpf/xhc-test-<sfx>
     (bpffs is mounted on /sys/fs/bpf if it was not); everything pinned under it
     is unlinked and the directory removed after the test."""
-    xhclab.ensure_bpffs()
-    d = xhclab.PinDir()
+    ensure_bpffs()
+    d = PinDir()
     try:
         yield d.path
     finally:

@@ -18,7 +18,7 @@ import pytest
 from engine import pool
 from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
                          run_engine, write_cfg, xdp_prog)
-from xhclab import Lab
+from lab import Lab
 
 
 def source_ports_logged(engine) -> tuple[int, int]:

@@ -10,8 +10,8 @@ import pytest
 
 from backend_sim import BackendSim
 from engine import Engine
+from lab import Lab
 from statusmap import StatusMap
-import xhclab
 
 N_ADDR, PORTS, PORT0 = 6250, 16, 8000
 N = N_ADDR * PORTS
@@ -23,14 +23,14 @@ WINDOW = 0.05
 
 @pytest.fixture
 def sim_lab():
-    with xhclab.Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
+    with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
         yield lab, sim
 
 
 @pytest.fixture
 def big_engine(sim_lab, xdphc_bin, pin_dir, tmp_path):
     lab, _ = sim_lab
-    addrs = xhclab.Lab.addrs(N_ADDR)
+    addrs = Lab.addrs(N_ADDR)
     path = tmp_path / "backends.txt"
     path.write_text("".join(f"{a}:{p}\n" for a in addrs for p in range(PORT0, PORT0 + PORTS)))
     e = Engine(xdphc_bin, lab, pin_dir, tmp_path)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make bench: xdphc next to the machine's ceiling, masscan, zmap and HAProxy.
 
 Everything runs in one lab (prober and backend namespaces on one veth pair),
@@ -38,7 +39,8 @@ sys.path.insert(0, HERE)
 
 from backend_sim import BackendSim                      # noqa: E402
 from statusmap import StatusMap                         # noqa: E402
-from xhclab import Lab, PinDir, _ns_cmd, _run, load_xdp_tx_prog, xdp_live_run  # noqa: E402
+from lab import Lab, PinDir, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
+from lab.bpf import attach_xdp_obj, detach_xdp  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, os.pardir))
 XDPHC = os.path.join(ROOT, "build", "xdphc")
@@ -90,7 +92,7 @@ def machine_busy() -> float:
 
 def bpf_runtime_ns(names=XDPHC_PROGS) -> int:
     """Sum of run_time_ns (kernel.bpf_stats_enabled=1) of the named programs."""
-    progs = json.loads(_run(["bpftool", "-j", "prog", "show"]).stdout)
+    progs = json.loads(run(["bpftool", "-j", "prog", "show"]).stdout)
     return sum(p.get("run_time_ns", 0) for p in progs if p.get("name") in names)
 
 
@@ -166,8 +168,7 @@ def initial_rules(addrs: list[str]) -> list:
 
 def run_ceiling(lab: Lab, seconds: float) -> dict:
     """Live-frames XDP_TX of 64-byte frames into a peer that drops them in XDP."""
-    _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
-                                         "xdpdrv", "obj", XDP_DROP_OBJ, "sec", "xdp"])
+    attach_xdp_obj(lab.backend_ns, lab.backend_if, XDP_DROP_OBJ)
     fd = load_xdp_tx_prog()
     frame = bytes.fromhex(lab.backend_mac.replace(":", "")) + \
         bytes.fromhex(lab.prober_mac.replace(":", "")) + b"\x08\x00" + bytes(50)
@@ -183,14 +184,13 @@ def run_ceiling(lab: Lab, seconds: float) -> dict:
         rx = veth_xdp_packets(lab) - rx0
     finally:
         os.close(fd)
-        _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
-                                             "xdpdrv", "off"])
+        detach_xdp(lab.backend_ns, lab.backend_if)
     return {"pps_sent": sent / dt, "pps": rx / dt}
 
 
 def veth_xdp_packets(lab: Lab) -> int:
     """Frames the backend veth's XDP program saw (ethtool -S)."""
-    out = _run(_ns_cmd(lab.backend_ns, ["ethtool", "-S", lab.backend_if])).stdout
+    out = run(ns_cmd(lab.backend_ns, ["ethtool", "-S", lab.backend_if])).stdout
     return sum(int(m.group(1)) for m in re.finditer(r"rx_queue_\d+_xdp_packets:\s+(\d+)", out))
 
 
@@ -200,7 +200,7 @@ def rx_cost(n_frames: int = 200_000) -> dict:
     """probe_rx's BPF run time per reply at 1,000,000 backends by kind, from
     BPF_PROG_TEST_RUN (build/tests/rx_test --cost): what the slot table adds
     to a packet in the probe port range is lookup_miss - not_ours."""
-    out = _run([RX_TEST, "--cost", str(n_frames)]).stdout
+    out = run([RX_TEST, "--cost", str(n_frames)]).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -233,7 +233,7 @@ class Engine:
         raise RuntimeError("xdphc did not start")
 
     def status(self) -> dict:
-        out = _run([XDPHC, "status", "--json", "--summary", "--pin-path", self.pin]).stdout
+        out = run([XDPHC, "status", "--json", "--summary", "--pin-path", self.pin]).stdout
         return json.loads(out)
 
     def wait_settled(self, timeout: float) -> None:
@@ -455,7 +455,7 @@ def run_masscan(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
                 sink: bool = False) -> dict:
     sim.set_rules([], default="dead" if sink else "up")
     out = os.path.join(tmp, "masscan.txt")
-    argv = _ns_cmd(lab.prober_ns, [
+    argv = ns_cmd(lab.prober_ns, [
         "masscan", f"{addrs[0]}-{addrs[-1]}", f"-p{PORT0}-{PORT0 + PORTS - 1}",
         "--rate", "100000000", "--interface", lab.prober_if,
         "--router-mac", lab.backend_mac, "--source-ip", lab.prober_ip,
@@ -474,7 +474,7 @@ def run_zmap(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
     with open(allow, "w") as f:
         f.write("198.18.0.0/16\n")
     open(block, "w").close()
-    argv = _ns_cmd(lab.prober_ns, [
+    argv = ns_cmd(lab.prober_ns, [
         "zmap", "-p", str(PORT0), "-i", lab.prober_if, "-G", lab.backend_mac,
         "-S", lab.prober_ip, "-r", "0", "-P", str(PORTS), "-w", allow, "-b", block,
         "-c", "2", "-q", "--disable-syslog", "-o", out])
@@ -511,7 +511,7 @@ def run_haproxy(lab: Lab, sim: BackendSim, addrs: list[str], n: int, seconds: fl
     for i in range(0, n, per):
         cfg = os.path.join(tmp, f"haproxy-{n}-{i // per}.cfg")
         haproxy_config(cfg, servers[i:i + per], 18080 + i // per)
-        procs.append(subprocess.Popen(_ns_cmd(lab.prober_ns, ["haproxy", "-db", "-f", cfg]),
+        procs.append(subprocess.Popen(ns_cmd(lab.prober_ns, ["haproxy", "-db", "-f", cfg]),
                                       stdout=subprocess.DEVNULL,
                                       stderr=open(cfg + ".log", "w")))
     try:
@@ -652,7 +652,7 @@ def main() -> int:
             # The peers have no XDP program of their own: without one, the
             # frames the simulator sends back with XDP_TX wait in the veth's
             # ring until the next frame comes (see tools/xdp_pass.bpf.c).
-            Lab._attach_pass(lab.prober_ns, lab.prober_if)
+            lab.attach_pass("prober")
             for name, fn in (("masscan", run_masscan), ("zmap", run_zmap)):
                 if name in skip:
                     continue

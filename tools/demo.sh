@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/demo.sh: a ~30 s xdphc demo on 10,000 real kernel TCP backends (`make demo`).
 #
 # Builds an xhclab lab (prober and backend network namespaces; every address of
@@ -297,7 +298,7 @@ VERDICT=0
 nointr "$PY" - "$ROOT/tools" "$SFX" "$TMP" <<'EOF' || VERDICT=$?
 import json, sys, collections
 sys.path.insert(0, sys.argv[1])
-from xhclab import Lab
+from lab import Lab
 sfx, tmp = sys.argv[2], sys.argv[3]
 check_port = {"web": None, "api": None, "legacy": 81}      # the config's health ports
 d = json.load(open(f"{tmp}/status.json"))                   # pins after the stop

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Does scraping /metrics slow the probe path?  1,000,000 simulated backends,
 15 s without scrapes, then 15 s with /metrics fetched back to back from the
 prober namespace; prints probe cycles/s, scrapes/s and the scheduler's lag
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xhclab import Lab, PinDir
+from lab import Lab, PinDir
 from backend_sim import BackendSim
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 XDPHC = os.path.join(ROOT, "build", "xdphc")
