@@ -29,7 +29,9 @@ BENCH_PACKAGES := masscan zmap haproxy
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*.bpf.c))
+# The tools' XDP programs, by folder: tools/sim/backend_sim.bpf.c ->
+# build/tools/sim/backend_sim.bpf.o (tools/lab/names.py: tool_obj()).
+TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*/*.bpf.c))
 USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h bpf/lib/*.h)
@@ -81,13 +83,14 @@ apt:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKGS); \
 	fi
 
-$(BUILD) $(BUILD)/user $(BUILD)/tools:
+$(BUILD) $(BUILD)/user:
 	mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS) | $(BUILD)/tools
+$(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS)
+	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # Skeletons are kept: the .d files of the objects that include them name them.
@@ -206,7 +209,7 @@ BENCH_ARGS ?=
 bench: bench-deps
 	$(MAKE) all
 	$(MAKE) $(BUILD)/tests/rx_test
-	/usr/bin/python3 tools/bench.py $(BENCH_ARGS)
+	/usr/bin/python3 tools/bench/bench.py $(BENCH_ARGS)
 
 install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc

@@ -1,5 +1,5 @@
 """A scaled-down run of the million-backend case: 100,000 backends answered by
-the XDP backend simulator (tools/backend_sim.bpf.c), every final state checked
+the XDP backend simulator (tools/sim/backend_sim.bpf.c), every final state checked
 against the simulator's rule, the probe spread over the interval measured at
 the backend side, and detection after 1 % of the backends die."""
 import json
@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from backend_sim import BackendSim
 from engine import Engine
 from lab import Lab
+from sim import BackendSim
 from statusmap import StatusMap
 
 N_ADDR, PORTS, PORT0 = 6250, 16, 8000

@@ -34,7 +34,7 @@ _BPF_PROG_TEST_RUN = 10
 _BPF_PROG_TYPE_XDP = 6
 _BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 
-XDP_PASS_OBJ = tool_obj("xdp_pass")
+XDP_PASS_OBJ = tool_obj("lab/xdp_pass")
 
 
 def sys_bpf(cmd: int, attr: ctypes.Array) -> int:

@@ -17,7 +17,7 @@ def build_path(*parts: str) -> str:
 
 
 def tool_obj(rel: str) -> str:
-    """The BPF object `make` builds from tools/REL.bpf.c."""
+    """The BPF object `make` builds from tools/REL.bpf.c (REL: "sim/backend_sim")."""
     return build_path("tools", rel + ".bpf.o")
 
 

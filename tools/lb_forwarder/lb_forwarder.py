@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Load and drive the example XDP load balancer (tools/lb_forwarder.bpf.c).
+"""Load and drive the example XDP load balancer (lb_forwarder.bpf.c, see README.md).
 
 It shares the probing interface with xdphc without libxdp's dispatcher: the
 forwarder is the interface's XDP program, reads xdphc's pinned pools, pool_up
@@ -22,7 +22,7 @@ import struct
 from lab import Lab, bpf
 from lab.names import LB_PIN_PREFIX, tool_obj
 
-LB_OBJ = tool_obj("lb_forwarder")
+LB_OBJ = tool_obj("lb_forwarder/lb_forwarder")
 COUNTERS = ("forwarded", "fail_open", "rechecked", "no_route", "chained")
 PROTOS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 XDPHC_MAPS = ("pools", "pool_up", "status")      # reused from the engine's pin dir

@@ -3,7 +3,7 @@
 """Does scraping /metrics slow the probe path?  1,000,000 simulated backends,
 15 s without scrapes, then 15 s with /metrics fetched back to back from the
 prober namespace; prints probe cycles/s, scrapes/s and the scheduler's lag
-for both windows.  Run as root after `make`: python3 tools/scrape_check.py
+for both windows.  Run as root after `make`: python3 tools/bench/scrape_check.py
 """
 import json
 import os
@@ -11,11 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from lab import Lab, PinDir
-from backend_sim import BackendSim
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-XDPHC = os.path.join(ROOT, "build", "xdphc")
+from lab.names import build_path
+from sim import BackendSim
+XDPHC = build_path("xdphc")
 BACKENDS, CFG, LOG = "/tmp/xhc-scrape-backends.txt", "/tmp/xhc-scrape.yaml", "/tmp/xhc-scrape.log"
 
 with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Drive the XDP backend simulator (tools/backend_sim.bpf.c) in an xhclab lab.
+"""Drive the XDP backend simulator (tools/sim/backend_sim.bpf.c) in a lab.
 
 The simulator answers SYNs to a block of addresses from XDP in the backend
 namespace, so that benchmarks can emulate a million backends without the
 backend kernel's TCP stack becoming the bottleneck::
 
     from lab import Lab
-    from backend_sim import BackendSim
+    from sim import BackendSim
     with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
         sim.set_rules([("198.18.3.0/24", 80, "dead")], default="up")
         sim.expect("198.18.3.7", 80)          # -> "dead"
@@ -26,7 +26,7 @@ from lab import Lab, bpf
 from lab.names import SIM_PIN_PREFIX, tool_obj
 from lab.nft import parse_target
 
-SIM_OBJ = tool_obj("backend_sim")
+SIM_OBJ = tool_obj("sim/backend_sim")
 ACTIONS = {"up": 0, "closed": 1, "dead": 2}
 ACTION_NAMES = {v: k for k, v in ACTIONS.items()}
 COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other", "bad")

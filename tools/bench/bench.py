@@ -4,9 +4,9 @@
 
 Everything runs in one lab (prober and backend namespaces on one veth pair),
 in one run, and prints one table.  Backends are emulated by the XDP backend
-simulator (tools/backend_sim.bpf.c) unless a row says otherwise.
+simulator (tools/sim/backend_sim.bpf.c) unless a row says otherwise.
 
-    python3 tools/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
+    python3 tools/bench/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
 
 Rows:
   ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
@@ -34,18 +34,17 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from backend_sim import BackendSim                      # noqa: E402
-from statusmap import StatusMap                         # noqa: E402
 from lab import Lab, PinDir, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
-from lab.bpf import attach_xdp_obj, detach_xdp  # noqa: E402
+from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
+from lab.names import build_path, tool_obj                     # noqa: E402
+from sim import BackendSim                                     # noqa: E402
+from statusmap import StatusMap                                # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(HERE, os.pardir))
-XDPHC = os.path.join(ROOT, "build", "xdphc")
-XDP_DROP_OBJ = os.path.join(ROOT, "build", "tools", "xdp_drop.bpf.o")
-RX_TEST = os.path.join(ROOT, "build", "tests", "rx_test")
+XDPHC = build_path("xdphc")
+XDP_DROP_OBJ = tool_obj("bench/xdp_drop")
+RX_TEST = build_path("tests", "rx_test")
 LAG_WINDOW_S = 10           # the engine's schedule lag quantiles cover this much
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PORTS = 16
@@ -651,7 +650,7 @@ def main() -> int:
                 res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
             # The peers have no XDP program of their own: without one, the
             # frames the simulator sends back with XDP_TX wait in the veth's
-            # ring until the next frame comes (see tools/xdp_pass.bpf.c).
+            # ring until the next frame comes (see tools/lab/xdp_pass.bpf.c).
             lab.attach_pass("prober")
             for name, fn in (("masscan", run_masscan), ("zmap", run_zmap)):
                 if name in skip:
