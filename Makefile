@@ -22,7 +22,7 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev iproute2 ethtool nftables util-linux procps \
-	python3 python3-pytest prometheus libclang-rt-14-dev
+	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
 

@@ -11,6 +11,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lab import Lab, PinDir, ensure_bpffs  # noqa: E402
+from lab.engine import Engine  # noqa: E402
 
 
 def pytest_configure(config):
@@ -52,8 +53,7 @@ def pin_dir():
 @pytest.fixture
 def engine(lab, xdphc_bin, pin_dir, tmp_path):
     """An xdphc engine bound to this test's lab and pin directory (not started)."""
-    from engine import Engine
-    e = Engine(xdphc_bin, lab, pin_dir, tmp_path)
+    e = Engine(lab, pin_dir, tmp_path, binary=xdphc_bin)
     try:
         yield e
     finally:

@@ -14,8 +14,8 @@ import textwrap
 
 import pytest
 
-from engine import pool
 from lab import PinDir, bpf_obj_pin, bpffs_mounted, in_netns, load_xdp_tx_prog
+from lab.engine import pool
 
 # A valid config; the cases below break one line of it.
 BASE = textwrap.dedent("""\

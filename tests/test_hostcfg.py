@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import pool
+from lab.engine import pool
 from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
                          run_engine, write_cfg, xdp_prog)
 from lab import Lab

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from engine import pool
 from lab import in_netns, proc_starttime
+from lab.engine import pool
 from test_errors import assert_nothing_left, assert_where, line_of, one_message, run_engine
 
 SYSCTL = "net.ipv4.ip_local_reserved_ports"

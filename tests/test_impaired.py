@@ -13,7 +13,7 @@ link comes back, the flag clears."""
 import re
 import time
 
-from engine import pool
+from lab.engine import pool
 from test_observe import free_port, http_get
 from test_probe import settled
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from engine import pool
 from lab import SINK_SRC, bpf, netns_socket
+from lab.engine import pool
 from lb_forwarder import Forwarder
 
 BACKENDS = [f"198.18.1.{i}" for i in range(1, 5)]

@@ -8,8 +8,8 @@ import urllib.parse
 
 import pytest
 
-from engine import pool
 from lab import LabError, in_netns
+from lab.engine import pool
 from test_probe import settled
 
 UP = [f"198.18.1.{i}:80" for i in range(1, 6)]

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from engine import pool
-from lab import Lab, bpf, netns_socket
+from lab import bpf, netns_socket
+from lab.engine import pool
 
 SPORTS = (40000, 40999)
 

@@ -28,7 +28,6 @@ import re
 import resource
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from lab import Lab, PinDir, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
 from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
+from lab.engine import Engine, ms, pool                        # noqa: E402
 from lab.names import build_path, tool_obj                     # noqa: E402
 from sim import BackendSim                                     # noqa: E402
 from statusmap import StatusMap                                # noqa: E402
@@ -203,70 +203,47 @@ def rx_cost(n_frames: int = 200_000) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-class Engine:
-    def __init__(self, lab: Lab, pin: str, backends_file: str, index: bool, log: str,
-                 interval_s: float = INTERVAL_S):
-        self.lab, self.pin, self.log = lab, pin, log
-        self.cfg = log.replace(".log", ".yaml")
-        with open(self.cfg, "w") as f:
-            f.write(f"interface: {lab.prober_if}\npin_path: {pin}\n"
-                    # below ip_local_port_range: reserving all of it is refused
-                    f"source_ports: 1024-32767\nstatus_index: {str(index).lower()}\n"
-                    f"pools:\n  - name: bench\n    backends_file: {backends_file}\n"
-                    f"    healthcheck:\n      interval: {int(interval_s * 1000)}ms\n"
-                    f"      timeout: {int(min(TIMEOUT_S, interval_s) * 1000)}ms\n"
-                    f"      healthy_threshold: {RISE}\n      unhealthy_threshold: {FALL}\n")
-        self.t_start = time.monotonic()
-        self.p = subprocess.Popen(lab.nsenter_prefix() + [XDPHC, "run", "-c", self.cfg],
-                                  stderr=open(log, "w"))
+def start_engine(lab: Lab, pin: str, tmp: str, name: str, backends_file: str,
+                 index: bool = False, interval_s: float = INTERVAL_S) -> Engine:
+    """xdphc on the bench's backends, one pool, started (config and log:
+    TMP/NAME.yaml, TMP/NAME.log); close() stops it with SIGTERM."""
+    eng = Engine(lab, pin, tmp, binary=XDPHC, name=name, close_grace=30)
+    eng.configure([pool("bench", backends_file=backends_file, interval=ms(interval_s),
+                        timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
+                        unhealthy_threshold=FALL)],
+                  # below ip_local_port_range: reserving all of it is refused
+                  source_ports="1024-32767", status_index=index)
+    try:
+        eng.start(timeout=30)
+    except BaseException:
+        eng.close()
+        raise
+    return eng
 
-    def ready_s(self, timeout: float = 30) -> float:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            m = re.search(r"\(ready ([0-9.]+) s after start\)", open(self.log).read())
-            if m:
-                return float(m.group(1))
-            if self.p.poll() is not None:
-                raise RuntimeError(f"xdphc exited: {open(self.log).read()[-2000:]}")
-            time.sleep(0.05)
-        raise RuntimeError("xdphc did not start")
 
-    def status(self) -> dict:
-        out = run([XDPHC, "status", "--json", "--summary", "--pin-path", self.pin]).stdout
-        return json.loads(out)
+def stats(eng: Engine) -> dict:
+    return eng.status(summary=True)["stats"]
 
-    def wait_settled(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if all(p["unknown"] == 0 for p in self.status()["pools"]):
-                return
-            time.sleep(0.2)
-        raise RuntimeError("backends still unknown after %.0f s" % timeout)
 
-    def memory(self) -> dict:
-        """Private memory of the process plus every BPF map it holds."""
-        pid = self.p.pid
-        maps, bpf_mapped, cur = {}, 0, False
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
-                    continue
-                info = dict(line.split(":", 1) for line in
-                            open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
-                maps[int(info["map_id"])] = int(info["memlock"])
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                    cur = line.rstrip().endswith("bpf-map")
-                elif line.startswith("Rss:") and cur:
-                    bpf_mapped += int(line.split()[1]) * 1024
-        rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
-        process = rss * 1024 - bpf_mapped        # mmap-ed maps are counted once, as maps
-        return {"process": process, "maps": sum(maps.values()), "total": process + sum(maps.values())}
-
-    def stop(self) -> None:
-        self.p.terminate()
-        self.p.wait(timeout=30)
+def memory(pid: int) -> dict:
+    """Private memory of the process plus every BPF map it holds."""
+    maps, bpf_mapped, cur = {}, 0, False
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
+                continue
+            info = dict(line.split(":", 1) for line in
+                        open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
+            maps[int(info["map_id"])] = int(info["memlock"])
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                cur = line.rstrip().endswith("bpf-map")
+            elif line.startswith("Rss:") and cur:
+                bpf_mapped += int(line.split()[1]) * 1024
+    rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+    process = rss * 1024 - bpf_mapped        # mmap-ed maps are counted once, as maps
+    return {"process": process, "maps": sum(maps.values()), "total": process + sum(maps.values())}
 
 
 def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
@@ -283,14 +260,13 @@ def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
     """Counters over a window: engine stats, simulator, CPU (no BPF stats),
     and the engine's schedule lag sampled every second (each sample covers
     the engine's last 10 s)."""
-    smp = Sampler(sim, eng.p.pid, lambda: {f"eng_{k}": v for k, v in
-                                           eng.status()["stats"].items()})
+    smp = Sampler(sim, eng.proc.pid, lambda: {f"eng_{k}": v for k, v in stats(eng).items()})
     a = smp.take()
     lag = []
     end = a["t"] + seconds
     while time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
-        st = eng.status()["stats"]
+        st = stats(eng)
         # a sample covers the engine's last 10 s: only those inside the window
         if time.monotonic() - a["t"] >= LAG_WINDOW_S:
             lag.append((st["sched_lag_p50_us"], st["sched_lag_p99_us"],
@@ -300,15 +276,15 @@ def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
     return d
 
 
-def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> float:
-    """BPF run time per probe, in a window of its own: kernel.bpf_stats_enabled
-    costs two clock reads per program run, which would slow the other figures."""
+def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> tuple[float, float]:
+    """BPF run time per probe of xdphc's programs and of the simulator's, in
+    a window of its own: kernel.bpf_stats_enabled costs two clock reads per
+    program run, which would slow the other figures."""
     with bpf_stats():
         sim0 = bpf_runtime_ns(("backend_sim",))
         d = measure(eng, sim, seconds)
         sim_ns = bpf_runtime_ns(("backend_sim",)) - sim0
-    eng.sim_bpf_us = sim_ns / d["eng_probes_sent"] / 1e3
-    return d["bpf_ns"] / d["eng_probes_sent"] / 1e3
+    return d["bpf_ns"] / d["eng_probes_sent"] / 1e3, sim_ns / d["eng_probes_sent"] / 1e3
 
 
 def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> dict:
@@ -319,46 +295,34 @@ def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> di
     sim.set_rules(rules, default="up")
     res: dict = {"backends": n}
     with PinDir() as pin:
-        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc.log"))
-        try:
+        with start_engine(lab, pin, tmp, "xdphc", bfile) as eng:
             res["ready_s"] = eng.ready_s()
             eng.wait_settled(30)
             time.sleep(2)                       # past the first intervals' catch-up
-            res["memory"] = eng.memory()
+            res["memory"] = memory(eng.proc.pid)
             say(f"xdphc: {n:,} backends settled; measuring {seconds:.0f} s of steady state ...")
-            res.update(steady(measure(eng, sim, seconds), eng.status()["stats"]))
-            res["cpu_bpf_us"] = bpf_cost(eng, sim)
-            res["cpu_sim_bpf_us"] = eng.sim_bpf_us
+            res.update(steady(measure(eng, sim, seconds), stats(eng)))
+            res["cpu_bpf_us"], res["cpu_sim_bpf_us"] = bpf_cost(eng, sim)
             res["cpu_prober_us"] = res["cpu_engine_us"] + res["cpu_bpf_us"]
             res["demand_per_s"] = n / INTERVAL_S
             say("xdphc: 1 % of the backends die ...")
-            res.update(detection(eng, sim, rules, addrs, n, pin))
+            res.update(detection(sim, rules, addrs, n, pin))
             with StatusMap(pin) as sm:
                 res["checked"], res["wrong"] = check_states(sm, sim)
-        finally:
-            eng.stop()
         sim.set_rules(rules, default="up")
         say("xdphc: saturation, the same backends at interval 250ms ...")
-        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc-sat.log"),
-                     interval_s=0.25)
-        try:
-            eng.ready_s()
+        with start_engine(lab, pin, tmp, "xdphc-sat", bfile, interval_s=0.25) as eng:
             eng.wait_settled(30)
             time.sleep(2)
-            sat = steady(measure(eng, sim, 10), eng.status()["stats"])
-            sat["cpu_bpf_us"] = bpf_cost(eng, sim)
+            sat = steady(measure(eng, sim, 10), stats(eng))
+            sat["cpu_bpf_us"], _ = bpf_cost(eng, sim)
             sat["cpu_prober_us"] = sat["cpu_engine_us"] + sat["cpu_bpf_us"]
             res["saturated"] = sat
-        finally:
-            eng.stop()
         say("xdphc: memory with the key index on (status_index: true) ...")
-        eng = Engine(lab, pin, bfile, index=True, log=os.path.join(tmp, "xdphc-index.log"))
-        try:
+        with start_engine(lab, pin, tmp, "xdphc-index", bfile, index=True) as eng:
             res["ready_index_s"] = eng.ready_s()
             time.sleep(2)
-            res["memory_index"] = eng.memory()
-        finally:
-            eng.stop()
+            res["memory_index"] = memory(eng.proc.pid)
     return res
 
 
@@ -389,8 +353,7 @@ def steady(d: dict, st: dict) -> dict:
     }
 
 
-def detection(eng: Engine, sim: BackendSim, rules: list, addrs: list[str], n: int,
-              pin: str) -> dict:
+def detection(sim: BackendSim, rules: list, addrs: list[str], n: int, pin: str) -> dict:
     """Flip 1 % of the backends to dead; how long until each is down?"""
     n_addr = max(1, n // 100 // PORTS)
     first = len(addrs) // 4

@@ -23,7 +23,7 @@ from .names import (BACKEND_IP, BACKEND_IP6, LINK6_PLEN, LINK_PLEN, LINK_PREFIX_
                     PROBER_IP, PROBER_IP6, SFX_RE, SIM_PIN_PREFIX, SINK_NET, STATE_DIR, V4_BLOCK,
                     V6_BLOCK, V6_NET, new_suffix, state_path)
 from .netns import netns_exists, netns_list, netns_pids, ns_cmd
-from .nft import KINDS, NftSets
+from .nft import NftSets
 from .proc import (LabError, kill_pids, pdeathsig, proc_alive, proc_cmdline, proc_starttime,
                    run)
 
