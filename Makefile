@@ -202,7 +202,7 @@ test: deps
 
 demo: deps
 	$(MAKE) all
-	tools/demo.sh
+	/usr/bin/python3 tools/demo.py
 
 # Benchmarks are not tests: figures side by side with the peers, one run.
 BENCH_ARGS ?=

@@ -17,8 +17,8 @@ import os
 import re
 import struct
 
-from .names import (PIN_PREFIX, PIN_ROOT, SFX_RE, TOOL_PIN_PREFIXES, new_suffix,
-                    tool_obj)
+from .names import (PIN_DIR_PREFIXES, PIN_PREFIX, PIN_ROOT, SFX_RE, TOOL_PIN_PREFIXES,
+                    new_suffix, tool_obj)
 from .netns import in_netns, netns_exists, nsenter_prefix
 from .proc import LabError, run
 
@@ -156,25 +156,26 @@ def ensure_bpffs(root: str = PIN_ROOT) -> None:
         run(["mount", "-t", "bpf", "bpf", root])
 
 
-def _own_pin_dir(path: str, prefix: str) -> None:
-    """ValueError unless PATH is /sys/fs/bpf/<PREFIX><suffix>: the only pin
-    directories the lab removes."""
-    if not re.match(rf"^{re.escape(PIN_ROOT)}/{re.escape(prefix)}[0-9a-z]{{1,11}}$", path):
-        raise ValueError(f"refusing to remove {path!r}: not a {PIN_ROOT}/{prefix}* dir")
+def _own_pin_dir(path: str, prefixes: tuple[str, ...]) -> None:
+    """ValueError unless PATH is /sys/fs/bpf/<one of PREFIXES><suffix>: the
+    only pin directories the lab removes."""
+    pre = "|".join(re.escape(p) for p in prefixes)
+    if not re.match(rf"^{re.escape(PIN_ROOT)}/(?:{pre})[0-9a-z]{{1,11}}$", path):
+        raise ValueError(f"refusing to remove {path!r}: not a {PIN_ROOT}/{prefixes[0]}* dir")
 
 
-def pin_dir_path(sfx: str | None = None) -> str:
-    """A unique test pin directory name: /sys/fs/bpf/xhc-test-<sfx> (not created)."""
+def pin_dir_path(sfx: str | None = None, prefix: str = PIN_PREFIX) -> str:
+    """A unique pin directory name: /sys/fs/bpf/xhc-test-<sfx> (not created)."""
     sfx = sfx or new_suffix()
-    if not SFX_RE.match(sfx):
-        raise ValueError("bad suffix")
-    return os.path.join(PIN_ROOT, PIN_PREFIX + sfx)
+    if not SFX_RE.match(sfx) or prefix not in PIN_DIR_PREFIXES:
+        raise ValueError("bad suffix or prefix")
+    return os.path.join(PIN_ROOT, prefix + sfx)
 
 
 def remove_pin_dir(path: str) -> None:
     """Unlink every pin under PATH, then rmdir it (bottom-up). Only for
-    /sys/fs/bpf/xhc-test-* directories on a bpf filesystem."""
-    _own_pin_dir(path, PIN_PREFIX)
+    /sys/fs/bpf/xhc-test-* (and xhc-demo-*) directories on a bpf filesystem."""
+    _own_pin_dir(path, PIN_DIR_PREFIXES)
     if not os.path.isdir(path):
         return
     if _mount_fstype(path) != "bpf":
@@ -196,8 +197,9 @@ def remove_pin_dir(path: str) -> None:
 class PinDir:
     """``with PinDir() as path:`` a unique pin dir name, removed afterwards."""
 
-    def __init__(self, sfx: str | None = None, create: bool = False):
-        self.path = pin_dir_path(sfx)
+    def __init__(self, sfx: str | None = None, create: bool = False,
+                 prefix: str = PIN_PREFIX):
+        self.path = pin_dir_path(sfx, prefix)
         if create:
             ensure_bpffs()
             os.makedirs(self.path)
@@ -222,7 +224,7 @@ def remove_tool_pins(sfx: str, prefix: str | None = None) -> bool:
     found = False
     for pre in (prefix,) if prefix else TOOL_PIN_PREFIXES:
         path = tool_pin_dir(sfx, pre)
-        _own_pin_dir(path, pre)
+        _own_pin_dir(path, (pre,))
         if not os.path.isdir(path):
             continue
         for fn in os.listdir(path):

@@ -52,6 +52,8 @@ LISTEN_BACKLOG = 65535
 
 PIN_ROOT = "/sys/fs/bpf"
 PIN_PREFIX = "xhc-test-"            # PinDir: tests' and tools' engine pin dirs
+DEMO_PIN_PREFIX = "xhc-demo-"       # PinDir(prefix=...): the demo's
+PIN_DIR_PREFIXES = (PIN_PREFIX, DEMO_PIN_PREFIX)
 SIM_PIN_PREFIX = "xhc-sim-"         # tools/sim pins the simulator's objects there
 LB_PIN_PREFIX = "xhc-lb-"           # tools/lb_forwarder pins its objects there
 TOOL_PIN_PREFIXES = (SIM_PIN_PREFIX, LB_PIN_PREFIX)
