@@ -49,7 +49,7 @@ def wrong_states(pin_dir: str, sim: BackendSim) -> list:
     wrong = []
     with StatusMap(pin_dir) as sm:
         for i, e in sm.entries():
-            want = "up" if sim.expect(e["address"], e["port"]) == "up" else "down"
+            want = sim.state(e["address"], e["port"])
             if e["state"] != want:
                 wrong.append((i, e["address"], e["port"], e["state"], want))
     return wrong

@@ -251,8 +251,7 @@ def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
     n = wrong = 0
     for _, e in sm.entries():
         n += 1
-        want = "up" if sim.expect(e["address"], e["port"]) == "up" else "down"
-        wrong += e["state"] != want
+        wrong += e["state"] != sim.state(e["address"], e["port"])
     return n, wrong
 
 

@@ -96,6 +96,11 @@ class BackendSim(bpf.XdpTool):
                 return ACTION_NAMES[act]
         return ACTION_NAMES[self.default]
 
+    def state(self, addr: str, port: int) -> str:
+        """The state a health check should find: 'up' where the simulator
+        answers SYN-ACK, 'down' otherwise."""
+        return "up" if self.expect(addr, port) == "up" else "down"
+
     def counters(self) -> dict[str, int]:
         """The simulator's counters, summed over CPUs."""
         return {name: bpf.percpu_u64_sum(self.fd("sim_counters"), i)
