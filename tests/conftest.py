@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pytest fixtures: a fresh namespace lab per test, the engine binary,
 and a unique bpffs pin directory per test."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every bad input a user can cause ends in ONE clear message that names the
 problem and the place (file:line or the argument), a non-zero exit, nothing
 attached to the interface and nothing pinned.

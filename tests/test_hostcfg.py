@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the engine takes from the host and from its config before it starts:
 source ports, the interface and source address, config and backends files,
 the event log, the pin directory (ownership, one engine per directory) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The host side of the source port range (user/ports.c).
 
 While the engine runs, the part of source_ports inside ip_local_port_range

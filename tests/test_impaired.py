@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The prober says when it cannot tell whether its probes leave.
 
 A probe whose SYN the device dropped is never held against its backend, so

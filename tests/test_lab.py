@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks of the namespace lab itself (no engine needed)."""
 import json
 import os

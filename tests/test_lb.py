@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A load balancer that follows health: the example XDP forwarder
 (tools/lb_forwarder/lb_forwarder.bpf.c) owns the probing interface, forwards flows to a VIP
 by a hash of the 5-tuple over the pool's up backends from xdphc's pinned

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What operators read besides the maps: the JSON event log, the /metrics
 endpoint (checked by promtool) and a real Prometheus server scraping it."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End-to-end probing against real kernel TCP backends in a namespace lab."""
 import random
 import signal

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A scaled-down run of the million-backend case: 100,000 backends answered by
 the XDP backend simulator (tools/sim/backend_sim.bpf.c), every final state checked
 against the simulator's rule, the probe spread over the interval measured at
