@@ -22,14 +22,16 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev iproute2 ethtool nftables util-linux procps \
-	python3 python3-pytest prometheus libclang-rt-14-dev
+	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*.bpf.c))
+# The tools' XDP programs, by folder: tools/sim/backend_sim.bpf.c ->
+# build/tools/sim/backend_sim.bpf.o (tools/lab/names.py: tool_obj()).
+TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*/*.bpf.c))
 USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h bpf/lib/*.h)
@@ -81,13 +83,14 @@ apt:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKGS); \
 	fi
 
-$(BUILD) $(BUILD)/user $(BUILD)/tools:
+$(BUILD) $(BUILD)/user:
 	mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS) | $(BUILD)/tools
+$(BUILD)/tools/%.bpf.o: tools/%.bpf.c $(HEADERS)
+	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # Skeletons are kept: the .d files of the objects that include them name them.
@@ -199,14 +202,14 @@ test: deps
 
 demo: deps
 	$(MAKE) all
-	tools/demo.sh
+	/usr/bin/python3 tools/demo.py
 
 # Benchmarks are not tests: figures side by side with the peers, one run.
 BENCH_ARGS ?=
 bench: bench-deps
 	$(MAKE) all
 	$(MAKE) $(BUILD)/tests/rx_test
-	/usr/bin/python3 tools/bench.py $(BENCH_ARGS)
+	/usr/bin/python3 tools/bench/bench.py $(BENCH_ARGS)
 
 install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc

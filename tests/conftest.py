@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pytest fixtures: a fresh namespace lab per test, the engine binary,
 and a unique bpffs pin directory per test."""
 import os
@@ -10,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import xhclab  # noqa: E402
+from lab import Lab, PinDir, ensure_bpffs  # noqa: E402
+from lab.engine import Engine  # noqa: E402
 
 
 def pytest_configure(config):
@@ -23,7 +25,7 @@ def pytest_configure(config):
 def lab():
     """A fresh lab (prober ns + backend ns, veth, GRO on) with a kernel
     listener on port 80; torn down after the test."""
-    with xhclab.Lab(listen=[80]) as lab:
+    with Lab(listen=[80]) as lab:
         yield lab
 
 
@@ -41,8 +43,8 @@ def pin_dir():
     """A unique, not yet created pin directory /sys/fs/bpf/xhc-test-<sfx>
     (bpffs is mounted on /sys/fs/bpf if it was not); everything pinned under it
     is unlinked and the directory removed after the test."""
-    xhclab.ensure_bpffs()
-    d = xhclab.PinDir()
+    ensure_bpffs()
+    d = PinDir()
     try:
         yield d.path
     finally:
@@ -52,8 +54,7 @@ def pin_dir():
 @pytest.fixture
 def engine(lab, xdphc_bin, pin_dir, tmp_path):
     """An xdphc engine bound to this test's lab and pin directory (not started)."""
-    from engine import Engine
-    e = Engine(xdphc_bin, lab, pin_dir, tmp_path)
+    e = Engine(lab, pin_dir, tmp_path, binary=xdphc_bin)
     try:
         yield e
     finally:

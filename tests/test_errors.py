@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every bad input a user can cause ends in ONE clear message that names the
 problem and the place (file:line or the argument), a non-zero exit, nothing
 attached to the interface and nothing pinned.
@@ -14,8 +15,8 @@ import textwrap
 
 import pytest
 
-import xhclab
-from engine import pool
+from lab import PinDir, bpf_obj_pin, bpffs_mounted, in_netns, load_xdp_tx_prog
+from lab.engine import pool
 
 # A valid config; the cases below break one line of it.
 BASE = textwrap.dedent("""\
@@ -160,7 +161,7 @@ CONFIG_CASES = [
 def test_metrics_port_in_use(engine):
     """Another process holds the port: the engine says so and attaches nothing."""
     import socket
-    with xhclab.in_netns(engine.lab.prober_ns):
+    with in_netns(engine.lab.prober_ns):
         holder = socket.socket()
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -255,7 +256,7 @@ def test_no_bpffs_and_no_right_to_mount(engine):
     assert_where(msg, path, line_of(text, "pin_path:"), "bpffs is not mounted at /sys/fs/bpf",
                  "mounting it failed", "mount -t bpf bpf /sys/fs/bpf")
     # the host's bpffs was not touched, and nothing was pinned in it
-    assert xhclab.bpffs_mounted("/sys/fs/bpf")
+    assert bpffs_mounted("/sys/fs/bpf")
     assert_nothing_left(engine)
 
 
@@ -277,10 +278,10 @@ def test_foreign_xdp_program(engine):
     says which interface (and line), leaves that program alone and removes the
     pin dirs it created."""
     lab = engine.lab
-    fd = xhclab.load_xdp_tx_prog()
+    fd = load_xdp_tx_prog()
     try:
-        with xhclab.PinDir(create=True) as tmp_pins:
-            xhclab.bpf_obj_pin(fd, f"{tmp_pins}/prog")
+        with PinDir(create=True) as tmp_pins:
+            bpf_obj_pin(fd, f"{tmp_pins}/prog")
             subprocess.run([*lab.nsenter_prefix(), "ip", "link", "set", "dev", lab.prober_if,
                             "xdp", "pinned", f"{tmp_pins}/prog"], check=True)
     finally:
@@ -322,7 +323,7 @@ def test_second_engine_same_interface(engine):
     engine.configure([pool("web", ["198.18.1.1:80"])])
     engine.start()
     before = xdp_prog(engine.lab)
-    with xhclab.PinDir() as other:
+    with PinDir() as other:
         path, text = write_cfg(engine, BASE.replace("{PIN}", other), "second.yaml")
         msg = one_message(run_engine(engine, path))
         assert_where(msg, path, line_of(text, "interface:"),

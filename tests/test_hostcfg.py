@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the engine takes from the host and from its config before it starts:
 source ports, the interface and source address, config and backends files,
 the event log, the pin directory (ownership, one engine per directory) and
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import pool
+from lab.engine import pool
 from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
                          run_engine, write_cfg, xdp_prog)
-from xhclab import Lab
+from lab import Lab
 
 
 def source_ports_logged(engine) -> tuple[int, int]:

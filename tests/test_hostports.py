@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The host side of the source port range (user/ports.c).
 
 While the engine runs, the part of source_ports inside ip_local_port_range
@@ -18,8 +19,8 @@ import time
 
 import pytest
 
-import xhclab
-from engine import pool
+from lab import in_netns, proc_starttime
+from lab.engine import pool
 from test_errors import assert_nothing_left, assert_where, line_of, one_message, run_engine
 
 SYSCTL = "net.ipv4.ip_local_reserved_ports"
@@ -39,7 +40,7 @@ RESERVED_FILE = "/proc/sys/net/ipv4/ip_local_reserved_ports"
 def reserved(lab) -> str:
     """The prober namespace's list, read whole: the kernel prints it only to
     the first read() (procps' sysctl cuts lists longer than a page)."""
-    with xhclab.in_netns(lab.prober_ns):
+    with in_netns(lab.prober_ns):
         fd = os.open(RESERVED_FILE, os.O_RDONLY)
     try:
         return os.read(fd, 1 << 20).decode().strip()
@@ -49,7 +50,7 @@ def reserved(lab) -> str:
 
 def set_reserved(lab, value: str) -> None:
     """Written in a loop: the kernel takes at most a page per write()."""
-    with xhclab.in_netns(lab.prober_ns):
+    with in_netns(lab.prober_ns):
         fd = os.open(RESERVED_FILE, os.O_WRONLY)
     try:
         data = (value + "\n").encode()
@@ -80,7 +81,7 @@ def state_files(engine) -> list[str]:
 
 
 def netns_cookie(ns: str) -> int:
-    with xhclab.in_netns(ns):
+    with in_netns(ns):
         s = socket.socket()
     with s:
         return int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), sys.byteorder)
@@ -149,7 +150,7 @@ class Holder:
 def time_wait_on(lab, port: int) -> None:
     """Leave a TIME_WAIT socket on prober_ip:port in the prober namespace: a
     local connection from that port, closed by our side first."""
-    with xhclab.in_netns(lab.prober_ns):
+    with in_netns(lab.prober_ns):
         srv = socket.socket()
         srv.bind((lab.prober_ip, 0))
         srv.listen()
@@ -304,7 +305,7 @@ def test_state_of_a_live_process_refused(engine):
             text = f.read()
         with open(own, "w") as f:
             f.write(text.replace("pid_start 1\n",
-                                 f"pid_start {xhclab._proc_starttime(holder.pid)}\n"))
+                                 f"pid_start {proc_starttime(holder.pid)}\n"))
         msg = one_message(run_engine(engine, path))
         assert_where(msg, path, line_of(open(path).read(), "source_ports"),
                      f"another xdphc engine (pid {holder.pid}) holds the port reservation "

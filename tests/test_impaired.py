@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The prober says when it cannot tell whether its probes leave.
 
 A probe whose SYN the device dropped is never held against its backend, so
@@ -13,7 +14,7 @@ link comes back, the flag clears."""
 import re
 import time
 
-from engine import pool
+from lab.engine import pool
 from test_observe import free_port, http_get
 from test_probe import settled
 

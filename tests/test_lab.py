@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks of the namespace lab itself (no engine needed)."""
 import json
 import os
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import xhclab
-from xhclab import Lab
+from lab import (PROBER_IP, PROBER_IP6, SINK_SRC, Lab, bpf_obj_pin, cleanup, host_links,
+                 load_xdp_tx_prog, netns_list, new_suffix, remove_pin_dir)
 
 ROOT = Path(__file__).resolve().parent.parent
 XHCLAB = str(ROOT / "tools" / "xhclab.py")
@@ -27,8 +28,8 @@ def wait_for(pred, timeout=2.0, step=0.01):
 
 
 def lab_gone(names) -> bool:
-    ns = set(xhclab.netns_list())
-    links = set(xhclab.host_links())
+    ns = set(netns_list())
+    links = set(host_links())
     return not any(n in ns or n in links or os.path.exists(f"/run/netns/{n}")
                    for n in names)
 
@@ -89,8 +90,8 @@ def test_refuse_unreach_and_ipv6(lab):
     # unreach: counted as ICMP errors arriving in the prober (connect() may
     # miss the first one, see Lab.connect_check)
     s0 = lab.prober_snmp()
-    lab.send_raw_syn(xhclab.PROBER_IP, 45000, Lab.addr(2), 80)
-    lab.send_raw_tcp("prober", xhclab.PROBER_IP6, 45001, Lab.addr6(2), 80, 1)
+    lab.send_raw_syn(PROBER_IP, 45000, Lab.addr(2), 80)
+    lab.send_raw_tcp("prober", PROBER_IP6, 45001, Lab.addr6(2), 80, 1)
     assert wait_for(lambda: lab.prober_snmp()["Icmp.InDestUnreachs"]
                     - s0["Icmp.InDestUnreachs"] == 1)
     assert wait_for(lambda: lab.prober_snmp()["Icmp6InDestUnreachs"]
@@ -121,12 +122,12 @@ def test_syn_recv_count(lab):
     # The backend's SYN-ACKs to SINK_SRC go to the prober, which drops them
     # (not its address), so each SYN leaves one SYN-RECV entry.
     for i in range(5):
-        lab.send_raw_syn(xhclab.SINK_SRC, 40000 + i, Lab.addr(20), 80, seq=1000 + i)
+        lab.send_raw_syn(SINK_SRC, 40000 + i, Lab.addr(20), 80, seq=1000 + i)
     assert wait_for(lambda: lab.syn_recv_count() == 5)
     # SYNs from the prober's own address: the prober kernel RSTs the SYN-ACKs
     before = lab.prober_tcp_out_rsts()
     for i in range(3):
-        lab.send_raw_syn(xhclab.PROBER_IP, 41000 + i, Lab.addr(21), 80)
+        lab.send_raw_syn(PROBER_IP, 41000 + i, Lab.addr(21), 80)
     assert wait_for(lambda: lab.prober_tcp_out_rsts() - before >= 3)
     assert wait_for(lambda: lab.syn_recv_count() == 5)
 
@@ -136,14 +137,14 @@ def test_forged_synack(lab):
     (no socket, no engine) answers each with a RST."""
     s0 = lab.prober_snmp()
     for i in range(4):
-        lab.send_forged_synack(Lab.addr(30), 80, xhclab.PROBER_IP, 50000 + i,
+        lab.send_forged_synack(Lab.addr(30), 80, PROBER_IP, 50000 + i,
                                seq=123456 + i, ack=777 + i)
     assert wait_for(lambda: lab.prober_tcp_out_rsts() - s0["Tcp.OutRsts"] == 4)
     s1 = lab.prober_snmp()
     assert s1["Tcp.InSegs"] - s0["Tcp.InSegs"] >= 4
     assert s1["Tcp.InCsumErrors"] == s0["Tcp.InCsumErrors"]
     # IPv6 too
-    lab.send_raw_tcp("backend", Lab.addr6(30), 80, xhclab.PROBER_IP6, 50100, 1, 2, "SA")
+    lab.send_raw_tcp("backend", Lab.addr6(30), 80, PROBER_IP6, 50100, 1, 2, "SA")
     assert wait_for(lambda: lab.prober_tcp_out_rsts() - s0["Tcp.OutRsts"] == 5)
 
 
@@ -195,8 +196,8 @@ def test_teardown_removes_only_its_names():
 @pytest.mark.parametrize("how", ["sigterm", "sigint", "atexit"])
 def test_teardown_on_signal_and_exit(how):
     code = (f"import sys, os, signal, time; sys.path.insert(0, {str(ROOT / 'tools')!r})\n"
-            "import xhclab\n"
-            "lab = xhclab.Lab(listen=[80])\n"
+            "from lab import Lab\n"
+            "lab = Lab(listen=[80])\n"
             "print(lab.prober_ns, lab.backend_ns, *[p for p, _ in lab.listeners.values()],"
             " flush=True)\n"
             f"if {how == 'atexit'}: sys.exit(0)\n"
@@ -217,7 +218,7 @@ def test_teardown_on_signal_and_exit(how):
 
 
 def test_cli_up_down():
-    sfx = "t" + xhclab.new_suffix()[:9]
+    sfx = "t" + new_suffix()[:9]
     cp = subprocess.run([sys.executable, XHCLAB, "up", "--name", sfx, "--listen", "80,8081",
                          "--drop", "198.18.5.0/24"], capture_output=True, text=True,
                         timeout=30)
@@ -238,7 +239,7 @@ def test_cli_up_down():
                             capture_output=True, text=True, timeout=30)
         assert cp.returncode == 0, cp.stderr
         assert lab.connect_check("198.18.5.9", 80) == "open"
-        assert "would remove lab " + sfx in xhclab.cleanup(dry_run=True)
+        assert "would remove lab " + sfx in cleanup(dry_run=True)
     finally:
         cp = subprocess.run([sys.executable, XHCLAB, "down", sfx], capture_output=True,
                             text=True, timeout=30)
@@ -252,13 +253,13 @@ def test_cli_up_down():
 def test_pin_dir(pin_dir):
     assert pin_dir.startswith("/sys/fs/bpf/xhc-test-")
     os.makedirs(os.path.join(pin_dir, "sub"))
-    fd = xhclab.load_xdp_tx_prog()
+    fd = load_xdp_tx_prog()
     try:
-        xhclab.bpf_obj_pin(fd, os.path.join(pin_dir, "prog"))
-        xhclab.bpf_obj_pin(fd, os.path.join(pin_dir, "sub", "prog2"))
+        bpf_obj_pin(fd, os.path.join(pin_dir, "prog"))
+        bpf_obj_pin(fd, os.path.join(pin_dir, "sub", "prog2"))
     finally:
         os.close(fd)
-    xhclab.remove_pin_dir(pin_dir)
+    remove_pin_dir(pin_dir)
     assert not os.path.exists(pin_dir)
     with pytest.raises(ValueError):
-        xhclab.remove_pin_dir("/sys/fs/bpf/xdphc")   # never a real install's dir
+        remove_pin_dir("/sys/fs/bpf/xdphc")   # never a real install's dir

@@ -1,5 +1,6 @@
+# SPDX-License-Identifier: MIT
 """A load balancer that follows health: the example XDP forwarder
-(tools/lb_forwarder.bpf.c) owns the probing interface, forwards flows to a VIP
+(tools/lb_forwarder/lb_forwarder.bpf.c) owns the probing interface, forwards flows to a VIP
 by a hash of the 5-tuple over the pool's up backends from xdphc's pinned
 maps, and tail-calls xdphc's reply program for everything else (this kernel
 refuses libxdp's dispatcher)."""
@@ -11,14 +12,13 @@ import time
 
 import pytest
 
-import bpfmaps
-import xhclab
-from engine import pool
+from lab import SINK_SRC, bpf, netns_socket
+from lab.engine import pool
 from lb_forwarder import Forwarder
 
 BACKENDS = [f"198.18.1.{i}" for i in range(1, 5)]
 VIP, VIP_PORT = "198.19.253.10", 5000
-CLIENT = xhclab.SINK_SRC          # routed back via the prober: not local anywhere
+CLIENT = SINK_SRC          # routed back via the prober: not local anywhere
 
 
 def udp_packet(src: str, sport: int, dst: str, dport: int) -> bytes:
@@ -37,11 +37,11 @@ class Flows:
         self.lab = lab
         self.socks = {}
         for a in BACKENDS:
-            s = xhclab.netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_DGRAM)
+            s = netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_DGRAM)
             s.bind((a, 80))
             s.setblocking(False)
             self.socks[s.fileno()] = (s, a)
-        self.raw = xhclab.netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_RAW,
+        self.raw = netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_RAW,
                                        socket.IPPROTO_RAW)
         self.raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         self.next_port = 20000
@@ -162,7 +162,7 @@ def test_engine_restart_puts_its_new_program_into_the_chain(lab, engine, lb):
 
     assert engine.stop() == 0
     with pytest.raises(OSError):           # the chain no longer leads to a stopped engine
-        bpfmaps.lookup(fwd._fds["xdphc_chain"], struct.pack("<I", 0), 4)
+        bpf.lookup(fwd.fd("xdphc_chain"), struct.pack("<I", 0), 4)
     assert not os.path.exists(f"{engine.pin_dir}/probe_rx")
 
 
@@ -173,7 +173,7 @@ def test_a_program_that_does_not_chain_is_detected(lab, engine):
     engine.configure([pool("web", [f"{a}:80" for a in BACKENDS], interval="500ms",
                            timeout="200ms")], xdp_attach="tail_call")
     engine.start()
-    xhclab.Lab._attach_pass(lab.prober_ns, lab.prober_if)
+    lab.attach_pass("prober")
     try:
         deadline = time.monotonic() + 5
         while "did not hand all of a batch" not in engine.log(this_run=True):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What operators read besides the maps: the JSON event log, the /metrics
 endpoint (checked by promtool) and a real Prometheus server scraping it."""
 import json
@@ -8,8 +9,8 @@ import urllib.parse
 
 import pytest
 
-import xhclab
-from engine import pool
+from lab import LabError, in_netns
+from lab.engine import pool
 from test_probe import settled
 
 UP = [f"198.18.1.{i}:80" for i in range(1, 6)]
@@ -34,7 +35,7 @@ def http_get(lab, url: str, timeout: float = 5.0) -> str:
 
 def free_port(lab) -> int:
     import socket
-    with xhclab.in_netns(lab.prober_ns):
+    with in_netns(lab.prober_ns):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -142,7 +143,7 @@ def test_prometheus_scrapes_the_engine(lab, engine, tmp_path):
             assert p.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
             try:
                 res = json.loads(http_get(lab, url))["data"]["result"]
-            except (subprocess.SubprocessError, xhclab.LabError, KeyError, ValueError):
+            except (subprocess.SubprocessError, LabError, KeyError, ValueError):
                 res = []
             if res:
                 answer = float(res[0]["value"][1])

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End-to-end probing against real kernel TCP backends in a namespace lab."""
 import random
 import signal
@@ -5,8 +6,8 @@ import time
 
 import pytest
 
-from engine import pool
-from xhclab import Lab
+from lab import bpf, netns_socket
+from lab.engine import pool
 
 SPORTS = (40000, 40999)
 
@@ -241,8 +242,7 @@ def _connect_from(lab, sport: int, dst: str, port: int) -> str:
     """A kernel TCP connection from the prober's address and source port
     sport: 'connected', 'refused' or 'timeout'."""
     import socket
-    import xhclab
-    s = xhclab.netns_socket(lab.prober_ns, socket.AF_INET, socket.SOCK_STREAM)
+    s = netns_socket(lab.prober_ns, socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((lab.prober_ip, sport))
@@ -288,7 +288,6 @@ def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engi
     its next changes publish the truth again."""
     import os
     import struct
-    import bpfmaps
     a, b = "198.18.1.1", "198.18.1.2"
     lab.drop_add([b])
     engine.configure([pool("web", [f"{a}:80", f"{b}:80"], interval="300ms",
@@ -296,19 +295,19 @@ def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engi
     engine.start()
     engine.wait_until(lambda s: s[(a, 80)]["state"] == "up" and s[(b, 80)]["state"] == "down",
                       10, "a up, b down")
-    status = bpfmaps.obj_get(f"{engine.pin_dir}/status")
-    pools = bpfmaps.obj_get(f"{engine.pin_dir}/pools")
-    up = bpfmaps.obj_get(f"{engine.pin_dir}/pool_up")
+    status = bpf.obj_get(f"{engine.pin_dir}/status")
+    pools = bpf.obj_get(f"{engine.pin_dir}/pools")
+    up = bpf.obj_get(f"{engine.pin_dir}/pool_up")
     try:
         id_b = 1                                      # ids follow the config order
-        rec = bytearray(bpfmaps.lookup(status, struct.pack("<I", id_b), 48))
+        rec = bytearray(bpf.lookup(status, struct.pack("<I", id_b), 48))
         rec[24] = 1                                   # state = UP
         struct.pack_into("<H", rec, 32, 999)          # pool_id far out of range
-        bpfmaps.update(status, struct.pack("<I", id_b), bytes(rec))
-        prec = bytearray(bpfmaps.lookup(pools, struct.pack("<I", 0), 72))
+        bpf.update(status, struct.pack("<I", id_b), bytes(rec))
+        prec = bytearray(bpf.lookup(pools, struct.pack("<I", 0), 72))
         struct.pack_into("<I", prec, 36, 1000)        # up
-        bpfmaps.update(pools, struct.pack("<I", 0), bytes(prec))
-        bpfmaps.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))
+        bpf.update(pools, struct.pack("<I", 0), bytes(prec))
+        bpf.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))
     finally:
         for fd in (status, pools, up):
             os.close(fd)

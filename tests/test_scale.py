@@ -1,17 +1,17 @@
+# SPDX-License-Identifier: MIT
 """A scaled-down run of the million-backend case: 100,000 backends answered by
-the XDP backend simulator (tools/backend_sim.bpf.c), every final state checked
+the XDP backend simulator (tools/sim/backend_sim.bpf.c), every final state checked
 against the simulator's rule, the probe spread over the interval measured at
 the backend side, and detection after 1 % of the backends die."""
-import json
 import statistics
 import time
 
 import pytest
 
-from backend_sim import BackendSim
-from engine import Engine
+from lab import Lab
+from lab.engine import Engine, pool
+from sim import BackendSim
 from statusmap import StatusMap
-import xhclab
 
 N_ADDR, PORTS, PORT0 = 6250, 16, 8000
 N = N_ADDR * PORTS
@@ -23,20 +23,19 @@ WINDOW = 0.05
 
 @pytest.fixture
 def sim_lab():
-    with xhclab.Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
+    with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
         yield lab, sim
 
 
 @pytest.fixture
 def big_engine(sim_lab, xdphc_bin, pin_dir, tmp_path):
     lab, _ = sim_lab
-    addrs = xhclab.Lab.addrs(N_ADDR)
+    addrs = Lab.addrs(N_ADDR)
     path = tmp_path / "backends.txt"
     path.write_text("".join(f"{a}:{p}\n" for a in addrs for p in range(PORT0, PORT0 + PORTS)))
-    e = Engine(xdphc_bin, lab, pin_dir, tmp_path)
-    e.configure([{"name": "big", "backends_file": str(path),
-                  "healthcheck": {"interval": "1s", "timeout": "500ms",
-                                  "healthy_threshold": RISE, "unhealthy_threshold": FALL}}],
+    e = Engine(lab, pin_dir, tmp_path, binary=xdphc_bin)
+    e.configure([pool("big", backends_file=path, interval="1s", timeout="500ms",
+                      healthy_threshold=RISE, unhealthy_threshold=FALL)],
                 # as wide as 32768-65535, but below ip_local_port_range (32768-60999
                 # in a fresh netns): the engine refuses to reserve all of it
                 source_ports="1024-32767", status_index=False)
@@ -47,27 +46,11 @@ def big_engine(sim_lab, xdphc_bin, pin_dir, tmp_path):
         e.close()
 
 
-def summary(engine) -> dict:
-    r = engine.run_once("status", "--json", "--summary", "--pin-path", engine.pin_dir)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def wait_settled(engine, timeout: float) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        s = summary(engine)
-        if s["pools"][0]["unknown"] == 0:
-            return s
-        time.sleep(0.2)
-    raise AssertionError(f"backends still unknown after {timeout}s:\n{engine.log()[-2000:]}")
-
-
 def wrong_states(pin_dir: str, sim: BackendSim) -> list:
     wrong = []
     with StatusMap(pin_dir) as sm:
         for i, e in sm.entries():
-            want = "up" if sim.expect(e["address"], e["port"]) == "up" else "down"
+            want = sim.state(e["address"], e["port"])
             if e["state"] != want:
                 wrong.append((i, e["address"], e["port"], e["state"], want))
     return wrong
@@ -83,7 +66,7 @@ def test_100k_simulated_backends_states_spread_and_detection(sim_lab, big_engine
     t0 = time.monotonic()
     big_engine.start()
     assert time.monotonic() - t0 < 3, "100,000 backends must load in well under 3 s"
-    s = wait_settled(big_engine, 10)
+    s = big_engine.wait_settled(10)
     assert s["pools"][0]["total"] == N
 
     # Spread: the simulator's SYN count, window by window, against the even share.
@@ -101,7 +84,7 @@ def test_100k_simulated_backends_states_spread_and_detection(sim_lab, big_engine
         f"probes went out at {statistics.mean(shares):.2f}x the configured rate"
 
     # Every backend in the state the simulator's rule gives it; no flapping.
-    st = summary(big_engine)["stats"]
+    st = big_engine.status(summary=True)["stats"]
     assert wrong_states(big_engine.pin_dir, sim) == []
     assert st["transitions"] == N, "each backend changes once (unknown -> up/down)"
 
@@ -120,6 +103,6 @@ def test_100k_simulated_backends_states_spread_and_detection(sim_lab, big_engine
                              (e["last_change_ns"] - t_flip) / 1e9))
     assert late == [], f"{len(late)} flipped backends not down within {bound:.2f}s: {late[:5]}"
     assert wrong_states(big_engine.pin_dir, sim) == []
-    st = summary(big_engine)["stats"]
+    st = big_engine.status(summary=True)["stats"]
     assert st["transitions"] == N + len(flipped) * PORTS
 

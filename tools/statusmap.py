@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Read xdphc's pinned status map directly, the way a consumer would.
 
 The status map is an mmap-able BPF array (include/xdphc/abi.h): this maps it
@@ -13,7 +14,7 @@ import os
 import struct
 import subprocess
 
-import bpfmaps
+from lab import bpf
 
 ENTRY = struct.Struct("<BBH16sIBBBBHHHHIQ")
 assert ENTRY.size == 48
@@ -30,7 +31,7 @@ class StatusMap:
         self.n = info["max_entries"]
         page = mmap.PAGESIZE
         length = (self.n * ENTRY.size + page - 1) // page * page
-        fd = bpfmaps.obj_get(path)
+        fd = bpf.obj_get(path)
         try:
             self.mm = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Drive the XDP backend simulator (tools/backend_sim.bpf.c) in an xhclab lab.
+# SPDX-License-Identifier: MIT
+"""Drive the XDP backend simulator (tools/sim/backend_sim.bpf.c) in a lab.
 
 The simulator answers SYNs to a block of addresses from XDP in the backend
 namespace, so that benchmarks can emulate a million backends without the
 backend kernel's TCP stack becoming the bottleneck::
 
-    from xhclab import Lab
-    from backend_sim import BackendSim
+    from lab import Lab
+    from sim import BackendSim
     with Lab(listen=[], backend_xdp=False) as lab, BackendSim(lab) as sim:
         sim.set_rules([("198.18.3.0/24", 80, "dead")], default="up")
         sim.expect("198.18.3.7", 80)          # -> "dead"
@@ -18,24 +19,20 @@ action 'up' (SYN-ACK), 'closed' (RST) or 'dead' (no answer).
 """
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
 import struct
 
-import bpfmaps
-import subprocess
+from lab import Lab, bpf
+from lab.names import SIM_PIN_PREFIX, tool_obj
+from lab.nft import parse_target
 
-from xhclab import (Lab, LabError, _parse_target, _run, ensure_bpffs,
-                    remove_sim_pins, sim_pin_dir, SIM_PIN_PREFIX)
-
-SIM_OBJ = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                       "build", "tools", "backend_sim.bpf.o")
+SIM_OBJ = tool_obj("sim/backend_sim")
 ACTIONS = {"up": 0, "closed": 1, "dead": 2}
 ACTION_NAMES = {v: k for k, v in ACTIONS.items()}
 COUNTERS = ("syn", "synack", "rst_sent", "dead", "rst_rx", "other", "bad")
 MAX_RULES = 64
 SIM_BLOCK = "198.18.0.0/16"
+
 
 def _port_range(ports) -> tuple[int, int]:
     if ports is None:
@@ -46,42 +43,27 @@ def _port_range(ports) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-class BackendSim:
+class BackendSim(bpf.XdpTool):
     """The simulator attached (native XDP) to the backend veth of LAB."""
 
     def __init__(self, lab: Lab, block: str = SIM_BLOCK, default: str = "up"):
         self.lab = lab
         self.block = ipaddress.ip_network(block)
-        self.pin = sim_pin_dir(lab.sfx)
         self.rules: list[tuple[int, int, int, int, int]] = []
         self.default = ACTIONS[default]
-        self._fds: dict[str, int] = {}
-        if not os.path.exists(SIM_OBJ):
-            raise LabError(f"{SIM_OBJ} is missing: run `make` first")
-        remove_sim_pins(lab.sfx, SIM_PIN_PREFIX)
+        super().__init__(lab.sfx, SIM_PIN_PREFIX, SIM_OBJ, lab.backend_ns, lab.backend_if,
+                         maps=("sim_cfg", "sim_rules", "sim_counters"))
         try:
-            self._attach()
+            self._write_cfg()
         except BaseException:
             self.close()
             raise
 
-    def _attach(self) -> None:
-        ensure_bpffs()
-        os.makedirs(self.pin)
-        _run(["bpftool", "prog", "load", SIM_OBJ, f"{self.pin}/prog", "type", "xdp",
-              "pinmaps", self.pin])
-        _run(self.lab.backend_nsenter_prefix() +
-             ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "pinned",
-              f"{self.pin}/prog"])
-        for m in ("sim_cfg", "sim_rules", "sim_counters"):
-            self._fds[m] = bpfmaps.obj_get(f"{self.pin}/{m}")
-        self._write_cfg()
-
     def _write_cfg(self) -> None:
         net = int(self.block.network_address)
         mask = int(self.block.netmask)
-        bpfmaps.update(self._fds["sim_cfg"], struct.pack("<I", 0),
-                       struct.pack("<IIII", net, mask, len(self.rules), self.default))
+        bpf.update(self.fd("sim_cfg"), struct.pack("<I", 0),
+                   struct.pack("<IIII", net, mask, len(self.rules), self.default))
 
     def set_rules(self, rules, default: str | None = None) -> None:
         """Replace the rules. The count goes last, so a packet sees either
@@ -89,7 +71,7 @@ class BackendSim:
         beyond the count (shrinking first when the list gets shorter)."""
         new = []
         for addrs, ports, action in rules:
-            ver, lo, hi = _parse_target(addrs)
+            ver, lo, hi = parse_target(addrs)
             if ver != 4:
                 raise ValueError("the simulator answers IPv4 only")
             plo, phi = _port_range(ports)
@@ -101,8 +83,8 @@ class BackendSim:
         self.rules = []
         self._write_cfg()
         for i, (lo, hi, plo, phi, act) in enumerate(new):
-            bpfmaps.update(self._fds["sim_rules"], struct.pack("<I", i),
-                           struct.pack("<IIHHI", lo, hi, plo, phi, act))
+            bpf.update(self.fd("sim_rules"), struct.pack("<I", i),
+                       struct.pack("<IIHHI", lo, hi, plo, phi, act))
         self.rules = new
         self._write_cfg()
 
@@ -114,24 +96,12 @@ class BackendSim:
                 return ACTION_NAMES[act]
         return ACTION_NAMES[self.default]
 
+    def state(self, addr: str, port: int) -> str:
+        """The state a health check should find: 'up' where the simulator
+        answers SYN-ACK, 'down' otherwise."""
+        return "up" if self.expect(addr, port) == "up" else "down"
+
     def counters(self) -> dict[str, int]:
         """The simulator's counters, summed over CPUs."""
-        return {name: bpfmaps.percpu_u64_sum(self._fds["sim_counters"], i)
+        return {name: bpf.percpu_u64_sum(self.fd("sim_counters"), i)
                 for i, name in enumerate(COUNTERS)}
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
-        if os.path.exists(f"/run/netns/{self.lab.backend_ns}"):
-            subprocess.run(self.lab.backend_nsenter_prefix() +
-                           ["ip", "link", "set", "dev", self.lab.backend_if, "xdpdrv", "off"],
-                           capture_output=True)
-        remove_sim_pins(self.lab.sfx, SIM_PIN_PREFIX)
-
-    def __enter__(self) -> "BackendSim":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make bench: xdphc next to the machine's ceiling, masscan, zmap and HAProxy.
 
 Everything runs in one lab (prober and backend namespaces on one veth pair),
 in one run, and prints one table.  Backends are emulated by the XDP backend
-simulator (tools/backend_sim.bpf.c) unless a row says otherwise.
+simulator (tools/sim/backend_sim.bpf.c) unless a row says otherwise.
 
-    python3 tools/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
+    python3 tools/bench/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
 
 Rows:
   ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
@@ -27,23 +28,23 @@ import re
 import resource
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from backend_sim import BackendSim                      # noqa: E402
-from statusmap import StatusMap                         # noqa: E402
-from xhclab import Lab, PinDir, _ns_cmd, _run, load_xdp_tx_prog, xdp_live_run  # noqa: E402
+from lab import Lab, PinDir, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
+from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
+from lab.engine import Engine, ms, pool                        # noqa: E402
+from lab.names import build_path, tool_obj                     # noqa: E402
+from sim import BackendSim                                     # noqa: E402
+from statusmap import StatusMap                                # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(HERE, os.pardir))
-XDPHC = os.path.join(ROOT, "build", "xdphc")
-XDP_DROP_OBJ = os.path.join(ROOT, "build", "tools", "xdp_drop.bpf.o")
-RX_TEST = os.path.join(ROOT, "build", "tests", "rx_test")
+XDPHC = build_path("xdphc")
+XDP_DROP_OBJ = tool_obj("bench/xdp_drop")
+RX_TEST = build_path("tests", "rx_test")
 LAG_WINDOW_S = 10           # the engine's schedule lag quantiles cover this much
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PORTS = 16
@@ -90,7 +91,7 @@ def machine_busy() -> float:
 
 def bpf_runtime_ns(names=XDPHC_PROGS) -> int:
     """Sum of run_time_ns (kernel.bpf_stats_enabled=1) of the named programs."""
-    progs = json.loads(_run(["bpftool", "-j", "prog", "show"]).stdout)
+    progs = json.loads(run(["bpftool", "-j", "prog", "show"]).stdout)
     return sum(p.get("run_time_ns", 0) for p in progs if p.get("name") in names)
 
 
@@ -166,8 +167,7 @@ def initial_rules(addrs: list[str]) -> list:
 
 def run_ceiling(lab: Lab, seconds: float) -> dict:
     """Live-frames XDP_TX of 64-byte frames into a peer that drops them in XDP."""
-    _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
-                                         "xdpdrv", "obj", XDP_DROP_OBJ, "sec", "xdp"])
+    attach_xdp_obj(lab.backend_ns, lab.backend_if, XDP_DROP_OBJ)
     fd = load_xdp_tx_prog()
     frame = bytes.fromhex(lab.backend_mac.replace(":", "")) + \
         bytes.fromhex(lab.prober_mac.replace(":", "")) + b"\x08\x00" + bytes(50)
@@ -183,14 +183,13 @@ def run_ceiling(lab: Lab, seconds: float) -> dict:
         rx = veth_xdp_packets(lab) - rx0
     finally:
         os.close(fd)
-        _run(lab.backend_nsenter_prefix() + ["ip", "link", "set", "dev", lab.backend_if,
-                                             "xdpdrv", "off"])
+        detach_xdp(lab.backend_ns, lab.backend_if)
     return {"pps_sent": sent / dt, "pps": rx / dt}
 
 
 def veth_xdp_packets(lab: Lab) -> int:
     """Frames the backend veth's XDP program saw (ethtool -S)."""
-    out = _run(_ns_cmd(lab.backend_ns, ["ethtool", "-S", lab.backend_if])).stdout
+    out = run(ns_cmd(lab.backend_ns, ["ethtool", "-S", lab.backend_if])).stdout
     return sum(int(m.group(1)) for m in re.finditer(r"rx_queue_\d+_xdp_packets:\s+(\d+)", out))
 
 
@@ -200,74 +199,51 @@ def rx_cost(n_frames: int = 200_000) -> dict:
     """probe_rx's BPF run time per reply at 1,000,000 backends by kind, from
     BPF_PROG_TEST_RUN (build/tests/rx_test --cost): what the slot table adds
     to a packet in the probe port range is lookup_miss - not_ours."""
-    out = _run([RX_TEST, "--cost", str(n_frames)]).stdout
+    out = run([RX_TEST, "--cost", str(n_frames)]).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-class Engine:
-    def __init__(self, lab: Lab, pin: str, backends_file: str, index: bool, log: str,
-                 interval_s: float = INTERVAL_S):
-        self.lab, self.pin, self.log = lab, pin, log
-        self.cfg = log.replace(".log", ".yaml")
-        with open(self.cfg, "w") as f:
-            f.write(f"interface: {lab.prober_if}\npin_path: {pin}\n"
-                    # below ip_local_port_range: reserving all of it is refused
-                    f"source_ports: 1024-32767\nstatus_index: {str(index).lower()}\n"
-                    f"pools:\n  - name: bench\n    backends_file: {backends_file}\n"
-                    f"    healthcheck:\n      interval: {int(interval_s * 1000)}ms\n"
-                    f"      timeout: {int(min(TIMEOUT_S, interval_s) * 1000)}ms\n"
-                    f"      healthy_threshold: {RISE}\n      unhealthy_threshold: {FALL}\n")
-        self.t_start = time.monotonic()
-        self.p = subprocess.Popen(lab.nsenter_prefix() + [XDPHC, "run", "-c", self.cfg],
-                                  stderr=open(log, "w"))
+def start_engine(lab: Lab, pin: str, tmp: str, name: str, backends_file: str,
+                 index: bool = False, interval_s: float = INTERVAL_S) -> Engine:
+    """xdphc on the bench's backends, one pool, started (config and log:
+    TMP/NAME.yaml, TMP/NAME.log); close() stops it with SIGTERM."""
+    eng = Engine(lab, pin, tmp, binary=XDPHC, name=name, close_grace=30)
+    eng.configure([pool("bench", backends_file=backends_file, interval=ms(interval_s),
+                        timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
+                        unhealthy_threshold=FALL)],
+                  # below ip_local_port_range: reserving all of it is refused
+                  source_ports="1024-32767", status_index=index)
+    try:
+        eng.start(timeout=30)
+    except BaseException:
+        eng.close()
+        raise
+    return eng
 
-    def ready_s(self, timeout: float = 30) -> float:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            m = re.search(r"\(ready ([0-9.]+) s after start\)", open(self.log).read())
-            if m:
-                return float(m.group(1))
-            if self.p.poll() is not None:
-                raise RuntimeError(f"xdphc exited: {open(self.log).read()[-2000:]}")
-            time.sleep(0.05)
-        raise RuntimeError("xdphc did not start")
 
-    def status(self) -> dict:
-        out = _run([XDPHC, "status", "--json", "--summary", "--pin-path", self.pin]).stdout
-        return json.loads(out)
+def stats(eng: Engine) -> dict:
+    return eng.status(summary=True)["stats"]
 
-    def wait_settled(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if all(p["unknown"] == 0 for p in self.status()["pools"]):
-                return
-            time.sleep(0.2)
-        raise RuntimeError("backends still unknown after %.0f s" % timeout)
 
-    def memory(self) -> dict:
-        """Private memory of the process plus every BPF map it holds."""
-        pid = self.p.pid
-        maps, bpf_mapped, cur = {}, 0, False
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
-                    continue
-                info = dict(line.split(":", 1) for line in
-                            open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
-                maps[int(info["map_id"])] = int(info["memlock"])
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                    cur = line.rstrip().endswith("bpf-map")
-                elif line.startswith("Rss:") and cur:
-                    bpf_mapped += int(line.split()[1]) * 1024
-        rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
-        process = rss * 1024 - bpf_mapped        # mmap-ed maps are counted once, as maps
-        return {"process": process, "maps": sum(maps.values()), "total": process + sum(maps.values())}
-
-    def stop(self) -> None:
-        self.p.terminate()
-        self.p.wait(timeout=30)
+def memory(pid: int) -> dict:
+    """Private memory of the process plus every BPF map it holds."""
+    maps, bpf_mapped, cur = {}, 0, False
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
+                continue
+            info = dict(line.split(":", 1) for line in
+                        open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
+            maps[int(info["map_id"])] = int(info["memlock"])
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                cur = line.rstrip().endswith("bpf-map")
+            elif line.startswith("Rss:") and cur:
+                bpf_mapped += int(line.split()[1]) * 1024
+    rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+    process = rss * 1024 - bpf_mapped        # mmap-ed maps are counted once, as maps
+    return {"process": process, "maps": sum(maps.values()), "total": process + sum(maps.values())}
 
 
 def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
@@ -275,8 +251,7 @@ def check_states(sm: StatusMap, sim: BackendSim) -> tuple[int, int]:
     n = wrong = 0
     for _, e in sm.entries():
         n += 1
-        want = "up" if sim.expect(e["address"], e["port"]) == "up" else "down"
-        wrong += e["state"] != want
+        wrong += e["state"] != sim.state(e["address"], e["port"])
     return n, wrong
 
 
@@ -284,14 +259,13 @@ def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
     """Counters over a window: engine stats, simulator, CPU (no BPF stats),
     and the engine's schedule lag sampled every second (each sample covers
     the engine's last 10 s)."""
-    smp = Sampler(sim, eng.p.pid, lambda: {f"eng_{k}": v for k, v in
-                                           eng.status()["stats"].items()})
+    smp = Sampler(sim, eng.proc.pid, lambda: {f"eng_{k}": v for k, v in stats(eng).items()})
     a = smp.take()
     lag = []
     end = a["t"] + seconds
     while time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
-        st = eng.status()["stats"]
+        st = stats(eng)
         # a sample covers the engine's last 10 s: only those inside the window
         if time.monotonic() - a["t"] >= LAG_WINDOW_S:
             lag.append((st["sched_lag_p50_us"], st["sched_lag_p99_us"],
@@ -301,15 +275,15 @@ def measure(eng: Engine, sim: BackendSim, seconds: float) -> dict:
     return d
 
 
-def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> float:
-    """BPF run time per probe, in a window of its own: kernel.bpf_stats_enabled
-    costs two clock reads per program run, which would slow the other figures."""
+def bpf_cost(eng: Engine, sim: BackendSim, seconds: float = 5) -> tuple[float, float]:
+    """BPF run time per probe of xdphc's programs and of the simulator's, in
+    a window of its own: kernel.bpf_stats_enabled costs two clock reads per
+    program run, which would slow the other figures."""
     with bpf_stats():
         sim0 = bpf_runtime_ns(("backend_sim",))
         d = measure(eng, sim, seconds)
         sim_ns = bpf_runtime_ns(("backend_sim",)) - sim0
-    eng.sim_bpf_us = sim_ns / d["eng_probes_sent"] / 1e3
-    return d["bpf_ns"] / d["eng_probes_sent"] / 1e3
+    return d["bpf_ns"] / d["eng_probes_sent"] / 1e3, sim_ns / d["eng_probes_sent"] / 1e3
 
 
 def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> dict:
@@ -320,46 +294,34 @@ def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> di
     sim.set_rules(rules, default="up")
     res: dict = {"backends": n}
     with PinDir() as pin:
-        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc.log"))
-        try:
+        with start_engine(lab, pin, tmp, "xdphc", bfile) as eng:
             res["ready_s"] = eng.ready_s()
             eng.wait_settled(30)
             time.sleep(2)                       # past the first intervals' catch-up
-            res["memory"] = eng.memory()
+            res["memory"] = memory(eng.proc.pid)
             say(f"xdphc: {n:,} backends settled; measuring {seconds:.0f} s of steady state ...")
-            res.update(steady(measure(eng, sim, seconds), eng.status()["stats"]))
-            res["cpu_bpf_us"] = bpf_cost(eng, sim)
-            res["cpu_sim_bpf_us"] = eng.sim_bpf_us
+            res.update(steady(measure(eng, sim, seconds), stats(eng)))
+            res["cpu_bpf_us"], res["cpu_sim_bpf_us"] = bpf_cost(eng, sim)
             res["cpu_prober_us"] = res["cpu_engine_us"] + res["cpu_bpf_us"]
             res["demand_per_s"] = n / INTERVAL_S
             say("xdphc: 1 % of the backends die ...")
-            res.update(detection(eng, sim, rules, addrs, n, pin))
+            res.update(detection(sim, rules, addrs, n, pin))
             with StatusMap(pin) as sm:
                 res["checked"], res["wrong"] = check_states(sm, sim)
-        finally:
-            eng.stop()
         sim.set_rules(rules, default="up")
         say("xdphc: saturation, the same backends at interval 250ms ...")
-        eng = Engine(lab, pin, bfile, index=False, log=os.path.join(tmp, "xdphc-sat.log"),
-                     interval_s=0.25)
-        try:
-            eng.ready_s()
+        with start_engine(lab, pin, tmp, "xdphc-sat", bfile, interval_s=0.25) as eng:
             eng.wait_settled(30)
             time.sleep(2)
-            sat = steady(measure(eng, sim, 10), eng.status()["stats"])
-            sat["cpu_bpf_us"] = bpf_cost(eng, sim)
+            sat = steady(measure(eng, sim, 10), stats(eng))
+            sat["cpu_bpf_us"], _ = bpf_cost(eng, sim)
             sat["cpu_prober_us"] = sat["cpu_engine_us"] + sat["cpu_bpf_us"]
             res["saturated"] = sat
-        finally:
-            eng.stop()
         say("xdphc: memory with the key index on (status_index: true) ...")
-        eng = Engine(lab, pin, bfile, index=True, log=os.path.join(tmp, "xdphc-index.log"))
-        try:
+        with start_engine(lab, pin, tmp, "xdphc-index", bfile, index=True) as eng:
             res["ready_index_s"] = eng.ready_s()
             time.sleep(2)
-            res["memory_index"] = eng.memory()
-        finally:
-            eng.stop()
+            res["memory_index"] = memory(eng.proc.pid)
     return res
 
 
@@ -390,8 +352,7 @@ def steady(d: dict, st: dict) -> dict:
     }
 
 
-def detection(eng: Engine, sim: BackendSim, rules: list, addrs: list[str], n: int,
-              pin: str) -> dict:
+def detection(sim: BackendSim, rules: list, addrs: list[str], n: int, pin: str) -> dict:
     """Flip 1 % of the backends to dead; how long until each is down?"""
     n_addr = max(1, n // 100 // PORTS)
     first = len(addrs) // 4
@@ -455,7 +416,7 @@ def run_masscan(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
                 sink: bool = False) -> dict:
     sim.set_rules([], default="dead" if sink else "up")
     out = os.path.join(tmp, "masscan.txt")
-    argv = _ns_cmd(lab.prober_ns, [
+    argv = ns_cmd(lab.prober_ns, [
         "masscan", f"{addrs[0]}-{addrs[-1]}", f"-p{PORT0}-{PORT0 + PORTS - 1}",
         "--rate", "100000000", "--interface", lab.prober_if,
         "--router-mac", lab.backend_mac, "--source-ip", lab.prober_ip,
@@ -474,7 +435,7 @@ def run_zmap(lab: Lab, sim: BackendSim, addrs: list[str], tmp: str,
     with open(allow, "w") as f:
         f.write("198.18.0.0/16\n")
     open(block, "w").close()
-    argv = _ns_cmd(lab.prober_ns, [
+    argv = ns_cmd(lab.prober_ns, [
         "zmap", "-p", str(PORT0), "-i", lab.prober_if, "-G", lab.backend_mac,
         "-S", lab.prober_ip, "-r", "0", "-P", str(PORTS), "-w", allow, "-b", block,
         "-c", "2", "-q", "--disable-syslog", "-o", out])
@@ -511,7 +472,7 @@ def run_haproxy(lab: Lab, sim: BackendSim, addrs: list[str], n: int, seconds: fl
     for i in range(0, n, per):
         cfg = os.path.join(tmp, f"haproxy-{n}-{i // per}.cfg")
         haproxy_config(cfg, servers[i:i + per], 18080 + i // per)
-        procs.append(subprocess.Popen(_ns_cmd(lab.prober_ns, ["haproxy", "-db", "-f", cfg]),
+        procs.append(subprocess.Popen(ns_cmd(lab.prober_ns, ["haproxy", "-db", "-f", cfg]),
                                       stdout=subprocess.DEVNULL,
                                       stderr=open(cfg + ".log", "w")))
     try:
@@ -651,8 +612,8 @@ def main() -> int:
                 res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
             # The peers have no XDP program of their own: without one, the
             # frames the simulator sends back with XDP_TX wait in the veth's
-            # ring until the next frame comes (see tools/xdp_pass.bpf.c).
-            Lab._attach_pass(lab.prober_ns, lab.prober_if)
+            # ring until the next frame comes (see tools/lab/xdp_pass.bpf.c).
+            lab.attach_pass("prober")
             for name, fn in (("masscan", run_masscan), ("zmap", run_zmap)):
                 if name in skip:
                     continue

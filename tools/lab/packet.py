@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+"""Packets by hand: checksums, TCP segments in IPv4/IPv6, Ethernet frames,
+raw sends from a namespace, and reading a SYN off a veth."""
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import struct
+import time
+
+from .netns import netns_socket
+from .proc import LabError
+
+_TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
+
+
+def inet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def tcp_flags(flags: str | int) -> int:
+    """'SA' -> 0x12; an int is taken as it is."""
+    if isinstance(flags, int):
+        return flags
+    v = 0
+    for c in flags.upper():
+        v |= _TCP_FLAGS[c]
+    return v
+
+
+def make_ip_tcp(src_ip: str, src_port: int, dst_ip: str, dst_port: int,
+                seq: int, ack: int, flags: str | int = "S", *,
+                window: int = 65535, ttl: int = 64, mss: int | None = 1460,
+                ip_id: int | None = None) -> bytes:
+    """An IPv4 or IPv6 packet (header included) carrying one TCP segment."""
+    src, dst = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
+    if src.version != dst.version:
+        raise ValueError("source and destination address families differ")
+    opts = struct.pack("!BBH", 2, 4, mss) if mss else b""
+    doff = (20 + len(opts)) // 4
+    tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq & 0xFFFFFFFF,
+                      ack & 0xFFFFFFFF, doff << 4, tcp_flags(flags), window,
+                      0, 0) + opts
+    if src.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(tcp))
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(tcp), 6)
+    csum = inet_checksum(pseudo + tcp)
+    tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    if src.version == 4:
+        if ip_id is None:
+            ip_id = random.getrandbits(16)
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id,
+                          0x4000, ttl, 6, 0, src.packed, dst.packed)
+        hdr = hdr[:10] + struct.pack("!H", inet_checksum(hdr)) + hdr[12:]
+    else:
+        hdr = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, ttl,
+                          src.packed, dst.packed)
+    return hdr + tcp
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def make_eth_frame(src_mac: str, dst_mac: str, l3: bytes) -> bytes:
+    """Ethernet frame around an IP packet (EtherType from the IP version)."""
+    etype = 0x0800 if (l3[0] >> 4) == 4 else 0x86DD
+    return mac_bytes(dst_mac) + mac_bytes(src_mac) + struct.pack("!H", etype) + l3
+
+
+def send_raw_ip(ns: str, packet: bytes) -> None:
+    """Send a complete IPv4/IPv6 packet from namespace NS (raw socket,
+    header included; routed by the namespace's routing table)."""
+    v = packet[0] >> 4
+    if v == 4:
+        s = netns_socket(ns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        dst = (socket.inet_ntop(socket.AF_INET, packet[16:20]), 0)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    elif v == 6:
+        s = netns_socket(ns, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        dst = (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0)
+    else:
+        raise ValueError("not an IP packet")
+    with s:
+        s.sendto(packet, dst)
+
+
+def syn_source_port(ns: str, dev: str, dst_ip: str, dst_port: int,
+                    timeout: float = 5.0) -> int:
+    """The source port of the next IPv4 SYN to dst_ip:dst_port that arrives on
+    DEV in NS, read with a packet socket (before nftables can drop it)."""
+    sock = netns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    try:
+        sock.bind((dev, 0))
+        sock.settimeout(0.2)
+        want = (socket.inet_aton(dst_ip), dst_port)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                f = sock.recv(128)
+            except socket.timeout:
+                continue
+            ip = f[14:]
+            if len(ip) < 40 or ip[9] != 6:
+                continue
+            tcp = ip[(ip[0] & 0xf) * 4:]
+            if (ip[16:20], int.from_bytes(tcp[2:4], "big")) == want and \
+                    tcp[13] & 0x12 == 0x02:
+                return int.from_bytes(tcp[0:2], "big")
+    finally:
+        sock.close()
+    raise LabError(f"no SYN to {dst_ip}:{dst_port} seen within {timeout}s")
