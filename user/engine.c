@@ -262,52 +262,51 @@ static void log_progress(struct engine *e, uint64_t now)
 static int resolve_interface(struct engine *e)
 {
 	struct config *c = &e->cfg;
-	char err[256];
+	char err[256], at[CONFIG_WHERE_LEN];
+	const char *w = config_where(c, CFG_INTERFACE, at, sizeof(at));
 
 	e->ifindex = if_nametoindex(c->interface);
 	if (!e->ifindex) {
-		log_err("%s:%d: interface '%s': no such network interface", c->path,
-			c->interface_line, c->interface);
+		log_err("%s: interface '%s': no such network interface", w, c->interface);
 		return -1;
 	}
 	if (netif_is_loopback(c->interface, e->ifindex) == 1) {
-		log_err("%s:%d: interface '%s' is a loopback device: probes need the interface "
+		log_err("%s: interface '%s' is a loopback device: probes need the interface "
 			"the backends are reached through (on loopback, probe_rx would take "
-			"every packet for a request to send)", c->path, c->interface_line,
-			c->interface);
+			"every packet for a request to send)", w, c->interface);
 		return -1;
 	}
-	if (c->has_source_ipv4 && netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
-		log_err("%s:%d: source_ipv4 is the broadcast address of interface '%s'",
-			c->path, c->source_ipv4_line, c->interface);
+	if (config_has(c, CFG_SOURCE_IPV4) &&
+	    netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
+		log_err("%s: source_ipv4 is the broadcast address of interface '%s'",
+			config_where(c, CFG_SOURCE_IPV4, at, sizeof(at)), c->interface);
 		return -1;
 	}
-	if (c->has_source_ipv4) {
+	if (config_has(c, CFG_SOURCE_IPV4)) {
 		e->src4 = c->source_ipv4;
 	} else if (netif_primary_ipv4(c->interface, &e->src4)) {
-		log_err("%s:%d: interface '%s' has no IPv4 address; set source_ipv4",
-			c->path, c->interface_line, c->interface);
+		log_err("%s: interface '%s' has no IPv4 address; set source_ipv4", w, c->interface);
 		return -1;
 	}
 	if (netif_ipv4_forwarding(c->interface) == 0) {
-		log_err("%s:%d: interface '%s' has IPv4 forwarding off; the kernel's FIB "
+		log_err("%s: interface '%s' has IPv4 forwarding off; the kernel's FIB "
 			"lookup for XDP (bpf_fib_lookup) needs it: sysctl -w "
-			"net.ipv4.conf.%s.forwarding=1", c->path, c->interface_line,
-			c->interface, c->interface);
+			"net.ipv4.conf.%s.forwarding=1", w, c->interface, c->interface);
 		return -1;
 	}
-	if (c->has_source_ports) {
-		e->sport_lo = c->sport_lo;
-		e->sport_hi = c->sport_hi;
+	if (config_has(c, CFG_SOURCE_PORTS)) {
+		e->sport_lo = c->source_ports.lo;
+		e->sport_hi = c->source_ports.hi;
 	} else if (netif_default_source_ports(&e->sport_lo, &e->sport_hi, err, sizeof(err))) {
 		log_err("%s: %s", c->path, err);
 		return -1;
 	}
 	/* One gate for both: the BPF side takes the range as lo + count. */
 	if (config_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
-		if (c->has_source_ports)
-			log_err("%s:%d: source_ports %u-%u: %s", c->path, c->source_ports_line,
-				e->sport_lo, e->sport_hi, err);
+		if (config_has(c, CFG_SOURCE_PORTS))
+			log_err("%s: source_ports %u-%u: %s",
+				config_where(c, CFG_SOURCE_PORTS, at, sizeof(at)), e->sport_lo,
+				e->sport_hi, err);
 		else
 			log_err("%s: source ports %u-%u derived from net.ipv4.ip_local_port_range: "
 				"%s; set source_ports", c->path, e->sport_lo, e->sport_hi, err);
@@ -383,7 +382,7 @@ static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 
 		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			buf[i].key = pc->backends[k].key;
+			buf[i].key = e->cfg.backends[pc->first + k].key;
 			buf[i].key.protocol = IPPROTO_TCP;
 			buf[i].pool_id = p;
 		}
@@ -597,10 +596,9 @@ static void remove_made_dirs(struct engine *e)
 
 static int pin_path_error(const struct config *c, const char *err)
 {
-	if (c->pin_path_line)
-		log_err("%s:%d: %s", c->path, c->pin_path_line, err);
-	else
-		log_err("%s: %s", c->path, err);
+	char at[CONFIG_WHERE_LEN];
+
+	log_err("%s: %s", config_where(c, CFG_PIN_PATH, at, sizeof(at)), err);
 	return -1;
 }
 
@@ -608,7 +606,7 @@ static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
 	struct config *c = &e->cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[CONFIG_ERR_LEN], at[CONFIG_WHERE_LEN];
 
 	if (resolve_interface(e))
 		return -1;
@@ -625,13 +623,15 @@ static int setup(struct engine *e)
 	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
 		return -1;
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
-		log_err("%s:%d: %s", c->path, c->event_log_line, err);
+		log_err("%s: %s", config_where(c, CFG_EVENT_LOG, at, sizeof(at)), err);
 		return -1;
 	}
-	if (c->has_metrics && exporter_start(&e->exp, &c->metrics, c->n_pools, err, sizeof(err))) {
+	if (config_has(c, CFG_METRICS_LISTEN) &&
+	    exporter_start(&e->exp, &c->metrics, c->n_pools, err, sizeof(err))) {
 		char a[64];
 
-		log_err("%s:%d: metrics_listen %s: %s", c->path, c->metrics_line,
+		log_err("%s: metrics_listen %s: %s",
+			config_where(c, CFG_METRICS_LISTEN, at, sizeof(at)),
 			addr_format(&c->metrics, a, sizeof(a)), err);
 		return -1;
 	}
@@ -640,8 +640,8 @@ static int setup(struct engine *e)
 		return -1;
 	}
 	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
-		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
-			err);
+		log_err("%s: interface '%s': %s", config_where(c, CFG_INTERFACE, at, sizeof(at)),
+			c->interface, err);
 		return -1;
 	}
 	pp.ifindex = e->ifindex;
@@ -649,7 +649,7 @@ static int setup(struct engine *e)
 	pp.sport_lo = e->sport_lo;
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
-	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
+	pp.skb_mode = c->xdp_mode == CFG_XDP_SKB;
 	pp.tail_call = c->tail_call;
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
 	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
@@ -662,15 +662,17 @@ static int setup(struct engine *e)
 		snprintf(pin, sizeof(pin), "%s/probe_rx", c->pin_path);
 		if (programs_tail_call_setup(&e->prog, pin, c->tail_call_map, c->tail_call_index,
 					     err, sizeof(err))) {
-			log_err("%s:%d: %s", c->path, c->tail_call_line, err);
+			log_err("%s: %s", config_where(c, config_has(c, CFG_TAIL_CALL_MAP) ?
+						       CFG_TAIL_CALL_MAP : CFG_XDP_ATTACH,
+						       at, sizeof(at)), err);
 			return -1;
 		}
 		log_info("probe_rx is not attached (xdp_attach: tail_call): pinned at %s%s%s",
 			 pin,
 			 c->tail_call_map[0] ? " and put into " : "", c->tail_call_map);
 	} else if (programs_attach(&e->prog, err, sizeof(err))) {
-		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
-			err);
+		log_err("%s: interface '%s': %s", config_where(c, CFG_INTERFACE, at, sizeof(at)),
+			c->interface, err);
 		return -1;
 	}
 	if (init_status(e))

@@ -62,6 +62,7 @@ static int rig_init(struct rig *r, uint32_t n, uint32_t interval_ms, uint32_t ti
 	r->pool.hc.unhealthy_threshold = 2;
 	r->cfg.pools = &r->pool;
 	r->cfg.n_pools = 1;
+	r->cfg.n_backends = n;
 	r->prog.slots = calloc(n ? n : 1, sizeof(*r->prog.slots));
 	r->prog.txq = calloc(1, sizeof(*r->prog.txq));
 	r->prog.nslots = n;
