@@ -3,7 +3,8 @@
  * The config: YAML in, struct config out.  Keys, their types, ranges,
  * defaults and help are declared once in config_keys.h; this file holds
  * the types that read them (one function each), the backend lists, the
- * checks between keys, and what is derived from the table: the messages.
+ * checks between keys, and what is derived from the table: the messages
+ * and `xdphc config-keys`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,6 +98,7 @@ struct loader;
 
 struct scope {
 	const char *what;		/* in messages */
+	const char *prefix;		/* in the key reference */
 	enum cfg_key first, end;
 	enum cfg_key parent;		/* the key whose value is this mapping */
 	/* Checks between keys and defaults that depend on others, once all are read. */
@@ -107,9 +109,10 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node);
 static int hc_finish(struct loader *ld, const yaml_node_t *node);
 
 static const struct scope scopes[SCOPE_N] = {
-	[SCOPE_TOP] = { "the config", 0, CFG_TOP_N, CFG_KEY_N, NULL },
-	[SCOPE_POOL] = { "pool", CFG_TOP_N, CFG_HC_FIRST, CFG_POOLS, pool_finish },
-	[SCOPE_HC] = { "healthcheck", CFG_HC_FIRST, CFG_KEY_N, CFG_POOL_HEALTHCHECK, hc_finish },
+	[SCOPE_TOP] = { "the config", "", 0, CFG_TOP_N, CFG_KEY_N, NULL },
+	[SCOPE_POOL] = { "pool", "pools[].", CFG_TOP_N, CFG_HC_FIRST, CFG_POOLS, pool_finish },
+	[SCOPE_HC] = { "healthcheck", "pools[].healthcheck.", CFG_HC_FIRST, CFG_KEY_N,
+		       CFG_POOL_HEALTHCHECK, hc_finish },
 };
 
 /* A default written as a value; "(...)" describes one computed at load. */
@@ -1134,28 +1137,29 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 }
 
 static const struct cfg_type {
+	const char *name;		/* in the key reference */
 	bool scalar;			/* read from one value's text, else from its node */
 	int (*read)(struct loader *ld, const struct key_desc *k, const struct value *v,
 		    void *dst);
 } types[] = {
-	[CFG_T_UINT] = { true, read_uint },
-	[CFG_T_DURATION] = { true, read_duration },
-	[CFG_T_BOOL] = { true, read_bool },
-	[CFG_T_ENUM] = { true, read_enum },
-	[CFG_T_ABSPATH] = { true, read_abspath },
-	[CFG_T_LOGFILE] = { true, read_logfile },
-	[CFG_T_PROG_ARRAY] = { true, read_prog_array },
-	[CFG_T_IFNAME] = { true, read_ifname },
-	[CFG_T_IPV4] = { true, read_ipv4 },
-	[CFG_T_PORTS] = { true, read_ports },
-	[CFG_T_ADDR] = { true, read_addr },
-	[CFG_T_PROTOCOL] = { true, read_protocol },
-	[CFG_T_POOL_NAME] = { true, read_pool_name },
-	[CFG_T_POOLS] = { false, read_pools },
-	[CFG_T_MAP] = { false, read_map },
-	[CFG_T_BACKENDS] = { false, read_backends },
-	[CFG_T_BACKENDS_FILE] = { true, read_backends_file },
-	[CFG_T_LATER] = { false, read_later },
+	[CFG_T_UINT] = { NULL, true, read_uint },	/* describe_valid() says it */
+	[CFG_T_DURATION] = { NULL, true, read_duration },
+	[CFG_T_BOOL] = { "boolean", true, read_bool },
+	[CFG_T_ENUM] = { "one of", true, read_enum },
+	[CFG_T_ABSPATH] = { "path", true, read_abspath },
+	[CFG_T_LOGFILE] = { "path", true, read_logfile },
+	[CFG_T_PROG_ARRAY] = { "path", true, read_prog_array },
+	[CFG_T_IFNAME] = { "interface name", true, read_ifname },
+	[CFG_T_IPV4] = { "IPv4 address", true, read_ipv4 },
+	[CFG_T_PORTS] = { "port range", true, read_ports },
+	[CFG_T_ADDR] = { "ADDR:PORT", true, read_addr },
+	[CFG_T_PROTOCOL] = { "protocol", true, read_protocol },
+	[CFG_T_POOL_NAME] = { "name", true, read_pool_name },
+	[CFG_T_POOLS] = { "list of pools", false, read_pools },
+	[CFG_T_MAP] = { "mapping", false, read_map },
+	[CFG_T_BACKENDS] = { "list", false, read_backends },
+	[CFG_T_BACKENDS_FILE] = { "path", true, read_backends_file },
+	[CFG_T_LATER] = { "not supported yet", false, read_later },
 };
 
 /*
@@ -1390,4 +1394,64 @@ const char *config_pool_where(const struct config *cfg, size_t p, enum cfg_key k
 	if (key >= CFG_TOP_N && key < CFG_KEY_N && p < cfg->n_pools)
 		line = cfg->pools[p].line[key - CFG_TOP_N];
 	return where(cfg->path, line, buf, len);
+}
+
+/* ---- the key reference: `xdphc config-keys` ----------------------------- */
+
+/* Text wrapped at 79 columns, each line indented by four spaces. */
+static void print_wrapped(FILE *f, const char *text)
+{
+	const char *p = text;
+	size_t col = 0, n;
+
+	while (*p) {
+		n = strcspn(p, " ");
+		if (col && col + 1 + n > 75) {
+			fputc('\n', f);
+			col = 0;
+		}
+		fprintf(f, "%s%.*s", col ? " " : "    ", (int)n, p);
+		col += n + 1;
+		p += n;
+		p += strspn(p, " ");
+	}
+	fputc('\n', f);
+}
+
+static void print_key(FILE *f, const struct scope *sc, const struct key_desc *k)
+{
+	const char *d = k->dflt, *type = types[k->type].name;
+	char valid[160], line[320];
+	int n;
+
+	describe_valid(k, valid, sizeof(valid));
+	n = snprintf(line, sizeof(line), "%s%s%s", type ? type : "", type && valid[0] ? ": " : "",
+		     valid);
+	if (k->type == CFG_T_LATER)
+		;
+	else if (!d)
+		snprintf(line + n, sizeof(line) - n, "; required");
+	else if (d[0] == '(')
+		snprintf(line + n, sizeof(line) - n, "; default: %.*s", (int)strlen(d) - 2, d + 1);
+	else
+		snprintf(line + n, sizeof(line) - n, "; default: %s", d);
+	fprintf(f, "%s%s\n", sc->prefix, k->name);
+	print_wrapped(f, line);
+	print_wrapped(f, k->help);
+}
+
+const char *config_key_name(enum cfg_key key)
+{
+	return key < CFG_KEY_N ? keys[key].name : "?";
+}
+
+void config_print_keys(FILE *f)
+{
+	fputs("xdphc config keys (YAML).  pools[] is each entry of the pools list.\n"
+	      "Durations: 500ms, 1.5s, 2s, 1m; a plain number is seconds.\n", f);
+	for (const struct scope *sc = scopes; sc < scopes + SCOPE_N; sc++)
+		for (enum cfg_key k = sc->first; k < sc->end; k++) {
+			fputc('\n', f);
+			print_key(f, sc, &keys[k]);
+		}
 }

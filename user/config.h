@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <xdphc/abi.h>
 #include <xdphc/probe.h>
 
@@ -122,5 +123,9 @@ const char *config_where(const struct config *cfg, enum cfg_key key, char *buf, 
 const char *config_pool_where(const struct config *cfg, size_t p, enum cfg_key key, char *buf,
 			      size_t len);
 
+/* The key's name as written in YAML. */
+const char *config_key_name(enum cfg_key key);
+/* Every key with its type, valid values, default and help: `xdphc config-keys`. */
+void config_print_keys(FILE *f);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Every config key, declared once.  The parser and its error messages
- * (unknown key, wrong type, out of range) are driven by these lists;
- * config.c holds the types that read the values.
+ * Every config key, declared once.  The parser, its error messages (unknown
+ * key, wrong type, out of range) and `xdphc config-keys` are all driven by
+ * these lists; config.c holds the types that read the values.
  *
  * One list per scope: the top level (struct config), each pool (struct
  * pool_cfg) and each pool's healthcheck mapping (struct hc_config).

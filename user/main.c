@@ -14,12 +14,14 @@ static void usage(FILE *f)
 		"usage: xdphc run -c CONFIG [-v]\n"
 		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc config-keys\n"
 		"       xdphc version\n"
 		"\n"
 		"run     probe the backends of CONFIG until SIGINT/SIGTERM\n"
 		"status  per-pool counts and every backend that is not up, read from the\n"
 		"        pinned maps (default pin path " CONFIG_DEFAULT_PIN_PATH ")\n"
-		"show    one backend's full record\n");
+		"show    one backend's full record\n"
+		"config-keys  every config key: type, valid values, default and help\n");
 }
 
 static int bad_args(const char *cmd, const char *what)
@@ -155,6 +157,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("xdphc %s (map ABI %d)\n", XDPHC_VERSION, XDPHC_ABI_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "config-keys")) {
+		if (argc > 2)
+			return bad_extra(cmd, argv[2]);
+		config_print_keys(stdout);
 		return 0;
 	}
 	if (!strcmp(cmd, "run"))

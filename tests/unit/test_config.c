@@ -922,7 +922,38 @@ static void where(void)
 	snprintf(want, sizeof(want), "%s:7", cfg_path);
 	CHECK_STR(config_pool_where(&cfg, 0, CFG_HC_PORT, buf, sizeof(buf)), want);
 	CHECK_STR(config_pool_where(&cfg, 0, CFG_HC_INTERVAL, buf, sizeof(buf)), cfg_path);
+	CHECK_STR(config_key_name(CFG_HC_PORT), "port");
 	config_free(&cfg);
+}
+
+/* `xdphc config-keys`: every key, with what the table says of it. */
+static void key_reference(void)
+{
+	static const char *const want[] = {
+		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
+		"required\n",
+		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
+		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
+		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
+		"interval\n",
+		"\npools[].healthcheck.path\n    not supported yet\n",
+	};
+	char *text = NULL, name[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	check_context("config: key reference");
+	if (!f)
+		return;
+	config_print_keys(f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK_CONTAINS(text, want[i]);
+	for (int k = 0; k < CFG_KEY_N; k++) {
+		snprintf(name, sizeof(name), "%s\n    ", config_key_name(k));
+		CHECK_CONTAINS(text, name);
+	}
+	free(text);
 }
 
 static void special_cases(void)
@@ -934,6 +965,7 @@ static void special_cases(void)
 	err_buffers();
 	release_backends();
 	where();
+	key_reference();
 }
 
 static int make_dir(void)
