@@ -3,8 +3,8 @@
  * The config: YAML in, struct config out.  Keys, their types, ranges,
  * defaults and help are declared once in config_keys.h; this file holds
  * the types that read them (one function each), the backend lists, the
- * checks between keys, and what is derived from the table: the messages
- * and `xdphc config-keys`.
+ * checks between keys, and what is derived from the table: the messages,
+ * `xdphc config-keys` and config_diff().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1139,27 +1139,28 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 static const struct cfg_type {
 	const char *name;		/* in the key reference */
 	bool scalar;			/* read from one value's text, else from its node */
+	bool text;			/* the member is a string */
 	int (*read)(struct loader *ld, const struct key_desc *k, const struct value *v,
 		    void *dst);
 } types[] = {
-	[CFG_T_UINT] = { NULL, true, read_uint },	/* describe_valid() says it */
-	[CFG_T_DURATION] = { NULL, true, read_duration },
-	[CFG_T_BOOL] = { "boolean", true, read_bool },
-	[CFG_T_ENUM] = { "one of", true, read_enum },
-	[CFG_T_ABSPATH] = { "path", true, read_abspath },
-	[CFG_T_LOGFILE] = { "path", true, read_logfile },
-	[CFG_T_PROG_ARRAY] = { "path", true, read_prog_array },
-	[CFG_T_IFNAME] = { "interface name", true, read_ifname },
-	[CFG_T_IPV4] = { "IPv4 address", true, read_ipv4 },
-	[CFG_T_PORTS] = { "port range", true, read_ports },
-	[CFG_T_ADDR] = { "ADDR:PORT", true, read_addr },
-	[CFG_T_PROTOCOL] = { "protocol", true, read_protocol },
-	[CFG_T_POOL_NAME] = { "name", true, read_pool_name },
-	[CFG_T_POOLS] = { "list of pools", false, read_pools },
-	[CFG_T_MAP] = { "mapping", false, read_map },
-	[CFG_T_BACKENDS] = { "list", false, read_backends },
-	[CFG_T_BACKENDS_FILE] = { "path", true, read_backends_file },
-	[CFG_T_LATER] = { "not supported yet", false, read_later },
+	[CFG_T_UINT] = { NULL, true, false, read_uint },	/* describe_valid() says it */
+	[CFG_T_DURATION] = { NULL, true, false, read_duration },
+	[CFG_T_BOOL] = { "boolean", true, false, read_bool },
+	[CFG_T_ENUM] = { "one of", true, false, read_enum },
+	[CFG_T_ABSPATH] = { "path", true, true, read_abspath },
+	[CFG_T_LOGFILE] = { "path", true, true, read_logfile },
+	[CFG_T_PROG_ARRAY] = { "path", true, true, read_prog_array },
+	[CFG_T_IFNAME] = { "interface name", true, true, read_ifname },
+	[CFG_T_IPV4] = { "IPv4 address", true, false, read_ipv4 },
+	[CFG_T_PORTS] = { "port range", true, false, read_ports },
+	[CFG_T_ADDR] = { "ADDR:PORT", true, false, read_addr },
+	[CFG_T_PROTOCOL] = { "protocol", true, false, read_protocol },
+	[CFG_T_POOL_NAME] = { "name", true, true, read_pool_name },
+	[CFG_T_POOLS] = { "list of pools", false, false, read_pools },
+	[CFG_T_MAP] = { "mapping", false, false, read_map },
+	[CFG_T_BACKENDS] = { "list", false, false, read_backends },
+	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
+	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
 };
 
 /*
@@ -1454,4 +1455,111 @@ void config_print_keys(FILE *f)
 			fputc('\n', f);
 			print_key(f, sc, &keys[k]);
 		}
+}
+
+/* ---- comparing configs -------------------------------------------------- */
+
+struct differ {
+	config_diff_fn cb;
+	void *ctx;
+	long n;
+	bool stop;
+};
+
+/* One difference; with no callback the first one settles it. */
+static void report(struct differ *d, enum cfg_change_kind kind, enum cfg_key key,
+		   size_t a_pool, size_t b_pool, const struct xdphc_backend_key *backend)
+{
+	struct cfg_change ch = {
+		.kind = kind, .key = key, .a_pool = a_pool, .b_pool = b_pool, .backend = backend,
+	};
+
+	d->n++;
+	if (!d->cb || !d->cb(d->ctx, &ch))
+		d->stop = true;
+}
+
+/* Lists and mappings compare by what they hold: only members of scalar keys here. */
+static bool same_value(const struct key_desc *k, const void *a, const void *b)
+{
+	const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+
+	if (!k->size || !types[k->type].scalar)
+		return true;
+	return types[k->type].text ? !strncmp(x, y, k->size) : !memcmp(x, y, k->size);
+}
+
+static const void *member_base(const struct config *cfg, size_t p, enum cfg_key id)
+{
+	if (id < CFG_TOP_N)
+		return cfg;
+	return id < CFG_HC_FIRST ? (const void *)&cfg->pools[p] : (const void *)&cfg->pools[p].hc;
+}
+
+static size_t find_pool(const struct config *cfg, const char *name)
+{
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		if (!strcmp(cfg->pools[p].name, name))
+			return p;
+	return SIZE_MAX;
+}
+
+/* Report the backends of x's pool px that y's pool py lacks. */
+static int backends_missing(struct differ *d, const struct config *x, size_t px,
+			    const struct config *y, size_t py, enum cfg_change_kind kind)
+{
+	const struct pool_cfg *xp = &x->pools[px], *yp = &y->pools[py];
+	const struct backend_cfg *xb = x->backends + xp->first;
+	struct keyindex ki;
+
+	if (keyindex_init(&ki, yp->n_backends, &y->backends[yp->first].key,
+			  sizeof(*y->backends)))
+		return -1;
+	for (size_t i = 0; i < yp->n_backends; i++)
+		keyindex_insert(&ki, (uint32_t)i);
+	for (size_t i = 0; i < xp->n_backends && !d->stop; i++)
+		if (keyindex_find(&ki, &xb[i].key) < 0)
+			report(d, kind, CFG_KEY_N, kind == CFG_CHANGE_BACKEND_REMOVED ? px : py,
+			       kind == CFG_CHANGE_BACKEND_REMOVED ? py : px, &xb[i].key);
+	keyindex_free(&ki);
+	return 0;
+}
+
+static int diff_pool(struct differ *d, const struct config *a, size_t pa,
+		     const struct config *b, size_t pb)
+{
+	if (pa != pb)
+		report(d, CFG_CHANGE_POOL_MOVED, CFG_KEY_N, pa, pb, NULL);
+	for (enum cfg_key k = CFG_TOP_N; k < CFG_KEY_N && !d->stop; k++)
+		if (!same_value(&keys[k], member_base(a, pa, k), member_base(b, pb, k)))
+			report(d, CFG_CHANGE_POOL_KEY, k, pa, pb, NULL);
+	if (d->stop)
+		return 0;
+	if ((!a->backends && a->n_backends) || (!b->backends && b->n_backends))
+		return -1;
+	if (backends_missing(d, a, pa, b, pb, CFG_CHANGE_BACKEND_REMOVED) ||
+	    (!d->stop && backends_missing(d, b, pb, a, pa, CFG_CHANGE_BACKEND_ADDED)))
+		return -1;
+	return 0;
+}
+
+long config_diff(const struct config *a, const struct config *b, config_diff_fn cb, void *ctx)
+{
+	struct differ d = { .cb = cb, .ctx = ctx };
+	size_t p, q;
+
+	for (enum cfg_key k = 0; k < CFG_TOP_N && !d.stop; k++)
+		if (!same_value(&keys[k], a, b))
+			report(&d, CFG_CHANGE_KEY, k, SIZE_MAX, SIZE_MAX, NULL);
+	for (p = 0; p < a->n_pools && !d.stop; p++) {
+		q = find_pool(b, a->pools[p].name);
+		if (q == SIZE_MAX)
+			report(&d, CFG_CHANGE_POOL_REMOVED, CFG_KEY_N, p, SIZE_MAX, NULL);
+		else if (diff_pool(&d, a, p, b, q))
+			return -1;
+	}
+	for (q = 0; q < b->n_pools && !d.stop; q++)
+		if (find_pool(a, b->pools[q].name) == SIZE_MAX)
+			report(&d, CFG_CHANGE_POOL_ADDED, CFG_KEY_N, SIZE_MAX, q, NULL);
+	return d.n;
 }

@@ -128,4 +128,35 @@ const char *config_key_name(enum cfg_key key);
 /* Every key with its type, valid values, default and help: `xdphc config-keys`. */
 void config_print_keys(FILE *f);
 
+/* ---- comparing two configs (reload, runtime changes) --------------------- */
+
+enum cfg_change_kind {
+	CFG_CHANGE_KEY,			/* top-level key differs */
+	CFG_CHANGE_POOL_KEY,		/* key of a pool or its healthcheck differs */
+	CFG_CHANGE_POOL_ADDED,		/* a pool name only b has */
+	CFG_CHANGE_POOL_REMOVED,	/* a pool name only a has */
+	CFG_CHANGE_POOL_MOVED,		/* same name, another place: its ids move */
+	CFG_CHANGE_BACKEND_ADDED,	/* in b's pool, not in a's pool of that name */
+	CFG_CHANGE_BACKEND_REMOVED,	/* in a's pool, not in b's */
+};
+
+struct cfg_change {
+	enum cfg_change_kind kind;
+	enum cfg_key key;		/* with _KEY and _POOL_KEY */
+	size_t a_pool, b_pool;		/* the pool's index in a and in b; SIZE_MAX: none */
+	const struct xdphc_backend_key *backend;	/* with _BACKEND_*: a's or b's */
+};
+
+/* Called for each difference; return false to stop. */
+typedef bool (*config_diff_fn)(void *ctx, const struct cfg_change *ch);
+
+/*
+ * Compare the values that take effect, not where they were written: report
+ * every difference between a and b to cb (or stop at the first when cb is
+ * NULL).  Pools pair up by name, backends by key.  Returns the number of
+ * differences reported, or -1 when it cannot tell (a config's backend list
+ * was released, or out of memory).
+ */
+long config_diff(const struct config *a, const struct config *b, config_diff_fn cb, void *ctx);
+
 #endif

@@ -956,6 +956,106 @@ static void key_reference(void)
 	free(text);
 }
 
+static int load_text(const char *yaml, struct config *cfg)
+{
+	struct cfg_case c = { .yaml = yaml };
+	char err[CONFIG_ERR_LEN];
+
+	if (setup_case(&c) || config_load(cfg_path, cfg, err, sizeof(err))) {
+		CHECK_MSG(false, "load: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Each change as a line: what, the key or backend, the pools' indexes in a and b. */
+static bool note_change(void *ctx, const struct cfg_change *ch)
+{
+	static const char *const kinds[] = {
+		"key", "pool key", "pool added", "pool removed", "pool moved", "backend added",
+		"backend removed",
+	};
+	char what[64] = "";
+	FILE *f = ctx;
+
+	if (ch->backend)
+		inet_ntop(AF_INET, ch->backend->addr, what, sizeof(what));
+	else if (ch->kind <= CFG_CHANGE_POOL_KEY)
+		snprintf(what, sizeof(what), "%s", config_key_name(ch->key));
+	fprintf(f, "%s%s%s %d %d\n", kinds[ch->kind], what[0] ? " " : "", what,
+		(int)ch->a_pool, (int)ch->b_pool);
+	return true;
+}
+
+static bool go_on(void *ctx, const struct cfg_change *ch)
+{
+	(void)ctx;
+	(void)ch;
+	return true;
+}
+
+static void diff(void)
+{
+	static const char a_yaml[] = IFACE
+		"pools:\n"
+		"  - {name: web, backends: [10.0.0.1:80, 10.0.0.2:80]}\n"
+		"  - {name: api, backends: [10.0.1.1:80]}\n"
+		"  - {name: old, backends: [10.0.2.1:80]}\n";
+	/* The same config, written otherwise. */
+	static const char a2_yaml[] =
+		"pools:\n"
+		"  - name: web   # comment\n"
+		"    healthcheck: {interval: 1000ms}\n"
+		"    backends: ['10.0.0.2:80', 10.0.0.1:80]\n"
+		"  - {name: api, backends: [10.0.1.1:80]}\n"
+		"  - {name: old, backends: [10.0.2.1:80]}\n"
+		"pin_path: /sys/fs/bpf/xdphc\n" IFACE;
+	static const char b_yaml[] = IFACE
+		"source_ports: 61000-65095\n"
+		"pools:\n"
+		"  - {name: api, backends: [10.0.1.1:80], healthcheck: {interval: 2s}}\n"
+		"  - {name: web, backends: [10.0.0.2:80, 10.0.0.3:80]}\n"
+		"  - {name: new, backends: [10.0.3.1:80]}\n";
+	static const char want[] =
+		"key source_ports -1 -1\n"
+		"pool moved 0 1\n"
+		"backend removed 10.0.0.1 0 1\n"
+		"backend added 10.0.0.3 0 1\n"
+		"pool moved 1 0\n"
+		"pool key interval 1 0\n"
+		"pool key jitter 1 0\n"
+		"pool removed 2 -1\n"
+		"pool added -1 2\n";
+	struct config a, a2, b;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	check_context("config: diff");
+	if (load_text(a_yaml, &a))
+		return;
+	if (!load_text(a2_yaml, &a2)) {
+		CHECK_INT(config_diff(&a, &a2, NULL, NULL), 0);
+		config_free(&a2);
+	}
+	CHECK_INT(config_diff(&a, &a, NULL, NULL), 0);
+	if (!load_text(b_yaml, &b)) {
+		f = open_memstream(&text, &len);
+		if (f) {
+			CHECK_INT(config_diff(&a, &b, note_change, f), 9);
+			fclose(f);
+			CHECK_STR(text, want);
+			free(text);
+		}
+		/* Without a callback, the first difference settles it. */
+		CHECK_INT(config_diff(&a, &b, NULL, NULL), 1);
+		config_release_backends(&a);
+		CHECK_INT(config_diff(&a, &b, go_on, NULL), -1);
+		config_free(&b);
+	}
+	config_free(&a);
+}
+
 static void special_cases(void)
 {
 	no_such_file();
@@ -966,6 +1066,7 @@ static void special_cases(void)
 	release_backends();
 	where();
 	key_reference();
+	diff();
 }
 
 static int make_dir(void)
