@@ -29,11 +29,15 @@
 #define MAX_INPUT_FILE_TEXT	"1 GiB"
 /* Keys to prefetch ahead: enough to overlap one DRAM miss with the next keys' work. */
 #define DEDUPE_PREFETCH		8
+/* max_backends by default: room to add this many, or a quarter more if that is larger. */
+#define HEADROOM_MIN		16
+#define HEADROOM_DIV		4
 
 /* The first key of a pool's healthcheck. */
 #define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
 
 _Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
+_Static_assert(CONFIG_MAX_IDS == 16777215, "config_keys.h: max_backends help says 16,777,215");
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
@@ -105,11 +109,12 @@ struct scope {
 	int (*finish)(struct loader *ld, const yaml_node_t *node);
 };
 
+static int top_finish(struct loader *ld, const yaml_node_t *node);
 static int pool_finish(struct loader *ld, const yaml_node_t *node);
 static int hc_finish(struct loader *ld, const yaml_node_t *node);
 
 static const struct scope scopes[SCOPE_N] = {
-	[SCOPE_TOP] = { "the config", "", 0, CFG_TOP_N, CFG_KEY_N, NULL },
+	[SCOPE_TOP] = { "the config", "", 0, CFG_TOP_N, CFG_KEY_N, top_finish },
 	[SCOPE_POOL] = { "pool", "pools[].", CFG_TOP_N, CFG_HC_FIRST, CFG_POOLS, pool_finish },
 	[SCOPE_HC] = { "healthcheck", "pools[].healthcheck.", CFG_HC_FIRST, CFG_KEY_N,
 		       CFG_POOL_HEALTHCHECK, hc_finish },
@@ -158,6 +163,12 @@ static struct pool_cfg *cur_pool(struct loader *ld)
 static uint32_t *line_of(struct loader *ld, enum cfg_key id)
 {
 	return id < CFG_TOP_N ? &ld->cfg->line[id] : &cur_pool(ld)->line[id - CFG_TOP_N];
+}
+
+/* A pool's or healthcheck's key was in the file, not defaulted. */
+static bool pool_has(const struct pool_cfg *pool, enum cfg_key id)
+{
+	return pool->line[id - CFG_TOP_N];
 }
 
 /* The struct a key's member is in. */
@@ -1204,7 +1215,7 @@ static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *
 	for (k = sc->first; k < sc->end; k++)
 		if (read_key(ld, k, &vals[k]))
 			return -1;
-	return sc->finish ? sc->finish(ld, node) : 0;
+	return sc->finish(ld, node);
 }
 
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
@@ -1213,13 +1224,13 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 	struct hc_config *hc = &cur_pool(ld)->hc;
 
 	(void)node;
-	if (!pool->line[CFG_HC_JITTER - CFG_TOP_N])
+	if (!pool_has(pool, CFG_HC_JITTER))
 		hc->jitter_ms = hc->interval_ms / 100;
 	else if (hc->jitter_ms > hc->interval_ms / 2)
 		return fail_key(ld, CFG_HC_JITTER,
 				"jitter (%ums) must not exceed half the interval (%ums)",
 				hc->jitter_ms, hc->interval_ms);
-	if (!pool->line[CFG_HC_TIMEOUT - CFG_TOP_N]) {
+	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
 		/* A short interval must not trip over a timeout nobody wrote. */
 		if (hc->timeout_ms > hc->interval_ms)
 			hc->timeout_ms = hc->interval_ms;
@@ -1230,6 +1241,14 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 	return 0;
 }
 
+/* Room to add backends at runtime without moving any backend's id. */
+static uint32_t default_capacity(size_t n)
+{
+	size_t cap = n + (n / HEADROOM_DIV > HEADROOM_MIN ? n / HEADROOM_DIV : HEADROOM_MIN);
+
+	return cap < CONFIG_MAX_IDS ? (uint32_t)cap : CONFIG_MAX_IDS;
+}
+
 static int pool_finish(struct loader *ld, const yaml_node_t *node)
 {
 	struct pool_cfg *pool = cur_pool(ld);
@@ -1237,6 +1256,54 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 	if (!pool->n_backends)
 		return fail_node(ld, node, "pool '%s' has no backends "
 				 "(give 'backends' or 'backends_file')", pool->name);
+	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
+		pool->max_backends = default_capacity(pool->n_backends);
+	else if (pool->max_backends < pool->n_backends)
+		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends (%u) is less than the "
+				"%zu backends of pool '%s'", pool->max_backends,
+				pool->n_backends, pool->name);
+	return 0;
+}
+
+static uint64_t ids_wanted(const struct config *cfg)
+{
+	uint64_t n = 0;
+
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		n += cfg->pools[p].max_backends;
+	return n;
+}
+
+/*
+ * Lay the pools' id ranges out one after the other.  Default headroom is
+ * given only where all of it fits; the backends themselves always fit
+ * (add_backend() counts them).
+ */
+static int top_finish(struct loader *ld, const yaml_node_t *node)
+{
+	struct config *cfg = ld->cfg;
+	uint64_t id = 0;
+	size_t p, given = 0;
+
+	(void)node;
+	if (ids_wanted(cfg) > CONFIG_MAX_IDS)
+		for (p = 0; p < cfg->n_pools; p++)
+			if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
+				cfg->pools[p].max_backends = (uint32_t)cfg->pools[p].n_backends;
+	for (p = 0; p < cfg->n_pools; p++) {
+		if (pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
+			given = p;
+		cfg->pools[p].first_id = (uint32_t)id;
+		id += cfg->pools[p].max_backends;
+		if (id <= CONFIG_MAX_IDS)
+			continue;
+		/* Only a given max_backends can go past the end: name the last one. */
+		ld->cur_pool = given;
+		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends of pools '%s' to '%s' "
+				"add up to %llu backend ids, more than the %u there are",
+				cfg->pools[0].name, cfg->pools[p].name, (unsigned long long)id,
+				CONFIG_MAX_IDS);
+	}
 	return 0;
 }
 
@@ -1373,6 +1440,16 @@ void config_release_backends(struct config *cfg)
 size_t config_backend_count(const struct config *cfg)
 {
 	return cfg->n_backends;
+}
+
+uint32_t config_id_count(const struct config *cfg)
+{
+	const struct pool_cfg *last;
+
+	if (!cfg->n_pools)
+		return 0;
+	last = &cfg->pools[cfg->n_pools - 1];
+	return last->first_id + last->max_backends;
 }
 
 /* ---- where keys were set ------------------------------------------------ */

@@ -16,7 +16,7 @@
 #define CONFIG_ERR_LEN 512
 #define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
 #define CONFIG_DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
-/* A backend id is a probe slot: all backends together fit the slot table. */
+/* A backend id is a probe slot: every pool's ids together fit the slot table. */
 #define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
 
 /* Every key, top level first, then a pool's, then its healthcheck's. */
@@ -58,12 +58,19 @@ struct backend_cfg {
 	struct xdphc_backend_key key;
 };
 
-/* A pool's backends are the slice cfg->backends[first, first + n_backends). */
+/*
+ * A pool's backends are the slice cfg->backends[first, first + n_backends).
+ * Its backend ids are [first_id, first_id + max_backends): the configured
+ * backends take the first n_backends of them, in order; the rest stay
+ * unused until backends are added at runtime, so ids never move.
+ */
 struct pool_cfg {
 	char name[XDPHC_POOL_NAME_LEN];
 	struct hc_config hc;
 	size_t first;
 	size_t n_backends;
+	uint32_t first_id;
+	uint32_t max_backends;
 	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
 };
 
@@ -97,7 +104,7 @@ struct config {
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
-/* Free the backend list once it is copied out; counts stay. */
+/* Free the backend list once it is copied out; counts and ids stay. */
 void config_release_backends(struct config *cfg);
 
 /* The fewest source ports the engine accepts, configured or by default. */
@@ -111,6 +118,8 @@ int config_check_source_ports(long lo, long hi, char *why, size_t len);
 
 /* Total number of configured backends over all pools. */
 size_t config_backend_count(const struct config *cfg);
+/* Backend ids over all pools: the sum of their max_backends. */
+uint32_t config_id_count(const struct config *cfg);
 
 /* The top-level key was in the file (not defaulted). */
 bool config_has(const struct config *cfg, enum cfg_key key);

@@ -78,7 +78,11 @@
 	  "Backends, each ADDR:PORT; a pool needs backends, backends_file or both.")       \
 	X(POOL_BACKENDS_FILE, "backends_file", BACKENDS_FILE, 0, 0,                        \
 	  "a file of ADDR:PORT lines, # comments; relative to the config file", "(none)", \
-	  NOWHERE, "Backends from a file, after those of backends.")
+	  NOWHERE, "Backends from a file, after those of backends.")                       \
+	X(POOL_MAX_BACKENDS, "max_backends", UINT, 1, CONFIG_MAX_IDS, NULL,                \
+	  "(the configured count + max(16, 25 %))", AT(max_backends),                     \
+	  "Backends the pool may grow to at runtime; its backend ids are reserved. "      \
+	  "At least the configured count; all pools together at most 16,777,215.")
 
 #define CFG_HC_KEYS(X)                                                                     \
 	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \

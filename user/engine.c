@@ -47,7 +47,7 @@ struct engine {
 	struct scheduler sched;
 	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed: output only */
 	struct health *health;			/* the truth behind it, per backend */
-	size_t n;
+	size_t n;				/* backend ids, the pools' spare ones too */
 	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
 	struct poolview view;
 	struct eventlog events;
@@ -317,7 +317,7 @@ static int resolve_interface(struct engine *e)
 
 static int alloc_pools(struct engine *e)
 {
-	e->n = config_backend_count(&e->cfg);
+	e->n = config_id_count(&e->cfg);
 	e->mp = calloc(e->cfg.n_pools, sizeof(*e->mp));
 	return e->mp ? 0 : -1;
 }
@@ -325,8 +325,6 @@ static int alloc_pools(struct engine *e)
 /* Pool records into the mmap-ed pools map; ids past the configured pools are cleared. */
 static void write_pools(struct engine *e)
 {
-	uint32_t first = 0;
-
 	/*
 	 * No reset first: a reused map has readers, and the counts and flags
 	 * stay as they were until poolview_init() writes the new ones.
@@ -346,8 +344,8 @@ static void write_pools(struct engine *e)
 		ps->port = pc->hc.port;
 		ps->protocol = IPPROTO_TCP;
 		ps->in_use = 1;
-		ps->first = first;
-		first += pc->n_backends;
+		ps->first = pc->first_id;
+		ps->capacity = pc->max_backends;
 	}
 }
 
@@ -372,19 +370,19 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 	return -1;
 }
 
-/* Entries of the configured backends, in config order: the backend id. */
+/* Entries of the configured backends at their ids; the pools' spare ids stay unused. */
 static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
 {
-	uint32_t i = 0;
-
 	memset(buf, 0, e->n * sizeof(*buf));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 
-		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			buf[i].key = e->cfg.backends[pc->first + k].key;
-			buf[i].key.protocol = IPPROTO_TCP;
-			buf[i].pool_id = p;
+		for (size_t k = 0; k < pc->n_backends; k++) {
+			struct xdphc_backend_status *st = &buf[pc->first_id + k];
+
+			st->key = e->cfg.backends[pc->first + k].key;
+			st->key.protocol = IPPROTO_TCP;
+			st->pool_id = p;
 		}
 	}
 }
@@ -469,7 +467,7 @@ static int index_fill(struct engine *e, const struct keyindex *idx,
 {
 	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
 	uint32_t *ids = malloc(e->n * sizeof(*ids));
-	__u32 count = e->n;
+	__u32 count = 0;
 	int ret = 0;
 
 	if (!keys || !ids) {
@@ -478,8 +476,10 @@ static int index_fill(struct engine *e, const struct keyindex *idx,
 		goto out;
 	}
 	for (uint32_t i = 0; i < e->n; i++) {
-		keys[i] = buf[i].key;
-		ids[i] = i;
+		if (!buf[i].key.family)
+			continue;
+		keys[count] = buf[i].key;
+		ids[count++] = i;
 	}
 	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
 		log_err("filling %s/index: %s", e->cfg.pin_path, strerror(errno));
@@ -501,10 +501,9 @@ static int init_poolview(struct engine *e)
 	int ret = -1;
 
 	if (first && total) {
-		for (uint32_t p = 0, f = 0; p < e->cfg.n_pools; p++) {
-			first[p] = f;
+		for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
+			first[p] = e->cfg.pools[p].first_id;
 			total[p] = e->cfg.pools[p].n_backends;
-			f += total[p];
 		}
 		ret = poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, first,
 				    total, e->health, e->n);
@@ -535,7 +534,8 @@ static int init_status(struct engine *e)
 	}
 	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
-		keyindex_insert(&idx, i);
+		if (buf[i].key.family)
+			keyindex_insert(&idx, i);
 	if (old)
 		kept = carry_over(buf, &idx, old, n_old);
 	for (uint32_t i = 0; i < e->n; i++)
@@ -811,7 +811,8 @@ int engine_run(const char *config_path)
 	}
 	publish_stats(&e, true);	/* the last step of the start */
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
-		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
+		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)",
+		 config_backend_count(&e.cfg), e.cfg.n_pools,
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),

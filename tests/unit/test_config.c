@@ -159,6 +159,10 @@ static void defaults(const struct config *c)
 	CHECK_UINT(c->pools[0].n_backends, 1);
 	CHECK_KEY(&c->backends[0].key, "10.0.0.1", 80);
 	CHECK_UINT(config_backend_count(c), 1);
+	/* One backend, room for 16 more. */
+	CHECK_UINT(c->pools[0].first_id, 0);
+	CHECK_UINT(c->pools[0].max_backends, 17);
+	CHECK_UINT(config_id_count(c), 17);
 }
 
 static void every_top_key(const struct config *c)
@@ -310,9 +314,12 @@ static void list_and_file(const struct config *c)
 	CHECK_UINT(api->n_backends, 2);
 	if (api->n_backends == 2)
 		CHECK_KEY(&c->backends[api->first + 1].key, "10.0.0.1", 81);
-	/* Pools are slices of one list. */
+	/* Pools are slices of one list; their ids leave each room to grow. */
 	CHECK_UINT(web->first, 0);
 	CHECK_UINT(api->first, 5);
+	CHECK_UINT(web->first_id, 0);
+	CHECK_UINT(api->first_id, 21);
+	CHECK_UINT(config_id_count(c), 21 + 18);
 	CHECK_UINT(config_backend_count(c), 7);
 }
 
@@ -352,6 +359,24 @@ static void long_pin_path(const struct config *c)
 static void loaded(const struct config *c)
 {
 	CHECK_UINT(c->n_pools, 1);
+}
+
+static void capacity_given(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].max_backends, 1);
+	CHECK_UINT(c->pools[1].first_id, 1);
+	CHECK_UINT(c->pools[1].max_backends, 1000);
+	CHECK_UINT(config_id_count(c), 1001);
+	CHECK_INT(POOL_LINE(c, 1, CFG_POOL_MAX_BACKENDS), 8);
+}
+
+/* All the ids there are: default headroom gives way, the backends keep theirs. */
+static void capacity_full(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].max_backends, 16777213);
+	CHECK_UINT(c->pools[1].first_id, 16777213);
+	CHECK_UINT(c->pools[1].max_backends, 2);
+	CHECK_UINT(config_id_count(c), 16777215);
 }
 
 static void two_pools(const struct config *c)
@@ -433,6 +458,10 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.1:80, 10.0.0.1:81]\n", .check = loaded },
 	{ "two pools, own health checks", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
+	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
+	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
+	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
+	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n", .check = capacity_full },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -582,7 +611,7 @@ static const struct cfg_case errors[] = {
 	  .line = 2 },
 	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
 	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
-		 "backends_file)", .line = 4 },
+		 "backends_file, max_backends)", .line = 4 },
 	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
 	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
 	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
@@ -703,6 +732,17 @@ static const struct cfg_case errors[] = {
 	{ "duplicate backend across pools", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:4)", .line = 6 },
+
+	/* max_backends */
+	{ "max_backends below the backends", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n"
+	  "    max_backends: 1\n",
+	  .err = "max_backends (1) is less than the 2 backends of pool 'web'", .line = 7 },
+	{ "max_backends 0", IFACE POOLS "    max_backends: 0\n",
+	  .err = "max_backends must be an integer in 1..16777215, got '0'", .line = 5 },
+	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777215\n"
+	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
+	  .err = "max_backends of pools 'web' to 'api' add up to 16777216 backend ids, more than "
+		 "the 16777215 there are", .line = 5 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
@@ -933,6 +973,7 @@ static void key_reference(void)
 		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
 		"required\n",
 		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
+		"\npools[].max_backends\n    an integer in 1..16777215; default: the configured",
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
@@ -1007,7 +1048,7 @@ static void diff(void)
 		"  - name: web   # comment\n"
 		"    healthcheck: {interval: 1000ms}\n"
 		"    backends: ['10.0.0.2:80', 10.0.0.1:80]\n"
-		"  - {name: api, backends: [10.0.1.1:80]}\n"
+		"  - {name: api, backends: [10.0.1.1:80], max_backends: 17}\n"
 		"  - {name: old, backends: [10.0.2.1:80]}\n"
 		"pin_path: /sys/fs/bpf/xdphc\n" IFACE;
 	static const char b_yaml[] = IFACE

@@ -55,6 +55,7 @@ static int rig_init(struct rig *r, uint32_t n, uint32_t interval_ms, uint32_t ti
 	memset(r, 0, sizeof(*r));
 	snprintf(r->pool.name, sizeof(r->pool.name), "p");
 	r->pool.n_backends = n;
+	r->pool.max_backends = n;
 	r->pool.hc.interval_ms = interval_ms;
 	r->pool.hc.timeout_ms = timeout_ms;
 	r->pool.hc.jitter_ms = interval_ms / 100;
