@@ -154,7 +154,7 @@ CONFIG_CASES = [
     ("jitter-over-half", "timeout: 500ms", "timeout: 500ms\n      jitter: 600ms", "jitter",
      ["jitter (600ms) must not exceed half the interval (1000ms)"]),
     ("interval-over-a-day", "interval: 1s", "interval: 1441m", "interval: 1441m",
-     ["interval must be at most 1 day"]),
+     ["interval must be a duration in 1ms..1440m", "got '1441m'"]),
 ]
 
 

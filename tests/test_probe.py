@@ -157,11 +157,17 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     st = engine.states()
 
     dump = engine.bpftool_dump("status")
-    assert len(dump) == 3          # an array sized to the configured backends
     states = {0: "unknown", 1: "up", 2: "down"}
     reasons = {0: "none", 1: "ok", 2: "refused", 3: "timeout", 4: "unreachable",
                5: "no_route", 6: "neigh_failed"}
     pools = engine.bpftool_dump("pools")
+    # an array sized to the pool's capacity: its 3 backends and, by default, room for
+    # 16 more, whose ids stay unused (family 0) until backends are added
+    web = [p["value"] for p in pools if p["value"]["in_use"]]
+    assert (web[0]["first"], web[0]["total"], web[0]["capacity"]) == (0, 3, 19)
+    assert len(dump) == 19
+    assert all(e["value"]["key"]["family"] == 0 for e in dump[3:]), dump[3:]
+    dump = dump[:3]
     pool_names = {p["key"]: p["value"]["name"] for p in pools if p["value"]["in_use"]}
     ids, seen = {}, set()
     for e in dump:
@@ -304,7 +310,7 @@ def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engi
         rec[24] = 1                                   # state = UP
         struct.pack_into("<H", rec, 32, 999)          # pool_id far out of range
         bpf.update(status, struct.pack("<I", id_b), bytes(rec))
-        prec = bytearray(bpf.lookup(pools, struct.pack("<I", 0), 72))
+        prec = bytearray(bpf.lookup(pools, struct.pack("<I", 0), 80))
         struct.pack_into("<I", prec, 36, 1000)        # up
         bpf.update(pools, struct.pack("<I", 0), bytes(prec))
         bpf.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The config: YAML in, struct config out.  Keys, their types, ranges,
+ * defaults and help are declared once in config_keys.h; this file holds
+ * the types that read them (one function each), the backend lists, the
+ * checks between keys, and what is derived from the table: the messages,
+ * `xdphc config-keys` and config_diff().
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,34 +23,114 @@
 #include "config.h"
 #include "keyindex.h"
 
-#define DEFAULT_PIN_PATH	"/sys/fs/bpf/xdphc"
-#define DEFAULT_XDP_MODE	"native"
-#define DEFAULT_INTERVAL_MS	1000
-#define DEFAULT_TIMEOUT_MS	500
-#define DEFAULT_HEALTHY		3
-#define DEFAULT_UNHEALTHY	2
-#define MAX_INTERVAL_MS (24U * 3600 * 1000)
-#define MAX_THRESHOLD		1000
 #define ADDR_BUF_LEN		64	/* "[" INET6_ADDRSTRLEN "]:65535" */
-/* Backend indexes are 32-bit throughout the engine (keyindex, scheduler). */
-#define MAX_BACKENDS		(UINT32_MAX - 1)
 /* Config and backends files: a million backends take about 20 MiB. */
 #define MAX_INPUT_FILE		((size_t)1 << 30)
 #define MAX_INPUT_FILE_TEXT	"1 GiB"
 /* Keys to prefetch ahead: enough to overlap one DRAM miss with the next keys' work. */
 #define DEDUPE_PREFETCH		8
+/*
+ * max_backends by default: room to add this many, or 1/64 more if that is
+ * larger.  Spare ids cost their status, slot and up-list entries (about
+ * 100 bytes each): a quarter more would add 25 bytes a backend at a million.
+ */
+#define HEADROOM_MIN		16
+#define HEADROOM_DIV		64
+
+/* The first key of a pool's healthcheck. */
+#define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
+
+_Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
+_Static_assert(CONFIG_MAX_IDS == 16777215, "config_keys.h: max_backends help says 16,777,215");
+_Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
+/* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
+_Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
+
+/* ---- the table ---------------------------------------------------------- */
+
+enum cfg_type_id {
+	CFG_T_UINT,
+	CFG_T_DURATION,
+	CFG_T_BOOL,
+	CFG_T_ENUM,
+	CFG_T_ABSPATH,
+	CFG_T_LOGFILE,
+	CFG_T_PROG_ARRAY,
+	CFG_T_IFNAME,
+	CFG_T_IPV4,
+	CFG_T_PORTS,
+	CFG_T_ADDR,
+	CFG_T_PROTOCOL,
+	CFG_T_POOL_NAME,
+	CFG_T_POOLS,
+	CFG_T_MAP,
+	CFG_T_BACKENDS,
+	CFG_T_BACKENDS_FILE,
+	CFG_T_LATER,
+};
+
+struct key_desc {
+	const char *name;
+	enum cfg_type_id type;
+	unsigned long lo, hi;
+	const char *valid;
+	const char *dflt;
+	size_t off, size;		/* the member in its scope's struct; size 0: none */
+	const char *help;
+};
 
 /*
- * Set of every backend loaded so far, across pools, to reject duplicates in
- * O(1).  A slot packs the key's 32-bit hash (upper half) with its global
- * index + 1 (lower half, 0 = empty): comparing hashes first means a full key
- * comparison, a cache miss into the pool arrays, happens only on a real
- * duplicate, and the stored hash lets the table grow without rehashing keys.
+ * AT(m) is expanded inside each scope's list below, where SCOPE_STRUCT
+ * names that scope's struct.
  */
-struct dupset {
-	uint64_t *slots;
-	size_t mask;
+#define AT(m)		offsetof(SCOPE_STRUCT, m), sizeof(((SCOPE_STRUCT *)0)->m)
+#define NOWHERE		0, 0
+#define KEY(id, name, type, lo, hi, valid, dflt, member, help) \
+	[CFG_##id] = { name, CFG_T_##type, lo, hi, valid, dflt, member, help },
+
+static const struct key_desc keys[CFG_KEY_N] = {
+#define SCOPE_STRUCT struct config
+	CFG_TOP_KEYS(KEY)
+#undef SCOPE_STRUCT
+#define SCOPE_STRUCT struct pool_cfg
+	CFG_POOL_KEYS(KEY)
+#undef SCOPE_STRUCT
+#define SCOPE_STRUCT struct hc_config
+	CFG_HC_KEYS(KEY)
+#undef SCOPE_STRUCT
 };
+
+enum cfg_scope { SCOPE_TOP, SCOPE_POOL, SCOPE_HC, SCOPE_N };
+
+struct loader;
+
+struct scope {
+	const char *what;		/* in messages */
+	const char *prefix;		/* in the key reference */
+	enum cfg_key first, end;
+	enum cfg_key parent;		/* the key whose value is this mapping */
+	/* Checks between keys and defaults that depend on others, once all are read. */
+	int (*finish)(struct loader *ld, const yaml_node_t *node);
+};
+
+static int top_finish(struct loader *ld, const yaml_node_t *node);
+static int pool_finish(struct loader *ld, const yaml_node_t *node);
+static int hc_finish(struct loader *ld, const yaml_node_t *node);
+
+static const struct scope scopes[SCOPE_N] = {
+	[SCOPE_TOP] = { "the config", "", 0, CFG_TOP_N, CFG_KEY_N, top_finish },
+	[SCOPE_POOL] = { "pool", "pools[].", CFG_TOP_N, CFG_HC_FIRST, CFG_POOLS, pool_finish },
+	[SCOPE_HC] = { "healthcheck", "pools[].healthcheck.", CFG_HC_FIRST, CFG_KEY_N,
+		       CFG_POOL_HEALTHCHECK, hc_finish },
+};
+
+/* A default written as a value; "(...)" describes one computed at load. */
+static bool literal_default(const char *dflt)
+{
+	return dflt && dflt[0] != '(';
+}
+
+/* ---- the loader --------------------------------------------------------- */
 
 struct loader {
 	struct config *cfg;
@@ -52,26 +139,60 @@ struct loader {
 	const char *path;		/* config file as given, for messages */
 	char *err;
 	size_t errlen;
-	struct dupset dups;
-	uint32_t *lines;		/* source line of each backend, by global index */
+	size_t cap;			/* room in cfg->backends */
+	uint32_t *lines;		/* source line of each backend */
 	size_t lines_cap;
-	size_t total;			/* backends loaded so far, all pools */
+	struct keyindex dups;		/* every backend checked so far, to refuse duplicates */
+	size_t n_indexed;		/* backends in dups: cfg->backends[0, n_indexed) */
 	size_t cur_pool;
-	/* Per pool: global index of its first backend, how many leading ones came
-	 * from the YAML list, and its resolved backends_file (for messages). */
-	size_t pool_start[XDPHC_MAX_POOLS];
+	/* Per pool: how many leading backends came from the YAML list, and its
+	 * resolved backends_file (for messages). */
 	size_t pool_n_list[XDPHC_MAX_POOLS];
 	char *pool_file[XDPHC_MAX_POOLS];
 };
 
-/* A known key of a mapping and, once collected, where it appeared. */
-struct field {
-	const char *name;
-	yaml_node_t *key;
-	yaml_node_t *val;
+/* A key's value as read: its text for scalar types; nodes NULL for a default. */
+struct value {
+	const char *s;
+	const yaml_node_t *key;
+	yaml_node_t *node;
 };
 
+static struct pool_cfg *cur_pool(struct loader *ld)
+{
+	return &ld->cfg->pools[ld->cur_pool];
+}
+
+/* Where a key's line is kept: top-level keys in the config, the others per pool. */
+static uint32_t *line_of(struct loader *ld, enum cfg_key id)
+{
+	return id < CFG_TOP_N ? &ld->cfg->line[id] : &cur_pool(ld)->line[id - CFG_TOP_N];
+}
+
+/* A pool's or healthcheck's key was in the file, not defaulted. */
+static bool pool_has(const struct pool_cfg *pool, enum cfg_key id)
+{
+	return pool->line[id - CFG_TOP_N];
+}
+
+/* The struct a key's member is in. */
+static void *scope_base(struct loader *ld, enum cfg_key id)
+{
+	if (id < CFG_TOP_N)
+		return ld->cfg;
+	return id < CFG_HC_FIRST ? (void *)cur_pool(ld) : (void *)&cur_pool(ld)->hc;
+}
+
 /* ---- error reporting ---------------------------------------------------- */
+
+static const char *where(const char *path, unsigned long line, char *buf, size_t len)
+{
+	if (line)
+		snprintf(buf, len, "%s:%lu", path, line);
+	else
+		snprintf(buf, len, "%s", path);
+	return buf;
+}
 
 static void vformat_err(char *err, size_t errlen, const char *file, unsigned long line,
 			const char *fmt, va_list ap)
@@ -114,9 +235,10 @@ static int fail_at(struct loader *ld, const char *file, unsigned long line,
 
 static unsigned long node_line(const yaml_node_t *node)
 {
-	return (unsigned long)node->start_mark.line + 1;
+	return node ? (unsigned long)node->start_mark.line + 1 : 0;
 }
 
+/* A message about node; with no node (a default), about the file. */
 __attribute__((format(printf, 3, 4)))
 static int fail_node(struct loader *ld, const yaml_node_t *node, const char *fmt, ...)
 {
@@ -124,6 +246,18 @@ static int fail_node(struct loader *ld, const yaml_node_t *node, const char *fmt
 
 	va_start(ap, fmt);
 	vformat_err(ld->err, ld->errlen, ld->path, node_line(node), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A message about a key already read, at the line of its value. */
+__attribute__((format(printf, 3, 4)))
+static int fail_key(struct loader *ld, enum cfg_key id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vformat_err(ld->err, ld->errlen, ld->path, *line_of(ld, id), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -250,6 +384,7 @@ static int resolve_path(const char *cfg_path, const char *file, char *out, size_
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+
 /* ---- YAML helpers ------------------------------------------------------- */
 
 static yaml_node_t *node_at(struct loader *ld, int index)
@@ -274,24 +409,6 @@ static const char *node_kind(const yaml_node_t *node)
 	}
 }
 
-static int unknown_key(struct loader *ld, const yaml_node_t *key, const struct field *f,
-		       size_t n, const char *where)
-{
-	char known[256];
-	size_t i, off = 0;
-	int w;
-
-	known[0] = '\0';
-	for (i = 0; i < n && off < sizeof(known); i++) {
-		w = snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "", f[i].name);
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-	return fail_node(ld, key, "unknown key '%.64s' in %s (expected one of: %s)",
-			 (const char *)key->data.scalar.value, where, known);
-}
-
 /*
  * A "\0" escape in a double-quoted scalar: the C string would end there and
  * silently disagree with what YAML holds ("198.18.1.1:80\0junk" would be read
@@ -302,55 +419,80 @@ static bool has_nul(const yaml_node_t *n)
 	return memchr(n->data.scalar.value, '\0', n->data.scalar.length) != NULL;
 }
 
+static int unknown_key(struct loader *ld, const yaml_node_t *key, const struct scope *sc)
+{
+	char known[256];
+	size_t off = 0;
+	int w;
+
+	known[0] = '\0';
+	for (enum cfg_key k = sc->first; k < sc->end && off < sizeof(known); k++) {
+		w = snprintf(known + off, sizeof(known) - off, "%s%s", k > sc->first ? ", " : "",
+			     keys[k].name);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	return fail_node(ld, key, "unknown key '%.64s' in %s (expected one of: %s)",
+			 (const char *)key->data.scalar.value, sc->what, known);
+}
+
+static enum cfg_key find_key(const struct scope *sc, const char *name)
+{
+	enum cfg_key k;
+
+	for (k = sc->first; k < sc->end; k++)
+		if (!strcmp(keys[k].name, name))
+			break;
+	return k;
+}
+
 /*
- * Match the keys of a mapping against the fields the caller knows, so that a
- * typo is an error rather than a silently ignored setting.
+ * Match the keys of a mapping against the scope's keys, so that a typo is an
+ * error rather than a silently ignored setting.
  */
-static int collect(struct loader *ld, yaml_node_t *map, struct field *f, size_t n,
-		   const char *where)
+static int collect(struct loader *ld, yaml_node_t *map, const struct scope *sc,
+		   struct value *vals)
 {
 	yaml_node_pair_t *pair;
 	yaml_node_t *k;
-	size_t i;
+	enum cfg_key id;
 
 	if (map->type != YAML_MAPPING_NODE)
-		return fail_node(ld, map, "%s must be a mapping, got %s", where, node_kind(map));
+		return fail_node(ld, map, "%s must be a mapping, got %s", sc->what,
+				 node_kind(map));
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
 		k = node_at(ld, pair->key);
 		if (k->type != YAML_SCALAR_NODE)
 			return fail_node(ld, k, "keys in %s must be plain names, got %s",
-					 where, node_kind(k));
+					 sc->what, node_kind(k));
 		if (has_nul(k))
-			return fail_node(ld, k, "a key in %s contains a NUL character", where);
-		for (i = 0; i < n; i++)
-			if (!strcmp(f[i].name, (const char *)k->data.scalar.value))
-				break;
-		if (i == n)
-			return unknown_key(ld, k, f, n, where);
-		if (f[i].key)
+			return fail_node(ld, k, "a key in %s contains a NUL character", sc->what);
+		id = find_key(sc, (const char *)k->data.scalar.value);
+		if (id == sc->end)
+			return unknown_key(ld, k, sc);
+		if (vals[id].key)
 			return fail_node(ld, k, "duplicate key '%s' in %s (first at line %lu)",
-					 f[i].name, where, node_line(f[i].key));
-		f[i].key = k;
-		f[i].val = node_at(ld, pair->value);
+					 keys[id].name, sc->what, node_line(vals[id].key));
+		vals[id].key = k;
+		vals[id].node = node_at(ld, pair->value);
 	}
 	return 0;
 }
 
-/* The value of a field that must be a non-empty scalar, or NULL after an error. */
-static const char *scalar(struct loader *ld, const struct field *f)
+/* The text of a value that must be a non-empty scalar, or NULL after an error. */
+static const char *scalar(struct loader *ld, const struct key_desc *k, const yaml_node_t *v)
 {
-	const yaml_node_t *v = f->val;
-
 	if (v->type != YAML_SCALAR_NODE) {
-		fail_node(ld, v, "%s must be a single value, got %s", f->name, node_kind(v));
+		fail_node(ld, v, "%s must be a single value, got %s", k->name, node_kind(v));
 		return NULL;
 	}
 	if (!v->data.scalar.length) {
-		fail_node(ld, v, "%s has no value", f->name);
+		fail_node(ld, v, "%s has no value", k->name);
 		return NULL;
 	}
 	if (has_nul(v)) {
-		fail_node(ld, v, "%s contains a NUL character", f->name);
+		fail_node(ld, v, "%s contains a NUL character", k->name);
 		return NULL;
 	}
 	return (const char *)v->data.scalar.value;
@@ -374,105 +516,361 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-static int get_uint(struct loader *ld, const struct field *f, unsigned long lo,
-		    unsigned long hi, unsigned long *out)
+/* ms as a duration the parser takes back: "0", "250ms", "2s", "1440m". */
+static const char *format_ms(uint32_t ms, char *buf, size_t len)
 {
-	const char *s = scalar(ld, f);
-
-	if (!s)
-		return -1;
-	if (parse_uint(s, hi, out) || *out < lo)
-		return fail_node(ld, f->val, "%s must be an integer in %lu..%lu, got '%.32s'",
-				 f->name, lo, hi, s);
-	return 0;
+	if (!ms)
+		snprintf(buf, len, "0");
+	else if (ms % 60000 == 0)
+		snprintf(buf, len, "%um", ms / 60000);
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%us", ms / 1000);
+	else
+		snprintf(buf, len, "%ums", ms);
+	return buf;
 }
 
-static int get_duration(struct loader *ld, const struct field *f, uint32_t *ms)
+/* An ENUM's choices "a|b|c" as "'a', 'b' or 'c'". */
+static const char *format_choices(const char *choices, char *buf, size_t len)
 {
-	const char *s = scalar(ld, f);
+	size_t off = 0, n;
+	const char *p = choices, *bar;
+	int w;
 
-	if (!s)
-		return -1;
-	if (parse_duration_ms(s, ms))
-		return fail_node(ld, f->val,
-				 "%s: bad duration '%.32s' (use e.g. 500ms, 1.5s, 2s, 1m)",
-				 f->name, s);
-	if (!*ms)
-		return fail_node(ld, f->val, "%s must be greater than 0", f->name);
-	return 0;
-}
-
-/* ---- duplicate detection ------------------------------------------------ */
-
-static int dupset_grow(struct dupset *ds, size_t want)
-{
-	size_t size = ds->mask + 1, i, pos, new_mask;
-	uint64_t *slots;
-
-	/* Linear probing stays short up to a load of about 0.7. */
-	if (ds->slots && want * 10 <= size * 7)
-		return 0;
-	if (!ds->slots)
-		size = 1024;
-	while (want * 10 > size * 7)
-		size *= 2;
-	slots = calloc(size, sizeof(*slots));
-	if (!slots)
-		return -1;
-	new_mask = size - 1;
-	for (i = 0; ds->slots && i <= ds->mask; i++) {
-		if (!ds->slots[i])
-			continue;
-		pos = (ds->slots[i] >> 32) & new_mask;
-		while (slots[pos])
-			pos = (pos + 1) & new_mask;
-		slots[pos] = ds->slots[i];
+	buf[0] = '\0';
+	while (*p && off < len) {
+		bar = strchr(p, '|');
+		n = bar ? (size_t)(bar - p) : strlen(p);
+		w = snprintf(buf + off, len - off, "%s'%.*s'", p == choices ? "" :
+			     bar ? ", " : " or ", (int)n, p);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+		p += n + (bar != NULL);
 	}
-	free(ds->slots);
-	ds->slots = slots;
-	ds->mask = new_mask;
-	return 0;
+	return buf;
 }
 
-/* Which pool holds global index g: pools are filled strictly in order. */
-static size_t pool_of(const struct loader *ld, size_t g)
+/* The index of s among an ENUM's choices, or -1. */
+static int choice_index(const char *choices, const char *s)
 {
-	size_t p = ld->cur_pool;
+	size_t n, len = strlen(s);
+	const char *p = choices;
 
-	while (p > 0 && ld->pool_start[p] > g)
-		p--;
-	return p;
-}
-
-static const struct xdphc_backend_key *key_at(const struct loader *ld, size_t g)
-{
-	size_t p = pool_of(ld, g);
-
-	return &ld->cfg->pools[p].backends[g - ld->pool_start[p]].key;
-}
-
-/*
- * Insert global index g (whose key is key); the table must have room.
- * Returns the index of an equal key already present, or -1.
- */
-static int64_t dupset_insert(struct loader *ld, const struct xdphc_backend_key *key, size_t g)
-{
-	struct dupset *ds = &ld->dups;
-	uint64_t h = (uint32_t)backend_key_hash(key);
-	size_t pos = h & ds->mask;
-	uint64_t s;
-
-	while ((s = ds->slots[pos])) {
-		if (s >> 32 == h) {
-			size_t other = (uint32_t)s - 1;
-
-			if (backend_key_equal(key_at(ld, other), key))
-				return (int64_t)other;
-		}
-		pos = (pos + 1) & ds->mask;
+	for (int i = 0; *p; i++) {
+		n = strcspn(p, "|");
+		if (n == len && !strncmp(p, s, n))
+			return i;
+		p += n + (p[n] == '|');
 	}
-	ds->slots[pos] = h << 32 | (uint64_t)(g + 1);
 	return -1;
+}
+
+/* What values a key takes, in words: from lo..hi for numbers. */
+static const char *describe_valid(const struct key_desc *k, char *buf, size_t len)
+{
+	char lo[24], hi[24];
+
+	if (k->type == CFG_T_UINT)
+		snprintf(buf, len, "an integer in %lu..%lu", k->lo, k->hi);
+	else if (k->type == CFG_T_DURATION)
+		snprintf(buf, len, "a duration in %s..%s", format_ms((uint32_t)k->lo, lo, sizeof(lo)),
+			 format_ms((uint32_t)k->hi, hi, sizeof(hi)));
+	else if (k->type == CFG_T_ENUM)
+		format_choices(k->valid, buf, len);
+	else
+		snprintf(buf, len, "%s", k->valid ? k->valid : "");
+	return buf;
+}
+
+/* ---- value types: each reads one kind of value into its member ---------- */
+
+static void store_uint(void *dst, size_t size, unsigned long v)
+{
+	if (size == sizeof(uint8_t))
+		*(uint8_t *)dst = (uint8_t)v;
+	else if (size == sizeof(uint16_t))
+		*(uint16_t *)dst = (uint16_t)v;
+	else
+		*(uint32_t *)dst = (uint32_t)v;
+}
+
+static int read_uint(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	unsigned long n;
+	char valid[64];
+
+	if (parse_uint(v->s, k->hi, &n) || n < k->lo)
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name,
+				 describe_valid(k, valid, sizeof(valid)), v->s);
+	store_uint(dst, k->size, n);
+	return 0;
+}
+
+static int read_duration(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	char valid[64];
+	uint32_t ms;
+
+	/* A key that may be 0 (jitter: off) shows it among the examples. */
+	if (parse_duration_ms(v->s, &ms))
+		return fail_node(ld, v->node, "%s: bad duration '%.32s' (use e.g. %s)", k->name,
+				 v->s, k->lo ? "500ms, 1.5s, 2s, 1m" : "0, 5ms, 20ms");
+	if (ms < k->lo || ms > k->hi)
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name,
+				 describe_valid(k, valid, sizeof(valid)), v->s);
+	*(uint32_t *)dst = ms;
+	return 0;
+}
+
+static int read_bool(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	const char *s = v->s;
+
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+		*(bool *)dst = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+		*(bool *)dst = false;
+	else
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name, k->valid, s);
+	return 0;
+}
+
+/* The choice's index goes into the member: choices are listed in the order of its enum. */
+static int read_enum(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	int i = choice_index(k->valid, v->s);
+	char valid[128];
+
+	if (i < 0)
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name,
+				 describe_valid(k, valid, sizeof(valid)), v->s);
+	store_uint(dst, k->size, (unsigned long)i);
+	return 0;
+}
+
+static int store_text(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
+{
+	size_t len = strlen(v->s);
+
+	if (len >= k->size)
+		return fail_node(ld, v->node, "%s is too long (max %zu characters)", k->name,
+				 k->size - 1);
+	memcpy(dst, v->s, len + 1);
+	return 0;
+}
+
+/* Pins and files outlive the engine's working directory: relative paths would move. */
+static int read_abspath(struct loader *ld, const struct key_desc *k, const struct value *v,
+			void *dst)
+{
+	if (v->s[0] != '/')
+		return fail_node(ld, v->node, "%s must be %s, got '%.64s'", k->name, k->valid,
+				 v->s);
+	return store_text(ld, k, v, dst);
+}
+
+/* "stdout", or a file the engine appends to (reopened on SIGHUP, for logrotate). */
+static int read_logfile(struct loader *ld, const struct key_desc *k, const struct value *v,
+			void *dst)
+{
+	if (!strcmp(v->s, "stdout"))
+		return store_text(ld, k, v, dst);
+	return read_abspath(ld, k, v, dst);
+}
+
+/* xdp_attach is read first (config_keys.h keeps the order). */
+static int read_prog_array(struct loader *ld, const struct key_desc *k, const struct value *v,
+			   void *dst)
+{
+	if (!ld->cfg->tail_call)
+		return fail_node(ld, v->key, "%s needs xdp_attach: tail_call", k->name);
+	return read_abspath(ld, k, v, dst);
+}
+
+static bool valid_ifname_char(char c)
+{
+	/* The kernel's dev_valid_name() rejects these. */
+	return c != '/' && c != ':' && c != ' ' && c != '\t' && c != '\n' &&
+	       c != '\r' && c != '\v' && c != '\f';
+}
+
+static int read_ifname(struct loader *ld, const struct key_desc *k, const struct value *v,
+		       void *dst)
+{
+	const char *s = v->s;
+	size_t len = strlen(s), i;
+
+	(void)k;
+	if (len > IF_NAMESIZE - 1)
+		return fail_node(ld, v->node,
+				 "interface name '%.64s' is too long (max %d characters)",
+				 s, IF_NAMESIZE - 1);
+	for (i = 0; i < len; i++)
+		if (!valid_ifname_char(s[i]))
+			break;
+	if (i < len || !strcmp(s, ".") || !strcmp(s, ".."))
+		return fail_node(ld, v->node, "'%s' is not a valid interface name", s);
+	memcpy(dst, s, len + 1);
+	return 0;
+}
+
+static int read_ipv4(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	const char *s = v->s, *why = NULL;
+	struct in_addr a;
+	uint32_t h;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return fail_node(ld, v->node, "%s '%.64s' is not an IPv4 address", k->name, s);
+	/* Replies must come back to it: only a unicast address of this host will do. */
+	h = ntohl(a.s_addr);
+	if (h >> 24 == 0)
+		why = "an unspecified address (0.0.0.0/8)";
+	else if (h >> 24 == 127)
+		why = "a loopback address";
+	else if (h >> 28 == 0xe)
+		why = "a multicast address";
+	else if (h == 0xffffffff)
+		why = "the broadcast address";
+	if (why)
+		return fail_node(ld, v->node, "%s %s is %s; probes need a unicast "
+				 "address of the probing interface", k->name, s, why);
+	*(uint32_t *)dst = a.s_addr;
+	return 0;
+}
+
+int config_check_source_ports(long lo, long hi, char *why, size_t len)
+{
+	if (lo < 1)
+		snprintf(why, len, "port 0 is not a usable source port");
+	else if (hi > 65535)
+		snprintf(why, len, "ports end at 65535");
+	else if (lo > hi)
+		snprintf(why, len, "the range is inverted (LO > HI)");
+	else if (hi - lo + 1 < CONFIG_MIN_SOURCE_PORTS)
+		snprintf(why, len, "has %ld ports, need at least %d", hi - lo + 1,
+			 CONFIG_MIN_SOURCE_PORTS);
+	else
+		return 0;
+	return -1;
+}
+
+static int read_ports(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
+{
+	struct cfg_ports *ports = dst;
+	const char *s = v->s;
+	unsigned long lo, hi;
+	char buf[16], why[64];
+	char *dash;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	memcpy(buf, s, strlen(s) + 1);
+	dash = strchr(buf, '-');
+	if (!dash)
+		goto bad;
+	*dash = '\0';
+	/* Out-of-range numbers parse here so that the check below can say why. */
+	if (parse_uint(buf, 999999, &lo) || parse_uint(dash + 1, 999999, &hi))
+		goto bad;
+	if (config_check_source_ports((long)lo, (long)hi, why, sizeof(why))) {
+		if (lo >= 1 && lo <= hi && hi <= 65535)
+			return fail_node(ld, v->node, "%s '%s' %s", k->name, s, why);
+		return fail_node(ld, v->node, "%s must be LO-HI with 1 <= LO <= HI <= "
+				 "65535, got '%s': %s", k->name, s, why);
+	}
+	ports->lo = (uint16_t)lo;
+	ports->hi = (uint16_t)hi;
+	return 0;
+bad:
+	return fail_node(ld, v->node, "%s must be LO-HI with 1 <= LO <= HI <= 65535, "
+			 "got '%.32s'", k->name, s);
+}
+
+/* ADDR:PORT with a numeric IPv4 or [IPv6] address; port 0 is refused. */
+static int read_addr(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	char err[128];
+
+	if (addr_parse_backend(v->s, dst, err, sizeof(err)))
+		return fail_node(ld, v->node, "%s '%.64s': %s (expected e.g. 127.0.0.1:9469)",
+				 k->name, v->s, err);
+	return 0;
+}
+
+static int read_protocol(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	static const char *const later[] = { "http", "https", "udp", "tls", "ssl", "grpc", "icmp" };
+	const char *s = v->s;
+
+	if (!strcasecmp(s, k->valid)) {
+		*(enum hc_protocol *)dst = HC_PROTO_TCP;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+		if (!strcasecmp(s, later[i]))
+			return fail_node(ld, v->node, "%s '%s' is not supported yet (only %s)",
+					 k->name, s, k->valid);
+	return fail_node(ld, v->node, "unknown %s '%.32s' (expected %s)", k->name, s, k->valid);
+}
+
+static bool valid_pool_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!len || len >= XDPHC_POOL_NAME_LEN)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int read_pool_name(struct loader *ld, const struct key_desc *k, const struct value *v,
+			  void *dst)
+{
+	const char *s = v->s;
+	size_t len = strlen(s);
+
+	if (!valid_pool_name(s, len))
+		return fail_node(ld, v->node, "bad pool name '%.64s': use %s", s, k->valid);
+	for (size_t i = 0; i < ld->cur_pool; i++)
+		if (!strcmp(ld->cfg->pools[i].name, s))
+			return fail_node(ld, v->node, "duplicate pool name '%s'", s);
+	memcpy(dst, s, len + 1);
+	return 0;
+}
+
+static const struct scope *scope_of(enum cfg_key id)
+{
+	int sc = SCOPE_TOP;
+
+	while (id >= scopes[sc].end)
+		sc++;
+	return &scopes[sc];
+}
+
+/* Documented keys the engine does not implement yet: say so, do not ignore them. */
+static int read_later(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
+{
+	(void)dst;
+	return fail_node(ld, v->key, "%s %s is not supported yet",
+			 scope_of((enum cfg_key)(k - keys))->what, k->name);
 }
 
 /* ---- backends ----------------------------------------------------------- */
@@ -495,40 +893,73 @@ static int grow_array(void **arr, size_t *cap, size_t want, size_t elem)
 	return 0;
 }
 
-/* Make room for `more` backends in pool idx, so the per-line path never allocates. */
-static int reserve_backends(struct loader *ld, size_t idx, size_t more)
+/*
+ * Room in the duplicate index for want backends.  It is rebuilt larger
+ * when a list or file needs more: at least twice the size, so that a
+ * config of many short lists rebuilds it O(log n) times.
+ */
+static int dups_reserve(struct loader *ld, size_t want)
 {
-	struct pool_cfg *pool = &ld->cfg->pools[idx];
+	struct keyindex *ki = &ld->dups;
+	size_t n = ld->n_indexed;
 
-	if (more > MAX_BACKENDS - ld->total)
-		more = MAX_BACKENDS - ld->total;
-	if (grow_array((void **)&pool->backends, &pool->cap_backends,
-		       pool->n_backends + more, sizeof(*pool->backends)))
+	/* keyindex_init() gives room for twice its capacity: this keeps the load at 1/2. */
+	if (ki->slots && want * 2 <= ki->mask + 1)
+		return 0;
+	keyindex_free(ki);
+	if (keyindex_init(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
+			  sizeof(*ld->cfg->backends)))
 		return -1;
-	if (grow_array((void **)&ld->lines, &ld->lines_cap, ld->total + more,
-		       sizeof(*ld->lines)))
-		return -1;
-	return dupset_grow(&ld->dups, ld->total + more);
+	/* Those indexed so far are known to be distinct: a plain reinsert. */
+	for (size_t i = 0; i < n; i++)
+		keyindex_insert(ki, (uint32_t)i);
+	return 0;
 }
 
-static int dup_error(struct loader *ld, const struct xdphc_backend_key *key,
-		     const char *file, unsigned long line, size_t other)
+/* Make room for `more` backends, so the per-line path never allocates. */
+static int reserve_backends(struct loader *ld, size_t more)
+{
+	struct config *cfg = ld->cfg;
+	size_t want;
+
+	if (more > CONFIG_MAX_IDS - cfg->n_backends)
+		more = CONFIG_MAX_IDS - cfg->n_backends;
+	want = cfg->n_backends + more;
+	if (grow_array((void **)&cfg->backends, &ld->cap, want, sizeof(*cfg->backends)) ||
+	    grow_array((void **)&ld->lines, &ld->lines_cap, want, sizeof(*ld->lines)))
+		return -1;
+	/* The index reads its keys in place, and realloc may have moved them. */
+	ld->dups.keys = (const void *)cfg->backends;
+	return dups_reserve(ld, want);
+}
+
+/* Which pool holds backend g: pools are filled strictly in order. */
+static size_t pool_of(const struct loader *ld, size_t g)
+{
+	size_t p = ld->cur_pool;
+
+	while (p > 0 && ld->cfg->pools[p].first > g)
+		p--;
+	return p;
+}
+
+static int dup_error(struct loader *ld, size_t g, const char *file, size_t other)
 {
 	size_t p = pool_of(ld, other);
-	size_t i = other - ld->pool_start[p];
-	const char *ofile = i < ld->pool_n_list[p] ? ld->path : ld->pool_file[p];
+	const struct pool_cfg *pool = &ld->cfg->pools[p];
+	const char *ofile = other - pool->first < ld->pool_n_list[p] ? ld->path : ld->pool_file[p];
 	char a[ADDR_BUF_LEN];
 
-	return fail_at(ld, file, line, "duplicate backend %s: already in pool '%s' (%s:%u)",
-		       addr_format(key, a, sizeof(a)), ld->cfg->pools[p].name,
-		       ofile, ld->lines[other]);
+	return fail_at(ld, file, ld->lines[g], "duplicate backend %s: already in pool '%s' (%s:%u)",
+		       addr_format(&ld->cfg->backends[g].key, a, sizeof(a)), pool->name, ofile,
+		       ld->lines[other]);
 }
 
 /* Parse one backend and append it to the current pool; duplicates are checked later. */
 static int add_backend(struct loader *ld, const char *text, const char *file,
 		       unsigned long line)
 {
-	struct pool_cfg *pool = &ld->cfg->pools[ld->cur_pool];
+	struct config *cfg = ld->cfg;
 	struct xdphc_backend_key key;
 	char why[128];
 
@@ -537,80 +968,64 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 	if (key.family != AF_INET)
 		return fail_at(ld, file, line,
 			       "backend '%.80s': IPv6 backends are not supported yet", text);
-	if (ld->total >= MAX_BACKENDS)
-		return fail_at(ld, file, line, "too many backends (max %u)", MAX_BACKENDS);
-	if (reserve_backends(ld, ld->cur_pool, 1))
+	if (cfg->n_backends >= CONFIG_MAX_IDS)
+		return fail_at(ld, file, line, "too many backends (max %u)", CONFIG_MAX_IDS);
+	if (reserve_backends(ld, 1))
 		return fail_at(ld, file, line, "out of memory");
-	pool->backends[pool->n_backends++].key = key;
-	ld->lines[ld->total++] = (uint32_t)line;
+	cfg->backends[cfg->n_backends].key = key;
+	ld->lines[cfg->n_backends++] = (uint32_t)line;
+	cur_pool(ld)->n_backends++;
 	return 0;
 }
 
 /*
- * Insert the current pool's backends from global index first on into the
- * duplicate set.  This runs as a separate pass so the random slot reads can
- * be prefetched a few keys ahead: done one line at a time, a million
- * backends spend most of their load time waiting on cache misses.
+ * Check the backends added since the last call against all before them.
+ * This runs as a separate pass so the random index reads can be prefetched
+ * a few keys ahead: done one line at a time, a million backends spend most
+ * of their load time waiting on cache misses.
  */
-static int dedupe_new(struct loader *ld, size_t first, const char *file)
+static int dedupe_new(struct loader *ld, const char *file)
 {
-	const struct pool_cfg *pool = &ld->cfg->pools[ld->cur_pool];
-	size_t start = ld->pool_start[ld->cur_pool], g, ahead;
-	const struct xdphc_backend_key *key;
-	struct dupset *ds = &ld->dups;
+	const struct config *cfg = ld->cfg;
+	size_t n = cfg->n_backends;
 	int64_t other;
-	uint32_t h;
 
-	for (g = first; g < ld->total; g++) {
-		ahead = g + DEDUPE_PREFETCH;
-		if (ahead < ld->total) {
-			h = (uint32_t)backend_key_hash(&pool->backends[ahead - start].key);
-			__builtin_prefetch(&ds->slots[h & ds->mask]);
-		}
-		key = &pool->backends[g - start].key;
-		other = dupset_insert(ld, key, g);
+	for (size_t g = ld->n_indexed; g < n; g++) {
+		if (g + DEDUPE_PREFETCH < n)
+			keyindex_prefetch(&ld->dups, &cfg->backends[g + DEDUPE_PREFETCH].key);
+		other = keyindex_insert(&ld->dups, (uint32_t)g);
 		if (other >= 0)
-			return dup_error(ld, key, file, ld->lines[g], (size_t)other);
+			return dup_error(ld, g, file, (size_t)other);
 	}
+	ld->n_indexed = n;
 	return 0;
 }
 
-static int load_backend_list(struct loader *ld, yaml_node_t *seq)
+static int read_backends(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
 {
-	size_t first = ld->total;
+	yaml_node_t *seq = v->node, *n;
 	yaml_node_item_t *it, *top;
-	yaml_node_t *n;
 
+	(void)dst;
 	if (seq->type != YAML_SEQUENCE_NODE)
-		return fail_node(ld, seq, "backends must be a list, got %s", node_kind(seq));
+		return fail_node(ld, seq, "%s must be a list, got %s", k->name, node_kind(seq));
 	top = seq->data.sequence.items.top;
-	if (reserve_backends(ld, ld->cur_pool, (size_t)(top - seq->data.sequence.items.start)))
+	if (reserve_backends(ld, (size_t)(top - seq->data.sequence.items.start)))
 		return fail_node(ld, seq, "out of memory");
 	for (it = seq->data.sequence.items.start; it < top; it++) {
 		n = node_at(ld, *it);
 		/* An unquoted [v6]:port is a YAML flow list, hence the hint. */
 		if (n->type != YAML_SCALAR_NODE)
-			return fail_node(ld, n, "backends: each entry must be ADDR:PORT, got %s "
+			return fail_node(ld, n, "%s: each entry must be ADDR:PORT, got %s "
 					 "(quote IPv6 entries: \"[2001:db8::1]:80\")",
-					 node_kind(n));
+					 k->name, node_kind(n));
 		if (has_nul(n))
-			return fail_node(ld, n, "backends: entry contains a NUL character");
+			return fail_node(ld, n, "%s: entry contains a NUL character", k->name);
 		if (add_backend(ld, (const char *)n->data.scalar.value, ld->path, node_line(n)))
 			return -1;
 	}
-	return dedupe_new(ld, first, ld->path);
-}
-
-static size_t count_lines(const char *buf, size_t len)
-{
-	const char *p = buf, *end = buf + len;
-	size_t n = 1;
-
-	while ((p = memchr(p, '\n', (size_t)(end - p)))) {
-		n++;
-		p++;
-	}
-	return n;
+	return dedupe_new(ld, ld->path);
 }
 
 static bool is_blank(char c)
@@ -655,251 +1070,77 @@ static int parse_backends_buf(struct loader *ld, const char *file, char *buf, si
 	return 0;
 }
 
-static int load_backends_file(struct loader *ld, const struct field *f)
+static int read_backends_file(struct loader *ld, const struct key_desc *k,
+			      const struct value *v, void *dst)
 {
-	const char *name = scalar(ld, f), *nul;
-	size_t first = ld->total;
-	char path[PATH_MAX];
+	char path[PATH_MAX], *buf, why[128];
+	const char *nul;
 	size_t len;
-	char *buf, why[128];
 	int ret;
 
-	if (!name)
-		return -1;
-	if (resolve_path(ld->path, name, path, sizeof(path)))
-		return fail_node(ld, f->val, "backends_file: path too long");
+	(void)dst;
+	/* What the pool has by now came from its list (dup_error tells them apart). */
+	ld->pool_n_list[ld->cur_pool] = cur_pool(ld)->n_backends;
+	if (resolve_path(ld->path, v->s, path, sizeof(path)))
+		return fail_node(ld, v->node, "%s: path too long", k->name);
 	ld->pool_file[ld->cur_pool] = strdup(path);
 	if (!ld->pool_file[ld->cur_pool])
-		return fail_node(ld, f->val, "out of memory");
+		return fail_node(ld, v->node, "out of memory");
 	if (slurp(path, &buf, &len, why, sizeof(why)))
-		return fail_node(ld, f->val, "backends_file: cannot open '%s': %s", path, why);
+		return fail_node(ld, v->node, "%s: cannot open '%s': %s", k->name, path, why);
 	/* A NUL would silently end a line early and hide what follows it. */
 	nul = memchr(buf, '\0', len);
 	if (nul)
 		ret = fail_at(ld, path, line_of_offset(buf, (size_t)(nul - buf)),
 			      "NUL byte in backends file");
-	else if (reserve_backends(ld, ld->cur_pool, count_lines(buf, len)))
-		ret = fail_node(ld, f->val, "out of memory");
+	else if (reserve_backends(ld, line_of_offset(buf, len)))
+		ret = fail_node(ld, v->node, "out of memory");
 	else
 		ret = parse_backends_buf(ld, path, buf, len);
 	free(buf);
-	return ret ? ret : dedupe_new(ld, first, path);
+	return ret ? ret : dedupe_new(ld, path);
 }
 
-/* ---- health check ------------------------------------------------------- */
+/* ---- pools and scopes --------------------------------------------------- */
 
-enum {
-	HCK_PROTOCOL,
-	HCK_PORT,
-	HCK_INTERVAL,
-	HCK_TIMEOUT,
-	HCK_HEALTHY,
-	HCK_UNHEALTHY,
-	HCK_JITTER,
-	HCK_GRACE,
-	HCK_PATH,
-	HCK_HOST,
-	HCK_CODES,
-	HCK_N
-};
+static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *sc);
 
-static int hc_protocol(struct loader *ld, const struct field *f, struct hc_config *hc)
+/* A mapping of keys of its own: the scope whose parent this key is. */
+static int read_map(struct loader *ld, const struct key_desc *k, const struct value *v,
+		    void *dst)
 {
-	static const char *const later[] = { "http", "https", "udp", "tls", "ssl", "grpc", "icmp" };
-	const char *s = scalar(ld, f);
-	size_t i;
+	const struct scope *sc = scopes;
 
-	if (!s)
-		return -1;
-	if (!strcasecmp(s, "tcp")) {
-		hc->protocol = HC_PROTO_TCP;
-		return 0;
-	}
-	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (!strcasecmp(s, later[i]))
-			return fail_node(ld, f->val,
-					 "protocol '%s' is not supported yet (only tcp)", s);
-	return fail_node(ld, f->val, "unknown protocol '%.32s' (expected tcp)", s);
-}
-
-static int hc_values(struct loader *ld, struct field *f, struct hc_config *hc)
-{
-	unsigned long v = 0;
-
-	if (f[HCK_PROTOCOL].val && hc_protocol(ld, &f[HCK_PROTOCOL], hc))
-		return -1;
-	if (f[HCK_PORT].val) {
-		if (get_uint(ld, &f[HCK_PORT], 1, 65535, &v))
-			return -1;
-		hc->port = (uint16_t)v;
-	}
-	if (f[HCK_INTERVAL].val && get_duration(ld, &f[HCK_INTERVAL], &hc->interval_ms))
-		return -1;
-	if (f[HCK_TIMEOUT].val && get_duration(ld, &f[HCK_TIMEOUT], &hc->timeout_ms))
-		return -1;
-	if (f[HCK_JITTER].val) {
-		const char *js = scalar(ld, &f[HCK_JITTER]);
-
-		/* 0 is allowed here: jitter off. */
-		if (!js || parse_duration_ms(js, &hc->jitter_ms))
-			return fail_node(ld, f[HCK_JITTER].val, "jitter: bad duration '%.32s' "
-					 "(use e.g. 0, 5ms, 20ms)", js ? js : "");
-		hc->has_jitter = true;
-	}
-	if (f[HCK_HEALTHY].val) {
-		if (get_uint(ld, &f[HCK_HEALTHY], 1, MAX_THRESHOLD, &v))
-			return -1;
-		hc->healthy_threshold = (uint32_t)v;
-	}
-	if (f[HCK_UNHEALTHY].val) {
-		if (get_uint(ld, &f[HCK_UNHEALTHY], 1, MAX_THRESHOLD, &v))
-			return -1;
-		hc->unhealthy_threshold = (uint32_t)v;
-	}
-	return 0;
-}
-
-static int load_healthcheck(struct loader *ld, yaml_node_t *node, struct hc_config *hc)
-{
-	struct field f[HCK_N] = {
-		[HCK_PROTOCOL] = { .name = "protocol" },
-		[HCK_PORT] = { .name = "port" },
-		[HCK_INTERVAL] = { .name = "interval" },
-		[HCK_TIMEOUT] = { .name = "timeout" },
-		[HCK_HEALTHY] = { .name = "healthy_threshold" },
-		[HCK_UNHEALTHY] = { .name = "unhealthy_threshold" },
-		[HCK_JITTER] = { .name = "jitter" },
-		[HCK_GRACE] = { .name = "grace_period" },
-		[HCK_PATH] = { .name = "path" },
-		[HCK_HOST] = { .name = "host" },
-		[HCK_CODES] = { .name = "success_codes" },
-	};
-	size_t i;
-
-	if (collect(ld, node, f, HCK_N, "healthcheck"))
-		return -1;
-	/* Documented keys the engine does not implement yet: say so, do not ignore them. */
-	for (i = HCK_GRACE; i < HCK_N; i++)
-		if (f[i].key)
-			return fail_node(ld, f[i].key, "healthcheck %s is not supported yet",
-					 f[i].name);
-	if (hc_values(ld, f, hc))
-		return -1;
-	/* Deadlines are 32-bit milliseconds compared by signed difference. */
-	if (hc->interval_ms > MAX_INTERVAL_MS)
-		return fail_node(ld, f[HCK_INTERVAL].val, "interval must be at most 1 day (24h)");
-	if (!hc->has_jitter)
-		hc->jitter_ms = hc->interval_ms / 100;
-	if (hc->jitter_ms > hc->interval_ms / 2)
-		return fail_node(ld, f[HCK_JITTER].val,
-				 "jitter (%ums) must not exceed half the interval (%ums)",
-				 hc->jitter_ms, hc->interval_ms);
-	if (!f[HCK_TIMEOUT].val) {
-		/* A short interval must not trip over a timeout nobody wrote. */
-		if (hc->timeout_ms > hc->interval_ms)
-			hc->timeout_ms = hc->interval_ms;
-		return 0;
-	}
-	if (hc->timeout_ms > hc->interval_ms)
-		return fail_node(ld, f[HCK_TIMEOUT].val,
-				 "timeout (%ums) must not exceed interval (%ums)",
-				 hc->timeout_ms, hc->interval_ms);
-	return 0;
-}
-
-/* ---- pools -------------------------------------------------------------- */
-
-enum { POOL_NAME, POOL_HEALTHCHECK, POOL_BACKENDS, POOL_BACKENDS_FILE, POOL_N };
-
-static bool valid_pool_name(const char *s, size_t len)
-{
-	size_t i;
-
-	if (!len || len >= XDPHC_POOL_NAME_LEN)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static int pool_name(struct loader *ld, const struct field *f, size_t idx)
-{
-	const char *s = scalar(ld, f);
-	size_t i;
-
-	if (!s)
-		return -1;
-	if (!valid_pool_name(s, f->val->data.scalar.length))
-		return fail_node(ld, f->val, "bad pool name '%.64s': use 1..%d characters "
-				 "from A-Z a-z 0-9 _ . -", s, XDPHC_POOL_NAME_LEN - 1);
-	for (i = 0; i < idx; i++)
-		if (!strcmp(ld->cfg->pools[i].name, s))
-			return fail_node(ld, f->val, "duplicate pool name '%s'", s);
-	memcpy(ld->cfg->pools[idx].name, s, f->val->data.scalar.length + 1);
-	return 0;
+	(void)dst;
+	while (sc->parent != (enum cfg_key)(k - keys))
+		sc++;
+	return read_scope(ld, v->node, sc);
 }
 
 static int load_pool(struct loader *ld, yaml_node_t *node, size_t idx)
 {
-	struct pool_cfg *pool = &ld->cfg->pools[idx];
-	struct field f[POOL_N] = {
-		[POOL_NAME] = { .name = "name" },
-		[POOL_HEALTHCHECK] = { .name = "healthcheck" },
-		[POOL_BACKENDS] = { .name = "backends" },
-		[POOL_BACKENDS_FILE] = { .name = "backends_file" },
-	};
-
-	if (collect(ld, node, f, POOL_N, "pool"))
-		return -1;
-	if (!f[POOL_NAME].val)
-		return fail_node(ld, node, "pool has no 'name'");
-	if (pool_name(ld, &f[POOL_NAME], idx))
-		return -1;
-	pool->hc = (struct hc_config){
-		.protocol = HC_PROTO_TCP,
-		.interval_ms = DEFAULT_INTERVAL_MS,
-		.timeout_ms = DEFAULT_TIMEOUT_MS,
-		/* A pool without a healthcheck section gets the default jitter too. */
-		.jitter_ms = DEFAULT_INTERVAL_MS / 100,
-		.healthy_threshold = DEFAULT_HEALTHY,
-		.unhealthy_threshold = DEFAULT_UNHEALTHY,
-	};
-	if (f[POOL_HEALTHCHECK].val && load_healthcheck(ld, f[POOL_HEALTHCHECK].val, &pool->hc))
-		return -1;
-
-	/* List first, then file, whatever the key order: dup_error relies on it. */
 	ld->cur_pool = idx;
-	ld->pool_start[idx] = ld->total;
+	cur_pool(ld)->first = ld->cfg->n_backends;
 	ld->pool_n_list[idx] = SIZE_MAX;
-	if (f[POOL_BACKENDS].val && load_backend_list(ld, f[POOL_BACKENDS].val))
-		return -1;
-	ld->pool_n_list[idx] = pool->n_backends;
-	if (f[POOL_BACKENDS_FILE].val && load_backends_file(ld, &f[POOL_BACKENDS_FILE]))
-		return -1;
-	if (!pool->n_backends)
-		return fail_node(ld, node, "pool '%s' has no backends "
-				 "(give 'backends' or 'backends_file')", pool->name);
-	return 0;
+	return read_scope(ld, node, &scopes[SCOPE_POOL]);
 }
 
-static int load_pools(struct loader *ld, yaml_node_t *seq)
+static int read_pools(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
 {
+	yaml_node_t *seq = v->node;
 	struct config *cfg = ld->cfg;
 	yaml_node_item_t *it;
 	size_t n, i;
 
+	(void)dst;
 	if (seq->type != YAML_SEQUENCE_NODE)
-		return fail_node(ld, seq, "pools must be a list, got %s", node_kind(seq));
+		return fail_node(ld, seq, "%s must be a list, got %s", k->name, node_kind(seq));
 	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-	if (!n)
-		return fail_node(ld, seq, "pools is empty: configure at least one pool");
-	if (n > XDPHC_MAX_POOLS)
-		return fail_node(ld, seq, "too many pools (%zu, max %d)", n, XDPHC_MAX_POOLS);
+	if (n < k->lo)
+		return fail_node(ld, seq, "%s is empty: configure at least one pool", k->name);
+	if (n > k->hi)
+		return fail_node(ld, seq, "too many pools (%zu, max %lu)", n, k->hi);
 	cfg->pools = calloc(n, sizeof(*cfg->pools));
 	if (!cfg->pools)
 		return fail_node(ld, seq, "out of memory");
@@ -910,302 +1151,164 @@ static int load_pools(struct loader *ld, yaml_node_t *seq)
 	return 0;
 }
 
-/* ---- top level ---------------------------------------------------------- */
-
-enum {
-	TOP_INTERFACE,
-	TOP_SOURCE_IPV4,
-	TOP_SOURCE_PORTS,
-	TOP_PIN_PATH,
-	TOP_XDP_MODE,
-	TOP_STATUS_INDEX,
-	TOP_EVENT_LOG,
-	TOP_XDP_ATTACH,
-	TOP_TAIL_CALL_MAP,
-	TOP_TAIL_CALL_INDEX,
-	TOP_METRICS_LISTEN,
-	TOP_POOLS,
-	TOP_N
+static const struct cfg_type {
+	const char *name;		/* in the key reference */
+	bool scalar;			/* read from one value's text, else from its node */
+	bool text;			/* the member is a string */
+	int (*read)(struct loader *ld, const struct key_desc *k, const struct value *v,
+		    void *dst);
+} types[] = {
+	[CFG_T_UINT] = { NULL, true, false, read_uint },	/* describe_valid() says it */
+	[CFG_T_DURATION] = { NULL, true, false, read_duration },
+	[CFG_T_BOOL] = { "boolean", true, false, read_bool },
+	[CFG_T_ENUM] = { "one of", true, false, read_enum },
+	[CFG_T_ABSPATH] = { "path", true, true, read_abspath },
+	[CFG_T_LOGFILE] = { "path", true, true, read_logfile },
+	[CFG_T_PROG_ARRAY] = { "path", true, true, read_prog_array },
+	[CFG_T_IFNAME] = { "interface name", true, true, read_ifname },
+	[CFG_T_IPV4] = { "IPv4 address", true, false, read_ipv4 },
+	[CFG_T_PORTS] = { "port range", true, false, read_ports },
+	[CFG_T_ADDR] = { "ADDR:PORT", true, false, read_addr },
+	[CFG_T_PROTOCOL] = { "protocol", true, false, read_protocol },
+	[CFG_T_POOL_NAME] = { "name", true, true, read_pool_name },
+	[CFG_T_POOLS] = { "list of pools", false, false, read_pools },
+	[CFG_T_MAP] = { "mapping", false, false, read_map },
+	[CFG_T_BACKENDS] = { "list", false, false, read_backends },
+	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
+	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
 };
 
-static bool valid_ifname_char(char c)
+/*
+ * One key: its value from the file, or its default.  A default "(...)" is
+ * computed elsewhere (the scope's finish) or is nothing; only a mapping has
+ * defaults of its own to apply.
+ */
+static int read_key(struct loader *ld, enum cfg_key id, struct value *v)
 {
-	/* The kernel's dev_valid_name() rejects these. */
-	return c != '/' && c != ':' && c != ' ' && c != '\t' && c != '\n' &&
-	       c != '\r' && c != '\v' && c != '\f';
-}
+	const struct key_desc *k = &keys[id];
+	const struct cfg_type *t = &types[k->type];
+	void *dst = (char *)scope_base(ld, id) + k->off;
 
-static int set_interface(struct loader *ld, const struct field *f)
-{
-	const char *s = scalar(ld, f);
-	size_t len, i;
-
-	if (!s)
-		return -1;
-	len = f->val->data.scalar.length;
-	if (len > IF_NAMESIZE - 1)
-		return fail_node(ld, f->val,
-				 "interface name '%.64s' is too long (max %d characters)",
-				 s, IF_NAMESIZE - 1);
-	for (i = 0; i < len; i++)
-		if (!valid_ifname_char(s[i]))
-			break;
-	if (i < len || !strcmp(s, ".") || !strcmp(s, ".."))
-		return fail_node(ld, f->val, "'%s' is not a valid interface name", s);
-	memcpy(ld->cfg->interface, s, len + 1);
-	ld->cfg->interface_line = (int)node_line(f->val);
-	return 0;
-}
-
-static int set_source_ipv4(struct loader *ld, const struct field *f)
-{
-	const char *s = scalar(ld, f), *why = NULL;
-	struct in_addr a;
-	uint32_t h;
-
-	if (!s)
-		return -1;
-	if (inet_pton(AF_INET, s, &a) != 1)
-		return fail_node(ld, f->val, "source_ipv4 '%.64s' is not an IPv4 address", s);
-	/* Replies must come back to it: only a unicast address of this host will do. */
-	h = ntohl(a.s_addr);
-	if (h >> 24 == 0)
-		why = "an unspecified address (0.0.0.0/8)";
-	else if (h >> 24 == 127)
-		why = "a loopback address";
-	else if (h >> 28 == 0xe)
-		why = "a multicast address";
-	else if (h == 0xffffffff)
-		why = "the broadcast address";
-	if (why)
-		return fail_node(ld, f->val, "source_ipv4 %s is %s; probes need a unicast "
-				 "address of the probing interface", s, why);
-	ld->cfg->source_ipv4 = a.s_addr;
-	ld->cfg->has_source_ipv4 = true;
-	ld->cfg->source_ipv4_line = (int)node_line(f->val);
-	return 0;
-}
-
-int config_check_source_ports(long lo, long hi, char *why, size_t len)
-{
-	if (lo < 1)
-		snprintf(why, len, "port 0 is not a usable source port");
-	else if (hi > 65535)
-		snprintf(why, len, "ports end at 65535");
-	else if (lo > hi)
-		snprintf(why, len, "the range is inverted (LO > HI)");
-	else if (hi - lo + 1 < CONFIG_MIN_SOURCE_PORTS)
-		snprintf(why, len, "has %ld ports, need at least %d", hi - lo + 1,
-			 CONFIG_MIN_SOURCE_PORTS);
-	else
+	if (v->node) {
+		*line_of(ld, id) = (uint32_t)node_line(v->node);
+		if (t->scalar && !(v->s = scalar(ld, k, v->node)))
+			return -1;
+	} else if (literal_default(k->dflt)) {
+		v->s = k->dflt;
+	} else if (k->type != CFG_T_MAP) {
 		return 0;
-	return -1;
-}
-
-static int set_source_ports(struct loader *ld, const struct field *f)
-{
-	const char *s = scalar(ld, f);
-	unsigned long lo, hi;
-	char buf[16], why[64];
-	char *dash;
-
-	if (!s)
-		return -1;
-	if (f->val->data.scalar.length >= sizeof(buf))
-		goto bad;
-	memcpy(buf, s, f->val->data.scalar.length + 1);
-	dash = strchr(buf, '-');
-	if (!dash)
-		goto bad;
-	*dash = '\0';
-	/* Out-of-range numbers parse here so that the check below can say why. */
-	if (parse_uint(buf, 999999, &lo) || parse_uint(dash + 1, 999999, &hi))
-		goto bad;
-	if (config_check_source_ports((long)lo, (long)hi, why, sizeof(why))) {
-		if (lo >= 1 && lo <= hi && hi <= 65535)
-			return fail_node(ld, f->val, "source_ports '%s' %s", s, why);
-		return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= "
-				 "65535, got '%s': %s", s, why);
 	}
-	ld->cfg->sport_lo = (uint16_t)lo;
-	ld->cfg->sport_hi = (uint16_t)hi;
-	ld->cfg->has_source_ports = true;
-	ld->cfg->source_ports_line = (int)node_line(f->val);
-	return 0;
-bad:
-	return fail_node(ld, f->val, "source_ports must be LO-HI with 1 <= LO <= HI <= 65535, "
-			 "got '%.32s'", s);
-}
-
-/* A path-like scalar into out (len bytes) and its line into *line. */
-static int store_path(struct loader *ld, const struct field *f, const char *s, char *out,
-		      size_t len, int *line)
-{
-	if (f->val->data.scalar.length >= len)
-		return fail_node(ld, f->val, "%s is too long", f->name);
-	memcpy(out, s, f->val->data.scalar.length + 1);
-	*line = (int)node_line(f->val);
-	return 0;
-}
-
-static int set_pin_path(struct loader *ld, const struct field *f)
-{
-	const char *s = scalar(ld, f);
-
-	if (!s)
-		return -1;
-	/* Pins outlive the engine; a cwd-relative path would move between runs. */
-	if (s[0] != '/')
-		return fail_node(ld, f->val, "pin_path '%.64s' must be an absolute path", s);
-	return store_path(ld, f, s, ld->cfg->pin_path, sizeof(ld->cfg->pin_path),
-			  &ld->cfg->pin_path_line);
-}
-
-static int set_xdp_mode(struct loader *ld, const struct field *f)
-{
-	const char *s = scalar(ld, f);
-
-	if (!s)
-		return -1;
-	if (strcmp(s, "native") && strcmp(s, "skb"))
-		return fail_node(ld, f->val, "xdp_mode must be 'native' or 'skb', got '%.32s'", s);
-	snprintf(ld->cfg->xdp_mode, sizeof(ld->cfg->xdp_mode), "%s", s);
-	return 0;
+	return t->read(ld, k, v, dst);
 }
 
 /*
- * xdp_attach: interface (default: probe_rx is attached through libxdp) or
- * tail_call (a load balancer's XDP program owns the interface and tail-calls
- * probe_rx; the engine pins it, and puts it into tail_call_map if given).
+ * The keys of a mapping (NULL: all take their defaults), in table order,
+ * then the checks between them.
  */
-static int set_attach(struct loader *ld, struct field *f)
+static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *sc)
 {
-	struct config *c = ld->cfg;
-	unsigned long v = 0;
-	const char *s;
+	struct value vals[CFG_KEY_N] = { 0 };
+	enum cfg_key k;
 
-	if (f[TOP_XDP_ATTACH].val) {
-		s = scalar(ld, &f[TOP_XDP_ATTACH]);
-		if (!s)
+	if (node && collect(ld, node, sc, vals))
+		return -1;
+	for (k = sc->first; k < sc->end; k++)
+		if (!keys[k].dflt && !vals[k].node)
+			return fail_node(ld, node, "missing required key '%s' in %s",
+					 keys[k].name, sc->what);
+	for (k = sc->first; k < sc->end; k++)
+		if (read_key(ld, k, &vals[k]))
 			return -1;
-		if (strcmp(s, "interface") && strcmp(s, "tail_call"))
-			return fail_node(ld, f[TOP_XDP_ATTACH].val, "xdp_attach must be 'interface' "
-					 "or 'tail_call', got '%.32s'", s);
-		c->tail_call = !strcmp(s, "tail_call");
-	}
-	if (f[TOP_TAIL_CALL_MAP].val) {
-		s = scalar(ld, &f[TOP_TAIL_CALL_MAP]);
-		if (!s)
-			return -1;
-		if (!c->tail_call)
-			return fail_node(ld, f[TOP_TAIL_CALL_MAP].key,
-					 "tail_call_map needs xdp_attach: tail_call");
-		if (s[0] != '/')
-			return fail_node(ld, f[TOP_TAIL_CALL_MAP].val, "tail_call_map must be the "
-					 "absolute path of a pinned BPF prog array");
-		if (store_path(ld, &f[TOP_TAIL_CALL_MAP], s, c->tail_call_map,
-			       sizeof(c->tail_call_map), &c->tail_call_line))
-			return -1;
-	}
-	if (f[TOP_TAIL_CALL_INDEX].val) {
-		if (get_uint(ld, &f[TOP_TAIL_CALL_INDEX], 0, 65535, &v))
-			return -1;
-		c->tail_call_index = (uint32_t)v;
+	return sc->finish(ld, node);
+}
+
+static int hc_finish(struct loader *ld, const yaml_node_t *node)
+{
+	const struct pool_cfg *pool = cur_pool(ld);
+	struct hc_config *hc = &cur_pool(ld)->hc;
+
+	(void)node;
+	if (!pool_has(pool, CFG_HC_JITTER))
+		hc->jitter_ms = hc->interval_ms / 100;
+	else if (hc->jitter_ms > hc->interval_ms / 2)
+		return fail_key(ld, CFG_HC_JITTER,
+				"jitter (%ums) must not exceed half the interval (%ums)",
+				hc->jitter_ms, hc->interval_ms);
+	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
+		/* A short interval must not trip over a timeout nobody wrote. */
+		if (hc->timeout_ms > hc->interval_ms)
+			hc->timeout_ms = hc->interval_ms;
+	} else if (hc->timeout_ms > hc->interval_ms) {
+		return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed interval (%ums)",
+				hc->timeout_ms, hc->interval_ms);
 	}
 	return 0;
 }
 
-/* "stdout", or a file the engine appends to (reopened on SIGHUP, for logrotate). */
-static int set_event_log(struct loader *ld, const struct field *f)
+/* Room to add backends at runtime without moving any backend's id. */
+static uint32_t default_capacity(size_t n)
 {
-	const char *s = scalar(ld, f);
+	size_t cap = n + (n / HEADROOM_DIV > HEADROOM_MIN ? n / HEADROOM_DIV : HEADROOM_MIN);
 
-	if (!s)
-		return -1;
-	if (strcmp(s, "stdout") && s[0] != '/')
-		return fail_node(ld, f->val, "event_log must be 'stdout' or an absolute file path, "
-				 "got '%.64s'", s);
-	return store_path(ld, f, s, ld->cfg->event_log, sizeof(ld->cfg->event_log),
-			  &ld->cfg->event_log_line);
+	return cap < CONFIG_MAX_IDS ? (uint32_t)cap : CONFIG_MAX_IDS;
 }
 
-/* ADDR:PORT with a numeric IPv4 or [IPv6] address; port 0 is refused. */
-static int set_metrics_listen(struct loader *ld, const struct field *f)
+static int pool_finish(struct loader *ld, const yaml_node_t *node)
 {
-	struct xdphc_backend_key key;
-	const char *s = scalar(ld, f);
-	char err[128];
+	struct pool_cfg *pool = cur_pool(ld);
 
-	if (!s)
-		return -1;
-	if (addr_parse_backend(s, &key, err, sizeof(err)))
-		return fail_node(ld, f->val, "metrics_listen '%.64s': %s (expected e.g. "
-				 "127.0.0.1:9469)", s, err);
-	ld->cfg->metrics = key;
-	ld->cfg->has_metrics = true;
-	ld->cfg->metrics_line = (int)node_line(f->val);
+	if (!pool->n_backends)
+		return fail_node(ld, node, "pool '%s' has no backends "
+				 "(give 'backends' or 'backends_file')", pool->name);
+	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
+		pool->max_backends = default_capacity(pool->n_backends);
+	else if (pool->max_backends < pool->n_backends)
+		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends (%u) is less than the "
+				"%zu backends of pool '%s'", pool->max_backends,
+				pool->n_backends, pool->name);
 	return 0;
 }
 
-static int get_bool(struct loader *ld, const struct field *f, bool *out)
+static uint64_t ids_wanted(const struct config *cfg)
 {
-	const char *s = scalar(ld, f);
+	uint64_t n = 0;
 
-	if (!s)
-		return -1;
-	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
-		*out = false;
-		return 0;
-	}
-	return fail_node(ld, f->val, "%s must be true or false, got '%.32s'", f->name, s);
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		n += cfg->pools[p].max_backends;
+	return n;
 }
 
-static int load_root(struct loader *ld, yaml_node_t *root)
+/*
+ * Lay the pools' id ranges out one after the other.  Default headroom is
+ * given only where all of it fits; the backends themselves always fit
+ * (add_backend() counts them).
+ */
+static int top_finish(struct loader *ld, const yaml_node_t *node)
 {
-	struct field f[TOP_N] = {
-		[TOP_INTERFACE] = { .name = "interface" },
-		[TOP_SOURCE_IPV4] = { .name = "source_ipv4" },
-		[TOP_SOURCE_PORTS] = { .name = "source_ports" },
-		[TOP_PIN_PATH] = { .name = "pin_path" },
-		[TOP_XDP_MODE] = { .name = "xdp_mode" },
-		[TOP_STATUS_INDEX] = { .name = "status_index" },
-		[TOP_EVENT_LOG] = { .name = "event_log" },
-		[TOP_XDP_ATTACH] = { .name = "xdp_attach" },
-		[TOP_TAIL_CALL_MAP] = { .name = "tail_call_map" },
-		[TOP_TAIL_CALL_INDEX] = { .name = "tail_call_index" },
-		[TOP_METRICS_LISTEN] = { .name = "metrics_listen" },
-		[TOP_POOLS] = { .name = "pools" },
-	};
+	struct config *cfg = ld->cfg;
+	uint64_t id = 0;
+	size_t p, given = 0;
 
-	if (collect(ld, root, f, TOP_N, "the config"))
-		return -1;
-	if (!f[TOP_INTERFACE].val)
-		return fail_node(ld, root, "missing required key 'interface'");
-	if (!f[TOP_POOLS].val)
-		return fail_node(ld, root, "missing required key 'pools'");
-	if (set_interface(ld, &f[TOP_INTERFACE]))
-		return -1;
-	if (f[TOP_SOURCE_IPV4].val && set_source_ipv4(ld, &f[TOP_SOURCE_IPV4]))
-		return -1;
-	if (f[TOP_SOURCE_PORTS].val && set_source_ports(ld, &f[TOP_SOURCE_PORTS]))
-		return -1;
-	if (f[TOP_PIN_PATH].val && set_pin_path(ld, &f[TOP_PIN_PATH]))
-		return -1;
-	if (f[TOP_STATUS_INDEX].val && get_bool(ld, &f[TOP_STATUS_INDEX], &ld->cfg->status_index))
-		return -1;
-	if (f[TOP_EVENT_LOG].val && set_event_log(ld, &f[TOP_EVENT_LOG]))
-		return -1;
-	if (set_attach(ld, f))
-		return -1;
-	if (f[TOP_METRICS_LISTEN].val && set_metrics_listen(ld, &f[TOP_METRICS_LISTEN]))
-		return -1;
-	if (f[TOP_XDP_MODE].val && set_xdp_mode(ld, &f[TOP_XDP_MODE]))
-		return -1;
-	return load_pools(ld, f[TOP_POOLS].val);
+	(void)node;
+	if (ids_wanted(cfg) > CONFIG_MAX_IDS)
+		for (p = 0; p < cfg->n_pools; p++)
+			if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
+				cfg->pools[p].max_backends = (uint32_t)cfg->pools[p].n_backends;
+	for (p = 0; p < cfg->n_pools; p++) {
+		if (pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
+			given = p;
+		cfg->pools[p].first_id = (uint32_t)id;
+		id += cfg->pools[p].max_backends;
+		if (id <= CONFIG_MAX_IDS)
+			continue;
+		/* Only a given max_backends can go past the end: name the last one. */
+		ld->cur_pool = given;
+		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends of pools '%s' to '%s' "
+				"add up to %llu backend ids, more than the %u there are",
+				cfg->pools[0].name, cfg->pools[p].name, (unsigned long long)id,
+				CONFIG_MAX_IDS);
+	}
+	return 0;
 }
 
 /* ---- YAML document ------------------------------------------------------ */
@@ -1261,7 +1364,7 @@ static int load_document(struct loader *ld, const char *buf, size_t len)
 	root = yaml_document_get_root_node(&ld->doc);
 	if (!root)
 		return fail_at(ld, ld->path, 1, "config is empty");
-	return load_root(ld, root);
+	return read_scope(ld, root, &scopes[SCOPE_TOP]);
 }
 
 static void loader_free(struct loader *ld)
@@ -1270,10 +1373,22 @@ static void loader_free(struct loader *ld)
 
 	if (ld->have_doc)
 		yaml_document_delete(&ld->doc);
-	free(ld->dups.slots);
+	keyindex_free(&ld->dups);
 	free(ld->lines);
 	for (i = 0; i < XDPHC_MAX_POOLS; i++)
 		free(ld->pool_file[i]);
+}
+
+/* The list grew by doubling: give back what it did not use. */
+static void trim_backends(struct config *cfg)
+{
+	void *p;
+
+	if (!cfg->n_backends)
+		return;
+	p = realloc(cfg->backends, cfg->n_backends * sizeof(*cfg->backends));
+	if (p)
+		cfg->backends = p;
 }
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
@@ -1301,9 +1416,6 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	ld->err = err;
 	ld->errlen = errlen;
 	strcpy(cfg->path, path);
-	strcpy(cfg->pin_path, DEFAULT_PIN_PATH);
-	strcpy(cfg->xdp_mode, DEFAULT_XDP_MODE);
-	cfg->status_index = true;
 
 	ret = load_document(ld, buf, len);
 	loader_free(ld);
@@ -1311,32 +1423,224 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	free(buf);
 	if (ret)
 		config_free(cfg);
+	else
+		trim_backends(cfg);
 	return ret ? -1 : 0;
 }
 
 void config_free(struct config *cfg)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->n_pools; i++)
-		free(cfg->pools[i].backends);
+	free(cfg->backends);
 	free(cfg->pools);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
 void config_release_backends(struct config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_pools; i++) {
-		free(cfg->pools[i].backends);
-		cfg->pools[i].backends = NULL;
-	}
+	free(cfg->backends);
+	cfg->backends = NULL;
 }
 
 size_t config_backend_count(const struct config *cfg)
 {
-	size_t i, n = 0;
+	return cfg->n_backends;
+}
 
-	for (i = 0; i < cfg->n_pools; i++)
-		n += cfg->pools[i].n_backends;
-	return n;
+uint32_t config_id_count(const struct config *cfg)
+{
+	const struct pool_cfg *last;
+
+	if (!cfg->n_pools)
+		return 0;
+	last = &cfg->pools[cfg->n_pools - 1];
+	return last->first_id + last->max_backends;
+}
+
+/* ---- where keys were set ------------------------------------------------ */
+
+bool config_has(const struct config *cfg, enum cfg_key key)
+{
+	return key < CFG_TOP_N && cfg->line[key];
+}
+
+const char *config_where(const struct config *cfg, enum cfg_key key, char *buf, size_t len)
+{
+	return where(cfg->path, key < CFG_TOP_N ? cfg->line[key] : 0, buf, len);
+}
+
+const char *config_pool_where(const struct config *cfg, size_t p, enum cfg_key key, char *buf,
+			      size_t len)
+{
+	uint32_t line = 0;
+
+	if (key >= CFG_TOP_N && key < CFG_KEY_N && p < cfg->n_pools)
+		line = cfg->pools[p].line[key - CFG_TOP_N];
+	return where(cfg->path, line, buf, len);
+}
+
+/* ---- the key reference: `xdphc config-keys` ----------------------------- */
+
+/* Text wrapped at 79 columns, each line indented by four spaces. */
+static void print_wrapped(FILE *f, const char *text)
+{
+	const char *p = text;
+	size_t col = 0, n;
+
+	while (*p) {
+		n = strcspn(p, " ");
+		if (col && col + 1 + n > 75) {
+			fputc('\n', f);
+			col = 0;
+		}
+		fprintf(f, "%s%.*s", col ? " " : "    ", (int)n, p);
+		col += n + 1;
+		p += n;
+		p += strspn(p, " ");
+	}
+	fputc('\n', f);
+}
+
+static void print_key(FILE *f, const struct scope *sc, const struct key_desc *k)
+{
+	const char *d = k->dflt, *type = types[k->type].name;
+	char valid[160], line[320];
+	int n;
+
+	describe_valid(k, valid, sizeof(valid));
+	n = snprintf(line, sizeof(line), "%s%s%s", type ? type : "", type && valid[0] ? ": " : "",
+		     valid);
+	if (k->type == CFG_T_LATER)
+		;
+	else if (!d)
+		snprintf(line + n, sizeof(line) - n, "; required");
+	else if (d[0] == '(')
+		snprintf(line + n, sizeof(line) - n, "; default: %.*s", (int)strlen(d) - 2, d + 1);
+	else
+		snprintf(line + n, sizeof(line) - n, "; default: %s", d);
+	fprintf(f, "%s%s\n", sc->prefix, k->name);
+	print_wrapped(f, line);
+	print_wrapped(f, k->help);
+}
+
+const char *config_key_name(enum cfg_key key)
+{
+	return key < CFG_KEY_N ? keys[key].name : "?";
+}
+
+void config_print_keys(FILE *f)
+{
+	fputs("xdphc config keys (YAML).  pools[] is each entry of the pools list.\n"
+	      "Durations: 500ms, 1.5s, 2s, 1m; a plain number is seconds.\n", f);
+	for (const struct scope *sc = scopes; sc < scopes + SCOPE_N; sc++)
+		for (enum cfg_key k = sc->first; k < sc->end; k++) {
+			fputc('\n', f);
+			print_key(f, sc, &keys[k]);
+		}
+}
+
+/* ---- comparing configs -------------------------------------------------- */
+
+struct differ {
+	config_diff_fn cb;
+	void *ctx;
+	long n;
+	bool stop;
+};
+
+/* One difference; with no callback the first one settles it. */
+static void report(struct differ *d, enum cfg_change_kind kind, enum cfg_key key,
+		   size_t a_pool, size_t b_pool, const struct xdphc_backend_key *backend)
+{
+	struct cfg_change ch = {
+		.kind = kind, .key = key, .a_pool = a_pool, .b_pool = b_pool, .backend = backend,
+	};
+
+	d->n++;
+	if (!d->cb || !d->cb(d->ctx, &ch))
+		d->stop = true;
+}
+
+/* Lists and mappings compare by what they hold: only members of scalar keys here. */
+static bool same_value(const struct key_desc *k, const void *a, const void *b)
+{
+	const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+
+	if (!k->size || !types[k->type].scalar)
+		return true;
+	return types[k->type].text ? !strncmp(x, y, k->size) : !memcmp(x, y, k->size);
+}
+
+static const void *member_base(const struct config *cfg, size_t p, enum cfg_key id)
+{
+	if (id < CFG_TOP_N)
+		return cfg;
+	return id < CFG_HC_FIRST ? (const void *)&cfg->pools[p] : (const void *)&cfg->pools[p].hc;
+}
+
+static size_t find_pool(const struct config *cfg, const char *name)
+{
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		if (!strcmp(cfg->pools[p].name, name))
+			return p;
+	return SIZE_MAX;
+}
+
+/* Report the backends of x's pool px that y's pool py lacks. */
+static int backends_missing(struct differ *d, const struct config *x, size_t px,
+			    const struct config *y, size_t py, enum cfg_change_kind kind)
+{
+	const struct pool_cfg *xp = &x->pools[px], *yp = &y->pools[py];
+	const struct backend_cfg *xb = x->backends + xp->first;
+	struct keyindex ki;
+
+	if (keyindex_init(&ki, yp->n_backends, &y->backends[yp->first].key,
+			  sizeof(*y->backends)))
+		return -1;
+	for (size_t i = 0; i < yp->n_backends; i++)
+		keyindex_insert(&ki, (uint32_t)i);
+	for (size_t i = 0; i < xp->n_backends && !d->stop; i++)
+		if (keyindex_find(&ki, &xb[i].key) < 0)
+			report(d, kind, CFG_KEY_N, kind == CFG_CHANGE_BACKEND_REMOVED ? px : py,
+			       kind == CFG_CHANGE_BACKEND_REMOVED ? py : px, &xb[i].key);
+	keyindex_free(&ki);
+	return 0;
+}
+
+static int diff_pool(struct differ *d, const struct config *a, size_t pa,
+		     const struct config *b, size_t pb)
+{
+	if (pa != pb)
+		report(d, CFG_CHANGE_POOL_MOVED, CFG_KEY_N, pa, pb, NULL);
+	for (enum cfg_key k = CFG_TOP_N; k < CFG_KEY_N && !d->stop; k++)
+		if (!same_value(&keys[k], member_base(a, pa, k), member_base(b, pb, k)))
+			report(d, CFG_CHANGE_POOL_KEY, k, pa, pb, NULL);
+	if (d->stop)
+		return 0;
+	if ((!a->backends && a->n_backends) || (!b->backends && b->n_backends))
+		return -1;
+	if (backends_missing(d, a, pa, b, pb, CFG_CHANGE_BACKEND_REMOVED) ||
+	    (!d->stop && backends_missing(d, b, pb, a, pa, CFG_CHANGE_BACKEND_ADDED)))
+		return -1;
+	return 0;
+}
+
+long config_diff(const struct config *a, const struct config *b, config_diff_fn cb, void *ctx)
+{
+	struct differ d = { .cb = cb, .ctx = ctx };
+	size_t p, q;
+
+	for (enum cfg_key k = 0; k < CFG_TOP_N && !d.stop; k++)
+		if (!same_value(&keys[k], a, b))
+			report(&d, CFG_CHANGE_KEY, k, SIZE_MAX, SIZE_MAX, NULL);
+	for (p = 0; p < a->n_pools && !d.stop; p++) {
+		q = find_pool(b, a->pools[p].name);
+		if (q == SIZE_MAX)
+			report(&d, CFG_CHANGE_POOL_REMOVED, CFG_KEY_N, p, SIZE_MAX, NULL);
+		else if (diff_pool(&d, a, p, b, q))
+			return -1;
+	}
+	for (q = 0; q < b->n_pools && !d.stop; q++)
+		if (find_pool(a, b->pools[q].name) == SIZE_MAX)
+			report(&d, CFG_CHANGE_POOL_ADDED, CFG_KEY_N, SIZE_MAX, q, NULL);
+	return d.n;
 }

@@ -7,12 +7,40 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <xdphc/abi.h>
+#include <xdphc/probe.h>
+
+#include "config_keys.h"
 
 #define CONFIG_ERR_LEN 512
+#define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
+#define CONFIG_DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
+/* A backend id is a probe slot: every pool's ids together fit the slot table. */
+#define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
+
+/* Every key, top level first, then a pool's, then its healthcheck's. */
+#define CFG_KEY_ID(id, ...) CFG_##id,
+#define CFG_KEY_ONE(...) +1
+enum cfg_key {
+	CFG_TOP_KEYS(CFG_KEY_ID)
+	CFG_POOL_KEYS(CFG_KEY_ID)
+	CFG_HC_KEYS(CFG_KEY_ID)
+	CFG_KEY_N
+};
+
+#define CFG_TOP_N (0 CFG_TOP_KEYS(CFG_KEY_ONE))
+/* A pool's keys and its healthcheck's: ids CFG_TOP_N and on. */
+#define CFG_POOL_N (0 CFG_POOL_KEYS(CFG_KEY_ONE) CFG_HC_KEYS(CFG_KEY_ONE))
 
 enum hc_protocol {
 	HC_PROTO_TCP = 0,
+};
+
+/* xdp_mode, in the order of its choices in config_keys.h. */
+enum cfg_xdp_mode {
+	CFG_XDP_NATIVE = 0,
+	CFG_XDP_SKB = 1,
 };
 
 struct hc_config {
@@ -21,7 +49,6 @@ struct hc_config {
 	uint32_t interval_ms;
 	uint32_t timeout_ms;
 	uint32_t jitter_ms;		/* each interval starts up to this much late */
-	bool has_jitter;
 	uint32_t healthy_threshold;
 	uint32_t unhealthy_threshold;
 };
@@ -31,39 +58,44 @@ struct backend_cfg {
 	struct xdphc_backend_key key;
 };
 
+/*
+ * A pool's backends are the slice cfg->backends[first, first + n_backends).
+ * Its backend ids are [first_id, first_id + max_backends): the configured
+ * backends take the first n_backends of them, in order; the rest stay
+ * unused until backends are added at runtime, so ids never move.
+ */
 struct pool_cfg {
 	char name[XDPHC_POOL_NAME_LEN];
 	struct hc_config hc;
-	struct backend_cfg *backends;
+	size_t first;
 	size_t n_backends;
-	size_t cap_backends;
+	uint32_t first_id;
+	uint32_t max_backends;
+	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
+};
+
+struct cfg_ports {
+	uint16_t lo, hi;		/* inclusive, host order */
 };
 
 struct config {
 	char path[PATH_MAX];
 	char interface[IF_NAMESIZE];
-	int interface_line;		/* for messages about the interface */
-	bool has_source_ipv4;
-	uint32_t source_ipv4;		/* network order */
-	int source_ipv4_line;
-	bool has_source_ports;
-	uint16_t sport_lo, sport_hi;	/* inclusive, host order */
-	int source_ports_line;		/* 0 if the default range is used */
-	char pin_path[PATH_MAX];	/* default /sys/fs/bpf/xdphc */
-	int pin_path_line;		/* 0 if the default is used */
-	char xdp_mode[16];		/* "native" (default) or "skb" */
-	bool status_index;		/* pin the key -> id index map (default true) */
+	uint32_t source_ipv4;		/* network order; see config_has() */
+	struct cfg_ports source_ports;	/* see config_has() */
+	char pin_path[PATH_MAX];
+	uint8_t xdp_mode;		/* enum cfg_xdp_mode */
+	bool status_index;		/* pin the key -> id index map */
 	char event_log[PATH_MAX];	/* "" (off), "stdout" or an absolute path */
 	bool tail_call;			/* xdp_attach: tail_call */
 	char tail_call_map[PATH_MAX];	/* optional pinned prog array to put probe_rx in */
 	uint32_t tail_call_index;
-	int tail_call_line;
-	int event_log_line;
-	bool has_metrics;
-	struct xdphc_backend_key metrics;	/* metrics_listen address and port */
-	int metrics_line;
+	struct xdphc_backend_key metrics;	/* metrics_listen; see config_has() */
 	struct pool_cfg *pools;
 	size_t n_pools;
+	struct backend_cfg *backends;	/* all pools', pool after pool */
+	size_t n_backends;
+	uint32_t line[CFG_TOP_N];	/* of each top-level key; 0: default */
 };
 
 /*
@@ -72,7 +104,7 @@ struct config {
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
-/* Free the per-backend lists once they are copied out; counts stay. */
+/* Free the backend list once it is copied out; counts and ids stay. */
 void config_release_backends(struct config *cfg);
 
 /* The fewest source ports the engine accepts, configured or by default. */
@@ -84,7 +116,56 @@ void config_release_backends(struct config *cfg);
  */
 int config_check_source_ports(long lo, long hi, char *why, size_t len);
 
-/* Total number of backends over all pools. */
+/* Total number of configured backends over all pools. */
 size_t config_backend_count(const struct config *cfg);
+/* Backend ids over all pools: the sum of their max_backends. */
+uint32_t config_id_count(const struct config *cfg);
+
+/* The top-level key was in the file (not defaulted). */
+bool config_has(const struct config *cfg, enum cfg_key key);
+/*
+ * Where a key was set, for messages: "file:line", or "file" when it took its
+ * default.  config_where() is for top-level keys, config_pool_where() for
+ * the keys of pool p and of its healthcheck.  Returns buf.
+ */
+const char *config_where(const struct config *cfg, enum cfg_key key, char *buf, size_t len);
+const char *config_pool_where(const struct config *cfg, size_t p, enum cfg_key key, char *buf,
+			      size_t len);
+
+/* The key's name as written in YAML. */
+const char *config_key_name(enum cfg_key key);
+/* Every key with its type, valid values, default and help: `xdphc config-keys`. */
+void config_print_keys(FILE *f);
+
+/* ---- comparing two configs (reload, runtime changes) --------------------- */
+
+enum cfg_change_kind {
+	CFG_CHANGE_KEY,			/* top-level key differs */
+	CFG_CHANGE_POOL_KEY,		/* key of a pool or its healthcheck differs */
+	CFG_CHANGE_POOL_ADDED,		/* a pool name only b has */
+	CFG_CHANGE_POOL_REMOVED,	/* a pool name only a has */
+	CFG_CHANGE_POOL_MOVED,		/* same name, another place: its ids move */
+	CFG_CHANGE_BACKEND_ADDED,	/* in b's pool, not in a's pool of that name */
+	CFG_CHANGE_BACKEND_REMOVED,	/* in a's pool, not in b's */
+};
+
+struct cfg_change {
+	enum cfg_change_kind kind;
+	enum cfg_key key;		/* with _KEY and _POOL_KEY */
+	size_t a_pool, b_pool;		/* the pool's index in a and in b; SIZE_MAX: none */
+	const struct xdphc_backend_key *backend;	/* with _BACKEND_*: a's or b's */
+};
+
+/* Called for each difference; return false to stop. */
+typedef bool (*config_diff_fn)(void *ctx, const struct cfg_change *ch);
+
+/*
+ * Compare the values that take effect, not where they were written: report
+ * every difference between a and b to cb (or stop at the first when cb is
+ * NULL).  Pools pair up by name, backends by key.  Returns the number of
+ * differences reported, or -1 when it cannot tell (a config's backend list
+ * was released, or out of memory).
+ */
+long config_diff(const struct config *a, const struct config *b, config_diff_fn cb, void *ctx);
 
 #endif

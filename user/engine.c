@@ -47,7 +47,7 @@ struct engine {
 	struct scheduler sched;
 	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed: output only */
 	struct health *health;			/* the truth behind it, per backend */
-	size_t n;
+	size_t n;				/* backend ids, the pools' spare ones too */
 	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
 	struct poolview view;
 	struct eventlog events;
@@ -262,52 +262,51 @@ static void log_progress(struct engine *e, uint64_t now)
 static int resolve_interface(struct engine *e)
 {
 	struct config *c = &e->cfg;
-	char err[256];
+	char err[256], at[CONFIG_WHERE_LEN];
+	const char *w = config_where(c, CFG_INTERFACE, at, sizeof(at));
 
 	e->ifindex = if_nametoindex(c->interface);
 	if (!e->ifindex) {
-		log_err("%s:%d: interface '%s': no such network interface", c->path,
-			c->interface_line, c->interface);
+		log_err("%s: interface '%s': no such network interface", w, c->interface);
 		return -1;
 	}
 	if (netif_is_loopback(c->interface, e->ifindex) == 1) {
-		log_err("%s:%d: interface '%s' is a loopback device: probes need the interface "
+		log_err("%s: interface '%s' is a loopback device: probes need the interface "
 			"the backends are reached through (on loopback, probe_rx would take "
-			"every packet for a request to send)", c->path, c->interface_line,
-			c->interface);
+			"every packet for a request to send)", w, c->interface);
 		return -1;
 	}
-	if (c->has_source_ipv4 && netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
-		log_err("%s:%d: source_ipv4 is the broadcast address of interface '%s'",
-			c->path, c->source_ipv4_line, c->interface);
+	if (config_has(c, CFG_SOURCE_IPV4) &&
+	    netif_is_broadcast(c->interface, c->source_ipv4) == 1) {
+		log_err("%s: source_ipv4 is the broadcast address of interface '%s'",
+			config_where(c, CFG_SOURCE_IPV4, at, sizeof(at)), c->interface);
 		return -1;
 	}
-	if (c->has_source_ipv4) {
+	if (config_has(c, CFG_SOURCE_IPV4)) {
 		e->src4 = c->source_ipv4;
 	} else if (netif_primary_ipv4(c->interface, &e->src4)) {
-		log_err("%s:%d: interface '%s' has no IPv4 address; set source_ipv4",
-			c->path, c->interface_line, c->interface);
+		log_err("%s: interface '%s' has no IPv4 address; set source_ipv4", w, c->interface);
 		return -1;
 	}
 	if (netif_ipv4_forwarding(c->interface) == 0) {
-		log_err("%s:%d: interface '%s' has IPv4 forwarding off; the kernel's FIB "
+		log_err("%s: interface '%s' has IPv4 forwarding off; the kernel's FIB "
 			"lookup for XDP (bpf_fib_lookup) needs it: sysctl -w "
-			"net.ipv4.conf.%s.forwarding=1", c->path, c->interface_line,
-			c->interface, c->interface);
+			"net.ipv4.conf.%s.forwarding=1", w, c->interface, c->interface);
 		return -1;
 	}
-	if (c->has_source_ports) {
-		e->sport_lo = c->sport_lo;
-		e->sport_hi = c->sport_hi;
+	if (config_has(c, CFG_SOURCE_PORTS)) {
+		e->sport_lo = c->source_ports.lo;
+		e->sport_hi = c->source_ports.hi;
 	} else if (netif_default_source_ports(&e->sport_lo, &e->sport_hi, err, sizeof(err))) {
 		log_err("%s: %s", c->path, err);
 		return -1;
 	}
 	/* One gate for both: the BPF side takes the range as lo + count. */
 	if (config_check_source_ports(e->sport_lo, e->sport_hi, err, sizeof(err))) {
-		if (c->has_source_ports)
-			log_err("%s:%d: source_ports %u-%u: %s", c->path, c->source_ports_line,
-				e->sport_lo, e->sport_hi, err);
+		if (config_has(c, CFG_SOURCE_PORTS))
+			log_err("%s: source_ports %u-%u: %s",
+				config_where(c, CFG_SOURCE_PORTS, at, sizeof(at)), e->sport_lo,
+				e->sport_hi, err);
 		else
 			log_err("%s: source ports %u-%u derived from net.ipv4.ip_local_port_range: "
 				"%s; set source_ports", c->path, e->sport_lo, e->sport_hi, err);
@@ -318,7 +317,7 @@ static int resolve_interface(struct engine *e)
 
 static int alloc_pools(struct engine *e)
 {
-	e->n = config_backend_count(&e->cfg);
+	e->n = config_id_count(&e->cfg);
 	e->mp = calloc(e->cfg.n_pools, sizeof(*e->mp));
 	return e->mp ? 0 : -1;
 }
@@ -326,8 +325,6 @@ static int alloc_pools(struct engine *e)
 /* Pool records into the mmap-ed pools map; ids past the configured pools are cleared. */
 static void write_pools(struct engine *e)
 {
-	uint32_t first = 0;
-
 	/*
 	 * No reset first: a reused map has readers, and the counts and flags
 	 * stay as they were until poolview_init() writes the new ones.
@@ -347,8 +344,8 @@ static void write_pools(struct engine *e)
 		ps->port = pc->hc.port;
 		ps->protocol = IPPROTO_TCP;
 		ps->in_use = 1;
-		ps->first = first;
-		first += pc->n_backends;
+		ps->first = pc->first_id;
+		ps->capacity = pc->max_backends;
 	}
 }
 
@@ -373,19 +370,19 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 	return -1;
 }
 
-/* Entries of the configured backends, in config order: the backend id. */
+/* Entries of the configured backends at their ids; the pools' spare ids stay unused. */
 static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
 {
-	uint32_t i = 0;
-
 	memset(buf, 0, e->n * sizeof(*buf));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 		const struct pool_cfg *pc = &e->cfg.pools[p];
 
-		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			buf[i].key = pc->backends[k].key;
-			buf[i].key.protocol = IPPROTO_TCP;
-			buf[i].pool_id = p;
+		for (size_t k = 0; k < pc->n_backends; k++) {
+			struct xdphc_backend_status *st = &buf[pc->first_id + k];
+
+			st->key = e->cfg.backends[pc->first + k].key;
+			st->key.protocol = IPPROTO_TCP;
+			st->pool_id = p;
 		}
 	}
 }
@@ -470,7 +467,7 @@ static int index_fill(struct engine *e, const struct keyindex *idx,
 {
 	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
 	uint32_t *ids = malloc(e->n * sizeof(*ids));
-	__u32 count = e->n;
+	__u32 count = 0;
 	int ret = 0;
 
 	if (!keys || !ids) {
@@ -479,8 +476,10 @@ static int index_fill(struct engine *e, const struct keyindex *idx,
 		goto out;
 	}
 	for (uint32_t i = 0; i < e->n; i++) {
-		keys[i] = buf[i].key;
-		ids[i] = i;
+		if (!buf[i].key.family)
+			continue;
+		keys[count] = buf[i].key;
+		ids[count++] = i;
 	}
 	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
 		log_err("filling %s/index: %s", e->cfg.pin_path, strerror(errno));
@@ -502,10 +501,9 @@ static int init_poolview(struct engine *e)
 	int ret = -1;
 
 	if (first && total) {
-		for (uint32_t p = 0, f = 0; p < e->cfg.n_pools; p++) {
-			first[p] = f;
+		for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
+			first[p] = e->cfg.pools[p].first_id;
 			total[p] = e->cfg.pools[p].n_backends;
-			f += total[p];
 		}
 		ret = poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, first,
 				    total, e->health, e->n);
@@ -536,7 +534,8 @@ static int init_status(struct engine *e)
 	}
 	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
-		keyindex_insert(&idx, i);
+		if (buf[i].key.family)
+			keyindex_insert(&idx, i);
 	if (old)
 		kept = carry_over(buf, &idx, old, n_old);
 	for (uint32_t i = 0; i < e->n; i++)
@@ -597,10 +596,9 @@ static void remove_made_dirs(struct engine *e)
 
 static int pin_path_error(const struct config *c, const char *err)
 {
-	if (c->pin_path_line)
-		log_err("%s:%d: %s", c->path, c->pin_path_line, err);
-	else
-		log_err("%s: %s", c->path, err);
+	char at[CONFIG_WHERE_LEN];
+
+	log_err("%s: %s", config_where(c, CFG_PIN_PATH, at, sizeof(at)), err);
 	return -1;
 }
 
@@ -608,7 +606,7 @@ static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
 	struct config *c = &e->cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[CONFIG_ERR_LEN], at[CONFIG_WHERE_LEN];
 
 	if (resolve_interface(e))
 		return -1;
@@ -625,13 +623,15 @@ static int setup(struct engine *e)
 	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
 		return -1;
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
-		log_err("%s:%d: %s", c->path, c->event_log_line, err);
+		log_err("%s: %s", config_where(c, CFG_EVENT_LOG, at, sizeof(at)), err);
 		return -1;
 	}
-	if (c->has_metrics && exporter_start(&e->exp, &c->metrics, c->n_pools, err, sizeof(err))) {
+	if (config_has(c, CFG_METRICS_LISTEN) &&
+	    exporter_start(&e->exp, &c->metrics, c->n_pools, err, sizeof(err))) {
 		char a[64];
 
-		log_err("%s:%d: metrics_listen %s: %s", c->path, c->metrics_line,
+		log_err("%s: metrics_listen %s: %s",
+			config_where(c, CFG_METRICS_LISTEN, at, sizeof(at)),
 			addr_format(&c->metrics, a, sizeof(a)), err);
 		return -1;
 	}
@@ -640,8 +640,8 @@ static int setup(struct engine *e)
 		return -1;
 	}
 	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
-		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
-			err);
+		log_err("%s: interface '%s': %s", config_where(c, CFG_INTERFACE, at, sizeof(at)),
+			c->interface, err);
 		return -1;
 	}
 	pp.ifindex = e->ifindex;
@@ -649,7 +649,7 @@ static int setup(struct engine *e)
 	pp.sport_lo = e->sport_lo;
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
-	pp.skb_mode = !strcmp(e->cfg.xdp_mode, "skb");
+	pp.skb_mode = c->xdp_mode == CFG_XDP_SKB;
 	pp.tail_call = c->tail_call;
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
 	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
@@ -662,15 +662,17 @@ static int setup(struct engine *e)
 		snprintf(pin, sizeof(pin), "%s/probe_rx", c->pin_path);
 		if (programs_tail_call_setup(&e->prog, pin, c->tail_call_map, c->tail_call_index,
 					     err, sizeof(err))) {
-			log_err("%s:%d: %s", c->path, c->tail_call_line, err);
+			log_err("%s: %s", config_where(c, config_has(c, CFG_TAIL_CALL_MAP) ?
+						       CFG_TAIL_CALL_MAP : CFG_XDP_ATTACH,
+						       at, sizeof(at)), err);
 			return -1;
 		}
 		log_info("probe_rx is not attached (xdp_attach: tail_call): pinned at %s%s%s",
 			 pin,
 			 c->tail_call_map[0] ? " and put into " : "", c->tail_call_map);
 	} else if (programs_attach(&e->prog, err, sizeof(err))) {
-		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
-			err);
+		log_err("%s: interface '%s': %s", config_where(c, CFG_INTERFACE, at, sizeof(at)),
+			c->interface, err);
 		return -1;
 	}
 	if (init_status(e))
@@ -809,7 +811,8 @@ int engine_run(const char *config_path)
 	}
 	publish_stats(&e, true);	/* the last step of the start */
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
-		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)", e.n, e.cfg.n_pools,
+		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)",
+		 config_backend_count(&e.cfg), e.cfg.n_pools,
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),

@@ -78,6 +78,11 @@ int64_t keyindex_find(const struct keyindex *ki, const struct xdphc_backend_key 
 	return -1;
 }
 
+void keyindex_prefetch(const struct keyindex *ki, const struct xdphc_backend_key *key)
+{
+	__builtin_prefetch(&ki->slots[backend_key_hash(key) & ki->mask]);
+}
+
 void keyindex_free(struct keyindex *ki)
 {
 	free(ki->slots);

@@ -22,6 +22,8 @@ int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t
 /* Insert index i (its key is keys[i]); returns the existing index if the key is present. */
 int64_t keyindex_insert(struct keyindex *ki, uint32_t i);
 int64_t keyindex_find(const struct keyindex *ki, const struct xdphc_backend_key *key);
+/* Start loading the slot where key's search begins: loops call it a few keys ahead. */
+void keyindex_prefetch(const struct keyindex *ki, const struct xdphc_backend_key *key);
 void keyindex_free(struct keyindex *ki);
 
 uint64_t backend_key_hash(const struct xdphc_backend_key *key);

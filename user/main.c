@@ -8,20 +8,20 @@
 #include "engine.h"
 #include "log.h"
 
-#define DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xdphc run -c CONFIG [-v]\n"
 		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc config-keys\n"
 		"       xdphc version\n"
 		"\n"
 		"run     probe the backends of CONFIG until SIGINT/SIGTERM\n"
 		"status  per-pool counts and every backend that is not up, read from the\n"
-		"        pinned maps (default pin path " DEFAULT_PIN_PATH ")\n"
-		"show    one backend's full record\n");
+		"        pinned maps (default pin path " CONFIG_DEFAULT_PIN_PATH ")\n"
+		"show    one backend's full record\n"
+		"config-keys  every config key: type, valid values, default and help\n");
 }
 
 static int bad_args(const char *cmd, const char *what)
@@ -112,7 +112,7 @@ static int cmd_read(int argc, char **argv, bool show)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = show ? "show" : "status";
-	struct cli_opts o = { .pin_path = DEFAULT_PIN_PATH };
+	struct cli_opts o = { .pin_path = CONFIG_DEFAULT_PIN_PATH };
 	static char from_cfg[4096];
 	const char *config = NULL;
 	int c;
@@ -128,7 +128,7 @@ static int cmd_read(int argc, char **argv, bool show)
 		default: return bad_option(cmd, c, argc, argv);
 		}
 	}
-	if (config && o.pin_path != (const char *)DEFAULT_PIN_PATH)
+	if (config && o.pin_path != (const char *)CONFIG_DEFAULT_PIN_PATH)
 		return bad_args(cmd, "give --pin-path or -c, not both");
 	if (config) {
 		if (pin_path_from_config(config, from_cfg, sizeof(from_cfg)))
@@ -157,6 +157,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("xdphc %s (map ABI %d)\n", XDPHC_VERSION, XDPHC_ABI_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "config-keys")) {
+		if (argc > 2)
+			return bad_extra(cmd, argv[2]);
+		config_print_keys(stdout);
 		return 0;
 	}
 	if (!strcmp(cmd, "run"))

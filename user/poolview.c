@@ -110,6 +110,9 @@ int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
 	pv->pv = calloc(n_pools ? n_pools : 1, sizeof(*pv->pv));
 	if (!pv->pos || !pv->pv)
 		return -1;
+	/* Ids past a pool's backends (its room to grow) are in no list, ever. */
+	for (size_t i = 0; i < n; i++)
+		pv->pos[i] = NONE;
 	for (size_t p = 0; p < n_pools; p++) {
 		pv->pv[p].first = first[p];
 		pv->pv[p].total = total[p];

@@ -35,8 +35,9 @@ struct poolview {
 };
 
 /*
- * Counts, flags and up lists from the backends' health; pool p owns ids
- * [first[p], first[p] + total[p]).
+ * Counts, flags and up lists from the backends' health; pool p's backends
+ * are ids [first[p], first[p] + total[p]).  Ids below n that no pool's
+ * backend has (a pool's spare ids) are never in an up list.
  */
 int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
 		  struct xdphc_pool_slot *up, size_t n_pools, const uint32_t *first,

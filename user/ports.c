@@ -895,7 +895,7 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 {
 	unsigned long long ino, cookie;
 	unsigned int plo, phi, olo, ohi;
-	char where[PATH_MAX + 160], err[512], list[256];
+	char where[PATH_MAX + 160], at[CONFIG_WHERE_LEN], err[512], list[256];
 	const char *hint;
 	struct portset cur;
 	struct state *st = NULL;
@@ -907,9 +907,9 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 		log_err("%s: %s", c->path, err);
 		return -1;
 	}
-	if (c->has_source_ports) {
-		snprintf(where, sizeof(where), "%s:%d: source_ports %u-%u", c->path,
-			 c->source_ports_line, lo, hi);
+	if (config_has(c, CFG_SOURCE_PORTS)) {
+		snprintf(where, sizeof(where), "%s: source_ports %u-%u",
+			 config_where(c, CFG_SOURCE_PORTS, at, sizeof(at)), lo, hi);
 		hint = "stop it or choose source_ports that no local socket uses";
 	} else {
 		snprintf(where, sizeof(where), "%s: source ports %u-%u (the default, derived "

@@ -187,8 +187,7 @@ static void budget_init(struct scheduler *s, const struct config *cfg)
 int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
 	       uint64_t now, outcome_fn cb, void *cb_ctx)
 {
-	size_t total = config_backend_count(cfg);
-	uint32_t first = 0;
+	size_t total = config_id_count(cfg);
 
 	memset(s, 0, sizeof(*s));
 	s->prog = prog;
@@ -209,9 +208,8 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct programs *p
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
-		if (pool_init(&s->pools[i], &cfg->pools[i], first, now))
+		if (pool_init(&s->pools[i], &cfg->pools[i], cfg->pools[i].first_id, now))
 			return -1;
-		first += cfg->pools[i].n_backends;
 	}
 	return 0;
 }

@@ -71,6 +71,9 @@ int slots_index(struct xdphc_slot *slots, size_t n, uint16_t sport_lo, uint16_t 
 	for (uint32_t i = 0; i < n; i++) {
 		enum place p = TAKEN;
 
+		/* An id no backend has yet (a pool's room to grow): nothing to find. */
+		if (!slots[i].family)
+			continue;
 		for (uint32_t k = 0; k < sport_count && p == TAKEN; k++) {
 			slots[i].sport = sport_lo + (uint16_t)((i + k) % sport_count);
 			p = place(slots, i, tab, nbuckets);

@@ -102,8 +102,16 @@ struct xdphc_pool_summary {
 	__u8 protocol;
 	__u8 in_use;		/* 1 when this id names a configured pool */
 	__u32 last_cycle_us;	/* how long the last pass over the pool took */
-	__u32 first;		/* backend ids [first, first + total) are the pool's */
+	/*
+	 * Backend ids [first, first + capacity) are the pool's: its backends
+	 * are [first, first + total); the rest are unused entries (status
+	 * key.family 0) until backends are added at runtime.
+	 */
+	__u32 first;
+	__u32 capacity;
+	__u32 reserved;
 };
+_Static_assert(sizeof(struct xdphc_pool_summary) == 80, "xdphc ABI: pools layout");
 
 /*
  * One slot of the pool_up list.  8 bytes, not 4: BPF arrays lay their values

@@ -63,6 +63,8 @@ static bool key_is(const struct xdphc_backend_key *k, const char *addr, uint16_t
 }
 
 #define CHECK_KEY(k, addr, port) CHECK_MSG(key_is(k, addr, port), "%s is %s:%u", #k, addr, port)
+/* The line of pool p's key (a pool or healthcheck key); 0 if it took its default. */
+#define POOL_LINE(c, p, key) ((c)->pools[p].line[(key) - CFG_TOP_N])
 
 static void long_path(char *out, size_t len)
 {
@@ -133,54 +135,58 @@ static void defaults(const struct config *c)
 	const struct hc_config *hc = &c->pools[0].hc;
 
 	CHECK_STR(c->interface, "eth0");
-	CHECK_INT(c->interface_line, 1);
-	CHECK(!c->has_source_ipv4);
-	CHECK(!c->has_source_ports);
+	CHECK_INT(c->line[CFG_INTERFACE], 1);
+	CHECK(!config_has(c, CFG_SOURCE_IPV4));
+	CHECK(!config_has(c, CFG_SOURCE_PORTS));
 	CHECK_STR(c->pin_path, "/sys/fs/bpf/xdphc");
-	CHECK_INT(c->pin_path_line, 0);
-	CHECK_STR(c->xdp_mode, "native");
+	CHECK_INT(c->line[CFG_PIN_PATH], 0);
+	CHECK_INT(c->xdp_mode, CFG_XDP_NATIVE);
 	CHECK(c->status_index);
 	CHECK_STR(c->event_log, "");
 	CHECK(!c->tail_call);
 	CHECK_STR(c->tail_call_map, "");
-	CHECK(!c->has_metrics);
+	CHECK(!config_has(c, CFG_METRICS_LISTEN));
 	CHECK_UINT(c->n_pools, 1);
 	CHECK_STR(c->pools[0].name, "web");
 	CHECK_INT(hc->protocol, HC_PROTO_TCP);
 	CHECK_UINT(hc->port, 0);
 	CHECK_UINT(hc->interval_ms, 1000);
 	CHECK_UINT(hc->timeout_ms, 500);
-	CHECK(!hc->has_jitter);
+	CHECK_INT(POOL_LINE(c, 0, CFG_HC_JITTER), 0);
 	CHECK_UINT(hc->jitter_ms, 10);		/* 1 % of the interval */
 	CHECK_UINT(hc->healthy_threshold, 3);
 	CHECK_UINT(hc->unhealthy_threshold, 2);
 	CHECK_UINT(c->pools[0].n_backends, 1);
-	CHECK_KEY(&c->pools[0].backends[0].key, "10.0.0.1", 80);
+	CHECK_KEY(&c->backends[0].key, "10.0.0.1", 80);
 	CHECK_UINT(config_backend_count(c), 1);
+	/* One backend, room for 16 more. */
+	CHECK_UINT(c->pools[0].first_id, 0);
+	CHECK_UINT(c->pools[0].max_backends, 17);
+	CHECK_UINT(config_id_count(c), 17);
 }
 
 static void every_top_key(const struct config *c)
 {
 	CHECK_STR(c->interface, "veth-probe0");
-	CHECK_INT(c->interface_line, 1);
-	CHECK(c->has_source_ipv4);
+	CHECK_INT(c->line[CFG_INTERFACE], 1);
+	CHECK(config_has(c, CFG_SOURCE_IPV4));
 	CHECK_UINT(c->source_ipv4, ip4("198.18.255.1"));
-	CHECK(c->has_source_ports);
-	CHECK_UINT(c->sport_lo, 61000);
-	CHECK_UINT(c->sport_hi, 65095);
+	CHECK(config_has(c, CFG_SOURCE_PORTS));
+	CHECK_UINT(c->source_ports.lo, 61000);
+	CHECK_UINT(c->source_ports.hi, 65095);
 	CHECK_STR(c->pin_path, "/sys/fs/bpf/xhc-unit");
-	CHECK_INT(c->pin_path_line, 4);
-	CHECK_STR(c->xdp_mode, "skb");
+	CHECK_INT(c->line[CFG_PIN_PATH], 4);
+	CHECK_INT(c->xdp_mode, CFG_XDP_SKB);
 	CHECK(!c->status_index);
 	CHECK_STR(c->event_log, "/var/log/xdphc/events.jsonl");
-	CHECK_INT(c->event_log_line, 7);
+	CHECK_INT(c->line[CFG_EVENT_LOG], 7);
 	CHECK(c->tail_call);
 	CHECK_STR(c->tail_call_map, "/sys/fs/bpf/lb/chain");
-	CHECK_INT(c->tail_call_line, 9);
+	CHECK_INT(c->line[CFG_TAIL_CALL_MAP], 9);
 	CHECK_UINT(c->tail_call_index, 7);
-	CHECK(c->has_metrics);
+	CHECK(config_has(c, CFG_METRICS_LISTEN));
 	CHECK_KEY(&c->metrics, "127.0.0.1", 9469);
-	CHECK_INT(c->metrics_line, 11);
+	CHECK_INT(c->line[CFG_METRICS_LISTEN], 11);
 	CHECK_UINT(c->n_pools, 1);
 }
 
@@ -197,13 +203,13 @@ static void index_on(const struct config *c)
 static void log_stdout(const struct config *c)
 {
 	CHECK_STR(c->event_log, "stdout");
-	CHECK_INT(c->event_log_line, 2);
+	CHECK_INT(c->line[CFG_EVENT_LOG], 2);
 }
 
 static void attach_interface(const struct config *c)
 {
 	CHECK(!c->tail_call);
-	CHECK_STR(c->xdp_mode, "native");
+	CHECK_INT(c->xdp_mode, CFG_XDP_NATIVE);
 }
 
 static void tail_call_no_map(const struct config *c)
@@ -220,7 +226,7 @@ static void tail_call_index_max(const struct config *c)
 
 static void metrics_v6(const struct config *c)
 {
-	CHECK(c->has_metrics);
+	CHECK(config_has(c, CFG_METRICS_LISTEN));
 	CHECK_INT(c->metrics.family, AF_INET6);
 	CHECK_UINT(c->metrics.port, htons(9100));
 	CHECK_UINT(c->metrics.addr[3], htonl(1));
@@ -234,7 +240,7 @@ static void every_hc_key(const struct config *c)
 	CHECK_UINT(hc->port, 8080);
 	CHECK_UINT(hc->interval_ms, 2000);
 	CHECK_UINT(hc->timeout_ms, 1500);
-	CHECK(hc->has_jitter);
+	CHECK_INT(POOL_LINE(c, 0, CFG_HC_JITTER), 10);
 	CHECK_UINT(hc->jitter_ms, 5);
 	CHECK_UINT(hc->healthy_threshold, 5);
 	CHECK_UINT(hc->unhealthy_threshold, 4);
@@ -242,14 +248,14 @@ static void every_hc_key(const struct config *c)
 
 static void jitter_off(const struct config *c)
 {
-	CHECK(c->pools[0].hc.has_jitter);
+	CHECK(POOL_LINE(c, 0, CFG_HC_JITTER));
 	CHECK_UINT(c->pools[0].hc.jitter_ms, 0);
 	CHECK_UINT(c->pools[0].hc.interval_ms, 1500);
 }
 
 static void default_jitter_follows(const struct config *c)
 {
-	CHECK(!c->pools[0].hc.has_jitter);
+	CHECK(!POOL_LINE(c, 0, CFG_HC_JITTER));
 	CHECK_UINT(c->pools[0].hc.jitter_ms, 15);
 }
 
@@ -298,23 +304,29 @@ static void list_and_file(const struct config *c)
 	CHECK_UINT(c->n_pools, 2);
 	CHECK_UINT(web->n_backends, 5);
 	if (web->n_backends == 5) {
-		CHECK_KEY(&web->backends[0].key, "10.0.0.1", 80);
-		CHECK_KEY(&web->backends[1].key, "10.0.1.1", 80);
-		CHECK_KEY(&web->backends[2].key, "10.0.1.2", 80);
-		CHECK_KEY(&web->backends[3].key, "10.0.1.3", 81);
-		CHECK_KEY(&web->backends[4].key, "10.0.1.4", 80);
+		CHECK_KEY(&c->backends[0].key, "10.0.0.1", 80);
+		CHECK_KEY(&c->backends[1].key, "10.0.1.1", 80);
+		CHECK_KEY(&c->backends[2].key, "10.0.1.2", 80);
+		CHECK_KEY(&c->backends[3].key, "10.0.1.3", 81);
+		CHECK_KEY(&c->backends[4].key, "10.0.1.4", 80);
 	}
 	CHECK_STR(api->name, "api");
 	CHECK_UINT(api->n_backends, 2);
 	if (api->n_backends == 2)
-		CHECK_KEY(&api->backends[1].key, "10.0.0.1", 81);
+		CHECK_KEY(&c->backends[api->first + 1].key, "10.0.0.1", 81);
+	/* Pools are slices of one list; their ids leave each room to grow. */
+	CHECK_UINT(web->first, 0);
+	CHECK_UINT(api->first, 5);
+	CHECK_UINT(web->first_id, 0);
+	CHECK_UINT(api->first_id, 21);
+	CHECK_UINT(config_id_count(c), 21 + 18);
 	CHECK_UINT(config_backend_count(c), 7);
 }
 
 static void only_file(const struct config *c)
 {
 	CHECK_UINT(c->pools[0].n_backends, 2);
-	CHECK_KEY(&c->pools[0].backends[1].key, "10.0.2.2", 80);
+	CHECK_KEY(&c->backends[1].key, "10.0.2.2", 80);
 }
 
 static void pool_name_chars(const struct config *c)
@@ -329,14 +341,14 @@ static void iface_15(const struct config *c)
 
 static void ports_16(const struct config *c)
 {
-	CHECK_UINT(c->sport_lo, 1000);
-	CHECK_UINT(c->sport_hi, 1015);
+	CHECK_UINT(c->source_ports.lo, 1000);
+	CHECK_UINT(c->source_ports.hi, 1015);
 }
 
 static void ports_15_chars(const struct config *c)
 {
-	CHECK_UINT(c->sport_lo, 1000);
-	CHECK_UINT(c->sport_hi, 2000);
+	CHECK_UINT(c->source_ports.lo, 1000);
+	CHECK_UINT(c->source_ports.hi, 2000);
 }
 
 static void long_pin_path(const struct config *c)
@@ -347,6 +359,24 @@ static void long_pin_path(const struct config *c)
 static void loaded(const struct config *c)
 {
 	CHECK_UINT(c->n_pools, 1);
+}
+
+static void capacity_given(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].max_backends, 1);
+	CHECK_UINT(c->pools[1].first_id, 1);
+	CHECK_UINT(c->pools[1].max_backends, 1000);
+	CHECK_UINT(config_id_count(c), 1001);
+	CHECK_INT(POOL_LINE(c, 1, CFG_POOL_MAX_BACKENDS), 8);
+}
+
+/* All the ids there are: default headroom gives way, the backends keep theirs. */
+static void capacity_full(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].max_backends, 16777213);
+	CHECK_UINT(c->pools[1].first_id, 16777213);
+	CHECK_UINT(c->pools[1].max_backends, 2);
+	CHECK_UINT(config_id_count(c), 16777215);
 }
 
 static void two_pools(const struct config *c)
@@ -428,6 +458,10 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.1:80, 10.0.0.1:81]\n", .check = loaded },
 	{ "two pools, own health checks", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
+	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
+	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
+	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
+	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n", .check = capacity_full },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -519,7 +553,7 @@ static const struct cfg_case errors[] = {
 
 	/* pin_path, xdp_mode, status_index, event_log */
 	{ "pin_path relative", IFACE "pin_path: bpf/xdphc\n" POOLS,
-	  .err = "pin_path 'bpf/xdphc' must be an absolute path", .line = 2 },
+	  .err = "pin_path must be an absolute path, got 'bpf/xdphc'", .line = 2 },
 	{ "pin_path too long", IFACE "pin_path: @LONG@\n" POOLS, .err = "pin_path is too long",
 	  .line = 2 },
 	{ "xdp_mode generic", IFACE "xdp_mode: generic\n" POOLS,
@@ -577,11 +611,11 @@ static const struct cfg_case errors[] = {
 	  .line = 2 },
 	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
 	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
-		 "backends_file)", .line = 4 },
+		 "backends_file, max_backends)", .line = 4 },
 	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
 	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
 	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
-	  .err = "pool has no 'name'", .line = 3 },
+	  .err = "missing required key 'name' in pool", .line = 3 },
 	{ "pool name space", IFACE "pools:\n  - name: 'web pool'\n    backends: [10.0.0.1:80]\n",
 	  .err = "bad pool name 'web pool': use 1..31 characters from A-Z a-z 0-9 _ . -",
 	  .line = 3 },
@@ -640,24 +674,27 @@ static const struct cfg_case errors[] = {
 	  .line = 6 },
 	{ "interval sub-millisecond", HC "      interval: 1.0005s\n",
 	  .err = "interval: bad duration '1.0005s'", .line = 6 },
-	{ "interval 0", HC "      interval: 0\n", .err = "interval must be greater than 0",
-	  .line = 6 },
-	{ "interval 0ms", HC "      interval: 0ms\n", .err = "interval must be greater than 0",
-	  .line = 6 },
+	{ "interval 0", HC "      interval: 0\n",
+	  .err = "interval must be a duration in 1ms..1440m, got '0'", .line = 6 },
+	{ "interval 0ms", HC "      interval: 0ms\n",
+	  .err = "interval must be a duration in 1ms..1440m, got '0ms'", .line = 6 },
 	{ "interval over a day", HC "      interval: 1441m\n",
-	  .err = "interval must be at most 1 day (24h)", .line = 6 },
+	  .err = "interval must be a duration in 1ms..1440m, got '1441m'", .line = 6 },
 	{ "interval a list", HC "      interval: [1s]\n",
 	  .err = "interval must be a single value, got a list", .line = 6 },
 	{ "timeout bad", HC "      timeout: soon\n", .err = "timeout: bad duration 'soon'",
 	  .line = 6 },
-	{ "timeout 0", HC "      timeout: 0\n", .err = "timeout must be greater than 0", .line = 6 },
+	{ "timeout 0", HC "      timeout: 0\n",
+	  .err = "timeout must be a duration in 1ms..1440m, got '0'", .line = 6 },
 	{ "timeout over interval", HC "      interval: 1s\n      timeout: 2s\n",
 	  .err = "timeout (2000ms) must not exceed interval (1000ms)", .line = 7 },
 	{ "timeout over default interval", HC "      timeout: 1001ms\n",
 	  .err = "timeout (1001ms) must not exceed interval (1000ms)", .line = 6 },
 	{ "jitter bad", HC "      jitter: lots\n",
 	  .err = "jitter: bad duration 'lots' (use e.g. 0, 5ms, 20ms)", .line = 6 },
-	{ "jitter empty", HC "      jitter: ''\n", .err = "jitter: bad duration ''", .line = 6 },
+	{ "jitter empty", HC "      jitter: ''\n", .err = "jitter has no value", .line = 6 },
+	{ "jitter a list", HC "      jitter: [5ms]\n",
+	  .err = "jitter must be a single value, got a list", .line = 6 },
 	{ "jitter over half", HC "      jitter: 501ms\n",
 	  .err = "jitter (501ms) must not exceed half the interval (1000ms)", .line = 6 },
 	{ "healthy_threshold 0", HC "      healthy_threshold: 0\n",
@@ -695,6 +732,17 @@ static const struct cfg_case errors[] = {
 	{ "duplicate backend across pools", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:4)", .line = 6 },
+
+	/* max_backends */
+	{ "max_backends below the backends", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n"
+	  "    max_backends: 1\n",
+	  .err = "max_backends (1) is less than the 2 backends of pool 'web'", .line = 7 },
+	{ "max_backends 0", IFACE POOLS "    max_backends: 0\n",
+	  .err = "max_backends must be an integer in 1..16777215, got '0'", .line = 5 },
+	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777215\n"
+	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
+	  .err = "max_backends of pools 'web' to 'api' add up to 16777216 backend ids, more than "
+		 "the 16777215 there are", .line = 5 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
@@ -890,9 +938,163 @@ static void release_backends(void)
 	CHECK_INT(setup_case(&c), 0);
 	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
 	config_release_backends(&cfg);
-	CHECK(cfg.pools[0].backends == NULL && cfg.pools[1].backends == NULL);
+	CHECK(cfg.backends == NULL);
 	CHECK_UINT(config_backend_count(&cfg), 3);
 	config_free(&cfg);
+}
+
+/* Messages name the line a key was set on, or just the file for a default. */
+static void where(void)
+{
+	static const struct cfg_case c = {
+		.yaml = IFACE "pin_path: /sys/fs/bpf/x\n" POOLS "    healthcheck:\n      port: 81\n",
+	};
+	char err[CONFIG_ERR_LEN], buf[CONFIG_WHERE_LEN], want[PATH_MAX + 32];
+	struct config cfg;
+
+	CHECK_INT(setup_case(&c), 0);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s:2", cfg_path);
+	CHECK_STR(config_where(&cfg, CFG_PIN_PATH, buf, sizeof(buf)), want);
+	CHECK(config_has(&cfg, CFG_PIN_PATH));
+	CHECK_STR(config_where(&cfg, CFG_EVENT_LOG, buf, sizeof(buf)), cfg_path);
+	CHECK(!config_has(&cfg, CFG_EVENT_LOG));
+	snprintf(want, sizeof(want), "%s:7", cfg_path);
+	CHECK_STR(config_pool_where(&cfg, 0, CFG_HC_PORT, buf, sizeof(buf)), want);
+	CHECK_STR(config_pool_where(&cfg, 0, CFG_HC_INTERVAL, buf, sizeof(buf)), cfg_path);
+	CHECK_STR(config_key_name(CFG_HC_PORT), "port");
+	config_free(&cfg);
+}
+
+/* `xdphc config-keys`: every key, with what the table says of it. */
+static void key_reference(void)
+{
+	static const char *const want[] = {
+		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
+		"required\n",
+		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
+		"\npools[].max_backends\n    an integer in 1..16777215; default: the configured",
+		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
+		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
+		"interval\n",
+		"\npools[].healthcheck.path\n    not supported yet\n",
+	};
+	char *text = NULL, name[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	check_context("config: key reference");
+	if (!f)
+		return;
+	config_print_keys(f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK_CONTAINS(text, want[i]);
+	for (int k = 0; k < CFG_KEY_N; k++) {
+		snprintf(name, sizeof(name), "%s\n    ", config_key_name(k));
+		CHECK_CONTAINS(text, name);
+	}
+	free(text);
+}
+
+static int load_text(const char *yaml, struct config *cfg)
+{
+	struct cfg_case c = { .yaml = yaml };
+	char err[CONFIG_ERR_LEN];
+
+	if (setup_case(&c) || config_load(cfg_path, cfg, err, sizeof(err))) {
+		CHECK_MSG(false, "load: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Each change as a line: what, the key or backend, the pools' indexes in a and b. */
+static bool note_change(void *ctx, const struct cfg_change *ch)
+{
+	static const char *const kinds[] = {
+		"key", "pool key", "pool added", "pool removed", "pool moved", "backend added",
+		"backend removed",
+	};
+	char what[64] = "";
+	FILE *f = ctx;
+
+	if (ch->backend)
+		inet_ntop(AF_INET, ch->backend->addr, what, sizeof(what));
+	else if (ch->kind <= CFG_CHANGE_POOL_KEY)
+		snprintf(what, sizeof(what), "%s", config_key_name(ch->key));
+	fprintf(f, "%s%s%s %d %d\n", kinds[ch->kind], what[0] ? " " : "", what,
+		(int)ch->a_pool, (int)ch->b_pool);
+	return true;
+}
+
+static bool go_on(void *ctx, const struct cfg_change *ch)
+{
+	(void)ctx;
+	(void)ch;
+	return true;
+}
+
+static void diff(void)
+{
+	static const char a_yaml[] = IFACE
+		"pools:\n"
+		"  - {name: web, backends: [10.0.0.1:80, 10.0.0.2:80]}\n"
+		"  - {name: api, backends: [10.0.1.1:80]}\n"
+		"  - {name: old, backends: [10.0.2.1:80]}\n";
+	/* The same config, written otherwise. */
+	static const char a2_yaml[] =
+		"pools:\n"
+		"  - name: web   # comment\n"
+		"    healthcheck: {interval: 1000ms}\n"
+		"    backends: ['10.0.0.2:80', 10.0.0.1:80]\n"
+		"  - {name: api, backends: [10.0.1.1:80], max_backends: 17}\n"
+		"  - {name: old, backends: [10.0.2.1:80]}\n"
+		"pin_path: /sys/fs/bpf/xdphc\n" IFACE;
+	static const char b_yaml[] = IFACE
+		"source_ports: 61000-65095\n"
+		"pools:\n"
+		"  - {name: api, backends: [10.0.1.1:80], healthcheck: {interval: 2s}}\n"
+		"  - {name: web, backends: [10.0.0.2:80, 10.0.0.3:80]}\n"
+		"  - {name: new, backends: [10.0.3.1:80]}\n";
+	static const char want[] =
+		"key source_ports -1 -1\n"
+		"pool moved 0 1\n"
+		"backend removed 10.0.0.1 0 1\n"
+		"backend added 10.0.0.3 0 1\n"
+		"pool moved 1 0\n"
+		"pool key interval 1 0\n"
+		"pool key jitter 1 0\n"
+		"pool removed 2 -1\n"
+		"pool added -1 2\n";
+	struct config a, a2, b;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	check_context("config: diff");
+	if (load_text(a_yaml, &a))
+		return;
+	if (!load_text(a2_yaml, &a2)) {
+		CHECK_INT(config_diff(&a, &a2, NULL, NULL), 0);
+		config_free(&a2);
+	}
+	CHECK_INT(config_diff(&a, &a, NULL, NULL), 0);
+	if (!load_text(b_yaml, &b)) {
+		f = open_memstream(&text, &len);
+		if (f) {
+			CHECK_INT(config_diff(&a, &b, note_change, f), 9);
+			fclose(f);
+			CHECK_STR(text, want);
+			free(text);
+		}
+		/* Without a callback, the first difference settles it. */
+		CHECK_INT(config_diff(&a, &b, NULL, NULL), 1);
+		config_release_backends(&a);
+		CHECK_INT(config_diff(&a, &b, go_on, NULL), -1);
+		config_free(&b);
+	}
+	config_free(&a);
 }
 
 static void special_cases(void)
@@ -903,6 +1105,9 @@ static void special_cases(void)
 	relative_config_path();
 	err_buffers();
 	release_backends();
+	where();
+	key_reference();
+	diff();
 }
 
 static int make_dir(void)

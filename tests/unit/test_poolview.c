@@ -195,6 +195,32 @@ static void foreign_writes(void)
 	poolview_free(&f.pv);
 }
 
+/*
+ * A pool's spare ids (past its backends, up to its capacity) have no
+ * backend: an up list naming one was written by someone else.
+ */
+static void spare_ids(void)
+{
+	static const uint32_t first[2] = { 0, 8 }, total[2] = { 3, 2 };
+	struct xdphc_pool_summary pools[2] = { 0 };
+	struct xdphc_pool_slot up[10] = { 0 };
+	struct health h[10] = { 0 };
+	struct poolview pv;
+
+	for (uint32_t i = 0; i < 10; i++)
+		h[i] = health_make(XDPHC_STATE_UP, false, 0);
+	CHECK_INT(poolview_init(&pv, pools, up, 2, first, total, h, 10), 0);
+	CHECK_UINT(pools[0].up, 3);
+	CHECK_UINT(pools[1].up, 2);
+	up[9].id = 5;			/* pool 1's last up slot now names a spare id of pool 0 */
+	h[8] = health_make(XDPHC_STATE_DOWN, false, 0);
+	poolview_change(&pv, 1, 8, XDPHC_STATE_UP, XDPHC_STATE_DOWN);
+	CHECK_UINT(pv.repairs, 1);
+	CHECK_UINT(pools[1].up, 1);
+	CHECK_UINT(up[8].id, 9);
+	poolview_free(&pv);
+}
+
 void suite_poolview(void)
 {
 	random_transitions();
@@ -202,4 +228,5 @@ void suite_poolview(void)
 	fail_open();
 	bad_state_is_unknown();
 	empty();
+	spare_ids();
 }

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every config key, declared once.  The parser, its error messages (unknown
+ * key, wrong type, out of range) and `xdphc config-keys` are all driven by
+ * these lists; config.c holds the types that read the values.
+ *
+ * One list per scope: the top level (struct config), each pool (struct
+ * pool_cfg) and each pool's healthcheck mapping (struct hc_config).
+ *
+ * X(id, name, type, lo, hi, valid, dflt, member, help)
+ *   id      the key is CFG_<id> (enum cfg_key in config.h)
+ *   name    the YAML key
+ *   type    how the value is read and checked: CFG_T_<type> in config.c
+ *   lo, hi  the accepted range of integers, and of durations in ms
+ *   valid   what a value may be, in words, where lo..hi does not say it; an
+ *           ENUM's choices as "a|b"
+ *   dflt    the value when the key is absent, as a user would write it; or
+ *           "(...)": computed at load, described in words; NULL: required
+ *   member  AT(field) of the scope's struct the value goes to, or NOWHERE
+ *   help    one sentence for the documentation
+ *
+ * Keys are read in list order, so a key may be checked against one listed
+ * before it (tail_call_map against xdp_attach), and a pool's backends come
+ * before its backends_file, whatever the order in the file.
+ */
+#ifndef XDPHC_CONFIG_KEYS_H
+#define XDPHC_CONFIG_KEYS_H
+
+#define CFG_MAX_INTERVAL_MS	(24U * 3600 * 1000)	/* deadlines are 32-bit ms */
+#define CFG_MAX_THRESHOLD	1000
+
+#define CFG_TOP_KEYS(X)                                                                    \
+	X(INTERFACE, "interface", IFNAME, 0, 0,                                            \
+	  "1..15 characters, none of / : or blanks", NULL, AT(interface),                 \
+	  "The network interface that probes leave by and replies come back on.")          \
+	X(SOURCE_IPV4, "source_ipv4", IPV4, 0, 0,                                          \
+	  "a unicast address of the probing interface",                                   \
+	  "(the interface's primary IPv4 address)", AT(source_ipv4),                      \
+	  "The source address of the probes.")                                             \
+	X(SOURCE_PORTS, "source_ports", PORTS, 0, 0,                                       \
+	  "LO-HI with 1 <= LO <= HI <= 65535, at least 16 ports",                         \
+	  "(up to 4,096 ports beside net.ipv4.ip_local_port_range)", AT(source_ports),    \
+	  "The source ports of the probes; the engine reserves the ones inside "           \
+	  "ip_local_port_range.")                                                          \
+	X(PIN_PATH, "pin_path", ABSPATH, 0, 0, "an absolute path",                         \
+	  CONFIG_DEFAULT_PIN_PATH, AT(pin_path),                                           \
+	  "The bpffs directory of the pinned status maps (one engine per directory).")     \
+	X(XDP_MODE, "xdp_mode", ENUM, 0, 0, "native|skb", "native", AT(xdp_mode),          \
+	  "How probe_rx is attached: in the driver, or generic XDP.")                      \
+	X(STATUS_INDEX, "status_index", BOOL, 0, 0, "true or false", "true",               \
+	  AT(status_index),                                                                \
+	  "Pin the index map from backend address to id (yes/no, on/off work too).")      \
+	X(EVENT_LOG, "event_log", LOGFILE, 0, 0, "'stdout' or an absolute file path",      \
+	  "(no event log)", AT(event_log),                                                 \
+	  "Where state changes are written as JSON lines (reopened on SIGHUP).")           \
+	X(XDP_ATTACH, "xdp_attach", ENUM, 0, 0, "interface|tail_call", "interface",        \
+	  AT(tail_call),                                                                   \
+	  "Attach probe_rx to the interface, or pin it for a load balancer to "            \
+	  "tail-call.")                                                                    \
+	X(TAIL_CALL_MAP, "tail_call_map", PROG_ARRAY, 0, 0,                                \
+	  "the absolute path of a pinned BPF prog array", "(none)", AT(tail_call_map),    \
+	  "With xdp_attach: tail_call, the prog array the engine puts probe_rx into.")     \
+	X(TAIL_CALL_INDEX, "tail_call_index", UINT, 0, 65535, NULL, "0",                   \
+	  AT(tail_call_index), "probe_rx's index in tail_call_map.")                       \
+	X(METRICS_LISTEN, "metrics_listen", ADDR, 0, 0,                                    \
+	  "a numeric IPv4 or [IPv6] address and a port", "(no exporter)",                 \
+	  AT(metrics), "Where Prometheus scrapes /metrics.")                               \
+	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
+	  "The pools: backend ids are given pool by pool, in this order.")
+
+#define CFG_POOL_KEYS(X)                                                                   \
+	X(POOL_NAME, "name", POOL_NAME, 0, 0, "1..31 characters from A-Z a-z 0-9 _ . -",   \
+	  NULL, AT(name), "The pool's name, unique.")                                      \
+	X(POOL_HEALTHCHECK, "healthcheck", MAP, 0, 0, NULL, "(every key's default)",       \
+	  AT(hc), "How the pool's backends are checked (the keys below).")                 \
+	X(POOL_BACKENDS, "backends", BACKENDS, 0, 0,                                       \
+	  "ADDR:PORT entries (IPv4; IPv6 not yet)", "(none)", NOWHERE,                    \
+	  "Backends, each ADDR:PORT; a pool needs backends, backends_file or both.")       \
+	X(POOL_BACKENDS_FILE, "backends_file", BACKENDS_FILE, 0, 0,                        \
+	  "a file of ADDR:PORT lines, # comments; relative to the config file", "(none)", \
+	  NOWHERE, "Backends from a file, after those of backends.")                       \
+	X(POOL_MAX_BACKENDS, "max_backends", UINT, 1, CONFIG_MAX_IDS, NULL,                \
+	  "(the configured count + max(16, 1/64 of it))", AT(max_backends),                     \
+	  "Backends the pool may grow to at runtime; its backend ids are reserved. "      \
+	  "At least the configured count; all pools together at most 16,777,215.")
+
+#define CFG_HC_KEYS(X)                                                                     \
+	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \
+	  "The check: tcp is a half-open SYN probe.")                                      \
+	X(HC_PORT, "port", UINT, 1, 65535, NULL, "(each backend's own port)", AT(port),    \
+	  "The port to check instead of each backend's own.")                              \
+	X(HC_INTERVAL, "interval", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "1s",           \
+	  AT(interval_ms), "Time from one probe of a backend to the next.")                \
+	X(HC_TIMEOUT, "timeout", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "500ms",          \
+	  AT(timeout_ms),                                                                  \
+	  "How long a probe waits for its reply; at most the interval (the default "      \
+	  "shrinks to a shorter interval).")                                               \
+	X(HC_HEALTHY, "healthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "3",          \
+	  AT(healthy_threshold), "Successes in a row that make a backend up.")             \
+	X(HC_UNHEALTHY, "unhealthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "2",      \
+	  AT(unhealthy_threshold), "Failures in a row that make a backend down.")          \
+	X(HC_JITTER, "jitter", DURATION, 0, CFG_MAX_INTERVAL_MS / 2, NULL,                 \
+	  "(1 % of the interval)", AT(jitter_ms),                                          \
+	  "Each interval starts up to this much late; at most half the interval.")         \
+	X(HC_GRACE, "grace_period", LATER, 0, 0, NULL, "(none)", NOWHERE,                  \
+	  "Reserved: how long after a start failures do not count.")                       \
+	X(HC_PATH, "path", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \
+	  "Reserved for HTTP checks: the request's path.")                                 \
+	X(HC_HOST, "host", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \
+	  "Reserved for HTTP checks: the request's Host header.")                          \
+	X(HC_CODES, "success_codes", LATER, 0, 0, NULL, "(none)", NOWHERE,                 \
+	  "Reserved for HTTP checks: the status codes that pass.")
+
+#endif
