@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <xdp/libxdp.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
 struct probe_tx_bpf;
 struct probe_rx_bpf;

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
 /* Buckets of the slot table for n slots (see probe.h). */
 uint32_t slots_table_buckets(size_t n);

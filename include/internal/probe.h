@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal interface between the controller and the XDP programs.  NOT part
- * of the consumer ABI (see abi.h): these maps are not pinned and may change
- * with any release.
+ * Internal interface between the controller and the XDP programs, included
+ * by both.  NOT part of the consumer ABI (include/xdphc/abi.h): these maps
+ * are not pinned and may change with any release, which is why this header
+ * lives outside include/xdphc/, the directory handed to consumers.
  */
 #ifndef XDPHC_PROBE_H
 #define XDPHC_PROBE_H
