@@ -16,7 +16,7 @@
 #include "config.h"
 #include "keyindex.h"
 
-#define DEFAULT_PIN_PATH	"/sys/fs/bpf/xdphc"
+#include "defaults.h"
 #define DEFAULT_XDP_MODE	"native"
 #define DEFAULT_INTERVAL_MS	1000
 #define DEFAULT_TIMEOUT_MS	500

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "eventlog.h"
@@ -76,14 +77,6 @@ static void on_signal(int sig)
 		stop_requested = 1;
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 #define LOG_TRANSITIONS_PER_S 50
 
 /*
@@ -113,7 +106,7 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
 {
 	char a[64], extra[64] = "";
 
-	if (!transition_log_allowed(e, clock_ns(CLOCK_MONOTONIC)))
+	if (!transition_log_allowed(e, mono_ns()))
 		return;
 
 	if (o->reason == XDPHC_REASON_OK)
@@ -168,7 +161,7 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 {
 	struct metrics_snapshot snap = {
 		.start_ns = e->start_real,
-		.heartbeat_ns = clock_ns(CLOCK_REALTIME),
+		.heartbeat_ns = real_ns(),
 		.tick_lag_max_ns = e->tick_lag_max,
 		.impaired = e->sched.imp.impaired,
 		.lag_count = e->sched.lag.total,
@@ -227,7 +220,7 @@ static void publish_stats(struct engine *e, bool running)
 	m.abi_version = XDPHC_ABI_VERSION;
 	m.pid = running ? getpid() : 0;
 	m.start_ns = e->start_real;
-	m.last_tick_ns = clock_ns(CLOCK_REALTIME);
+	m.last_tick_ns = real_ns();
 	m.tick_us = e->sched.tick_ns / 1000;
 	m.running = running;
 	m.flags = e->sched.imp.impaired ? XDPHC_META_F_IMPAIRED : 0;
@@ -749,14 +742,14 @@ static void on_sighup(struct engine *e)
 
 static void loop(struct engine *e)
 {
-	uint64_t next = clock_ns(CLOCK_MONOTONIC);
+	uint64_t next = mono_ns();
 
 	while (!stop_requested) {
-		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		uint64_t now = mono_ns();
 
 		if (now - next > e->tick_lag_max)
 			e->tick_lag_max = now - next;
-		e->now_real = clock_ns(CLOCK_REALTIME);
+		e->now_real = real_ns();
 		sched_tick(&e->sched, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
@@ -787,7 +780,7 @@ int engine_run(const char *config_path)
 	char err[CONFIG_ERR_LEN];
 	int ok;
 
-	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t t0 = mono_ns();
 
 	memset(&e, 0, sizeof(e));
 	e.pin_lock = -1;
@@ -795,10 +788,10 @@ int engine_run(const char *config_path)
 		log_err("%s", err);
 		return 1;
 	}
-	e.start_real = clock_ns(CLOCK_REALTIME);
+	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
-	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, clock_ns(CLOCK_MONOTONIC),
+	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, mono_ns(),
 			     on_outcome, &e)) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
@@ -813,7 +806,7 @@ int engine_run(const char *config_path)
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),
-		 (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+		 (double)(mono_ns() - t0) / 1e9);
 	loop(&e);
 	log_info("stopping: %s", stop_requested ? "signal received" : "done");
 	teardown(&e, true);

@@ -5,10 +5,9 @@
 
 #include "cli.h"
 #include "config.h"
+#include "defaults.h"
 #include "engine.h"
 #include "log.h"
-
-#define DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
 
 static void usage(FILE *f)
 {

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfmap.h"
 #include "pins.h"
 #include "pins.skel.h"
 
@@ -93,16 +94,6 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 	return 0;
 }
 
-static void *map_mmap(int fd, size_t value_size, size_t n, int prot, size_t *len)
-{
-	size_t page = sysconf(_SC_PAGESIZE);
-	void *m;
-
-	*len = (value_size * n + page - 1) / page * page;
-	m = mmap(NULL, *len, prot, MAP_SHARED, fd, 0);
-	return m == MAP_FAILED ? NULL : m;
-}
-
 int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	      char *err, size_t errlen)
 {
@@ -141,13 +132,13 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	for (int i = 0; i < PIN_NR; i++)
 		p->fd[i] = i == PIN_INDEX && !index ? -1 : bpf_map__fd(skel_map(p, i));
 	p->status_max = bpf_map__max_entries(p->skel->maps.status);
-	p->status = map_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
-			     PROT_READ | PROT_WRITE, &p->status_len);
-	p->pools = map_mmap(p->fd[PIN_POOLS], sizeof(*p->pools), XDPHC_MAX_POOLS,
-			    PROT_READ | PROT_WRITE, &p->pools_len);
-	p->pool_up = map_mmap(p->fd[PIN_POOL_UP], sizeof(*p->pool_up),
-			      bpf_map__max_entries(p->skel->maps.pool_up), PROT_READ | PROT_WRITE,
-			      &p->pool_up_len);
+	p->status = bpfmap_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
+				PROT_READ | PROT_WRITE, &p->status_len);
+	p->pools = bpfmap_mmap(p->fd[PIN_POOLS], sizeof(*p->pools), XDPHC_MAX_POOLS,
+			       PROT_READ | PROT_WRITE, &p->pools_len);
+	p->pool_up = bpfmap_mmap(p->fd[PIN_POOL_UP], sizeof(*p->pool_up),
+				 bpf_map__max_entries(p->skel->maps.pool_up),
+				 PROT_READ | PROT_WRITE, &p->pool_up_len);
 	if (!p->status || !p->pools || !p->pool_up) {
 		snprintf(err, errlen, "mmap of the status maps: %s", strerror(errno));
 		return -1;
@@ -216,7 +207,7 @@ struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 	if (p->reused[PIN_STATUS]) {
 		*n = p->status_max;
 	} else if (p->old_status_fd >= 0) {
-		src = map_mmap(p->old_status_fd, sizeof(*src), p->old_status_max, PROT_READ, &len);
+		src = bpfmap_mmap(p->old_status_fd, sizeof(*src), p->old_status_max, PROT_READ, &len);
 		if (!src)
 			return NULL;
 		*n = p->old_status_max;
@@ -229,7 +220,7 @@ struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 	else
 		*n = 0;
 	if (len)
-		munmap((void *)src, len);
+		bpfmap_munmap(src, len);
 	return copy;
 }
 
@@ -239,12 +230,9 @@ void pins_close(struct pins *p)
 		return;
 	if (p->old_status_fd >= 0)
 		close(p->old_status_fd);
-	if (p->status)
-		munmap(p->status, p->status_len);
-	if (p->pools)
-		munmap(p->pools, p->pools_len);
-	if (p->pool_up)
-		munmap(p->pool_up, p->pool_up_len);
+	bpfmap_munmap(p->status, p->status_len);
+	bpfmap_munmap(p->pools, p->pools_len);
+	bpfmap_munmap(p->pool_up, p->pool_up_len);
 	pins_bpf__destroy(p->skel);
 	memset(p, 0, sizeof(*p));
 	p->old_status_fd = -1;
@@ -308,7 +296,7 @@ const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, s
 		close(fd);
 		return NULL;
 	}
-	m = map_mmap(fd, sizeof(*m), info.max_entries, PROT_READ, len);
+	m = bpfmap_mmap(fd, sizeof(*m), info.max_entries, PROT_READ, len);
 	close(fd);
 	if (!m) {
 		snprintf(err, errlen, "%s/status: mmap: %s", dir, strerror(errno));

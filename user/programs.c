@@ -14,6 +14,8 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
+#include "bpfmap.h"
+#include "clock.h"
 #include "log.h"
 #include "pins.h"
 #include "programs.h"
@@ -80,16 +82,8 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 
 static void *map_mmap(struct bpf_map *map, size_t *len)
 {
-	size_t page = sysconf(_SC_PAGESIZE);
-	size_t sz = (size_t)bpf_map__value_size(map) * bpf_map__max_entries(map);
-	void *m;
-
-	sz = (sz + page - 1) / page * page;
-	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	*len = sz;
-	return m;
+	return bpfmap_mmap(bpf_map__fd(map), bpf_map__value_size(map), bpf_map__max_entries(map),
+			   PROT_READ | PROT_WRITE, len);
 }
 
 static const char *load_hint(int e)
@@ -310,24 +304,13 @@ void programs_close(struct programs *p)
 	programs_detach(p);
 	programs_tail_call_teardown(p);
 	bpf_link__destroy(p->drop_link);
-	if (p->slots)
-		munmap(p->slots, p->slots_len);
-	if (p->txq)
-		munmap(p->txq, p->txq_len);
-	if (p->table)
-		munmap(p->table, p->table_len);
+	bpfmap_munmap(p->slots, p->slots_len);
+	bpfmap_munmap(p->txq, p->txq_len);
+	bpfmap_munmap(p->table, p->table_len);
 	xdp_program__close(p->xprog);
 	probe_rx_bpf__destroy(p->rx);
 	probe_tx_bpf__destroy(p->tx);
 	memset(p, 0, sizeof(*p));
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /*
