@@ -36,7 +36,7 @@ HEADERS    := $(wildcard include/xdphc/*.h include/internal/*.h user/*.h bpf/*.h
 
 # make check: unit tests link these modules directly (no BPF, no root).
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
-UNIT_MODS  := addr config keyindex lathist log neigh poolview scheduler slots state metrics
+UNIT_MODS  := addr bpfmap config keyindex lathist log neigh poolview scheduler slots state metrics
 UNIT_LIBS  := -lyaml -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
@@ -106,9 +106,10 @@ $(BUILD)/xdphc: $(USER_OBJS)
 $(BUILD)/tests:
 	mkdir -p $@
 
-$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(BUILD)/user/slots.o $(BUILD)/probe_rx.skel.h \
+RX_TEST_MODS := $(BUILD)/user/slots.o $(BUILD)/user/bpfmap.o
+$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(RX_TEST_MODS) $(BUILD)/probe_rx.skel.h \
 		$(HEADERS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $< $(BUILD)/user/slots.o -o $@ -lbpf -lelf -lz
+	$(CC) $(CFLAGS) $< $(RX_TEST_MODS) -o $@ -lbpf -lelf -lz
 
 BPF_TEST_ARGS ?=
 bpf-check: $(BUILD)/tests/rx_test

@@ -17,8 +17,8 @@ enum match {
 	MATCH_FORGED,	/* a probe's tuple, but no cookie of ours */
 };
 
-static __always_inline enum match match_reply(struct slot_key *k, __be32 src, __u32 isn,
-					      struct xdphc_slot **slot, __u32 *gen)
+static __always_inline enum match match_reply(struct xdphc_slot_key *k, __be32 src,
+					      __u32 isn, struct xdphc_slot **slot, __u32 *gen)
 {
 	struct xdphc_slot *s = slot_find(k);
 	__u16 dport = bpf_ntohs(k->port);
@@ -34,7 +34,8 @@ static __always_inline enum match match_reply(struct slot_key *k, __be32 src, __
 	return MATCH_FORGED;
 }
 
-static __always_inline void key_init(struct slot_key *k, __be32 backend, __be16 port,
+/* The key of a TCP probe of an IPv4 backend: the kind of every reply probe_rx handles. */
+static __always_inline void key_init(struct xdphc_slot_key *k, __be32 backend, __be16 port,
 				     __u16 sport)
 {
 	k->addr[0] = backend;
@@ -43,6 +44,8 @@ static __always_inline void key_init(struct slot_key *k, __be32 backend, __be16 
 	k->addr[3] = 0;
 	k->port = port;
 	k->sport = sport;
+	k->family = AF_INET;
+	k->proto = IPPROTO_TCP;
 }
 
 /*
@@ -123,7 +126,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 {
 	struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
-	struct slot_key k;
+	struct xdphc_slot_key k;
 	__u32 gen = 0;
 	enum match m;
 	__u8 flags;
@@ -177,7 +180,7 @@ static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 {
 	struct icmp_hdr *icmp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
-	struct slot_key k;
+	struct xdphc_slot_key k;
 	struct iphdr *in;
 	__u32 gen = 0;
 	enum match m;

@@ -348,19 +348,17 @@ static void write_pools(struct engine *e)
 /* The probe slots of the backends in buf (config order), and the table replies find them by. */
 static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 {
+	struct slots *sl = &e->prog.slots;
 	char err[256];
 
 	for (uint32_t i = 0; i < e->n; i++) {
-		struct xdphc_slot *s = &e->prog.slots[i];
+		const struct xdphc_backend_key *k = &buf[i].key;
 		const struct pool_cfg *pc = &e->cfg.pools[buf[i].pool_id];
 
-		memcpy(s->addr, buf[i].key.addr, sizeof(s->addr));
-		s->family = buf[i].key.family;
-		s->port = pc->hc.port ? htons(pc->hc.port) : buf[i].key.port;
-		s->gen = (uint32_t)random();
+		slots_claim(sl, i, k->family, k->protocol, k->addr,
+			    pc->hc.port ? htons(pc->hc.port) : k->port);
 	}
-	if (!slots_index(e->prog.slots, e->n, e->prog.sport_lo, e->prog.sport_count,
-			 e->prog.table, e->prog.nbuckets, err, sizeof(err)))
+	if (!slots_index(sl, e->sport_lo, e->sport_hi - e->sport_lo + 1, err, sizeof(err)))
 		return 0;
 	log_err("%s: %s", e->cfg.path, err);
 	return -1;
@@ -791,8 +789,8 @@ int engine_run(const char *config_path)
 	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
-	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, mono_ns(),
-			     on_outcome, &e)) {
+	if (ok && sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog, mono_ns(), on_outcome,
+			     &e)) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
 	}

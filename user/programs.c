@@ -154,11 +154,11 @@ static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
 			 strerror(-e), load_hint(-e));
 		return -1;
 	}
-	p->slots = map_mmap(p->tx->maps.slots, &p->slots_len);
+	if (slots_open(&p->slots, bpf_map__fd(p->tx->maps.slots),
+		       bpf_map__fd(p->tx->maps.slot_table), c->nslots, err, errlen))
+		return -1;
 	p->txq = map_mmap(p->tx->maps.txq, &p->txq_len);
-	p->table = map_mmap(p->tx->maps.slot_table, &p->table_len);
-	p->nbuckets = c->nbuckets;
-	if (!p->slots || !p->txq || !p->table) {
+	if (!p->txq) {
 		snprintf(err, errlen, "mmap of probe maps: %s", strerror(errno));
 		return -1;
 	}
@@ -219,9 +219,6 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 	libxdp_set_print(libxdp_log);
 	libbpf_set_print(libbpf_log);
 	p->ifindex = pp->ifindex;
-	p->nslots = pp->nslots;
-	p->sport_lo = pp->sport_lo;
-	p->sport_count = pp->sport_hi - pp->sport_lo + 1;
 	p->tail_call = pp->tail_call;
 	p->mode = pp->skb_mode ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	if (fill_cfg(&c, pp, err, errlen))
@@ -304,9 +301,8 @@ void programs_close(struct programs *p)
 	programs_detach(p);
 	programs_tail_call_teardown(p);
 	bpf_link__destroy(p->drop_link);
-	bpfmap_munmap(p->slots, p->slots_len);
+	slots_close(&p->slots);
 	bpfmap_munmap(p->txq, p->txq_len);
-	bpfmap_munmap(p->table, p->table_len);
 	xdp_program__close(p->xprog);
 	probe_rx_bpf__destroy(p->rx);
 	probe_tx_bpf__destroy(p->tx);

@@ -8,6 +8,8 @@
 #include <xdp/libxdp.h>
 #include <internal/probe.h>
 
+#include "slots.h"
+
 struct probe_tx_bpf;
 struct probe_rx_bpf;
 
@@ -28,14 +30,8 @@ struct programs {
 	enum xdp_attach_mode mode;
 	bool attached;
 	bool dispatcher;		/* libxdp multi-program dispatcher in use */
-	struct xdphc_slot *slots;	/* mmap of the slots map */
-	size_t nslots;
-	size_t slots_len;
+	struct slots slots;		/* the slots and slot table, mapped */
 	struct xdphc_txq *txq;		/* mmap of the tx queue */
-	struct xdphc_slot_bucket *table;	/* mmap of the slot table */
-	uint32_t nbuckets;
-	size_t table_len;
-	uint16_t sport_lo, sport_count;
 	int batch_fd;			/* program for batched runs, or -1 */
 	bool batch_owned;		/* batch_fd is the interface's program, ours to close */
 	uint32_t batch_id, bad_id;	/* its id; an id that failed check_batch() */

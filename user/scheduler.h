@@ -9,6 +9,7 @@
 #include "config.h"
 #include "lathist.h"
 #include "programs.h"
+#include "slots.h"
 #include "state.h"
 
 /* Called for every probe whose outcome is final. */
@@ -93,6 +94,7 @@ struct sched_list {
 };
 
 struct scheduler {
+	struct slots *slots;
 	struct programs *prog;
 	struct sched_pool *pools;
 	size_t n_pools;
@@ -119,8 +121,8 @@ struct scheduler {
 	struct sched_impair imp;
 };
 
-int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
-	       uint64_t now, outcome_fn cb, void *cb_ctx);
+int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
+	       struct programs *prog, uint64_t now, outcome_fn cb, void *cb_ctx);
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
 void sched_free(struct scheduler *s);

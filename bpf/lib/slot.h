@@ -5,21 +5,17 @@
 
 #include "maps.h"
 
-/* A reply's tuple, seen from the probe it answers. */
-struct slot_key {
-	__be32 addr[4];		/* the probed address */
-	__be16 port;		/* the probed port */
-	__u16 sport;		/* our source port, host order */
-};
-
-static __always_inline int slot_is(const struct xdphc_slot *s, const struct slot_key *k)
+/*
+ * A reply's key (struct xdphc_slot_key in probe.h): its tuple seen from the
+ * probe it answers, and the family and protocol of that probe.
+ */
+static __always_inline int slot_is(const struct xdphc_slot *s, const struct xdphc_slot_key *k)
 {
-	return s->family == AF_INET && s->addr[0] == k->addr[0] && s->port == k->port &&
-	       s->sport == k->sport;
+	return xdphc_slot_is(s, k);
 }
 
 struct slot_search {
-	const struct slot_key *key;
+	const struct xdphc_slot_key *key;
 	struct xdphc_slot *found;
 	__u32 bucket;
 	__u32 tag;
@@ -59,9 +55,9 @@ static long slot_search_bucket(__u32 n, void *ctx)
  * The slot probing k's tuple, or NULL: then the packet is not a reply to
  * any probe and must pass untouched.  See the slot table in probe.h.
  */
-static __always_inline struct xdphc_slot *slot_find(const struct slot_key *k)
+static __always_inline struct xdphc_slot *slot_find(const struct xdphc_slot_key *k)
 {
-	__u64 h = xdphc_slot_hash(k->addr, k->port, k->sport);
+	__u64 h = xdphc_slot_hash(k);
 	struct slot_search q = {
 		.key = k,
 		.bucket = xdphc_slot_home(h, cfg.nbuckets),

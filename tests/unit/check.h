@@ -66,5 +66,6 @@ void suite_poolview(void);
 void suite_metrics(void);
 void suite_lathist(void);
 void suite_scheduler(void);
+void suite_slots(void);
 
 #endif

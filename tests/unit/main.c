@@ -22,6 +22,7 @@ static const struct {
 	{ "metrics", suite_metrics },
 	{ "lathist", suite_lathist },
 	{ "scheduler", suite_scheduler },
+	{ "slots", suite_slots },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))

@@ -38,6 +38,7 @@ struct rig {
 	struct config cfg;
 	struct pool_cfg pool;
 	struct programs prog;
+	struct slots slots;
 	struct scheduler s;
 	uint64_t outcomes;
 };
@@ -62,19 +63,19 @@ static int rig_init(struct rig *r, uint32_t n, uint32_t interval_ms, uint32_t ti
 	r->pool.hc.unhealthy_threshold = 2;
 	r->cfg.pools = &r->pool;
 	r->cfg.n_pools = 1;
-	r->prog.slots = calloc(n ? n : 1, sizeof(*r->prog.slots));
+	r->slots.s = calloc(n ? n : 1, sizeof(*r->slots.s));
+	r->slots.n = n;
 	r->prog.txq = calloc(1, sizeof(*r->prog.txq));
-	r->prog.nslots = n;
 	fake_frames = 0;
-	if (!r->prog.slots || !r->prog.txq)
+	if (!r->slots.s || !r->prog.txq)
 		return -1;
-	return sched_init(&r->s, &r->cfg, &r->prog, now, count_outcome, r);
+	return sched_init(&r->s, &r->cfg, &r->slots, &r->prog, now, count_outcome, r);
 }
 
 static void rig_free(struct rig *r)
 {
 	sched_free(&r->s);
-	free(r->prog.slots);
+	free(r->slots.s);
 	free(r->prog.txq);
 }
 
