@@ -15,6 +15,8 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "attach.h"
+#include "chain.h"
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
@@ -24,11 +26,11 @@
 #include "keyindex.h"
 #include "log.h"
 #include "netif.h"
+#include "owner.h"
 #include "pindir.h"
 #include "pins.h"
 #include "poolview.h"
 #include "ports.h"
-#include "programs.h"
 #include "scheduler.h"
 #include "seqlock.h"
 #include "slots.h"
@@ -43,6 +45,7 @@ struct engine {
 	uint32_t src4;
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
+	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
 	struct pins pins;
 	struct ports ports;		/* what start reserved in the netns */
 	struct scheduler sched;
@@ -630,7 +633,7 @@ static int setup(struct engine *e)
 		log_err("out of memory for %zu pools", e->cfg.n_pools);
 		return -1;
 	}
-	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
+	if (owner_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
 		log_err("%s:%d: interface '%s': %s", c->path, c->interface_line, c->interface,
 			err);
 		return -1;
@@ -651,8 +654,8 @@ static int setup(struct engine *e)
 		char pin[PATH_MAX + 16];
 
 		snprintf(pin, sizeof(pin), "%s/probe_rx", c->pin_path);
-		if (programs_tail_call_setup(&e->prog, pin, c->tail_call_map, c->tail_call_index,
-					     err, sizeof(err))) {
+		if (chain_setup(&e->chain, programs_rx_fd(&e->prog), pin, c->tail_call_map,
+				c->tail_call_index, err, sizeof(err))) {
 			log_err("%s:%d: %s", c->path, c->tail_call_line, err);
 			return -1;
 		}
@@ -689,6 +692,7 @@ static void teardown(struct engine *e, bool ok)
 		publish_stats(e, false);
 	}
 	sched_free(&e->sched);
+	chain_teardown(&e->chain);
 	programs_close(&e->prog);
 	ports_release(&e->ports);
 	pins_close(&e->pins);
@@ -751,7 +755,7 @@ static void loop(struct engine *e)
 		sched_tick(&e->sched, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
-			programs_batch_refresh(&e->prog);
+			send_refresh(&e->prog.send);
 			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;
@@ -789,8 +793,8 @@ int engine_run(const char *config_path)
 	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
-	if (ok && sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog, mono_ns(), on_outcome,
-			     &e)) {
+	if (ok && sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
+			     on_outcome, &e)) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
 	}

@@ -176,14 +176,14 @@ static void budget_init(struct scheduler *s, const struct config *cfg)
 }
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
-	       struct programs *prog, uint64_t now, outcome_fn cb, void *cb_ctx)
+	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx)
 {
 	size_t total = config_backend_count(cfg);
 	uint32_t first = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->slots = slots;
-	s->prog = prog;
+	s->tx = tx;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
 	budget_init(s, cfg);
@@ -275,15 +275,14 @@ static void pace(struct scheduler *s, bool dropped, uint64_t now)
  */
 static void flush(struct scheduler *s, uint64_t now)
 {
-	const uint32_t *q = s->prog->txq->slot;
-	unsigned int n = s->nq;
+	const uint32_t *q;
+	unsigned int n = send_queued(s->tx, &q);
 	uint64_t dropped = 0;
 	int e;
 
 	if (!n)
 		return;
-	e = programs_send(s->prog, n, s->batch, &dropped);
-	s->nq = 0;
+	e = send_run(s->tx, s->batch, &dropped);
 	s->st.runs++;
 	if (e) {
 		s->st.send_errors++;
@@ -301,9 +300,8 @@ static void flush(struct scheduler *s, uint64_t now)
 
 static void queue(struct scheduler *s, uint32_t b, uint64_t now)
 {
-	s->prog->txq->slot[s->nq++] = b;
 	s->st.frames++;
-	if (s->nq == XDPHC_TXQ_SIZE)
+	if (send_queue(s->tx, b))
 		flush(s, now);
 }
 
@@ -326,7 +324,7 @@ static void ask_neigh(struct scheduler *s, uint32_t nexthop, uint64_t now)
 	s->neigh_cache[h].addr = nexthop;
 	s->neigh_cache[h].at = now;
 	s->st.neigh_requests++;
-	if (neigh_request4(s->nl_fd, s->prog->ifindex, nexthop))
+	if (neigh_request4(s->nl_fd, s->tx->ifindex, nexthop))
 		log_debug("neighbour request failed: %s", strerror(errno));
 }
 

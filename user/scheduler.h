@@ -8,7 +8,7 @@
 
 #include "config.h"
 #include "lathist.h"
-#include "programs.h"
+#include "send.h"
 #include "slots.h"
 #include "state.h"
 
@@ -95,14 +95,13 @@ struct sched_list {
 
 struct scheduler {
 	struct slots *slots;
-	struct programs *prog;
+	struct sender *tx;
 	struct sched_pool *pools;
 	size_t n_pools;
 	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
-	unsigned int nq;		/* entries queued in prog->txq */
 	uint64_t tick_ns;		/* the tick the engine should run at */
 	double rate;			/* probes a second the pools ask for */
 	unsigned int budget;		/* most probes started in a nominal tick */
@@ -122,7 +121,7 @@ struct scheduler {
 };
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
-	       struct programs *prog, uint64_t now, outcome_fn cb, void *cb_ctx);
+	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx);
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
 void sched_free(struct scheduler *s);

@@ -196,7 +196,7 @@ struct xdphc_txq {
  * Batched runs name the loopback device as their ingress: the program that
  * is attached to the probing interface (probe_rx) can then tell a SYN to
  * write from a packet received, and running the attached program itself
- * keeps BPF_PROG_RUN off the kernel's slow path (see programs.c).
+ * keeps BPF_PROG_RUN off the kernel's slow path (see send.c).
  */
 #define XDPHC_TX_IFINDEX 1
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */

@@ -382,7 +382,7 @@ static void rx_close(struct rx *rx)
 	memset(rx, 0, sizeof(*rx));
 }
 
-/* Load probe_rx for n slots with its load-time constants, as programs.c does. */
+/* Load probe_rx for n slots with its load-time constants, as attach.c does. */
 static int rx_load(struct rx *rx, int ifindex, uint32_t n, uint16_t sport_lo,
 		   uint16_t sport_count)
 {
