@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <stddef.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +22,6 @@
 #include "eventlog.h"
 #include "exporter.h"
 #include "metrics.h"
-#include "keyindex.h"
 #include "log.h"
 #include "netif.h"
 #include "owner.h"
@@ -31,8 +29,8 @@
 #include "pins.h"
 #include "poolview.h"
 #include "ports.h"
+#include "restore.h"
 #include "scheduler.h"
-#include "seqlock.h"
 #include "slots.h"
 #include "state.h"
 
@@ -367,127 +365,6 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 	return -1;
 }
 
-/* Entries of the configured backends, in config order: the backend id. */
-static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
-{
-	uint32_t i = 0;
-
-	memset(buf, 0, e->n * sizeof(*buf));
-	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
-		const struct pool_cfg *pc = &e->cfg.pools[p];
-
-		for (size_t k = 0; k < pc->n_backends; k++, i++) {
-			buf[i].key = pc->backends[k].key;
-			buf[i].key.protocol = IPPROTO_TCP;
-			buf[i].pool_id = p;
-		}
-	}
-}
-
-/* Keep what the previous run learned: a restart must not flap every backend. */
-static size_t carry_over(struct xdphc_backend_status *buf, const struct keyindex *idx,
-			 const struct xdphc_backend_status *old, size_t n_old)
-{
-	size_t kept = 0;
-
-	for (size_t j = 0; j < n_old; j++) {
-		struct xdphc_backend_status *st;
-		int64_t i;
-
-		if (!old[j].key.family || (i = keyindex_find(idx, &old[j].key)) < 0)
-			continue;
-		st = &buf[i];
-		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
-		st->reason = old[j].reason;
-		st->icmp_type = old[j].icmp_type;
-		st->icmp_code = old[j].icmp_code;
-		st->last_change_ns = old[j].last_change_ns;
-		st->last_rtt_us = old[j].last_rtt_us;
-		kept++;
-	}
-	return kept;
-}
-
-/*
- * Each entry is written once, inside its seqlock: on a reused map, readers
- * (a load balancer) see every backend go from its old record straight to the
- * new one, never through a reset.
- */
-static void publish_entries(struct engine *e, const struct xdphc_backend_status *buf)
-{
-	for (uint32_t i = 0; i < e->pins.status_max; i++) {
-		struct xdphc_backend_status *st = &e->st[i];
-		uint32_t seq;
-
-		if (i >= e->n && !st->key.family)
-			continue;
-		seq = seqlock_write_begin(&st->seq);
-		if (i < e->n) {
-			const size_t at = offsetof(struct xdphc_backend_status, state);
-
-			memcpy((char *)st + at, (const char *)&buf[i] + at, sizeof(*st) - at);
-			st->key = buf[i].key;
-		} else {
-			memset(&st->key, 0, sizeof(st->key));
-			st->state = XDPHC_STATE_UNKNOWN;
-		}
-		seqlock_write_end(&st->seq, seq);
-	}
-}
-
-/* A reused index may name backends that are no longer configured. */
-static void index_drop_unconfigured(struct engine *e, const struct keyindex *idx)
-{
-	struct xdphc_backend_key key, next;
-	int fd = e->pins.fd[PIN_INDEX];
-	void *prev = NULL;
-	size_t dropped = 0;
-
-	if (!e->pins.reused[PIN_INDEX])
-		return;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (keyindex_find(idx, &next) < 0) {
-			bpf_map_delete_elem(fd, &next);
-			dropped++;
-			continue;	/* restart from prev: next was deleted */
-		}
-		key = next;
-		prev = &key;
-	}
-	if (dropped)
-		log_info("removed %zu backends that are no longer configured from %s/index",
-			 dropped, e->cfg.pin_path);
-}
-
-static int index_fill(struct engine *e, const struct keyindex *idx,
-		      const struct xdphc_backend_status *buf)
-{
-	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
-	uint32_t *ids = malloc(e->n * sizeof(*ids));
-	__u32 count = e->n;
-	int ret = 0;
-
-	if (!keys || !ids) {
-		log_err("out of memory for the index of %zu backends", e->n);
-		ret = -1;
-		goto out;
-	}
-	for (uint32_t i = 0; i < e->n; i++) {
-		keys[i] = buf[i].key;
-		ids[i] = i;
-	}
-	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
-		log_err("filling %s/index: %s", e->cfg.pin_path, strerror(errno));
-		ret = -1;
-		goto out;
-	}
-	index_drop_unconfigured(e, idx);
-out:
-	free(keys);
-	free(ids);
-	return ret;
-}
-
 /* The pool view from the controller's own health records. */
 static int init_poolview(struct engine *e)
 {
@@ -517,39 +394,38 @@ static int init_poolview(struct engine *e)
  */
 static int init_status(struct engine *e)
 {
-	size_t n_old = 0, kept = 0;
-	struct xdphc_backend_status *old = pins_previous_status(&e->pins, &n_old);
-	struct xdphc_backend_status *buf = malloc((e->n ? e->n : 1) * sizeof(*buf));
-	struct keyindex idx = { 0 };
+	struct restore r = { 0 };
+	char err[256];
 	int ret = -1;
 
 	e->health = calloc(e->n ? e->n : 1, sizeof(*e->health));
-	if (!buf || !e->health || keyindex_init(&idx, e->n, &buf[0].key, sizeof(buf[0]))) {
+	if (!e->health) {
 		log_err("out of memory for %zu backends", e->n);
+		return -1;
+	}
+	if (restore_build(&r, &e->cfg, e->n, &e->pins, err, sizeof(err))) {
+		log_err("%s", err);
 		goto out;
 	}
-	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
-		keyindex_insert(&idx, i);
-	if (old)
-		kept = carry_over(buf, &idx, old, n_old);
-	for (uint32_t i = 0; i < e->n; i++)
-		e->health[i] = health_make(buf[i].state, false, 0);
+		e->health[i] = health_make(r.entries[i].state, false, 0);
 	e->st = e->pins.status;
-	publish_entries(e, buf);
-	if (init_slots(e, buf) || (e->pins.with_index && index_fill(e, &idx, buf)))
+	restore_write_status(&r, &e->pins);
+	if (init_slots(e, r.entries))
 		goto out;
+	if (e->pins.with_index && restore_write_index(&r, &e->pins, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out;
+	}
 	write_pools(e);
 	if (init_poolview(e))
 		goto out;
-	if (kept)
-		log_info("kept the last known state of %zu backends from %s/status", kept,
+	if (r.kept)
+		log_info("kept the last known state of %zu backends from %s/status", r.kept,
 			 e->cfg.pin_path);
 	ret = 0;
 out:
-	keyindex_free(&idx);
-	free(old);
-	free(buf);
+	restore_free(&r);
 	return ret;
 }
 
