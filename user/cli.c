@@ -13,9 +13,9 @@
 #include "cli.h"
 #include "clock.h"
 #include "keyindex.h"
+#include "names.h"
 #include "pins.h"
 #include "seqlock.h"
-#include "state.h"
 
 #define STALE_AFTER_NS 3000000000ULL
 
@@ -256,33 +256,10 @@ static void json_engine(const struct snapshot *s)
 
 static void json_stats(const struct xdphc_engine_stats *st)
 {
-	const struct { const char *name; __u64 v; } f[] = {
-		{ "probes_sent", st->probes_sent },
-		{ "replies_synack", st->replies_synack },
-		{ "replies_rst", st->replies_rst },
-		{ "replies_icmp", st->replies_icmp },
-		{ "timeouts", st->timeouts },
-		{ "ignored_forged", st->ignored_forged },
-		{ "ignored_stale", st->ignored_stale },
-		{ "rst_sent", st->rst_sent },
-		{ "tx_failed", st->tx_failed },
-		{ "neigh_requests", st->neigh_requests },
-		{ "transitions", st->transitions },
-		{ "tx_dropped", st->tx_dropped },
-		{ "probes_resent", st->probes_resent },
-		{ "probes_lost", st->probes_lost },
-		{ "tx_runs", st->tx_runs },
-		{ "sched_behind", st->sched_behind },
-		{ "sched_behind_max", st->sched_behind_max },
-		{ "tick_lag_max_us", st->tick_lag_max_us },
-		{ "sched_lag_p50_us", st->sched_lag_p50_us },
-		{ "sched_lag_p99_us", st->sched_lag_p99_us },
-		{ "sched_lag_max_us", st->sched_lag_max_us },
-	};
-
 	printf("\"stats\":{");
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		printf("%s\"%s\":%llu", i ? "," : "", f[i].name, (unsigned long long)f[i].v);
+	for (size_t i = 0; i < names_n_stats; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", names_stats[i].name,
+		       (unsigned long long)stat_value(st, &names_stats[i]));
 	printf("}");
 }
 

@@ -22,6 +22,7 @@
 #include "eventlog.h"
 #include "exporter.h"
 #include "metrics.h"
+#include "names.h"
 #include "log.h"
 #include "netif.h"
 #include "owner.h"

@@ -61,6 +61,7 @@ void check_rand_seed(uint64_t seed);
 void suite_addr(void);
 void suite_config(void);
 void suite_state(void);
+void suite_names(void);
 void suite_keyindex(void);
 void suite_poolview(void);
 void suite_metrics(void);

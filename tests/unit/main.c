@@ -17,6 +17,7 @@ static const struct {
 	{ "addr", suite_addr },
 	{ "config", suite_config },
 	{ "state", suite_state },
+	{ "names", suite_names },
 	{ "keyindex", suite_keyindex },
 	{ "poolview", suite_poolview },
 	{ "metrics", suite_metrics },
