@@ -49,7 +49,7 @@ SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 	bpf-check sanitize demo bench install clean help
 .DELETE_ON_ERROR:
 
-all: $(BUILD)/xdphc $(TOOL_BPF)
+all: $(BUILD)/xdphc $(TOOL_BPF) $(BUILD)/names.json
 
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
@@ -102,6 +102,14 @@ $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
 
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The names of states, reasons and stats for the Python tools, written by
+# user/names.c itself: the same tables the CLI, /metrics and the log read.
+$(BUILD)/names-json: user/names.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -DNAMES_JSON_MAIN $< -o $@
+
+$(BUILD)/names.json: $(BUILD)/names-json
+	$< > $@.tmp && mv $@.tmp $@
 
 # BPF tests: the programs run frame by frame with BPF_PROG_TEST_RUN, no lab.
 $(BUILD)/tests:
