@@ -10,6 +10,8 @@
 
 #include <linux/types.h>
 
+#include "hash.h"
+
 /* Probe outcome kinds packed into xdphc_slot.result. */
 enum xdphc_result_kind {
 	XDPHC_RES_NONE = 0,
@@ -120,12 +122,7 @@ static inline __u64 xdphc_slot_hash(const struct xdphc_slot_key *k)
 
 	h ^= ((__u64)k->addr[2] << 32 | k->addr[3]) * 0xc2b2ae3d27d4eb4fULL;
 	h ^= (__u64)k->port << 16 | k->sport;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	return xdphc_mix64(h);
 }
 
 static inline __u32 xdphc_slot_home(__u64 h, __u32 nbuckets)

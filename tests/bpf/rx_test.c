@@ -38,6 +38,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "slots.h"
 #include "probe_rx.skel.h"
 
@@ -169,20 +170,15 @@ static void hexdump(const char *what, const uint8_t *p, size_t n)
 	fprintf(stderr, "\n");
 }
 
+/* Microseconds, wrapping, as probe_tx stores a send time. */
 static uint32_t mono_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)(((uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec) / 1000);
+	return (uint32_t)(mono_ns() / 1000);
 }
 
 static double mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return mono_ns() / 1e9;
 }
 
 static void report(bool ok, const char *name, const char *fmt, ...)
