@@ -49,24 +49,6 @@ static __always_inline void key_init(struct xdphc_slot_key *k, __be32 backend, _
 }
 
 /*
- * First answer to a probe wins; retransmissions and late copies are ignored.
- * t held the send time: it becomes the RTT before result is published.
- */
-static __always_inline void record(struct xdphc_slot *s, __u32 gen, __u32 kind,
-				   __u8 type, __u8 code)
-{
-	__u64 old = s->result;
-
-	if (XDPHC_RESULT_GEN(old) == gen && XDPHC_RESULT_KIND(old) != XDPHC_RES_NONE) {
-		count(XDPHC_CNT_RX_DUP);
-		return;
-	}
-	s->t = now_us() - s->t;
-	barrier();	/* rtt before result: the controller reads result first */
-	s->result = XDPHC_RESULT(gen, kind, type, code);
-}
-
-/*
  * Turn the SYN-ACK into the RST that tears the backend's half-open entry
  * down (seq = its ack, i.e. our ISN + 1), and send it back out.
  */
@@ -156,7 +138,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 	}
 	if (flags & TCP_FL_RST) {
 		if (m == MATCH_FRESH) {
-			record(s, gen, XDPHC_RES_RST, 0, 0);
+			slot_record(s, gen, XDPHC_RES_RST, 0, 0);
 			count(XDPHC_CNT_RX_RST);
 		} else {
 			count(XDPHC_CNT_RX_STALE);
@@ -164,7 +146,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 		return XDP_DROP;
 	}
 	if (m == MATCH_FRESH) {
-		record(s, gen, XDPHC_RES_SYNACK, 0, 0);
+		slot_record(s, gen, XDPHC_RES_SYNACK, 0, 0);
 		count(XDPHC_CNT_RX_SYNACK);
 	} else {
 		count(XDPHC_CNT_RX_STALE);
@@ -211,7 +193,7 @@ static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 		count(XDPHC_CNT_RX_STALE);
 		return XDP_DROP;
 	}
-	record(s, gen, XDPHC_RES_ICMP, icmp->type, icmp->code);
+	slot_record(s, gen, XDPHC_RES_ICMP, icmp->type, icmp->code);
 	count(XDPHC_CNT_RX_ICMP);
 	return XDP_DROP;
 }
