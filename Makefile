@@ -34,11 +34,12 @@ SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 TOOL_BPF   := $(patsubst tools/%.bpf.c,$(BUILD)/tools/%.bpf.o,$(wildcard tools/*/*.bpf.c))
 USER_SRCS  := $(wildcard user/*.c)
 USER_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
-HEADERS    := $(wildcard include/xdphc/*.h user/*.h bpf/*.h bpf/lib/*.h)
+HEADERS    := $(wildcard include/xdphc/*.h include/internal/*.h user/*.h bpf/*.h bpf/lib/*.h)
 
 # make check: unit tests link these modules directly (no BPF, no root).
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
-UNIT_MODS  := addr config keyindex lathist log neigh poolview scheduler slots state metrics
+UNIT_MODS  := addr bpfmap config keyindex lathist log names neigh poolview scheduler slots state \
+	      metrics
 UNIT_LIBS  := -lyaml -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
@@ -50,7 +51,7 @@ SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 	bpf-check sanitize demo bench install clean help
 .DELETE_ON_ERROR:
 
-all: $(BUILD)/xdphc $(TOOL_BPF)
+all: $(BUILD)/xdphc $(TOOL_BPF) $(BUILD)/names.json
 
 help:
 	@echo "make deps     install every Debian package needed (apt-get)"
@@ -105,13 +106,22 @@ $(BUILD)/user/%.o: user/%.c $(HEADERS) $(SKELS) | $(BUILD)/user
 $(BUILD)/xdphc: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# The names of states, reasons and stats for the Python tools, written by
+# user/names.c itself: the same tables the CLI, /metrics and the log read.
+$(BUILD)/names-json: user/names.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -DNAMES_JSON_MAIN $< -o $@
+
+$(BUILD)/names.json: $(BUILD)/names-json
+	$< > $@.tmp && mv $@.tmp $@
+
 # BPF tests: the programs run frame by frame with BPF_PROG_TEST_RUN, no lab.
 $(BUILD)/tests:
 	mkdir -p $@
 
-$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(BUILD)/user/slots.o $(BUILD)/probe_rx.skel.h \
+RX_TEST_MODS := $(BUILD)/user/slots.o $(BUILD)/user/bpfmap.o
+$(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(RX_TEST_MODS) $(BUILD)/probe_rx.skel.h \
 		$(HEADERS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $< $(BUILD)/user/slots.o -o $@ -lbpf -lelf -lz
+	$(CC) $(CFLAGS) $< $(RX_TEST_MODS) -o $@ -lbpf -lelf -lz
 
 BPF_TEST_ARGS ?=
 bpf-check: $(BUILD)/tests/rx_test

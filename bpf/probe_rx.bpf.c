@@ -17,8 +17,8 @@ enum match {
 	MATCH_FORGED,	/* a probe's tuple, but no cookie of ours */
 };
 
-static __always_inline enum match match_reply(struct slot_key *k, __be32 src, __u32 isn,
-					      struct xdphc_slot **slot, __u32 *gen)
+static __always_inline enum match match_reply(struct xdphc_slot_key *k, __be32 src,
+					      __u32 isn, struct xdphc_slot **slot, __u32 *gen)
 {
 	struct xdphc_slot *s = slot_find(k);
 	__u16 dport = bpf_ntohs(k->port);
@@ -34,7 +34,8 @@ static __always_inline enum match match_reply(struct slot_key *k, __be32 src, __
 	return MATCH_FORGED;
 }
 
-static __always_inline void key_init(struct slot_key *k, __be32 backend, __be16 port,
+/* The key of a TCP probe of an IPv4 backend: the kind of every reply probe_rx handles. */
+static __always_inline void key_init(struct xdphc_slot_key *k, __be32 backend, __be16 port,
 				     __u16 sport)
 {
 	k->addr[0] = backend;
@@ -43,24 +44,8 @@ static __always_inline void key_init(struct slot_key *k, __be32 backend, __be16 
 	k->addr[3] = 0;
 	k->port = port;
 	k->sport = sport;
-}
-
-/*
- * First answer to a probe wins; retransmissions and late copies are ignored.
- * t held the send time: it becomes the RTT before result is published.
- */
-static __always_inline void record(struct xdphc_slot *s, __u32 gen, __u32 kind,
-				   __u8 type, __u8 code)
-{
-	__u64 old = s->result;
-
-	if (XDPHC_RESULT_GEN(old) == gen && XDPHC_RESULT_KIND(old) != XDPHC_RES_NONE) {
-		count(XDPHC_CNT_RX_DUP);
-		return;
-	}
-	s->t = now_us() - s->t;
-	barrier();	/* rtt before result: the controller reads result first */
-	s->result = XDPHC_RESULT(gen, kind, type, code);
+	k->family = AF_INET;
+	k->proto = IPPROTO_TCP;
 }
 
 /*
@@ -123,7 +108,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 {
 	struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
-	struct slot_key k;
+	struct xdphc_slot_key k;
 	__u32 gen = 0;
 	enum match m;
 	__u8 flags;
@@ -153,7 +138,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 	}
 	if (flags & TCP_FL_RST) {
 		if (m == MATCH_FRESH) {
-			record(s, gen, XDPHC_RES_RST, 0, 0);
+			slot_record(s, gen, XDPHC_RES_RST, 0, 0);
 			count(XDPHC_CNT_RX_RST);
 		} else {
 			count(XDPHC_CNT_RX_STALE);
@@ -161,7 +146,7 @@ static __always_inline int handle_tcp(struct xdp_md *ctx, struct iphdr *ip,
 		return XDP_DROP;
 	}
 	if (m == MATCH_FRESH) {
-		record(s, gen, XDPHC_RES_SYNACK, 0, 0);
+		slot_record(s, gen, XDPHC_RES_SYNACK, 0, 0);
 		count(XDPHC_CNT_RX_SYNACK);
 	} else {
 		count(XDPHC_CNT_RX_STALE);
@@ -177,7 +162,7 @@ static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 {
 	struct icmp_hdr *icmp = (void *)ip + ip->ihl * 4;
 	struct xdphc_slot *s = NULL;
-	struct slot_key k;
+	struct xdphc_slot_key k;
 	struct iphdr *in;
 	__u32 gen = 0;
 	enum match m;
@@ -208,7 +193,7 @@ static __always_inline int handle_icmp(struct iphdr *ip, void *data_end)
 		count(XDPHC_CNT_RX_STALE);
 		return XDP_DROP;
 	}
-	record(s, gen, XDPHC_RES_ICMP, icmp->type, icmp->code);
+	slot_record(s, gen, XDPHC_RES_ICMP, icmp->type, icmp->code);
 	count(XDPHC_CNT_RX_ICMP);
 	return XDP_DROP;
 }

@@ -48,7 +48,7 @@ _Static_assert(SYN_OPT_OFF + 6 == XDPHC_FRAME_LEN, "frame size");
 
 static __always_inline int tx_fail(struct xdphc_slot *s, __u32 kind, __u32 cnt)
 {
-	s->result = XDPHC_RESULT(s->gen, kind, 0, 0);
+	slot_tx_failed(s, kind);
 	count(cnt);
 	return XDP_DROP;
 }
@@ -58,7 +58,7 @@ static __always_inline int fib_fail(struct xdphc_slot *s, int rc,
 {
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		s->t = fib->ipv4_dst;	/* the controller asks the kernel to resolve it */
+		slot_set_hop(s, fib->ipv4_dst);
 		return tx_fail(s, XDPHC_RES_TX_NO_NEIGH, XDPHC_CNT_TX_NO_NEIGH);
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
@@ -127,7 +127,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __
 		return fib_fail(s, rc, &fib);
 	/* Replies come back only where probe_rx listens. */
 	if (fib.ifindex != cfg.ifindex) {
-		s->t = 0;
+		slot_set_hop(s, 0);
 		return tx_fail(s, XDPHC_RES_TX_NO_ROUTE, XDPHC_CNT_TX_NO_ROUTE);
 	}
 	nh->run = run;
@@ -175,9 +175,7 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 		return rc;
 
 	build_syn(data, nh, s);
-	/* A resend keeps the first send's time: the RTT is not flattered. */
-	if (!(s->flags & XDPHC_SLOT_F_RESEND))
-		s->t = now_us();
+	slot_sent(s);
 	count(XDPHC_CNT_TX);
 	/*
 	 * A redirect, not XDP_TX: batched runs use the loopback device as

@@ -5,7 +5,7 @@ attached to the interface and nothing pinned.
 
 Not covered, because it cannot be simulated on this machine: a kernel without
 live-frames BPF_PROG_RUN (Linux < 5.18).  The engine checks for it with an
-empty live-frames run before attaching anything (programs.c,
+empty live-frames run before attaching anything (send.c,
 check_live_frames); faking the failure would test nothing real.
 """
 import os

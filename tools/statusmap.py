@@ -18,9 +18,24 @@ from lab import bpf
 
 ENTRY = struct.Struct("<BBH16sIBBBBHHHHIQ")
 assert ENTRY.size == 48
-STATES = {0: "unknown", 1: "up", 2: "down"}
-REASONS = {0: "none", 1: "ok", 2: "refused", 3: "timeout", 4: "unreachable",
-           5: "no_route", 6: "neigh_failed"}
+
+
+def _names() -> dict:
+    """build/names.json: the state and reason words of user/names.c (make writes it)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        path = os.path.join(here, "build", "names.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        if os.path.dirname(here) == here:
+            raise FileNotFoundError("build/names.json not found above tools/: run make")
+        here = os.path.dirname(here)
+
+
+_NAMES = _names()
+STATES = {s["value"]: s["name"] for s in _NAMES["states"]}
+REASONS = {r["value"]: r["name"] for r in _NAMES["reasons"]}
 class StatusMap:
     """``StatusMap(pin_dir)``: the engine's status entries, by backend id."""
 

@@ -6,15 +6,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <sys/mman.h>
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "bpfmap.h"
 #include "cli.h"
+#include "clock.h"
 #include "keyindex.h"
+#include "names.h"
 #include "pins.h"
 #include "seqlock.h"
-#include "state.h"
 
 #define STALE_AFTER_NS 3000000000ULL
 
@@ -32,14 +33,6 @@ struct snapshot {
 	struct entry *e;
 	size_t n;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static const char *fmt_time(uint64_t ns, char *buf, size_t len)
 {
@@ -107,13 +100,13 @@ static int read_status(const char *dir, struct snapshot *s)
 	}
 	s->e = malloc((n ? n : 1) * sizeof(*s->e));
 	if (!s->e) {
-		munmap((void *)m, len);
+		bpfmap_munmap(m, len);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (m[i].key.family)
 			read_entry(&m[i], &s->e[s->n++].st);
-	munmap((void *)m, len);
+	bpfmap_munmap(m, len);
 	return 0;
 }
 
@@ -158,7 +151,7 @@ static const char *engine_state(const struct xdphc_meta *m, uint64_t now)
 
 static void print_engine(const struct snapshot *s, const char *dir)
 {
-	uint64_t now = now_ns();
+	uint64_t now = real_ns();
 	double age = now > s->meta.last_tick_ns ? (now - s->meta.last_tick_ns) / 1e9 : 0;
 	const char *st = engine_state(&s->meta, now);
 	char t[32];
@@ -202,7 +195,7 @@ static void print_reason(const struct xdphc_backend_status *st, char *buf, size_
 
 static void print_not_up_text(const struct snapshot *s, int only_id)
 {
-	uint64_t now = now_ns();
+	uint64_t now = real_ns();
 	size_t shown = 0, more = 0;
 	char a[64], r[48], t[32];
 
@@ -256,40 +249,17 @@ static void json_engine(const struct snapshot *s)
 {
 	printf("\"engine\":{\"state\":\"%s\",\"pid\":%u,\"abi_version\":%u,"
 	       "\"start_ns\":%llu,\"last_tick_ns\":%llu,\"impaired\":%s}",
-	       engine_state(&s->meta, now_ns()), s->meta.pid, s->meta.abi_version,
+	       engine_state(&s->meta, real_ns()), s->meta.pid, s->meta.abi_version,
 	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns,
 	       s->meta.flags & XDPHC_META_F_IMPAIRED ? "true" : "false");
 }
 
 static void json_stats(const struct xdphc_engine_stats *st)
 {
-	const struct { const char *name; __u64 v; } f[] = {
-		{ "probes_sent", st->probes_sent },
-		{ "replies_synack", st->replies_synack },
-		{ "replies_rst", st->replies_rst },
-		{ "replies_icmp", st->replies_icmp },
-		{ "timeouts", st->timeouts },
-		{ "ignored_forged", st->ignored_forged },
-		{ "ignored_stale", st->ignored_stale },
-		{ "rst_sent", st->rst_sent },
-		{ "tx_failed", st->tx_failed },
-		{ "neigh_requests", st->neigh_requests },
-		{ "transitions", st->transitions },
-		{ "tx_dropped", st->tx_dropped },
-		{ "probes_resent", st->probes_resent },
-		{ "probes_lost", st->probes_lost },
-		{ "tx_runs", st->tx_runs },
-		{ "sched_behind", st->sched_behind },
-		{ "sched_behind_max", st->sched_behind_max },
-		{ "tick_lag_max_us", st->tick_lag_max_us },
-		{ "sched_lag_p50_us", st->sched_lag_p50_us },
-		{ "sched_lag_p99_us", st->sched_lag_p99_us },
-		{ "sched_lag_max_us", st->sched_lag_max_us },
-	};
-
 	printf("\"stats\":{");
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		printf("%s\"%s\":%llu", i ? "," : "", f[i].name, (unsigned long long)f[i].v);
+	for (size_t i = 0; i < names_n_stats; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", names_stats[i].name,
+		       (unsigned long long)stat_value(st, &names_stats[i]));
 	printf("}");
 }
 
@@ -388,7 +358,7 @@ static int find_backend(const char *dir, const struct xdphc_backend_key *key, st
 	}
 	if (found >= 0)
 		read_entry(&m[found], &out->st);
-	munmap((void *)m, len);
+	bpfmap_munmap(m, len);
 	if (found < 0)
 		return 1;
 	return 0;

@@ -9,13 +9,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <xdphc/abi.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
 #include "config_keys.h"
 
 #define CONFIG_ERR_LEN 512
 #define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
-#define CONFIG_DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
+#include "defaults.h"
 /* A backend id is a probe slot: every pool's ids together fit the slot table. */
 #define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
 

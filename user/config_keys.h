@@ -43,7 +43,7 @@
 	  "The source ports of the probes; the engine reserves the ones inside "           \
 	  "ip_local_port_range.")                                                          \
 	X(PIN_PATH, "pin_path", ABSPATH, 0, 0, "an absolute path",                         \
-	  CONFIG_DEFAULT_PIN_PATH, AT(pin_path),                                           \
+	  DEFAULT_PIN_PATH, AT(pin_path),                                           \
 	  "The bpffs directory of the pinned status maps (one engine per directory).")     \
 	X(XDP_MODE, "xdp_mode", ENUM, 0, 0, "native|skb", "native", AT(xdp_mode),          \
 	  "How probe_rx is attached: in the driver, or generic XDP.")                      \

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <stddef.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,21 +14,24 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "attach.h"
+#include "chain.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "eventlog.h"
 #include "exporter.h"
-#include "metrics.h"
-#include "keyindex.h"
 #include "log.h"
+#include "metrics.h"
+#include "names.h"
 #include "netif.h"
+#include "owner.h"
 #include "pindir.h"
 #include "pins.h"
 #include "poolview.h"
 #include "ports.h"
-#include "programs.h"
+#include "restore.h"
 #include "scheduler.h"
-#include "seqlock.h"
 #include "slots.h"
 #include "state.h"
 
@@ -42,6 +44,7 @@ struct engine {
 	uint32_t src4;
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
+	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
 	struct pins pins;
 	struct ports ports;		/* what start reserved in the netns */
 	struct scheduler sched;
@@ -76,14 +79,6 @@ static void on_signal(int sig)
 		stop_requested = 1;
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 #define LOG_TRANSITIONS_PER_S 50
 
 /*
@@ -113,7 +108,7 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
 {
 	char a[64], extra[64] = "";
 
-	if (!transition_log_allowed(e, clock_ns(CLOCK_MONOTONIC)))
+	if (!transition_log_allowed(e, mono_ns()))
 		return;
 
 	if (o->reason == XDPHC_REASON_OK)
@@ -168,7 +163,7 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 {
 	struct metrics_snapshot snap = {
 		.start_ns = e->start_real,
-		.heartbeat_ns = clock_ns(CLOCK_REALTIME),
+		.heartbeat_ns = real_ns(),
 		.tick_lag_max_ns = e->tick_lag_max,
 		.impaired = e->sched.imp.impaired,
 		.lag_count = e->sched.lag.total,
@@ -227,7 +222,7 @@ static void publish_stats(struct engine *e, bool running)
 	m.abi_version = XDPHC_ABI_VERSION;
 	m.pid = running ? getpid() : 0;
 	m.start_ns = e->start_real;
-	m.last_tick_ns = clock_ns(CLOCK_REALTIME);
+	m.last_tick_ns = real_ns();
 	m.tick_us = e->sched.tick_ns / 1000;
 	m.running = running;
 	m.flags = e->sched.imp.impaired ? XDPHC_META_F_IMPAIRED : 0;
@@ -352,145 +347,22 @@ static void write_pools(struct engine *e)
 /* The probe slots of the backends in buf (config order), and the table replies find them by. */
 static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 {
+	struct slots *sl = &e->prog.slots;
 	char err[256];
 
 	for (uint32_t i = 0; i < e->n; i++) {
-		struct xdphc_slot *s = &e->prog.slots[i];
+		const struct xdphc_backend_key *k = &buf[i].key;
 		const struct pool_cfg *pc = &e->cfg.pools[buf[i].pool_id];
 
-		memcpy(s->addr, buf[i].key.addr, sizeof(s->addr));
-		s->family = buf[i].key.family;
-		s->port = pc->hc.port ? htons(pc->hc.port) : buf[i].key.port;
-		s->gen = (uint32_t)random();
+		if (!k->family)
+			continue;	/* a pool's spare id: nothing to probe yet */
+		slots_claim(sl, i, k->family, k->protocol, k->addr,
+			    pc->hc.port ? htons(pc->hc.port) : k->port);
 	}
-	if (!slots_index(e->prog.slots, e->n, e->prog.sport_lo, e->prog.sport_count,
-			 e->prog.table, e->prog.nbuckets, err, sizeof(err)))
+	if (!slots_index(sl, e->sport_lo, e->sport_hi - e->sport_lo + 1, err, sizeof(err)))
 		return 0;
 	log_err("%s: %s", e->cfg.path, err);
 	return -1;
-}
-
-/* Entries of the configured backends at their ids; the pools' spare ids stay unused. */
-static void fill_entries(struct engine *e, struct xdphc_backend_status *buf)
-{
-	memset(buf, 0, e->n * sizeof(*buf));
-	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
-		const struct pool_cfg *pc = &e->cfg.pools[p];
-
-		for (size_t k = 0; k < pc->n_backends; k++) {
-			struct xdphc_backend_status *st = &buf[pc->first_id + k];
-
-			st->key = e->cfg.backends[pc->first + k].key;
-			st->key.protocol = IPPROTO_TCP;
-			st->pool_id = p;
-		}
-	}
-}
-
-/* Keep what the previous run learned: a restart must not flap every backend. */
-static size_t carry_over(struct xdphc_backend_status *buf, const struct keyindex *idx,
-			 const struct xdphc_backend_status *old, size_t n_old)
-{
-	size_t kept = 0;
-
-	for (size_t j = 0; j < n_old; j++) {
-		struct xdphc_backend_status *st;
-		int64_t i;
-
-		if (!old[j].key.family || (i = keyindex_find(idx, &old[j].key)) < 0)
-			continue;
-		st = &buf[i];
-		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
-		st->reason = old[j].reason;
-		st->icmp_type = old[j].icmp_type;
-		st->icmp_code = old[j].icmp_code;
-		st->last_change_ns = old[j].last_change_ns;
-		st->last_rtt_us = old[j].last_rtt_us;
-		kept++;
-	}
-	return kept;
-}
-
-/*
- * Each entry is written once, inside its seqlock: on a reused map, readers
- * (a load balancer) see every backend go from its old record straight to the
- * new one, never through a reset.
- */
-static void publish_entries(struct engine *e, const struct xdphc_backend_status *buf)
-{
-	for (uint32_t i = 0; i < e->pins.status_max; i++) {
-		struct xdphc_backend_status *st = &e->st[i];
-		uint32_t seq;
-
-		if (i >= e->n && !st->key.family)
-			continue;
-		seq = seqlock_write_begin(&st->seq);
-		if (i < e->n) {
-			const size_t at = offsetof(struct xdphc_backend_status, state);
-
-			memcpy((char *)st + at, (const char *)&buf[i] + at, sizeof(*st) - at);
-			st->key = buf[i].key;
-		} else {
-			memset(&st->key, 0, sizeof(st->key));
-			st->state = XDPHC_STATE_UNKNOWN;
-		}
-		seqlock_write_end(&st->seq, seq);
-	}
-}
-
-/* A reused index may name backends that are no longer configured. */
-static void index_drop_unconfigured(struct engine *e, const struct keyindex *idx)
-{
-	struct xdphc_backend_key key, next;
-	int fd = e->pins.fd[PIN_INDEX];
-	void *prev = NULL;
-	size_t dropped = 0;
-
-	if (!e->pins.reused[PIN_INDEX])
-		return;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (keyindex_find(idx, &next) < 0) {
-			bpf_map_delete_elem(fd, &next);
-			dropped++;
-			continue;	/* restart from prev: next was deleted */
-		}
-		key = next;
-		prev = &key;
-	}
-	if (dropped)
-		log_info("removed %zu backends that are no longer configured from %s/index",
-			 dropped, e->cfg.pin_path);
-}
-
-static int index_fill(struct engine *e, const struct keyindex *idx,
-		      const struct xdphc_backend_status *buf)
-{
-	struct xdphc_backend_key *keys = malloc(e->n * sizeof(*keys));
-	uint32_t *ids = malloc(e->n * sizeof(*ids));
-	__u32 count = 0;
-	int ret = 0;
-
-	if (!keys || !ids) {
-		log_err("out of memory for the index of %zu backends", e->n);
-		ret = -1;
-		goto out;
-	}
-	for (uint32_t i = 0; i < e->n; i++) {
-		if (!buf[i].key.family)
-			continue;
-		keys[count] = buf[i].key;
-		ids[count++] = i;
-	}
-	if (count && bpf_map_update_batch(e->pins.fd[PIN_INDEX], keys, ids, &count, NULL)) {
-		log_err("filling %s/index: %s", e->cfg.pin_path, strerror(errno));
-		ret = -1;
-		goto out;
-	}
-	index_drop_unconfigured(e, idx);
-out:
-	free(keys);
-	free(ids);
-	return ret;
 }
 
 /* The pool view from the controller's own health records. */
@@ -521,40 +393,38 @@ static int init_poolview(struct engine *e)
  */
 static int init_status(struct engine *e)
 {
-	size_t n_old = 0, kept = 0;
-	struct xdphc_backend_status *old = pins_previous_status(&e->pins, &n_old);
-	struct xdphc_backend_status *buf = malloc((e->n ? e->n : 1) * sizeof(*buf));
-	struct keyindex idx = { 0 };
+	struct restore r = { 0 };
+	char err[256];
 	int ret = -1;
 
 	e->health = calloc(e->n ? e->n : 1, sizeof(*e->health));
-	if (!buf || !e->health || keyindex_init(&idx, e->n, &buf[0].key, sizeof(buf[0]))) {
+	if (!e->health) {
 		log_err("out of memory for %zu backends", e->n);
+		return -1;
+	}
+	if (restore_build(&r, &e->cfg, e->n, &e->pins, err, sizeof(err))) {
+		log_err("%s", err);
 		goto out;
 	}
-	fill_entries(e, buf);
 	for (uint32_t i = 0; i < e->n; i++)
-		if (buf[i].key.family)
-			keyindex_insert(&idx, i);
-	if (old)
-		kept = carry_over(buf, &idx, old, n_old);
-	for (uint32_t i = 0; i < e->n; i++)
-		e->health[i] = health_make(buf[i].state, false, 0);
+		e->health[i] = health_make(r.entries[i].state, false, 0);
 	e->st = e->pins.status;
-	publish_entries(e, buf);
-	if (init_slots(e, buf) || (e->pins.with_index && index_fill(e, &idx, buf)))
+	restore_write_status(&r, &e->pins);
+	if (init_slots(e, r.entries))
 		goto out;
+	if (e->pins.with_index && restore_write_index(&r, &e->pins, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out;
+	}
 	write_pools(e);
 	if (init_poolview(e))
 		goto out;
-	if (kept)
-		log_info("kept the last known state of %zu backends from %s/status", kept,
+	if (r.kept)
+		log_info("kept the last known state of %zu backends from %s/status", r.kept,
 			 e->cfg.pin_path);
 	ret = 0;
 out:
-	keyindex_free(&idx);
-	free(old);
-	free(buf);
+	restore_free(&r);
 	return ret;
 }
 
@@ -639,7 +509,7 @@ static int setup(struct engine *e)
 		log_err("out of memory for %zu pools", e->cfg.n_pools);
 		return -1;
 	}
-	if (programs_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
+	if (owner_clear_stale(e->ifindex, err, sizeof(err)) < 0) {
 		log_err("%s: interface '%s': %s", config_where(c, CFG_INTERFACE, at, sizeof(at)),
 			c->interface, err);
 		return -1;
@@ -660,8 +530,8 @@ static int setup(struct engine *e)
 		char pin[PATH_MAX + 16];
 
 		snprintf(pin, sizeof(pin), "%s/probe_rx", c->pin_path);
-		if (programs_tail_call_setup(&e->prog, pin, c->tail_call_map, c->tail_call_index,
-					     err, sizeof(err))) {
+		if (chain_setup(&e->chain, programs_rx_fd(&e->prog), pin, c->tail_call_map,
+				c->tail_call_index, err, sizeof(err))) {
 			log_err("%s: %s", config_where(c, config_has(c, CFG_TAIL_CALL_MAP) ?
 						       CFG_TAIL_CALL_MAP : CFG_XDP_ATTACH,
 						       at, sizeof(at)), err);
@@ -700,6 +570,7 @@ static void teardown(struct engine *e, bool ok)
 		publish_stats(e, false);
 	}
 	sched_free(&e->sched);
+	chain_teardown(&e->chain);
 	programs_close(&e->prog);
 	ports_release(&e->ports);
 	pins_close(&e->pins);
@@ -751,18 +622,18 @@ static void on_sighup(struct engine *e)
 
 static void loop(struct engine *e)
 {
-	uint64_t next = clock_ns(CLOCK_MONOTONIC);
+	uint64_t next = mono_ns();
 
 	while (!stop_requested) {
-		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		uint64_t now = mono_ns();
 
 		if (now - next > e->tick_lag_max)
 			e->tick_lag_max = now - next;
-		e->now_real = clock_ns(CLOCK_REALTIME);
+		e->now_real = real_ns();
 		sched_tick(&e->sched, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
-			programs_batch_refresh(&e->prog);
+			send_refresh(&e->prog.send);
 			publish_pools(e);
 			publish_stats(e, true);
 			e->next_publish = now + PUBLISH_NS;
@@ -789,7 +660,7 @@ int engine_run(const char *config_path)
 	char err[CONFIG_ERR_LEN];
 	int ok;
 
-	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t t0 = mono_ns();
 
 	memset(&e, 0, sizeof(e));
 	e.pin_lock = -1;
@@ -797,10 +668,10 @@ int engine_run(const char *config_path)
 		log_err("%s", err);
 		return 1;
 	}
-	e.start_real = clock_ns(CLOCK_REALTIME);
+	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
-	if (ok && sched_init(&e.sched, &e.cfg, &e.prog, clock_ns(CLOCK_MONOTONIC),
+	if (ok && sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
 			     on_outcome, &e)) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
@@ -816,7 +687,7 @@ int engine_run(const char *config_path)
 		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),
-		 (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+		 (double)(mono_ns() - t0) / 1e9);
 	loop(&e);
 	log_info("stopping: %s", stop_requested ? "signal received" : "done");
 	teardown(&e, true);

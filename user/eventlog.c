@@ -8,7 +8,7 @@
 
 #include "addr.h"
 #include "eventlog.h"
-#include "state.h"
+#include "names.h"
 
 /*
  * O_NOFOLLOW: the engine runs as root and appends to this path again on

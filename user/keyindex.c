@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdlib.h>
 #include <string.h>
+#include <internal/hash.h>
 
 #include "keyindex.h"
 
@@ -9,22 +10,13 @@ static const struct xdphc_backend_key *key_at(const struct keyindex *ki, uint32_
 	return (const void *)((const char *)ki->keys + (size_t)i * ki->key_stride);
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 uint64_t backend_key_hash(const struct xdphc_backend_key *k)
 {
-	uint64_t h = mix(((uint64_t)k->family << 56) | ((uint64_t)k->protocol << 48) |
-			 ((uint64_t)k->port << 32) | k->addr[0]);
+	uint64_t h = xdphc_mix64(((uint64_t)k->family << 56) | ((uint64_t)k->protocol << 48) |
+				 ((uint64_t)k->port << 32) | k->addr[0]);
 
-	return mix(h ^ (((uint64_t)k->addr[1] << 32) | k->addr[2]) ^ ((uint64_t)k->addr[3] << 17));
+	return xdphc_mix64(h ^ (((uint64_t)k->addr[1] << 32) | k->addr[2]) ^
+			   ((uint64_t)k->addr[3] << 17));
 }
 
 int backend_key_equal(const struct xdphc_backend_key *a, const struct xdphc_backend_key *b)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 static enum log_level cur_level = LOG_INFO;
@@ -21,21 +22,22 @@ bool log_enabled(enum log_level level)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	struct timespec ts;
+	char stamp[32], line[1024];
+	uint64_t now;
 	struct tm tm;
-	char stamp[32];
 	va_list ap;
+	time_t sec;
 
 	if (!log_enabled(level))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	now = real_ns();
+	sec = (time_t)(now / 1000000000ULL);
+	gmtime_r(&sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	/* One fprintf per line keeps concurrent lines whole. */
-	char line[1024];
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp, ts.tv_nsec / 1000000,
+	/* One fprintf per line keeps concurrent lines whole. */
+	fprintf(stderr, "%s.%03uZ %s: %s\n", stamp, (unsigned int)(now % 1000000000ULL / 1000000),
 		level_names[level], line);
 }

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "defaults.h"
 #include "engine.h"
 #include "log.h"
 
@@ -19,7 +20,7 @@ static void usage(FILE *f)
 		"\n"
 		"run     probe the backends of CONFIG until SIGINT/SIGTERM\n"
 		"status  per-pool counts and every backend that is not up, read from the\n"
-		"        pinned maps (default pin path " CONFIG_DEFAULT_PIN_PATH ")\n"
+		"        pinned maps (default pin path " DEFAULT_PIN_PATH ")\n"
 		"show    one backend's full record\n"
 		"config-keys  every config key: type, valid values, default and help\n");
 }
@@ -112,7 +113,7 @@ static int cmd_read(int argc, char **argv, bool show)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = show ? "show" : "status";
-	struct cli_opts o = { .pin_path = CONFIG_DEFAULT_PIN_PATH };
+	struct cli_opts o = { .pin_path = DEFAULT_PIN_PATH };
 	static char from_cfg[4096];
 	const char *config = NULL;
 	int c;
@@ -128,7 +129,7 @@ static int cmd_read(int argc, char **argv, bool show)
 		default: return bad_option(cmd, c, argc, argv);
 		}
 	}
-	if (config && o.pin_path != (const char *)CONFIG_DEFAULT_PIN_PATH)
+	if (config && o.pin_path != (const char *)DEFAULT_PIN_PATH)
 		return bad_args(cmd, "give --pin-path or -c, not both");
 	if (config) {
 		if (pin_path_from_config(config, from_cfg, sizeof(from_cfg)))

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metrics.h"
 
@@ -34,16 +35,18 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 
 static void render_pools(FILE *f, const struct metrics_snapshot *s)
 {
-	static const char *const states[] = { "unknown", "up", "down" };
-
 	header(f, "xdphc_backends", "gauge", "Backends by pool and state.");
 	for (size_t p = 0; p < s->n_pools; p++) {
 		const struct xdphc_pool_summary *ps = &s->pools[p];
-		const uint32_t n[] = { ps->unknown, ps->up, ps->down };
+		const uint32_t n[NAMES_N_STATES] = {
+			[XDPHC_STATE_UNKNOWN] = ps->unknown,
+			[XDPHC_STATE_UP] = ps->up,
+			[XDPHC_STATE_DOWN] = ps->down,
+		};
 
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < NAMES_N_STATES; i++)
 			fprintf(f, "xdphc_backends{pool=\"%s\",state=\"%s\"} %u\n", ps->name,
-				states[i], n[i]);
+				state_name(i), n[i]);
 	}
 	header(f, "xdphc_pool_fail_open", "gauge",
 	       "1 when no backend of the pool is up: load balancers should use them all.");
@@ -63,34 +66,26 @@ static void render_pools(FILE *f, const struct metrics_snapshot *s)
 
 static void render_probes(FILE *f, const struct metrics_snapshot *s)
 {
-	static const char *const result[XDPHC_REASON_MAX] = {
-		[XDPHC_REASON_OK] = "syn_ack", [XDPHC_REASON_REFUSED] = "rst",
-		[XDPHC_REASON_TIMEOUT] = "timeout", [XDPHC_REASON_UNREACHABLE] = "icmp",
-		[XDPHC_REASON_NO_ROUTE] = "no_route",
-		[XDPHC_REASON_NEIGH_FAILED] = "neigh_failed",
-	};
-
 	header(f, "xdphc_probes_sent_total", "counter", "Probes started.");
 	for (size_t p = 0; p < s->n_pools; p++)
 		fprintf(f, "xdphc_probes_sent_total{pool=\"%s\"} %llu\n", s->pools[p].name,
 			(unsigned long long)s->mp[p].probes);
 	header(f, "xdphc_probe_results_total", "counter", "Finished probes by result.");
 	for (size_t p = 0; p < s->n_pools; p++)
-		for (int r = 1; r < XDPHC_REASON_MAX; r++)
-			fprintf(f, "xdphc_probe_results_total{pool=\"%s\",result=\"%s\"} %llu\n",
-				s->pools[p].name, result[r],
-				(unsigned long long)s->mp[p].results[r]);
+		for (int r = 0; r < XDPHC_REASON_MAX; r++)
+			if (reason_result(r))
+				fprintf(f, "xdphc_probe_results_total{pool=\"%s\",result=\"%s\"} "
+					"%llu\n", s->pools[p].name, reason_result(r),
+					(unsigned long long)s->mp[p].results[r]);
 }
 
 static void render_transitions(FILE *f, const struct metrics_snapshot *s)
 {
-	static const char *const states[] = { "unknown", "up", "down" };
-
 	header(f, "xdphc_transitions_total", "counter",
 	       "Backend state changes by direction and the reason of the deciding probe.");
 	for (size_t p = 0; p < s->n_pools; p++)
-		for (int a = 0; a < 3; a++)
-			for (int b = 0; b < 3; b++)
+		for (int a = 0; a < NAMES_N_STATES; a++)
+			for (int b = 0; b < NAMES_N_STATES; b++)
 				for (int r = 0; r < XDPHC_REASON_MAX; r++) {
 					uint64_t v = s->mp[p].transitions[a][b][r];
 
@@ -98,7 +93,7 @@ static void render_transitions(FILE *f, const struct metrics_snapshot *s)
 						continue;
 					fprintf(f, "xdphc_transitions_total{pool=\"%s\",from=\"%s\","
 						"to=\"%s\",reason=\"%s\"} %llu\n", s->pools[p].name,
-						states[a], states[b], reason_name(r),
+						state_name(a), state_name(b), reason_name(r),
 						(unsigned long long)v);
 				}
 }
@@ -126,10 +121,25 @@ static void render_rtt(FILE *f, const struct metrics_snapshot *s)
 	}
 }
 
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+/* The stats that are a series of their own (names.c), in the table's order. */
+static void render_stats(FILE *f, const struct xdphc_engine_stats *st)
 {
-	header(f, name, "counter", help);
-	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+	const char *family = "";
+
+	for (size_t i = 0; i < names_n_stats; i++) {
+		const struct stat_desc *d = &names_stats[i];
+		unsigned long long v = stat_value(st, d);
+
+		if (!d->prom)
+			continue;
+		if (strcmp(family, d->prom))
+			header(f, d->prom, d->prom_type, d->help);
+		family = d->prom;
+		if (d->prom_label)
+			fprintf(f, "%s{%s} %llu\n", d->prom, d->prom_label, v);
+		else
+			fprintf(f, "%s %llu\n", d->prom, v);
+	}
 }
 
 static void render_engine(FILE *f, const struct metrics_snapshot *s)
@@ -144,24 +154,7 @@ static void render_engine(FILE *f, const struct metrics_snapshot *s)
 	header(f, "xdphc_heartbeat_timestamp_seconds", "gauge",
 	       "Last engine tick (Unix time); the data is stale when it lags.");
 	fprintf(f, "xdphc_heartbeat_timestamp_seconds %.3f\n", s->heartbeat_ns / 1e9);
-	header(f, "xdphc_replies_ignored_total", "counter",
-	       "Replies that matched no current probe.");
-	fprintf(f, "xdphc_replies_ignored_total{reason=\"forged\"} %llu\n",
-		(unsigned long long)st->ignored_forged);
-	fprintf(f, "xdphc_replies_ignored_total{reason=\"stale\"} %llu\n",
-		(unsigned long long)st->ignored_stale);
-	counter(f, "xdphc_rst_sent_total", "SYN-ACKs turned into RSTs.", st->rst_sent);
-	counter(f, "xdphc_tx_failed_total", "Probes the engine could not send (retried).",
-		st->tx_failed);
-	counter(f, "xdphc_tx_dropped_frames_total", "SYN frames the device dropped.",
-		st->tx_dropped);
-	counter(f, "xdphc_probes_resent_total", "SYNs sent again after device drops.",
-		st->probes_resent);
-	counter(f, "xdphc_probes_lost_total",
-		"Probes never known delivered, not held against their backends.", st->probes_lost);
-	counter(f, "xdphc_tx_runs_total", "BPF_PROG_RUN calls that sent SYNs.", st->tx_runs);
-	header(f, "xdphc_sched_behind_probes", "gauge", "Probes due but not sent yet.");
-	fprintf(f, "xdphc_sched_behind_probes %llu\n", (unsigned long long)st->sched_behind);
+	render_stats(f, st);
 	header(f, "xdphc_prober_impaired", "gauge",
 	       "1 while most probes are never known to be sent; backend states are held.");
 	fprintf(f, "xdphc_prober_impaired %d\n", s->impaired);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <xdphc/abi.h>
 
+#include "names.h"
 #include "state.h"
 
 /*
@@ -21,7 +22,8 @@ extern const double metrics_rtt_bounds[METRICS_RTT_BUCKETS];	/* seconds; last is
 struct metrics_pool {
 	uint64_t probes;				/* probes started */
 	uint64_t results[XDPHC_REASON_MAX];		/* outcomes by reason */
-	uint64_t transitions[3][3][XDPHC_REASON_MAX];	/* [from][to][reason] */
+	/* [from][to][reason] */
+	uint64_t transitions[NAMES_N_STATES][NAMES_N_STATES][XDPHC_REASON_MAX];
 	uint64_t rtt_buckets[METRICS_RTT_BUCKETS];	/* not cumulative */
 	uint64_t rtt_count;
 	double rtt_sum;					/* seconds */

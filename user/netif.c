@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
 #include "config.h"
 #include "netif.h"

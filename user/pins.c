@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfmap.h"
 #include "pins.h"
 #include "pins.skel.h"
 
@@ -64,7 +65,7 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 	__u32 len = sizeof(info);
 	struct bpf_map *map = skel_map(p, which);
 	char path[PATH_MAX + 16];
-	int fd;
+	int fd, e;
 
 	pin_path(path, sizeof(path), p->dir, which);
 	fd = bpf_obj_get(path);
@@ -84,23 +85,10 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 		return 0;
 	}
 	bpf_map__set_max_entries(map, info.max_entries);
-	if (bpf_map__reuse_fd(map, fd)) {
-		close(fd);
-		return -1;
-	}
+	e = bpf_map__reuse_fd(map, fd) ? -errno : 0;
 	close(fd);
-	p->reused[which] = true;
-	return 0;
-}
-
-static void *map_mmap(int fd, size_t value_size, size_t n, int prot, size_t *len)
-{
-	size_t page = sysconf(_SC_PAGESIZE);
-	void *m;
-
-	*len = (value_size * n + page - 1) / page * page;
-	m = mmap(NULL, *len, prot, MAP_SHARED, fd, 0);
-	return m == MAP_FAILED ? NULL : m;
+	p->reused[which] = !e;
+	return e;
 }
 
 int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
@@ -114,8 +102,9 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->skel = pins_bpf__open();
 	if (!p->skel) {
-		snprintf(err, errlen, "opening the status maps: %s", strerror(errno));
-		return -1;
+		e = -errno;
+		snprintf(err, errlen, "opening the status maps: %s", strerror(-e));
+		return e;
 	}
 	if (capacity < 1)
 		capacity = 1;
@@ -127,30 +116,32 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	for (int i = 0; i < PIN_NR; i++) {
 		if (i == PIN_INDEX && !index)
 			continue;
-		if (try_reuse(p, i, capacity)) {
+		e = try_reuse(p, i, capacity);
+		if (e) {
 			snprintf(err, errlen, "reusing %s/%s: %s", dir, pin_names[i],
-				 strerror(errno));
-			return -1;
+				 strerror(-e));
+			return e;
 		}
 	}
 	e = pins_bpf__load(p->skel);
 	if (e) {
 		snprintf(err, errlen, "creating the status maps: %s", strerror(-e));
-		return -1;
+		return e;
 	}
 	for (int i = 0; i < PIN_NR; i++)
 		p->fd[i] = i == PIN_INDEX && !index ? -1 : bpf_map__fd(skel_map(p, i));
 	p->status_max = bpf_map__max_entries(p->skel->maps.status);
-	p->status = map_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
-			     PROT_READ | PROT_WRITE, &p->status_len);
-	p->pools = map_mmap(p->fd[PIN_POOLS], sizeof(*p->pools), XDPHC_MAX_POOLS,
-			    PROT_READ | PROT_WRITE, &p->pools_len);
-	p->pool_up = map_mmap(p->fd[PIN_POOL_UP], sizeof(*p->pool_up),
-			      bpf_map__max_entries(p->skel->maps.pool_up), PROT_READ | PROT_WRITE,
-			      &p->pool_up_len);
+	p->status = bpfmap_mmap(p->fd[PIN_STATUS], sizeof(*p->status), p->status_max,
+				PROT_READ | PROT_WRITE, &p->status_len);
+	p->pools = bpfmap_mmap(p->fd[PIN_POOLS], sizeof(*p->pools), XDPHC_MAX_POOLS,
+			       PROT_READ | PROT_WRITE, &p->pools_len);
+	p->pool_up = bpfmap_mmap(p->fd[PIN_POOL_UP], sizeof(*p->pool_up),
+				 bpf_map__max_entries(p->skel->maps.pool_up),
+				 PROT_READ | PROT_WRITE, &p->pool_up_len);
 	if (!p->status || !p->pools || !p->pool_up) {
-		snprintf(err, errlen, "mmap of the status maps: %s", strerror(errno));
-		return -1;
+		e = -errno;
+		snprintf(err, errlen, "mmap of the status maps: %s", strerror(-e));
+		return e;
 	}
 	return 0;
 }
@@ -160,21 +151,24 @@ int pins_pin_replace(int fd, const char *path, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/');
 	char tmp[PATH_MAX + 32];
+	int e;
 
 	/* bpffs refuses dots in names: a sibling "new_" name, then rename over. */
 	snprintf(tmp, sizeof(tmp), "%.*snew_%s", slash ? (int)(slash - path + 1) : 0, path,
 		 slash ? slash + 1 : path);
 	unlink(tmp);
 	if (bpf_obj_pin(fd, tmp)) {
+		e = -errno;
 		snprintf(err, errlen, "pinning %s: cannot pin at %s first: %s", path, tmp,
-			 strerror(errno));
-		return -1;
+			 strerror(-e));
+		return e;
 	}
 	if (rename(tmp, path)) {
+		e = -errno;
 		snprintf(err, errlen, "pinning %s: cannot rename %s over it: %s", path, tmp,
-			 strerror(errno));
+			 strerror(-e));
 		unlink(tmp);
-		return -1;
+		return e;
 	}
 	return 0;
 }
@@ -190,6 +184,7 @@ static int pin_replace(struct pins *p, enum pin_map which, char *err, size_t err
 int pins_publish(struct pins *p, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 16];
+	int e;
 
 	for (int i = 0; i < PIN_NR; i++) {
 		if (i == PIN_INDEX && !p->with_index) {
@@ -200,8 +195,9 @@ int pins_publish(struct pins *p, char *err, size_t errlen)
 		}
 		if (p->reused[i])
 			continue;
-		if (pin_replace(p, i, err, errlen))
-			return -1;
+		e = pin_replace(p, i, err, errlen);
+		if (e)
+			return e;
 	}
 	return 0;
 }
@@ -216,7 +212,8 @@ struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 	if (p->reused[PIN_STATUS]) {
 		*n = p->status_max;
 	} else if (p->old_status_fd >= 0) {
-		src = map_mmap(p->old_status_fd, sizeof(*src), p->old_status_max, PROT_READ, &len);
+		src = bpfmap_mmap(p->old_status_fd, sizeof(*src), p->old_status_max, PROT_READ,
+				  &len);
 		if (!src)
 			return NULL;
 		*n = p->old_status_max;
@@ -229,7 +226,7 @@ struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 	else
 		*n = 0;
 	if (len)
-		munmap((void *)src, len);
+		bpfmap_munmap(src, len);
 	return copy;
 }
 
@@ -239,12 +236,9 @@ void pins_close(struct pins *p)
 		return;
 	if (p->old_status_fd >= 0)
 		close(p->old_status_fd);
-	if (p->status)
-		munmap(p->status, p->status_len);
-	if (p->pools)
-		munmap(p->pools, p->pools_len);
-	if (p->pool_up)
-		munmap(p->pool_up, p->pool_up_len);
+	bpfmap_munmap(p->status, p->status_len);
+	bpfmap_munmap(p->pools, p->pools_len);
+	bpfmap_munmap(p->pool_up, p->pool_up_len);
 	pins_bpf__destroy(p->skel);
 	memset(p, 0, sizeof(*p));
 	p->old_status_fd = -1;
@@ -258,14 +252,14 @@ static int open_map(const char *dir, enum pin_map which, __u32 flags, char *err,
 
 	pin_path(path, sizeof(path), dir, which);
 	fd = bpf_obj_get_opts(path, &opts);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			snprintf(err, errlen, "%s: no such pinned map (has xdphc ever run "
-				 "with pin_path %s?)", path, dir);
-		else
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
+	if (fd >= 0)
+		return fd;
+	fd = -errno;
+	if (fd == -ENOENT)
+		snprintf(err, errlen, "%s: no such pinned map (has xdphc ever run with pin_path "
+			 "%s?)", path, dir);
+	else
+		snprintf(err, errlen, "%s: %s", path, strerror(-fd));
 	return fd;
 }
 
@@ -277,17 +271,16 @@ int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen)
 int pins_read_meta(const char *dir, struct xdphc_meta *m, char *err, size_t errlen)
 {
 	uint32_t zero = 0;
-	int fd = pins_open_map(dir, PIN_META, err, errlen);
+	int fd = pins_open_map(dir, PIN_META, err, errlen), e = 0;
 
 	if (fd < 0)
-		return -1;
+		return fd;
 	if (bpf_map_lookup_elem(fd, &zero, m)) {
-		snprintf(err, errlen, "%s/meta: %s", dir, strerror(errno));
-		close(fd);
-		return -1;
+		e = -errno;
+		snprintf(err, errlen, "%s/meta: %s", dir, strerror(-e));
 	}
 	close(fd);
-	return 0;
+	return e;
 }
 
 const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, size_t *len,
@@ -308,7 +301,7 @@ const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, s
 		close(fd);
 		return NULL;
 	}
-	m = map_mmap(fd, sizeof(*m), info.max_entries, PROT_READ, len);
+	m = bpfmap_mmap(fd, sizeof(*m), info.max_entries, PROT_READ, len);
 	close(fd);
 	if (!m) {
 		snprintf(err, errlen, "%s/status: mmap: %s", dir, strerror(errno));

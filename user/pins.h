@@ -33,13 +33,11 @@ extern const char *const pin_names[PIN_NR];
 /*
  * Create (or reuse the compatible pinned) maps for capacity backends, with
  * or without the key -> id index.  Nothing is pinned until pins_publish().
+ * Here as everywhere in pins.c: 0 (or an fd), or -errno with a message in err.
  */
 int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	      char *err, size_t errlen);
-/*
- * Pin fd at path, replacing what is pinned there without a moment where
- * readers find nothing.  0, or -1 with a message in err.
- */
+/* Pin fd at path, replacing what is pinned there without a moment where readers find nothing. */
 int pins_pin_replace(int fd, const char *path, char *err, size_t errlen);
 
 /* Pin the maps that were newly created, replacing incompatible old pins. */
@@ -59,7 +57,7 @@ int pins_open_map(const char *dir, enum pin_map which, char *err, size_t errlen)
 const struct xdphc_backend_status *pins_map_status(const char *dir, size_t *n, size_t *len,
 						    char *err, size_t errlen);
 
-/* The meta record of a pin dir: 0, or -1 with a message in err. */
+/* The meta record of a pin dir. */
 int pins_read_meta(const char *dir, struct xdphc_meta *m, char *err, size_t errlen);
 
 #endif

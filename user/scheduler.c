@@ -67,15 +67,6 @@ static bool deadline_passed(const struct scheduler *s, uint32_t b, uint64_t now_
 	return (int32_t)(to_ms(s, now_ns) - s->deadline[b]) >= 0;
 }
 
-/* The slot holds an outcome of its current probe (not of an earlier one). */
-static bool answered(const struct xdphc_slot *slot, uint64_t *result)
-{
-	uint64_t r = __atomic_load_n(&slot->result, __ATOMIC_ACQUIRE);
-
-	*result = r;
-	return XDPHC_RESULT_GEN(r) == slot->gen && XDPHC_RESULT_KIND(r) != XDPHC_RES_NONE;
-}
-
 static uint64_t rand64(void)
 {
 	uint64_t r = 0;
@@ -184,13 +175,14 @@ static void budget_init(struct scheduler *s, const struct config *cfg)
 	s->budget = s->budget_max;
 }
 
-int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
-	       uint64_t now, outcome_fn cb, void *cb_ctx)
+int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
+	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx)
 {
 	size_t total = config_id_count(cfg);
 
 	memset(s, 0, sizeof(*s));
-	s->prog = prog;
+	s->slots = slots;
+	s->tx = tx;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
 	budget_init(s, cfg);
@@ -281,15 +273,14 @@ static void pace(struct scheduler *s, bool dropped, uint64_t now)
  */
 static void flush(struct scheduler *s, uint64_t now)
 {
-	const uint32_t *q = s->prog->txq->slot;
-	unsigned int n = s->nq;
+	const uint32_t *q;
+	unsigned int n = send_queued(s->tx, &q);
 	uint64_t dropped = 0;
 	int e;
 
 	if (!n)
 		return;
-	e = programs_send(s->prog, n, s->batch, &dropped);
-	s->nq = 0;
+	e = send_run(s->tx, s->batch, &dropped);
 	s->st.runs++;
 	if (e) {
 		s->st.send_errors++;
@@ -298,34 +289,24 @@ static void flush(struct scheduler *s, uint64_t now)
 	}
 	s->st.tx_dropped += dropped;
 	for (unsigned int i = 0; i < n; i++) {
-		struct xdphc_slot *slot = &s->prog->slots[q[i]];
-
-		if (!dropped) {
-			slot->flags &= ~XDPHC_SLOT_F_UNSURE;
-			continue;
-		}
-		slot->flags |= XDPHC_SLOT_F_UNSURE;
-		list_push(&s->resend, q[i], now + RESEND_NS);
+		slots_mark_unsure(s->slots, q[i], dropped);
+		if (dropped)
+			list_push(&s->resend, q[i], now + RESEND_NS);
 	}
 	pace(s, dropped, now);
 }
 
 static void queue(struct scheduler *s, uint32_t b, uint64_t now)
 {
-	s->prog->txq->slot[s->nq++] = b;
 	s->st.frames++;
-	if (s->nq == XDPHC_TXQ_SIZE)
+	if (send_queue(s->tx, b))
 		flush(s, now);
 }
 
-/* A new probe: a new generation, so answers to older ones count as stale. */
+/* A new probe: answers to earlier ones no longer count. */
 static void queue_probe(struct scheduler *s, uint32_t b, uint64_t now)
 {
-	struct xdphc_slot *slot = &s->prog->slots[b];
-
-	slot->gen++;
-	slot->result = 0;
-	slot->flags &= ~XDPHC_SLOT_F_RESEND;
+	slots_arm(s->slots, b);
 	s->st.probes_queued++;
 	queue(s, b, now);
 }
@@ -341,7 +322,7 @@ static void ask_neigh(struct scheduler *s, uint32_t nexthop, uint64_t now)
 	s->neigh_cache[h].addr = nexthop;
 	s->neigh_cache[h].at = now;
 	s->st.neigh_requests++;
-	if (neigh_request4(s->nl_fd, s->prog->ifindex, nexthop))
+	if (neigh_request4(s->nl_fd, s->tx->ifindex, nexthop))
 		log_debug("neighbour request failed: %s", strerror(errno));
 }
 
@@ -355,34 +336,33 @@ static void fill(struct probe_outcome *o, bool ok, uint8_t reason)
 static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 			     struct probe_outcome *o)
 {
-	struct xdphc_slot *slot = &s->prog->slots[b];
 	bool expired = deadline_passed(s, b, now);
-	uint64_t r;
+	struct slot_outcome so;
 
-	if (!answered(slot, &r)) {
+	if (!slots_outcome(s->slots, b, &so)) {
 		if (!expired)
 			return V_PENDING;
-		if (slot->flags & XDPHC_SLOT_F_UNSURE)
+		if (slots_unsure(s->slots, b))
 			return V_SKIP;	/* maybe never delivered: not the backend's timeout */
 		fill(o, false, XDPHC_REASON_TIMEOUT);
 		s->st.timeouts++;
 		return V_FINAL;
 	}
-	switch (XDPHC_RESULT_KIND(r)) {
+	switch (so.kind) {
 	case XDPHC_RES_SYNACK:
 		fill(o, true, XDPHC_REASON_OK);
-		o->rtt_us = slot->t;	/* probe_rx's RTT, written before result */
+		o->rtt_us = so.t;	/* probe_rx's RTT */
 		return V_FINAL;
 	case XDPHC_RES_RST:
 		fill(o, false, XDPHC_REASON_REFUSED);
 		return V_FINAL;
 	case XDPHC_RES_ICMP:
 		fill(o, false, XDPHC_REASON_UNREACHABLE);
-		o->icmp_type = XDPHC_RESULT_TYPE(r);
-		o->icmp_code = XDPHC_RESULT_CODE(r);
+		o->icmp_type = so.icmp_type;
+		o->icmp_code = so.icmp_code;
 		return V_FINAL;
 	case XDPHC_RES_TX_NO_NEIGH:
-		ask_neigh(s, slot->t, now);	/* the next hop that had no neighbour */
+		ask_neigh(s, so.t, now);	/* the next hop that had no neighbour */
 		if (!expired)
 			return V_RETRY;
 		fill(o, false, XDPHC_REASON_NEIGH_FAILED);
@@ -488,17 +468,17 @@ static void run_resends(struct scheduler *s, uint64_t now)
 
 	for (size_t i = 0; i < l->n; i++) {
 		struct sched_entry en = l->e[i];
-		struct xdphc_slot *slot = &s->prog->slots[en.b];
-		uint64_t r;
+		struct slot_outcome so;
 
 		if (en.at > now) {
 			l->e[keep++] = en;
 			continue;
 		}
-		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) || answered(slot, &r))
+		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) ||
+		    slots_outcome(s->slots, en.b, &so))
 			continue;
 		s->st.resent++;
-		slot->flags |= XDPHC_SLOT_F_RESEND;
+		slots_mark_resend(s->slots, en.b);
 		queue(s, en.b, now);
 	}
 	l->n = keep;

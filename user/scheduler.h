@@ -8,7 +8,8 @@
 
 #include "config.h"
 #include "lathist.h"
-#include "programs.h"
+#include "send.h"
+#include "slots.h"
 #include "state.h"
 
 /* Called for every probe whose outcome is final. */
@@ -93,14 +94,14 @@ struct sched_list {
 };
 
 struct scheduler {
-	struct programs *prog;
+	struct slots *slots;
+	struct sender *tx;
 	struct sched_pool *pools;
 	size_t n_pools;
 	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
-	unsigned int nq;		/* entries queued in prog->txq */
 	uint64_t tick_ns;		/* the tick the engine should run at */
 	double rate;			/* probes a second the pools ask for */
 	unsigned int budget;		/* most probes started in a nominal tick */
@@ -119,8 +120,8 @@ struct scheduler {
 	struct sched_impair imp;
 };
 
-int sched_init(struct scheduler *s, const struct config *cfg, struct programs *prog,
-	       uint64_t now, outcome_fn cb, void *cb_ctx);
+int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
+	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx);
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
 void sched_free(struct scheduler *s);

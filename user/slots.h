@@ -1,26 +1,128 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The probe slot protocol, controller side: the only user-space code that
+ * writes a slot (include/internal/probe.h has the layout; bpf/lib/slot.h is
+ * the BPF side).  Slot i probes backend i.  Its life:
+ *
+ *   slots_claim()	give it a key (family, protocol, address, port), once
+ *   slots_index()	give every claimed slot a source port and enter it
+ *			into the table probe_rx finds replies by
+ *   slots_arm()	a new probe: a new generation, no result yet
+ *   slots_mark_*()	how the probe was sent (resent, maybe lost)
+ *   slots_outcome()	the result of the current probe, if there is one
+ *   slots_release()	probe nothing any more
+ */
 #ifndef XDPHC_SLOTS_H
 #define XDPHC_SLOTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
-/* Buckets of the slot table for n slots (see probe.h). */
+struct slots {
+	struct xdphc_slot *s;			/* mmap of the slots map */
+	size_t n;
+	size_t len;
+	struct xdphc_slot_bucket *table;	/* mmap of the slot table */
+	uint32_t nbuckets;
+	size_t table_len;
+};
+
+/* Buckets of the slot table for n slots (see probe.h): the size of its map. */
 uint32_t slots_table_buckets(size_t n);
 
 /*
- * Give each of the n slots its source port and enter it into the slot
- * table tab (nbuckets buckets, zeroed here).  A slot's port is
- * sport_lo + i % sport_count unless another slot probes the same backend
- * address and port from it: tuples must be unique for replies to find their
- * slot.  Returns 0, or -1 with a message in err.
+ * Map the slots map (fd slots_fd, with n entries, or 1 when n is 0) and
+ * the slot table (table_fd, slots_table_buckets(n) buckets) that the
+ * programs' object created.  0, or -errno with a message in err.
  */
-int slots_index(struct xdphc_slot *slots, size_t n, uint16_t sport_lo, uint16_t sport_count,
-		struct xdphc_slot_bucket *tab, uint32_t nbuckets, char *err, size_t errlen);
+int slots_open(struct slots *sl, int slots_fd, int table_fd, size_t n, char *err,
+	       size_t errlen);
+void slots_close(struct slots *sl);
 
-/* The slot whose tuple this is, or -1: the lookup probe_rx makes. */
-int64_t slots_find(const struct xdphc_slot *slots, const struct xdphc_slot_bucket *tab,
-		   uint32_t nbuckets, const __be32 addr[4], __be16 port, uint16_t sport);
+/* Slot id probes addr:port (network order) with family and proto, from a random generation. */
+void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
+		 const __be32 addr[4], __be16 port);
+
+/*
+ * Give each claimed slot its source port and enter it into the slot table
+ * (zeroed here).  A slot's port is sport_lo + id % sport_count unless
+ * another slot has the same key from it: keys must be unique for replies
+ * to find their slot.  0, or -errno with a message in err.
+ */
+int slots_index(struct slots *sl, uint16_t sport_lo, uint16_t sport_count, char *err,
+		size_t errlen);
+
+/* The slot with key k, or -1: the lookup probe_rx makes. */
+int64_t slots_find(const struct slots *sl, const struct xdphc_slot_key *k);
+
+/*
+ * Slot id probes nothing any more.  Its table entry stays and matches no
+ * reply (lookups go on past it); a reply that races the release can record
+ * an outcome in it, which nobody reads.
+ */
+void slots_release(struct slots *sl, uint32_t id);
+
+/* What the current probe of a slot came to. */
+struct slot_outcome {
+	uint8_t kind;			/* enum xdphc_result_kind, never XDPHC_RES_NONE */
+	uint8_t icmp_type, icmp_code;	/* with XDPHC_RES_ICMP */
+	uint32_t t;			/* rtt_us (SYN-ACK), missing next hop (TX_NO_NEIGH) */
+};
+
+/*
+ * The accessors below run for every probe (a million a second): inline.
+ *
+ * A new probe on slot id: a new generation, so answers to older ones count
+ * as stale, and no result yet.  A first send, not a resend.
+ */
+static inline void slots_arm(struct slots *sl, uint32_t id)
+{
+	struct xdphc_slot *s = &sl->s[id];
+
+	s->gen++;
+	s->result = 0;
+	s->flags &= ~XDPHC_SLOT_F_RESEND;
+}
+
+/* The probe goes out again, same generation: probe_tx keeps the first send's time. */
+static inline void slots_mark_resend(struct slots *sl, uint32_t id)
+{
+	sl->s[id].flags |= XDPHC_SLOT_F_RESEND;
+}
+
+/* Whether the last send of the probe may have been dropped by the device. */
+static inline void slots_mark_unsure(struct slots *sl, uint32_t id, bool unsure)
+{
+	if (unsure)
+		sl->s[id].flags |= XDPHC_SLOT_F_UNSURE;
+	else
+		sl->s[id].flags &= ~XDPHC_SLOT_F_UNSURE;
+}
+
+static inline bool slots_unsure(const struct slots *sl, uint32_t id)
+{
+	return sl->s[id].flags & XDPHC_SLOT_F_UNSURE;
+}
+
+/*
+ * The outcome of slot id's current probe, if it has one (an outcome of an
+ * earlier generation does not count).  The programs write t before they
+ * publish result, and result is read first.
+ */
+static inline bool slots_outcome(const struct slots *sl, uint32_t id, struct slot_outcome *o)
+{
+	const struct xdphc_slot *s = &sl->s[id];
+	uint64_t r = __atomic_load_n(&s->result, __ATOMIC_ACQUIRE);
+
+	if (XDPHC_RESULT_GEN(r) != s->gen || XDPHC_RESULT_KIND(r) == XDPHC_RES_NONE)
+		return false;
+	o->kind = XDPHC_RESULT_KIND(r);
+	o->icmp_type = XDPHC_RESULT_TYPE(r);
+	o->icmp_code = XDPHC_RESULT_CODE(r);
+	o->t = s->t;
+	return true;
+}
 
 #endif

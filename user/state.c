@@ -2,28 +2,6 @@
 #include "seqlock.h"
 #include "state.h"
 
-static const char *const state_names[] = { "unknown", "up", "down" };
-
-static const char *const reason_names[XDPHC_REASON_MAX] = {
-	[XDPHC_REASON_NONE] = "none",
-	[XDPHC_REASON_OK] = "ok",
-	[XDPHC_REASON_REFUSED] = "refused",
-	[XDPHC_REASON_TIMEOUT] = "timeout",
-	[XDPHC_REASON_UNREACHABLE] = "unreachable",
-	[XDPHC_REASON_NO_ROUTE] = "no_route",
-	[XDPHC_REASON_NEIGH_FAILED] = "neigh_failed",
-};
-
-const char *state_name(uint8_t state)
-{
-	return state < sizeof(state_names) / sizeof(state_names[0]) ? state_names[state] : "?";
-}
-
-const char *reason_name(uint8_t reason)
-{
-	return reason < XDPHC_REASON_MAX ? reason_names[reason] : "?";
-}
-
 bool health_update(struct health *h, const struct hc_config *hc, const struct probe_outcome *o)
 {
 	uint8_t state = health_state(*h), next = state;

@@ -64,7 +64,4 @@ bool health_update(struct health *h, const struct hc_config *hc, const struct pr
 void health_publish(struct xdphc_backend_status *st, struct health h,
 		    const struct probe_outcome *o, bool changed, uint64_t now_realtime_ns);
 
-const char *state_name(uint8_t state);
-const char *reason_name(uint8_t reason);
-
 #endif

@@ -9,7 +9,7 @@
 
 #include "parse.h"
 #include <bpf/bpf_helpers.h>
-#include <xdphc/probe.h>
+#include <internal/probe.h>
 
 const volatile struct xdphc_bpf_cfg cfg = {};
 

@@ -1,25 +1,26 @@
 /* SPDX-License-Identifier: MIT */
-/* The BPF view of a probe slot: finding it from a reply, recording an outcome. */
+/*
+ * The BPF view of a probe slot (include/internal/probe.h; the controller's
+ * side is user/slots.h): finding it from a reply, and every store the
+ * programs make into it, sending (probe_tx) and recording an outcome
+ * (probe_rx).
+ */
 #ifndef XDPHC_BPF_SLOT_H
 #define XDPHC_BPF_SLOT_H
 
 #include "maps.h"
 
-/* A reply's tuple, seen from the probe it answers. */
-struct slot_key {
-	__be32 addr[4];		/* the probed address */
-	__be16 port;		/* the probed port */
-	__u16 sport;		/* our source port, host order */
-};
-
-static __always_inline int slot_is(const struct xdphc_slot *s, const struct slot_key *k)
+/*
+ * A reply's key (struct xdphc_slot_key in probe.h): its tuple seen from the
+ * probe it answers, and the family and protocol of that probe.
+ */
+static __always_inline int slot_is(const struct xdphc_slot *s, const struct xdphc_slot_key *k)
 {
-	return s->family == AF_INET && s->addr[0] == k->addr[0] && s->port == k->port &&
-	       s->sport == k->sport;
+	return xdphc_slot_is(s, k);
 }
 
 struct slot_search {
-	const struct slot_key *key;
+	const struct xdphc_slot_key *key;
 	struct xdphc_slot *found;
 	__u32 bucket;
 	__u32 tag;
@@ -59,9 +60,9 @@ static long slot_search_bucket(__u32 n, void *ctx)
  * The slot probing k's tuple, or NULL: then the packet is not a reply to
  * any probe and must pass untouched.  See the slot table in probe.h.
  */
-static __always_inline struct xdphc_slot *slot_find(const struct slot_key *k)
+static __always_inline struct xdphc_slot *slot_find(const struct xdphc_slot_key *k)
 {
-	__u64 h = xdphc_slot_hash(k->addr, k->port, k->sport);
+	__u64 h = xdphc_slot_hash(k);
 	struct slot_search q = {
 		.key = k,
 		.bucket = xdphc_slot_home(h, cfg.nbuckets),
@@ -76,6 +77,44 @@ static __always_inline struct xdphc_slot *slot_find(const struct slot_key *k)
 static __always_inline __u32 now_us(void)
 {
 	return (__u32)(bpf_ktime_get_ns() / 1000);
+}
+
+/* The current probe leaves now.  A resend keeps the first send's time: the RTT is not flattered. */
+static __always_inline void slot_sent(struct xdphc_slot *s)
+{
+	if (!(s->flags & XDPHC_SLOT_F_RESEND))
+		s->t = now_us();
+}
+
+/* The next hop probe_tx found no neighbour for, for the controller to resolve. */
+static __always_inline void slot_set_hop(struct xdphc_slot *s, __be32 hop)
+{
+	s->t = hop;
+}
+
+/* probe_tx could not send the current probe (kind: XDPHC_RES_TX_*). */
+static __always_inline void slot_tx_failed(struct xdphc_slot *s, __u32 kind)
+{
+	s->result = XDPHC_RESULT(s->gen, kind, 0, 0);
+}
+
+/*
+ * An answer to generation gen of the probe.  The first answer wins;
+ * retransmissions and late copies are ignored.  t held the send time: it
+ * becomes the RTT before result is published.
+ */
+static __always_inline void slot_record(struct xdphc_slot *s, __u32 gen, __u32 kind,
+					__u8 type, __u8 code)
+{
+	__u64 old = s->result;
+
+	if (XDPHC_RESULT_GEN(old) == gen && XDPHC_RESULT_KIND(old) != XDPHC_RES_NONE) {
+		count(XDPHC_CNT_RX_DUP);
+		return;
+	}
+	s->t = now_us() - s->t;
+	barrier();	/* rtt before result: the controller reads result first */
+	s->result = XDPHC_RESULT(gen, kind, type, code);
 }
 
 #endif

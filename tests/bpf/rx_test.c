@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -39,6 +38,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "slots.h"
 #include "probe_rx.skel.h"
 
@@ -170,20 +170,15 @@ static void hexdump(const char *what, const uint8_t *p, size_t n)
 	fprintf(stderr, "\n");
 }
 
+/* Microseconds, wrapping, as probe_tx stores a send time. */
 static uint32_t mono_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)(((uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec) / 1000);
+	return (uint32_t)(mono_ns() / 1000);
 }
 
 static double mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return mono_ns() / 1e9;
 }
 
 static void report(bool ok, const char *name, const char *fmt, ...)
@@ -362,10 +357,8 @@ static int tap_open(char *name)
 struct rx {
 	struct probe_rx_bpf *skel;
 	int prog_fd, cnt_fd, ifindex;
-	struct xdphc_slot *slots;
-	struct xdphc_slot_bucket *tab;
-	size_t slots_len, tab_len;
-	uint32_t n, nbuckets;
+	struct slots sl;	/* the slots and slot table, as the controller maps them */
+	uint32_t n;
 	uint16_t sport_lo, sport_count;
 	uint8_t key[16];
 	uint8_t src4[4];
@@ -378,41 +371,25 @@ static const uint8_t other_local[4] = { 192, 0, 2, 2 };
 #define BACKEND_NET 0xc6120000u
 #define BACKEND_ADDRS 131072u
 
-static void *map_mmap(struct bpf_map *map, size_t *len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t sz = (size_t)bpf_map__value_size(map) * bpf_map__max_entries(map);
-	void *m;
-
-	sz = (sz + page - 1) / page * page;
-	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	*len = sz;
-	return m;
-}
-
 static void rx_close(struct rx *rx)
 {
-	if (rx->slots)
-		munmap(rx->slots, rx->slots_len);
-	if (rx->tab)
-		munmap(rx->tab, rx->tab_len);
+	slots_close(&rx->sl);
 	probe_rx_bpf__destroy(rx->skel);
 	memset(rx, 0, sizeof(*rx));
 }
 
-/* Load probe_rx for n slots with its load-time constants, as programs.c does. */
+/* Load probe_rx for n slots with its load-time constants, as attach.c does. */
 static int rx_load(struct rx *rx, int ifindex, uint32_t n, uint16_t sport_lo,
 		   uint16_t sport_count)
 {
+	uint32_t nbuckets = slots_table_buckets(n);
 	struct xdphc_bpf_cfg *c;
+	char err[256];
 	int e;
 
 	memset(rx, 0, sizeof(*rx));
 	rx->ifindex = ifindex;
 	rx->n = n;
-	rx->nbuckets = slots_table_buckets(n);
 	rx->sport_lo = sport_lo;
 	rx->sport_count = sport_count;
 	rnd_bytes(rx->key, sizeof(rx->key));
@@ -431,12 +408,12 @@ static int rx_load(struct rx *rx, int ifindex, uint32_t n, uint16_t sport_lo,
 	memcpy(&c->src4, rx->src4, 4);
 	c->ifindex = (uint32_t)ifindex;
 	c->nslots = n;
-	c->nbuckets = rx->nbuckets;
+	c->nbuckets = nbuckets;
 	c->sport_lo = sport_lo;
 	c->sport_count = sport_count;
 	c->mss = 1460;
 	bpf_map__set_max_entries(rx->skel->maps.slots, n);
-	bpf_map__set_max_entries(rx->skel->maps.slot_table, rx->nbuckets);
+	bpf_map__set_max_entries(rx->skel->maps.slot_table, nbuckets);
 	e = probe_rx_bpf__load(rx->skel);
 	if (e) {
 		fprintf(stderr, "rx_test: loading probe_rx: %s\n", strerror(-e));
@@ -445,10 +422,9 @@ static int rx_load(struct rx *rx, int ifindex, uint32_t n, uint16_t sport_lo,
 	}
 	rx->prog_fd = bpf_program__fd(rx->skel->progs.probe_rx);
 	rx->cnt_fd = bpf_map__fd(rx->skel->maps.counters);
-	rx->slots = map_mmap(rx->skel->maps.slots, &rx->slots_len);
-	rx->tab = map_mmap(rx->skel->maps.slot_table, &rx->tab_len);
-	if (!rx->slots || !rx->tab) {
-		fprintf(stderr, "rx_test: mmap of the slot maps: %s\n", strerror(errno));
+	if (slots_open(&rx->sl, bpf_map__fd(rx->skel->maps.slots),
+		       bpf_map__fd(rx->skel->maps.slot_table), n, err, sizeof(err))) {
+		fprintf(stderr, "rx_test: %s\n", err);
 		rx_close(rx);
 		return -1;
 	}
@@ -509,9 +485,9 @@ static void fill_backends(struct rx *rx, uint32_t naddr, const uint16_t *ports, 
 		perror("calloc");
 		exit(2);
 	}
-	memset(rx->slots, 0, (size_t)rx->n * sizeof(*rx->slots));
 	for (uint32_t i = 0; i < rx->n; i++) {
-		struct xdphc_slot *s = &rx->slots[i];
+		struct xdphc_slot *s = &rx->sl.s[i];
+		__be32 addr[4] = { 0 };
 		uint32_t a, p;
 
 		do {
@@ -519,17 +495,16 @@ static void fill_backends(struct rx *rx, uint32_t naddr, const uint16_t *ports, 
 			p = rnd_below(nports);
 		} while (uses[(size_t)a * nports + p] >= rx->sport_count);
 		uses[(size_t)a * nports + p]++;
-		s->addr[0] = htonl(BACKEND_NET + a);
-		s->port = htons(ports[p]);
-		s->family = AF_INET;
-		s->gen = rnd32();
+		addr[0] = htonl(BACKEND_NET + a);
+		slots_claim(&rx->sl, i, AF_INET, IPPROTO_TCP, addr, htons(ports[p]));
+		s->gen = rnd32();	/* from the test's seed */
 		s->t = now;	/* as if probe_tx had just sent every probe */
 	}
 	/* Generations at the wrap: gen - 1 must be computed modulo 2^32. */
 	if (rx->n > 3) {
-		rx->slots[0].gen = 0;
-		rx->slots[1].gen = 0xffffffffu;
-		rx->slots[2].gen = 1;
+		rx->sl.s[0].gen = 0;
+		rx->sl.s[1].gen = 0xffffffffu;
+		rx->sl.s[2].gen = 1;
 	}
 	free(uses);
 }
@@ -813,9 +788,9 @@ static int model_init(struct model *m, const struct rx *rx)
 	m->tuples = malloc((size_t)rx->n * sizeof(*m->tuples));
 	if (!m->exp || !m->tuples)
 		return -1;
-	memcpy(m->exp, rx->slots, (size_t)rx->n * sizeof(*m->exp));
+	memcpy(m->exp, rx->sl.s, (size_t)rx->n * sizeof(*m->exp));
 	for (uint32_t i = 0; i < rx->n; i++) {
-		const struct xdphc_slot *s = &rx->slots[i];
+		const struct xdphc_slot *s = &rx->sl.s[i];
 
 		m->tuples[i] = (struct tuple){
 			.addr = ntohl(s->addr[0]),
@@ -844,18 +819,23 @@ static void check_index(const char *name, const struct rx *rx, const struct mode
 	uint32_t bad_port = 0, dup = 0, lost = 0;
 
 	for (uint32_t i = 0; i < rx->n; i++) {
-		const struct xdphc_slot *s = &rx->slots[i];
+		const struct xdphc_slot *s = &rx->sl.s[i];
 
 		if ((uint16_t)(s->sport - rx->sport_lo) >= rx->sport_count)
 			bad_port++;
-		if (slots_find(rx->slots, rx->tab, rx->nbuckets, s->addr, s->port, s->sport) != i)
+		struct xdphc_slot_key k = {
+			.port = s->port, .sport = s->sport, .family = s->family, .proto = s->proto,
+		};
+
+		memcpy(k.addr, s->addr, sizeof(k.addr));
+		if (slots_find(&rx->sl, &k) != i)
 			lost++;
 		if (i && !tuple_cmp(&m->tuples[i - 1], &m->tuples[i]))
 			dup++;
 	}
 	report(!bad_port && !dup && !lost, name,
 	       "%u slots, %u buckets: %u source ports out of range, %u duplicate tuples, "
-	       "%u not found", rx->n, rx->nbuckets, bad_port, dup, lost);
+	       "%u not found", rx->n, rx->sl.nbuckets, bad_port, dup, lost);
 }
 
 /* ---- Frames ---- */
@@ -1338,7 +1318,7 @@ static size_t gen_frame(struct gen *g, uint8_t *f, const char **label)
 static void gen_event(struct gen *g)
 {
 	uint32_t j = rnd_below(g->m->n), r = rnd_below(100);
-	struct xdphc_slot *s = &g->rx->slots[j], *e = &g->m->exp[j];
+	struct xdphc_slot *s = &g->rx->sl.s[j], *e = &g->m->exp[j];
 
 	if (r < 80) {
 		s->gen++;
@@ -1385,14 +1365,14 @@ static void show_mismatch(struct mcheck *c, const char *label, const uint8_t *f,
 /* After a mismatch the model takes the program's state, so one bug is reported once. */
 static void resync(struct mcheck *c)
 {
-	memcpy(c->m->exp, c->rx->slots, (size_t)c->m->n * sizeof(*c->m->exp));
+	memcpy(c->m->exp, c->rx->sl.s, (size_t)c->m->n * sizeof(*c->m->exp));
 	rx_counters(c->rx, c->m->cnt);
 }
 
 static bool check_slots(struct mcheck *c, const char *label, const uint8_t *f, size_t len)
 {
 	for (uint32_t i = 0; i < c->m->n; i++) {
-		const struct xdphc_slot *a = &c->rx->slots[i], *e = &c->m->exp[i];
+		const struct xdphc_slot *a = &c->rx->sl.s[i], *e = &c->m->exp[i];
 		char what[256];
 
 		if (!memcmp(a, e, sizeof(*a)))
@@ -1443,7 +1423,7 @@ static bool check_frame(struct mcheck *c, const uint8_t *f, size_t len, const ch
 	}
 	if (o->slot >= 0) {
 		/* t became the RTT: no more than the time since the probe was "sent". */
-		uint32_t rtt = c->rx->slots[o->slot].t;
+		uint32_t rtt = c->rx->sl.s[o->slot].t;
 
 		if (rtt < (uint32_t)(before - sent) || rtt > (uint32_t)(mono_us() - sent)) {
 			snprintf(what, sizeof(what), "slot %" PRId64 ": rtt %u us, sent %u us ago",
@@ -1568,8 +1548,8 @@ static void model_test(int ifindex, const struct model_cfg *mc)
 	}
 	fill_backends(&rx, mc->naddr, mc->ports, mc->nports);
 
-	if (slots_index(rx.slots, rx.n, rx.sport_lo, rx.sport_count, rx.tab, rx.nbuckets,
-			err, sizeof(err)) || model_init(&m, &rx)) {
+	if (slots_index(&rx.sl, rx.sport_lo, rx.sport_count, err, sizeof(err)) ||
+	    model_init(&m, &rx)) {
 		report(false, name, "slots_index: %s", err);
 		rx_close(&rx);
 		free(g);
@@ -1660,8 +1640,8 @@ static void forgery_test(int ifindex, uint32_t n, uint32_t naddr, uint64_t frame
 		return;
 	}
 	fill_backends(&rx, naddr, ports, 8);
-	if (slots_index(rx.slots, rx.n, rx.sport_lo, rx.sport_count, rx.tab, rx.nbuckets,
-			err, sizeof(err)) || model_init(&m, &rx)) {
+	if (slots_index(&rx.sl, rx.sport_lo, rx.sport_count, err, sizeof(err)) ||
+	    model_init(&m, &rx)) {
 		report(false, name, "slots_index: %s", err);
 		rx_close(&rx);
 		return;
@@ -1671,11 +1651,11 @@ static void forgery_test(int ifindex, uint32_t n, uint32_t naddr, uint64_t frame
 		report(false, name, "out of memory");
 		goto out;
 	}
-	memcpy(before, rx.slots, (size_t)n * sizeof(*before));
+	memcpy(before, rx.sl.s, (size_t)n * sizeof(*before));
 	t_run = mono_s();
 
 	for (uint64_t i = 0; i < frames; i++) {
-		const struct xdphc_slot *s = &rx.slots[rnd_below(n)];
+		const struct xdphc_slot *s = &rx.sl.s[rnd_below(n)];
 		uint8_t addr[4];
 		uint16_t port = ntohs(s->port);
 		uint32_t isn, c0, c1, verdict;
@@ -1734,10 +1714,10 @@ static void forgery_test(int ifindex, uint32_t n, uint32_t naddr, uint64_t frame
 			other += cnt[i];
 	/* The first answer to a generation would have changed the slot's result. */
 	for (uint32_t i = 0; i < n; i++) {
-		if (memcmp(&rx.slots[i], &before[i], sizeof(before[i])))
+		if (memcmp(&rx.sl.s[i], &before[i], sizeof(before[i])))
 			changed++;
-		if (XDPHC_RESULT_GEN(rx.slots[i].result) == rx.slots[i].gen &&
-		    XDPHC_RESULT_KIND(rx.slots[i].result) != XDPHC_RES_NONE)
+		if (XDPHC_RESULT_GEN(rx.sl.s[i].result) == rx.sl.s[i].gen &&
+		    XDPHC_RESULT_KIND(rx.sl.s[i].result) != XDPHC_RES_NONE)
 			answered++;
 	}
 	report(!bad && !changed && !answered && !other && cnt[XDPHC_CNT_RX_FORGED] == frames,
@@ -1806,15 +1786,15 @@ static int cost_test(int ifindex, uint32_t n, uint32_t frames)
 	if (rx_load(&rx, ifindex, n, 32768, 32768))
 		return -1;
 	fill_backends(&rx, BACKEND_ADDRS, ports, 8);
-	if (slots_index(rx.slots, rx.n, rx.sport_lo, rx.sport_count, rx.tab, rx.nbuckets,
-			err, sizeof(err)) || model_init(&m, &rx)) {
+	if (slots_index(&rx.sl, rx.sport_lo, rx.sport_count, err, sizeof(err)) ||
+	    model_init(&m, &rx)) {
 		fprintf(stderr, "rx_test: slots_index: %s\n", err);
 		rx_close(&rx);
 		return -1;
 	}
 	for (uint32_t i = 0; i < frames; i++) {
 		for (int c = 0; c < COST_MAX; c++) {
-			const struct xdphc_slot *s = &rx.slots[rnd_below(n)];
+			const struct xdphc_slot *s = &rx.sl.s[rnd_below(n)];
 			size_t len = cost_frame(&m, s, (enum cost_case)c, f);
 			struct xdp_md ctx = { .data_end = (__u32)len,
 					      .ingress_ifindex = (__u32)rx.ifindex };
@@ -1835,7 +1815,7 @@ static int cost_test(int ifindex, uint32_t n, uint32_t frames)
 	for (int c = 0; c < COST_MAX; c++)
 		printf(", \"%s\": %.1f", cost_name[c], (double)total[c] / frames);
 	printf(", \"table_bytes_per_backend\": %.2f}\n",
-	       (double)rx.nbuckets * sizeof(struct xdphc_slot_bucket) / n);
+	       (double)rx.sl.nbuckets * sizeof(struct xdphc_slot_bucket) / n);
 	model_free(&m);
 	rx_close(&rx);
 	return 0;

@@ -61,10 +61,12 @@ void check_rand_seed(uint64_t seed);
 void suite_addr(void);
 void suite_config(void);
 void suite_state(void);
+void suite_names(void);
 void suite_keyindex(void);
 void suite_poolview(void);
 void suite_metrics(void);
 void suite_lathist(void);
 void suite_scheduler(void);
+void suite_slots(void);
 
 #endif

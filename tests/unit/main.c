@@ -17,11 +17,13 @@ static const struct {
 	{ "addr", suite_addr },
 	{ "config", suite_config },
 	{ "state", suite_state },
+	{ "names", suite_names },
 	{ "keyindex", suite_keyindex },
 	{ "poolview", suite_poolview },
 	{ "metrics", suite_metrics },
 	{ "lathist", suite_lathist },
 	{ "scheduler", suite_scheduler },
+	{ "slots", suite_slots },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The scheduler with an injected clock: sched_init() and sched_tick() take
- * the monotonic time as an argument, and the programs it drives are a fake
+ * the monotonic time as an argument, and the send path it drives is a fake
  * that takes every queued SYN at once (no BPF, no root).  No probe is
  * answered, so every probe times out: the state machine is not under test.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +16,19 @@
 #define S 1000000000ULL
 
 /*
- * The fake programs_send(): counts the frames of each run; while
- * fake_drop_runs is not 0, the device drops every frame of a run.
+ * The fake send_run(): counts the frames of each run and empties the
+ * queue; while fake_drop_runs is not 0, the device drops every frame of a
+ * run.
  */
 static uint64_t fake_frames;
 static unsigned int fake_drop_runs;
 
-int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64_t *dropped)
+int send_run(struct sender *tx, unsigned int batch, uint64_t *dropped)
 {
-	(void)p;
+	unsigned int n = tx->nq;
+
 	(void)batch;
+	tx->nq = 0;
 	fake_frames += n;
 	*dropped = 0;
 	if (fake_drop_runs) {
@@ -37,7 +41,8 @@ int programs_send(struct programs *p, unsigned int n, unsigned int batch, uint64
 struct rig {
 	struct config cfg;
 	struct pool_cfg pool;
-	struct programs prog;
+	struct sender tx;
+	struct slots slots;
 	struct scheduler s;
 	uint64_t outcomes;
 };
@@ -64,20 +69,21 @@ static int rig_init(struct rig *r, uint32_t n, uint32_t interval_ms, uint32_t ti
 	r->cfg.pools = &r->pool;
 	r->cfg.n_pools = 1;
 	r->cfg.n_backends = n;
-	r->prog.slots = calloc(n ? n : 1, sizeof(*r->prog.slots));
-	r->prog.txq = calloc(1, sizeof(*r->prog.txq));
-	r->prog.nslots = n;
+	r->slots.s = calloc(n ? n : 1, sizeof(*r->slots.s));
+	r->slots.n = n;
+	r->tx.txq = calloc(1, sizeof(*r->tx.txq));
+	r->tx.batch_fd = -1;
 	fake_frames = 0;
-	if (!r->prog.slots || !r->prog.txq)
+	if (!r->slots.s || !r->tx.txq)
 		return -1;
-	return sched_init(&r->s, &r->cfg, &r->prog, now, count_outcome, r);
+	return sched_init(&r->s, &r->cfg, &r->slots, &r->tx, now, count_outcome, r);
 }
 
 static void rig_free(struct rig *r)
 {
 	sched_free(&r->s);
-	free(r->prog.slots);
-	free(r->prog.txq);
+	free(r->slots.s);
+	free(r->tx.txq);
 }
 
 /* Tick at the scheduler's own tick from t to end; returns the time reached. */

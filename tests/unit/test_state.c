@@ -197,24 +197,6 @@ static void record_decides(void)
 	CHECK_UINT(health_run(rec), 2);
 }
 
-static void names(void)
-{
-	CHECK_STR(state_name(XDPHC_STATE_UNKNOWN), "unknown");
-	CHECK_STR(state_name(XDPHC_STATE_UP), "up");
-	CHECK_STR(state_name(XDPHC_STATE_DOWN), "down");
-	CHECK_STR(state_name(3), "?");
-	CHECK_STR(state_name(255), "?");
-	CHECK_STR(reason_name(XDPHC_REASON_NONE), "none");
-	CHECK_STR(reason_name(XDPHC_REASON_OK), "ok");
-	CHECK_STR(reason_name(XDPHC_REASON_REFUSED), "refused");
-	CHECK_STR(reason_name(XDPHC_REASON_TIMEOUT), "timeout");
-	CHECK_STR(reason_name(XDPHC_REASON_UNREACHABLE), "unreachable");
-	CHECK_STR(reason_name(XDPHC_REASON_NO_ROUTE), "no_route");
-	CHECK_STR(reason_name(XDPHC_REASON_NEIGH_FAILED), "neigh_failed");
-	CHECK_STR(reason_name(XDPHC_REASON_MAX), "?");
-	CHECK_STR(reason_name(255), "?");
-}
-
 void suite_state(void)
 {
 	rise_from_unknown();
@@ -226,5 +208,4 @@ void suite_state(void)
 	large_threshold();
 	counters_saturate();
 	record_decides();
-	names();
 }

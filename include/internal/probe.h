@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal interface between the controller and the XDP programs.  NOT part
- * of the consumer ABI (see abi.h): these maps are not pinned and may change
- * with any release.
+ * Internal interface between the controller and the XDP programs, included
+ * by both.  NOT part of the consumer ABI (include/xdphc/abi.h): these maps
+ * are not pinned and may change with any release, which is why this header
+ * lives outside include/xdphc/, the directory handed to consumers.
  */
 #ifndef XDPHC_PROBE_H
 #define XDPHC_PROBE_H
 
 #include <linux/types.h>
+
+#include "hash.h"
 
 /* Probe outcome kinds packed into xdphc_slot.result. */
 enum xdphc_result_kind {
@@ -36,20 +39,22 @@ enum xdphc_result_kind {
 
 /*
  * One probe target, indexed by slot number (the backend id).  The
- * controller writes addr, port, sport and family once, and bumps gen before
- * it queues a probe.  `t` is one word used in turn by each side, which keeps
- * a slot at 40 bytes (a million of them are mapped): probe_tx stores the send
- * time in it, probe_rx replaces that with the round-trip time before it
- * publishes result, and a send that found no neighbour stores the next hop
- * it was missing.  result says which of those t holds.
+ * controller's slots.c is the only user-space writer: it claims a slot
+ * (key fields, once) and arms it (gen + 1) before it queues a probe.  `t` is
+ * one word used in turn by each side, which keeps a slot at 40 bytes (a
+ * million of them are mapped): probe_tx stores the send time in it,
+ * probe_rx replaces that with the round-trip time before it publishes
+ * result, and a send that found no neighbour stores the next hop it was
+ * missing.  result says which of those t holds.
  */
 struct xdphc_slot {
-	__be32 addr[4];
+	__be32 addr[4];		/* the probed address, IPv4 in addr[0] */
 	__be16 port;		/* destination (check) port */
-	__u16 sport;		/* our source port, host order: part of the slot's key */
-	__u8 family;
-	__u8 flags;
-	__u16 pad;
+	__u16 sport;		/* our source port, host order */
+	__u8 family;		/* AF_INET (AF_INET6 reserved); 0 = unused slot */
+	__u8 proto;		/* IPPROTO_TCP: what kind of probe, and of reply */
+	__u8 flags;		/* XDPHC_SLOT_F_* */
+	__u8 pad;
 	__u32 gen;		/* probe generation, part of the cookie */
 	__u32 t;		/* sent (us, wraps) | rtt_us | next hop, see above */
 	__u64 result;		/* XDPHC_RESULT() of the current or last probe */
@@ -84,22 +89,40 @@ struct xdphc_slot_bucket {
 };
 
 /*
+ * A slot's key: what a reply must carry to be taken for an answer to the
+ * slot's probe (its tuple, seen from the probe), and the kind of probe.
+ * Unique among the slots of a table.
+ */
+struct xdphc_slot_key {
+	__be32 addr[4];
+	__be16 port;
+	__u16 sport;		/* host order */
+	__u8 family;
+	__u8 proto;
+};
+
+/* Does slot s have key k?  The one definition, for probe_rx and the controller. */
+static inline int xdphc_slot_is(const struct xdphc_slot *s, const struct xdphc_slot_key *k)
+{
+	/* The fields that tell keys apart most often come first. */
+	return s->addr[0] == k->addr[0] && s->port == k->port && s->sport == k->sport &&
+	       s->family == k->family && s->proto == k->proto && s->addr[1] == k->addr[1] &&
+	       s->addr[2] == k->addr[2] && s->addr[3] == k->addr[3];
+}
+
+/*
  * Key hash, the same in BPF and in the controller: a multiply-xorshift
  * mix; it need not be keyed, since only the controller inserts keys and a
- * forged reply can only make one lookup.
+ * forged reply can only make one lookup.  Family and protocol are compared
+ * but not hashed: keys that differ only there are rare, and share a bucket.
  */
-static inline __u64 xdphc_slot_hash(const __be32 addr[4], __be16 port, __u16 sport)
+static inline __u64 xdphc_slot_hash(const struct xdphc_slot_key *k)
 {
-	__u64 h = ((__u64)addr[0] << 32 | addr[1]) * 0x9e3779b97f4a7c15ULL;
+	__u64 h = ((__u64)k->addr[0] << 32 | k->addr[1]) * 0x9e3779b97f4a7c15ULL;
 
-	h ^= ((__u64)addr[2] << 32 | addr[3]) * 0xc2b2ae3d27d4eb4fULL;
-	h ^= (__u64)port << 16 | sport;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	h ^= ((__u64)k->addr[2] << 32 | k->addr[3]) * 0xc2b2ae3d27d4eb4fULL;
+	h ^= (__u64)k->port << 16 | k->sport;
+	return xdphc_mix64(h);
 }
 
 static inline __u32 xdphc_slot_home(__u64 h, __u32 nbuckets)
@@ -170,12 +193,12 @@ struct xdphc_txq {
  * Batched runs name the loopback device as their ingress: the program that
  * is attached to the probing interface (probe_rx) can then tell a SYN to
  * write from a packet received, and running the attached program itself
- * keeps BPF_PROG_RUN off the kernel's slow path (see programs.c).
+ * keeps BPF_PROG_RUN off the kernel's slow path (see send.c).
  */
 #define XDPHC_TX_IFINDEX 1
 #define XDPHC_FRAME_LEN 60	/* Ethernet minimum without FCS */
 
-/* xdphc_slot.flags, written by the controller */
+/* xdphc_slot.flags, written by the controller (slots.h) */
 #define XDPHC_SLOT_F_UNSURE 0x01	/* the last send of this probe lost frames in the device */
 #define XDPHC_SLOT_F_RESEND 0x02	/* a resend: probe_tx keeps the first send's time */
 

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The controller's side of the slot protocol on plain memory (the maps are
+ * mmap-ed arrays; no BPF here): claims, the slot table, and a probe's
+ * generations as the scheduler drives them.  bpf-check runs probe_rx on
+ * the same table.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "check.h"
+#include "slots.h"
+
+static int slots_mem(struct slots *sl, size_t n)
+{
+	memset(sl, 0, sizeof(*sl));
+	sl->n = n;
+	sl->nbuckets = slots_table_buckets(n);
+	sl->s = calloc(n ? n : 1, sizeof(*sl->s));
+	sl->table = calloc(sl->nbuckets, sizeof(*sl->table));
+	return sl->s && sl->table ? 0 : -1;
+}
+
+static void slots_mem_free(struct slots *sl)
+{
+	free(sl->s);
+	free(sl->table);
+}
+
+static struct xdphc_slot_key key_of(const struct xdphc_slot *s)
+{
+	struct xdphc_slot_key k = {
+		.port = s->port, .sport = s->sport, .family = s->family, .proto = s->proto,
+	};
+
+	memcpy(k.addr, s->addr, sizeof(k.addr));
+	return k;
+}
+
+/* 300 slots on 50 addresses and two ports: each (address, port) three times. */
+static void claim_index_find(void)
+{
+	struct slots sl;
+	uint32_t n = 300;
+	int64_t lost = 0, clash = 0;
+	char err[256] = "";
+
+	CHECK_INT(slots_mem(&sl, n), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		__be32 addr[4] = { htonl(0x0a000000 + i % 50) };
+
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80 + i / 50 % 2));
+	}
+	CHECK_INT(slots_index(&sl, 40000, 4, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct xdphc_slot_key k = key_of(&sl.s[i]);
+
+		lost += slots_find(&sl, &k) != i;
+		for (uint32_t j = 0; j < i; j++)
+			clash += xdphc_slot_is(&sl.s[j], &k);
+		CHECK(sl.s[i].sport >= 40000 && sl.s[i].sport < 40004);
+	}
+	CHECK_INT(lost, 0);
+	CHECK_INT(clash, 0);
+
+	/* The family and protocol are part of the key. */
+	struct xdphc_slot_key k = key_of(&sl.s[7]);
+
+	k.proto = IPPROTO_UDP;
+	CHECK_INT(slots_find(&sl, &k), -1);
+	k = key_of(&sl.s[7]);
+	k.family = AF_INET6;
+	CHECK_INT(slots_find(&sl, &k), -1);
+
+	/* A released slot matches nothing; the slots past its entry are still found. */
+	k = key_of(&sl.s[7]);
+	slots_release(&sl, 7);
+	CHECK_INT(slots_find(&sl, &k), -1);
+	CHECK_UINT(sl.s[7].family, 0);
+	lost = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct xdphc_slot_key ki = key_of(&sl.s[i]);
+
+		if (i != 7)
+			lost += slots_find(&sl, &ki) != i;
+	}
+	CHECK_INT(lost, 0);
+	slots_mem_free(&sl);
+}
+
+/* More slots on one (address, port) than source ports: refused, with the backend named. */
+static void index_refuses_crowding(void)
+{
+	__be32 addr[4] = { htonl(0xc0000201) };
+	struct slots sl;
+	char err[256] = "";
+
+	CHECK_INT(slots_mem(&sl, 3), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(443));
+	CHECK(slots_index(&sl, 40000, 2, err, sizeof(err)) < 0);
+	CHECK_CONTAINS(err, "192.0.2.1:443");
+	CHECK_CONTAINS(err, "source ports (2)");
+	slots_mem_free(&sl);
+}
+
+/* A probe's generations as the scheduler and the programs take turns. */
+static void generations(void)
+{
+	__be32 addr[4] = { htonl(0xc0000201) };
+	struct slot_outcome o = { 0 };
+	struct slots sl;
+	uint32_t gen;
+
+	CHECK_INT(slots_mem(&sl, 1), 0);
+	slots_claim(&sl, 0, AF_INET, IPPROTO_TCP, addr, htons(80));
+	slots_arm(&sl, 0);
+	gen = sl.s[0].gen;
+	CHECK(!slots_outcome(&sl, 0, &o));
+
+	/* probe_rx: the RTT into t, then the result of this generation. */
+	sl.s[0].t = 250;
+	sl.s[0].result = XDPHC_RESULT(gen, XDPHC_RES_ICMP, 3, 1);
+	CHECK(slots_outcome(&sl, 0, &o));
+	CHECK_UINT(o.kind, XDPHC_RES_ICMP);
+	CHECK_UINT(o.icmp_type, 3);
+	CHECK_UINT(o.icmp_code, 1);
+	CHECK_UINT(o.t, 250);
+
+	/* An outcome of the generation before does not answer the new probe. */
+	slots_mark_resend(&sl, 0);
+	slots_arm(&sl, 0);
+	CHECK_UINT(sl.s[0].gen, gen + 1);
+	CHECK(!(sl.s[0].flags & XDPHC_SLOT_F_RESEND));
+	CHECK(!slots_outcome(&sl, 0, &o));
+	sl.s[0].result = XDPHC_RESULT(gen, XDPHC_RES_SYNACK, 0, 0);
+	CHECK(!slots_outcome(&sl, 0, &o));
+	sl.s[0].result = XDPHC_RESULT(gen + 1, XDPHC_RES_NONE, 0, 0);
+	CHECK(!slots_outcome(&sl, 0, &o));
+
+	slots_mark_unsure(&sl, 0, true);
+	CHECK(slots_unsure(&sl, 0));
+	slots_mark_resend(&sl, 0);
+	CHECK(sl.s[0].flags & XDPHC_SLOT_F_RESEND);
+	slots_mark_unsure(&sl, 0, false);
+	CHECK(!slots_unsure(&sl, 0));
+	CHECK(sl.s[0].flags & XDPHC_SLOT_F_RESEND);
+	slots_mem_free(&sl);
+}
+
+void suite_slots(void)
+{
+	claim_index_find();
+	index_refuses_crowding();
+	generations();
+}
