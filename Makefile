@@ -10,7 +10,7 @@ PREFIX     ?= /usr/local
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lpthread
+LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lsystemd -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
 # Objects list their headers in .d files next to them (see the -include below).
 DEPFLAGS   := -MMD -MP
@@ -21,7 +21,7 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
-	linux-libc-dev iproute2 ethtool nftables util-linux procps \
+	linux-libc-dev libsystemd-dev iproute2 ethtool nftables util-linux procps \
 	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
