@@ -148,3 +148,33 @@ def test_example_config_passes():
     assert r.returncode == 0, r.stderr
     assert re.fullmatch(rf"{re.escape(str(ex))}: ok \(\d+ pools?, [\d,]+ backends?\)\n",
                         r.stdout)
+
+
+def test_make_install_destdir(tmp_path):
+    """make install DESTDIR=: the binary, xdphc(8), the unit (its ExecStart
+    naming the installed binary, and systemd-analyze verify happy when it is
+    there) and the example config, which never replaces a real config."""
+    dest = tmp_path / "inst"
+    (dest / "etc/xdphc").mkdir(parents=True)
+    (dest / "etc/xdphc/xdphc.yaml").write_text("interface: mine\n")
+    subprocess.run(["make", "-s", "install", f"DESTDIR={dest}"], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    sbin = dest / "usr/local/sbin/xdphc"
+    unit = dest / "usr/local/lib/systemd/system/xdphc.service"
+    assert (dest / "usr/local/share/man/man8/xdphc.8").is_file()
+    assert (dest / "etc/xdphc/xdphc.yaml").read_text() == "interface: mine\n"
+    ex = dest / "etc/xdphc/xdphc.yaml.example"
+    r = subprocess.run([str(sbin), "check", "-c", str(ex)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = unit.read_text()
+    assert "ExecStart=/usr/local/sbin/xdphc run -c /etc/xdphc/xdphc.yaml\n" in text
+    assert "Type=notify\n" in text and "WatchdogSec=" in text
+    if not shutil.which("systemd-analyze"):
+        return
+    # verify needs the ExecStart binary and the man page where it says
+    local = tmp_path / "xdphc.service"
+    local.write_text(text.replace("/usr/local/sbin/xdphc", str(sbin)))
+    env = {**os.environ, "MANPATH": f"{dest}/usr/local/share/man:"}
+    r = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
