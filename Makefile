@@ -10,7 +10,7 @@ PREFIX     ?= /usr/local
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lpthread
+LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lsystemd -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
 # Objects list their headers in .d files next to them (see the -include below).
 DEPFLAGS   := -MMD -MP
@@ -21,7 +21,7 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
-	linux-libc-dev iproute2 ethtool nftables util-linux procps \
+	linux-libc-dev libsystemd-dev iproute2 ethtool nftables util-linux procps \
 	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
@@ -66,7 +66,8 @@ help:
 	@echo "make demo     deps + build + a 10,000-backend lab demo (needs root)"
 	@echo "make bench    xdphc vs the ceiling, masscan, zmap, HAProxy (needs root;"
 	@echo "              BENCH_ARGS='--backends 200000 --seconds 20' for a short run)"
-	@echo "make install  install xdphc to $(PREFIX)/sbin and xdphc(8)"
+	@echo "make install  install xdphc to $(PREFIX)/sbin, xdphc(8), the systemd unit"
+	@echo "              and /etc/xdphc/xdphc.yaml.example (DESTDIR=, PREFIX=)"
 
 deps:
 	@$(MAKE) --no-print-directory apt PKGS="$(DEB_PACKAGES)"
@@ -221,9 +222,20 @@ bench: bench-deps
 	$(MAKE) $(BUILD)/tests/rx_test
 	/usr/bin/python3 tools/bench/bench.py $(BENCH_ARGS)
 
+# The unit goes to $(PREFIX)/lib/systemd/system (systemd reads
+# /usr/local/lib/systemd/system; /etc/systemd/system is the admin's to
+# override).  Its ExecStart names $(PREFIX)/sbin/xdphc.  The example config
+# never replaces /etc/xdphc/xdphc.yaml: it goes next to it.
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 install: $(BUILD)/xdphc $(TOOL_BPF)
 	install -D -m 0755 $(BUILD)/xdphc $(DESTDIR)$(PREFIX)/sbin/xdphc
 	install -D -m 0644 docs/xdphc.8 $(DESTDIR)$(PREFIX)/share/man/man8/xdphc.8
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/xdphc
+	sed 's|/usr/local/sbin/xdphc|$(PREFIX)/sbin/xdphc|' packaging/xdphc.service \
+		> $(DESTDIR)$(UNITDIR)/xdphc.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xdphc.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/xdphc.service.tmp $(DESTDIR)$(UNITDIR)/xdphc.service
+	install -m 0644 docs/xdphc.example.yaml $(DESTDIR)/etc/xdphc/xdphc.yaml.example
 
 clean:
 	rm -rf $(BUILD)

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "netif.h"
+#include "notify.h"
 #include "owner.h"
 #include "pindir.h"
 #include "pins.h"
@@ -56,6 +57,7 @@ struct engine {
 	struct eventlog events;
 	struct metrics_pool *mp;	/* per pool, for /metrics */
 	struct exporter exp;
+	struct notify notify;		/* systemd: READY=1, WATCHDOG=1 */
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
@@ -631,6 +633,7 @@ static void loop(struct engine *e)
 			e->tick_lag_max = now - next;
 		e->now_real = real_ns();
 		sched_tick(&e->sched, now);
+		notify_tick(&e->notify, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
 			send_refresh(&e->prog.send);
@@ -645,7 +648,9 @@ static void loop(struct engine *e)
 		}
 		if (reload_requested) {
 			reload_requested = 0;
+			notify_reloading();
 			on_sighup(e);
+			notify_reloaded();
 		}
 		next += e->sched.tick_ns;
 		if (next < now)
@@ -688,7 +693,9 @@ int engine_run(const char *config_path)
 		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),
 		 (double)(mono_ns() - t0) / 1e9);
+	notify_init(&e.notify);
 	loop(&e);
+	notify_stopping();
 	log_info("stopping: %s", stop_requested ? "signal received" : "done");
 	teardown(&e, true);
 	return 0;

@@ -13,12 +13,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xdphc run -c CONFIG [-v]\n"
+		"       xdphc check -c CONFIG\n"
 		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc config-keys\n"
 		"       xdphc version\n"
 		"\n"
 		"run     probe the backends of CONFIG until SIGINT/SIGTERM\n"
+		"check   validate CONFIG only (no interface, bpffs or BPF; runs as any user)\n"
 		"status  per-pool counts and every backend that is not up, read from the\n"
 		"        pinned maps (default pin path " DEFAULT_PIN_PATH ")\n"
 		"show    one backend's full record\n"
@@ -85,6 +87,60 @@ static int cmd_run(int argc, char **argv)
 	if (optind < argc)
 		return bad_extra("run", argv[optind]);
 	return engine_run(config);
+}
+
+/* 10000 -> "10,000": the counts of a large config stay readable. */
+static const char *thousands(size_t n, char *buf, size_t len)
+{
+	char digits[32];
+	size_t nd, i, o = 0;
+
+	nd = (size_t)snprintf(digits, sizeof(digits), "%zu", n);
+	for (i = 0; i < nd && o + 2 < len; i++) {
+		if (i && (nd - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * config_load() and nothing else: the interface, bpffs and BPF are only
+ * touched by `run`, so an operator (or a packaging hook) can validate a
+ * config before a restart, unprivileged and on another machine.
+ */
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL;
+	char err[CONFIG_ERR_LEN], nb[32];
+	struct config cfg;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else
+			return bad_option("check", c, argc, argv);
+	}
+	if (!config)
+		return bad_args("check", "missing -c CONFIG");
+	if (optind < argc)
+		return bad_extra("check", argv[optind]);
+	if (config_load(config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "xdphc: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok (%zu pool%s, %s backend%s)\n", config, cfg.n_pools,
+	       cfg.n_pools == 1 ? "" : "s", thousands(config_backend_count(&cfg), nb, sizeof(nb)),
+	       config_backend_count(&cfg) == 1 ? "" : "s");
+	config_free(&cfg);
+	return 0;
 }
 
 /* --pin-path wins; -c reads pin_path from a config; else the default. */
@@ -168,6 +224,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "status"))
 		return cmd_read(argc - 1, argv + 1, false);
 	if (!strcmp(cmd, "show"))

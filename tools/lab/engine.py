@@ -100,15 +100,18 @@ class Engine:
         """Argv of `xdphc ARGS` in the prober's network namespace."""
         return [*self.lab.nsenter_prefix(), self.bin, *args]
 
-    def start(self, wait_for: str = "probing ", timeout: float = 10.0) -> None:
+    def start(self, wait_for: str = "probing ", timeout: float = 10.0,
+              env: dict | None = None) -> None:
         """`xdphc run`; returns once WAIT_FOR is in this run's log (the start
-        line, by default), EngineError if it exits or takes longer."""
+        line, by default), EngineError if it exits or takes longer.  ENV is
+        added to the inherited environment (e.g. NOTIFY_SOCKET)."""
         self._close_log()
         self._log = open(self.log_path, "ab")
         self.log_offset = self._log.tell()
         self.proc = subprocess.Popen(self.cmd("run", "-c", str(self.config_path)),
                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log)
+                                     stderr=self._log,
+                                     env={**os.environ, **env} if env else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if wait_for in self.log(this_run=True):

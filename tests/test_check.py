@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: MIT
+"""`xdphc check -c FILE`: config_load() and nothing else.  No lab, no
+namespace, no bpffs: the binary runs directly, also as user nobody, and an
+interface that does not exist is fine (only `run` resolves it)."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+XDPHC = ROOT / "build" / "xdphc"
+
+# Three pools, 10,000 backends: three inline, 9,997 from a file.
+VALID = textwrap.dedent("""\
+    interface: does-not-exist0
+    pin_path: /sys/fs/bpf/xhc-check-never-made
+    pools:
+      - name: web
+        healthcheck:
+          protocol: tcp
+          interval: 1s
+          timeout: 500ms
+          healthy_threshold: 2
+          unhealthy_threshold: 2
+        backends:
+          - 198.18.1.1:80
+          - 198.18.1.2:80
+      - name: api
+        healthcheck:
+          protocol: tcp
+          interval: 2s
+          timeout: 1s
+          healthy_threshold: 3
+          unhealthy_threshold: 2
+        backends_file: api.txt
+      - name: legacy
+        healthcheck:
+          protocol: tcp
+          interval: 1s
+          timeout: 500ms
+          healthy_threshold: 2
+          unhealthy_threshold: 2
+        backends: [198.18.100.1:25]
+    """)
+
+
+@pytest.fixture
+def cfgdir():
+    """A world-readable temp dir (pytest's tmp_path is 0700 to root, so
+    nobody could not read it) holding api.txt with 9,997 backends."""
+    d = Path(tempfile.mkdtemp(prefix="xhc-check-"))
+    d.chmod(0o755)
+    lines = [f"198.18.{2 + i // 250}.{1 + i % 250}:8080" for i in range(9997)]
+    (d / "api.txt").write_text("# api pool\n" + "\n".join(lines) + "\n")
+    (d / "api.txt").chmod(0o644)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d)
+
+
+def write(d: Path, text: str, name: str = "xdphc.yaml") -> str:
+    p = d / name
+    p.write_text(text)
+    p.chmod(0o644)
+    return str(p)
+
+
+def check(path: str, prefix: tuple = ()) -> subprocess.CompletedProcess:
+    if not XDPHC.is_file():
+        pytest.fail(f"{XDPHC} does not exist: run `make` first")
+    return subprocess.run([*prefix, str(XDPHC), "check", "-c", path],
+                          capture_output=True, text=True, timeout=30)
+
+
+def ok_line(r: subprocess.CompletedProcess, path: str, pools: int, backends: str) -> None:
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert r.stdout == f"{path}: ok ({pools} pools, {backends} backends)\n"
+
+
+def one_error(r: subprocess.CompletedProcess, path: str, line: int) -> str:
+    """Exit 1 and one message naming path:line."""
+    assert r.returncode == 1, f"exit {r.returncode}; stdout {r.stdout!r} stderr {r.stderr!r}"
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f"{path}:{line}:" in lines[0], lines[0]
+    return lines[0]
+
+
+def line_of(text: str, needle: str) -> int:
+    hits = [i for i, ln in enumerate(text.splitlines(), 1) if needle in ln]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def test_valid_config_ok_without_the_interface(cfgdir):
+    # does-not-exist0 is no interface here: check never looks it up, and
+    # the pin path is never created
+    path = write(cfgdir, VALID)
+    ok_line(check(path), path, 3, "10,000")
+    assert not os.path.exists("/sys/fs/bpf/xhc-check-never-made")
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ("    pin_path:", "    pin_pth:", "pin_pth"),                          # unknown key
+    ("- 198.18.1.2:80", "- 198.18.1.300:80", "198.18.1.300"),            # bad address
+    ("backends_file: api.txt", "backends_file: gone.txt", "gone.txt"),   # missing file
+    ("timeout: 1s", "timeout: 3s", "timeout: 3s"),                       # timeout > interval
+])
+def test_broken_config_one_message(cfgdir, old, new, needle):
+    text = VALID.replace(old.strip(), new.strip(), 1)
+    assert text != VALID
+    path = write(cfgdir, text)
+    msg = one_error(check(path), path, line_of(text, needle))
+    assert "xdphc: " in msg
+
+
+def test_missing_file_and_bad_args(cfgdir):
+    r = check(str(cfgdir / "nope.yaml"))
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1
+    assert "nope.yaml" in r.stderr
+    r = subprocess.run([str(XDPHC), "check"], capture_output=True, text=True)
+    assert r.returncode == 2 and "missing -c CONFIG" in r.stderr
+
+
+def test_as_nobody(cfgdir):
+    path = write(cfgdir, VALID)
+    nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    who = subprocess.run([*nobody, "id", "-u"], capture_output=True, text=True, check=True)
+    assert who.stdout.strip() == "65534"
+    ok_line(check(path, nobody), path, 3, "10,000")
+    text = VALID.replace("- 198.18.1.2:80", "- 198.18.1.300:80")
+    bad = write(cfgdir, text, "bad.yaml")
+    one_error(check(bad, nobody), bad, line_of(text, "198.18.1.300"))
+
+
+def test_example_config_passes():
+    """The config `make install` puts in /etc/xdphc as an example."""
+    ex = ROOT / "docs" / "xdphc.example.yaml"
+    r = check(str(ex))
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(rf"{re.escape(str(ex))}: ok \(\d+ pools?, [\d,]+ backends?\)\n",
+                        r.stdout)
+
+
+def test_make_install_destdir(tmp_path):
+    """make install DESTDIR=: the binary, xdphc(8), the unit (its ExecStart
+    naming the installed binary, and systemd-analyze verify happy when it is
+    there) and the example config, which never replaces a real config."""
+    dest = tmp_path / "inst"
+    (dest / "etc/xdphc").mkdir(parents=True)
+    (dest / "etc/xdphc/xdphc.yaml").write_text("interface: mine\n")
+    subprocess.run(["make", "-s", "install", f"DESTDIR={dest}"], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    sbin = dest / "usr/local/sbin/xdphc"
+    unit = dest / "usr/local/lib/systemd/system/xdphc.service"
+    assert (dest / "usr/local/share/man/man8/xdphc.8").is_file()
+    assert (dest / "etc/xdphc/xdphc.yaml").read_text() == "interface: mine\n"
+    ex = dest / "etc/xdphc/xdphc.yaml.example"
+    r = subprocess.run([str(sbin), "check", "-c", str(ex)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = unit.read_text()
+    assert "ExecStart=/usr/local/sbin/xdphc run -c /etc/xdphc/xdphc.yaml\n" in text
+    assert "Type=notify\n" in text and "WatchdogSec=" in text
+    if not shutil.which("systemd-analyze"):
+        return
+    # verify needs the ExecStart binary and the man page where it says
+    local = tmp_path / "xdphc.service"
+    local.write_text(text.replace("/usr/local/sbin/xdphc", str(sbin)))
+    env = {**os.environ, "MANPATH": f"{dest}/usr/local/share/man:"}
+    r = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
