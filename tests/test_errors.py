@@ -180,6 +180,12 @@ def test_metrics_port_in_use(engine):
 @pytest.mark.parametrize("old,new,needle,words",
                          [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
 def test_config_error(engine, old, new, needle, words):
+    config_error(engine, old, new, needle, words)
+
+
+def config_error(engine, old, new, needle, words):
+    """BASE with one line changed: one message naming the line with needle
+    and the words, and nothing left behind."""
     assert old in BASE
     path, text = write_cfg(engine, BASE.replace(old, new, 1))
     msg = one_message(run_engine(engine, path))

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from lab.engine import pool
-from test_errors import (BASE, assert_nothing_left, assert_where, line_of, one_message,
-                         run_engine, write_cfg, xdp_prog)
+from test_errors import (BASE, assert_nothing_left, assert_where, config_error, line_of,
+                         one_message, run_engine, write_cfg, xdp_prog)
 from lab import Lab
 
 
@@ -86,14 +86,6 @@ CONFIG_CASES = [
                          [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
 def test_config_error(engine, old, new, needle, words):
     config_error(engine, old, new, needle, words)
-
-
-def config_error(engine, old, new, needle, words):
-    assert old in BASE
-    path, text = write_cfg(engine, BASE.replace(old, new, 1))
-    msg = one_message(run_engine(engine, path))
-    assert_where(msg, path, line_of(text, needle), *words)
-    assert_nothing_left(engine)
 
 
 # ---- config input: NUL bytes, special files, the event log ------------------------
