@@ -175,8 +175,10 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
         v = e["value"]
         k = v["key"]
         assert set(k) >= {"family", "protocol", "port", "addr"}
-        assert set(v) >= {"seq", "state", "reason", "consecutive_ok", "consecutive_fail",
-                          "last_rtt_us", "last_change_ns", "pool_id"}
+        assert set(v) >= {"seq", "state", "reason", "flags", "check", "consecutive_ok",
+                          "consecutive_fail", "pool_id", "detail", "generation",
+                          "last_rtt_us", "last_change_ns"}
+        assert v["generation"] == 1, "the first backend an id holds is generation 1"
         assert v["seq"] % 2 == 0, "a settled entry must not look half-written"
         assert (k["family"], k["protocol"]) == (2, 6)
         addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
@@ -185,12 +187,13 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
         seen.add((addr, port))
         assert {
             "pool": pool_names[v["pool_id"]], "state": states[v["state"]],
-            "reason": reasons[v["reason"]], "icmp_type": v["icmp_type"],
-            "icmp_code": v["icmp_code"], "consecutive_ok": v["consecutive_ok"],
+            "reason": reasons[v["reason"]], "icmp_type": v["detail"] >> 8,
+            "icmp_code": v["detail"] & 0xff, "generation": v["generation"],
+            "draining": bool(v["flags"] & 1), "consecutive_ok": v["consecutive_ok"],
             "consecutive_fail": v["consecutive_fail"], "last_rtt_us": v["last_rtt_us"],
             "last_change_ns": v["last_change_ns"],
         } == {f: cli[f] for f in ("pool", "state", "reason", "icmp_type", "icmp_code",
-                                  "consecutive_ok", "consecutive_fail", "last_rtt_us",
+                                  "generation", "draining", "consecutive_ok", "consecutive_fail", "last_rtt_us",
                                   "last_change_ns")}, (addr, port)
         ids[(k["addr"][0], k["port"])] = e["key"]
     assert seen == set(st), "bpftool and the CLI list different backends"

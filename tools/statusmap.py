@@ -16,7 +16,9 @@ import subprocess
 
 from lab import bpf
 
-ENTRY = struct.Struct("<BBH16sIBBBBHHHHIQ")
+# key (family, protocol, port, addr), seq, state, reason, flags, check, consecutive_ok,
+# consecutive_fail, pool_id, detail, generation, last_rtt_us, last_change_ns
+ENTRY = struct.Struct("<BBH16sIBBBBBBHHHIQ")
 assert ENTRY.size == 48
 
 
@@ -62,13 +64,15 @@ class StatusMap:
 
     @staticmethod
     def decode(rec: tuple) -> dict:
-        family, _proto, port, addr, seq, state, reason, it, ic, ok, fail, pool, _r, rtt, \
-            change = rec
+        family, _proto, port, addr, seq, state, reason, flags, _check, ok, fail, pool, \
+            detail, gen, rtt, change = rec
         a = str(ipaddress.IPv4Address(addr[:4])) if family == 2 else \
             str(ipaddress.IPv6Address(addr))
         return {"address": a, "port": int.from_bytes(struct.pack("<H", port), "big"),
                 "state": STATES.get(state, "?"), "reason": REASONS.get(reason, "?"),
                 "consecutive_ok": ok, "consecutive_fail": fail, "pool_id": pool,
+                "draining": bool(flags & 1), "grace": bool(flags & 2), "detail": detail,
+                "generation": gen,
                 "last_rtt_us": rtt, "last_change_ns": change, "seq": seq}
 
     def entry(self, i: int) -> dict:

@@ -24,6 +24,7 @@
 /* A consistent copy of one status entry. */
 struct entry {
 	struct xdphc_backend_status st;
+	uint32_t id;
 };
 
 struct snapshot {
@@ -104,8 +105,10 @@ static int read_status(const char *dir, struct snapshot *s)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (m[i].key.family)
+		if (m[i].key.family) {
+			s->e[s->n].id = i;
 			read_entry(&m[i], &s->e[s->n++].st);
+		}
 	bpfmap_munmap(m, len);
 	return 0;
 }
@@ -187,8 +190,8 @@ static void print_pools_text(const struct snapshot *s, const char *only)
 static void print_reason(const struct xdphc_backend_status *st, char *buf, size_t len)
 {
 	if (st->reason == XDPHC_REASON_UNREACHABLE)
-		snprintf(buf, len, "%s(icmp %u/%u)", reason_name(st->reason), st->icmp_type,
-			 st->icmp_code);
+		snprintf(buf, len, "%s(icmp %u/%u)", reason_name(st->reason),
+			 XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail));
 	else
 		snprintf(buf, len, "%s", reason_name(st->reason));
 }
@@ -238,11 +241,15 @@ static void json_backend(const struct snapshot *s, const struct entry *e)
 	*strrchr(a, ':') = '\0';
 	printf("{\"address\":\"%s\",\"port\":%u,\"pool\":\"%s\",\"state\":\"%s\","
 	       "\"reason\":\"%s\",\"icmp_type\":%u,\"icmp_code\":%u,\"consecutive_ok\":%u,"
-	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu}",
+	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu,"
+	       "\"draining\":%s,\"grace\":%s,\"generation\":%u,\"id\":%u}",
 	       a[0] == '[' ? (a[strlen(a) - 1] = '\0', a + 1) : a, ntohs(e->st.key.port),
 	       pool_name(s, e->st.pool_id), state_name(e->st.state), reason_name(e->st.reason),
-	       e->st.icmp_type, e->st.icmp_code, e->st.consecutive_ok, e->st.consecutive_fail,
-	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns);
+	       XDPHC_DETAIL_ICMP_TYPE(e->st.detail), XDPHC_DETAIL_ICMP_CODE(e->st.detail),
+	       e->st.consecutive_ok, e->st.consecutive_fail,
+	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns,
+	       e->st.flags & XDPHC_BACKEND_F_DRAIN ? "true" : "false",
+	       e->st.flags & XDPHC_BACKEND_F_GRACE ? "true" : "false", e->st.generation, e->id);
 }
 
 static void json_engine(const struct snapshot *s)
@@ -356,8 +363,10 @@ static int find_backend(const char *dir, const struct xdphc_backend_key *key, st
 			if (m[i].key.family && backend_key_equal(&m[i].key, key))
 				found = (int)i;
 	}
-	if (found >= 0)
+	if (found >= 0) {
+		out->id = found;
 		read_entry(&m[found], &out->st);
+	}
 	bpfmap_munmap(m, len);
 	if (found < 0)
 		return 1;

@@ -87,8 +87,9 @@ void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		"\"port\":%u,\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"icmp_type\":%u,"
 		"\"icmp_code\":%u,\"rtt_us\":%u,\"consecutive_ok\":%u,\"consecutive_fail\":%u}\n",
 		t, (unsigned long long)now_real_ns, pool, a, ntohs(st->key.port),
-		state_name(from), state_name(st->state), reason_name(st->reason), st->icmp_type,
-		st->icmp_code, st->last_rtt_us, st->consecutive_ok, st->consecutive_fail);
+		state_name(from), state_name(st->state), reason_name(st->reason),
+		XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail),
+		st->last_rtt_us, st->consecutive_ok, st->consecutive_fail);
 	el->dirty = true;
 }
 

@@ -18,6 +18,7 @@ static const struct state_desc states[NAMES_N_STATES] = {
 	[XDPHC_STATE_UNKNOWN] = { "unknown", "Not enough probes yet to decide." },
 	[XDPHC_STATE_UP] = { "up", "Healthy: send new flows." },
 	[XDPHC_STATE_DOWN] = { "down", "Unhealthy: send no new flows." },
+	[XDPHC_STATE_MAINT] = { "maint", "Taken out by an operator (backend maint): not probed, no new flows." },
 };
 
 static const struct reason_desc reasons[XDPHC_REASON_MAX] = {

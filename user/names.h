@@ -45,7 +45,7 @@ static inline uint64_t stat_value(const struct xdphc_engine_stats *st,
 	return v;
 }
 
-#define NAMES_N_STATES (XDPHC_STATE_DOWN + 1)
+#define NAMES_N_STATES (XDPHC_STATE_MAINT + 1)
 
 /* enum xdphc_state as a word ("up"); "?" past the known ones. */
 const char *state_name(uint8_t state);

@@ -59,6 +59,29 @@ static bool compatible(const struct bpf_map_info *info, struct bpf_map *want,
 	return info->max_entries == bpf_map__max_entries(want);
 }
 
+/*
+ * The ABI version of the maps pinned in p->dir (0: none pinned).  Maps of
+ * another version are never reused, even when their sizes match: a status
+ * entry of version 2 is as long as one of version 3 and means other things.
+ */
+static __u32 pinned_abi(const struct pins *p)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), zero = 0, ver = 0;
+	char path[PATH_MAX + 16], buf[256];
+	int fd;
+
+	pin_path(path, sizeof(path), p->dir, PIN_META);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.value_size >= sizeof(ver) &&
+	    info.value_size <= sizeof(buf) && !bpf_map_lookup_elem(fd, &zero, buf))
+		memcpy(&ver, buf, sizeof(ver));
+	close(fd);
+	return ver;
+}
+
 static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 {
 	struct bpf_map_info info = {};
@@ -75,7 +98,8 @@ static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
 		close(fd);
 		return 0;
 	}
-	if (!compatible(&info, map, capacity, sized_by_backends(which))) {
+	if (p->old_abi != XDPHC_ABI_VERSION ||
+	    !compatible(&info, map, capacity, sized_by_backends(which))) {
 		if (which == PIN_STATUS && same_layout(&info, map)) {
 			p->old_status_fd = fd;
 			p->old_status_max = info.max_entries;
@@ -113,6 +137,9 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	bpf_map__set_max_entries(p->skel->maps.pool_up, capacity);
 	if (!index)
 		bpf_map__set_autocreate(p->skel->maps.status_index, false);
+	p->old_abi = pinned_abi(p);
+	if (!p->old_abi)
+		p->old_abi = XDPHC_ABI_VERSION;	/* nothing pinned, or a map without meta */
 	for (int i = 0; i < PIN_NR; i++) {
 		if (i == PIN_INDEX && !index)
 			continue;

@@ -17,7 +17,8 @@ struct pins {
 	int fd[PIN_NR];		/* fd[PIN_INDEX] is -1 without the index */
 	bool reused[PIN_NR];	/* the pinned map was compatible and is kept */
 	bool with_index;
-	int old_status_fd;	/* a pinned status map of another size, read for carry-over */
+	__u32 old_abi;		/* ABI version of the pinned maps found, else ours */
+	int old_status_fd;	/* a pinned status map not reused, read for carry-over */
 	__u32 old_status_max;
 	struct xdphc_backend_status *status;	/* mmap of the status map */
 	size_t status_len;
@@ -47,6 +48,8 @@ void pins_close(struct pins *p);
 /*
  * A copy of the previous run's status entries (*n of them, some unused), to
  * carry states over; NULL if there is none.  Call before writing p->status.
+ * Of entries of another ABI version (p->old_abi), only key, state, reason,
+ * last_rtt_us and last_change_ns mean the same (versions 2 and 3).
  */
 struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n);
 

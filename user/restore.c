@@ -10,6 +10,7 @@
 #include "log.h"
 #include "restore.h"
 #include "seqlock.h"
+#include "state.h"
 
 /* Entries of the configured backends at their ids; the pools' spare ids stay unused. */
 static void fill_entries(struct restore *r, const struct config *cfg)
@@ -30,7 +31,7 @@ static void fill_entries(struct restore *r, const struct config *cfg)
 
 /* Keep what the previous run learned: a restart must not flap every backend. */
 static size_t carry_over(struct restore *r, const struct xdphc_backend_status *old,
-			 size_t n_old)
+			 size_t n_old, bool same_abi)
 {
 	size_t kept = 0;
 
@@ -43,13 +44,33 @@ static size_t carry_over(struct restore *r, const struct xdphc_backend_status *o
 		st = &r->entries[i];
 		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
 		st->reason = old[j].reason;
-		st->icmp_type = old[j].icmp_type;
-		st->icmp_code = old[j].icmp_code;
+		if (same_abi)
+			st->detail = old[j].detail;
 		st->last_change_ns = old[j].last_change_ns;
 		st->last_rtt_us = old[j].last_rtt_us;
 		kept++;
 	}
 	return kept;
+}
+
+/*
+ * Ids keep their generation across restarts: the same backend on the same
+ * id keeps it, another backend on an id that was used gets the next one.
+ */
+static void assign_generations(struct restore *r, const struct xdphc_backend_status *old,
+			       size_t n_old, bool same_abi)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct xdphc_backend_status *st = &r->entries[i];
+		uint16_t was = same_abi && i < n_old ? old[i].generation : 0;
+
+		if (!st->key.family)
+			st->generation = was;	/* a free id remembers, for its next backend */
+		else if (was && backend_key_equal(&old[i].key, &st->key))
+			st->generation = was;
+		else
+			st->generation = generation_next(was);
+	}
 }
 
 int restore_build(struct restore *r, const struct config *cfg, size_t n, struct pins *pins,
@@ -71,7 +92,8 @@ int restore_build(struct restore *r, const struct config *cfg, size_t n, struct 
 		if (r->entries[i].key.family)
 			keyindex_insert(&r->idx, i);
 	if (old)
-		r->kept = carry_over(r, old, n_old);
+		r->kept = carry_over(r, old, n_old, pins->old_abi == XDPHC_ABI_VERSION);
+	assign_generations(r, old, old ? n_old : 0, pins->old_abi == XDPHC_ABI_VERSION);
 	free(old);
 	return 0;
 }

@@ -15,9 +15,9 @@ bool health_update(struct health *h, const struct hc_config *hc, const struct pr
 	return next != state;
 }
 
-static uint16_t sat16(uint32_t v)
+static uint8_t sat8(uint32_t v)
 {
-	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+	return v > UINT8_MAX ? UINT8_MAX : (uint8_t)v;
 }
 
 void health_publish(struct xdphc_backend_status *st, struct health h,
@@ -28,10 +28,10 @@ void health_publish(struct xdphc_backend_status *st, struct health h,
 
 	st->state = health_state(h);
 	st->reason = o->reason;
-	st->icmp_type = o->icmp_type;
-	st->icmp_code = o->icmp_code;
-	st->consecutive_ok = ok ? sat16(health_run(h)) : 0;
-	st->consecutive_fail = ok ? 0 : sat16(health_run(h));
+	st->detail = o->reason == XDPHC_REASON_UNREACHABLE ?
+		XDPHC_DETAIL_ICMP(o->icmp_type, o->icmp_code) : 0;
+	st->consecutive_ok = ok ? sat8(health_run(h)) : 0;
+	st->consecutive_fail = ok ? 0 : sat8(health_run(h));
 	if (o->ok)
 		st->last_rtt_us = o->rtt_us;
 	if (changed)

@@ -51,6 +51,12 @@ static inline struct health health_make(uint8_t state, bool ok, uint32_t run)
 	return h;
 }
 
+/* The generation of the next backend an id holds: never 0, the mark of "never used". */
+static inline uint16_t generation_next(uint16_t g)
+{
+	return g == UINT16_MAX ? 1 : g + 1;
+}
+
 /*
  * Feed one outcome into the rise/fall counters.  Returns true when the
  * state changed (unknown -> up/down, up <-> down).

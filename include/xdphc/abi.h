@@ -36,6 +36,7 @@ enum xdphc_state {
 	XDPHC_STATE_UNKNOWN = 0,	/* not enough probes yet to decide */
 	XDPHC_STATE_UP = 1,
 	XDPHC_STATE_DOWN = 2,
+	XDPHC_STATE_MAINT = 3,		/* taken out by an operator (`backend maint`): not probed */
 };
 
 /* Outcome of the most recent probe of a backend. */
@@ -50,6 +51,19 @@ enum xdphc_reason {
 	XDPHC_REASON_MAX,
 };
 
+/*
+ * The kind of check a backend gets (its pool's).  Only TCP_SYN exists yet;
+ * the others are reserved so that the status layout need not change for
+ * them.
+ */
+enum xdphc_check {
+	XDPHC_CHECK_TCP_SYN = 0,	/* half-open SYN probe from XDP */
+	XDPHC_CHECK_TCP = 1,		/* full connection, optional send/expect */
+	XDPHC_CHECK_HTTP = 2,
+	XDPHC_CHECK_HTTPS = 3,
+	XDPHC_CHECK_UDP = 4,
+};
+
 /* A backend as a load balancer knows it: key of the index map. */
 struct xdphc_backend_key {
 	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
@@ -59,25 +73,56 @@ struct xdphc_backend_key {
 };
 
 /*
+ * Backend flags (status.flags), set by an operator or by the engine.
+ *
+ * DRAIN: `backend drain` (ELB deregistration): still probed and its state
+ * kept, but out of the pool's up list; a load balancer sends it no new
+ * flows and keeps the existing ones.  It is removed after the pool's
+ * deregistration_delay.
+ *
+ * GRACE: in its grace period (a new backend, or every backend just after a
+ * start with grace_on_start): failures do not count yet, successes do.
+ */
+#define XDPHC_BACKEND_F_DRAIN 0x01
+#define XDPHC_BACKEND_F_GRACE 0x02
+
+/*
  * One backend's published health, status[backend id].  Entries whose
  * key.family is 0 are unused.
+ *
+ * Usable for new flows: state == XDPHC_STATE_UP and not XDPHC_BACKEND_F_DRAIN
+ * (exactly the backends of the pool_up list).
+ *
+ * generation: an id freed by `backend del` may be given to another backend
+ * later; each backend an id holds gets the next generation (never 0 once
+ * used), so a consumer that cached (id, generation) can tell the id now
+ * names someone else.
  *
  * Consistency: `state` is one byte and always safe to read alone.  To read
  * several fields as one record, use seq like a seqlock: read seq (retry
  * while it is odd), read the fields, read seq again and retry if it
  * changed.  The engine makes seq odd before it writes and even after.
  */
+#define XDPHC_DETAIL_ICMP(type, code) ((__u16)((type) << 8 | (code)))
+#define XDPHC_DETAIL_ICMP_TYPE(d) ((__u8)((d) >> 8))
+#define XDPHC_DETAIL_ICMP_CODE(d) ((__u8)(d))
+
 struct xdphc_backend_status {
 	struct xdphc_backend_key key;
 	__u32 seq;
 	__u8 state;		/* enum xdphc_state */
 	__u8 reason;		/* enum xdphc_reason of the last probe */
-	__u8 icmp_type;		/* with XDPHC_REASON_UNREACHABLE */
-	__u8 icmp_code;
-	__u16 consecutive_ok;	/* successes in a row (saturates at 65535) */
-	__u16 consecutive_fail;	/* failures in a row (saturates at 65535) */
+	__u8 flags;		/* XDPHC_BACKEND_F_* */
+	__u8 check;		/* enum xdphc_check */
+	__u8 consecutive_ok;	/* successes in a row (saturates at 255) */
+	__u8 consecutive_fail;	/* failures in a row (saturates at 255) */
 	__u16 pool_id;		/* index into the pools map */
-	__u16 reserved;
+	/*
+	 * What the reason says more: with XDPHC_REASON_UNREACHABLE the ICMP
+	 * type << 8 | code; with the HTTP check's reasons the status code.
+	 */
+	__u16 detail;
+	__u16 generation;	/* see above; wraps, skipping 0 */
 	__u32 last_rtt_us;	/* round-trip time of the last successful probe */
 	__u64 last_change_ns;	/* when state last changed (realtime ns), 0 = never */
 };
@@ -91,6 +136,11 @@ _Static_assert(sizeof(struct xdphc_backend_status) == 48, "xdphc ABI: status lay
 
 struct xdphc_pool_summary {
 	char name[XDPHC_POOL_NAME_LEN];
+	/*
+	 * Every backend of the pool is counted once: total = up + down +
+	 * unknown + draining + maint.  up is the length of the pool's up list
+	 * (state up, not draining).
+	 */
 	__u32 total;
 	__u32 up;
 	__u32 down;
@@ -103,15 +153,18 @@ struct xdphc_pool_summary {
 	__u8 in_use;		/* 1 when this id names a configured pool */
 	__u32 last_cycle_us;	/* how long the last pass over the pool took */
 	/*
-	 * Backend ids [first, first + capacity) are the pool's: its backends
-	 * are [first, first + total); the rest are unused entries (status
-	 * key.family 0) until backends are added at runtime.
+	 * Backend ids [first, first + capacity) are the pool's.  The configured
+	 * backends take the first ids; backends added at runtime take free ids
+	 * of the range, so a pool's ids may have gaps (status key.family 0).
 	 */
 	__u32 first;
 	__u32 capacity;
-	__u32 reserved;
+	__u32 draining;		/* backends with XDPHC_BACKEND_F_DRAIN, whatever their state */
+	__u32 maint;		/* backends in XDPHC_STATE_MAINT */
+	__u8 check;		/* enum xdphc_check */
+	__u8 reserved[3];
 };
-_Static_assert(sizeof(struct xdphc_pool_summary) == 80, "xdphc ABI: pools layout");
+_Static_assert(sizeof(struct xdphc_pool_summary) == 88, "xdphc ABI: pools layout");
 
 /*
  * One slot of the pool_up list.  8 bytes, not 4: BPF arrays lay their values
@@ -161,6 +214,12 @@ struct xdphc_engine_stats {
  * balancer may fail open or fall back to another source of health.
  */
 #define XDPHC_META_F_IMPAIRED 0x1
+/*
+ * The circuit breaker is open: more than max_down_fraction of a pool (or of
+ * all backends) would have gone down by timeout at once while the prober
+ * itself looked like the cause.  Backend states are held until it closes.
+ */
+#define XDPHC_META_F_CIRCUIT_OPEN 0x2
 
 /* Engine identity and liveness: a consumer compares now with last_tick_ns. */
 struct xdphc_meta {

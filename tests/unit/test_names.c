@@ -16,7 +16,8 @@ static void state_and_reason_words(void)
 	CHECK_STR(state_name(XDPHC_STATE_UNKNOWN), "unknown");
 	CHECK_STR(state_name(XDPHC_STATE_UP), "up");
 	CHECK_STR(state_name(XDPHC_STATE_DOWN), "down");
-	CHECK_STR(state_name(3), "?");
+	CHECK_STR(state_name(XDPHC_STATE_MAINT), "maint");
+	CHECK_STR(state_name(4), "?");
 	CHECK_STR(state_name(255), "?");
 	CHECK_STR(reason_name(XDPHC_REASON_NONE), "none");
 	CHECK_STR(reason_name(XDPHC_REASON_OK), "ok");
