@@ -5,13 +5,16 @@
 bool health_update(struct health *h, const struct hc_config *hc, const struct probe_outcome *o)
 {
 	uint8_t state = health_state(*h), next = state;
-	uint32_t run = health_ok_run(*h) == o->ok ? health_run(*h) + 1 : 1;
+	uint32_t run = health_ok_run(*h) == o->ok ? health_run(*h) + 1 : 1, marks;
 
 	if (o->ok && run >= hc->healthy_threshold)
 		next = XDPHC_STATE_UP;
 	else if (!o->ok && run >= hc->unhealthy_threshold)
 		next = XDPHC_STATE_DOWN;
+	marks = h->v & HEALTH_MARKS;
 	*h = health_make(next, o->ok, run);
+	h->v |= marks;
+	health_set(h, HEALTH_F_TIMEOUT, o->reason == XDPHC_REASON_TIMEOUT);
 	return next != state;
 }
 
@@ -28,6 +31,7 @@ void health_publish(struct xdphc_backend_status *st, struct health h,
 
 	st->state = health_state(h);
 	st->reason = o->reason;
+	st->flags = health_flags(h);
 	st->detail = o->reason == XDPHC_REASON_UNREACHABLE ?
 		XDPHC_DETAIL_ICMP(o->icmp_type, o->icmp_code) : 0;
 	st->consecutive_ok = ok ? sat8(health_run(h)) : 0;

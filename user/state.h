@@ -18,15 +18,22 @@ struct probe_outcome {
 
 /*
  * The controller's own record of a backend's health, in 4 bytes: the state,
- * whether the current run of outcomes is of successes, and its length.  The
- * published status map is output only: consumers can write to it (it is a
- * shared, writable mmap), so nothing is ever read back from it.
+ * whether the current run of outcomes is of successes (and, if not, whether
+ * its last failure was a timeout), the operator's and the engine's marks,
+ * and the run's length.  The published status map is output only:
+ * consumers can write to it (it is a shared, writable mmap), so nothing is
+ * ever read back from it.
  */
 struct health {
-	uint32_t v;		/* state:2 | ok:1 | run:29 */
+	uint32_t v;		/* state:2 | ok:1 | timeout:1 | drain:1 | grace:1 | run:26 */
 };
 
-#define HEALTH_RUN_MAX ((1U << 29) - 1)
+#define HEALTH_RUN_SHIFT 6
+#define HEALTH_RUN_MAX ((1U << (32 - HEALTH_RUN_SHIFT)) - 1)
+#define HEALTH_F_TIMEOUT (1U << 3)	/* the run is of failures, the last a timeout */
+#define HEALTH_F_DRAIN (1U << 4)	/* draining: out of the up list, still probed */
+#define HEALTH_F_GRACE (1U << 5)	/* in its grace period: failures do not count */
+#define HEALTH_MARKS (HEALTH_F_DRAIN | HEALTH_F_GRACE)
 
 static inline uint8_t health_state(struct health h)
 {
@@ -40,15 +47,32 @@ static inline bool health_ok_run(struct health h)
 
 static inline uint32_t health_run(struct health h)
 {
-	return h.v >> 3;
+	return h.v >> HEALTH_RUN_SHIFT;
+}
+
+static inline bool health_has(struct health h, uint32_t flag)
+{
+	return h.v & flag;
+}
+
+static inline void health_set(struct health *h, uint32_t flag, bool on)
+{
+	h->v = on ? h->v | flag : h->v & ~flag;
 }
 
 static inline struct health health_make(uint8_t state, bool ok, uint32_t run)
 {
-	struct health h = { (run > HEALTH_RUN_MAX ? HEALTH_RUN_MAX : run) << 3 |
+	struct health h = { (run > HEALTH_RUN_MAX ? HEALTH_RUN_MAX : run) << HEALTH_RUN_SHIFT |
 			    (uint32_t)ok << 2 | (state & 3) };
 
 	return h;
+}
+
+/* The XDPHC_BACKEND_F_* flags a record publishes. */
+static inline uint8_t health_flags(struct health h)
+{
+	return (health_has(h, HEALTH_F_DRAIN) ? XDPHC_BACKEND_F_DRAIN : 0) |
+	       (health_has(h, HEALTH_F_GRACE) ? XDPHC_BACKEND_F_GRACE : 0);
 }
 
 /* The generation of the next backend an id holds: never 0, the mark of "never used". */
