@@ -41,7 +41,7 @@
 #define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
 
 _Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
-_Static_assert(CONFIG_MAX_IDS == 16777215, "config_keys.h: max_backends help says 16,777,215");
+_Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help says 16,777,214");
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");

@@ -17,7 +17,7 @@
 #define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
 #include "defaults.h"
 /* A backend id is a probe slot: every pool's ids together fit the slot table. */
-#define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
+#define CONFIG_MAX_IDS XDPHC_SLOTS_LIMIT
 
 /* Every key, top level first, then a pool's, then its healthcheck's. */
 #define CFG_KEY_ID(id, ...) CFG_##id,

@@ -82,7 +82,7 @@
 	X(POOL_MAX_BACKENDS, "max_backends", UINT, 1, CONFIG_MAX_IDS, NULL,                \
 	  "(the configured count + max(16, 1/64 of it))", AT(max_backends),                     \
 	  "Backends the pool may grow to at runtime; its backend ids are reserved. "      \
-	  "At least the configured count; all pools together at most 16,777,215.")
+	  "At least the configured count; all pools together at most 16,777,214.")
 
 #define CFG_HC_KEYS(X)                                                                     \
 	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \

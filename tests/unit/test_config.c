@@ -373,10 +373,10 @@ static void capacity_given(const struct config *c)
 /* All the ids there are: default headroom gives way, the backends keep theirs. */
 static void capacity_full(const struct config *c)
 {
-	CHECK_UINT(c->pools[0].max_backends, 16777213);
-	CHECK_UINT(c->pools[1].first_id, 16777213);
+	CHECK_UINT(c->pools[0].max_backends, 16777212);
+	CHECK_UINT(c->pools[1].first_id, 16777212);
 	CHECK_UINT(c->pools[1].max_backends, 2);
-	CHECK_UINT(config_id_count(c), 16777215);
+	CHECK_UINT(config_id_count(c), 16777214);
 }
 
 static void two_pools(const struct config *c)
@@ -460,7 +460,7 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
 	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
-	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
+	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777212\n"
 	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n", .check = capacity_full },
 };
 
@@ -738,11 +738,11 @@ static const struct cfg_case errors[] = {
 	  "    max_backends: 1\n",
 	  .err = "max_backends (1) is less than the 2 backends of pool 'web'", .line = 7 },
 	{ "max_backends 0", IFACE POOLS "    max_backends: 0\n",
-	  .err = "max_backends must be an integer in 1..16777215, got '0'", .line = 5 },
-	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777215\n"
+	  .err = "max_backends must be an integer in 1..16777214, got '0'", .line = 5 },
+	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777214\n"
 	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
-	  .err = "max_backends of pools 'web' to 'api' add up to 16777216 backend ids, more than "
-		 "the 16777215 there are", .line = 5 },
+	  .err = "max_backends of pools 'web' to 'api' add up to 16777215 backend ids, more than "
+		 "the 16777214 there are", .line = 5 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
@@ -973,7 +973,7 @@ static void key_reference(void)
 		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
 		"required\n",
 		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
-		"\npools[].max_backends\n    an integer in 1..16777215; default: the configured",
+		"\npools[].max_backends\n    an integer in 1..16777214; default: the configured",
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
