@@ -110,6 +110,21 @@ static inline void slots_mark_unsure(struct slots *sl, uint32_t id, bool unsure)
 		sl->s[id].flags &= ~XDPHC_SLOT_F_UNSURE;
 }
 
+/* In maintenance: the slot keeps its key and table entry, and is not probed. */
+static inline void slots_pause(struct slots *sl, uint32_t id, bool paused)
+{
+	if (paused)
+		sl->s[id].flags |= XDPHC_SLOT_F_PAUSED;
+	else
+		sl->s[id].flags &= ~XDPHC_SLOT_F_PAUSED;
+}
+
+/* Whether the cadence probes slot id: claimed, and not paused. */
+static inline bool slots_live(const struct slots *sl, uint32_t id)
+{
+	return sl->s[id].family && !(sl->s[id].flags & XDPHC_SLOT_F_PAUSED);
+}
+
 static inline bool slots_unsure(const struct slots *sl, uint32_t id)
 {
 	return sl->s[id].flags & XDPHC_SLOT_F_UNSURE;

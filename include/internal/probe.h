@@ -209,5 +209,6 @@ struct xdphc_txq {
 /* xdphc_slot.flags, written by the controller (slots.h) */
 #define XDPHC_SLOT_F_UNSURE 0x01	/* the last send of this probe lost frames in the device */
 #define XDPHC_SLOT_F_RESEND 0x02	/* a resend: probe_tx keeps the first send's time */
+#define XDPHC_SLOT_F_PAUSED 0x04	/* controller only: in maintenance, not probed */
 
 #endif /* XDPHC_PROBE_H */
