@@ -25,15 +25,21 @@ struct probe_outcome {
  * ever read back from it.
  */
 struct health {
-	uint32_t v;		/* state:2 | ok:1 | timeout:1 | drain:1 | grace:1 | run:26 */
+	uint32_t v;	/* state:2 | ok:1 | timeout:1 | drain:1 | grace:1 | runtime:1 | run:25 */
 };
 
-#define HEALTH_RUN_SHIFT 6
+#define HEALTH_RUN_SHIFT 7
 #define HEALTH_RUN_MAX ((1U << (32 - HEALTH_RUN_SHIFT)) - 1)
 #define HEALTH_F_TIMEOUT (1U << 3)	/* the run is of failures, the last a timeout */
 #define HEALTH_F_DRAIN (1U << 4)	/* draining: out of the up list, still probed */
 #define HEALTH_F_GRACE (1U << 5)	/* in its grace period: failures do not count */
-#define HEALTH_MARKS (HEALTH_F_DRAIN | HEALTH_F_GRACE)
+/*
+ * Added at runtime (backend add), not listed by the config file: a reload
+ * keeps it, and the state file records it (overlay.h).
+ */
+#define HEALTH_F_RUNTIME (1U << 6)
+/* What a backend keeps through outcomes and maintenance: marks and origin. */
+#define HEALTH_MARKS (HEALTH_F_DRAIN | HEALTH_F_GRACE | HEALTH_F_RUNTIME)
 
 static inline uint8_t health_state(struct health h)
 {
