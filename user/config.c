@@ -66,6 +66,7 @@ enum cfg_type_id {
 	CFG_T_MAP,
 	CFG_T_BACKENDS,
 	CFG_T_BACKENDS_FILE,
+	CFG_T_STATE_FILE,
 	CFG_T_LATER,
 };
 
@@ -675,6 +676,21 @@ static int read_abspath(struct loader *ld, const struct key_desc *k, const struc
 	return store_text(ld, k, v, dst);
 }
 
+/* An absolute path; none, or an empty value: runtime changes are not kept. */
+static int read_state_file(struct loader *ld, const struct key_desc *k, const struct value *v,
+			   void *dst)
+{
+	struct value path = *v;
+
+	if (v->node->type == YAML_SCALAR_NODE &&
+	    (!v->node->data.scalar.length || !strcmp((char *)v->node->data.scalar.value, "none"))) {
+		*(char *)dst = '\0';
+		return 0;
+	}
+	path.s = scalar(ld, k, v->node);
+	return path.s ? read_abspath(ld, k, &path, dst) : -1;
+}
+
 /* "stdout", or a file the engine appends to (reopened on SIGHUP, for logrotate). */
 static int read_logfile(struct loader *ld, const struct key_desc *k, const struct value *v,
 			void *dst)
@@ -1175,6 +1191,7 @@ static const struct cfg_type {
 	[CFG_T_MAP] = { "mapping", false, false, read_map },
 	[CFG_T_BACKENDS] = { "list", false, false, read_backends },
 	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
+	[CFG_T_STATE_FILE] = { "path", false, true, read_state_file },
 	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
 };
 
@@ -1262,9 +1279,8 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 		return fail_node(ld, node, "pool '%s' has no backends (give 'backends' or "
 				 "'backends_file'; 'backends: []' for a pool filled at runtime)",
 				 pool->name);
-	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
-		pool->max_backends = default_capacity(pool->n_backends);
-	else if (pool->max_backends < pool->n_backends)
+	/* The default comes with the layout (lay_out()), once all pools are read. */
+	if (pool_has(pool, CFG_POOL_MAX_BACKENDS) && pool->max_backends < pool->n_backends)
 		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends (%u) is less than the "
 				"%zu backends of pool '%s'", pool->max_backends,
 				pool->n_backends, pool->name);
@@ -1280,40 +1296,98 @@ static uint64_t ids_wanted(const struct config *cfg)
 	return n;
 }
 
-/*
- * Lay the pools' id ranges out one after the other.  Default headroom is
- * given only where all of it fits; the backends themselves always fit
- * (add_backend() counts them).
- */
-static int top_finish(struct loader *ld, const yaml_node_t *node)
-{
-	struct config *cfg = ld->cfg;
-	uint64_t id = 0;
-	size_t p, given = 0;
+#define SPARE_IDS_DEFAULT 1024
 
-	(void)node;
+/* Where the ids ran out: pools [0, pool] need `ids`. */
+struct overflow {
+	size_t pool, given;		/* given: the last pool with a max_backends of its own */
+	uint64_t ids;
+};
+
+/*
+ * Lay the pools' id ranges out one after the other, the spare ids after
+ * them.  Default headroom, and the default spare ids, are given only where
+ * all of it fits; the backends themselves always fit (add_backend() counts
+ * them).  0, or -1 with where the given max_backends went past the end.
+ */
+static int lay_out(struct config *cfg, struct overflow *o)
+{
+	uint64_t id = 0;
+	size_t p;
+
+	memset(o, 0, sizeof(*o));
+	for (p = 0; p < cfg->n_pools; p++)
+		if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
+			cfg->pools[p].max_backends = default_capacity(cfg->pools[p].n_backends);
 	if (ids_wanted(cfg) > CONFIG_MAX_IDS)
 		for (p = 0; p < cfg->n_pools; p++)
 			if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
 				cfg->pools[p].max_backends = (uint32_t)cfg->pools[p].n_backends;
 	for (p = 0; p < cfg->n_pools; p++) {
 		if (pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
-			given = p;
+			o->given = p;
 		cfg->pools[p].first_id = (uint32_t)id;
 		id += cfg->pools[p].max_backends;
-		if (id <= CONFIG_MAX_IDS)
-			continue;
-		/* Only a given max_backends can go past the end: name the last one. */
-		ld->cur_pool = given;
-		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends of pools '%s' to '%s' "
-				"add up to %llu backend ids, more than the %u there are",
-				cfg->pools[0].name, cfg->pools[p].name, (unsigned long long)id,
-				CONFIG_MAX_IDS);
+		if (id > CONFIG_MAX_IDS) {
+			o->pool = p;
+			o->ids = id;
+			return -1;
+		}
 	}
+	if (!config_has(cfg, CFG_SPARE_IDS))
+		cfg->spare_ids = (uint32_t)(id + SPARE_IDS_DEFAULT <= CONFIG_MAX_IDS ?
+					    SPARE_IDS_DEFAULT : CONFIG_MAX_IDS - id);
+	o->ids = id + cfg->spare_ids;
+	return o->ids > CONFIG_MAX_IDS ? -1 : 0;
+}
+
+static int overflow_error(struct loader *ld, const struct overflow *o)
+{
+	struct config *cfg = ld->cfg;
+
+	if (o->ids - cfg->spare_ids <= CONFIG_MAX_IDS)
+		return fail_key(ld, CFG_SPARE_IDS, "spare_ids (%u) and the pools' %llu backend "
+				"ids add up to more than the %u there are", cfg->spare_ids,
+				(unsigned long long)(o->ids - cfg->spare_ids), CONFIG_MAX_IDS);
+	/* Only a given max_backends can go past the end: name the last one. */
+	ld->cur_pool = o->given;
+	return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends of pools '%s' to '%s' "
+			"add up to %llu backend ids, more than the %u there are",
+			cfg->pools[0].name, cfg->pools[o->pool].name,
+			(unsigned long long)o->ids, CONFIG_MAX_IDS);
+}
+
+static int top_finish(struct loader *ld, const yaml_node_t *node)
+{
+	struct config *cfg = ld->cfg;
+	struct overflow o;
+
+	(void)node;
+	if (lay_out(cfg, &o))
+		return overflow_error(ld, &o);
 	if (!config_has(cfg, CFG_CONTROL_SOCKET))
 		config_default_socket(cfg->pin_path, cfg->control_socket,
 				      sizeof(cfg->control_socket));
+	if (!config_has(cfg, CFG_STATE_FILE))
+		config_default_state_file(cfg->pin_path, cfg->state_file, sizeof(cfg->state_file));
 	return 0;
+}
+
+int config_layout(struct config *cfg, char *err, size_t errlen)
+{
+	struct loader *ld;
+	struct overflow o;
+	int ret = 0;
+
+	if (!lay_out(cfg, &o))
+		return 0;
+	ld = calloc(1, sizeof(*ld));	/* a few KiB of per-pool tables: off the stack */
+	if (!ld)
+		return format_err(err, errlen, cfg->path, 0, "out of memory");
+	*ld = (struct loader){ .cfg = cfg, .path = cfg->path, .err = err, .errlen = errlen };
+	ret = overflow_error(ld, &o);
+	free(ld);
+	return ret;
 }
 
 /* ---- YAML document ------------------------------------------------------ */
@@ -1461,20 +1535,25 @@ uint32_t config_id_count(const struct config *cfg)
 	return last->first_id + last->max_backends;
 }
 
+uint32_t config_map_ids(const struct config *cfg)
+{
+	return config_id_count(cfg) + cfg->spare_ids;
+}
+
 /*
- * /run/xdphc/NAME.sock, NAME the pin path below /sys/fs/bpf with '/' as
- * '-' (xdphc.sock for the default), so that engines on other pin paths
- * never share a socket; a pin path elsewhere names it by a hash.
+ * NAME of /run/xdphc/NAME.sock and /var/lib/xdphc/NAME.state: the pin path
+ * below /sys/fs/bpf with '/' as '-' (xdphc for the default), so that
+ * engines on other pin paths never share them; a pin path elsewhere names
+ * them by a hash.
  */
-void config_default_socket(const char *pin_path, char *out, size_t len)
+static void pin_name(const char *pin_path, char *name, size_t len)
 {
 	static const char root[] = "/sys/fs/bpf/";
-	char name[96];
 	size_t n = 0;
 
 	if (!strncmp(pin_path, root, sizeof(root) - 1) && strlen(pin_path) < 80) {
 		for (const char *p = pin_path + sizeof(root) - 1; *p; p++)
-			if (n + 1 < sizeof(name))
+			if (n + 1 < len)
 				name[n++] = *p == '/' ? '-' : *p;
 		while (n && name[n - 1] == '-')
 			n--;
@@ -1485,9 +1564,24 @@ void config_default_socket(const char *pin_path, char *out, size_t len)
 
 		for (const char *p = pin_path; *p; p++)
 			h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-		snprintf(name, sizeof(name), "pins-%016llx", (unsigned long long)h);
+		snprintf(name, len, "pins-%016llx", (unsigned long long)h);
 	}
+}
+
+void config_default_socket(const char *pin_path, char *out, size_t len)
+{
+	char name[96];
+
+	pin_name(pin_path, name, sizeof(name));
 	snprintf(out, len, "%s/%s.sock", DEFAULT_RUN_DIR, name);
+}
+
+void config_default_state_file(const char *pin_path, char *out, size_t len)
+{
+	char name[96];
+
+	pin_name(pin_path, name, sizeof(name));
+	snprintf(out, len, "%s/%s.state", DEFAULT_STATE_DIR, name);
 }
 
 /* ---- where keys were set ------------------------------------------------ */

@@ -96,6 +96,8 @@ struct config {
 	uint32_t tail_call_index;
 	struct xdphc_backend_key metrics;	/* metrics_listen; see config_has() */
 	char control_socket[PATH_MAX];	/* always set: configured or derived from pin_path */
+	char state_file[PATH_MAX];	/* "": none; else configured or derived from pin_path */
+	uint32_t spare_ids;		/* ids past the pools', for pools added by a reload */
 	struct pool_cfg *pools;
 	size_t n_pools;
 	struct backend_cfg *backends;	/* all pools', pool after pool */
@@ -105,6 +107,8 @@ struct config {
 
 /* The control socket of an engine on pin_path when control_socket is not set. */
 void config_default_socket(const char *pin_path, char *out, size_t len);
+/* Its state file when state_file is not set. */
+void config_default_state_file(const char *pin_path, char *out, size_t len);
 
 /*
  * Parse and validate a YAML config.  On failure returns -1 and writes one
@@ -128,6 +132,16 @@ int config_check_source_ports(long lo, long hi, char *why, size_t len);
 size_t config_backend_count(const struct config *cfg);
 /* Backend ids over all pools: the sum of their max_backends. */
 uint32_t config_id_count(const struct config *cfg);
+/* The size of the maps: every pool's ids and the spare ones after them. */
+uint32_t config_map_ids(const struct config *cfg);
+
+/*
+ * Once pools' backend lists changed (the state file's runtime changes at
+ * start): the default max_backends of each pool that has none of its own,
+ * the default spare_ids, and the id ranges laid out again.  0, or -1 with
+ * a message naming the file and line in err.
+ */
+int config_layout(struct config *cfg, char *err, size_t errlen);
 
 /* The top-level key was in the file (not defaulted). */
 bool config_has(const struct config *cfg, enum cfg_key key);

@@ -70,6 +70,15 @@
 	  AT(control_socket),                                                              \
 	  "The Unix socket (mode 0600) that `xdphc backend` and `xdphc pool` commands "    \
 	  "talk to.")                                                                      \
+	X(STATE_FILE, "state_file", STATE_FILE, 0, 0, "an absolute path, or none",         \
+	  "(/var/lib/xdphc/NAME.state, NAME as for control_socket)", AT(state_file),      \
+	  "Where the changes made at runtime (backend add, del, drain, maint) are kept, "  \
+	  "so that a reload or a restart applies them on top of the file; none: they "    \
+	  "last until the engine stops.")                                                  \
+	X(SPARE_IDS, "spare_ids", UINT, 0, CONFIG_MAX_IDS, NULL,                           \
+	  "(1024, or what is left of the 16,777,214 ids)", AT(spare_ids),                 \
+	  "Backend ids kept beyond every pool's max_backends, for pools that a reload "   \
+	  "adds without a restart.")                                                       \
 	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
 	  "The pools: backend ids are given pool by pool, in this order.")
 

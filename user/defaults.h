@@ -9,5 +9,7 @@
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
 /* Runtime state: reserved ports records, control sockets. */
 #define DEFAULT_RUN_DIR "/run/xdphc"
+/* What lasts across restarts: the state files of runtime changes. */
+#define DEFAULT_STATE_DIR "/var/lib/xdphc"
 
 #endif

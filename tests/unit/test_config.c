@@ -378,6 +378,23 @@ static void day_two(const struct config *c)
 	CHECK_UINT(web->grace_period_ms, 0);
 	CHECK(!web->grace_on_start);
 	CHECK_STR(c->control_socket, "/run/xdphc/lab-e1.sock");
+	CHECK_STR(c->state_file, "/var/lib/xdphc/lab-e1.state");
+	/* Room for pools a reload adds, after every pool's ids. */
+	CHECK_UINT(c->spare_ids, 1024);
+	CHECK_UINT(config_map_ids(c), config_id_count(c) + 1024);
+}
+
+static void state_file_given(const struct config *c)
+{
+	CHECK_STR(c->state_file, "/srv/xdphc/web.state");
+	CHECK_UINT(c->spare_ids, 0);
+	CHECK_UINT(config_map_ids(c), config_id_count(c));
+}
+
+static void state_file_none(const struct config *c)
+{
+	CHECK_STR(c->state_file, "");
+	CHECK_UINT(c->spare_ids, 5000);
 }
 
 static void capacity_given(const struct config *c)
@@ -396,6 +413,7 @@ static void capacity_full(const struct config *c)
 	CHECK_UINT(c->pools[1].first_id, 16777212);
 	CHECK_UINT(c->pools[1].max_backends, 2);
 	CHECK_UINT(config_id_count(c), 16777214);
+	CHECK_UINT(c->spare_ids, 0);		/* the default gives way too */
 }
 
 static void two_pools(const struct config *c)
@@ -485,6 +503,12 @@ static const struct cfg_case valid[] = {
 	  "  - name: later\n    backends: []\n    max_backends: 100\n"
 	  "    initial_state: down\n    deregistration_delay: 30s\n    grace_period: 1m\n"
 	  "    grace_on_start: true\n", .check = day_two },
+	{ "state_file and spare_ids", IFACE "state_file: /srv/xdphc/web.state\nspare_ids: 0\n" POOLS,
+	  .check = state_file_given },
+	{ "state_file none", IFACE "state_file: none\nspare_ids: 5000\n" POOLS,
+	  .check = state_file_none },
+	{ "state_file empty", IFACE "state_file: ''\nspare_ids: 5000\n" POOLS,
+	  .check = state_file_none },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -768,6 +792,13 @@ static const struct cfg_case errors[] = {
 	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
 	  .err = "max_backends of pools 'web' to 'api' add up to 16777215 backend ids, more than "
 		 "the 16777214 there are", .line = 5 },
+	{ "spare_ids past the ids", IFACE "spare_ids: 16777198\n" POOLS,
+	  .err = "spare_ids (16777198) and the pools' 17 backend ids add up to more than the "
+		 "16777214 there are", .line = 2 },
+	{ "state_file relative", IFACE "state_file: web.state\n" POOLS,
+	  .err = "state_file must be an absolute path, or none, got 'web.state'", .line = 2 },
+	{ "state_file a list", IFACE "state_file: [a]\n" POOLS,
+	  .err = "state_file must be a single value, got a list", .line = 2 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
