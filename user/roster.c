@@ -211,7 +211,7 @@ int64_t roster_find(const struct roster *r, uint32_t pool, const struct xdphc_ba
 	return id >= 0 && in_pool(r, pool, (uint32_t)id) ? id : -1;
 }
 
-static uint32_t pool_of(const struct roster *r, uint32_t id)
+uint32_t roster_pool_of(const struct roster *r, uint32_t id)
 {
 	size_t lo = 0, hi = r->n_pools;
 
@@ -227,6 +227,11 @@ static uint32_t pool_of(const struct roster *r, uint32_t id)
 }
 
 /* "ADDR:PORT is not in pool P" (and where it is, if elsewhere). */
+static uint32_t pool_of(const struct roster *r, uint32_t id)
+{
+	return roster_pool_of(r, id);
+}
+
 static int not_found(const struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
 		     char *out, size_t len)
 {
@@ -247,6 +252,7 @@ static int not_found(const struct roster *r, uint32_t pool, const struct xdphc_b
 static void admin_event(struct roster *r, uint32_t p, uint32_t id,
 			const struct xdphc_backend_key *key, const char *event)
 {
+	r->changes++;
 	eventlog_admin(r->env.events, r->now_real, pool_name(r, p), key, event, id, r->gen[id],
 		       state_name(health_state(r->env.health[id])));
 }
@@ -330,19 +336,28 @@ static int pool_full(const struct roster *r, uint32_t p, char *out, size_t len)
 int roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
 	       size_t len)
 {
+	int64_t other = find_any(r, key);
+	char a[64];
+
+	if (other >= 0) {
+		snprintf(out, len, "%s is already in pool %s (id %lld)",
+			 addr_format(key, a, sizeof(a)), pool_name(r, pool_of(r, (uint32_t)other)),
+			 (long long)other);
+		return -1;
+	}
+	return roster_insert(r, p, key, "added", out, len) < 0 ? -1 : 0;
+}
+
+int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_key *key,
+		      const char *event, char *out, size_t len)
+{
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 	struct roster_pool *rp = &r->pools[p];
 	struct health h;
-	int64_t other = find_any(r, key);
 	uint32_t id;
 	char a[64];
 
 	addr_format(key, a, sizeof(a));
-	if (other >= 0) {
-		snprintf(out, len, "%s is already in pool %s (id %lld)", a,
-			 pool_name(r, pool_of(r, (uint32_t)other)), (long long)other);
-		return -1;
-	}
 	if (!rp->free.len)
 		return pool_full(r, p, out, len);
 	id = rp->free.v[rp->free.head];
@@ -361,14 +376,14 @@ int roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key
 	if (pc->grace_period_ms &&
 	    timerq_push(&rp->grace, id, r->gen[id], r->now_mono + pc->grace_period_ms * NS_PER_MS))
 		health_set(&r->env.health[id], HEALTH_F_GRACE, false);	/* no memory: no grace */
-	admin_event(r, p, id, key, "added");
+	admin_event(r, p, id, key, event);
 	snprintf(out, len, "added %s to pool %s as id %u (generation %u), state %s", a,
 		 pool_name(r, p), id, r->gen[id], state_name(pc->initial_state));
-	return 0;
+	return id;
 }
 
 /* The id's backend leaves: everything but its generation is cleared. */
-static void remove_id(struct roster *r, uint32_t p, uint32_t id, const char *event)
+static void drop_id(struct roster *r, uint32_t p, uint32_t id, const char *event)
 {
 	struct roster_pool *rp = &r->pools[p];
 	struct xdphc_backend_key key = r->env.st[id].key;
@@ -389,6 +404,19 @@ static void remove_id(struct roster *r, uint32_t p, uint32_t id, const char *eve
 		idq_push(&r->pending, id);
 	else
 		idq_push(&rp->free, id);
+}
+
+/* An operator's del, or the end of a drain: the state file hears of it first. */
+static void remove_id(struct roster *r, uint32_t p, uint32_t id, const char *event)
+{
+	if (r->env.on_remove)
+		r->env.on_remove(r->env.ctx, p, id);
+	drop_id(r, p, id, event);
+}
+
+void roster_remove(struct roster *r, uint32_t id, const char *event)
+{
+	drop_id(r, pool_of(r, id), id, event);
 }
 
 int roster_del(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
@@ -423,28 +451,38 @@ int roster_drain(struct roster *r, uint32_t p, const struct xdphc_backend_key *k
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 	char a[64];
 	int64_t id = lookup(r, p, key, a, sizeof(a), out, len);
-	struct health h;
 
 	if (id < 0)
 		return -1;
-	h = r->env.health[id];
+	return roster_drain_at(r, (uint32_t)id, drain,
+			       r->now_mono + pc->deregistration_delay_ms * NS_PER_MS, out, len);
+}
+
+int roster_drain_at(struct roster *r, uint32_t id, bool drain, uint64_t at, char *out,
+		    size_t len)
+{
+	uint32_t p = pool_of(r, id);
+	const struct xdphc_backend_key *key = &r->env.st[id].key;
+	struct health h = r->env.health[id];
+	char a[64];
+
+	addr_format(key, a, sizeof(a));
 	if (health_has(h, HEALTH_F_DRAIN) == drain) {
 		snprintf(out, len, "%s in pool %s is %s draining", a, pool_name(r, p),
 			 drain ? "already" : "not");
 		return 0;
 	}
-	if (drain && timerq_push(&r->pools[p].drain, (uint32_t)id, r->gen[id],
-				 r->now_mono + pc->deregistration_delay_ms * NS_PER_MS)) {
+	if (drain && timerq_push(&r->pools[p].drain, id, r->gen[id], at)) {
 		snprintf(out, len, "out of memory for the drain timer of %s", a);
 		return -1;
 	}
 	health_set(&h, HEALTH_F_DRAIN, drain);
-	apply(r, p, (uint32_t)id, h);
-	admin_event(r, p, (uint32_t)id, key, drain ? "drain" : "undrain");
+	apply(r, p, id, h);
+	admin_event(r, p, id, key, drain ? "drain" : "undrain");
 	if (drain)
 		snprintf(out, len, "draining %s in pool %s: no new flows; removed in %.0f s "
 			 "(deregistration_delay)", a, pool_name(r, p),
-			 pc->deregistration_delay_ms / 1000.0);
+			 (double)(at > r->now_mono ? at - r->now_mono : 0) / 1e9);
 	else
 		snprintf(out, len, "%s in pool %s is no longer draining", a, pool_name(r, p));
 	return 0;
@@ -453,14 +491,21 @@ int roster_drain(struct roster *r, uint32_t p, const struct xdphc_backend_key *k
 int roster_maint(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, bool maint,
 		 char *out, size_t len)
 {
-	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 	char a[64];
 	int64_t id = lookup(r, p, key, a, sizeof(a), out, len);
-	struct health h;
 
-	if (id < 0)
-		return -1;
-	h = r->env.health[id];
+	return id < 0 ? -1 : roster_maint_id(r, (uint32_t)id, maint, out, len);
+}
+
+int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t len)
+{
+	uint32_t p = pool_of(r, id);
+	const struct pool_cfg *pc = &r->env.cfg->pools[p];
+	const struct xdphc_backend_key *key = &r->env.st[id].key;
+	struct health h = r->env.health[id];
+	char a[64];
+
+	addr_format(key, a, sizeof(a));
 	if ((health_state(h) == XDPHC_STATE_MAINT) == maint) {
 		snprintf(out, len, "%s in pool %s is %s in maintenance", a, pool_name(r, p),
 			 maint ? "already" : "not");
@@ -470,9 +515,9 @@ int roster_maint(struct roster *r, uint32_t p, const struct xdphc_backend_key *k
 	h = health_make(maint ? XDPHC_STATE_MAINT : pc->initial_state, false, 0);
 	h.v |= r->env.health[id].v & HEALTH_MARKS;
 	/* A probe still in flight is dropped (state maint) or counts (ready): both fine. */
-	slots_pause(r->env.slots, (uint32_t)id, maint);
-	apply(r, p, (uint32_t)id, h);
-	admin_event(r, p, (uint32_t)id, key, maint ? "maint" : "ready");
+	slots_pause(r->env.slots, id, maint);
+	apply(r, p, id, h);
+	admin_event(r, p, id, key, maint ? "maint" : "ready");
 	snprintf(out, len, maint ? "%s in pool %s is in maintenance: out of rotation, not probed" :
 		 "%s in pool %s is ready: probed again, state %s", a, pool_name(r, p),
 		 state_name(health_state(h)));
@@ -552,4 +597,52 @@ void roster_tick(struct roster *r, uint64_t now_mono, uint64_t now_real)
 		end_grace(r, p, now_mono);
 		end_drains(r, p, now_mono);
 	}
+}
+
+/* ---- a reload ------------------------------------------------------------ */
+
+static void cap_timers(struct timerq *q, uint64_t until)
+{
+	for (size_t i = 0; i < q->len; i++) {
+		struct timer *t = &q->v[(q->head + i) % q->cap];
+
+		if (t->at > until)
+			t->at = until;
+	}
+}
+
+/*
+ * Capping keeps each queue in time order (the min of a sorted list and a
+ * constant is sorted), and every later timer is due after until.
+ */
+void roster_cap_timers(struct roster *r, uint32_t p, uint64_t drain_until,
+		       uint64_t grace_until)
+{
+	struct roster_pool *rp = &r->pools[p];
+
+	cap_timers(&rp->drain, drain_until);
+	cap_timers(&rp->grace, grace_until);
+	if (rp->grace_all_until > grace_until)
+		rp->grace_all_until = grace_until;
+}
+
+int roster_add_pool(struct roster *r, uint32_t first, uint32_t capacity)
+{
+	struct roster_pool *pools = realloc(r->pools, (r->n_pools + 1) * sizeof(*pools));
+	struct roster_pool *rp;
+
+	if (!pools)
+		return -1;
+	r->pools = pools;
+	rp = &pools[r->n_pools];
+	memset(rp, 0, sizeof(*rp));
+	rp->first = first;
+	rp->capacity = capacity;
+	for (uint32_t id = first; id < first + capacity; id++)
+		if (idq_push(&rp->free, id)) {
+			free(rp->free.v);
+			return -1;
+		}
+	r->n_pools++;
+	return 0;
 }

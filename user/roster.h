@@ -67,6 +67,12 @@ struct roster_env {
 	struct eventlog *events;
 	int index_fd;				/* -1 without the index map */
 	uint16_t sport_lo, sport_count;
+	/*
+	 * Told before an operator's del or the end of a drain removes id
+	 * (health and status entry still hold it), not before a reload's.
+	 */
+	void (*on_remove)(void *ctx, uint32_t pool, uint32_t id);
+	void *ctx;
 };
 
 struct roster {
@@ -77,6 +83,7 @@ struct roster {
 	uint16_t *gen;			/* the generation each id holds or held last */
 	struct idq pending;		/* freed ids whose probe is still in flight */
 	uint64_t now_mono, now_real;	/* of the current tick */
+	uint64_t changes;		/* admin events so far: the state file follows */
 };
 
 /*
@@ -106,6 +113,31 @@ int roster_maint(struct roster *r, uint32_t pool, const struct xdphc_backend_key
 
 /* The id of key in pool, or -1. */
 int64_t roster_find(const struct roster *r, uint32_t pool, const struct xdphc_backend_key *key);
+/* The pool whose range holds id. */
+uint32_t roster_pool_of(const struct roster *r, uint32_t id);
+
+/*
+ * By id, for a reload and the state file, which know the ids already:
+ * key, known to be in no pool, takes a free id of pool p (the id, or -1
+ * with the error in out; event names it in the event log); id's backend
+ * leaves (no on_remove); id drains until at (monotonic ns), or not; id goes
+ * into maintenance, or not.
+ */
+int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_key *key,
+		      const char *event, char *out, size_t len);
+void roster_remove(struct roster *r, uint32_t id, const char *event);
+int roster_drain_at(struct roster *r, uint32_t id, bool drain, uint64_t at, char *out,
+		    size_t len);
+int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t len);
+
+/*
+ * A reload shortened the pool's deregistration_delay or grace_period: no
+ * drain or grace under way lasts past these (monotonic ns).
+ */
+void roster_cap_timers(struct roster *r, uint32_t p, uint64_t drain_until,
+		       uint64_t grace_until);
+/* A pool a reload adds: ids [first, first + capacity), all free. */
+int roster_add_pool(struct roster *r, uint32_t first, uint32_t capacity);
 
 /* Once a tick: timers that are due, ids whose probe is over. */
 void roster_tick(struct roster *r, uint64_t now_mono, uint64_t now_real);
