@@ -1586,6 +1586,14 @@ void config_default_state_file(const char *pin_path, char *out, size_t len)
 
 /* ---- where keys were set ------------------------------------------------ */
 
+int config_find_pool(const struct config *cfg, const char *name)
+{
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		if (!strcmp(cfg->pools[p].name, name))
+			return (int)p;
+	return -1;
+}
+
 bool config_has(const struct config *cfg, enum cfg_key key)
 {
 	return key < CFG_TOP_N && cfg->line[key];
@@ -1707,10 +1715,9 @@ static const void *member_base(const struct config *cfg, size_t p, enum cfg_key 
 
 static size_t find_pool(const struct config *cfg, const char *name)
 {
-	for (size_t p = 0; p < cfg->n_pools; p++)
-		if (!strcmp(cfg->pools[p].name, name))
-			return p;
-	return SIZE_MAX;
+	int p = config_find_pool(cfg, name);
+
+	return p < 0 ? SIZE_MAX : (size_t)p;
 }
 
 /* Report the backends of x's pool px that y's pool py lacks. */

@@ -143,6 +143,9 @@ uint32_t config_map_ids(const struct config *cfg);
  */
 int config_layout(struct config *cfg, char *err, size_t errlen);
 
+/* The index of the pool named name, or -1. */
+int config_find_pool(const struct config *cfg, const char *name);
+
 /* The top-level key was in the file (not defaulted). */
 bool config_has(const struct config *cfg, enum cfg_key key);
 /*
