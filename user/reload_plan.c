@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <netinet/in.h>
+
+#include "keyindex.h"
+#include "reload_plan.h"
+
+/* Keys to prefetch ahead in the comparison (as the config loader does). */
+#define PREFETCH 8
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int fail(struct reload_plan *pl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(pl->err, sizeof(pl->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void set_bit(uint64_t *bits, uint32_t id)
+{
+	bits[id / 64] |= 1ULL << (id % 64);
+}
+
+/* ---- settings: what may change live ------------------------------------- */
+
+/*
+ * Top-level keys a running engine takes from a new file.  Everything else
+ * is bound at start (the interface, the addresses and ports, the pins, the
+ * programs, the sockets, the size of the maps): a key added to the config
+ * later needs a restart until it is listed here.
+ */
+static bool live_top_key(enum cfg_key k)
+{
+	return k == CFG_EVENT_LOG || k == CFG_STATE_FILE || k == CFG_POOLS;
+}
+
+struct differ {
+	struct reload_plan *pl;
+	const struct config *live;
+	size_t len;			/* of pl->err so far */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void refuse(struct differ *d, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (d->len >= sizeof(d->pl->err) - 1)
+		return;
+	if (d->len)
+		d->len += (size_t)snprintf(d->pl->err + d->len, sizeof(d->pl->err) - d->len, "; ");
+	va_start(ap, fmt);
+	n = vsnprintf(d->pl->err + d->len, sizeof(d->pl->err) - d->len, fmt, ap);
+	va_end(ap);
+	d->len = n < 0 ? d->len : d->len + (size_t)n;
+	if (d->len > sizeof(d->pl->err) - 1)
+		d->len = sizeof(d->pl->err) - 1;
+}
+
+static void pool_key(struct differ *d, const struct cfg_change *ch)
+{
+	const struct config *next = &d->pl->next;
+	const struct pool_cfg *pc = &next->pools[ch->b_pool];
+	struct plan_pool *pp = &d->pl->pools[ch->b_pool];
+	char at[CONFIG_WHERE_LEN];
+
+	config_pool_where(next, ch->b_pool, ch->key, at, sizeof(at));
+	/* Another check is another prober; more ids would move every pool after it. */
+	if (ch->key == CFG_HC_PROTOCOL ||
+	    (ch->key == CFG_POOL_MAX_BACKENDS && pc->line[ch->key - CFG_TOP_N])) {
+		refuse(d, "pool '%s': %s (%s) changed: needs a restart", pc->name,
+		       config_key_name(ch->key), at);
+		return;
+	}
+	/* A default max_backends follows the count: the running pool keeps its ids. */
+	if (ch->key == CFG_POOL_MAX_BACKENDS)
+		return;
+	pp->changed = true;
+	pp->port_changed |= ch->key == CFG_HC_PORT;
+}
+
+static bool on_change(void *ctx, const struct cfg_change *ch)
+{
+	struct differ *d = ctx;
+	char at[CONFIG_WHERE_LEN];
+
+	if (ch->kind == CFG_CHANGE_KEY && !live_top_key(ch->key))
+		refuse(d, "%s (%s) changed: needs a restart", config_key_name(ch->key),
+		       config_where(&d->pl->next, ch->key, at, sizeof(at)));
+	else if (ch->kind == CFG_CHANGE_POOL_KEY && d->pl->pools[ch->b_pool].live != PLAN_NONE &&
+		 !d->pl->pools[ch->b_pool].is_new)
+		pool_key(d, ch);
+	/* Pools added, removed or moved are matched by name (map_pools()). */
+	return true;
+}
+
+/* c without its backends: config_diff() then compares settings only. */
+static int settings_only(const struct config *c, struct config *out)
+{
+	*out = *c;
+	out->backends = NULL;
+	out->n_backends = 0;
+	out->pools = malloc((c->n_pools ? c->n_pools : 1) * sizeof(*out->pools));
+	if (!out->pools)
+		return -1;
+	memcpy(out->pools, c->pools, c->n_pools * sizeof(*out->pools));
+	for (size_t p = 0; p < c->n_pools; p++) {
+		out->pools[p].first = 0;
+		out->pools[p].n_backends = 0;
+	}
+	return 0;
+}
+
+static int compare_settings(struct reload_plan *pl, const struct config *live)
+{
+	struct differ d = { .pl = pl, .live = live };
+	struct config a, b = { 0 };
+	long n = -1;
+
+	if (!settings_only(live, &a) && !settings_only(&pl->next, &b))
+		n = config_diff(&a, &b, on_change, &d);
+	free(a.pools);
+	free(b.pools);
+	if (n < 0)
+		return fail(pl, "out of memory comparing the configs");
+	return d.len ? -1 : 0;
+}
+
+/* ---- pools ---------------------------------------------------------------- */
+
+/* The end of the running pools' ids: new pools take spare ids from there on. */
+static uint32_t live_end(const struct config *live)
+{
+	const struct pool_cfg *last;
+
+	if (!live->n_pools)
+		return 0;
+	last = &live->pools[live->n_pools - 1];
+	return last->first_id + last->max_backends;
+}
+
+static int place_new(struct reload_plan *pl, size_t q, const struct live_view *lv,
+		     uint32_t *end)
+{
+	const struct pool_cfg *pc = &pl->next.pools[q];
+	struct plan_pool *pp = &pl->pools[q];
+	char at[CONFIG_WHERE_LEN];
+
+	config_pool_where(&pl->next, q, CFG_POOL_NAME, at, sizeof(at));
+	if (lv->cfg->n_pools + pl->n_new >= XDPHC_MAX_POOLS)
+		return fail(pl, "pool '%s' (%s) is new, and the running engine has all %d pool "
+			    "ids in use (removed pools free theirs at a restart): needs a restart",
+			    pc->name, at, XDPHC_MAX_POOLS);
+	if ((uint64_t)*end + pc->max_backends > lv->n)
+		return fail(pl, "pool '%s' (%s) is new and needs %u backend ids (max_backends), "
+			    "and the running engine has %llu spare ones left (spare_ids): needs "
+			    "a restart", pc->name, at, pc->max_backends,
+			    (unsigned long long)(lv->n - *end));
+	pp->is_new = true;
+	pp->live = (uint32_t)(lv->cfg->n_pools + pl->n_new++);
+	pp->first_id = *end;
+	*end += pc->max_backends;
+	return 0;
+}
+
+/* Pools pair up by name; a new one is placed in the spare ids after the running ones. */
+static int map_pools(struct reload_plan *pl, const struct live_view *lv)
+{
+	uint32_t end = live_end(lv->cfg);
+
+	pl->pools = calloc(pl->next.n_pools, sizeof(*pl->pools));
+	if (!pl->pools)
+		return fail(pl, "out of memory");
+	for (size_t p = 0; p < lv->cfg->n_pools; p++)
+		pl->gone[p] = lv->cfg->pools[p].name[0] &&
+			      config_find_pool(&pl->next, lv->cfg->pools[p].name) < 0;
+	for (size_t q = 0; q < pl->next.n_pools; q++) {
+		int p = config_find_pool(lv->cfg, pl->next.pools[q].name);
+
+		pl->pools[q].live = p < 0 ? PLAN_NONE : (uint32_t)p;
+		if (p < 0 && place_new(pl, q, lv, &end))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- backends ------------------------------------------------------------- */
+
+static int push_add(struct reload_plan *pl, const struct xdphc_backend_key *key, uint32_t pool,
+		    bool deleted)
+{
+	if (pl->n_adds == pl->cap_adds) {
+		size_t cap = pl->cap_adds ? pl->cap_adds * 2 : 256;
+		struct plan_add *v = realloc(pl->adds, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		pl->adds = v;
+		pl->cap_adds = cap;
+	}
+	pl->adds[pl->n_adds++] = (struct plan_add){ .key = *key, .pool = pool, .deleted = deleted };
+	return 0;
+}
+
+/* Every id in use, by its key. */
+static int index_live(struct keyindex *ki, const struct live_view *lv)
+{
+	size_t used = 0;
+
+	for (size_t w = 0; w < (lv->n + 63) / 64; w++)
+		used += (size_t)__builtin_popcountll(lv->used[w]);
+	if (keyindex_init(ki, used, &lv->st[0].key, sizeof(*lv->st)))
+		return -1;
+	for (uint32_t id = 0; id < lv->n; id++)
+		if (plan_bit(lv->used, id))
+			keyindex_insert(ki, id);
+	return 0;
+}
+
+struct compare {
+	struct reload_plan *pl;
+	const struct live_view *lv;
+	struct keyindex live, dels;
+};
+
+/* A key of the new file that is not running in its pool: deleted at runtime, or to add. */
+static int not_running(struct compare *c, const struct xdphc_backend_key *k, size_t q)
+{
+	const struct plan_pool *pp = &c->pl->pools[q];
+	int64_t d = c->lv->reset ? -1 : keyindex_find(&c->dels, k);
+	bool deleted = d >= 0 && !strcmp(c->lv->dels->v[d].pool, c->pl->next.pools[q].name);
+
+	if (deleted)
+		c->pl->del_listed[d] = 1;
+	return push_add(c->pl, k, pp->live, deleted);
+}
+
+static int compare_pool(struct compare *c, size_t q)
+{
+	const struct pool_cfg *pc = &c->pl->next.pools[q];
+	const struct backend_cfg *b = c->pl->next.backends + pc->first;
+	const struct plan_pool *pp = &c->pl->pools[q];
+	const struct pool_cfg *lp = pp->is_new ? NULL : &c->lv->cfg->pools[pp->live];
+
+	for (size_t i = 0; i < pc->n_backends; i++) {
+		struct xdphc_backend_key k = b[i].key;
+		int64_t id;
+
+		if (i + PREFETCH < pc->n_backends)
+			keyindex_prefetch(&c->live, &b[i + PREFETCH].key);
+		k.protocol = IPPROTO_TCP;	/* as the status entries have it */
+		id = keyindex_find(&c->live, &k);
+		if (id >= 0 && lp && id >= lp->first_id && id < lp->first_id + lp->max_backends) {
+			set_bit(c->pl->seen, (uint32_t)id);
+			continue;
+		}
+		if (id >= 0)
+			set_bit(c->pl->moved, (uint32_t)id);
+		if (not_running(c, &k, q))
+			return -1;
+	}
+	return 0;
+}
+
+static int compare_backends(struct reload_plan *pl, const struct live_view *lv)
+{
+	struct compare c = { .pl = pl, .lv = lv };
+	size_t words = (lv->n + 63) / 64 + 1, nd = lv->dels->n;
+	int ret = -1;
+
+	pl->seen = calloc(words, sizeof(*pl->seen));
+	pl->moved = calloc(words, sizeof(*pl->moved));
+	pl->del_listed = calloc(nd ? nd : 1, 1);
+	if (pl->seen && pl->moved && pl->del_listed && !index_live(&c.live, lv) &&
+	    !keyindex_init(&c.dels, nd, nd ? &lv->dels->v[0].key : NULL, sizeof(*lv->dels->v))) {
+		for (size_t d = 0; d < nd; d++)
+			keyindex_insert(&c.dels, (uint32_t)d);
+		ret = 0;
+		for (size_t q = 0; q < pl->next.n_pools && !ret; q++)
+			ret = compare_pool(&c, q);
+	}
+	keyindex_free(&c.live);
+	keyindex_free(&c.dels);
+	return ret ? fail(pl, "out of memory comparing %zu backends", pl->next.n_backends) : 0;
+}
+
+int reload_plan(struct reload_plan *pl, const char *path, const struct live_view *lv)
+{
+	struct timespec t0;
+
+	memset(pl, 0, sizeof(*pl));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (config_load(path, &pl->next, pl->err, sizeof(pl->err)))
+		return -1;
+	pl->t_read = seconds_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (map_pools(pl, lv) || compare_settings(pl, lv->cfg) || compare_backends(pl, lv))
+		return -1;
+	/* The list is a million keys: the adds hold what is left to do. */
+	config_release_backends(&pl->next);
+	pl->t_compare = seconds_since(&t0);
+	return 0;
+}
+
+void reload_plan_free(struct reload_plan *pl)
+{
+	config_free(&pl->next);
+	free(pl->pools);
+	free(pl->seen);
+	free(pl->moved);
+	free(pl->adds);
+	free(pl->del_listed);
+	memset(pl, 0, sizeof(*pl));
+}
