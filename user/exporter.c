@@ -71,6 +71,7 @@ int exporter_start(struct exporter *x, const struct xdphc_backend_key *addr, siz
 	pthread_mutex_init(&x->lock, NULL);
 	x->inited = true;
 	x->snap.n_pools = n_pools;
+	x->cap_pools = n_pools ? n_pools : 1;
 	x->snap.pools = calloc(n_pools ? n_pools : 1, sizeof(*x->snap.pools));
 	x->snap.mp = calloc(n_pools ? n_pools : 1, sizeof(*x->snap.mp));
 	if (!x->snap.pools || !x->snap.mp) {
@@ -96,6 +97,39 @@ int exporter_start(struct exporter *x, const struct xdphc_backend_key *addr, siz
 	return 0;
 }
 
+/* Room for the pools a reload adds; on no memory, the first ones are shown. */
+static size_t room_for(struct exporter *x, size_t n)
+{
+	struct xdphc_pool_summary *pools;
+	struct metrics_pool *mp;
+
+	if (n <= x->cap_pools)
+		return n;
+	pools = realloc(x->snap.pools, n * sizeof(*pools));
+	if (pools)
+		x->snap.pools = pools;
+	mp = pools ? realloc(x->snap.mp, n * sizeof(*mp)) : NULL;
+	if (mp) {
+		x->snap.mp = mp;
+		x->cap_pools = n;
+	}
+	return x->cap_pools;
+}
+
+/* The pools in use: one that a reload removed keeps its id, unused, until a restart. */
+static void copy_pools(struct exporter *x, const struct metrics_snapshot *s)
+{
+	size_t room = room_for(x, s->n_pools), n = 0;
+
+	for (size_t p = 0; p < s->n_pools && n < room; p++) {
+		if (!s->pools[p].in_use)
+			continue;
+		x->snap.pools[n] = s->pools[p];
+		x->snap.mp[n++] = s->mp[p];
+	}
+	x->snap.n_pools = n;
+}
+
 void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 {
 	if (!x->d)
@@ -107,9 +141,12 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.impaired = s->impaired;
 	x->snap.lag_count = s->lag_count;
 	x->snap.lag_sum_us = s->lag_sum_us;
+	x->snap.reloads = s->reloads;
+	x->snap.reload_failures = s->reload_failures;
+	x->snap.reload_ok_ns = s->reload_ok_ns;
+	x->snap.reload_ok = s->reload_ok;
 	x->snap.stats = s->stats;
-	memcpy(x->snap.pools, s->pools, s->n_pools * sizeof(*s->pools));
-	memcpy(x->snap.mp, s->mp, s->n_pools * sizeof(*s->mp));
+	copy_pools(x, s);
 	x->published = true;
 	pthread_mutex_unlock(&x->lock);
 }

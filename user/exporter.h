@@ -20,6 +20,7 @@ struct exporter {
 	bool published;		/* a first copy has arrived */
 	pthread_mutex_t lock;
 	struct metrics_snapshot snap;	/* owned copy, under lock */
+	size_t cap_pools;		/* room in snap's pool arrays */
 };
 
 int exporter_start(struct exporter *x, const struct xdphc_backend_key *addr, size_t n_pools,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "log.h"
 #include "poolview.h"
@@ -159,6 +161,32 @@ void poolview_change(struct poolview *pv, uint32_t p, uint32_t id, uint8_t from,
 	publish_count(pv, p, from);
 	publish_count(pv, p, to);
 	publish_flags(pv, p);
+}
+
+int poolview_add_pool(struct poolview *pv, uint32_t first, uint32_t capacity)
+{
+	struct poolview_pool *pools = realloc(pv->pv, (pv->n_pools + 1) * sizeof(*pools));
+
+	if (!pools)
+		return -1;
+	pv->pv = pools;
+	memset(&pools[pv->n_pools], 0, sizeof(pools[0]));
+	pools[pv->n_pools].first = first;
+	pools[pv->n_pools].capacity = capacity;
+	build_pool(pv, (uint32_t)pv->n_pools++);
+	return 0;
+}
+
+void poolview_describe(struct xdphc_pool_summary *ps, const struct pool_cfg *pc)
+{
+	snprintf(ps->name, sizeof(ps->name), "%s", pc->name);
+	ps->interval_ms = pc->hc.interval_ms;
+	ps->timeout_ms = pc->hc.timeout_ms;
+	ps->port = pc->hc.port;
+	ps->protocol = IPPROTO_TCP;
+	ps->first = pc->first_id;
+	ps->capacity = pc->max_backends;
+	__atomic_store_n(&ps->in_use, 1, __ATOMIC_RELEASE);
 }
 
 void poolview_free(struct poolview *pv)

@@ -81,6 +81,10 @@ int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
  * added, or removed).  health[id] and used already say to.
  */
 void poolview_change(struct poolview *pv, uint32_t p, uint32_t id, uint8_t from, uint8_t to);
+/* A pool a reload adds (the next index), with no backends yet. */
+int poolview_add_pool(struct poolview *pv, uint32_t first, uint32_t capacity);
+/* What a consumer reads of a pool's config in its summary; in_use is set last. */
+void poolview_describe(struct xdphc_pool_summary *ps, const struct pool_cfg *pc);
 void poolview_free(struct poolview *pv);
 
 #endif

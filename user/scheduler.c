@@ -196,7 +196,7 @@ void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active)
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
 	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx)
 {
-	size_t total = config_id_count(cfg);
+	size_t total = config_map_ids(cfg);	/* the spare ids too: pools a reload adds */
 
 	memset(s, 0, sizeof(*s));
 	s->slots = slots;
@@ -220,6 +220,56 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 		if (pool_init(&s->pools[i], &cfg->pools[i], cfg->pools[i].first_id, now))
 			return -1;
 	}
+	budget_init(s);
+	return 0;
+}
+
+/*
+ * The probes sent this interval stay sent; the rest spread over what is
+ * left of the new interval, so that a shorter one is no burst and a longer
+ * one no gap.
+ */
+static void pool_retime(struct sched_pool *sp, const struct hc_config *hc, uint64_t now)
+{
+	uint64_t interval = (uint64_t)hc->interval_ms * NS_PER_MS, elapsed;
+
+	sp->timeout_ns = (uint64_t)hc->timeout_ms * NS_PER_MS;
+	sp->jitter_ns = (uint64_t)hc->jitter_ms * NS_PER_MS;
+	if (interval == sp->interval_ns || !sp->positions)
+		return;
+	sp->interval_ns = interval;
+	sp->step_q32 = (uint64_t)(((unsigned __int128)interval << 32) / sp->positions);
+	elapsed = (uint64_t)((unsigned __int128)interval * sp->cursor / sp->positions);
+	sp->cycle_start = now > sp->offset + elapsed ? now - sp->offset - elapsed : 0;
+}
+
+static int add_pools(struct scheduler *s, const struct config *cfg, uint64_t now)
+{
+	struct sched_pool *pools = realloc(s->pools, cfg->n_pools * sizeof(*pools));
+
+	if (!pools)
+		return -1;
+	s->pools = pools;
+	for (size_t i = s->n_pools; i < cfg->n_pools; i++) {
+		memset(&pools[i], 0, sizeof(pools[i]));
+		if (pool_init(&pools[i], &cfg->pools[i], cfg->pools[i].first_id, now)) {
+			free(pools[i].runs);
+			free(pools[i].fifo);
+			return -1;
+		}
+		pools[i].active = 0;	/* its backends come one by one (sched_pool_resize()) */
+		s->n_pools = i + 1;
+	}
+	return 0;
+}
+
+int sched_reload(struct scheduler *s, const struct config *cfg, uint64_t now)
+{
+	if (cfg->n_pools > s->n_pools && add_pools(s, cfg, now))
+		return -1;
+	for (size_t i = 0; i < s->n_pools; i++)
+		pool_retime(&s->pools[i], &cfg->pools[i].hc, now);
+	s->imp.window_s = impair_window_s(cfg);
 	budget_init(s);
 	return 0;
 }

@@ -130,6 +130,12 @@ void sched_free(struct scheduler *s);
 /* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
 void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99,
 			 uint64_t *max);
+/*
+ * A reload changed the pools' checks, or added pools after the others: the
+ * interval, timeout and jitter of each pool follow cfg from now on, each
+ * keeping its place in the current interval.  0, or -1 out of memory.
+ */
+int sched_reload(struct scheduler *s, const struct config *cfg, uint64_t now);
 /* Pool p now has active backends: the demand, and with it tick and budget, follow. */
 void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active);
 
