@@ -173,7 +173,13 @@ static void run_line(struct control *ctl, struct control_client *c, char *line, 
 		return;
 	}
 	ctl->commands++;
+	ctl->hold_asked = false;
 	fn(ctx, line, &c->out);
+	if (ctl->hold_asked && !ctl->held) {
+		c->held = true;
+		ctl->held = c;
+		return;
+	}
 	outbuf_printf(&c->out, "\n");
 }
 
@@ -183,7 +189,7 @@ static void run_lines(struct control *ctl, struct control_client *c, control_fn 
 {
 	char *nl;
 
-	while (*budget && (nl = memchr(c->in, '\n', c->in_len))) {
+	while (*budget && !c->held && (nl = memchr(c->in, '\n', c->in_len))) {
 		size_t used = (size_t)(nl - c->in) + 1;
 
 		*nl = '\0';
@@ -241,13 +247,31 @@ void control_poll(struct control *ctl, control_fn fn, void *ctx, unsigned int ma
 		if (c->fd < 0)
 			continue;
 		/* A client that does not read its replies gets no more answers. */
-		if (!c->out.len)
+		if (!c->out.len && !c->held)
 			read_more(c);
 		run_lines(ctl, c, fn, ctx, &budget);
+		if (c->held)
+			continue;
 		if (!write_out(c) || c->out.failed ||
 		    (c->eof && !c->out.len && !memchr(c->in, '\n', c->in_len)))
 			drop(c);
 	}
+}
+
+void control_hold(struct control *ctl)
+{
+	ctl->hold_asked = true;
+}
+
+void control_answer(struct control *ctl, const char *reply)
+{
+	struct control_client *c = ctl->held;
+
+	if (!c)
+		return;
+	outbuf_printf(&c->out, "%s\n", reply);
+	c->held = false;
+	ctl->held = NULL;
 }
 
 void control_close(struct control *ctl)
@@ -260,4 +284,5 @@ void control_close(struct control *ctl)
 	close(ctl->fd);
 	unlink(ctl->path);
 	ctl->fd = -1;
+	ctl->held = NULL;
 }

@@ -36,6 +36,7 @@ struct control_client {
 	size_t in_len;
 	bool overlong;		/* discarding the rest of a line too long */
 	bool eof;
+	bool held;		/* its command answers later (control_hold()) */
 	struct outbuf out;
 	size_t out_sent;
 };
@@ -45,6 +46,8 @@ struct control {
 	char path[PATH_MAX];
 	struct control_client c[CONTROL_CLIENTS];
 	uint64_t commands;
+	struct control_client *held;	/* waiting for control_answer(), or NULL */
+	bool hold_asked;		/* by the command running now */
 };
 
 /*
@@ -54,6 +57,14 @@ struct control {
 int control_open(struct control *ctl, const char *path, char *err, size_t errlen);
 /* Serve clients: at most max_commands commands this call. */
 void control_poll(struct control *ctl, control_fn fn, void *ctx, unsigned int max_commands);
+/*
+ * From inside a command that finishes later (a reload): no answer now; the
+ * client waits, sending nothing more, until control_answer() gives it.
+ * One such command at a time.
+ */
+void control_hold(struct control *ctl);
+/* The held command's reply: its lines, each ending in a newline. */
+void control_answer(struct control *ctl, const char *reply);
 /* Close every connection and remove the socket. */
 void control_close(struct control *ctl);
 
