@@ -4,6 +4,9 @@
  *
  *   backend add|del|drain|undrain|maint|ready POOL ADDR:PORT
  *   pool list [json]
+ *   reload                 the config file, as SIGHUP does; answers when done
+ *   runtime show           the runtime changes the state file keeps
+ *   runtime reset          drop them: a reload of the config file alone
  *   help
  *
  * Each runs on the roster as one atomic change and answers "ok <what was
@@ -15,13 +18,18 @@
 #include "config.h"
 #include "control.h"
 #include "poolview.h"
+#include "reload.h"
 #include "roster.h"
+#include "runtime.h"
 
 struct command_ctx {
 	const struct config *cfg;
 	struct roster *roster;
 	const struct poolview *view;
 	const struct xdphc_pool_summary *pools;
+	struct runtime *rt;
+	struct reload *rl;
+	struct control *ctl;		/* a reload answers later */
 };
 
 /* A control_fn: ctx is a struct command_ctx. */

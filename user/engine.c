@@ -33,8 +33,10 @@
 #include "pins.h"
 #include "poolview.h"
 #include "ports.h"
+#include "reload.h"
 #include "restore.h"
 #include "roster.h"
+#include "runtime.h"
 #include "scheduler.h"
 #include "slots.h"
 #include "state.h"
@@ -59,6 +61,8 @@ struct engine {
 	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
 	struct poolview view;
 	struct roster roster;			/* which backend each id holds; runtime changes */
+	struct runtime rt;			/* runtime changes over the file: the state file */
+	struct reload rl;			/* SIGHUP */
 	struct control ctl;			/* the control socket */
 	struct command_ctx cmd;
 	struct eventlog events;
@@ -172,7 +176,8 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 static void publish_pools(struct engine *e)
 {
 	for (uint32_t i = 0; e->sched.pools && i < e->cfg.n_pools; i++)
-		__atomic_store_n(&e->pools[i].last_cycle_us,
+		if (e->pools[i].in_use)		/* not a pool a reload removed */
+			__atomic_store_n(&e->pools[i].last_cycle_us,
 				 (uint32_t)(e->sched.pools[i].last_cycle_ns / 1000), __ATOMIC_RELAXED);
 }
 
@@ -185,6 +190,10 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.impaired = e->sched.imp.impaired,
 		.lag_count = e->sched.lag.total,
 		.lag_sum_us = e->sched.lag.sum_us,
+		.reloads = e->rl.reloads,
+		.reload_failures = e->rl.failures,
+		.reload_ok_ns = e->rl.ok_real_ns,
+		.reload_ok = e->rl.last_ok,
 		.stats = *st,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
@@ -265,6 +274,8 @@ static void log_progress(struct engine *e, uint64_t now)
 	for (size_t i = 0; i < e->cfg.n_pools; i++) {
 		const struct xdphc_pool_summary *ps = &e->pools[i];
 
+		if (!ps->in_use)
+			continue;
 		log_info("pool %s: %u up, %u down, %u unknown, %u draining, %u in maintenance "
 			 "of %u%s", ps->name, ps->up, ps->down, ps->unknown, ps->draining, ps->maint,
 			 ps->total,
@@ -330,7 +341,7 @@ static int resolve_interface(struct engine *e)
 
 static int alloc_pools(struct engine *e)
 {
-	e->n = config_id_count(&e->cfg);
+	e->n = config_map_ids(&e->cfg);
 	e->mp = calloc(e->cfg.n_pools, sizeof(*e->mp));
 	return e->mp ? 0 : -1;
 }
@@ -347,18 +358,8 @@ static void write_pools(struct engine *e)
 		if (e->pools[p].in_use)
 			memset(&e->pools[p], 0, sizeof(e->pools[p]));
 	for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
-		const struct pool_cfg *pc = &e->cfg.pools[p];
-		struct xdphc_pool_summary *ps = &e->pools[p];
-
-		snprintf(ps->name, sizeof(ps->name), "%s", pc->name);
-		ps->total = pc->n_backends;
-		ps->interval_ms = pc->hc.interval_ms;
-		ps->timeout_ms = pc->hc.timeout_ms;
-		ps->port = pc->hc.port;
-		ps->protocol = IPPROTO_TCP;
-		ps->in_use = 1;
-		ps->first = pc->first_id;
-		ps->capacity = pc->max_backends;
+		e->pools[p].total = e->cfg.pools[p].n_backends;
+		poolview_describe(&e->pools[p], &e->cfg.pools[p]);
 	}
 }
 
@@ -426,6 +427,7 @@ static int init_status(struct engine *e)
 	}
 	for (uint32_t i = 0; i < e->n; i++)
 		e->health[i] = health_make(r.entries[i].state, false, 0);
+	runtime_resolve(&e->rt, &e->cfg, e->health);
 	if (roster_init(&e->roster, &e->cfg, e->n, r.entries)) {
 		log_err("out of memory for the roster of %zu backend ids", e->n);
 		goto out;
@@ -592,9 +594,11 @@ static int setup(struct engine *e)
 static void teardown(struct engine *e, bool ok)
 {
 	programs_detach(&e->prog);
+	reload_free(&e->rl);
 	if (ok) {
 		publish_pools(e);
 		publish_stats(e, false);
+		runtime_flush(&e->rt, real_ns());
 	}
 	sched_free(&e->sched);
 	chain_teardown(&e->chain);
@@ -608,6 +612,7 @@ static void teardown(struct engine *e, bool ok)
 	control_close(&e->ctl);
 	poolview_free(&e->view);
 	roster_free(&e->roster);
+	runtime_free(&e->rt);
 	free(e->health);
 	free(e->mp);
 	eventlog_close(&e->events);
@@ -630,11 +635,21 @@ static void attach_roster(struct engine *e)
 		.index_fd = e->pins.with_index ? e->pins.fd[PIN_INDEX] : -1,
 		.sport_lo = e->sport_lo,
 		.sport_count = (uint16_t)(e->sport_hi - e->sport_lo + 1),
+		.on_remove = runtime_on_remove,
+		.ctx = &e->rt,
+	};
+	struct reload_env renv = {
+		.cfg = &e->cfg, .roster = &e->roster, .sched = &e->sched, .slots = &e->prog.slots,
+		.view = &e->view, .pools = e->pools, .mp = &e->mp, .health = e->health,
+		.events = &e->events, .rt = &e->rt, .n = e->n,
 	};
 
 	roster_attach(&e->roster, &env, mono_ns());
+	runtime_attach(&e->rt, &e->roster, real_ns());
+	reload_init(&e->rl, &renv, e->start_real);
 	e->cmd = (struct command_ctx){
 		.cfg = &e->cfg, .roster = &e->roster, .view = &e->view, .pools = e->pools,
+		.rt = &e->rt, .rl = &e->rl, .ctl = &e->ctl,
 	};
 }
 
@@ -658,8 +673,16 @@ static void sleep_until(uint64_t t)
 		;
 }
 
-/* SIGHUP: reopen the event log (logrotate); reloading the config is not done yet. */
-static void on_sighup(struct engine *e)
+static void sighup_done(void *ctx, bool ok, const char *msg)
+{
+	(void)ctx;
+	(void)ok;
+	(void)msg;
+	notify_reloaded();
+}
+
+/* SIGHUP: reopen the event log (logrotate), and reload the config file. */
+static void on_sighup(struct engine *e, uint64_t now)
 {
 	char err[512];
 
@@ -667,8 +690,23 @@ static void on_sighup(struct engine *e)
 		log_err("SIGHUP: %s; state changes are no longer written to it", err);
 	else if (e->events.path[0])
 		log_info("SIGHUP: reopened event_log %s", e->events.path);
-	log_warn("SIGHUP: configuration reload is not implemented yet; "
-		 "restart the engine to apply changes");
+	notify_reloading();
+	reload_start(&e->rl, false, sighup_done, e, now);
+}
+
+/*
+ * A reload reads the roster from a thread: nothing adds or removes a
+ * backend meanwhile (timers wait a moment, commands queue up); while it
+ * applies its changes, commands still wait, so that each sees all of it.
+ */
+static void roster_and_reload(struct engine *e, uint64_t now)
+{
+	if (!reload_planning(&e->rl))
+		roster_tick(&e->roster, now, e->now_real);
+	if (reload_busy(&e->rl))
+		reload_step(&e->rl, now);
+	control_poll(&e->ctl, command_run, &e->cmd, reload_busy(&e->rl) ? 0 : CONTROL_PER_TICK);
+	runtime_tick(&e->rt, now, e->now_real);
 }
 
 static void loop(struct engine *e)
@@ -682,8 +720,7 @@ static void loop(struct engine *e)
 			e->tick_lag_max = now - next;
 		e->now_real = real_ns();
 		sched_tick(&e->sched, now);
-		roster_tick(&e->roster, now, e->now_real);
-		control_poll(&e->ctl, command_run, &e->cmd, CONTROL_PER_TICK);
+		roster_and_reload(e, now);
 		notify_tick(&e->notify, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
@@ -697,11 +734,10 @@ static void loop(struct engine *e)
 				log_progress(e, now);
 			e->next_progress = now + PROGRESS_NS;
 		}
-		if (reload_requested) {
+		/* One reload at a time: a SIGHUP during one waits for its end. */
+		if (reload_requested && !reload_busy(&e->rl)) {
 			reload_requested = 0;
-			notify_reloading();
-			on_sighup(e);
-			notify_reloaded();
+			on_sighup(e, now);
 		}
 		next += e->sched.tick_ns;
 		if (next < now)
@@ -723,6 +759,10 @@ int engine_run(const char *config_path)
 	e.ctl.fd = -1;
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
+		return 1;
+	}
+	if (runtime_load(&e.rt, &e.cfg)) {
+		config_free(&e.cfg);
 		return 1;
 	}
 	e.start_real = real_ns();

@@ -172,6 +172,24 @@ static void render_engine(FILE *f, const struct metrics_snapshot *s)
 	fprintf(f, "xdphc_tick_lag_max_seconds %g\n", s->tick_lag_max_ns / 1e9);
 }
 
+/* As Prometheus says it of its own config. */
+static void render_reloads(FILE *f, const struct metrics_snapshot *s)
+{
+	header(f, "xdphc_reloads_total", "counter",
+	       "Config reloads asked for (SIGHUP, xdphc reload, xdphc runtime reset).");
+	fprintf(f, "xdphc_reloads_total %llu\n", (unsigned long long)s->reloads);
+	header(f, "xdphc_reload_failures_total", "counter",
+	       "Config reloads refused: the running configuration stayed as it was.");
+	fprintf(f, "xdphc_reload_failures_total %llu\n", (unsigned long long)s->reload_failures);
+	header(f, "xdphc_config_last_reload_successful", "gauge",
+	       "1 when the last reload was applied (or none was asked for yet).");
+	fprintf(f, "xdphc_config_last_reload_successful %d\n", s->reload_ok);
+	header(f, "xdphc_config_last_reload_success_timestamp_seconds", "gauge",
+	       "When the running configuration was last loaded (Unix time).");
+	fprintf(f, "xdphc_config_last_reload_success_timestamp_seconds %.3f\n",
+		s->reload_ok_ns / 1e9);
+}
+
 char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 {
 	char *buf = NULL;
@@ -180,6 +198,7 @@ char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 	if (!f)
 		return NULL;
 	render_engine(f, s);
+	render_reloads(f, s);
 	render_pools(f, s);
 	render_probes(f, s);
 	render_transitions(f, s);

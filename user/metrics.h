@@ -33,8 +33,11 @@ struct metrics_snapshot {
 	uint64_t start_ns, heartbeat_ns, tick_lag_max_ns;
 	bool impaired;
 	uint64_t lag_count, lag_sum_us;		/* every probe's schedule lag since start */
+	uint64_t reloads, reload_failures;	/* of the config: SIGHUP, xdphc reload */
+	uint64_t reload_ok_ns;			/* the last good one (the start, at first) */
+	bool reload_ok;				/* whether the last one was applied */
 	struct xdphc_engine_stats stats;
-	size_t n_pools;
+	size_t n_pools;				/* pools a reload removed: not in_use */
 	struct xdphc_pool_summary *pools;
 	struct metrics_pool *mp;
 };

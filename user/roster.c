@@ -333,8 +333,8 @@ static int pool_full(const struct roster *r, uint32_t p, char *out, size_t len)
 	return -1;
 }
 
-int roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
-	       size_t len)
+int64_t roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
+		   size_t len)
 {
 	int64_t other = find_any(r, key);
 	char a[64];
@@ -345,7 +345,7 @@ int roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key
 			 (long long)other);
 		return -1;
 	}
-	return roster_insert(r, p, key, "added", out, len) < 0 ? -1 : 0;
+	return roster_insert(r, p, key, "added", out, len);
 }
 
 int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_key *key,

@@ -101,9 +101,12 @@ static inline bool roster_used(const struct roster *r, uint32_t id)
 	return id_used(r->used, id);
 }
 
-/* Commands: 0, or -1 with the error in out; a result line in out either way. */
-int roster_add(struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
-	       char *out, size_t len);
+/*
+ * Commands: 0 (add: the id), or -1 with the error in out; a result line in
+ * out either way.
+ */
+int64_t roster_add(struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
+		   char *out, size_t len);
 int roster_del(struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
 	       char *out, size_t len);
 int roster_drain(struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
