@@ -90,10 +90,18 @@ class Engine:
 
     # -- configuration -------------------------------------------------
     def configure(self, pools: list[dict], **top) -> Path:
-        """Write the config: this lab's interface and pin dir, TOP, POOLS."""
+        """Write the config: this lab's interface and pin dir, TOP, POOLS, and
+        the state file in WORKDIR (last, so that no line above moves) unless
+        TOP names one."""
         doc = {"interface": self.lab.prober_if, "pin_path": self.pin_dir, **top,
                "pools": pools}
+        doc.setdefault("state_file", self.state_path)
         return write_config(self.config_path, **doc)
+
+    @property
+    def state_path(self) -> Path:
+        """Where the engine keeps its runtime changes, unless configured otherwise."""
+        return self.workdir / f"{self.config_path.stem}.state"
 
     # -- process -------------------------------------------------------
     def cmd(self, *args: str) -> list[str]:
@@ -165,6 +173,22 @@ class Engine:
         """Run a short xdphc command (e.g. status) in the prober namespace."""
         return subprocess.run(self.cmd(*args), capture_output=True, text=True,
                               timeout=timeout)
+
+    def reload(self, timeout: float = 30.0) -> str:
+        """SIGHUP; the engine's line that says how that reload ended: "reload:
+        +A -R backends, ..." or "reload refused, ..."."""
+        start = len(self.log(this_run=True))
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r"^.*(reload: \+|reload refused).*$",
+                          self.log(this_run=True)[start:], re.M)
+            if m:
+                return m.group(0)
+            if not self.running():
+                raise EngineError(f"xdphc exited during a reload:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        raise EngineError(f"no reload line within {timeout}s:\n{self.log()[-3000:]}")
 
     def control(self, *args: str) -> subprocess.CompletedProcess:
         """`xdphc ARGS --pin-path PIN_DIR`, e.g. control("backend", "add", "web",
