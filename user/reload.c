@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "log.h"
 #include "reload.h"
+#include "vec.h"
 
 #define NS_PER_MS 1000000ULL
 /*
@@ -23,15 +24,8 @@
 
 static int push(struct id_list *l, uint32_t id, uint16_t gen)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct id_gen *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (vec_room((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -1;
 	l->v[l->n++] = (struct id_gen){ .id = id, .gen = gen };
 	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "keyindex.h"
 #include "reload_plan.h"
+#include "vec.h"
 
 /* Keys to prefetch ahead in the comparison (as the config loader does). */
 #define PREFETCH 8
@@ -205,15 +206,8 @@ static int map_pools(struct reload_plan *pl, const struct live_view *lv)
 static int push_add(struct reload_plan *pl, const struct xdphc_backend_key *key, uint32_t pool,
 		    bool deleted)
 {
-	if (pl->n_adds == pl->cap_adds) {
-		size_t cap = pl->cap_adds ? pl->cap_adds * 2 : 256;
-		struct plan_add *v = realloc(pl->adds, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		pl->adds = v;
-		pl->cap_adds = cap;
-	}
+	if (vec_room((void **)&pl->adds, &pl->cap_adds, pl->n_adds, sizeof(*pl->adds)))
+		return -1;
 	pl->adds[pl->n_adds++] = (struct plan_add){ .key = *key, .pool = pool, .deleted = deleted };
 	return 0;
 }

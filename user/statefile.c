@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "statefile.h"
+#include "vec.h"
 
 #define MAGIC "xdphc-state"
 #define MAX_WORDS 5
@@ -28,15 +29,8 @@ int sf_push(struct sf_list *l, uint8_t kind, const char *pool,
 {
 	struct sf_entry *e;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct sf_entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (vec_room((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -1;
 	e = &l->v[l->n++];
 	memset(e, 0, sizeof(*e));
 	e->key = *key;
