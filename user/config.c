@@ -1728,7 +1728,10 @@ static int backends_missing(struct differ *d, const struct config *x, size_t px,
 	const struct backend_cfg *xb = x->backends + xp->first;
 	struct keyindex ki;
 
-	if (keyindex_init(&ki, yp->n_backends, &y->backends[yp->first].key,
+	/* Pools may be empty, and so may a config's whole list (backends NULL). */
+	if (!xp->n_backends)
+		return 0;
+	if (keyindex_init(&ki, yp->n_backends, yp->n_backends ? &y->backends[yp->first].key : NULL,
 			  sizeof(*y->backends)))
 		return -1;
 	for (size_t i = 0; i < yp->n_backends; i++)
