@@ -24,6 +24,8 @@ static const struct {
 	{ "lathist", suite_lathist },
 	{ "scheduler", suite_scheduler },
 	{ "slots", suite_slots },
+	{ "statefile", suite_statefile },
+	{ "reload_plan", suite_reload_plan },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
