@@ -19,6 +19,8 @@ static void usage(FILE *f)
 		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc backend add|del|drain|undrain|maint|ready POOL ADDR:PORT [TARGET]\n"
 		"       xdphc pool list [--json] [TARGET]\n"
+		"       xdphc reload [TARGET]\n"
+		"       xdphc runtime show|reset [TARGET]\n"
 		"       xdphc config-keys\n"
 		"       xdphc version\n"
 		"\n"
@@ -32,6 +34,11 @@ static void usage(FILE *f)
 		"        deregistration_delay), undrain, maint (out of rotation, not probed),\n"
 		"        ready (back from maint)\n"
 		"pool list  each pool's counts, capacity and free ids, from the engine\n"
+		"reload  re-read the engine's config file and apply the difference, as\n"
+		"        SIGHUP does; prints what changed, or why nothing did\n"
+		"runtime show: the changes made at runtime (backend add, del, drain, maint),\n"
+		"        which reloads and restarts keep on top of the config file;\n"
+		"        reset: drop them all (a reload of the config file alone)\n"
 		"        TARGET: --socket PATH, --pin-path DIR (its default socket) or\n"
 		"        -c CONFIG (its control_socket); default /run/xdphc/xdphc.sock\n"
 		"config-keys  every config key: type, valid values, default and help\n");
@@ -241,8 +248,42 @@ static int control_target(const char *cmd, const char *sock, const char *pin,
 	return 0;
 }
 
-/* `xdphc backend ACTION POOL ADDR:PORT` and `xdphc pool list`: one command line. */
-static int cmd_control(int argc, char **argv, bool pool)
+/* The command line for the socket, from the words after the options; NULL: bad usage. */
+static const char *control_line(const char *cmd, int argc, char **argv, bool json, char *line,
+				size_t len)
+{
+	int n = argc - optind;
+	char **w = argv + optind;
+
+	if (!strcmp(cmd, "backend") && n == 3 && !json)
+		snprintf(line, len, "backend %.64s %.64s %.200s", w[0], w[1], w[2]);
+	else if (!strcmp(cmd, "pool") && n == 1 && !strcmp(w[0], "list"))
+		snprintf(line, len, "pool list%s", json ? " json" : "");
+	else if (!strcmp(cmd, "reload") && n == 0 && !json)
+		snprintf(line, len, "reload");
+	else if (!strcmp(cmd, "runtime") && n == 1 && !json &&
+		 (!strcmp(w[0], "show") || !strcmp(w[0], "reset")))
+		snprintf(line, len, "runtime %s", w[0]);
+	else
+		return NULL;
+	return line;
+}
+
+static const char *control_usage(const char *cmd, bool json)
+{
+	if (json && strcmp(cmd, "pool"))
+		return "--json is for pool list";
+	if (!strcmp(cmd, "backend"))
+		return "expects ACTION POOL ADDR:PORT";
+	if (!strcmp(cmd, "pool"))
+		return "expects 'list'";
+	if (!strcmp(cmd, "runtime"))
+		return "expects 'show' or 'reset'";
+	return "takes no arguments";
+}
+
+/* `xdphc backend|pool|reload|runtime ...`: one command line to the engine's socket. */
+static int cmd_control(int argc, char **argv, const char *cmd)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -251,7 +292,7 @@ static int cmd_control(int argc, char **argv, bool pool)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = pool ? "pool" : "backend", *sock = NULL, *pin = NULL, *config = NULL;
+	const char *sock = NULL, *pin = NULL, *config = NULL;
 	char path[4096], line[1024];
 	bool json = false;
 	int c, rc;
@@ -266,20 +307,11 @@ static int cmd_control(int argc, char **argv, bool pool)
 		default: return bad_option(cmd, c, argc, argv);
 		}
 	}
-	if (pool && (optind + 1 != argc || strcmp(argv[optind], "list")))
-		return bad_args(cmd, "expects 'list'");
-	if (!pool && optind + 3 != argc)
-		return bad_args(cmd, "expects ACTION POOL ADDR:PORT");
-	if (!pool && json)
-		return bad_args(cmd, "--json is for pool list");
+	if (!control_line(cmd, argc, argv, json, line, sizeof(line)))
+		return bad_args(cmd, control_usage(cmd, json));
 	rc = control_target(cmd, sock, pin, config, path, sizeof(path));
 	if (rc)
 		return rc;
-	if (pool)
-		snprintf(line, sizeof(line), "pool list%s", json ? " json" : "");
-	else
-		snprintf(line, sizeof(line), "backend %.64s %.64s %.200s", argv[optind],
-			 argv[optind + 1], argv[optind + 2]);
 	return ctlclient_run(path, line);
 }
 
@@ -309,10 +341,9 @@ int main(int argc, char **argv)
 		return cmd_read(argc - 1, argv + 1, false);
 	if (!strcmp(cmd, "show"))
 		return cmd_read(argc - 1, argv + 1, true);
-	if (!strcmp(cmd, "backend"))
-		return cmd_control(argc - 1, argv + 1, false);
-	if (!strcmp(cmd, "pool"))
-		return cmd_control(argc - 1, argv + 1, true);
+	if (!strcmp(cmd, "backend") || !strcmp(cmd, "pool") || !strcmp(cmd, "reload") ||
+	    !strcmp(cmd, "runtime"))
+		return cmd_control(argc - 1, argv + 1, cmd);
 	fprintf(stderr, "xdphc: unknown command '%s' (see xdphc --help)\n", cmd);
 	return 2;
 }

@@ -18,7 +18,7 @@ struct merge {
 	uint32_t *add_pool;
 	size_t n_adds;
 	struct keyindex adds;		/* key -> index in add_key */
-	uint32_t *kept;			/* per pool: file backends kept */
+	uint32_t *kept;			/* per pool: file backends, deleted ones too (holes) */
 	uint32_t *extra;		/* per pool: adds accepted */
 	sf_warn_fn warn;
 	void *ctx;
@@ -75,7 +75,6 @@ static int take_del(struct merge *m, const struct sf_entry *e, int p, struct ove
 	if (g < 0 || pool_of_backend(m->cfg, (size_t)g) != (uint32_t)p || m->deleted[g])
 		return 0;
 	m->deleted[g] = 1;
-	m->kept[p]--;
 	return sf_push(&out->dels, e->kind, e->pool, &e->key, 0);
 }
 
@@ -98,7 +97,11 @@ static void fit_adds(struct merge *m)
 	}
 }
 
-/* The new list: each pool's kept file backends, then its runtime ones. */
+/*
+ * The new list: each pool's file backends, then its runtime ones.  A file
+ * backend deleted at runtime leaves a hole (a key of family 0: an id that
+ * holds no backend), so that the others keep the ids they had.
+ */
 static int rebuild(struct merge *m)
 {
 	struct config *cfg = m->cfg;
@@ -114,9 +117,11 @@ static int rebuild(struct merge *m)
 		struct pool_cfg *pc = &cfg->pools[p];
 		size_t first = n;
 
-		for (size_t g = pc->first; g < pc->first + pc->n_backends; g++)
-			if (!m->deleted[g])
-				b[n++] = cfg->backends[g];
+		for (size_t g = pc->first; g < pc->first + pc->n_backends; g++, n++)
+			if (m->deleted[g])
+				memset(&b[n], 0, sizeof(b[n]));
+			else
+				b[n] = cfg->backends[g];
 		for (size_t i = 0; i < m->n_adds; i++)
 			if (m->add_pool[i] == p)
 				b[n++].key = m->add_key[i];

@@ -12,7 +12,10 @@
  *
  * overlay_merge() applies the first two to a freshly loaded config, before
  * the engine lays out its ids: a backend added at runtime then gets an id
- * like a configured one, and the state its previous run published of it.
+ * like a configured one (after them, in the order of their ids when the
+ * state file was written), and the state its previous run published of it;
+ * a file backend deleted at runtime leaves its id unused, so that the ids of
+ * the others do not move.
  */
 #ifndef XDPHC_OVERLAY_H
 #define XDPHC_OVERLAY_H

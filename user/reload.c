@@ -113,6 +113,9 @@ bool reload_start(struct reload *rl, bool reset, reload_done_fn done, void *ctx,
 	rl->done_ctx = ctx;
 	rl->t0 = now_mono;
 	memset(&rl->c, 0, sizeof(rl->c));
+	rl->next_add = 0;
+	rl->rekey_pool = 0;
+	rl->rekey_id = 0;
 	rl->lv = (struct live_view){
 		.cfg = env->cfg, .st = env->roster->env.st, .used = env->roster->used,
 		.n = env->n, .dels = &env->rt->dels, .reset = reset,

@@ -22,6 +22,9 @@ static void fill_entries(struct restore *r, const struct config *cfg)
 		for (size_t k = 0; k < pc->n_backends; k++) {
 			struct xdphc_backend_status *st = &r->entries[pc->first_id + k];
 
+			/* A hole: a backend deleted at runtime keeps its id unused (overlay.h). */
+			if (!cfg->backends[pc->first + k].key.family)
+				continue;
 			st->key = cfg->backends[pc->first + k].key;
 			st->key.protocol = IPPROTO_TCP;
 			st->pool_id = p;
