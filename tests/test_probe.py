@@ -162,10 +162,11 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
                5: "no_route", 6: "neigh_failed"}
     pools = engine.bpftool_dump("pools")
     # an array sized to the pool's capacity: its 3 backends and, by default, room for
-    # 16 more, whose ids stay unused (family 0) until backends are added
+    # 16 more, whose ids stay unused (family 0) until backends are added; then the
+    # 1024 spare ids (spare_ids) for pools a reload adds
     web = [p["value"] for p in pools if p["value"]["in_use"]]
     assert (web[0]["first"], web[0]["total"], web[0]["capacity"]) == (0, 3, 19)
-    assert len(dump) == 19
+    assert len(dump) == 19 + 1024
     assert all(e["value"]["key"]["family"] == 0 for e in dump[3:]), dump[3:]
     dump = dump[:3]
     pool_names = {p["key"]: p["value"]["name"] for p in pools if p["value"]["in_use"]}
