@@ -19,6 +19,15 @@
  */
 #define SLICE_NS (2 * NS_PER_MS)
 #define SLICE_CHECK 16			/* operations between two looks at the clock */
+/*
+ * A reload's big arrays (the new file's backend list, the index of the
+ * running keys: tens of MiB at a million backends) are made on the plan's
+ * thread.  glibc would serve them from that thread's arena once the start
+ * had freed a list that large (its mmap threshold grows with each large
+ * free), and keep them there after the reload; above a fixed threshold
+ * they are mmap-ed, and freeing them gives the memory back.
+ */
+#define MMAP_THRESHOLD (256 * 1024)
 
 /* ---- lists ---------------------------------------------------------------- */
 
@@ -57,6 +66,7 @@ void reload_init(struct reload *rl, const struct reload_env *env, uint64_t start
 	memset(rl, 0, sizeof(*rl));
 	rl->env = *env;
 	rl->last_ok = true;
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	rl->ok_real_ns = start_real;	/* the config loaded at start is the first good one */
 }
 
@@ -515,6 +525,9 @@ static void finish(struct reload *rl, uint64_t now)
 
 void reload_step(struct reload *rl, uint64_t now)
 {
+	/* The slice starts now, not with the tick: the tick's probes went first. */
+	uint64_t t0 = mono_ns();
+
 	switch (rl->phase) {
 	case RELOAD_IDLE:
 		return;
@@ -528,19 +541,19 @@ void reload_step(struct reload *rl, uint64_t now)
 			commit(rl, now);
 		return;
 	case RELOAD_REMOVING:
-		if (do_removes(rl, now))
+		if (do_removes(rl, t0))
 			rl->phase = rl->reset ? RELOAD_UNMARKING : RELOAD_REKEYING;
 		return;
 	case RELOAD_UNMARKING:
-		if (do_unmarks(rl, now))
+		if (do_unmarks(rl, t0))
 			rl->phase = RELOAD_REKEYING;
 		return;
 	case RELOAD_REKEYING:
-		if (do_rekeys(rl, now))
+		if (do_rekeys(rl, t0))
 			rl->phase = RELOAD_ADDING;
 		return;
 	case RELOAD_ADDING:
-		if (do_adds(rl, now))
+		if (do_adds(rl, t0))
 			finish(rl, mono_ns());
 		return;
 	}
