@@ -7,6 +7,7 @@ in one run, and prints one table.  Backends are emulated by the XDP backend
 simulator (tools/sim/backend_sim.bpf.c) unless a row says otherwise.
 
     python3 tools/bench/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
+                                 [--only reload,...]
 
 Rows:
   ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
@@ -17,16 +18,21 @@ Rows:
   masscan, zmap   SYN packets/s and replies on the same backends, CPU
   haproxy  connect()-based checks/s and CPU per check, 10,000 and 50,000
            servers with `check inter 1s`
+  reload   a SIGHUP that changes 1 % of --backends backends at interval 1 s
+           (half of them removed, as many added): the reload's time, state
+           changes of the backends it left alone (0 expected), schedule lag
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import os
 import re
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -375,6 +381,76 @@ def detection(sim: BackendSim, rules: list, addrs: list[str], n: int, pin: str) 
             "bound_s": bound}
 
 
+# ---------------------------------------------------------------- reload
+
+RELOAD_PORT = PORT0 + PORTS         # the added backends: same addresses, a port not in use
+
+
+def status_snapshot(pin: str) -> dict:
+    """(address, port) -> (id, generation, state, last_change_ns) of every backend."""
+    out = {}
+    with StatusMap(pin) as sm:
+        for i in range(sm.n):
+            rec = sm.raw(i)
+            if rec[0]:
+                out[(rec[3][:4], rec[2])] = (i, rec[13], rec[5], rec[15])
+    return out
+
+
+def reload_window_lag(eng: Engine, after_s: float) -> dict:
+    """The engine's schedule lag quantiles over its last 10 s, read AFTER_S
+    into them."""
+    time.sleep(after_s)
+    st = stats(eng)
+    return {"lag_p50_ms": st["sched_lag_p50_us"] / 1e3, "lag_p99_ms": st["sched_lag_p99_us"] / 1e3,
+            "lag_max_ms": st["sched_lag_max_us"] / 1e3, "transitions": st["transitions"]}
+
+
+def run_reload(lab: Lab, sim: BackendSim, n: int, tmp: str) -> dict:
+    """A SIGHUP that removes n/200 backends and adds as many (1 % changed)."""
+    addrs = backend_addrs(n)
+    bfile = os.path.join(tmp, "reload-backends.txt")
+    write_backends(bfile, addrs, n)
+    sim.set_rules(initial_rules(addrs), default="up")
+    k = n // 200
+    res: dict = {"backends": n, "removed": k, "added": k}
+    with PinDir() as pin, start_engine(lab, pin, tmp, "xdphc-reload", bfile, index=True) as eng:
+        eng.wait_settled(30)
+        time.sleep(LAG_WINDOW_S)                # a lag window of steady state only
+        res["steady"] = reload_window_lag(eng, 0)
+        res["memory_before"] = memory(eng.proc.pid)
+        before = status_snapshot(pin)
+        with open(bfile) as f:
+            lines = f.readlines()
+        gone = lines[n // 2:n // 2 + k]
+        with open(bfile, "w") as f:
+            f.writelines(lines[:n // 2] + lines[n // 2 + k:])
+            f.writelines(f"{a}:{RELOAD_PORT}\n" for a in addrs[:k])
+        say(f"reload: SIGHUP, {k:,} backends removed and {k:,} added ...")
+        t_sent = time.monotonic()
+        res["line"] = eng.reload(timeout=60)
+        m = re.search(r"\+(\d+) -(\d+) backends.* in ([0-9.]+) s \(read ([0-9.]+) s, compare "
+                      r"([0-9.]+) s, apply ([0-9.]+) s\)", res["line"])
+        if not m:
+            raise RuntimeError(f"reload: {res['line']}")
+        res.update(zip(("plus", "minus", "reload_s", "read_s", "compare_s", "apply_s"),
+                       (int(m[1]), int(m[2]), *map(float, m.groups()[2:]))))
+        eng.wait_settled(30)
+        res["settled_s"] = time.monotonic() - t_sent
+        # the 10 s window now holds the reload and what followed it
+        res["window"] = reload_window_lag(eng, max(0.0, 6 - res["settled_s"]))
+        res["memory_after"] = memory(eng.proc.pid)
+        after = status_snapshot(pin)
+    gone_keys = {(ipaddress.IPv4Address(a).packed, socket.htons(int(p)))
+                 for a, p in (ln.strip().rsplit(":", 1) for ln in gone)}
+    kept = [key for key in before if key not in gone_keys]
+    res["unchanged_checked"] = len(kept)
+    res["unchanged_changed"] = sum(after.get(key) != before[key] for key in kept)
+    res["in_after"] = len(after)
+    res["new_transitions"] = res["window"]["transitions"] - res["steady"]["transitions"]
+    return res
+
+
 # ---------------------------------------------------------------- scanners
 
 def send_rate(sim: BackendSim, argv: list[str], timeout: float) -> dict:
@@ -511,6 +587,22 @@ def fmt(v: float, unit: str = "") -> str:
     return f"{v:.3g}{unit}"
 
 
+def report_reload(x: dict) -> str:
+    steady, win = x["steady"], x["window"]
+    return (f"reload at {x['backends']:,} backends, interval 1 s: SIGHUP with {x['removed']:,} "
+            f"removed and {x['added']:,} added (1 %): +{x['plus']} -{x['minus']} in "
+            f"{x['reload_s']:.2f} s (target <= 1 s: read {x['read_s']:.2f} s on a thread, "
+            f"compare {x['compare_s']:.2f} s, apply {x['apply_s']:.3f} s in slices), all "
+            f"settled {x['settled_s']:.1f} s after the signal; state changes of the "
+            f"{x['unchanged_checked']:,} backends it left alone: {x['unchanged_changed']} "
+            f"(0 expected; {x['new_transitions'] - x['added']} transitions besides the new "
+            f"ones' first); schedule lag over a 10 s window holding the reload: p50 "
+            f"{win['lag_p50_ms']:.2f} ms, p99 {win['lag_p99_ms']:.2f} ms (target <= 50; "
+            f"steady {steady['lag_p99_ms']:.2f} ms), max {win['lag_max_ms']:.2f} ms; memory "
+            f"{x['memory_before']['total'] / x['backends']:.0f} B/backend before, "
+            f"{x['memory_after']['total'] / x['backends']:.0f} after")
+
+
 def report(r: dict) -> str:
     x = r.get("xdphc", {})
     sat = x.get("saturated", {})
@@ -577,6 +669,8 @@ def report(r: dict) -> str:
                   f"{fmt(x['started_per_s'], '/s')} = "
                   f"{x['started_per_s'] / x['demand_per_s'] * 100:.2f} % of N/interval "
                   f"(target within 1 %)"]
+    if "reload" in r:
+        lines += ["", report_reload(r["reload"])]
     if "rx_cost" in r:
         c = r["rx_cost"]
         lines += [f"probe_rx per packet at {c['backends']:,} backends (BPF_PROG_TEST_RUN, "
@@ -593,9 +687,16 @@ def main() -> int:
     ap.add_argument("--backends", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--skip", default="", help="comma list of rows to skip")
+    ap.add_argument("--only", default="", help="comma list of the only rows to run: "
+                    + ",".join(ROWS))
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    if only - set(ROWS):
+        ap.error(f"--only: no row {', '.join(sorted(only - set(ROWS)))}")
+    if only:
+        skip |= set(ROWS) - only
     res: dict = {"machine": machine()}
     say(f"machine: {res['machine']}")
     with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp, \
@@ -610,6 +711,8 @@ def main() -> int:
         with BackendSim(lab) as sim:
             if "xdphc" not in skip:
                 res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
+            if "reload" not in skip:
+                res["reload"] = run_reload(lab, sim, args.backends, tmp)
             # The peers have no XDP program of their own: without one, the
             # frames the simulator sends back with XDP_TX wait in the veth's
             # ring until the next frame comes (see tools/lab/xdp_pass.bpf.c).
@@ -635,6 +738,9 @@ def main() -> int:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
     return 0
+
+
+ROWS = ("ceiling", "rx_cost", "xdphc", "reload", "masscan", "zmap", "haproxy")
 
 
 def machine() -> str:
