@@ -349,7 +349,12 @@ int cli_status(const struct cli_opts *o)
 }
 
 /* By the index map when there is one, else by a scan of the status map. */
-static int find_backend(const char *dir, const struct xdphc_backend_key *key, struct entry *out)
+/*
+ * The backend's entry in pool only (-1: its first pool; a backend may be in
+ * several).  0 found, 1 not found, -1 error.
+ */
+static int find_backend(const char *dir, const struct snapshot *s, int only,
+			const struct xdphc_backend_key *key, struct entry *out)
 {
 	char err[512];
 	size_t n, len;
@@ -363,12 +368,18 @@ static int find_backend(const char *dir, const struct xdphc_backend_key *key, st
 	}
 	fd = pins_open_map(dir, PIN_INDEX, err, sizeof(err));
 	if (fd >= 0) {
-		if (!bpf_map_lookup_elem(fd, key, &id) && id < n)
-			found = (int)id;
+		for (int p = 0; p < XDPHC_MAX_POOLS && found < 0; p++) {
+			struct xdphc_index_key k = { .backend = *key, .pool_id = (__u16)p };
+
+			if ((only < 0 || p == only) && s->pools[p].in_use &&
+			    !bpf_map_lookup_elem(fd, &k, &id) && id < n)
+				found = (int)id;
+		}
 		close(fd);
 	} else {
 		for (size_t i = 0; i < n && found < 0; i++)
-			if (m[i].key.family && backend_key_equal(&m[i].key, key))
+			if (m[i].key.family && backend_key_equal(&m[i].key, key) &&
+			    (only < 0 || m[i].pool_id == only))
 				found = (int)i;
 	}
 	if (found >= 0) {
@@ -387,7 +398,7 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	struct snapshot s;
 	struct entry e;
 	char err[256], t[32], r[48];
-	int rc;
+	int rc, only;
 
 	if (addr_parse_backend(backend, &key, err, sizeof(err))) {
 		fprintf(stderr, "xdphc: show %s: %s\n", backend, err);
@@ -396,7 +407,12 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	key.protocol = IPPROTO_TCP;
 	if (snapshot_read(o->pin_path, &s, false))
 		return 1;
-	rc = find_backend(o->pin_path, &key, &e);
+	only = o->pool ? find_pool(&s, o->pool) : -1;
+	if (o->pool && only < 0) {
+		fprintf(stderr, "xdphc: show: no pool '%s' in %s/pools\n", o->pool, o->pin_path);
+		return 1;
+	}
+	rc = find_backend(o->pin_path, &s, only, &key, &e);
 	if (rc < 0)
 		return 1;
 	if (rc > 0) {

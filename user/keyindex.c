@@ -25,6 +25,35 @@ int backend_key_equal(const struct xdphc_backend_key *a, const struct xdphc_back
 	       !memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
+static int equal_x(const struct keyindex *ki, const struct xdphc_backend_key *a, const void *b)
+{
+	return backend_key_equal(a, b) &&
+	       (!ki->extra || !memcmp(a + 1, (const struct xdphc_backend_key *)b + 1, ki->extra));
+}
+
+int keyindex_init_x(struct keyindex *ki, size_t capacity, const void *keys, size_t stride,
+		    size_t extra)
+{
+	int e = keyindex_init(ki, capacity, keys, stride);
+
+	ki->extra = extra;
+	return e;
+}
+
+int64_t keyindex_find_x(const struct keyindex *ki, const void *k)
+{
+	size_t pos = backend_key_hash(k) & ki->mask;
+
+	while (ki->slots[pos]) {
+		uint32_t j = ki->slots[pos] - 1;
+
+		if (equal_x(ki, key_at(ki, j), k))
+			return j;
+		pos = (pos + 1) & ki->mask;
+	}
+	return -1;
+}
+
 int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t stride)
 {
 	size_t n = 16;
@@ -37,6 +66,7 @@ int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t
 	ki->mask = n - 1;
 	ki->keys = keys;
 	ki->key_stride = stride;
+	ki->extra = 0;
 	return 0;
 }
 
@@ -48,7 +78,7 @@ int64_t keyindex_insert(struct keyindex *ki, uint32_t i)
 	while (ki->slots[pos]) {
 		uint32_t j = ki->slots[pos] - 1;
 
-		if (backend_key_equal(key_at(ki, j), k))
+		if (equal_x(ki, key_at(ki, j), k))
 			return j;
 		pos = (pos + 1) & ki->mask;
 	}
@@ -58,16 +88,7 @@ int64_t keyindex_insert(struct keyindex *ki, uint32_t i)
 
 int64_t keyindex_find(const struct keyindex *ki, const struct xdphc_backend_key *k)
 {
-	size_t pos = backend_key_hash(k) & ki->mask;
-
-	while (ki->slots[pos]) {
-		uint32_t j = ki->slots[pos] - 1;
-
-		if (backend_key_equal(key_at(ki, j), k))
-			return j;
-		pos = (pos + 1) & ki->mask;
-	}
-	return -1;
+	return keyindex_find_x(ki, k);
 }
 
 void keyindex_prefetch(const struct keyindex *ki, const struct xdphc_backend_key *key)

@@ -27,7 +27,9 @@
 #include "config.h"
 #include "eventlog.h"
 #include "poolview.h"
+#include "keyindex.h"
 #include "scheduler.h"
+#include "shared.h"
 #include "slots.h"
 #include "state.h"
 
@@ -76,15 +78,24 @@ struct roster {
 	uint64_t *used;			/* bitmap of ids that hold a backend */
 	uint16_t *gen;			/* the generation each id holds or held last */
 	struct idq pending;		/* freed ids whose probe is still in flight */
+	struct shared shared;		/* backends in several pools, probed once */
 	uint64_t now_mono, now_real;	/* of the current tick */
 };
 
 /*
  * Ids that hold a backend are those whose status entry has a key (as
- * restore wrote them) with its generation.  Before the pool view.
+ * restore wrote them) with its generation.  A backend in several pools with
+ * the same probes is probed by its first entry (first: key -> first id).
+ * Before the pool view and the slots.
  */
 int roster_init(struct roster *r, const struct config *cfg, size_t n,
-		const struct xdphc_backend_status *entries);
+		const struct xdphc_backend_status *entries, const struct keyindex *first);
+
+/* Whether id probes for itself (and its group): else another id does for it. */
+static inline bool roster_probes(const struct roster *r, uint32_t id)
+{
+	return shared_leader(&r->shared, id) == id;
+}
 /* The engine's pieces, once they exist; starts grace_on_start. */
 void roster_attach(struct roster *r, const struct roster_env *env, uint64_t now_mono);
 void roster_free(struct roster *r);
