@@ -40,18 +40,21 @@ int keyindex_init_x(struct keyindex *ki, size_t capacity, const void *keys, size
 	return e;
 }
 
-int64_t keyindex_find_x(const struct keyindex *ki, const void *k)
+/* Where key k is, or the empty slot where it would go. */
+static size_t probe(const struct keyindex *ki, const void *k)
 {
 	size_t pos = backend_key_hash(k) & ki->mask;
 
-	while (ki->slots[pos]) {
-		uint32_t j = ki->slots[pos] - 1;
-
-		if (equal_x(ki, key_at(ki, j), k))
-			return j;
+	while (ki->slots[pos] && !equal_x(ki, key_at(ki, ki->slots[pos] - 1), k))
 		pos = (pos + 1) & ki->mask;
-	}
-	return -1;
+	return pos;
+}
+
+int64_t keyindex_find_x(const struct keyindex *ki, const void *k)
+{
+	size_t pos = probe(ki, k);
+
+	return ki->slots[pos] ? (int64_t)ki->slots[pos] - 1 : -1;
 }
 
 int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t stride)
@@ -72,16 +75,10 @@ int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t
 
 int64_t keyindex_insert(struct keyindex *ki, uint32_t i)
 {
-	const struct xdphc_backend_key *k = key_at(ki, i);
-	size_t pos = backend_key_hash(k) & ki->mask;
+	size_t pos = probe(ki, key_at(ki, i));
 
-	while (ki->slots[pos]) {
-		uint32_t j = ki->slots[pos] - 1;
-
-		if (equal_x(ki, key_at(ki, j), k))
-			return j;
-		pos = (pos + 1) & ki->mask;
-	}
+	if (ki->slots[pos])
+		return ki->slots[pos] - 1;
 	ki->slots[pos] = i + 1;
 	return -1;
 }
