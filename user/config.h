@@ -17,7 +17,7 @@
 #define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
 #include "defaults.h"
 /* A backend id is a probe slot: every pool's ids together fit the slot table. */
-#define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
+#define CONFIG_MAX_IDS XDPHC_SLOTS_LIMIT
 
 /* Every key, top level first, then a pool's, then its healthcheck's. */
 #define CFG_KEY_ID(id, ...) CFG_##id,
@@ -71,6 +71,10 @@ struct pool_cfg {
 	size_t n_backends;
 	uint32_t first_id;
 	uint32_t max_backends;
+	uint8_t initial_state;		/* enum xdphc_state: unknown, up or down */
+	bool grace_on_start;
+	uint32_t deregistration_delay_ms;
+	uint32_t grace_period_ms;
 	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
 };
 
@@ -91,12 +95,16 @@ struct config {
 	char tail_call_map[PATH_MAX];	/* optional pinned prog array to put probe_rx in */
 	uint32_t tail_call_index;
 	struct xdphc_backend_key metrics;	/* metrics_listen; see config_has() */
+	char control_socket[PATH_MAX];	/* always set: configured or derived from pin_path */
 	struct pool_cfg *pools;
 	size_t n_pools;
 	struct backend_cfg *backends;	/* all pools', pool after pool */
 	size_t n_backends;
 	uint32_t line[CFG_TOP_N];	/* of each top-level key; 0: default */
 };
+
+/* The control socket of an engine on pin_path when control_socket is not set. */
+void config_default_socket(const char *pin_path, char *out, size_t len);
 
 /*
  * Parse and validate a YAML config.  On failure returns -1 and writes one

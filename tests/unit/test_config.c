@@ -361,6 +361,25 @@ static void loaded(const struct config *c)
 	CHECK_UINT(c->n_pools, 1);
 }
 
+/* An empty pool, runtime keys and their defaults, the control socket from the pin path. */
+static void day_two(const struct config *c)
+{
+	const struct pool_cfg *web = &c->pools[0], *later = &c->pools[1];
+
+	CHECK_UINT(later->n_backends, 0);
+	CHECK_UINT(later->max_backends, 100);
+	CHECK_UINT(later->first_id, web->max_backends);
+	CHECK_INT(later->initial_state, XDPHC_STATE_DOWN);
+	CHECK_UINT(later->deregistration_delay_ms, 30000);
+	CHECK_UINT(later->grace_period_ms, 60000);
+	CHECK(later->grace_on_start);
+	CHECK_INT(web->initial_state, XDPHC_STATE_UNKNOWN);
+	CHECK_UINT(web->deregistration_delay_ms, 300000);
+	CHECK_UINT(web->grace_period_ms, 0);
+	CHECK(!web->grace_on_start);
+	CHECK_STR(c->control_socket, "/run/xdphc/lab-e1.sock");
+}
+
 static void capacity_given(const struct config *c)
 {
 	CHECK_UINT(c->pools[0].max_backends, 1);
@@ -373,10 +392,10 @@ static void capacity_given(const struct config *c)
 /* All the ids there are: default headroom gives way, the backends keep theirs. */
 static void capacity_full(const struct config *c)
 {
-	CHECK_UINT(c->pools[0].max_backends, 16777213);
-	CHECK_UINT(c->pools[1].first_id, 16777213);
+	CHECK_UINT(c->pools[0].max_backends, 16777212);
+	CHECK_UINT(c->pools[1].first_id, 16777212);
 	CHECK_UINT(c->pools[1].max_backends, 2);
-	CHECK_UINT(config_id_count(c), 16777215);
+	CHECK_UINT(config_id_count(c), 16777214);
 }
 
 static void two_pools(const struct config *c)
@@ -460,8 +479,12 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
 	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
-	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
+	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777212\n"
 	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n", .check = capacity_full },
+	{ "empty pool, day-two keys", IFACE "pin_path: /sys/fs/bpf/lab/e1\n" POOLS
+	  "  - name: later\n    backends: []\n    max_backends: 100\n"
+	  "    initial_state: down\n    deregistration_delay: 30s\n    grace_period: 1m\n"
+	  "    grace_on_start: true\n", .check = day_two },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -490,7 +513,7 @@ static const struct cfg_case errors[] = {
 	{ "unknown key", IFACE "interfaces: eth1\n" POOLS,
 	  .err = "unknown key 'interfaces' in the config (expected one of: interface, "
 		 "source_ipv4, source_ports, pin_path, xdp_mode, status_index, event_log, "
-		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, pools)", .line = 2 },
+		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, ", .line = 2 },
 	{ "duplicate key", IFACE POOLS "interface: eth1\n",
 	  .err = "duplicate key 'interface' in the config (first at line 1)", .line = 5 },
 	{ "missing interface", POOLS, .err = "missing required key 'interface'", .line = 1 },
@@ -611,7 +634,7 @@ static const struct cfg_case errors[] = {
 	  .line = 2 },
 	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
 	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
-		 "backends_file, max_backends)", .line = 4 },
+		 "backends_file, max_backends, initial_state, ", .line = 4 },
 	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
 	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
 	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
@@ -631,21 +654,23 @@ static const struct cfg_case errors[] = {
 	{ "duplicate pool name", IFACE POOLS "  - name: web\n    backends: [10.0.0.2:80]\n",
 	  .err = "duplicate pool name 'web'", .line = 5 },
 	{ "pool without backends", IFACE "pools:\n  - name: web\n",
-	  .err = "pool 'web' has no backends (give 'backends' or 'backends_file')", .line = 3 },
-	{ "pool with an empty list", IFACE "pools:\n  - name: web\n    backends: []\n",
-	  .err = "pool 'web' has no backends", .line = 3 },
+	  .err = "pool 'web' has no backends (give 'backends' or 'backends_file'; "
+		 "'backends: []' for a pool filled at runtime)", .line = 3 },
 
 	/* healthcheck */
 	{ "healthcheck a value", IFACE POOLS "    healthcheck: fast\n",
 	  .err = "healthcheck must be a mapping, got a single value", .line = 5 },
 	{ "healthcheck unknown key", HC "      intervall: 1s\n",
 	  .err = "unknown key 'intervall' in healthcheck (expected one of: protocol, port, "
-		 "interval, timeout, healthy_threshold, unhealthy_threshold, jitter, grace_period, "
-		 "path, host, success_codes)", .line = 6 },
+		 "interval, timeout, healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
 	{ "healthcheck duplicate key", HC "      interval: 1s\n      interval: 2s\n",
 	  .err = "duplicate key 'interval' in healthcheck (first at line 6)", .line = 7 },
-	{ "grace_period", HC "      grace_period: 10s\n",
-	  .err = "healthcheck grace_period is not supported yet", .line = 6 },
+	{ "grace_period in the healthcheck", HC "      grace_period: 10s\n",
+	  .err = "unknown key 'grace_period' in healthcheck", .line = 6 },
+	{ "initial_state", IFACE POOLS "    initial_state: sideways\n",
+	  .err = "initial_state must be 'unknown', 'up' or 'down', got 'sideways'", .line = 5 },
+	{ "deregistration_delay", IFACE POOLS "    deregistration_delay: -1s\n",
+	  .err = "deregistration_delay", .line = 5 },
 	{ "path", HC "      path: /healthz\n", .err = "healthcheck path is not supported yet",
 	  .line = 6 },
 	{ "host", HC "      host: example.com\n", .err = "healthcheck host is not supported yet",
@@ -738,11 +763,11 @@ static const struct cfg_case errors[] = {
 	  "    max_backends: 1\n",
 	  .err = "max_backends (1) is less than the 2 backends of pool 'web'", .line = 7 },
 	{ "max_backends 0", IFACE POOLS "    max_backends: 0\n",
-	  .err = "max_backends must be an integer in 1..16777215, got '0'", .line = 5 },
-	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777215\n"
+	  .err = "max_backends must be an integer in 1..16777214, got '0'", .line = 5 },
+	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777214\n"
 	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
-	  .err = "max_backends of pools 'web' to 'api' add up to 16777216 backend ids, more than "
-		 "the 16777215 there are", .line = 5 },
+	  .err = "max_backends of pools 'web' to 'api' add up to 16777215 backend ids, more than "
+		 "the 16777214 there are", .line = 5 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
@@ -973,7 +998,7 @@ static void key_reference(void)
 		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
 		"required\n",
 		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
-		"\npools[].max_backends\n    an integer in 1..16777215; default: the configured",
+		"\npools[].max_backends\n    an integer in 1..16777214; default: the configured",
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
