@@ -166,33 +166,82 @@ def test_an_id_given_to_another_backend_loses_its_flows(lab, engine, lb):
         assert fid != gone_id or fgen == gen + 1
 
 
+def send_tcp(lab, fwd, segments: dict[int, str]) -> dict:
+    """One TCP segment from CLIENT to the VIP per source port, its flags "S"
+    (a SYN: a new connection) or "A"; waits until the forwarder has handled
+    them all; the change of its counters."""
+    before = fwd.counters()
+    for p, flags in segments.items():
+        send_raw_ip(lab.backend_ns, make_ip_tcp(CLIENT, p, VIP, VIP_PORT, 1000,
+                                                0 if flags == "S" else 1, flags))
+    deadline = time.monotonic() + 2
+    while True:
+        c = delta(fwd.counters(), before)
+        if c["flow_hit"] + c["forwarded"] + c["rechecked"] + c["fail_open"] >= \
+                len(segments) or time.monotonic() > deadline:
+            return c
+        time.sleep(0.05)
+
+
 def test_a_tcp_syn_on_a_known_tuple_picks_again(lab, engine, lb):
     """A SYN starts a new connection (a client reusing a port): it is given a
     backend anew, while the other segments of a known flow keep theirs."""
     fwd, _ = lb
     fwd.add_vip(VIP, VIP_PORT, "tcp", pool_id=0)
     first = wait_states(engine, {a: "up" for a in BACKENDS})[(BACKENDS[0], 80)]
+    mine = (first["id"], first["generation"])
     ports = list(range(30000, 30060))
     for p in ports:
-        fwd.set_flow(CLIENT, p, VIP, VIP_PORT, "tcp", first["id"], first["generation"])
-    before = fwd.counters()
+        fwd.set_flow(CLIENT, p, VIP, VIP_PORT, "tcp", *mine)
     syns, acks = ports[0::2], ports[1::2]
-    for p in ports:
-        send_raw_ip(lab.backend_ns, make_ip_tcp(CLIENT, p, VIP, VIP_PORT, 1000,
-                                                0 if p in syns else 1, "S" if p in syns else "A"))
-    deadline = time.monotonic() + 2
-    while True:
-        c = delta(fwd.counters(), before)
-        if c["flow_hit"] + c["forwarded"] + c["rechecked"] >= len(ports) or \
-                time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    c = send_tcp(lab, fwd, {p: "S" if p in syns else "A" for p in ports})
     assert c["flow_hit"] == len(acks) and c["flow_moved"] == 0, c
     assert c["forwarded"] + c["rechecked"] == len(syns), c
-    mine = (first["id"], first["generation"])
     assert all(fwd.flow(CLIENT, p, VIP, VIP_PORT, "tcp") == mine for p in acks)
     repicked = [p for p in syns if fwd.flow(CLIENT, p, VIP, VIP_PORT, "tcp") != mine]
     assert len(repicked) >= len(syns) // 3, "SYNs spread by the hash (3 in 4 elsewhere)"
+
+
+def test_a_draining_backend_keeps_its_flows_and_gets_no_new_ones(lab, engine, lb):
+    """`xdphc backend drain` (ELB deregistration): the backend leaves the up
+    list but stays up, so its flows stay on it while new flows, and new
+    connections on a known tuple, go elsewhere; after deregistration_delay
+    the engine removes it and its flows move."""
+    fwd, flows = lb
+    fwd.add_vip(VIP, VIP_PORT, "tcp", pool_id=0)
+    restart(engine, fwd, [web(deregistration_delay="3s")])
+    st = wait_states(engine, {a: "up" for a in BACKENDS})
+    old = flows.send(200)
+    victim = BACKENDS[1]
+    theirs = {p for p, b in old.items() if b == victim}
+    held = (st[(victim, 80)]["id"], st[(victim, 80)]["generation"])
+    tcp = list(range(30000, 30040))
+    for p in tcp:
+        fwd.set_flow(CLIENT, p, VIP, VIP_PORT, "tcp", *held)
+
+    r = engine.control("backend", "drain", "web", f"{victim}:80")
+    assert r.returncode == 0, r.stderr
+    b = engine.states()[(victim, 80)]
+    assert b["draining"] and b["state"] == "up"
+    before = fwd.counters()
+    assert flows.resend(list(old)) == old, "every flow stays, the draining one's too"
+    assert delta(fwd.counters(), before)["flow_hit"] == len(old)
+    new = flows.send(200)
+    assert set(new.values()) == set(BACKENDS) - {victim}, "no new flow to it"
+    syns, acks = tcp[0::2], tcp[1::2]
+    c = send_tcp(lab, fwd, {p: "S" if p in syns else "A" for p in tcp})
+    assert c["flow_hit"] == len(acks) and c["forwarded"] + c["rechecked"] == len(syns), c
+    assert all(fwd.flow(CLIENT, p, VIP, VIP_PORT, "tcp") == held for p in acks)
+    assert not any(fwd.flow(CLIENT, p, VIP, VIP_PORT, "tcp")[0] == held[0] for p in syns), \
+        "a new connection never lands on a draining backend"
+
+    engine.wait_until(lambda s: (victim, 80) not in s, 6, "the drained backend removed")
+    before = fwd.counters()
+    moved = flows.resend(list(old))
+    assert victim not in moved.values()
+    assert {p: moved[p] for p in old if p not in theirs} == \
+        {p: old[p] for p in old if p not in theirs}
+    assert delta(fwd.counters(), before)["flow_moved"] == len(theirs)
 
 
 def test_the_forwarder_follows_an_engine_that_pins_new_maps(lab, engine, lb):
