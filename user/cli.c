@@ -201,33 +201,38 @@ static void print_not_up_text(const struct snapshot *s, int only_id)
 {
 	uint64_t now = real_ns();
 	size_t shown = 0, more = 0;
-	char a[64], r[48], t[32];
+	char a[64], r[48], t[32], sn[24];
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct entry *e = &s->e[i];
 
-		if (e->st.state == XDPHC_STATE_UP || (only_id >= 0 && (int)e->st.pool_id != only_id))
+		bool drain = e->st.flags & XDPHC_BACKEND_F_DRAIN;
+
+		if ((e->st.state == XDPHC_STATE_UP && !drain) ||
+		    (only_id >= 0 && (int)e->st.pool_id != only_id))
 			continue;
 		if (shown == TEXT_LIST_MAX) {
 			more++;
 			continue;
 		}
 		if (!shown++)
-			printf("\n%-28s %-16s %-8s %-22s %s\n", "BACKEND", "POOL", "STATE",
+			printf("\n%-28s %-16s %-10s %-22s %s\n", "BACKEND", "POOL", "STATE",
 			       "REASON", "SINCE");
 		print_reason(&e->st, r, sizeof(r));
+		snprintf(sn, sizeof(sn), "%s%s", state_name(e->st.state), drain ? ",drain" : "");
 		if (!e->st.last_change_ns) {
-			printf("%-28s %-16s %-8s %-22s -\n", addr_format(&e->st.key, a, sizeof(a)),
-			       pool_name(s, e->st.pool_id), state_name(e->st.state), r);
+			printf("%-28s %-16s %-10s %-22s -\n", addr_format(&e->st.key, a, sizeof(a)),
+			       pool_name(s, e->st.pool_id), sn, r);
 			continue;
 		}
-		printf("%-28s %-16s %-8s %-22s %s (%.0fs ago)\n",
+		printf("%-28s %-16s %-10s %-22s %s (%.0fs ago)\n",
 		       addr_format(&e->st.key, a, sizeof(a)), pool_name(s, e->st.pool_id),
-		       state_name(e->st.state), r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
+		       sn, r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
 		       now > e->st.last_change_ns ? (now - e->st.last_change_ns) / 1e9 : 0.0);
 	}
 	if (more)
-		printf("... and %zu more not up (xdphc status --json lists every backend)\n", more);
+		printf("... and %zu more not up or draining (xdphc status --json lists every "
+		       "backend)\n", more);
 	if (!shown)
 		printf("\nall backends are up\n");
 }
