@@ -923,8 +923,8 @@ static int dups_reserve(struct loader *ld, size_t want)
 	if (ki->slots && want * 2 <= ki->mask + 1)
 		return 0;
 	keyindex_free(ki);
-	if (keyindex_init(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
-			  sizeof(*ld->cfg->backends)))
+	if (keyindex_init_x(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
+			    sizeof(*ld->cfg->backends), sizeof(ld->cfg->backends->pool)))
 		return -1;
 	/* Those indexed so far are known to be distinct: a plain reinsert. */
 	for (size_t i = 0; i < n; i++)
@@ -989,6 +989,7 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 	if (reserve_backends(ld, 1))
 		return fail_at(ld, file, line, "out of memory");
 	cfg->backends[cfg->n_backends].key = key;
+	cfg->backends[cfg->n_backends].pool = (uint32_t)ld->cur_pool;
 	ld->lines[cfg->n_backends++] = (uint32_t)line;
 	cur_pool(ld)->n_backends++;
 	return 0;
@@ -1538,6 +1539,12 @@ uint32_t config_id_count(const struct config *cfg)
 uint32_t config_map_ids(const struct config *cfg)
 {
 	return config_id_count(cfg) + cfg->spare_ids;
+}
+
+bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
+{
+	return a->protocol == b->protocol && a->port == b->port &&
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms;
 }
 
 /*

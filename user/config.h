@@ -53,9 +53,14 @@ struct hc_config {
 	uint32_t unhealthy_threshold;
 };
 
-/* One backend as configured; key.port is the serving port (network order). */
+/*
+ * One backend as configured; key.port is the serving port (network order).
+ * The same backend may be in several pools (it is probed once), not twice
+ * in one: key and pool together are unique.
+ */
 struct backend_cfg {
 	struct xdphc_backend_key key;
+	uint32_t pool;			/* index of its pool: the key's other half */
 };
 
 /*
@@ -104,6 +109,13 @@ struct config {
 	size_t n_backends;
 	uint32_t line[CFG_TOP_N];	/* of each top-level key; 0: default */
 };
+
+/*
+ * Whether two pools' checks send the same probes to a backend (protocol,
+ * port, interval, timeout): a backend in both is then probed once.
+ * Thresholds may differ: each pool judges the outcomes itself.
+ */
+bool config_same_probe(const struct hc_config *a, const struct hc_config *b);
 
 /* The control socket of an engine on pin_path when control_socket is not set. */
 void config_default_socket(const char *pin_path, char *out, size_t len);

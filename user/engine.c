@@ -140,9 +140,8 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
  * be a biased sample (the probes that did leave), and what it does not is
  * its own failure.
  */
-static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
+static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outcome *o)
 {
-	struct engine *e = ctx;
 	uint32_t p = sched_pool_of(&e->sched, i);
 	struct health h = e->health[i];
 	uint8_t from = health_state(h), to, bucket = poolview_bucket(h);
@@ -172,13 +171,29 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 	log_transition(e, p, i, h, o, from);
 }
 
+/* A backend in several pools is probed once: the outcome is each pool's. */
+static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
+{
+	struct engine *e = ctx;
+	const struct shared_group *g;
+
+	if (!shared_member(&e->roster.shared, i) ||
+	    !(g = shared_group_of(&e->roster.shared, i)) || g->ids[0] != i) {
+		apply_outcome(e, i, o);
+		return;
+	}
+	for (uint32_t k = 0; k < g->n; k++)
+		apply_outcome(e, g->ids[k], o);
+}
+
 /* Counts change in place with each transition; this adds the achieved interval. */
 static void publish_pools(struct engine *e)
 {
 	for (uint32_t i = 0; e->sched.pools && i < e->cfg.n_pools; i++)
 		if (e->pools[i].in_use)		/* not a pool a reload removed */
 			__atomic_store_n(&e->pools[i].last_cycle_us,
-				 (uint32_t)(e->sched.pools[i].last_cycle_ns / 1000), __ATOMIC_RELAXED);
+					 (uint32_t)(e->sched.pools[i].last_cycle_ns / 1000),
+					 __ATOMIC_RELAXED);
 }
 
 static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *st)
@@ -373,8 +388,8 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 		const struct xdphc_backend_key *k = &buf[i].key;
 		const struct pool_cfg *pc = &e->cfg.pools[buf[i].pool_id];
 
-		if (!k->family)
-			continue;	/* a pool's spare id: nothing to probe yet */
+		if (!k->family || !roster_probes(&e->roster, i))
+			continue;	/* a free id, or one whose group another id probes for */
 		slots_claim(sl, i, k->family, k->protocol, k->addr,
 			    pc->hc.port ? htons(pc->hc.port) : k->port);
 	}
@@ -428,7 +443,7 @@ static int init_status(struct engine *e)
 	for (uint32_t i = 0; i < e->n; i++)
 		e->health[i] = health_make(r.entries[i].state, false, 0);
 	runtime_resolve(&e->rt, &e->cfg, e->health);
-	if (roster_init(&e->roster, &e->cfg, e->n, r.entries)) {
+	if (roster_init(&e->roster, &e->cfg, e->n, r.entries, &r.idx)) {
 		log_err("out of memory for the roster of %zu backend ids", e->n);
 		goto out;
 	}

@@ -16,7 +16,7 @@ static void usage(FILE *f)
 		"usage: xdphc run -c CONFIG [-v]\n"
 		"       xdphc check -c CONFIG\n"
 		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
-		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc show ADDR:PORT [--json] [--pool NAME] [--pin-path DIR | -c CONFIG]\n"
 		"       xdphc backend add|del|drain|undrain|maint|ready POOL ADDR:PORT [TARGET]\n"
 		"       xdphc pool list [--json] [TARGET]\n"
 		"       xdphc reload [TARGET]\n"
@@ -214,8 +214,8 @@ static int cmd_read(int argc, char **argv, bool show)
 			return bad_extra(cmd, argv[optind]);
 		return cli_status(&o);
 	}
-	if (o.pool || o.summary)
-		return bad_args(cmd, o.pool ? "--pool is for status" : "--summary is for status");
+	if (o.summary)
+		return bad_args(cmd, "--summary is for status");
 	if (optind + 1 != argc)
 		return bad_args(cmd, "expects exactly one ADDR:PORT");
 	return cli_show(&o, argv[optind]);

@@ -12,12 +12,11 @@
 /* The merge's work: which file backends go, which runtime ones come, per pool. */
 struct merge {
 	struct config *cfg;
-	struct keyindex file;		/* key -> index in cfg->backends */
+	struct keyindex file;		/* (key, pool) -> index in cfg->backends */
 	uint8_t *deleted;		/* per file backend */
-	struct xdphc_backend_key *add_key;	/* accepted adds, in the state file's order */
-	uint32_t *add_pool;
+	struct backend_cfg *add;	/* accepted adds, in the state file's order */
 	size_t n_adds;
-	struct keyindex adds;		/* key -> index in add_key */
+	struct keyindex adds;		/* (key, pool) -> index in add */
 	uint32_t *kept;			/* per pool: file backends, deleted ones too (holes) */
 	uint32_t *extra;		/* per pool: adds accepted */
 	sf_warn_fn warn;
@@ -40,14 +39,12 @@ static void say(struct merge *m, const struct sf_entry *e, const char *fmt, ...)
 	m->warn(m->ctx, msg);
 }
 
-/* The pool holding file backend g: pools are slices in order. */
-static uint32_t pool_of_backend(const struct config *cfg, size_t g)
+/* The file backend that is e's backend in pool p, or -1. */
+static int64_t in_file(const struct merge *m, const struct sf_entry *e, int p)
 {
-	uint32_t p = 0;
+	struct backend_cfg b = { .key = e->key, .pool = (uint32_t)p };
 
-	while (p + 1 < cfg->n_pools && cfg->pools[p + 1].first <= g)
-		p++;
-	return p;
+	return p < 0 ? -1 : keyindex_find_x(&m->file, &b);
 }
 
 static void take_add(struct merge *m, const struct sf_entry *e, int p)
@@ -56,23 +53,22 @@ static void take_add(struct merge *m, const struct sf_entry *e, int p)
 		say(m, e, "pool '%s' is no longer in the config: dropped", e->pool);
 		return;
 	}
-	/* In the file now: a file backend like the others (in the file's pool). */
-	if (keyindex_find(&m->file, &e->key) >= 0)
+	/* In the file's pool now: a file backend like the others. */
+	if (in_file(m, e, p) >= 0)
 		return;
-	m->add_key[m->n_adds] = e->key;
-	m->add_pool[m->n_adds] = (uint32_t)p;
+	m->add[m->n_adds] = (struct backend_cfg){ .key = e->key, .pool = (uint32_t)p };
 	if (keyindex_insert(&m->adds, (uint32_t)m->n_adds) >= 0)
-		return;		/* the same key twice: the first one counts */
+		return;		/* the same one twice: the first one counts */
 	m->extra[p]++;
 	m->n_adds++;
 }
 
 static int take_del(struct merge *m, const struct sf_entry *e, int p, struct overlay_start *out)
 {
-	int64_t g = p < 0 ? -1 : keyindex_find(&m->file, &e->key);
+	int64_t g = in_file(m, e, p);
 
 	/* Not in the file's pool any more: nothing is left to delete. */
-	if (g < 0 || pool_of_backend(m->cfg, (size_t)g) != (uint32_t)p || m->deleted[g])
+	if (g < 0 || m->deleted[g])
 		return 0;
 	m->deleted[g] = 1;
 	return sf_push(&out->dels, e->kind, e->pool, &e->key, 0);
@@ -82,9 +78,9 @@ static int take_del(struct merge *m, const struct sf_entry *e, int p, struct ove
 static void fit_adds(struct merge *m)
 {
 	for (size_t i = m->n_adds; i-- > 0;) {
-		uint32_t p = m->add_pool[i];
+		uint32_t p = m->add[i].pool;
 		const struct pool_cfg *pc = &m->cfg->pools[p];
-		struct sf_entry e = { .key = m->add_key[i], .kind = SF_ADD };
+		struct sf_entry e = { .key = m->add[i].key, .kind = SF_ADD };
 
 		if (!pc->line[CFG_POOL_MAX_BACKENDS - CFG_TOP_N] ||
 		    m->kept[p] + m->extra[p] <= pc->max_backends)
@@ -92,7 +88,7 @@ static void fit_adds(struct merge *m)
 		snprintf(e.pool, sizeof(e.pool), "%s", pc->name);
 		say(m, &e, "pool '%s' is full at its max_backends (%u): dropped", pc->name,
 		    pc->max_backends);
-		m->add_pool[i] = UINT32_MAX;
+		m->add[i].pool = UINT32_MAX;
 		m->extra[p]--;
 	}
 }
@@ -119,12 +115,12 @@ static int rebuild(struct merge *m)
 
 		for (size_t g = pc->first; g < pc->first + pc->n_backends; g++, n++)
 			if (m->deleted[g])
-				memset(&b[n], 0, sizeof(b[n]));
+				b[n] = (struct backend_cfg){ .pool = p };	/* family 0 */
 			else
 				b[n] = cfg->backends[g];
 		for (size_t i = 0; i < m->n_adds; i++)
-			if (m->add_pool[i] == p)
-				b[n++].key = m->add_key[i];
+			if (m->add[i].pool == p)
+				b[n++] = m->add[i];
 		pc->first = first;
 		pc->n_backends = n - first;
 	}
@@ -141,15 +137,14 @@ static int merge_init(struct merge *m, struct config *cfg, const struct sf_list 
 
 	m->cfg = cfg;
 	m->deleted = calloc(cfg->n_backends ? cfg->n_backends : 1, 1);
-	m->add_key = malloc(n * sizeof(*m->add_key));
-	m->add_pool = malloc(n * sizeof(*m->add_pool));
+	m->add = malloc(n * sizeof(*m->add));
 	m->kept = calloc(np, sizeof(*m->kept));
 	m->extra = calloc(np, sizeof(*m->extra));
 	out->runtime = calloc(np, sizeof(*out->runtime));
-	if (!m->deleted || !m->add_key || !m->add_pool || !m->kept || !m->extra ||
-	    !out->runtime || keyindex_init(&m->file, cfg->n_backends, cfg->backends,
-					   sizeof(*cfg->backends)) ||
-	    keyindex_init(&m->adds, in->n, m->add_key, sizeof(*m->add_key)))
+	if (!m->deleted || !m->add || !m->kept || !m->extra || !out->runtime ||
+	    keyindex_init_x(&m->file, cfg->n_backends, cfg->backends, sizeof(*cfg->backends),
+			    sizeof(cfg->backends->pool)) ||
+	    keyindex_init_x(&m->adds, in->n, m->add, sizeof(*m->add), sizeof(m->add->pool)))
 		return -1;
 	for (size_t g = 0; g < cfg->n_backends; g++)
 		keyindex_insert(&m->file, (uint32_t)g);
@@ -163,8 +158,7 @@ static void merge_free(struct merge *m)
 	keyindex_free(&m->file);
 	keyindex_free(&m->adds);
 	free(m->deleted);
-	free(m->add_key);
-	free(m->add_pool);
+	free(m->add);
 	free(m->kept);
 	free(m->extra);
 }

@@ -166,7 +166,7 @@ static bool judge(struct reload *rl, struct tally *t, uint32_t p, uint32_t id)
 	uint16_t gen = rl->env.roster->gen[id];
 	bool runtime = health_has(h, HEALTH_F_RUNTIME), keep;
 
-	if (pl->gone[p] || plan_bit(pl->moved, id))
+	if (pl->gone[p])
 		keep = false;
 	else if (plan_bit(pl->seen, id))
 		keep = true;
@@ -434,7 +434,7 @@ static bool do_unmarks(struct reload *rl, uint64_t t0)
  * A new check port: the slot's key changes.  A probe in flight to the old
  * port can no longer be answered, and is not held against its backend.
  */
-static void rekey(struct reload *rl, uint32_t id, uint16_t port)
+static void rekey_slot(struct reload *rl, uint32_t id, uint16_t port)
 {
 	const struct xdphc_backend_key *k = &rl->env.roster->env.st[id].key;
 	const struct roster_env *re = &rl->env.roster->env;
@@ -453,6 +453,28 @@ static void rekey(struct reload *rl, uint32_t id, uint16_t port)
 	slots_pause(rl->env.slots, id, health_state(rl->env.health[id]) == XDPHC_STATE_MAINT);
 }
 
+/*
+ * The pool's probes changed: a backend it shared with another pool (probed
+ * once for both) is probed apart from now on, and with a new port every
+ * slot of the pool gets its new key.
+ */
+static void rekey(struct reload *rl, const struct plan_pool *pp, uint32_t id)
+{
+	struct roster *r = rl->env.roster;
+	const struct pool_cfg *pc = &rl->env.cfg->pools[pp->live];
+	char err[256];
+
+	if (shared_member(&r->shared, id)) {
+		if (!roster_unshare(r, id, err, sizeof(err)))
+			return;
+		log_err("reload: %s; the backend is removed", err);
+		roster_remove(r, id, "config_removed");
+		rl->c.errors++;
+	} else if (pp->port_changed) {
+		rekey_slot(rl, id, pc->hc.port);
+	}
+}
+
 static bool do_rekeys(struct reload *rl, uint64_t t0)
 {
 	unsigned int k = 0;
@@ -461,7 +483,7 @@ static bool do_rekeys(struct reload *rl, uint64_t t0)
 		const struct plan_pool *pp = &rl->plan.pools[rl->rekey_pool];
 		const struct pool_cfg *pc = &rl->env.cfg->pools[pp->live];
 
-		if (pp->is_new || !pp->port_changed)
+		if (pp->is_new || !pp->probe_changed)
 			continue;
 		if (rl->rekey_id < pc->first_id)
 			rl->rekey_id = pc->first_id;
@@ -469,7 +491,7 @@ static bool do_rekeys(struct reload *rl, uint64_t t0)
 			uint32_t id = rl->rekey_id++;
 
 			if (roster_used(rl->env.roster, id))
-				rekey(rl, id, pc->hc.port);
+				rekey(rl, pp, id);
 			if (slice_over(&k, t0))
 				return false;
 		}
@@ -505,7 +527,8 @@ static bool do_adds(struct reload *rl, uint64_t t0)
 		if (!r->pools[a->pool].free.len && pending_in(r, a->pool))
 			return false;
 		rl->next_add++;
-		if (roster_insert(r, a->pool, &a->key, "config_added", out, sizeof(out)) < 0) {
+		if (roster_insert(r, a->pool, &a->key, a->leader == PLAN_NONE ? -1 :
+				  roster_leader_of(r, a->leader), "config_added", out, sizeof(out)) < 0) {
 			log_err("reload: %s", out);
 			rl->c.errors++;
 		} else {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <netinet/in.h>
 
 #include "keyindex.h"
 #include "reload_plan.h"
@@ -94,6 +93,9 @@ static void pool_key(struct differ *d, const struct cfg_change *ch)
 		return;
 	pp->changed = true;
 	pp->port_changed |= ch->key == CFG_HC_PORT;
+	/* Other probes: a backend it shares with another pool is probed apart. */
+	pp->probe_changed |= ch->key == CFG_HC_PORT || ch->key == CFG_HC_INTERVAL ||
+			     ch->key == CFG_HC_TIMEOUT;
 }
 
 static bool on_change(void *ctx, const struct cfg_change *ch)
@@ -203,95 +205,147 @@ static int map_pools(struct reload_plan *pl, const struct live_view *lv)
 
 /* ---- backends ------------------------------------------------------------- */
 
-static int push_add(struct reload_plan *pl, const struct xdphc_backend_key *key, uint32_t pool,
-		    bool deleted)
-{
-	if (vec_room((void **)&pl->adds, &pl->cap_adds, pl->n_adds, sizeof(*pl->adds)))
-		return -1;
-	pl->adds[pl->n_adds++] = (struct plan_add){ .key = *key, .pool = pool, .deleted = deleted };
-	return 0;
-}
-
-/* Every id in use, by its key. */
-static int index_live(struct keyindex *ki, const struct live_view *lv)
-{
-	size_t used = 0;
-
-	for (size_t w = 0; w < (lv->n + 63) / 64; w++)
-		used += (size_t)__builtin_popcountll(lv->used[w]);
-	if (keyindex_init(ki, used, &lv->st[0].key, sizeof(*lv->st)))
-		return -1;
-	for (uint32_t id = 0; id < lv->n; id++)
-		if (plan_bit(lv->used, id))
-			keyindex_insert(ki, id);
-	return 0;
-}
-
+/*
+ * A backend is a key in a pool: the same key may be in several pools (it
+ * is probed once, see shared.h).  The new file's backends are indexed by
+ * (key, pool) (struct backend_cfg), the ids in use are looked up in that
+ * index, and what no id holds is to be added.
+ */
 struct compare {
 	struct reload_plan *pl;
 	const struct live_view *lv;
-	struct keyindex live, dels;
+	struct keyindex next;		/* (key, pool of next) -> backend of next */
+	struct keyindex dels;		/* (key, pool name) -> runtime delete */
+	uint32_t *running;		/* per backend of next: the id holding it, or PLAN_NONE */
+	uint32_t q_of[XDPHC_MAX_POOLS];	/* per running pool: its pool in next, or PLAN_NONE */
 };
 
-/* A key of the new file that is not running in its pool: deleted at runtime, or to add. */
-static int not_running(struct compare *c, const struct xdphc_backend_key *k, size_t q)
-{
-	const struct plan_pool *pp = &c->pl->pools[q];
-	int64_t d = c->lv->reset ? -1 : keyindex_find(&c->dels, k);
-	bool deleted = d >= 0 && !strcmp(c->lv->dels->v[d].pool, c->pl->next.pools[q].name);
+/* A runtime delete as the index compares it: the key, then the pool's name. */
+struct del_key {
+	struct xdphc_backend_key key;
+	char pool[XDPHC_POOL_NAME_LEN];
+};
 
-	if (deleted)
-		c->pl->del_listed[d] = 1;
-	return push_add(c->pl, k, pp->live, deleted);
+_Static_assert(offsetof(struct sf_entry, pool) == sizeof(struct xdphc_backend_key),
+	       "sf_entry: the pool's name right after the key");
+
+static int push_add(struct reload_plan *pl, const struct plan_add *a)
+{
+	if (vec_room((void **)&pl->adds, &pl->cap_adds, pl->n_adds, sizeof(*pl->adds)))
+		return -1;
+	pl->adds[pl->n_adds++] = *a;
+	return 0;
 }
 
-static int compare_pool(struct compare *c, size_t q)
+static int index_all(struct compare *c)
 {
-	const struct pool_cfg *pc = &c->pl->next.pools[q];
-	const struct backend_cfg *b = c->pl->next.backends + pc->first;
-	const struct plan_pool *pp = &c->pl->pools[q];
-	const struct pool_cfg *lp = pp->is_new ? NULL : &c->lv->cfg->pools[pp->live];
+	const struct config *next = &c->pl->next;
+	const struct sf_list *dels = c->lv->dels;
 
-	for (size_t i = 0; i < pc->n_backends; i++) {
-		struct xdphc_backend_key k = b[i].key;
-		int64_t id;
-
-		if (i + PREFETCH < pc->n_backends)
-			keyindex_prefetch(&c->live, &b[i + PREFETCH].key);
-		k.protocol = IPPROTO_TCP;	/* as the status entries have it */
-		id = keyindex_find(&c->live, &k);
-		if (id >= 0 && lp && id >= lp->first_id && id < lp->first_id + lp->max_backends) {
-			set_bit(c->pl->seen, (uint32_t)id);
-			continue;
-		}
-		if (id >= 0)
-			set_bit(c->pl->moved, (uint32_t)id);
-		if (not_running(c, &k, q))
-			return -1;
+	if (keyindex_init_x(&c->next, next->n_backends, next->backends, sizeof(*next->backends),
+			    sizeof(next->backends->pool)) ||
+	    keyindex_init_x(&c->dels, dels->n, dels->n ? &dels->v[0].key : NULL,
+			    sizeof(*dels->v), sizeof(dels->v->pool)))
+		return -1;
+	for (size_t g = 0; g < next->n_backends; g++) {
+		if (g + PREFETCH < next->n_backends)
+			keyindex_prefetch(&c->next, &next->backends[g + PREFETCH].key);
+		keyindex_insert(&c->next, (uint32_t)g);
 	}
+	for (size_t d = 0; d < dels->n; d++)
+		keyindex_insert(&c->dels, (uint32_t)d);
 	return 0;
+}
+
+/* Each id in use of a pool the new file keeps: listed there, or not. */
+static void match_pool(struct compare *c, const struct pool_cfg *lp, uint32_t q)
+{
+	const struct xdphc_backend_status *st = c->lv->st;
+	uint32_t end = lp->first_id + lp->max_backends;
+
+	for (uint32_t id = lp->first_id; id < end; id++) {
+		struct backend_cfg b = { .pool = q };
+		int64_t g;
+
+		if (!plan_bit(c->lv->used, id))
+			continue;
+		if (id + PREFETCH < end)
+			keyindex_prefetch(&c->next, &st[id + PREFETCH].key);
+		b.key = st[id].key;
+		g = keyindex_find_x(&c->next, &b);
+		if (g < 0)
+			continue;
+		set_bit(c->pl->seen, id);
+		c->running[g] = id;
+	}
+}
+
+/* An id already probing key with the probes of pool q: the new entry joins it. */
+static uint32_t leader_hint(const struct compare *c, const struct xdphc_backend_key *key,
+			    uint32_t q)
+{
+	const struct config *next = &c->pl->next;
+
+	for (uint32_t q2 = 0; q2 < next->n_pools; q2++) {
+		struct backend_cfg b = { .key = *key, .pool = q2 };
+		int64_t g;
+
+		if (q2 == q || !config_same_probe(&next->pools[q].hc, &next->pools[q2].hc))
+			continue;
+		g = keyindex_find_x(&c->next, &b);
+		if (g >= 0 && c->running[g] != PLAN_NONE)
+			return c->running[g];
+	}
+	return PLAN_NONE;
+}
+
+/* A backend of the new file that no id holds: deleted at runtime, or to add. */
+static int not_running(struct compare *c, const struct backend_cfg *b)
+{
+	const struct pool_cfg *pc = &c->pl->next.pools[b->pool];
+	struct plan_add a = { .key = b->key, .pool = c->pl->pools[b->pool].live };
+	struct del_key dk = { .key = b->key };
+	int64_t d;
+
+	snprintf(dk.pool, sizeof(dk.pool), "%s", pc->name);
+	d = c->lv->reset ? -1 : keyindex_find_x(&c->dels, &dk);
+	if (d >= 0) {
+		c->pl->del_listed[d] = 1;
+		a.deleted = true;
+	}
+	a.leader = a.deleted ? PLAN_NONE : leader_hint(c, &b->key, b->pool);
+	return push_add(c->pl, &a);
 }
 
 static int compare_backends(struct reload_plan *pl, const struct live_view *lv)
 {
 	struct compare c = { .pl = pl, .lv = lv };
-	size_t words = (lv->n + 63) / 64 + 1, nd = lv->dels->n;
+	const struct config *next = &pl->next;
+	size_t nd = lv->dels->n;
 	int ret = -1;
 
-	pl->seen = calloc(words, sizeof(*pl->seen));
-	pl->moved = calloc(words, sizeof(*pl->moved));
+	pl->seen = calloc((lv->n + 63) / 64 + 1, sizeof(*pl->seen));
 	pl->del_listed = calloc(nd ? nd : 1, 1);
-	if (pl->seen && pl->moved && pl->del_listed && !index_live(&c.live, lv) &&
-	    !keyindex_init(&c.dels, nd, nd ? &lv->dels->v[0].key : NULL, sizeof(*lv->dels->v))) {
-		for (size_t d = 0; d < nd; d++)
-			keyindex_insert(&c.dels, (uint32_t)d);
+	c.running = malloc((next->n_backends ? next->n_backends : 1) * sizeof(*c.running));
+	if (pl->seen && pl->del_listed && c.running && !index_all(&c)) {
+		memset(c.running, 0xff, next->n_backends * sizeof(*c.running));	/* PLAN_NONE */
+		for (size_t p = 0; p < lv->cfg->n_pools; p++)
+			c.q_of[p] = PLAN_NONE;
+		for (size_t q = 0; q < next->n_pools; q++)
+			if (!pl->pools[q].is_new)
+				c.q_of[pl->pools[q].live] = (uint32_t)q;
+		for (size_t p = 0; p < lv->cfg->n_pools; p++)
+			if (c.q_of[p] != PLAN_NONE)
+				match_pool(&c, &lv->cfg->pools[p], c.q_of[p]);
 		ret = 0;
-		for (size_t q = 0; q < pl->next.n_pools && !ret; q++)
-			ret = compare_pool(&c, q);
+		for (size_t g = 0; g < next->n_backends && !ret; g++)
+			if (c.running[g] == PLAN_NONE)
+				ret = not_running(&c, &next->backends[g]);
 	}
-	keyindex_free(&c.live);
+	keyindex_free(&c.next);
 	keyindex_free(&c.dels);
-	return ret ? fail(pl, "out of memory comparing %zu backends", pl->next.n_backends) : 0;
+	free(c.running);
+	return ret ? fail(pl, "out of memory comparing %zu backends", next->n_backends) : 0;
 }
 
 int reload_plan(struct reload_plan *pl, const char *path, const struct live_view *lv)
@@ -317,7 +371,6 @@ void reload_plan_free(struct reload_plan *pl)
 	config_free(&pl->next);
 	free(pl->pools);
 	free(pl->seen);
-	free(pl->moved);
 	free(pl->adds);
 	free(pl->del_listed);
 	memset(pl, 0, sizeof(*pl));

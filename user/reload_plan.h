@@ -8,8 +8,9 @@
  * the engine sees to that by serving no command and running no timer that
  * adds or removes a backend until the plan is ready.
  *
- * The running set is compared by key with the ids in use (their keys are
- * in the status entries), not with the config the engine started from:
+ * The running set is compared by backend (a key in a pool) with the ids in
+ * use (their keys are in the status entries), not with the config the
+ * engine started from:
  * the engine does not keep a copy of a million backends (see
  * config_release_backends()), and runtime changes are part of it anyway.
  */
@@ -40,6 +41,7 @@ struct live_view {
 struct plan_add {
 	struct xdphc_backend_key key;
 	uint32_t pool;			/* the running pool it goes to (a new pool: its index-to-be) */
+	uint32_t leader;		/* an id in another pool probing it the same way, or PLAN_NONE */
 	bool deleted;			/* deleted at runtime: it stays out */
 };
 
@@ -50,6 +52,7 @@ struct plan_pool {
 	uint32_t first_id;
 	bool changed;			/* a setting differs */
 	bool port_changed;		/* the check port: every probe slot gets a new key */
+	bool probe_changed;		/* port, interval or timeout: shared probes part */
 };
 
 struct reload_plan {
@@ -58,7 +61,6 @@ struct reload_plan {
 	size_t n_new;			/* pools of next that are new */
 	bool gone[XDPHC_MAX_POOLS];	/* running pools the new file has no more */
 	uint64_t *seen;			/* ids the new file lists, in their own pool */
-	uint64_t *moved;		/* ids the new file lists in another pool */
 	struct plan_add *adds;
 	size_t n_adds, cap_adds;
 	uint8_t *del_listed;		/* per runtime delete: the file still lists it */

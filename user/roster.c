@@ -82,8 +82,28 @@ static void set_used(struct roster *r, uint32_t id, bool on)
 		r->used[id / 64] &= ~(1ULL << (id % 64));
 }
 
+/* Entries of one backend in several pools with the same probes: probed once. */
+static int group_shared(struct roster *r, const struct config *cfg,
+			const struct xdphc_backend_status *entries, const struct keyindex *first)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		int64_t j;
+
+		if (!entries[i].key.family)
+			continue;
+		j = keyindex_find(first, &entries[i].key);
+		if (j < 0 || (size_t)j == i ||
+		    !config_same_probe(&cfg->pools[entries[j].pool_id].hc,
+				       &cfg->pools[entries[i].pool_id].hc))
+			continue;
+		if (shared_join(&r->shared, (uint32_t)j, (uint32_t)i))
+			return -1;
+	}
+	return 0;
+}
+
 int roster_init(struct roster *r, const struct config *cfg, size_t n,
-		const struct xdphc_backend_status *entries)
+		const struct xdphc_backend_status *entries, const struct keyindex *first)
 {
 	memset(r, 0, sizeof(*r));
 	r->env.index_fd = -1;
@@ -92,7 +112,7 @@ int roster_init(struct roster *r, const struct config *cfg, size_t n,
 	r->used = calloc((n + 63) / 64 + 1, sizeof(*r->used));
 	r->gen = calloc(n ? n : 1, sizeof(*r->gen));
 	r->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*r->pools));
-	if (!r->used || !r->gen || !r->pools)
+	if (!r->used || !r->gen || !r->pools || shared_init(&r->shared, n))
 		return -1;
 	for (size_t p = 0; p < cfg->n_pools; p++) {
 		struct roster_pool *rp = &r->pools[p];
@@ -109,7 +129,7 @@ int roster_init(struct roster *r, const struct config *cfg, size_t n,
 			}
 		}
 	}
-	return 0;
+	return group_shared(r, cfg, entries, first);
 }
 
 /* The status entry's fields that follow the record: state, flags, counters. */
@@ -166,6 +186,7 @@ void roster_free(struct roster *r)
 	free(r->used);
 	free(r->gen);
 	free(r->pending.v);
+	shared_free(&r->shared);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -184,31 +205,39 @@ static bool in_pool(const struct roster *r, uint32_t p, uint32_t id)
 }
 
 /*
- * The id holding key anywhere, or -1.  By the index map when there is one
- * (a syscall), else by a scan of the status keys.  The keys are the
- * published ones: an id found is checked against the used bitmap.
+ * The id of key in pool p, or -1: by the index map when there is one (a
+ * syscall), else by a scan of the pool's ids.  The keys are the published
+ * ones: an id found is checked against the used bitmap.
  */
-static int64_t find_any(const struct roster *r, const struct xdphc_backend_key *key)
+int64_t roster_find(const struct roster *r, uint32_t p, const struct xdphc_backend_key *key)
 {
+	const struct roster_pool *rp = &r->pools[p];
+	struct xdphc_index_key k = { .backend = *key, .pool_id = (uint16_t)p };
 	uint32_t id;
 
 	if (r->env.index_fd >= 0) {
-		if (bpf_map_lookup_elem(r->env.index_fd, key, &id) || id >= r->n ||
+		if (bpf_map_lookup_elem(r->env.index_fd, &k, &id) || !in_pool(r, p, id) ||
 		    !roster_used(r, id) || !backend_key_equal(&r->env.st[id].key, key))
 			return -1;
 		return id;
 	}
-	for (size_t i = 0; i < r->n; i++)
-		if (roster_used(r, i) && backend_key_equal(&r->env.st[i].key, key))
-			return (int64_t)i;
+	for (id = rp->first; id < rp->first + rp->capacity; id++)
+		if (roster_used(r, id) && backend_key_equal(&r->env.st[id].key, key))
+			return id;
 	return -1;
 }
 
-int64_t roster_find(const struct roster *r, uint32_t pool, const struct xdphc_backend_key *key)
+/* An id of key in a pool other than skip, or -1. */
+static int64_t find_other(const struct roster *r, const struct xdphc_backend_key *key,
+			  uint32_t skip)
 {
-	int64_t id = find_any(r, key);
+	for (uint32_t p = 0; p < r->n_pools; p++) {
+		int64_t id = p == skip ? -1 : roster_find(r, p, key);
 
-	return id >= 0 && in_pool(r, pool, (uint32_t)id) ? id : -1;
+		if (id >= 0)
+			return id;
+	}
+	return -1;
 }
 
 uint32_t roster_pool_of(const struct roster *r, uint32_t id)
@@ -226,16 +255,16 @@ uint32_t roster_pool_of(const struct roster *r, uint32_t id)
 	return (uint32_t)lo;
 }
 
-/* "ADDR:PORT is not in pool P" (and where it is, if elsewhere). */
 static uint32_t pool_of(const struct roster *r, uint32_t id)
 {
 	return roster_pool_of(r, id);
 }
 
+/* "ADDR:PORT is not in pool P" (and where it is, if elsewhere). */
 static int not_found(const struct roster *r, uint32_t pool, const struct xdphc_backend_key *key,
 		     char *out, size_t len)
 {
-	int64_t other = find_any(r, key);
+	int64_t other = find_other(r, key, pool);
 	char a[64];
 
 	addr_format(key, a, sizeof(a));
@@ -297,27 +326,62 @@ static void clear_entry(struct roster *r, uint32_t id)
 	seqlock_write_end(&st->seq, seq);
 }
 
-/* Claim a slot for key on id and enter it into the slot table and the index. */
-static int take_id(struct roster *r, uint32_t p, uint32_t id,
-		   const struct xdphc_backend_key *key, char *out, size_t len)
+/* A probe slot for key on id, entered into the slot table. */
+static int claim_slot(struct roster *r, uint32_t p, uint32_t id,
+		      const struct xdphc_backend_key *key, char *out, size_t len)
 {
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
-	char err[256];
-	int e;
 
 	slots_claim(r->env.slots, id, key->family, key->protocol, key->addr,
 		    pc->hc.port ? htons(pc->hc.port) : key->port);
-	e = slots_add(r->env.slots, id, r->env.sport_lo, r->env.sport_count, err, sizeof(err));
-	if (e) {
-		snprintf(out, len, "%s", err);
+	return slots_add(r->env.slots, id, r->env.sport_lo, r->env.sport_count, out, len) ? -1 : 0;
+}
+
+/*
+ * What can fail, first: id's probe slot (none when leader probes for it)
+ * and its index entry.
+ */
+static int take_id(struct roster *r, uint32_t p, uint32_t id,
+		   const struct xdphc_backend_key *key, int64_t leader, char *out, size_t len)
+{
+	struct xdphc_index_key k = { .backend = *key, .pool_id = (uint16_t)p };
+
+	if (leader < 0 && claim_slot(r, p, id, key, out, len))
+		return -1;
+	if (leader >= 0 && shared_join(&r->shared, (uint32_t)leader, id)) {
+		snprintf(out, len, "out of memory for the group of a shared backend");
 		return -1;
 	}
-	if (r->env.index_fd >= 0 && bpf_map_update_elem(r->env.index_fd, key, &id, BPF_NOEXIST)) {
+	if (r->env.index_fd >= 0 && bpf_map_update_elem(r->env.index_fd, &k, &id, BPF_NOEXIST)) {
 		snprintf(out, len, "the index map refused the backend: %s", strerror(errno));
-		slots_release(r->env.slots, id);
+		if (leader < 0)
+			slots_release(r->env.slots, id);
+		else
+			shared_leave(&r->shared, id);
 		return -1;
 	}
+	/* A leader in maintenance was not probed: it is now, for its new follower. */
+	if (leader >= 0)
+		slots_pause(r->env.slots, (uint32_t)leader, false);
 	return 0;
+}
+
+/*
+ * The id already probing key with the probes pool p would send (a backend
+ * shared by pools is probed once), or -1.
+ */
+static int64_t probing_leader(const struct roster *r, uint32_t p,
+			      const struct xdphc_backend_key *key)
+{
+	const struct config *cfg = r->env.cfg;
+
+	for (uint32_t q = 0; q < r->n_pools; q++) {
+		int64_t id = q == p ? -1 : roster_find(r, q, key);
+
+		if (id >= 0 && config_same_probe(&cfg->pools[q].hc, &cfg->pools[p].hc))
+			return shared_leader(&r->shared, (uint32_t)id);
+	}
+	return -1;
 }
 
 static int pool_full(const struct roster *r, uint32_t p, char *out, size_t len)
@@ -336,20 +400,19 @@ static int pool_full(const struct roster *r, uint32_t p, char *out, size_t len)
 int64_t roster_add(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
 		   size_t len)
 {
-	int64_t other = find_any(r, key);
+	int64_t dup = roster_find(r, p, key);
 	char a[64];
 
-	if (other >= 0) {
+	if (dup >= 0) {
 		snprintf(out, len, "%s is already in pool %s (id %lld)",
-			 addr_format(key, a, sizeof(a)), pool_name(r, pool_of(r, (uint32_t)other)),
-			 (long long)other);
+			 addr_format(key, a, sizeof(a)), pool_name(r, p), (long long)dup);
 		return -1;
 	}
-	return roster_insert(r, p, key, "added", out, len);
+	return roster_insert(r, p, key, probing_leader(r, p, key), "added", out, len);
 }
 
 int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_key *key,
-		      const char *event, char *out, size_t len)
+		      int64_t leader, const char *event, char *out, size_t len)
 {
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 	struct roster_pool *rp = &r->pools[p];
@@ -361,7 +424,7 @@ int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_k
 	if (!rp->free.len)
 		return pool_full(r, p, out, len);
 	id = rp->free.v[rp->free.head];
-	if (take_id(r, p, id, key, out, len))
+	if (take_id(r, p, id, key, leader, out, len))
 		return -1;
 	idq_pop(&rp->free);
 	r->gen[id] = generation_next(r->gen[id]);
@@ -377,9 +440,30 @@ int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_k
 	    timerq_push(&rp->grace, id, r->gen[id], r->now_mono + pc->grace_period_ms * NS_PER_MS))
 		health_set(&r->env.health[id], HEALTH_F_GRACE, false);	/* no memory: no grace */
 	admin_event(r, p, id, key, event);
-	snprintf(out, len, "added %s to pool %s as id %u (generation %u), state %s", a,
-		 pool_name(r, p), id, r->gen[id], state_name(pc->initial_state));
+	snprintf(out, len, "added %s to pool %s as id %u (generation %u), state %s%s", a,
+		 pool_name(r, p), id, r->gen[id], state_name(pc->initial_state),
+		 leader >= 0 ? "; probed once with its entry in another pool" : "");
 	return id;
+}
+
+/*
+ * The probing of a group whose leader leaves moves to its next member;
+ * the slot is released first, so the new one finds its key free.
+ */
+static void hand_over(struct roster *r, uint32_t id)
+{
+	uint32_t next = shared_leave(&r->shared, id);
+	char err[256];
+
+	slots_release(r->env.slots, id);
+	if (next == UINT32_MAX)
+		return;
+	if (claim_slot(r, pool_of(r, next), next, &r->env.st[next].key, err, sizeof(err))) {
+		log_err("backend id %u takes over the probes of id %u: %s", next, id, err);
+		return;
+	}
+	slots_pause(r->env.slots, next, health_state(r->env.health[next]) == XDPHC_STATE_MAINT &&
+		    !shared_member(&r->shared, next));
 }
 
 /* The id's backend leaves: everything but its generation is cleared. */
@@ -387,11 +471,12 @@ static void drop_id(struct roster *r, uint32_t p, uint32_t id, const char *event
 {
 	struct roster_pool *rp = &r->pools[p];
 	struct xdphc_backend_key key = r->env.st[id].key;
+	struct xdphc_index_key k = { .backend = key, .pool_id = (uint16_t)p };
 	uint8_t from = poolview_bucket(r->env.health[id]);
 
 	if (r->env.index_fd >= 0)
-		bpf_map_delete_elem(r->env.index_fd, &key);
-	slots_release(r->env.slots, id);
+		bpf_map_delete_elem(r->env.index_fd, &k);
+	hand_over(r, id);
 	admin_event(r, p, id, &key, event);
 	clear_entry(r, id);
 	r->env.health[id] = health_make(XDPHC_STATE_UNKNOWN, false, 0);
@@ -514,8 +599,12 @@ int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t
 	/* Out of maintenance like a new backend: its old state is stale by now. */
 	h = health_make(maint ? XDPHC_STATE_MAINT : pc->initial_state, false, 0);
 	h.v |= r->env.health[id].v & HEALTH_MARKS;
-	/* A probe still in flight is dropped (state maint) or counts (ready): both fine. */
-	slots_pause(r->env.slots, id, maint);
+	/*
+	 * A probe still in flight is dropped (state maint) or counts (ready):
+	 * both fine.  A leader in maintenance goes on probing for its group.
+	 */
+	if (roster_probes(r, id))
+		slots_pause(r->env.slots, id, maint && !shared_member(&r->shared, id));
 	apply(r, p, id, h);
 	admin_event(r, p, id, key, maint ? "maint" : "ready");
 	snprintf(out, len, maint ? "%s in pool %s is in maintenance: out of rotation, not probed" :
@@ -645,4 +734,21 @@ int roster_add_pool(struct roster *r, uint32_t first, uint32_t capacity)
 		}
 	r->n_pools++;
 	return 0;
+}
+
+int roster_unshare(struct roster *r, uint32_t id, char *out, size_t len)
+{
+	if (!shared_member(&r->shared, id))
+		return 0;
+	/* A leader hands its group to the next member; id then probes alone. */
+	hand_over(r, id);
+	if (claim_slot(r, pool_of(r, id), id, &r->env.st[id].key, out, len))
+		return -1;
+	slots_pause(r->env.slots, id, health_state(r->env.health[id]) == XDPHC_STATE_MAINT);
+	return 0;
+}
+
+int64_t roster_leader_of(const struct roster *r, uint32_t id)
+{
+	return roster_used(r, id) ? (int64_t)shared_leader(&r->shared, id) : -1;
 }

@@ -27,7 +27,9 @@
 #include "config.h"
 #include "eventlog.h"
 #include "poolview.h"
+#include "keyindex.h"
 #include "scheduler.h"
+#include "shared.h"
 #include "slots.h"
 #include "state.h"
 
@@ -82,16 +84,25 @@ struct roster {
 	uint64_t *used;			/* bitmap of ids that hold a backend */
 	uint16_t *gen;			/* the generation each id holds or held last */
 	struct idq pending;		/* freed ids whose probe is still in flight */
+	struct shared shared;		/* backends in several pools, probed once */
 	uint64_t now_mono, now_real;	/* of the current tick */
 	uint64_t changes;		/* admin events so far: the state file follows */
 };
 
 /*
  * Ids that hold a backend are those whose status entry has a key (as
- * restore wrote them) with its generation.  Before the pool view.
+ * restore wrote them) with its generation.  A backend in several pools with
+ * the same probes is probed by its first entry (first: key -> first id).
+ * Before the pool view and the slots.
  */
 int roster_init(struct roster *r, const struct config *cfg, size_t n,
-		const struct xdphc_backend_status *entries);
+		const struct xdphc_backend_status *entries, const struct keyindex *first);
+
+/* Whether id probes for itself (and its group): else another id does for it. */
+static inline bool roster_probes(const struct roster *r, uint32_t id)
+{
+	return shared_leader(&r->shared, id) == id;
+}
 /* The engine's pieces, once they exist; starts grace_on_start. */
 void roster_attach(struct roster *r, const struct roster_env *env, uint64_t now_mono);
 void roster_free(struct roster *r);
@@ -121,13 +132,14 @@ uint32_t roster_pool_of(const struct roster *r, uint32_t id);
 
 /*
  * By id, for a reload and the state file, which know the ids already:
- * key, known to be in no pool, takes a free id of pool p (the id, or -1
- * with the error in out; event names it in the event log); id's backend
- * leaves (no on_remove); id drains until at (monotonic ns), or not; id goes
- * into maintenance, or not.
+ * key, known not to be in pool p, takes a free id of it, probed by leader
+ * (an id probing the same key with the same probes) or by itself when
+ * leader is -1 (the id, or -1 with the error in out; event names it in the
+ * event log); id's backend leaves (no on_remove); id drains until at
+ * (monotonic ns), or not; id goes into maintenance, or not.
  */
 int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_key *key,
-		      const char *event, char *out, size_t len);
+		      int64_t leader, const char *event, char *out, size_t len);
 void roster_remove(struct roster *r, uint32_t id, const char *event);
 int roster_drain_at(struct roster *r, uint32_t id, bool drain, uint64_t at, char *out,
 		    size_t len);
@@ -141,6 +153,13 @@ void roster_cap_timers(struct roster *r, uint32_t p, uint64_t drain_until,
 		       uint64_t grace_until);
 /* A pool a reload adds: ids [first, first + capacity), all free. */
 int roster_add_pool(struct roster *r, uint32_t first, uint32_t capacity);
+/*
+ * A reload changed the probes of id's pool: id probes for itself from now
+ * on (a group it led goes on with its next member).  0, or -1 with why in out.
+ */
+int roster_unshare(struct roster *r, uint32_t id, char *out, size_t len);
+/* The id probing for id (itself, or its group's leader), or -1 when id is unused. */
+int64_t roster_leader_of(const struct roster *r, uint32_t id);
 
 /* Once a tick: timers that are due, ids whose probe is over. */
 void roster_tick(struct roster *r, uint64_t now_mono, uint64_t now_real);

@@ -70,8 +70,8 @@ static void resolve_marks(struct runtime *rt, const struct config *cfg)
 	size_t n = rt->start.marks.n;
 
 	rt->mark_ids = malloc((n ? n : 1) * sizeof(*rt->mark_ids));
-	if (!rt->mark_ids || keyindex_init(&ki, cfg->n_backends, cfg->backends,
-					   sizeof(*cfg->backends))) {
+	if (!rt->mark_ids || keyindex_init_x(&ki, cfg->n_backends, cfg->backends,
+					     sizeof(*cfg->backends), sizeof(cfg->backends->pool))) {
 		log_err("out of memory for the state file's marks: not set");
 		rt->start.marks.n = 0;
 		return;
@@ -81,13 +81,12 @@ static void resolve_marks(struct runtime *rt, const struct config *cfg)
 	for (size_t i = 0; i < n; i++) {
 		const struct sf_entry *e = &rt->start.marks.v[i];
 		int p = config_find_pool(cfg, e->pool);
-		int64_t g = keyindex_find(&ki, &e->key);
-		const struct pool_cfg *pc = p < 0 ? NULL : &cfg->pools[p];
+		struct backend_cfg b = { .key = e->key, .pool = (uint32_t)p };
+		int64_t g = p < 0 ? -1 : keyindex_find_x(&ki, &b);
 
 		/* A mark lasts while its backend exists, in its pool. */
-		rt->mark_ids[i] = pc && g >= (int64_t)pc->first &&
-				  g < (int64_t)(pc->first + pc->n_backends) ?
-				  pc->first_id + (uint32_t)(g - (int64_t)pc->first) : UINT32_MAX;
+		rt->mark_ids[i] = g < 0 ? UINT32_MAX :
+				  cfg->pools[p].first_id + (uint32_t)(g - (int64_t)cfg->pools[p].first);
 	}
 	keyindex_free(&ki);
 }
@@ -162,10 +161,13 @@ void runtime_attach(struct runtime *rt, struct roster *r, uint64_t now_real)
 	rt->written = r->changes;
 }
 
-static int find_del(const struct runtime *rt, const struct xdphc_backend_key *key)
+/* The delete of key from pool p, or -1: a backend may be in several pools. */
+static int find_del(const struct runtime *rt, uint32_t p, const struct xdphc_backend_key *key)
 {
+	const char *pool = rt->cfg->pools[p].name;
+
 	for (size_t i = 0; i < rt->dels.n; i++)
-		if (backend_key_equal(&rt->dels.v[i].key, key))
+		if (backend_key_equal(&rt->dels.v[i].key, key) && !strcmp(rt->dels.v[i].pool, pool))
 			return (int)i;
 	return -1;
 }
@@ -180,12 +182,11 @@ void runtime_on_remove(void *ctx, uint32_t pool, uint32_t id)
 {
 	struct runtime *rt = ctx;
 	const struct xdphc_backend_key *key = &rt->roster->env.st[id].key;
-	int i = find_del(rt, key);
 
 	if (health_has(rt->health[id], HEALTH_F_RUNTIME))
 		return;		/* it leaves the overlay's adds, which the roster shows */
-	if (i >= 0)
-		drop_del(rt, i);
+	if (find_del(rt, pool, key) >= 0)
+		return;
 	if (sf_push(&rt->dels, SF_DEL, rt->cfg->pools[pool].name, key, 0))
 		log_err("out of memory: the deletion of a file backend is not kept in the "
 			"state file");
@@ -194,10 +195,10 @@ void runtime_on_remove(void *ctx, uint32_t pool, uint32_t id)
 
 void runtime_added(struct runtime *rt, uint32_t p, uint32_t id)
 {
-	int i = find_del(rt, &rt->roster->env.st[id].key);
+	int i = find_del(rt, p, &rt->roster->env.st[id].key);
 
 	/* A file backend deleted at runtime, back in its pool: the file's again. */
-	if (i >= 0 && !strcmp(rt->dels.v[i].pool, rt->cfg->pools[p].name)) {
+	if (i >= 0) {
 		drop_del(rt, i);
 		return;
 	}

@@ -102,14 +102,22 @@ static uint32_t id_of(const struct running *r, const char *addr)
 	return UINT32_MAX;
 }
 
-static bool added(const struct reload_plan *pl, const char *addr, uint32_t pool, bool deleted)
+static const struct plan_add *add_of(const struct reload_plan *pl, const char *addr,
+				     uint32_t pool)
 {
 	struct xdphc_backend_key k = key(addr);
 
 	for (size_t i = 0; i < pl->n_adds; i++)
-		if (backend_key_equal(&pl->adds[i].key, &k))
-			return pl->adds[i].pool == pool && pl->adds[i].deleted == deleted;
-	return false;
+		if (backend_key_equal(&pl->adds[i].key, &k) && pl->adds[i].pool == pool)
+			return &pl->adds[i];
+	return NULL;
+}
+
+static bool added(const struct reload_plan *pl, const char *addr, uint32_t pool, bool deleted)
+{
+	const struct plan_add *a = add_of(pl, addr, pool);
+
+	return a && a->deleted == deleted;
 }
 
 static void same_file(void)
@@ -143,7 +151,7 @@ static void backends_and_pools(void)
 		"source_ports: 40000-40999\n"
 		"pools:\n"
 		"  - name: api\n"				/* moved before web: ids stay */
-		"    backends: [10.0.1.1:80, 10.0.0.3:80]\n"	/* 10.0.0.3 moves from web */
+		"    backends: [10.0.1.1:80, 10.0.0.3:80]\n"	/* 10.0.0.3: from web to api */
 		"    healthcheck: {port: 8080}\n"
 		"  - name: web\n"
 		"    backends: [10.0.0.2:80, 10.0.0.1:80, 10.0.3.1:80, 10.0.3.2:80]\n"
@@ -162,7 +170,8 @@ static void backends_and_pools(void)
 	CHECK(added(&pl, "10.0.4.1:80", 3, false));
 	CHECK(plan_bit(pl.seen, id_of(&r, "10.0.0.1:80")) && plan_bit(pl.seen, id_of(&r, "10.0.0.2:80")));
 	CHECK(plan_bit(pl.seen, id_of(&r, "10.0.1.1:80")));
-	CHECK(!plan_bit(pl.seen, id_of(&r, "10.0.0.3:80")) && plan_bit(pl.moved, id_of(&r, "10.0.0.3:80")));
+	/* A backend is a key in a pool: web's 10.0.0.3 goes, api's comes. */
+	CHECK(!plan_bit(pl.seen, id_of(&r, "10.0.0.3:80")));
 	CHECK(pl.gone[2] && !pl.gone[0] && !pl.gone[1]);
 	CHECK(pl.pools[0].live == 1 && pl.pools[0].changed && pl.pools[0].port_changed);
 	CHECK(pl.pools[1].live == 0 && pl.pools[1].changed && !pl.pools[1].port_changed);
@@ -171,6 +180,34 @@ static void backends_and_pools(void)
 	CHECK_UINT(pl.pools[2].first_id, r.cfg.pools[2].first_id + 4);
 	/* web's default max_backends follows its count (4 + 16): not a change. */
 	CHECK_UINT(pl.n_new, 1);
+	reload_plan_free(&pl);
+	run_free(&r);
+}
+
+/* The same backend in two pools with the same probes: the new entry joins the running one. */
+static void shared_backend(void)
+{
+	struct running r;
+	struct reload_plan pl;
+	const struct plan_add *a;
+	static const char new_yaml[] =
+		"interface: eth0\nsource_ports: 40000-40999\npools:\n"
+		"  - name: web\n    backends: [10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80]\n"
+		"  - name: api\n    backends: [10.0.1.1:80, 10.0.0.2:80]\n"
+		"  - name: old\n    backends: [10.0.2.1:80, 10.0.0.3:80]\n    max_backends: 4\n"
+		"    healthcheck: {interval: 2s}\n";
+
+	check_context("plan: a backend in two pools");
+	if (run_from(&r, old_yaml))
+		return;
+	CHECK_INT(plan(&pl, &r, new_yaml), 0);
+	CHECK_UINT(pl.n_adds, 2);
+	a = add_of(&pl, "10.0.0.2:80", 1);
+	CHECK(a && a->leader == id_of(&r, "10.0.0.2:80"));
+	/* old's checks are not web's: probed apart (and old's interval changed). */
+	a = add_of(&pl, "10.0.0.3:80", 2);
+	CHECK(a && a->leader == PLAN_NONE);
+	CHECK(pl.pools[2].changed && pl.pools[2].probe_changed && !pl.pools[2].port_changed);
 	reload_plan_free(&pl);
 	run_free(&r);
 }
@@ -271,6 +308,7 @@ void suite_reload_plan(void)
 {
 	same_file();
 	backends_and_pools();
+	shared_backend();
 	restart_keys();
 	refusals();
 	deletes();
