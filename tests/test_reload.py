@@ -298,3 +298,28 @@ def test_a_new_check_port_rekeys_the_probes(lab, engine):
     engine.configure([pool("web", web, interval="250ms", timeout="200ms")])
     engine.reload()
     engine.wait_until(lambda s: all(b["state"] == "up" for b in s.values()), 5, "all up again")
+
+
+def test_backends_shared_by_pools_through_reloads(lab, engine):
+    """A backend in two pools with the same probes is probed once; a reload
+    that changes one pool's interval probes it apart for each, and a pool a
+    reload adds with the same probes joins the running probe."""
+    shared, x = "198.18.1.1:80", "198.18.1.2:80"
+    fast = {"interval": "100ms", "timeout": "50ms"}
+    start(engine, [pool("web", [shared], **fast), pool("api", [shared, x], **fast)])
+    assert 15 <= probes_per_s(engine) <= 25               # 2 probes at 10/s
+    slow = {"interval": "200ms", "timeout": "100ms"}
+    engine.configure([pool("web", [shared], **slow), pool("api", [shared, x], **fast)])
+    assert "1 pools changed" in engine.reload()
+    assert 20 <= probes_per_s(engine) <= 30               # 5/s + 10/s + 10/s
+    engine.configure([pool("web", [shared], **slow), pool("api", [shared, x], **fast),
+                      pool("db", [x], **fast)])
+    assert "+1 -0 backends, +1 -0 pools" in engine.reload()
+    engine.wait_until(lambda _: {b["pool"]: b["state"] for b in engine.status()["backends"]
+                                 if b["address"] == "198.18.1.2"} == {"api": "up", "db": "up"},
+                      5, "db's entry up, from api's probes")
+    assert 20 <= probes_per_s(engine) <= 30               # no probe more for db
+    lab.drop_add("198.18.1.1")
+    engine.wait_until(lambda _: all(b["state"] == "down" for b in engine.status()["backends"]
+                                    if b["address"] == "198.18.1.1"), 5,
+                      "both entries of the shared backend down")
