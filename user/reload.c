@@ -94,11 +94,10 @@ static void end(struct reload *rl, bool ok, const char *msg)
 	list_free(&rl->removes);
 	list_free(&rl->unmarks);
 	rl->phase = RELOAD_IDLE;
-	if (ok) {
+	if (ok)
 		rl->ok_real_ns = real_ns();
-	} else {
+	else
 		rl->failures++;
-	}
 	rl->last_ok = ok;
 	/* The plan held the new file's million keys for a moment. */
 	malloc_trim(0);
