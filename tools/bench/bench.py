@@ -488,13 +488,17 @@ def run_reload(lab: Lab, sim: BackendSim, n: int, tmp: str) -> dict:
         time.sleep(LAG_WINDOW_S)                # a lag window of steady state only
         res["steady"] = reload_window_lag(eng, 0)
         res["memory_before"] = memory(eng.proc.pid)
-        before = status_snapshot(pin)
+        before = status_snapshot(pin)           # seconds of Python: before the quiet window
         with open(bfile) as f:
             lines = f.readlines()
         gone = lines[n // 2:n // 2 + k]
         with open(bfile, "w") as f:
             f.writelines(lines[:n // 2] + lines[n // 2 + k:])
             f.writelines(f"{a}:{RELOAD_PORT}\n" for a in addrs[:k])
+        # the lag window that holds the reload holds nothing of the bench's own work
+        time.sleep(LAG_WINDOW_S)
+        if reload_window_lag(eng, 0)["transitions"] != res["steady"]["transitions"]:
+            raise RuntimeError("reload: states changed before the reload")
         say(f"reload: SIGHUP, {k:,} backends removed and {k:,} added ...")
         t_sent = time.monotonic()
         res["line"] = eng.reload(timeout=60)
