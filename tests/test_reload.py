@@ -323,3 +323,36 @@ def test_backends_shared_by_pools_through_reloads(lab, engine):
     engine.wait_until(lambda _: all(b["state"] == "down" for b in engine.status()["backends"]
                                     if b["address"] == "198.18.1.1"), 5,
                       "both entries of the shared backend down")
+
+
+def test_event_log_and_state_file_switch_live(lab, engine, tmp_path):
+    """event_log and state_file are the two top-level keys a reload applies:
+    the next events and the next write go to the new files."""
+    web = targets(1, 5)
+    old_log, new_log, new_state = (tmp_path / "a.jsonl", tmp_path / "b.jsonl",
+                                   tmp_path / "b.state")
+    start(engine, [pool("web", web)], event_log=str(old_log))
+    engine.configure([pool("web", web + targets(9, 1))], event_log=str(new_log),
+                     state_file=str(new_state))
+    assert "+1 -0 backends" in engine.reload()
+    control(engine, "backend", "del", "web", web[0])
+    _, st = engine.wait_until(lambda s: s.get(key(targets(9, 1)[0]), {}).get("state") == "up",
+                              5, "the new backend up")
+    time.sleep(1.5)
+    assert any(e.get("event") == "config_added" for e in events(new_log))
+    assert not any(e.get("event") in ("config_added", "removed") for e in events(old_log))
+    assert f"del web {web[0]}" in new_state.read_text()
+    assert not engine.state_path.exists()
+
+
+def test_a_broken_state_file_is_moved_aside(lab, engine):
+    """A state file of another version is not applied, nor written over: it
+    is kept as PATH.bad, the engine starts from the config file and says so."""
+    web = targets(1, 5)
+    engine.state_path.write_text("xdphc-state 9\nadd web 198.18.9.1:80\n")
+    start(engine, [pool("web", web)])
+    assert set(engine.states()) == set(map(key, web))
+    bad = engine.state_path.with_name(engine.state_path.name + ".bad")
+    assert bad.read_text().startswith("xdphc-state 9")
+    assert f"state_file {engine.state_path}:1: not an xdphc state file of version 1" \
+        in engine.log() and f"moved to {bad}" in engine.log()
