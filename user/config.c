@@ -51,6 +51,7 @@ _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first")
 enum cfg_type_id {
 	CFG_T_UINT,
 	CFG_T_DURATION,
+	CFG_T_FRACTION,
 	CFG_T_BOOL,
 	CFG_T_ENUM,
 	CFG_T_ABSPATH,
@@ -66,6 +67,7 @@ enum cfg_type_id {
 	CFG_T_MAP,
 	CFG_T_BACKENDS,
 	CFG_T_BACKENDS_FILE,
+	CFG_T_CANARIES,
 	CFG_T_LATER,
 };
 
@@ -625,6 +627,41 @@ static int read_duration(struct loader *ld, const struct key_desc *k, const stru
 	return 0;
 }
 
+/*
+ * A fraction 0 < f <= 1 as "0.5", ".25", "1" or "1.0", kept in millionths:
+ * the breaker compares counts with integers only.  No exponent, no sign, at
+ * most 6 decimals (finer than any pool's backend count needs).
+ */
+static int parse_fraction(const char *s, uint32_t *ppm)
+{
+	unsigned long v = 0, scale = CONFIG_PPM;
+	const char *p = s;
+
+	if (*p == '0' || *p == '1')
+		v = (unsigned long)(*p++ - '0') * CONFIG_PPM;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9' && scale > 1; p++) {
+			scale /= 10;
+			v += (unsigned long)(*p - '0') * scale;
+		}
+		if (p[-1] == '.')
+			return -1;
+	}
+	if (*p || p == s || !v || v > CONFIG_PPM)
+		return -1;
+	*ppm = (uint32_t)v;
+	return 0;
+}
+
+static int read_fraction(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	if (parse_fraction(v->s, dst))
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name, k->valid,
+				 v->s);
+	return 0;
+}
+
 static int read_bool(struct loader *ld, const struct key_desc *k, const struct value *v,
 		     void *dst)
 {
@@ -950,9 +987,17 @@ static int dup_error(struct loader *ld, size_t g, const char *file, size_t other
 	const char *ofile = other - pool->first < ld->pool_n_list[p] ? ld->path : ld->pool_file[p];
 	char a[ADDR_BUF_LEN];
 
+	addr_format(&ld->cfg->backends[g].key, a, sizeof(a));
+	/* A canary must be a reference outside the pools it speaks for. */
+	if (pool->canaries)
+		return fail_at(ld, file, ld->lines[g], "duplicate canary %s (line %u)", a,
+			       ld->lines[other]);
+	if (cur_pool(ld)->canaries)
+		return fail_at(ld, file, ld->lines[g], "canary %s is a backend of pool '%s' "
+			       "(%s:%u): canaries must be addresses outside the pools", a,
+			       pool->name, ofile, ld->lines[other]);
 	return fail_at(ld, file, ld->lines[g], "duplicate backend %s: already in pool '%s' (%s:%u)",
-		       addr_format(&ld->cfg->backends[g].key, a, sizeof(a)), pool->name, ofile,
-		       ld->lines[other]);
+		       a, pool->name, ofile, ld->lines[other]);
 }
 
 /* Parse one backend and append it to the current pool; duplicates are checked later. */
@@ -960,14 +1005,16 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 		       unsigned long line)
 {
 	struct config *cfg = ld->cfg;
+	bool canary = cur_pool(ld)->canaries;
+	const char *what = canary ? "canary" : "backend";
 	struct xdphc_backend_key key;
 	char why[128];
 
 	if (addr_parse_backend(text, &key, why, sizeof(why)))
-		return fail_at(ld, file, line, "bad backend address '%.80s': %s", text, why);
+		return fail_at(ld, file, line, "bad %s address '%.80s': %s", what, text, why);
 	if (key.family != AF_INET)
-		return fail_at(ld, file, line,
-			       "backend '%.80s': IPv6 backends are not supported yet", text);
+		return fail_at(ld, file, line, "%s '%.80s': IPv6 %s are not supported yet", what,
+			       text, canary ? "canaries" : "backends");
 	if (cfg->n_backends >= CONFIG_MAX_IDS)
 		return fail_at(ld, file, line, "too many backends (max %u)", CONFIG_MAX_IDS);
 	if (reserve_backends(ld, 1))
@@ -1151,6 +1198,66 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 	return 0;
 }
 
+/*
+ * The canaries' health check: as often and as impatient as the most
+ * demanding pool, so that a canary's verdict is never older than the
+ * timeouts it is asked to explain; thresholds of 1, so that its published
+ * state is its last probe's result.
+ */
+static void canary_pool_init(struct config *cfg, struct pool_cfg *cp)
+{
+	snprintf(cp->name, sizeof(cp->name), "%s", CONFIG_CANARY_POOL);
+	cp->canaries = true;
+	cp->max_down_ppm = CONFIG_PPM;
+	cp->first = cfg->n_backends;
+	cp->hc = cfg->pools[0].hc;
+	for (size_t p = 1; p < cfg->n_pools; p++) {
+		if (cfg->pools[p].hc.interval_ms < cp->hc.interval_ms)
+			cp->hc.interval_ms = cfg->pools[p].hc.interval_ms;
+		if (cfg->pools[p].hc.timeout_ms < cp->hc.timeout_ms)
+			cp->hc.timeout_ms = cfg->pools[p].hc.timeout_ms;
+	}
+	cp->hc.port = 0;
+	cp->hc.jitter_ms = cp->hc.interval_ms / 100;
+	cp->hc.healthy_threshold = 1;
+	cp->hc.unhealthy_threshold = 1;
+}
+
+/* After the pools (config_keys.h keeps the order): the canaries become the last pool. */
+static int read_canaries(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	yaml_node_t *seq = v->node;
+	struct config *cfg = ld->cfg;
+	struct pool_cfg *pools;
+	size_t n;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return fail_node(ld, seq, "%s must be a list, got %s", k->name, node_kind(seq));
+	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (n < k->lo)
+		return fail_node(ld, seq, "%s is empty: list addresses known to answer, or leave "
+				 "the key out", k->name);
+	if (n > k->hi)
+		return fail_node(ld, seq, "too many %s (%zu, max %lu): a few stable addresses "
+				 "are enough", k->name, n, k->hi);
+	if (cfg->n_pools >= XDPHC_MAX_POOLS)
+		return fail_node(ld, v->key, "%s take a pool of their own: at most %d pools with "
+				 "canaries", k->name, XDPHC_MAX_POOLS - 1);
+	pools = realloc(cfg->pools, (cfg->n_pools + 1) * sizeof(*pools));
+	if (!pools)
+		return fail_node(ld, seq, "out of memory");
+	cfg->pools = pools;
+	memset(&pools[cfg->n_pools], 0, sizeof(*pools));
+	ld->cur_pool = cfg->n_pools++;
+	ld->pool_n_list[ld->cur_pool] = SIZE_MAX;
+	canary_pool_init(cfg, cur_pool(ld));
+	if (read_backends(ld, k, v, dst))
+		return -1;
+	cur_pool(ld)->max_backends = (uint32_t)n;	/* changed by config only */
+	return 0;
+}
+
 static const struct cfg_type {
 	const char *name;		/* in the key reference */
 	bool scalar;			/* read from one value's text, else from its node */
@@ -1160,6 +1267,7 @@ static const struct cfg_type {
 } types[] = {
 	[CFG_T_UINT] = { NULL, true, false, read_uint },	/* describe_valid() says it */
 	[CFG_T_DURATION] = { NULL, true, false, read_duration },
+	[CFG_T_FRACTION] = { NULL, true, false, read_fraction },	/* valid says it */
 	[CFG_T_BOOL] = { "boolean", true, false, read_bool },
 	[CFG_T_ENUM] = { "one of", true, false, read_enum },
 	[CFG_T_ABSPATH] = { "path", true, true, read_abspath },
@@ -1175,6 +1283,7 @@ static const struct cfg_type {
 	[CFG_T_MAP] = { "mapping", false, false, read_map },
 	[CFG_T_BACKENDS] = { "list", false, false, read_backends },
 	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
+	[CFG_T_CANARIES] = { "list", false, false, read_canaries },
 	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
 };
 
@@ -1260,6 +1369,8 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 	if (!pool->n_backends)
 		return fail_node(ld, node, "pool '%s' has no backends "
 				 "(give 'backends' or 'backends_file')", pool->name);
+	if (!pool_has(pool, CFG_POOL_MAX_DOWN_FRACTION))
+		pool->max_down_ppm = ld->cfg->max_down_ppm;
 	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
 		pool->max_backends = default_capacity(pool->n_backends);
 	else if (pool->max_backends < pool->n_backends)
@@ -1444,6 +1555,13 @@ void config_release_backends(struct config *cfg)
 size_t config_backend_count(const struct config *cfg)
 {
 	return cfg->n_backends;
+}
+
+const struct pool_cfg *config_canaries(const struct config *cfg)
+{
+	if (!cfg->n_pools || !cfg->pools[cfg->n_pools - 1].canaries)
+		return NULL;
+	return &cfg->pools[cfg->n_pools - 1];
 }
 
 uint32_t config_id_count(const struct config *cfg)

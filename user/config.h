@@ -71,6 +71,8 @@ struct pool_cfg {
 	size_t n_backends;
 	uint32_t first_id;
 	uint32_t max_backends;
+	uint32_t max_down_ppm;		/* max_down_fraction, in millionths */
+	bool canaries;			/* the canaries' pool (CONFIG_CANARY_POOL), always last */
 	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
 };
 
@@ -91,6 +93,7 @@ struct config {
 	char tail_call_map[PATH_MAX];	/* optional pinned prog array to put probe_rx in */
 	uint32_t tail_call_index;
 	struct xdphc_backend_key metrics;	/* metrics_listen; see config_has() */
+	uint32_t max_down_ppm;		/* max_down_fraction, in millionths */
 	struct pool_cfg *pools;
 	size_t n_pools;
 	struct backend_cfg *backends;	/* all pools', pool after pool */
@@ -116,8 +119,18 @@ void config_release_backends(struct config *cfg);
  */
 int config_check_source_ports(long lo, long hi, char *why, size_t len);
 
-/* Total number of configured backends over all pools. */
+/*
+ * The canaries become a pool of their own, after the configured ones: probed,
+ * published and exported like any pool, under a name no configured pool can
+ * have ('@' is not a pool name character).
+ */
+#define CONFIG_CANARY_POOL "@canaries"
+#define CONFIG_PPM 1000000U		/* max_down_fraction 1 */
+
+/* Total number of configured backends over all pools (canaries included). */
 size_t config_backend_count(const struct config *cfg);
+/* The canaries' pool, or NULL without canaries. */
+const struct pool_cfg *config_canaries(const struct config *cfg);
 /* Backend ids over all pools: the sum of their max_backends. */
 uint32_t config_id_count(const struct config *cfg);
 

@@ -20,14 +20,17 @@
  *   help    one sentence for the documentation
  *
  * Keys are read in list order, so a key may be checked against one listed
- * before it (tail_call_map against xdp_attach), and a pool's backends come
- * before its backends_file, whatever the order in the file.
+ * before it (tail_call_map against xdp_attach), a pool's backends come
+ * before its backends_file, whatever the order in the file, a pool's
+ * max_down_fraction defaults to the top-level one, and the canaries, after
+ * the pools, become the last pool.
  */
 #ifndef XDPHC_CONFIG_KEYS_H
 #define XDPHC_CONFIG_KEYS_H
 
 #define CFG_MAX_INTERVAL_MS	(24U * 3600 * 1000)	/* deadlines are 32-bit ms */
 #define CFG_MAX_THRESHOLD	1000
+#define CONFIG_MAX_CANARIES	64	/* a few stable addresses are enough */
 
 #define CFG_TOP_KEYS(X)                                                                    \
 	X(INTERFACE, "interface", IFNAME, 0, 0,                                            \
@@ -65,8 +68,19 @@
 	X(METRICS_LISTEN, "metrics_listen", ADDR, 0, 0,                                    \
 	  "a numeric IPv4 or [IPv6] address and a port", "(no exporter)",                 \
 	  AT(metrics), "Where Prometheus scrapes /metrics.")                               \
+	X(MAX_DOWN_FRACTION, "max_down_fraction", FRACTION, 0, 0,                          \
+	  "a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit breaker)", "0.5",    \
+	  AT(max_down_ppm),                                                                \
+	  "The circuit breaker: when more than this fraction of a pool, or of all "        \
+	  "backends, fail by timeout at once, the engine checks itself first and holds "   \
+	  "the states while it looks like the cause.")                                     \
 	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
-	  "The pools: backend ids are given pool by pool, in this order.")
+	  "The pools: backend ids are given pool by pool, in this order.")                 \
+	X(CANARIES, "canaries", CANARIES, 1, CONFIG_MAX_CANARIES,                          \
+	  "1..64 ADDR:PORT entries (IPv4), none of them a backend", "(none)", NOWHERE,     \
+	  "Addresses known to answer (a gateway, stable VIPs), probed like backends in "   \
+	  "the pool @canaries: while they answer, a mass timeout is real; when they fail "\
+	  "too, the prober is the suspect.")
 
 #define CFG_POOL_KEYS(X)                                                                   \
 	X(POOL_NAME, "name", POOL_NAME, 0, 0, "1..31 characters from A-Z a-z 0-9 _ . -",   \
@@ -82,7 +96,11 @@
 	X(POOL_MAX_BACKENDS, "max_backends", UINT, 1, CONFIG_MAX_IDS, NULL,                \
 	  "(the configured count + max(16, 1/64 of it))", AT(max_backends),                     \
 	  "Backends the pool may grow to at runtime; its backend ids are reserved. "      \
-	  "At least the configured count; all pools together at most 16,777,215.")
+	  "At least the configured count; all pools together at most 16,777,215.")        \
+	X(POOL_MAX_DOWN_FRACTION, "max_down_fraction", FRACTION, 0, 0,                     \
+	  "a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit breaker)",           \
+	  "(the top-level max_down_fraction)", AT(max_down_ppm),                           \
+	  "The circuit breaker's fraction for this pool alone.")
 
 #define CFG_HC_KEYS(X)                                                                     \
 	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \

@@ -163,6 +163,10 @@ static void defaults(const struct config *c)
 	CHECK_UINT(c->pools[0].first_id, 0);
 	CHECK_UINT(c->pools[0].max_backends, 17);
 	CHECK_UINT(config_id_count(c), 17);
+	CHECK_UINT(c->max_down_ppm, 500000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 500000);
+	CHECK(!c->pools[0].canaries);
+	CHECK(config_canaries(c) == NULL);
 }
 
 static void every_top_key(const struct config *c)
@@ -379,6 +383,46 @@ static void capacity_full(const struct config *c)
 	CHECK_UINT(config_id_count(c), 16777215);
 }
 
+/*
+ * The canaries: a last pool of their own, after the configured ones (whose
+ * ids do not move), checked as often and as briefly as the most demanding
+ * pool, with thresholds of 1.
+ */
+static void canaries(const struct config *c)
+{
+	const struct pool_cfg *cp = config_canaries(c);
+
+	CHECK_UINT(c->max_down_ppm, 250000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 250000);
+	CHECK_UINT(c->pools[1].max_down_ppm, 750000);
+	CHECK_INT(POOL_LINE(c, 1, CFG_POOL_MAX_DOWN_FRACTION), 9);
+	CHECK_UINT(c->n_pools, 3);
+	CHECK(cp == &c->pools[2]);
+	if (!cp)
+		return;
+	CHECK_STR(cp->name, "@canaries");
+	CHECK(cp->canaries && !c->pools[0].canaries && !c->pools[1].canaries);
+	CHECK_UINT(cp->n_backends, 2);
+	CHECK_UINT(cp->max_backends, 2);
+	CHECK_UINT(cp->first, 3);
+	CHECK_UINT(cp->first_id, c->pools[1].first_id + c->pools[1].max_backends);
+	CHECK_KEY(&c->backends[3].key, "198.18.200.1", 80);
+	CHECK_KEY(&c->backends[4].key, "198.18.200.2", 443);
+	CHECK_UINT(cp->hc.interval_ms, 500);
+	CHECK_UINT(cp->hc.timeout_ms, 200);
+	CHECK_UINT(cp->hc.jitter_ms, 5);
+	CHECK_UINT(cp->hc.healthy_threshold, 1);
+	CHECK_UINT(cp->hc.unhealthy_threshold, 1);
+	CHECK_UINT(cp->hc.port, 0);
+	CHECK_UINT(config_backend_count(c), 5);
+}
+
+static void fraction_one(const struct config *c)
+{
+	CHECK_UINT(c->max_down_ppm, 1000000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 1);
+}
+
 static void two_pools(const struct config *c)
 {
 	CHECK_UINT(c->n_pools, 2);
@@ -458,6 +502,14 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.1:80, 10.0.0.1:81]\n", .check = loaded },
 	{ "two pools, own health checks", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
+	{ "max_down_fraction and canaries", IFACE "max_down_fraction: 0.25\n"
+	  "pools:\n  - name: web\n    backends: [10.0.0.1:80, 10.0.0.2:80]\n"
+	  "    healthcheck: {interval: 2s, timeout: 200ms}\n"
+	  "  - name: api\n    backends: [10.0.0.3:80]\n    max_down_fraction: .75\n"
+	  "    healthcheck: {interval: 500ms, timeout: 400ms}\n"
+	  "canaries: [198.18.200.1:80, 198.18.200.2:443]\n", .check = canaries },
+	{ "max_down_fraction 1 and 0.000001", IFACE "max_down_fraction: 1.0\n" POOLS
+	  "    max_down_fraction: 0.000001\n", .check = fraction_one },
 	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
 	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
@@ -490,7 +542,8 @@ static const struct cfg_case errors[] = {
 	{ "unknown key", IFACE "interfaces: eth1\n" POOLS,
 	  .err = "unknown key 'interfaces' in the config (expected one of: interface, "
 		 "source_ipv4, source_ports, pin_path, xdp_mode, status_index, event_log, "
-		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, pools)", .line = 2 },
+		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, max_down_fraction, "
+		 "pools, canaries)", .line = 2 },
 	{ "duplicate key", IFACE POOLS "interface: eth1\n",
 	  .err = "duplicate key 'interface' in the config (first at line 1)", .line = 5 },
 	{ "missing interface", POOLS, .err = "missing required key 'interface'", .line = 1 },
@@ -611,7 +664,7 @@ static const struct cfg_case errors[] = {
 	  .line = 2 },
 	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
 	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
-		 "backends_file, max_backends)", .line = 4 },
+		 "backends_file, max_backends, max_down_fraction)", .line = 4 },
 	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
 	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
 	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
@@ -732,6 +785,66 @@ static const struct cfg_case errors[] = {
 	{ "duplicate backend across pools", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:4)", .line = 6 },
+
+	/* max_down_fraction, canaries */
+	{ "max_down_fraction 0", IFACE "max_down_fraction: 0\n" POOLS,
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got '0'", .line = 2 },
+	{ "max_down_fraction 0.0", IFACE "max_down_fraction: 0.0\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction above 1", IFACE "max_down_fraction: 1.01\n" POOLS,
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got '1.01'", .line = 2 },
+	{ "max_down_fraction 2", IFACE "max_down_fraction: 2\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction percent", IFACE "max_down_fraction: 50%\n" POOLS,
+	  .err = "got '50%'", .line = 2 },
+	{ "max_down_fraction 7 decimals", IFACE "max_down_fraction: 0.1234567\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction dot", IFACE "max_down_fraction: '.'\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction 0.", IFACE "max_down_fraction: '0.'\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction signed", IFACE "max_down_fraction: -0.5\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction exponent", IFACE "max_down_fraction: 5e-1\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction 00.5", IFACE "max_down_fraction: 00.5\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction a list", IFACE "max_down_fraction: [0.5]\n" POOLS,
+	  .err = "max_down_fraction must be a single value, got a list", .line = 2 },
+	{ "pool max_down_fraction", IFACE POOLS "    max_down_fraction: half\n",
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got 'half'", .line = 5 },
+	{ "canaries empty", IFACE POOLS "canaries: []\n",
+	  .err = "canaries is empty: list addresses known to answer, or leave the key out",
+	  .line = 5 },
+	{ "canaries a value", IFACE POOLS "canaries: 198.18.200.1:80\n",
+	  .err = "canaries must be a list, got a single value", .line = 5 },
+	{ "canaries a mapping entry", IFACE POOLS "canaries:\n  - 198.18.200.1: 80\n",
+	  .err = "canaries: each entry must be ADDR:PORT, got a mapping", .line = 6 },
+	{ "canary port 0", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.2:0\n",
+	  .err = "bad canary address '198.18.200.2:0': port must be 1..65535", .line = 7 },
+	{ "canary IPv6", IFACE POOLS "canaries: ['[2001:2::1]:80']\n",
+	  .err = "canary '[2001:2::1]:80': IPv6 canaries are not supported yet", .line = 5 },
+	{ "canary is a backend", IFACE POOLS "canaries: [198.18.200.1:80, 10.0.0.1:80]\n",
+	  .err = "canary 10.0.0.1:80 is a backend of pool 'web' (@CFG@:4): canaries must be "
+		 "addresses outside the pools", .line = 5 },
+	{ "duplicate canary", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.1:80\n",
+	  .err = "duplicate canary 198.18.200.1:80 (line 6)", .line = 7 },
+	{ "too many canaries", IFACE POOLS "canaries: [1.0.0.1:1, 1.0.0.1:2, 1.0.0.1:3, "
+	  "1.0.0.1:4, 1.0.0.1:5, 1.0.0.1:6, 1.0.0.1:7, 1.0.0.1:8, 1.0.0.1:9, 1.0.0.1:10, "
+	  "1.0.0.1:11, 1.0.0.1:12, 1.0.0.1:13, 1.0.0.1:14, 1.0.0.1:15, 1.0.0.1:16, 1.0.0.1:17, "
+	  "1.0.0.1:18, 1.0.0.1:19, 1.0.0.1:20, 1.0.0.1:21, 1.0.0.1:22, 1.0.0.1:23, 1.0.0.1:24, "
+	  "1.0.0.1:25, 1.0.0.1:26, 1.0.0.1:27, 1.0.0.1:28, 1.0.0.1:29, 1.0.0.1:30, 1.0.0.1:31, "
+	  "1.0.0.1:32, 1.0.0.1:33, 1.0.0.1:34, 1.0.0.1:35, 1.0.0.1:36, 1.0.0.1:37, 1.0.0.1:38, "
+	  "1.0.0.1:39, 1.0.0.1:40, 1.0.0.1:41, 1.0.0.1:42, 1.0.0.1:43, 1.0.0.1:44, 1.0.0.1:45, "
+	  "1.0.0.1:46, 1.0.0.1:47, 1.0.0.1:48, 1.0.0.1:49, 1.0.0.1:50, 1.0.0.1:51, 1.0.0.1:52, "
+	  "1.0.0.1:53, 1.0.0.1:54, 1.0.0.1:55, 1.0.0.1:56, 1.0.0.1:57, 1.0.0.1:58, 1.0.0.1:59, "
+	  "1.0.0.1:60, 1.0.0.1:61, 1.0.0.1:62, 1.0.0.1:63, 1.0.0.1:64, 1.0.0.1:65]\n",
+	  .err = "too many canaries (65, max 64): a few stable addresses are enough", .line = 5 },
+	{ "a pool named like the canaries", IFACE "pools:\n  - name: '@canaries'\n"
+	  "    backends: [10.0.0.1:80]\n", .err = "bad pool name '@canaries'", .line = 3 },
 
 	/* max_backends */
 	{ "max_backends below the backends", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n"
@@ -860,6 +973,16 @@ static void path_too_long(void)
 	free(path);
 }
 
+static int append_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
 /* n pools of one backend each. */
 static int write_pools(size_t n)
 {
@@ -875,7 +998,7 @@ static int write_pools(size_t n)
 
 static void pool_limit(void)
 {
-	char err[CONFIG_ERR_LEN], want[PATH_MAX + 64];
+	char err[CONFIG_ERR_LEN], want[PATH_MAX + 128];
 	struct config cfg;
 
 	CHECK_INT(write_pools(XDPHC_MAX_POOLS), 0);
@@ -887,6 +1010,18 @@ static void pool_limit(void)
 	/* A block list starts at its first '-'. */
 	snprintf(want, sizeof(want), "%s:3: too many pools (%d, max %d)", cfg_path,
 		 XDPHC_MAX_POOLS + 1, XDPHC_MAX_POOLS);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+	/* The canaries take a pool id of their own. */
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS - 1), 0);
+	CHECK(append_text(cfg_path, "canaries: [198.18.200.1:80]\n") == 0);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	CHECK_UINT(cfg.n_pools, XDPHC_MAX_POOLS);
+	config_free(&cfg);
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS), 0);
+	CHECK(append_text(cfg_path, "canaries: [198.18.200.1:80]\n") == 0);
+	snprintf(want, sizeof(want), "%s:259: canaries take a pool of their own: at most %d "
+		 "pools with canaries", cfg_path, XDPHC_MAX_POOLS - 1);
 	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
 	CHECK_STR(err, want);
 }
@@ -978,6 +1113,12 @@ static void key_reference(void)
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
 		"\npools[].healthcheck.path\n    not supported yet\n",
+		"\nmax_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit "
+		"breaker);\n    default: 0.5\n",
+		"\npools[].max_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		"circuit breaker);\n    default: the top-level max_down_fraction\n",
+		"\ncanaries\n    list: 1..64 ADDR:PORT entries (IPv4), none of them a backend; "
+		"default:\n    none\n",
 	};
 	char *text = NULL, name[64];
 	size_t len = 0;
