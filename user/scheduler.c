@@ -560,11 +560,24 @@ static unsigned int tick_budget(struct scheduler *s, uint64_t now)
 	return (unsigned int)b;
 }
 
+void sched_impair_window(const struct scheduler *s, uint64_t *done, uint64_t *lost)
+{
+	const struct sched_impair *im = &s->imp;
+
+	*done = *lost = 0;
+	for (uint32_t i = 0; i < im->window_s; i++) {
+		unsigned int k = (im->cur + IMPAIR_SLOTS - i) % IMPAIR_SLOTS;
+
+		*done += im->done[k];
+		*lost += im->lost[k];
+	}
+}
+
 /* Once a second: roll the lag window and judge whether the prober is impaired. */
 static void roll_second(struct scheduler *s, uint64_t now)
 {
 	struct sched_impair *im = &s->imp;
-	uint64_t done = 0, lost = 0;
+	uint64_t done, lost;
 
 	if (now - s->lag.sec_start >= NS_PER_S) {
 		s->lag.cur = (s->lag.cur + 1) % LAG_WINDOW_S;
@@ -574,12 +587,7 @@ static void roll_second(struct scheduler *s, uint64_t now)
 	if (now - im->sec_start < NS_PER_S)
 		return;
 	im->sec_start = now;
-	for (uint32_t i = 0; i < im->window_s; i++) {
-		unsigned int k = (im->cur + IMPAIR_SLOTS - i) % IMPAIR_SLOTS;
-
-		done += im->done[k];
-		lost += im->lost[k];
-	}
+	sched_impair_window(s, &done, &lost);
 	if (!im->impaired && lost >= IMPAIR_MIN_LOST && lost * 2 >= done + lost) {
 		im->impaired = true;
 		im->since = now;

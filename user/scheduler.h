@@ -129,6 +129,8 @@ void sched_free(struct scheduler *s);
 /* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
 void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99,
 			 uint64_t *max);
+/* Probes finished and lost over the impaired flag's window (the current second too). */
+void sched_impair_window(const struct scheduler *s, uint64_t *done, uint64_t *lost);
 /* The pool backend b belongs to. */
 uint32_t sched_pool_of(const struct scheduler *s, uint32_t b);
 
