@@ -9,7 +9,8 @@
 
 /*
  * The event log: one JSON line per state change, so that "why did this
- * backend go down at 03:12" can be answered afterwards.
+ * backend go down at 03:12" can be answered afterwards, and one per
+ * engine event (lines with an "event" key: the circuit breaker's).
  */
 struct eventlog {
 	FILE *f;
@@ -21,6 +22,16 @@ struct eventlog {
 int eventlog_open(struct eventlog *el, const char *target, char *err, size_t errlen);
 void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		    const struct xdphc_backend_status *st, uint8_t from);
+/* The circuit breaker opened or closed (docs: README, Event log). */
+struct circuit_event {
+	const char *event;	/* "circuit_open" or "circuit_close" */
+	const char *cause;	/* why it opened, or why it closed */
+	const char *pool;	/* the pool whose fraction tripped it; NULL: all pools */
+	uint32_t failing;	/* its backends failing by timeout */
+	uint32_t backends;	/* its backends */
+	double open_s;		/* circuit_close: how long it was open */
+};
+void eventlog_circuit(struct eventlog *el, uint64_t now_real_ns, const struct circuit_event *ev);
 /* Once a tick: lines reach the file in whole ticks. */
 void eventlog_flush(struct eventlog *el);
 /* After logrotate moved the file away (SIGHUP). */
