@@ -77,8 +77,12 @@ class Flows:
 @pytest.fixture
 def lb(lab, engine):
     lab.backend_exec(["ip", "route", "add", "198.19.253.0/24", "via", lab.prober_ip])
+    # A canary that keeps answering: when every backend of the only pool
+    # times out, the circuit breaker then knows the failure is real (with
+    # nothing answering at all, it would hold the states as its own failure).
     engine.configure([pool("web", [f"{a}:80" for a in BACKENDS], interval="500ms",
-                           timeout="200ms")], xdp_attach="tail_call")
+                           timeout="200ms")], xdp_attach="tail_call",
+                     canaries=["198.18.200.1:80"])
     engine.start()
     fwd = Forwarder(lab, engine.pin_dir)
     flows = Flows(lab)

@@ -32,6 +32,8 @@ struct metrics_pool {
 struct metrics_snapshot {
 	uint64_t start_ns, heartbeat_ns, tick_lag_max_ns;
 	bool impaired;
+	bool circuit_open;			/* the circuit breaker holds states */
+	uint64_t circuit_opened, circuit_checks;
 	uint64_t lag_count, lag_sum_us;		/* every probe's schedule lag since start */
 	struct xdphc_engine_stats stats;
 	size_t n_pools;

@@ -299,6 +299,9 @@ static void fixture_init(struct fixture *f)
 	f->s.lag_count = 1000;
 	f->s.lag_sum_us = 2500000;
 	f->s.impaired = true;
+	f->s.circuit_open = true;
+	f->s.circuit_opened = 2;
+	f->s.circuit_checks = 5;
 }
 
 static void render_values(const char *t)
@@ -310,6 +313,9 @@ static void render_values(const char *t)
 	CHECK_LINE(t, "xdphc_replies_ignored_total{reason=\"stale\"} 8");
 	CHECK_LINE(t, "xdphc_rst_sent_total 11");
 	CHECK_LINE(t, "xdphc_prober_impaired 1");
+	CHECK_LINE(t, "xdphc_circuit_open 1");
+	CHECK_LINE(t, "xdphc_circuit_opened_total 2");
+	CHECK_LINE(t, "xdphc_circuit_checks_total 5");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds{quantile=\"0.5\"} 0.0015");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds{quantile=\"0.99\"} 0.042");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds_sum 2.500000");
