@@ -41,7 +41,7 @@
 #define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
 
 _Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
-_Static_assert(CONFIG_MAX_IDS == 16777215, "config_keys.h: max_backends help says 16,777,215");
+_Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help says 16,777,214");
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
@@ -944,8 +944,8 @@ static int dups_reserve(struct loader *ld, size_t want)
 	if (ki->slots && want * 2 <= ki->mask + 1)
 		return 0;
 	keyindex_free(ki);
-	if (keyindex_init(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
-			  sizeof(*ld->cfg->backends)))
+	if (keyindex_init_x(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
+			    sizeof(*ld->cfg->backends), sizeof(ld->cfg->backends->pool)))
 		return -1;
 	/* Those indexed so far are known to be distinct: a plain reinsert. */
 	for (size_t i = 0; i < n; i++)
@@ -1020,6 +1020,7 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 	if (reserve_backends(ld, 1))
 		return fail_at(ld, file, line, "out of memory");
 	cfg->backends[cfg->n_backends].key = key;
+	cfg->backends[cfg->n_backends].pool = (uint32_t)ld->cur_pool;
 	ld->lines[cfg->n_backends++] = (uint32_t)line;
 	cur_pool(ld)->n_backends++;
 	return 0;
@@ -1223,6 +1224,29 @@ static void canary_pool_init(struct config *cfg, struct pool_cfg *cp)
 	cp->hc.unhealthy_threshold = 1;
 }
 
+/*
+ * A canary that is also a backend would fail with its pool and vouch for
+ * the prober's path exactly when it should not: refused.  The duplicate
+ * index is per pool, so each canary is looked up in every other pool.
+ */
+static int canaries_outside(struct loader *ld)
+{
+	const struct pool_cfg *cp = cur_pool(ld);
+	struct backend_cfg probe;
+	int64_t other;
+
+	for (size_t g = cp->first; g < cp->first + cp->n_backends; g++) {
+		probe.key = ld->cfg->backends[g].key;
+		for (uint32_t p = 0; p < ld->cur_pool; p++) {
+			probe.pool = p;
+			other = keyindex_find_x(&ld->dups, &probe);
+			if (other >= 0)
+				return dup_error(ld, g, ld->path, (size_t)other);
+		}
+	}
+	return 0;
+}
+
 /* After the pools (config_keys.h keeps the order): the canaries become the last pool. */
 static int read_canaries(struct loader *ld, const struct key_desc *k, const struct value *v,
 			 void *dst)
@@ -1252,7 +1276,7 @@ static int read_canaries(struct loader *ld, const struct key_desc *k, const stru
 	ld->cur_pool = cfg->n_pools++;
 	ld->pool_n_list[ld->cur_pool] = SIZE_MAX;
 	canary_pool_init(cfg, cur_pool(ld));
-	if (read_backends(ld, k, v, dst))
+	if (read_backends(ld, k, v, dst) || canaries_outside(ld))
 		return -1;
 	cur_pool(ld)->max_backends = (uint32_t)n;	/* changed by config only */
 	return 0;
@@ -1366,9 +1390,11 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 {
 	struct pool_cfg *pool = cur_pool(ld);
 
-	if (!pool->n_backends)
-		return fail_node(ld, node, "pool '%s' has no backends "
-				 "(give 'backends' or 'backends_file')", pool->name);
+	/* backends: [] says "filled at runtime"; no key at all is more likely a slip. */
+	if (!pool->n_backends && !pool_has(pool, CFG_POOL_BACKENDS))
+		return fail_node(ld, node, "pool '%s' has no backends (give 'backends' or "
+				 "'backends_file'; 'backends: []' for a pool filled at runtime)",
+				 pool->name);
 	if (!pool_has(pool, CFG_POOL_MAX_DOWN_FRACTION))
 		pool->max_down_ppm = ld->cfg->max_down_ppm;
 	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
@@ -1419,6 +1445,9 @@ static int top_finish(struct loader *ld, const yaml_node_t *node)
 				cfg->pools[0].name, cfg->pools[p].name, (unsigned long long)id,
 				CONFIG_MAX_IDS);
 	}
+	if (!config_has(cfg, CFG_CONTROL_SOCKET))
+		config_default_socket(cfg->pin_path, cfg->control_socket,
+				      sizeof(cfg->control_socket));
 	return 0;
 }
 
@@ -1572,6 +1601,41 @@ uint32_t config_id_count(const struct config *cfg)
 		return 0;
 	last = &cfg->pools[cfg->n_pools - 1];
 	return last->first_id + last->max_backends;
+}
+
+bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
+{
+	return a->protocol == b->protocol && a->port == b->port &&
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms;
+}
+
+/*
+ * /run/xdphc/NAME.sock, NAME the pin path below /sys/fs/bpf with '/' as
+ * '-' (xdphc.sock for the default), so that engines on other pin paths
+ * never share a socket; a pin path elsewhere names it by a hash.
+ */
+void config_default_socket(const char *pin_path, char *out, size_t len)
+{
+	static const char root[] = "/sys/fs/bpf/";
+	char name[96];
+	size_t n = 0;
+
+	if (!strncmp(pin_path, root, sizeof(root) - 1) && strlen(pin_path) < 80) {
+		for (const char *p = pin_path + sizeof(root) - 1; *p; p++)
+			if (n + 1 < sizeof(name))
+				name[n++] = *p == '/' ? '-' : *p;
+		while (n && name[n - 1] == '-')
+			n--;
+	}
+	name[n] = '\0';
+	if (!n) {
+		uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+		for (const char *p = pin_path; *p; p++)
+			h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+		snprintf(name, sizeof(name), "pins-%016llx", (unsigned long long)h);
+	}
+	snprintf(out, len, "%s/%s.sock", DEFAULT_RUN_DIR, name);
 }
 
 /* ---- where keys were set ------------------------------------------------ */

@@ -104,13 +104,18 @@ static uint32_t backend_at(const struct sched_pool *sp, uint32_t pos)
 	return i < sp->n ? sp->first + i : UINT32_MAX;
 }
 
+/*
+ * The order covers the pool's every id, its free ones too (they are skipped
+ * when due), so that backends added at runtime take their place in it.
+ */
 static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t first,
 		     uint64_t now)
 {
-	uint32_t runs = (pc->n_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
+	uint32_t runs = (pc->max_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
 
 	sp->first = first;
-	sp->n = pc->n_backends;
+	sp->n = pc->max_backends;
+	sp->active = pc->n_backends;
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
@@ -160,19 +165,32 @@ static uint32_t impair_window_s(const struct config *cfg)
 	return ms < IMPAIR_MIN_S ? IMPAIR_MIN_S : ms > IMPAIR_SLOTS - 1 ? IMPAIR_SLOTS - 1 : ms;
 }
 
-static void budget_init(struct scheduler *s, const struct config *cfg)
+static void budget_init(struct scheduler *s)
 {
 	double demand;
 
-	for (size_t i = 0; i < cfg->n_pools; i++)
-		s->rate += cfg->pools[i].n_backends * 1000.0 / cfg->pools[i].hc.interval_ms;
+	s->rate = 0;
+	for (size_t i = 0; i < s->n_pools; i++)
+		s->rate += s->pools[i].active * 1e9 / (double)s->pools[i].interval_ns;
 	s->tick_ns = choose_tick(s->rate);
 	demand = s->rate * (double)s->tick_ns / 1e9;
 	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
 	if (s->budget_max < BUDGET_FLOOR)
 		s->budget_max = BUDGET_FLOOR;
 	/* From the start: halved at the first device drop, like any time. */
-	s->budget = s->budget_max;
+	if (!s->budget || s->budget > s->budget_max)
+		s->budget = s->budget_max;
+}
+
+void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active)
+{
+	unsigned int budget = s->budget;
+
+	s->pools[p].active = active;
+	budget_init(s);
+	/* More demand: the budget may grow at once; pacing cuts it if the device drops. */
+	if (s->budget_max > budget)
+		s->budget = s->budget_max;
 }
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
@@ -185,7 +203,6 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->tx = tx;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
-	budget_init(s, cfg);
 	s->batch = BATCH_START;
 	s->imp.window_s = impair_window_s(cfg);
 	s->imp.sec_start = now;
@@ -203,6 +220,7 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 		if (pool_init(&s->pools[i], &cfg->pools[i], cfg->pools[i].first_id, now))
 			return -1;
 	}
+	budget_init(s);
 	return 0;
 }
 
@@ -432,6 +450,11 @@ static void run_retries(struct scheduler *s, uint64_t now)
 		struct sched_entry en = l->e[i];
 		enum verdict v;
 
+		if (en.at && en.at <= now && !slots_live(s->slots, en.b)) {
+			/* Removed or paused since: not sent again; the engine drops its outcome. */
+			finish(s, en.b, V_SKIP, &o);
+			continue;
+		}
 		if (en.at && en.at <= now && deadline_passed(s, en.b, now)) {
 			/* Too late to send again: judge what the last attempt got. */
 			v = classify(s, en.b, now, &o);
@@ -475,7 +498,7 @@ static void run_resends(struct scheduler *s, uint64_t now)
 			continue;
 		}
 		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) ||
-		    slots_outcome(s->slots, en.b, &so))
+		    !slots_live(s->slots, en.b) || slots_outcome(s->slots, en.b, &so))
 			continue;
 		s->st.resent++;
 		slots_mark_resend(s->slots, en.b);
@@ -527,8 +550,9 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	while (sp->cursor < due && *budget) {
 		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
-		if (b == UINT32_MAX || s->deadline[b])
-			continue;	/* past the end, or in flight: never two probes at once */
+		/* Past the end, in flight (never two probes at once), free or in maintenance. */
+		if (b == UINT32_MAX || s->deadline[b] || !slots_live(s->slots, b))
+			continue;
 		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
 		set_deadline(s, b, now + sp->timeout_ns);
 		sp->fifo[(sp->head + sp->len) % sp->n] = b;

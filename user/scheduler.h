@@ -16,8 +16,9 @@
 typedef void (*outcome_fn)(void *ctx, uint32_t backend, const struct probe_outcome *o);
 
 struct sched_pool {
-	uint32_t first;			/* backends [first, first + n) belong to the pool */
-	uint32_t n;
+	uint32_t first;			/* ids [first, first + n) belong to the pool */
+	uint32_t n;			/* its capacity */
+	uint32_t active;		/* ids that hold a backend: the demand */
 	uint64_t interval_ns, timeout_ns, jitter_ns;
 	/*
 	 * Probe order within an interval: runs of SHUFFLE_RUN consecutive
@@ -131,6 +132,15 @@ void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99
 			 uint64_t *max);
 /* Probes finished and lost over the impaired flag's window (the current second too). */
 void sched_impair_window(const struct scheduler *s, uint64_t *done, uint64_t *lost);
+/* Pool p now has active backends: the demand, and with it tick and budget, follow. */
+void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active);
+
+/* A probe of b is in flight: its id is not to be given to another backend yet. */
+static inline bool sched_busy(const struct scheduler *s, uint32_t b)
+{
+	return s->deadline[b] != 0;
+}
+
 /* The pool backend b belongs to. */
 uint32_t sched_pool_of(const struct scheduler *s, uint32_t b);
 

@@ -69,5 +69,6 @@ void suite_lathist(void);
 void suite_scheduler(void);
 void suite_slots(void);
 void suite_breaker(void);
+void suite_shared(void);
 
 #endif

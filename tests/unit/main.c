@@ -25,6 +25,7 @@ static const struct {
 	{ "scheduler", suite_scheduler },
 	{ "slots", suite_slots },
 	{ "breaker", suite_breaker },
+	{ "shared", suite_shared },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))

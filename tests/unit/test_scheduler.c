@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "check.h"
 #include "scheduler.h"
@@ -76,6 +77,9 @@ static int rig_init(struct rig *r, uint32_t n, uint32_t interval_ms, uint32_t ti
 	fake_frames = 0;
 	if (!r->slots.s || !r->tx.txq)
 		return -1;
+	/* Claimed: the scheduler skips ids that hold no backend. */
+	for (uint32_t i = 0; i < n; i++)
+		r->slots.s[i].family = AF_INET;
 	return sched_init(&r->s, &r->cfg, &r->slots, &r->tx, now, count_outcome, r);
 }
 
