@@ -393,28 +393,41 @@ void breaker_tick(struct breaker *b, uint64_t now, const struct breaker_prober *
 		decide(b, now);
 }
 
-static void resize(struct breaker *b, uint32_t p, struct health h, int d)
+/* A backend that joins failing (a restored record) is accepted as it is. */
+static void join(struct breaker_count *c, bool failing)
 {
-	if (p == b->canary_pool || p >= b->n_pools)
-		return;
-	b->pool[p].total += (uint32_t)d;
-	b->all.total += (uint32_t)d;
-	if (health_has(h, HEALTH_F_TIMEOUT))
-		breaker_failing(b, p, d > 0);
-	if (b->pool[p].base > b->pool[p].total)
-		b->pool[p].base = b->pool[p].total;
-	if (b->all.base > b->all.total)
-		b->all.base = b->all.total;
+	c->total++;
+	c->failing += failing;
+	c->base += failing;
+}
+
+static void leave(struct breaker_count *c, bool failing)
+{
+	if (failing)
+		count_add(c, false);
+	c->total--;
+	if (c->base > c->total)
+		c->base = c->total;
 }
 
 void breaker_add(struct breaker *b, uint32_t p, struct health h)
 {
-	resize(b, p, h, 1);
+	bool f = health_has(h, HEALTH_F_TIMEOUT);
+
+	if (p == b->canary_pool || p >= b->n_pools)
+		return;
+	join(&b->pool[p], f);
+	join(&b->all, f);
 }
 
 void breaker_remove(struct breaker *b, uint32_t p, struct health h)
 {
-	resize(b, p, h, -1);
+	bool f = health_has(h, HEALTH_F_TIMEOUT);
+
+	if (p == b->canary_pool || p >= b->n_pools || !b->pool[p].total)
+		return;
+	leave(&b->pool[p], f);
+	leave(&b->all, f);
 }
 
 /* The windows, from the pools' health checks (the canaries' own when there are some). */
@@ -446,28 +459,8 @@ static void init_windows(struct breaker *b, const struct config *cfg)
 	b->settle_ns = tmax + BREAKER_SLACK_NS;
 }
 
-static void init_counts(struct breaker *b, const struct config *cfg, const struct health *health)
-{
-	b->all.ppm = cfg->max_down_ppm;
-	for (size_t p = 0; p < cfg->n_pools; p++) {
-		const struct pool_cfg *pc = &cfg->pools[p];
-		struct breaker_count *c = &b->pool[p];
-
-		if (pc->canaries)
-			continue;
-		c->ppm = pc->max_down_ppm;
-		c->total = (uint32_t)pc->n_backends;
-		for (uint32_t i = pc->first_id; health && i < pc->first_id + pc->max_backends; i++)
-			c->failing += health_has(health[i], HEALTH_F_TIMEOUT);
-		c->base = c->failing;
-		b->all.total += c->total;
-		b->all.failing += c->failing;
-	}
-	b->all.base = b->all.failing;
-}
-
-int breaker_init(struct breaker *b, const struct config *cfg, const struct health *health,
-		 breaker_report_fn report, void *ctx)
+int breaker_init(struct breaker *b, const struct config *cfg, breaker_report_fn report,
+		 void *ctx)
 {
 	const struct pool_cfg *cp = config_canaries(cfg);
 
@@ -489,7 +482,9 @@ int breaker_init(struct breaker *b, const struct config *cfg, const struct healt
 		breaker_free(b);
 		return -1;
 	}
-	init_counts(b, cfg, health);
+	b->all.ppm = cfg->max_down_ppm;
+	for (size_t p = 0; p < cfg->n_pools; p++)
+		b->pool[p].ppm = cfg->pools[p].max_down_ppm;
 	init_windows(b, cfg);
 	return 0;
 }

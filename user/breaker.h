@@ -103,12 +103,11 @@ struct breaker {
 };
 
 /*
- * From the config and the controller's records (health[id] for every id of
- * every pool): the counts, the canaries, the windows.  0, or -1 when out of
- * memory.
+ * From the config: the fractions, the canaries, the windows; no backend is
+ * counted yet (breaker_add() each).  0, or -1 when out of memory.
  */
-int breaker_init(struct breaker *b, const struct config *cfg, const struct health *health,
-		 breaker_report_fn report, void *ctx);
+int breaker_init(struct breaker *b, const struct config *cfg, breaker_report_fn report,
+		 void *ctx);
 void breaker_free(struct breaker *b);
 
 /*
@@ -135,7 +134,12 @@ static inline void breaker_count(struct breaker *b, uint32_t p, struct health fr
 /* Every 100 ms or so: the prober's own trouble, checks that waited long enough. */
 void breaker_tick(struct breaker *b, uint64_t now, const struct breaker_prober *pr);
 
-/* A backend with record h joins or leaves pool p at runtime. */
+/*
+ * A backend with record h is counted in pool p (at start, or added at
+ * runtime), or is no longer (removed, or in maintenance: not probed).  One
+ * that joins failing is taken as it is: it trips nothing.  The canaries'
+ * pool counts nothing.
+ */
 void breaker_add(struct breaker *b, uint32_t p, struct health h);
 void breaker_remove(struct breaker *b, uint32_t p, struct health h);
 

@@ -667,6 +667,17 @@ static void teardown(struct engine *e, bool ok)
 		close(e->pin_lock);
 }
 
+/* Every backend the roster holds is counted; one in maintenance is not probed. */
+static int init_breaker(struct engine *e)
+{
+	if (breaker_init(&e->brk, &e->cfg, on_breaker, e))
+		return -1;
+	for (uint32_t i = 0; i < e->n; i++)
+		if (roster_used(&e->roster, i) && health_state(e->health[i]) != XDPHC_STATE_MAINT)
+			breaker_add(&e->brk, sched_pool_of(&e->sched, i), e->health[i]);
+	return 0;
+}
+
 /* The roster works on the engine's pieces once they all exist. */
 static void attach_roster(struct engine *e)
 {
@@ -678,6 +689,7 @@ static void attach_roster(struct engine *e)
 		.sched = &e->sched,
 		.view = &e->view,
 		.events = &e->events,
+		.breaker = &e->brk,
 		.index_fd = e->pins.with_index ? e->pins.fd[PIN_INDEX] : -1,
 		.sport_lo = e->sport_lo,
 		.sport_count = (uint16_t)(e->sport_hi - e->sport_lo + 1),
@@ -781,8 +793,7 @@ int engine_run(const char *config_path)
 	install_signals();
 	ok = !setup(&e);
 	if (ok && (sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
-			      on_outcome, &e) ||
-		   breaker_init(&e.brk, &e.cfg, e.health, on_breaker, &e))) {
+			      on_outcome, &e) || init_breaker(&e))) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
 	}

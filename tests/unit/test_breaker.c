@@ -76,9 +76,13 @@ static void setup(struct fixture *f, const uint32_t *n, size_t n_pools, uint32_t
 	f->cfg.max_down_ppm = HALF;
 }
 
+/* As the engine starts it: every backend counted with its record. */
 static void start(struct fixture *f)
 {
-	CHECK_INT(breaker_init(&f->b, &f->cfg, f->health, on_report, f), 0);
+	CHECK_INT(breaker_init(&f->b, &f->cfg, on_report, f), 0);
+	for (size_t p = 0; p < f->cfg.n_pools; p++)
+		for (uint32_t i = 0; i < f->pools[p].n_backends; i++)
+			breaker_add(&f->b, (uint32_t)p, f->health[f->pools[p].first_id + i]);
 }
 
 static uint32_t pool_of(const struct fixture *f, uint32_t id)
@@ -473,7 +477,7 @@ static void grace_and_runtime_changes(void)
 	setup(&f, n, 1, 0);
 	f.health[1] = failing;
 	start(&f);
-	CHECK_UINT(f.b.pool[0].failing, 1);	/* counted from the records */
+	CHECK_UINT(f.b.pool[0].failing, 1);	/* counted with its record */
 	CHECK_UINT(f.b.pool[0].base, 1);
 	health_set(&f.health[2], HEALTH_F_GRACE, true);
 	CHECK(!feed(&f, 2, &timeout, 1000));
