@@ -46,7 +46,8 @@ def events(path) -> list[dict]:
 
 
 def circuit(path) -> list[dict]:
-    return [e for e in events(path) if "event" in e]
+    """The breaker's lines (operators' changes have an "event" key too)."""
+    return [e for e in events(path) if e.get("event", "").startswith("circuit_")]
 
 
 def went_down(path) -> list[dict]:
@@ -206,3 +207,31 @@ def test_probes_lost_before_the_path_returns_are_not_held_against_backends(lab, 
     assert all(b["state"] == "up" for b in st.values()), \
         [b for b in st.values() if b["state"] != "up"][:5]
     assert [e for e in events(log) if e.get("to") == "down" and e["pool"] != "@canaries"] == []
+
+
+def test_backends_changed_at_runtime_are_counted(lab, engine, tmp_path):
+    """The breaker counts the backends the engine holds, not the config's: a
+    pool filled at runtime is protected too, one in maintenance (not probed)
+    does not count, and the canaries' pool takes no runtime changes."""
+    log = tmp_path / "events.jsonl"
+    engine.configure([{**pool("web", [], **HC), "max_backends": 64}], event_log=str(log),
+                     canaries=CANARIES[:1])
+    engine.start()
+    added = targets(1, 20, 80)
+    for t in added:
+        assert engine.control("backend", "add", "web", t).returncode == 0
+    engine.wait_until(lambda st: len(st) == 21 and all(b["state"] == "up" for b in st.values()),
+                      10, "the added backends up")
+    assert engine.control("backend", "maint", "web", added[0]).returncode == 0
+    r = engine.control("backend", "add", "@canaries", "198.18.200.9:80")
+    assert r.returncode == 1 and "holds the canaries" in r.stderr, (r.stdout, r.stderr)
+
+    peer_drops_everything(lab, True)
+    wait_for(lambda: circuit_open(engine), 5, "the breaker to open", engine)
+    ev = circuit(log)
+    assert [(e["event"], e["cause"], e["pool"], e["backends"]) for e in ev] == \
+        [("circuit_open", "canaries_timeout", "web", 19)], ev
+    time.sleep(2)
+    web = engine.status(pool="web")["backends"]
+    assert sorted(b["state"] for b in web) == ["maint"] + ["up"] * 19, web
+    assert not went_down(log)
