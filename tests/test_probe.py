@@ -318,7 +318,7 @@ def test_consumer_writes_to_the_published_maps_do_not_steer_the_engine(lab, engi
         rec[24] = 1                                   # state = UP
         struct.pack_into("<H", rec, 32, 999)          # pool_id far out of range
         bpf.update(status, struct.pack("<I", id_b), bytes(rec))
-        prec = bytearray(bpf.lookup(pools, struct.pack("<I", 0), 80))
+        prec = bytearray(bpf.lookup(pools, struct.pack("<I", 0), 88))  # sizeof summary
         struct.pack_into("<I", prec, 36, 1000)        # up
         bpf.update(pools, struct.pack("<I", 0), bytes(prec))
         bpf.update(up, struct.pack("<I", 0), struct.pack("<II", 12345, 0))
