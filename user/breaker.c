@@ -291,10 +291,11 @@ static void canary_outcome(struct breaker *b, uint32_t c, const struct probe_out
 			   uint64_t now)
 {
 	bool fail = !answered(o);
-	uint8_t *f = &b->canary[c];
+	uint8_t *f;
 
 	if (c >= b->n_canaries)
 		return;
+	f = &b->canary[c];
 	if (!fail) {
 		b->canary_replies++;
 		b->last_canary_reply = now;
@@ -486,6 +487,10 @@ int breaker_init(struct breaker *b, const struct config *cfg, breaker_report_fn 
 	for (size_t p = 0; p < cfg->n_pools; p++)
 		b->pool[p].ppm = cfg->pools[p].max_down_ppm;
 	init_windows(b, cfg);
+	log_info("circuit breaker: max_down_fraction %g of all backends%s; %s",
+		 cfg->max_down_ppm / 1e6, cfg->max_down_ppm == CONFIG_PPM ? " (off)" : "",
+		 cp ? "the canaries (pool " CONFIG_CANARY_POOL ") decide whether it is the prober" :
+		 "no canaries: when nothing answers at all, the prober is the suspect");
 	return 0;
 }
 
