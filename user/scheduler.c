@@ -114,12 +114,12 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
+	bq_init(&sp->inflight);
 	sp->positions = runs * SHUFFLE_RUN;
 	sp->step_q32 = sp->positions ?
 		(uint64_t)(((unsigned __int128)sp->interval_ns << 32) / sp->positions) : 0;
 	sp->runs = malloc(sizeof(*sp->runs) * (runs ? runs : 1));
-	sp->fifo = malloc(sizeof(*sp->fifo) * (sp->n ? sp->n : 1));
-	if (!sp->runs || !sp->fifo)
+	if (!sp->runs)
 		return -1;
 	shuffle(sp->runs, runs);
 	/*
@@ -196,7 +196,8 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->pools));
 	s->epoch = now;
 	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
-	if (!s->pools || !s->deadline)
+	s->next = calloc(total ? total : 1, sizeof(*s->next));
+	if (!s->pools || !s->deadline || !s->next)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -401,15 +402,14 @@ static void finish(struct scheduler *s, uint32_t b, enum verdict v,
 static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now)
 {
 	struct probe_outcome o;
+	uint32_t b;
 
-	while (sp->len) {
-		uint32_t b = sp->fifo[sp->head];
+	while ((b = sp->inflight.head) != BQ_NONE) {
 		enum verdict v = classify(s, b, now, &o);
 
 		if (v == V_PENDING)
 			break;
-		sp->head = (sp->head + 1) % sp->n;
-		sp->len--;
+		bq_pop(&sp->inflight, s->next);
 		if (v == V_RETRY)
 			retry_push(s, b, now);
 		else
@@ -507,6 +507,18 @@ static void lag_add(struct scheduler *s, uint64_t now, uint64_t at)
 	s->lag.sum_us += us;
 }
 
+/*
+ * Every probe joins its pool's in-flight queue: they share one timeout, so
+ * the queue stays in deadline order.
+ */
+static void start_probe(struct scheduler *s, struct sched_pool *sp, uint32_t b, uint64_t now)
+{
+	set_deadline(s, b, now + sp->timeout_ns);
+	bq_push(&sp->inflight, s->next, b);
+	sp->probes++;
+	queue_probe(s, b, now);
+}
+
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
@@ -530,11 +542,7 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		if (b == UINT32_MAX || s->deadline[b])
 			continue;	/* past the end, or in flight: never two probes at once */
 		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
-		set_deadline(s, b, now + sp->timeout_ns);
-		sp->fifo[(sp->head + sp->len) % sp->n] = b;
-		sp->len++;
-		sp->probes++;
-		queue_probe(s, b, now);
+		start_probe(s, sp, b, now);
 		(*budget)--;
 	}
 	s->behind_now += due - sp->cursor;
@@ -633,12 +641,11 @@ void sched_free(struct scheduler *s)
 {
 	if (!s->pools)
 		return;
-	for (size_t i = 0; i < s->n_pools; i++) {
+	for (size_t i = 0; i < s->n_pools; i++)
 		free(s->pools[i].runs);
-		free(s->pools[i].fifo);
-	}
 	free(s->pools);
 	free(s->deadline);
+	free(s->next);
 	free(s->retry.e);
 	free(s->resend.e);
 	neigh_close(s->nl_fd);

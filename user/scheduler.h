@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bqueue.h"
 #include "config.h"
 #include "lathist.h"
 #include "send.h"
@@ -32,8 +33,7 @@ struct sched_pool {
 	uint64_t offset;		/* this interval's jitter */
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
 	uint64_t probes;		/* probes started in this pool */
-	uint32_t *fifo;			/* in-flight probes in send order (ring of n) */
-	uint32_t head, len;
+	struct bqueue inflight;		/* probes in flight, in send order */
 };
 
 struct sched_stats {
@@ -99,6 +99,7 @@ struct scheduler {
 	struct sched_pool *pools;
 	size_t n_pools;
 	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
+	uint32_t *next;			/* per backend: its successor in its queue */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
