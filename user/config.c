@@ -1222,6 +1222,34 @@ static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *
 	return sc->finish(ld, node);
 }
 
+/*
+ * A probe must end before the next probe of its backend is due, at every
+ * pace the backend may be probed at: the timeout is at most the shortest
+ * of the intervals.
+ */
+static int hc_timeout(struct loader *ld, const struct pool_cfg *pool, struct hc_config *hc)
+{
+	const struct { enum cfg_key key; uint32_t ms; } iv[] = {
+		{ CFG_HC_INTERVAL, hc->interval_ms },
+		{ CFG_HC_UNHEALTHY_INTERVAL, hc->unhealthy_interval_ms },
+		{ CFG_HC_TRANSITION_INTERVAL, hc->transition_interval_ms },
+	};
+	size_t min = 0;
+
+	for (size_t i = 1; i < sizeof(iv) / sizeof(iv[0]); i++)
+		if (iv[i].ms < iv[min].ms)
+			min = i;
+	if (hc->timeout_ms <= iv[min].ms)
+		return 0;
+	/* A short interval must not trip over a timeout nobody wrote. */
+	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
+		hc->timeout_ms = iv[min].ms;
+		return 0;
+	}
+	return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed %s (%ums)",
+			hc->timeout_ms, keys[iv[min].key].name, iv[min].ms);
+}
+
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
 {
 	const struct pool_cfg *pool = cur_pool(ld);
@@ -1234,15 +1262,11 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 		return fail_key(ld, CFG_HC_JITTER,
 				"jitter (%ums) must not exceed half the interval (%ums)",
 				hc->jitter_ms, hc->interval_ms);
-	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
-		/* A short interval must not trip over a timeout nobody wrote. */
-		if (hc->timeout_ms > hc->interval_ms)
-			hc->timeout_ms = hc->interval_ms;
-	} else if (hc->timeout_ms > hc->interval_ms) {
-		return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed interval (%ums)",
-				hc->timeout_ms, hc->interval_ms);
-	}
-	return 0;
+	if (!pool_has(pool, CFG_HC_UNHEALTHY_INTERVAL))
+		hc->unhealthy_interval_ms = hc->interval_ms;
+	if (!pool_has(pool, CFG_HC_TRANSITION_INTERVAL))
+		hc->transition_interval_ms = hc->interval_ms;
+	return hc_timeout(ld, pool, hc);
 }
 
 /* Room to add backends at runtime without moving any backend's id. */
