@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * FIFO queues of backend ids threaded through one array of links, next[id].
- * A backend is in at most one queue at a time, so all of a scheduler's
- * queues can share that array: 4 bytes a backend in all, like the ring of
+ * A backend is in at most one of the scheduler's queues at a time (its probe
+ * is in flight, or it waits for a due time off its pool's cadence), so all
+ * of them share that array: 4 bytes a backend in all, like the ring of
  * in-flight probes it replaces, and no queue can fill up or allocates when
- * it grows.
+ * it grows (an outage that sends every backend to a wait queue asks for no
+ * memory).
  */
 #ifndef XDPHC_BQUEUE_H
 #define XDPHC_BQUEUE_H

@@ -142,6 +142,7 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 		return;
 	changed = health_update(&h, &e->cfg.pools[p].hc, o);
 	e->health[i] = h;
+	sched_pace(&e->sched, i, sched_pace_of(h));
 	health_publish(&e->st[i], h, o, changed, e->now_real);
 	if (!changed)
 		return;

@@ -104,6 +104,24 @@ static uint32_t backend_at(const struct sched_pool *sp, uint32_t pos)
 	return i < sp->n ? sp->first + i : UINT32_MAX;
 }
 
+/* A pace of 0 (a config not made by config_load()) is the interval. */
+static uint32_t pace_or_interval(const struct hc_config *hc, uint32_t ms)
+{
+	return ms ? ms : hc->interval_ms;
+}
+
+/* The paces of a pool, in the units the scheduler compares. */
+static void pool_cadence(struct sched_pool *sp, const struct hc_config *hc)
+{
+	sp->pace_ms[SCHED_PACE_POOL] = hc->interval_ms;
+	sp->pace_ms[SCHED_PACE_FAST] = pace_or_interval(hc, hc->transition_interval_ms);
+	sp->pace_ms[SCHED_PACE_DOWN] = pace_or_interval(hc, hc->unhealthy_interval_ms);
+	sp->timeout_ms = hc->timeout_ms;
+	bq_init(&sp->inflight);
+	for (int p = 0; p < SCHED_PACE_N; p++)
+		bq_init(&sp->wait[p]);
+}
+
 static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t first,
 		     uint64_t now)
 {
@@ -114,7 +132,7 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
-	bq_init(&sp->inflight);
+	pool_cadence(sp, &pc->hc);
 	sp->positions = runs * SHUFFLE_RUN;
 	sp->step_q32 = sp->positions ?
 		(uint64_t)(((unsigned __int128)sp->interval_ns << 32) / sp->positions) : 0;
@@ -160,12 +178,29 @@ static uint32_t impair_window_s(const struct config *cfg)
 	return ms < IMPAIR_MIN_S ? IMPAIR_MIN_S : ms > IMPAIR_SLOTS - 1 ? IMPAIR_SLOTS - 1 : ms;
 }
 
+/*
+ * Probes a second a pool may ask for in a steady state: every backend at
+ * the fastest of its paces (all of them down, or many between states).
+ */
+static double pool_rate(const struct hc_config *hc, size_t n)
+{
+	uint32_t ms = hc->interval_ms, down, fast;
+
+	down = pace_or_interval(hc, hc->unhealthy_interval_ms);
+	fast = pace_or_interval(hc, hc->transition_interval_ms);
+	if (down < ms)
+		ms = down;
+	if (fast < ms)
+		ms = fast;
+	return n * 1000.0 / ms;
+}
+
 static void budget_init(struct scheduler *s, const struct config *cfg)
 {
 	double demand;
 
 	for (size_t i = 0; i < cfg->n_pools; i++)
-		s->rate += cfg->pools[i].n_backends * 1000.0 / cfg->pools[i].hc.interval_ms;
+		s->rate += pool_rate(&cfg->pools[i].hc, cfg->pools[i].n_backends);
 	s->tick_ns = choose_tick(s->rate);
 	demand = s->rate * (double)s->tick_ns / 1e9;
 	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
@@ -197,7 +232,8 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->epoch = now;
 	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
 	s->next = calloc(total ? total : 1, sizeof(*s->next));
-	if (!s->pools || !s->deadline || !s->next)
+	s->pace = calloc(total / 32 + 1, sizeof(*s->pace));
+	if (!s->pools || !s->deadline || !s->next || !s->pace)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -386,17 +422,54 @@ static void retry_push(struct scheduler *s, uint32_t b, uint64_t now)
 	s->st.retries++;
 }
 
+static enum sched_pace pace_get(const struct scheduler *s, uint32_t b)
+{
+	return (enum sched_pace)(s->pace[b / 32] >> (b % 32 * 2) & 3);
+}
+
+void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace)
+{
+	uint64_t *w = &s->pace[b / 32];
+	unsigned int shift = b % 32 * 2;
+
+	*w = (*w & ~(3ULL << shift)) | (uint64_t)pace << shift;
+}
+
+/*
+ * After its probe, a backend goes back to the cadence, or waits in the
+ * queue of its pace.  Waiting, it keeps the deadline of that probe: the
+ * cadence skips it as it skips a probe in flight, and its due time is
+ * that probe's start (the deadline less the timeout) plus the pace.
+ */
+static void settle(struct scheduler *s, uint32_t b)
+{
+	struct sched_pool *sp = &s->pools[sched_pool_of(s, b)];
+	enum sched_pace p = pace_get(s, b);
+
+	if (sp->pace_ms[p] == sp->pace_ms[SCHED_PACE_POOL] || !s->deadline[b]) {
+		s->deadline[b] = 0;
+		return;
+	}
+	bq_push(&sp->wait[p], s->next, b);
+}
+
+static uint32_t due_ms(const struct scheduler *s, const struct sched_pool *sp,
+		       enum sched_pace p, uint32_t b)
+{
+	return s->deadline[b] - sp->timeout_ms + sp->pace_ms[p];
+}
+
 static void finish(struct scheduler *s, uint32_t b, enum verdict v,
 		   const struct probe_outcome *o)
 {
-	s->deadline[b] = 0;
 	if (v == V_FINAL) {
 		s->imp.done[s->imp.cur]++;
-		s->cb(s->cb_ctx, b, o);
-		return;
+		s->cb(s->cb_ctx, b, o);		/* may set b's pace */
+	} else {
+		s->imp.lost[s->imp.cur]++;
+		s->st.lost++;
 	}
-	s->imp.lost[s->imp.cur]++;
-	s->st.lost++;
+	settle(s, b);
 }
 
 static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now)
@@ -519,6 +592,43 @@ static void start_probe(struct scheduler *s, struct sched_pool *sp, uint32_t b, 
 	queue_probe(s, b, now);
 }
 
+/* Due entries of a wait queue left for the next tick; counting stops at max. */
+static uint64_t count_due(const struct scheduler *s, const struct sched_pool *sp,
+			  enum sched_pace p, uint32_t now_ms, uint64_t max)
+{
+	uint64_t n = 0;
+
+	for (uint32_t b = sp->wait[p].head; b != BQ_NONE && n < max; b = s->next[b], n++)
+		if ((int32_t)(now_ms - due_ms(s, sp, p, b)) < 0)
+			break;
+	return n;
+}
+
+/*
+ * Backends off the cadence whose time has come, in due order, from the
+ * tick's budget like any probe; their lag is against their due time.
+ */
+static void issue_waiting(struct scheduler *s, struct sched_pool *sp, enum sched_pace p,
+			  uint64_t now, unsigned int *budget)
+{
+	struct bqueue *q = &sp->wait[p];
+	uint32_t now_ms = to_ms(s, now), b, due;
+
+	while ((b = q->head) != BQ_NONE) {
+		due = due_ms(s, sp, p, b);
+		if ((int32_t)(now_ms - due) < 0)
+			return;
+		if (!*budget) {
+			s->behind_now += count_due(s, sp, p, now_ms, s->budget_max);
+			return;
+		}
+		bq_pop(q, s->next);
+		lag_add(s, now, s->epoch + (uint64_t)due * NS_PER_MS);
+		start_probe(s, sp, b, now);
+		(*budget)--;
+	}
+}
+
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
@@ -539,8 +649,9 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	while (sp->cursor < due && *budget) {
 		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
+		/* Past the end, in flight or off the cadence: never two probes at once. */
 		if (b == UINT32_MAX || s->deadline[b])
-			continue;	/* past the end, or in flight: never two probes at once */
+			continue;
 		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
 		start_probe(s, sp, b, now);
 		(*budget)--;
@@ -616,6 +727,10 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
 	run_resends(s, now);
+	for (size_t i = 0; i < s->n_pools; i++) {
+		issue_waiting(s, &s->pools[i], SCHED_PACE_FAST, now, &budget);
+		issue_waiting(s, &s->pools[i], SCHED_PACE_DOWN, now, &budget);
+	}
 	for (size_t i = 0; i < s->n_pools; i++)
 		issue_pool(s, &s->pools[i], now, &budget);
 	flush(s, now);
@@ -646,6 +761,7 @@ void sched_free(struct scheduler *s)
 	free(s->pools);
 	free(s->deadline);
 	free(s->next);
+	free(s->pace);
 	free(s->retry.e);
 	free(s->resend.e);
 	neigh_close(s->nl_fd);

@@ -16,6 +16,35 @@
 /* Called for every probe whose outcome is final. */
 typedef void (*outcome_fn)(void *ctx, uint32_t backend, const struct probe_outcome *o);
 
+/*
+ * How often a backend is probed, by what its counters say.  A backend off
+ * the pool's cadence is probed this long after the start of its last probe
+ * (HAProxy's fastinter and downinter); a pace equal to the pool's interval
+ * keeps it on the cadence.
+ */
+enum sched_pace {
+	SCHED_PACE_POOL,	/* the pool's cadence: interval, in the shuffled order */
+	SCHED_PACE_FAST,	/* transition_interval: counters between states */
+	SCHED_PACE_DOWN,	/* unhealthy_interval: down, and still failing */
+	SCHED_PACE_N
+};
+
+/*
+ * The pace of a backend with record h: unknown, up with a run of failures
+ * or down with a run of successes is between states (a run long enough to
+ * change the state would have changed it).
+ */
+static inline enum sched_pace sched_pace_of(struct health h)
+{
+	uint8_t st = health_state(h);
+	bool ok = health_ok_run(h), run = health_run(h) > 0;
+
+	if (st == XDPHC_STATE_UNKNOWN || (st == XDPHC_STATE_UP && !ok && run) ||
+	    (st == XDPHC_STATE_DOWN && ok && run))
+		return SCHED_PACE_FAST;
+	return st == XDPHC_STATE_DOWN ? SCHED_PACE_DOWN : SCHED_PACE_POOL;
+}
+
 struct sched_pool {
 	uint32_t first;			/* backends [first, first + n) belong to the pool */
 	uint32_t n;
@@ -34,6 +63,14 @@ struct sched_pool {
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
 	uint64_t probes;		/* probes started in this pool */
 	struct bqueue inflight;		/* probes in flight, in send order */
+	/*
+	 * Backends off the cadence, by pace ([POOL] stays empty), in due
+	 * order: each queue holds one pace, and backends enter it in the
+	 * order their probes started, as the in-flight queue gives them up.
+	 */
+	struct bqueue wait[SCHED_PACE_N];
+	uint32_t pace_ms[SCHED_PACE_N];	/* [POOL] is the interval */
+	uint32_t timeout_ms;
 };
 
 struct sched_stats {
@@ -53,7 +90,8 @@ struct sched_stats {
 
 /*
  * Schedule lag: how late a probe leaves against its scheduled time (its
- * place in the spread over the interval, plus the interval's jitter).
+ * place in the spread over the interval, plus the interval's jitter; off
+ * the cadence, its due time).
  * Kept per second; the published quantiles cover the last LAG_WINDOW_S.
  */
 #define LAG_WINDOW_S 10
@@ -98,13 +136,21 @@ struct scheduler {
 	struct sender *tx;
 	struct sched_pool *pools;
 	size_t n_pools;
-	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
+	/*
+	 * Per backend, ms since epoch: the deadline of its probe in flight or,
+	 * while it waits off the cadence, of its last probe (passed); 0 =
+	 * idle on the cadence.  Either way the cadence skips a backend with
+	 * a deadline, which keeps it out of a second queue: a backend is in
+	 * at most one (they share next[]), and has a deadline while it is.
+	 */
+	uint32_t *deadline;
 	uint32_t *next;			/* per backend: its successor in its queue */
+	uint64_t *pace;			/* 2 bits a backend: the enum sched_pace reported */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	uint64_t tick_ns;		/* the tick the engine should run at */
-	double rate;			/* probes a second the pools ask for */
+	double rate;			/* probes a second the pools ask for, at most */
 	unsigned int budget;		/* most probes started in a nominal tick */
 	unsigned int budget_max;	/* at least twice a tick's demand */
 	uint64_t last_tick;
@@ -125,6 +171,13 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx);
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
+/*
+ * Backend b's pace from now on, as the engine judges it after each outcome
+ * (called from the outcome callback, or it takes effect at b's next
+ * outcome).  Until told otherwise a backend keeps its pace; at start, the
+ * pool's.
+ */
+void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace);
 void sched_free(struct scheduler *s);
 
 /* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
