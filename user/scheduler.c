@@ -233,7 +233,8 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
 	s->next = calloc(total ? total : 1, sizeof(*s->next));
 	s->pace = calloc(total / 32 + 1, sizeof(*s->pace));
-	if (!s->pools || !s->deadline || !s->next || !s->pace)
+	s->owed = calloc(total / 64 + 1, sizeof(*s->owed));
+	if (!s->pools || !s->deadline || !s->next || !s->pace || !s->owed)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -435,18 +436,39 @@ void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace)
 	*w = (*w & ~(3ULL << shift)) | (uint64_t)pace << shift;
 }
 
+/* b's slot on the cadence came while it was busy: it is owed a probe. */
+static void owe(struct scheduler *s, uint32_t b)
+{
+	s->owed[b / 64] |= 1ULL << (b % 64);
+}
+
+/* Clear b's owed bit; whether it was set. */
+static bool repay(struct scheduler *s, uint32_t b)
+{
+	uint64_t bit = 1ULL << (b % 64), old = s->owed[b / 64];
+
+	s->owed[b / 64] = old & ~bit;
+	return old & bit;
+}
+
 /*
  * After its probe, a backend goes back to the cadence, or waits in the
  * queue of its pace.  Waiting, it keeps the deadline of that probe: the
  * cadence skips it as it skips a probe in flight, and its due time is
- * that probe's start (the deadline less the timeout) plus the pace.
+ * that probe's start (the deadline less the timeout) plus the pace.  A
+ * backend on the cadence whose slot passed while it was busy (a timeout as
+ * long as the interval ends about when the next slot comes) waits for an
+ * interval after its start instead of a whole turn of the cadence.
  */
 static void settle(struct scheduler *s, uint32_t b)
 {
 	struct sched_pool *sp = &s->pools[sched_pool_of(s, b)];
 	enum sched_pace p = pace_get(s, b);
+	bool owed = repay(s, b);
 
-	if (sp->pace_ms[p] == sp->pace_ms[SCHED_PACE_POOL] || !s->deadline[b]) {
+	if (sp->pace_ms[p] == sp->pace_ms[SCHED_PACE_POOL])
+		p = SCHED_PACE_POOL;
+	if (!s->deadline[b] || (p == SCHED_PACE_POOL && !owed)) {
 		s->deadline[b] = 0;
 		return;
 	}
@@ -649,9 +671,13 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	while (sp->cursor < due && *budget) {
 		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
-		/* Past the end, in flight or off the cadence: never two probes at once. */
-		if (b == UINT32_MAX || s->deadline[b])
+		if (b == UINT32_MAX)
 			continue;
+		/* In flight or off the cadence: never two probes at once. */
+		if (s->deadline[b]) {
+			owe(s, b);
+			continue;
+		}
 		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
 		start_probe(s, sp, b, now);
 		(*budget)--;
@@ -727,10 +753,9 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
 	run_resends(s, now);
-	for (size_t i = 0; i < s->n_pools; i++) {
-		issue_waiting(s, &s->pools[i], SCHED_PACE_FAST, now, &budget);
-		issue_waiting(s, &s->pools[i], SCHED_PACE_DOWN, now, &budget);
-	}
+	for (size_t i = 0; i < s->n_pools; i++)
+		for (int p = 0; p < SCHED_PACE_N; p++)
+			issue_waiting(s, &s->pools[i], p, now, &budget);
 	for (size_t i = 0; i < s->n_pools; i++)
 		issue_pool(s, &s->pools[i], now, &budget);
 	flush(s, now);
@@ -762,6 +787,7 @@ void sched_free(struct scheduler *s)
 	free(s->deadline);
 	free(s->next);
 	free(s->pace);
+	free(s->owed);
 	free(s->retry.e);
 	free(s->resend.e);
 	neigh_close(s->nl_fd);

@@ -64,9 +64,11 @@ struct sched_pool {
 	uint64_t probes;		/* probes started in this pool */
 	struct bqueue inflight;		/* probes in flight, in send order */
 	/*
-	 * Backends off the cadence, by pace ([POOL] stays empty), in due
-	 * order: each queue holds one pace, and backends enter it in the
-	 * order their probes started, as the in-flight queue gives them up.
+	 * Backends off the cadence, by pace, in due order: each queue holds
+	 * one pace, and backends enter it in the order their probes started,
+	 * as the in-flight queue gives them up.  [POOL]: backends whose slot
+	 * on the cadence came while they were busy, due an interval after
+	 * their last start.
 	 */
 	struct bqueue wait[SCHED_PACE_N];
 	uint32_t pace_ms[SCHED_PACE_N];	/* [POOL] is the interval */
@@ -146,6 +148,7 @@ struct scheduler {
 	uint32_t *deadline;
 	uint32_t *next;			/* per backend: its successor in its queue */
 	uint64_t *pace;			/* 2 bits a backend: the enum sched_pace reported */
+	uint64_t *owed;			/* 1 bit a backend: its cadence slot found it busy */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */

@@ -417,6 +417,41 @@ static void default_paces_stay_on_cadence(void)
 	rig_free(&r);
 }
 
+/* One probe in ten gets no answer (by backend and generation: no pattern per backend). */
+static bool answer_nine_in_ten(uint32_t b, const struct syn_log *l)
+{
+	(void)l;
+	return (b * 2654435761U + fake_rig->slots.s[b].gen * 40503U) % 10 != 0;
+}
+
+/*
+ * A timeout as long as the interval: a probe may still be in flight when
+ * its backend's next slot comes (an unanswered one ends just then, give or
+ * take the jitter and a tick; an answered one may wait in the in-flight
+ * queue behind it).  That slot is owed, and paid when the probe ends: every
+ * backend is still probed once an interval.
+ */
+static void timeout_equal_to_interval(void)
+{
+	uint64_t t0 = 1000 * S, t, before, p50, p99, max;
+	struct rig r;
+
+	rig_setup(&r, 1000, 500, 500);
+	CHECK_INT(rig_start(&r, t0, false), 0);
+	fake_answer = answer_nine_in_ten;
+	t = run_until(&r, t0, t0 + 2 * S);
+	before = r.s.st.probes_queued;
+	run_until(&r, t, t + 10 * S);
+	CHECK_MSG(llabs((long long)(r.s.st.probes_queued - before) - 20000) <= 200,
+		  "%llu probes in 10 s, want 20000 +- 1 %%",
+		  (unsigned long long)(r.s.st.probes_queued - before));
+	CHECK(r.s.st.timeouts > 1000);
+	sched_lag_quantiles(&r.s, &p50, &p99, &max);
+	CHECK_MSG(p99 <= 2 * r.s.tick_ns / 1000 + 1000, "lag p99 %llu us",
+		  (unsigned long long)p99);
+	rig_free(&r);
+}
+
 /*
  * 1,000,000 backends that never answer, interval 1 s, transition_interval
  * 500 ms, unhealthy_interval 2 s: all of them go down and stay off the
@@ -461,5 +496,6 @@ void suite_scheduler(void)
 	catch_up();
 	paces();
 	default_paces_stay_on_cadence();
+	timeout_equal_to_interval();
 	paces_at_scale();
 }
