@@ -7,6 +7,10 @@
  * in-flight probes it replaces, and no queue can fill up or allocates when
  * it grows (an outage that sends every backend to a wait queue asks for no
  * memory).
+ *
+ * Positions are absolute counts of pushes and pops, never wrapping, so a
+ * cursor walking a queue (the retransmits) can tell whether the entry it
+ * stood on has been popped since.
  */
 #ifndef XDPHC_BQUEUE_H
 #define XDPHC_BQUEUE_H
@@ -18,6 +22,12 @@
 struct bqueue {
 	uint32_t head, tail;		/* BQ_NONE when empty */
 	uint64_t popped, pushed;	/* entries ever popped, ever pushed */
+};
+
+/* A place in a queue: the entry at position pos, prev the one at pos - 1. */
+struct bq_cursor {
+	uint64_t pos;
+	uint32_t prev;
 };
 
 static inline void bq_init(struct bqueue *q)
@@ -54,6 +64,27 @@ static inline uint32_t bq_pop(struct bqueue *q, const uint32_t *next)
 		q->tail = BQ_NONE;
 	q->popped++;
 	return b;
+}
+
+/*
+ * The entry at cursor c, or BQ_NONE past the tail.  A cursor whose place
+ * was popped moves up to the head; otherwise prev is still queued, and its
+ * link is the entry at pos (BQ_NONE when prev is the tail).
+ */
+static inline uint32_t bq_at(const struct bqueue *q, const uint32_t *next, struct bq_cursor *c)
+{
+	if (c->pos <= q->popped) {
+		c->pos = q->popped;
+		return q->head;
+	}
+	return next[c->prev];
+}
+
+/* Move cursor c past b, the entry bq_at() gave. */
+static inline void bq_step(struct bq_cursor *c, uint32_t b)
+{
+	c->prev = b;
+	c->pos++;
 }
 
 #endif

@@ -177,8 +177,10 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.mp = e->mp,
 	};
 
-	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++)
+	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++) {
 		e->mp[p].probes = e->sched.pools[p].probes;
+		e->mp[p].retransmitted = e->sched.pools[p].retransmitted;
+	}
 	exporter_publish(&e->exp, &snap);
 }
 

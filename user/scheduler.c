@@ -110,13 +110,15 @@ static uint32_t pace_or_interval(const struct hc_config *hc, uint32_t ms)
 	return ms ? ms : hc->interval_ms;
 }
 
-/* The paces of a pool, in the units the scheduler compares. */
+/* The paces and retransmits of a pool, in the units the scheduler compares. */
 static void pool_cadence(struct sched_pool *sp, const struct hc_config *hc)
 {
 	sp->pace_ms[SCHED_PACE_POOL] = hc->interval_ms;
 	sp->pace_ms[SCHED_PACE_FAST] = pace_or_interval(hc, hc->transition_interval_ms);
 	sp->pace_ms[SCHED_PACE_DOWN] = pace_or_interval(hc, hc->unhealthy_interval_ms);
 	sp->timeout_ms = hc->timeout_ms;
+	sp->retransmits = hc->retransmits < SCHED_RETRANSMITS_MAX ?
+		hc->retransmits : SCHED_RETRANSMITS_MAX;
 	bq_init(&sp->inflight);
 	for (int p = 0; p < SCHED_PACE_N; p++)
 		bq_init(&sp->wait[p]);
@@ -195,14 +197,23 @@ static double pool_rate(const struct hc_config *hc, size_t n)
 	return n * 1000.0 / ms;
 }
 
+/*
+ * The budget counts SYNs, retransmits included: at most retransmits + 1 a
+ * probe, when none is answered.
+ */
 static void budget_init(struct scheduler *s, const struct config *cfg)
 {
-	double demand;
+	double demand, syns = 0;
 
-	for (size_t i = 0; i < cfg->n_pools; i++)
-		s->rate += pool_rate(&cfg->pools[i].hc, cfg->pools[i].n_backends);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct pool_cfg *pc = &cfg->pools[i];
+		double r = pool_rate(&pc->hc, pc->n_backends);
+
+		s->rate += r;
+		syns += r * (1 + pc->hc.retransmits);
+	}
 	s->tick_ns = choose_tick(s->rate);
-	demand = s->rate * (double)s->tick_ns / 1e9;
+	demand = syns * (double)s->tick_ns / 1e9;
 	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
 	if (s->budget_max < BUDGET_FLOOR)
 		s->budget_max = BUDGET_FLOOR;
@@ -651,6 +662,50 @@ static void issue_waiting(struct scheduler *s, struct sched_pool *sp, enum sched
 	}
 }
 
+/*
+ * The same SYN again, if the probe is still unanswered and before its
+ * deadline: same generation, so the first answer to either SYN counts.
+ */
+static bool retransmit(struct scheduler *s, struct sched_pool *sp, uint32_t b, uint64_t now)
+{
+	struct slot_outcome so;
+
+	if (deadline_passed(s, b, now) || slots_outcome(s->slots, b, &so))
+		return false;
+	sp->retransmitted++;
+	s->st.retransmitted++;
+	slots_mark_resend(s->slots, b);
+	queue(s, b, now);
+	return true;
+}
+
+/*
+ * The k-th retransmit of a probe leaves timeout * k / (N + 1) after its
+ * send.  Cursor k walks the in-flight queue: its entries are in send order
+ * and share one timeout, so their k-th retransmit times are in order too,
+ * each at its deadline less the timeout plus that share.  Nothing per
+ * backend is kept.
+ */
+static void retransmit_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
+			    unsigned int *budget)
+{
+	uint32_t now_ms = to_ms(s, now), n = sp->retransmits, b;
+
+	for (uint32_t k = 1; k <= n; k++) {
+		struct bq_cursor *c = &sp->rtx[k - 1];
+		/* Rounded up: never before its share of the timeout. */
+		uint32_t after = (sp->timeout_ms * k + n) / (n + 1);
+
+		while (*budget && (b = bq_at(&sp->inflight, s->next, c)) != BQ_NONE) {
+			if ((int32_t)(now_ms - (s->deadline[b] - sp->timeout_ms + after)) < 0)
+				break;
+			if (retransmit(s, sp, b, now))
+				(*budget)--;
+			bq_step(c, b);
+		}
+	}
+}
+
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
@@ -753,6 +808,9 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
 	run_resends(s, now);
+	/* Retransmits first: they have a deadline, a late new probe only lag. */
+	for (size_t i = 0; i < s->n_pools; i++)
+		retransmit_pool(s, &s->pools[i], now, &budget);
 	for (size_t i = 0; i < s->n_pools; i++)
 		for (int p = 0; p < SCHED_PACE_N; p++)
 			issue_waiting(s, &s->pools[i], p, now, &budget);

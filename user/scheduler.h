@@ -45,6 +45,9 @@ static inline enum sched_pace sched_pace_of(struct health h)
 	return st == XDPHC_STATE_DOWN ? SCHED_PACE_DOWN : SCHED_PACE_POOL;
 }
 
+/* Most retransmits a pool may ask for (config key retransmits). */
+#define SCHED_RETRANSMITS_MAX CFG_MAX_RETRANSMITS
+
 struct sched_pool {
 	uint32_t first;			/* backends [first, first + n) belong to the pool */
 	uint32_t n;
@@ -62,6 +65,7 @@ struct sched_pool {
 	uint64_t offset;		/* this interval's jitter */
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
 	uint64_t probes;		/* probes started in this pool */
+	uint64_t retransmitted;		/* SYNs sent again to unanswered probes */
 	struct bqueue inflight;		/* probes in flight, in send order */
 	/*
 	 * Backends off the cadence, by pace, in due order: each queue holds
@@ -73,6 +77,9 @@ struct sched_pool {
 	struct bqueue wait[SCHED_PACE_N];
 	uint32_t pace_ms[SCHED_PACE_N];	/* [POOL] is the interval */
 	uint32_t timeout_ms;
+	unsigned int retransmits;
+	/* Cursor k - 1 walks the in-flight queue for the k-th retransmit. */
+	struct bq_cursor rtx[SCHED_RETRANSMITS_MAX];
 };
 
 struct sched_stats {
@@ -85,6 +92,7 @@ struct sched_stats {
 	uint64_t neigh_requests;
 	uint64_t tx_dropped;		/* frames the device dropped (ring full) */
 	uint64_t resent;		/* SYNs sent again after such drops */
+	uint64_t retransmitted;		/* SYNs sent again to unanswered probes (retransmits) */
 	uint64_t lost;			/* probes never known sent: not held against backends */
 	uint64_t behind;		/* probes due but not sent, at the last tick */
 	uint64_t behind_max;
@@ -154,7 +162,7 @@ struct scheduler {
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	uint64_t tick_ns;		/* the tick the engine should run at */
 	double rate;			/* probes a second the pools ask for, at most */
-	unsigned int budget;		/* most probes started in a nominal tick */
+	unsigned int budget;		/* most SYNs (probes, retransmits) in a nominal tick */
 	unsigned int budget_max;	/* at least twice a tick's demand */
 	uint64_t last_tick;
 	unsigned int batch;		/* frames per flush to the device */

@@ -285,7 +285,7 @@ static void drops_recover(void)
 	rig_free(&r);
 }
 
-/* ---- cadence: paces off the pool's interval ----------------------------- */
+/* ---- cadence: paces off the pool's interval, and retransmits ------------ */
 
 #define SLACK (3 * MS)		/* ms deadlines (1 ms) and the tick (1 ms) */
 
@@ -417,6 +417,157 @@ static void default_paces_stay_on_cadence(void)
 	rig_free(&r);
 }
 
+/* The first SYN of each probe is lost; its retransmit is answered. */
+static bool answer_resends(uint32_t b, const struct syn_log *l)
+{
+	(void)b;
+	return l && l->n && l->syn[l->n - 1].resend;
+}
+
+static bool answer_odd(uint32_t b, const struct syn_log *l)
+{
+	(void)l;
+	return b & 1;
+}
+
+/*
+ * Every SYN of one probe (one generation) against the first: the k-th
+ * retransmit timeout * k / (n + 1) after it, none at or past the deadline;
+ * with all, n of them.  Returns the probes seen whole.
+ */
+static unsigned int check_retransmits(const struct syn_log *l, unsigned int n,
+				      uint64_t timeout, uint32_t b, bool all)
+{
+	unsigned int probes = 0, i = 0;
+
+	while (i < l->n) {
+		const struct syn_rec *first = &l->syn[i];
+		unsigned int k = 1;
+
+		CHECK(!first->resend);
+		for (i++; i < l->n && l->syn[i].gen == first->gen; i++, k++) {
+			uint64_t off = l->syn[i].t - first->t, want = (timeout * k + n) / (n + 1);
+
+			CHECK(l->syn[i].resend);
+			CHECK_MSG(off >= want && off <= want + SLACK && off < timeout,
+				  "backend %u: retransmit %u at %.3f ms, want %.0f ms", b, k,
+				  off / 1e6, want / 1e6);
+		}
+		/* The last probe may be cut short by the end of the run. */
+		if (i < l->n && all)
+			CHECK_MSG(k == n + 1, "backend %u: %u SYNs for a probe, want %u", b, k, n + 1);
+		probes += i < l->n;
+	}
+	return probes;
+}
+
+#define RTX_N 32
+static struct syn_log rtx_log[RTX_N];
+
+/*
+ * RTX_N backends at interval 1 s, timeout 400 ms, n retransmits, every
+ * SYN logged and answered as answer says.
+ */
+static int rtx_start(struct rig *r, unsigned int n,
+		     bool (*answer)(uint32_t b, const struct syn_log *l))
+{
+	memset(rtx_log, 0, sizeof(rtx_log));
+	rig_setup(r, RTX_N, 1000, 400);
+	r->pool.hc.retransmits = n;
+	if (rig_start(r, 1000 * S, false))
+		return -1;
+	fake_log = rtx_log;
+	fake_answer = answer;
+	return 0;
+}
+
+struct rtx_tally {
+	unsigned int probes;		/* seen whole */
+	unsigned int resends;		/* SYNs sent again */
+};
+
+/* check_retransmits() for every backend: n retransmits each, n_odd for odd ones. */
+static struct rtx_tally rtx_check(unsigned int n, unsigned int n_odd, bool all)
+{
+	struct rtx_tally t = { 0, 0 };
+
+	for (uint32_t b = 0; b < RTX_N; b++) {
+		unsigned int p = check_retransmits(&rtx_log[b], b & 1 ? n_odd : n, 400 * MS, b, all);
+
+		CHECK_MSG(p >= 3, "backend %u: %u probes", b, p);
+		t.probes += p;
+		for (unsigned int i = 0; i < rtx_log[b].n; i++)
+			t.resends += rtx_log[b].syn[i].resend;
+	}
+	return t;
+}
+
+static void retransmits_unanswered(unsigned int n)
+{
+	struct rtx_tally t;
+	struct rig r;
+
+	CHECK_INT(rtx_start(&r, n, NULL), 0);
+	run_until(&r, 1000 * S, 1005 * S);
+	t = rtx_check(n, n, true);
+	CHECK_UINT(r.s.st.retransmitted, t.resends);
+	CHECK_UINT(r.s.pools[0].retransmitted, t.resends);
+	CHECK_UINT(r.s.st.timeouts, r.outcomes);
+	rig_free(&r);
+}
+
+/*
+ * A lost first SYN is not a failed check: its retransmit is answered, and
+ * every probe succeeds.  A probe answered at once is never retransmitted,
+ * even while it waits in the in-flight queue behind unanswered ones (odd
+ * backends answer, even ones never do).
+ */
+static void retransmits_answered(void)
+{
+	struct rig r;
+
+	CHECK_INT(rtx_start(&r, 1, answer_resends), 0);
+	run_until(&r, 1000 * S, 1005 * S);
+	CHECK(r.outcomes >= RTX_N * 4);
+	CHECK_UINT(r.ok, r.outcomes);
+	CHECK_UINT(r.s.st.timeouts, 0);
+	/* One each, but for probes started too late in the run for theirs. */
+	CHECK(r.s.st.retransmitted >= r.outcomes);
+	CHECK(r.s.st.retransmitted <= r.s.st.probes_queued);
+	rig_free(&r);
+
+	CHECK_INT(rtx_start(&r, 3, answer_odd), 0);
+	run_until(&r, 1000 * S, 1005 * S);
+	CHECK_UINT(r.ok + r.s.st.timeouts, r.outcomes);
+	rtx_check(3, 0, true);
+	rig_free(&r);
+}
+
+/*
+ * A stall (the engine descheduled) carries the clock past the deadlines of
+ * the probes in flight, and past their retransmit times: no retransmit
+ * goes out late, at or after the deadline.
+ */
+static void retransmits_not_past_deadline(void)
+{
+	struct rtx_tally t;
+	uint64_t tm;
+	struct rig r;
+
+	CHECK_INT(rtx_start(&r, 1, NULL), 0);
+	tm = run_until(&r, 1000 * S, 1002 * S + 100 * MS);
+	for (int i = 0; i < 5; i++) {
+		tm += 450 * MS;
+		fake_now = tm;
+		sched_tick(&r.s, tm);
+		tm = run_until(&r, tm, tm + 300 * MS);
+	}
+	t = rtx_check(1, 1, false);
+	/* Some were due during a stall: those never went. */
+	CHECK_MSG(t.resends < t.probes, "%u probes, %u retransmits", t.probes, t.resends);
+	rig_free(&r);
+}
+
 /* One probe in ten gets no answer (by backend and generation: no pattern per backend). */
 static bool answer_nine_in_ten(uint32_t b, const struct syn_log *l)
 {
@@ -454,31 +605,35 @@ static void timeout_equal_to_interval(void)
 
 /*
  * 1,000,000 backends that never answer, interval 1 s, transition_interval
- * 500 ms, unhealthy_interval 2 s: all of them go down and stay off the
- * cadence.  The budget holds twice the probes of every backend at its
- * fastest pace, the steady state starts N / unhealthy_interval
+ * 500 ms, unhealthy_interval 2 s, one retransmit: all of them go down and
+ * stay off the cadence.  The budget holds twice the SYNs of every backend
+ * at its fastest pace, the steady state starts N / unhealthy_interval
  * probes a second, and the lag, measured against each due time, stays
  * within a couple of ticks.
  */
 static void paces_at_scale(void)
 {
 	const uint32_t n = 1000000;
-	uint64_t t0 = 1000 * S, t, before, p50, p99, max;
+	uint64_t t0 = 1000 * S, t, before, p50, p99, max, rtx;
 	struct rig r;
 
 	rig_setup(&r, n, 1000, 400);
 	r.pool.hc.transition_interval_ms = 500;
 	r.pool.hc.unhealthy_interval_ms = 2000;
+	r.pool.hc.retransmits = 1;
 	CHECK_INT(rig_start(&r, t0, true), 0);
-	CHECK(r.s.budget_max * 1e9 / r.s.tick_ns >= 2 * n / 0.5);
+	CHECK(r.s.budget_max * 1e9 / r.s.tick_ns >= 2 * 2.0 * n / 0.5);
 	t = run_until(&r, t0, t0 + 6 * S);
 	CHECK_UINT(bq_len(&r.s.pools[0].wait[SCHED_PACE_DOWN]) +
 		   bq_len(&r.s.pools[0].inflight), n);
 	before = r.s.st.probes_queued;
+	rtx = r.s.st.retransmitted;
 	t = run_until(&r, t, t + 4 * S);
 	CHECK_MSG(llabs((long long)(r.s.st.probes_queued - before) - 2000000) <= 20000,
 		  "%llu probes in 4 s, want 2000000 +- 1 %%",
 		  (unsigned long long)(r.s.st.probes_queued - before));
+	CHECK_MSG(llabs((long long)(r.s.st.retransmitted - rtx) - 2000000) <= 20000,
+		  "%llu retransmits in 4 s", (unsigned long long)(r.s.st.retransmitted - rtx));
 	sched_lag_quantiles(&r.s, &p50, &p99, &max);
 	CHECK_MSG(p99 <= 2 * r.s.tick_ns / 1000 + 1000, "lag p99 %llu us",
 		  (unsigned long long)p99);
@@ -496,6 +651,11 @@ void suite_scheduler(void)
 	catch_up();
 	paces();
 	default_paces_stay_on_cadence();
+	retransmits_unanswered(0);
+	retransmits_unanswered(1);
+	retransmits_unanswered(3);
+	retransmits_answered();
+	retransmits_not_past_deadline();
 	timeout_equal_to_interval();
 	paces_at_scale();
 }
