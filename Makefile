@@ -21,7 +21,7 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 # Every Debian package the build, the demo, the tests and the tools need.
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
-	linux-libc-dev libsystemd-dev iproute2 ethtool nftables util-linux procps \
+	linux-libc-dev libsystemd-dev iproute2 ethtool nftables util-linux procps git \
 	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
@@ -39,7 +39,7 @@ HEADERS    := $(wildcard include/xdphc/*.h include/internal/*.h user/*.h bpf/*.h
 # make check: unit tests link these modules directly (no BPF, no root).
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_MODS  := addr bpfmap config keyindex lathist log names neigh poolview scheduler slots state \
-	      metrics
+	      metrics shared
 UNIT_LIBS  := -lyaml -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))

@@ -52,12 +52,13 @@ def test_down_and_moving_backends_have_their_own_pace(lab, engine):
     st = engine.states()
     assert all(st[(a, 80)]["state"] == "unknown" for a in RISING)
 
-    # a periodic probe lands span / period times in the window, +-1
+    # a periodic probe lands span / period times in the window, +-1; a late
+    # start (a busy machine) delays the next one as well, hence 5 % more
     for addrs, period in ((DEAD, 3.0), (ALIVE, 1.0), (RISING, 0.2)):
         want = span / period
         got = [syns[a] for a in addrs]
-        assert all(abs(n - want) <= 1.5 for n in got), (period, want, got)
-        assert abs(sum(got) / len(got) - want) <= 0.05 * want + 0.5, (period, want, got)
+        assert all(abs(n - want) <= max(1.5, 0.05 * want) for n in got), (period, want, str(got))
+        assert abs(sum(got) / len(got) - want) <= 0.05 * want + 0.5, (period, want, str(got))
     assert engine.stop() == 0
 
 
@@ -72,8 +73,8 @@ def metric_sum(text: str, name: str) -> float:
 def lossy_run(lab, engine, tmp_path, retransmits: int, seconds: float, n: int = 1000):
     """N backends at interval 500ms (timeout 500ms), fall 3, rise 2, 10 % of
     SYNs lost at the backend side: (backends that went up -> down during
-    SECONDS once all were up, share of probes that failed, retransmitted
-    SYNs per probe)."""
+    SECONDS once none was unknown, share of probes that failed,
+    retransmitted SYNs per probe)."""
     port = free_port(lab)
     log = tmp_path / f"events-{retransmits}.jsonl"
     lab.set_syn_loss(10)
@@ -82,7 +83,8 @@ def lossy_run(lab, engine, tmp_path, retransmits: int, seconds: float, n: int = 
                            retransmits=retransmits)],
                      event_log=str(log), metrics_listen=f"127.0.0.1:{port}")
     engine.start()
-    engine.wait_until(lambda s: all(b["state"] == "up" for b in s.values()), 15, "all up")
+    # not "all up": with single SYNs one or two are down at any time
+    engine.wait_settled(15)
     url = f"http://127.0.0.1:{port}/metrics"
     time.sleep(0.3)
     m0, seen = http_get(lab, url), len(events(log))

@@ -59,9 +59,9 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 	int e;
 
 	memset(c, 0, sizeof(*c));
-	if (pp->nslots > XDPHC_SLOTS_MAX) {
+	if (pp->nslots > XDPHC_SLOTS_LIMIT) {
 		snprintf(err, errlen, "%zu backends: at most %u are supported", pp->nslots,
-			 XDPHC_SLOTS_MAX);
+			 XDPHC_SLOTS_LIMIT);
 		return -E2BIG;
 	}
 	got = getrandom(c->key, sizeof(c->key), 0);

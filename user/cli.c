@@ -175,15 +175,16 @@ static void print_engine(const struct snapshot *s, const char *dir)
 
 static void print_pools_text(const struct snapshot *s, const char *only)
 {
-	printf("%-20s %8s %8s %8s %8s  %s\n", "POOL", "TOTAL", "UP", "DOWN", "UNKNOWN",
-	       "FAIL-OPEN");
+	printf("%-20s %8s %8s %8s %8s %8s %8s  %s\n", "POOL", "TOTAL", "UP", "DOWN", "UNKNOWN",
+	       "DRAINING", "MAINT", "FAIL-OPEN");
 	for (int i = 0; i < XDPHC_MAX_POOLS; i++) {
 		const struct xdphc_pool_summary *p = &s->pools[i];
 
 		if (!p->in_use || (only && strcmp(only, p->name)))
 			continue;
-		printf("%-20s %8u %8u %8u %8u  %s\n", p->name, p->total, p->up, p->down,
-		       p->unknown, p->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no");
+		printf("%-20s %8u %8u %8u %8u %8u %8u  %s\n", p->name, p->total, p->up, p->down,
+		       p->unknown, p->draining, p->maint,
+		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no");
 	}
 }
 
@@ -200,33 +201,38 @@ static void print_not_up_text(const struct snapshot *s, int only_id)
 {
 	uint64_t now = real_ns();
 	size_t shown = 0, more = 0;
-	char a[64], r[48], t[32];
+	char a[64], r[48], t[32], sn[24];
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct entry *e = &s->e[i];
 
-		if (e->st.state == XDPHC_STATE_UP || (only_id >= 0 && (int)e->st.pool_id != only_id))
+		bool drain = e->st.flags & XDPHC_BACKEND_F_DRAIN;
+
+		if ((e->st.state == XDPHC_STATE_UP && !drain) ||
+		    (only_id >= 0 && (int)e->st.pool_id != only_id))
 			continue;
 		if (shown == TEXT_LIST_MAX) {
 			more++;
 			continue;
 		}
 		if (!shown++)
-			printf("\n%-28s %-16s %-8s %-22s %s\n", "BACKEND", "POOL", "STATE",
+			printf("\n%-28s %-16s %-10s %-22s %s\n", "BACKEND", "POOL", "STATE",
 			       "REASON", "SINCE");
 		print_reason(&e->st, r, sizeof(r));
+		snprintf(sn, sizeof(sn), "%s%s", state_name(e->st.state), drain ? ",drain" : "");
 		if (!e->st.last_change_ns) {
-			printf("%-28s %-16s %-8s %-22s -\n", addr_format(&e->st.key, a, sizeof(a)),
-			       pool_name(s, e->st.pool_id), state_name(e->st.state), r);
+			printf("%-28s %-16s %-10s %-22s -\n", addr_format(&e->st.key, a, sizeof(a)),
+			       pool_name(s, e->st.pool_id), sn, r);
 			continue;
 		}
-		printf("%-28s %-16s %-8s %-22s %s (%.0fs ago)\n",
+		printf("%-28s %-16s %-10s %-22s %s (%.0fs ago)\n",
 		       addr_format(&e->st.key, a, sizeof(a)), pool_name(s, e->st.pool_id),
-		       state_name(e->st.state), r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
+		       sn, r, fmt_time(e->st.last_change_ns, t, sizeof(t)),
 		       now > e->st.last_change_ns ? (now - e->st.last_change_ns) / 1e9 : 0.0);
 	}
 	if (more)
-		printf("... and %zu more not up (xdphc status --json lists every backend)\n", more);
+		printf("... and %zu more not up or draining (xdphc status --json lists every "
+		       "backend)\n", more);
 	if (!shown)
 		printf("\nall backends are up\n");
 }
@@ -285,8 +291,10 @@ static void print_json(const struct snapshot *s, int only_id, bool summary)
 		if (!p->in_use || (only_id >= 0 && i != only_id))
 			continue;
 		printf("%s{\"name\":\"%s\",\"total\":%u,\"up\":%u,\"down\":%u,\"unknown\":%u,"
+		       "\"draining\":%u,\"maint\":%u,\"capacity\":%u,"
 		       "\"fail_open\":%s,\"interval_ms\":%u,\"last_cycle_us\":%u}",
 		       first ? "" : ",", p->name, p->total, p->up, p->down, p->unknown,
+		       p->draining, p->maint, p->capacity,
 		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false", p->interval_ms,
 		       p->last_cycle_us);
 		first = false;
@@ -341,7 +349,12 @@ int cli_status(const struct cli_opts *o)
 }
 
 /* By the index map when there is one, else by a scan of the status map. */
-static int find_backend(const char *dir, const struct xdphc_backend_key *key, struct entry *out)
+/*
+ * The backend's entry in pool only (-1: its first pool; a backend may be in
+ * several).  0 found, 1 not found, -1 error.
+ */
+static int find_backend(const char *dir, const struct snapshot *s, int only,
+			const struct xdphc_backend_key *key, struct entry *out)
 {
 	char err[512];
 	size_t n, len;
@@ -355,12 +368,18 @@ static int find_backend(const char *dir, const struct xdphc_backend_key *key, st
 	}
 	fd = pins_open_map(dir, PIN_INDEX, err, sizeof(err));
 	if (fd >= 0) {
-		if (!bpf_map_lookup_elem(fd, key, &id) && id < n)
-			found = (int)id;
+		for (int p = 0; p < XDPHC_MAX_POOLS && found < 0; p++) {
+			struct xdphc_index_key k = { .backend = *key, .pool_id = (__u16)p };
+
+			if ((only < 0 || p == only) && s->pools[p].in_use &&
+			    !bpf_map_lookup_elem(fd, &k, &id) && id < n)
+				found = (int)id;
+		}
 		close(fd);
 	} else {
 		for (size_t i = 0; i < n && found < 0; i++)
-			if (m[i].key.family && backend_key_equal(&m[i].key, key))
+			if (m[i].key.family && backend_key_equal(&m[i].key, key) &&
+			    (only < 0 || m[i].pool_id == only))
 				found = (int)i;
 	}
 	if (found >= 0) {
@@ -379,7 +398,7 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	struct snapshot s;
 	struct entry e;
 	char err[256], t[32], r[48];
-	int rc;
+	int rc, only;
 
 	if (addr_parse_backend(backend, &key, err, sizeof(err))) {
 		fprintf(stderr, "xdphc: show %s: %s\n", backend, err);
@@ -388,7 +407,12 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	key.protocol = IPPROTO_TCP;
 	if (snapshot_read(o->pin_path, &s, false))
 		return 1;
-	rc = find_backend(o->pin_path, &key, &e);
+	only = o->pool ? find_pool(&s, o->pool) : -1;
+	if (o->pool && only < 0) {
+		fprintf(stderr, "xdphc: show: no pool '%s' in %s/pools\n", o->pool, o->pin_path);
+		return 1;
+	}
+	rc = find_backend(o->pin_path, &s, only, &key, &e);
 	if (rc < 0)
 		return 1;
 	if (rc > 0) {

@@ -41,7 +41,7 @@
 #define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
 
 _Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
-_Static_assert(CONFIG_MAX_IDS == 16777215, "config_keys.h: max_backends help says 16,777,215");
+_Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help says 16,777,214");
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
@@ -907,8 +907,8 @@ static int dups_reserve(struct loader *ld, size_t want)
 	if (ki->slots && want * 2 <= ki->mask + 1)
 		return 0;
 	keyindex_free(ki);
-	if (keyindex_init(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
-			  sizeof(*ld->cfg->backends)))
+	if (keyindex_init_x(ki, want > 2 * n ? want : 2 * n, ld->cfg->backends,
+			    sizeof(*ld->cfg->backends), sizeof(ld->cfg->backends->pool)))
 		return -1;
 	/* Those indexed so far are known to be distinct: a plain reinsert. */
 	for (size_t i = 0; i < n; i++)
@@ -973,6 +973,7 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 	if (reserve_backends(ld, 1))
 		return fail_at(ld, file, line, "out of memory");
 	cfg->backends[cfg->n_backends].key = key;
+	cfg->backends[cfg->n_backends].pool = (uint32_t)ld->cur_pool;
 	ld->lines[cfg->n_backends++] = (uint32_t)line;
 	cur_pool(ld)->n_backends++;
 	return 0;
@@ -1281,9 +1282,11 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 {
 	struct pool_cfg *pool = cur_pool(ld);
 
-	if (!pool->n_backends)
-		return fail_node(ld, node, "pool '%s' has no backends "
-				 "(give 'backends' or 'backends_file')", pool->name);
+	/* backends: [] says "filled at runtime"; no key at all is more likely a slip. */
+	if (!pool->n_backends && !pool_has(pool, CFG_POOL_BACKENDS))
+		return fail_node(ld, node, "pool '%s' has no backends (give 'backends' or "
+				 "'backends_file'; 'backends: []' for a pool filled at runtime)",
+				 pool->name);
 	if (!pool_has(pool, CFG_POOL_MAX_BACKENDS))
 		pool->max_backends = default_capacity(pool->n_backends);
 	else if (pool->max_backends < pool->n_backends)
@@ -1332,6 +1335,9 @@ static int top_finish(struct loader *ld, const yaml_node_t *node)
 				cfg->pools[0].name, cfg->pools[p].name, (unsigned long long)id,
 				CONFIG_MAX_IDS);
 	}
+	if (!config_has(cfg, CFG_CONTROL_SOCKET))
+		config_default_socket(cfg->pin_path, cfg->control_socket,
+				      sizeof(cfg->control_socket));
 	return 0;
 }
 
@@ -1478,6 +1484,44 @@ uint32_t config_id_count(const struct config *cfg)
 		return 0;
 	last = &cfg->pools[cfg->n_pools - 1];
 	return last->first_id + last->max_backends;
+}
+
+bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
+{
+	return a->protocol == b->protocol && a->port == b->port &&
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	       a->unhealthy_interval_ms == b->unhealthy_interval_ms &&
+	       a->transition_interval_ms == b->transition_interval_ms &&
+	       a->retransmits == b->retransmits;
+}
+
+/*
+ * /run/xdphc/NAME.sock, NAME the pin path below /sys/fs/bpf with '/' as
+ * '-' (xdphc.sock for the default), so that engines on other pin paths
+ * never share a socket; a pin path elsewhere names it by a hash.
+ */
+void config_default_socket(const char *pin_path, char *out, size_t len)
+{
+	static const char root[] = "/sys/fs/bpf/";
+	char name[96];
+	size_t n = 0;
+
+	if (!strncmp(pin_path, root, sizeof(root) - 1) && strlen(pin_path) < 80) {
+		for (const char *p = pin_path + sizeof(root) - 1; *p; p++)
+			if (n + 1 < sizeof(name))
+				name[n++] = *p == '/' ? '-' : *p;
+		while (n && name[n - 1] == '-')
+			n--;
+	}
+	name[n] = '\0';
+	if (!n) {
+		uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+		for (const char *p = pin_path; *p; p++)
+			h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+		snprintf(name, sizeof(name), "pins-%016llx", (unsigned long long)h);
+	}
+	snprintf(out, len, "%s/%s.sock", DEFAULT_RUN_DIR, name);
 }
 
 /* ---- where keys were set ------------------------------------------------ */

@@ -17,7 +17,7 @@
 #define CONFIG_WHERE_LEN (PATH_MAX + 16)	/* "path:line" */
 #include "defaults.h"
 /* A backend id is a probe slot: every pool's ids together fit the slot table. */
-#define CONFIG_MAX_IDS XDPHC_SLOTS_MAX
+#define CONFIG_MAX_IDS XDPHC_SLOTS_LIMIT
 
 /* Every key, top level first, then a pool's, then its healthcheck's. */
 #define CFG_KEY_ID(id, ...) CFG_##id,
@@ -56,9 +56,14 @@ struct hc_config {
 	uint32_t unhealthy_threshold;
 };
 
-/* One backend as configured; key.port is the serving port (network order). */
+/*
+ * One backend as configured; key.port is the serving port (network order).
+ * The same backend may be in several pools (it is probed once), not twice
+ * in one: key and pool together are unique.
+ */
 struct backend_cfg {
 	struct xdphc_backend_key key;
+	uint32_t pool;			/* index of its pool: the key's other half */
 };
 
 /*
@@ -74,6 +79,10 @@ struct pool_cfg {
 	size_t n_backends;
 	uint32_t first_id;
 	uint32_t max_backends;
+	uint8_t initial_state;		/* enum xdphc_state: unknown, up or down */
+	bool grace_on_start;
+	uint32_t deregistration_delay_ms;
+	uint32_t grace_period_ms;
 	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
 };
 
@@ -94,12 +103,25 @@ struct config {
 	char tail_call_map[PATH_MAX];	/* optional pinned prog array to put probe_rx in */
 	uint32_t tail_call_index;
 	struct xdphc_backend_key metrics;	/* metrics_listen; see config_has() */
+	char control_socket[PATH_MAX];	/* always set: configured or derived from pin_path */
 	struct pool_cfg *pools;
 	size_t n_pools;
 	struct backend_cfg *backends;	/* all pools', pool after pool */
 	size_t n_backends;
 	uint32_t line[CFG_TOP_N];	/* of each top-level key; 0: default */
 };
+
+/*
+ * Whether two pools' checks send the same probes to a backend (protocol,
+ * port, the three intervals, timeout, retransmits): a backend in both is
+ * then probed once.  Thresholds may differ: each pool judges the outcomes
+ * itself, and the probes follow the pace of the member that needs them
+ * soonest.
+ */
+bool config_same_probe(const struct hc_config *a, const struct hc_config *b);
+
+/* The control socket of an engine on pin_path when control_socket is not set. */
+void config_default_socket(const char *pin_path, char *out, size_t len);
 
 /*
  * Parse and validate a YAML config.  On failure returns -1 and writes one

@@ -66,6 +66,11 @@
 	X(METRICS_LISTEN, "metrics_listen", ADDR, 0, 0,                                    \
 	  "a numeric IPv4 or [IPv6] address and a port", "(no exporter)",                 \
 	  AT(metrics), "Where Prometheus scrapes /metrics.")                               \
+	X(CONTROL_SOCKET, "control_socket", ABSPATH, 0, 0, "an absolute path",              \
+	  "(/run/xdphc/NAME.sock, NAME from pin_path: xdphc.sock for the default)",       \
+	  AT(control_socket),                                                              \
+	  "The Unix socket (mode 0600) that `xdphc backend` and `xdphc pool` commands "    \
+	  "talk to.")                                                                      \
 	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
 	  "The pools: backend ids are given pool by pool, in this order.")
 
@@ -76,14 +81,30 @@
 	  AT(hc), "How the pool's backends are checked (the keys below).")                 \
 	X(POOL_BACKENDS, "backends", BACKENDS, 0, 0,                                       \
 	  "ADDR:PORT entries (IPv4; IPv6 not yet)", "(none)", NOWHERE,                    \
-	  "Backends, each ADDR:PORT; a pool needs backends, backends_file or both.")       \
+	  "Backends, each ADDR:PORT; a pool needs backends, backends_file or both "        \
+	  "(backends: [] for a pool filled at runtime).")                                  \
 	X(POOL_BACKENDS_FILE, "backends_file", BACKENDS_FILE, 0, 0,                        \
 	  "a file of ADDR:PORT lines, # comments; relative to the config file", "(none)", \
 	  NOWHERE, "Backends from a file, after those of backends.")                       \
 	X(POOL_MAX_BACKENDS, "max_backends", UINT, 1, CONFIG_MAX_IDS, NULL,                \
 	  "(the configured count + max(16, 1/64 of it))", AT(max_backends),                     \
 	  "Backends the pool may grow to at runtime; its backend ids are reserved. "      \
-	  "At least the configured count; all pools together at most 16,777,215.")
+	  "At least the configured count; all pools together at most 16,777,214.")       \
+	X(POOL_INITIAL_STATE, "initial_state", ENUM, 0, 0, "unknown|up|down", "unknown",   \
+	  AT(initial_state),                                                               \
+	  "The state of a backend the engine knows nothing of yet (added at runtime, or "  \
+	  "new in the config); down: down until its first checks pass.")                   \
+	X(POOL_DEREG_DELAY, "deregistration_delay", DURATION, 0, CFG_MAX_INTERVAL_MS, NULL, \
+	  "300s", AT(deregistration_delay_ms),                                             \
+	  "How long a drained backend stays (probed, out of the up list) before it is "    \
+	  "removed.")                                                                      \
+	X(POOL_GRACE, "grace_period", DURATION, 0, CFG_MAX_INTERVAL_MS, NULL, "0s",        \
+	  AT(grace_period_ms),                                                             \
+	  "Failures of a newly added backend do not count for this long; successes "       \
+	  "count at once.")                                                                \
+	X(POOL_GRACE_ON_START, "grace_on_start", BOOL, 0, 0, "true or false", "false",     \
+	  AT(grace_on_start),                                                              \
+	  "Give every backend the grace period when the engine starts, too.")
 
 #define CFG_HC_KEYS(X)                                                                     \
 	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \
@@ -114,8 +135,6 @@
 	X(HC_JITTER, "jitter", DURATION, 0, CFG_MAX_INTERVAL_MS / 2, NULL,                 \
 	  "(1 % of the interval)", AT(jitter_ms),                                          \
 	  "Each interval starts up to this much late; at most half the interval.")         \
-	X(HC_GRACE, "grace_period", LATER, 0, 0, NULL, "(none)", NOWHERE,                  \
-	  "Reserved: how long after a start failures do not count.")                       \
 	X(HC_PATH, "path", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \
 	  "Reserved for HTTP checks: the request's path.")                                 \
 	X(HC_HOST, "host", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \

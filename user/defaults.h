@@ -7,5 +7,7 @@
 #define XDPHC_DEFAULTS_H
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/xdphc"
+/* Runtime state: reserved ports records, control sockets. */
+#define DEFAULT_RUN_DIR "/run/xdphc"
 
 #endif

@@ -17,6 +17,8 @@
 #include "attach.h"
 #include "chain.h"
 #include "clock.h"
+#include "command.h"
+#include "control.h"
 #include "config.h"
 #include "engine.h"
 #include "eventlog.h"
@@ -32,12 +34,14 @@
 #include "poolview.h"
 #include "ports.h"
 #include "restore.h"
+#include "roster.h"
 #include "scheduler.h"
 #include "slots.h"
 #include "state.h"
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
+#define CONTROL_PER_TICK 32		/* commands a tick at most: the schedule comes first */
 
 struct engine {
 	struct config cfg;
@@ -54,6 +58,9 @@ struct engine {
 	size_t n;				/* backend ids, the pools' spare ones too */
 	struct xdphc_pool_summary *pools;	/* the pinned pools map, mmap-ed */
 	struct poolview view;
+	struct roster roster;			/* which backend each id holds; runtime changes */
+	struct control ctl;			/* the control socket */
+	struct command_ctx cmd;
 	struct eventlog events;
 	struct metrics_pool *mp;	/* per pool, for /metrics */
 	struct exporter exp;
@@ -129,17 +136,24 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
  * be a biased sample (the probes that did leave), and what it does not is
  * its own failure.
  */
-static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
+static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outcome *o)
 {
-	struct engine *e = ctx;
 	uint32_t p = sched_pool_of(&e->sched, i);
 	struct health h = e->health[i];
-	uint8_t from = health_state(h), to;
+	uint8_t from = health_state(h), to, bucket = poolview_bucket(h);
 	bool changed;
 
+	/* A probe of a backend removed or put in maintenance since it left. */
+	if (!roster_used(&e->roster, i) || from == XDPHC_STATE_MAINT)
+		return;
 	metrics_outcome(&e->mp[p], o);
 	if (e->sched.imp.impaired)
 		return;
+	/* In its grace period a failure is shown but not counted. */
+	if (health_has(h, HEALTH_F_GRACE) && !o->ok) {
+		health_publish(&e->st[i], h, o, false, e->now_real);
+		return;
+	}
 	changed = health_update(&h, &e->cfg.pools[p].hc, o);
 	e->health[i] = h;
 	sched_pace(&e->sched, i, sched_pace_of(h));
@@ -148,10 +162,36 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 		return;
 	to = health_state(h);
 	e->mp[p].transitions[from][to][o->reason]++;
-	poolview_change(&e->view, p, i, from, to);
+	poolview_change(&e->view, p, i, bucket, poolview_bucket(h));
 	e->transitions++;
 	eventlog_write(&e->events, e->now_real, e->cfg.pools[p].name, &e->st[i], from);
 	log_transition(e, p, i, h, o, from);
+}
+
+/* A group's probes follow the pace of the member that needs them soonest. */
+static void pace_group(struct engine *e, const struct shared_group *g)
+{
+	enum sched_pace p = sched_pace_of(e->health[g->ids[0]]);
+
+	for (uint32_t k = 1; k < g->n; k++)
+		p = sched_pace_sooner(&e->sched, g->ids[0], p, sched_pace_of(e->health[g->ids[k]]));
+	sched_pace(&e->sched, g->ids[0], p);
+}
+
+/* A backend in several pools is probed once: the outcome is each pool's. */
+static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
+{
+	struct engine *e = ctx;
+	const struct shared_group *g;
+
+	if (!shared_member(&e->roster.shared, i) ||
+	    !(g = shared_group_of(&e->roster.shared, i)) || g->ids[0] != i) {
+		apply_outcome(e, i, o);
+		return;
+	}
+	for (uint32_t k = 0; k < g->n; k++)
+		apply_outcome(e, g->ids[k], o);
+	pace_group(e, g);
 }
 
 /* Counts change in place with each transition; this adds the achieved interval. */
@@ -253,8 +293,9 @@ static void log_progress(struct engine *e, uint64_t now)
 	for (size_t i = 0; i < e->cfg.n_pools; i++) {
 		const struct xdphc_pool_summary *ps = &e->pools[i];
 
-		log_info("pool %s: %u up, %u down, %u unknown of %u%s", ps->name, ps->up,
-			 ps->down, ps->unknown, ps->total,
+		log_info("pool %s: %u up, %u down, %u unknown, %u draining, %u in maintenance "
+			 "of %u%s", ps->name, ps->up, ps->down, ps->unknown, ps->draining, ps->maint,
+			 ps->total,
 			 ps->flags & XDPHC_POOL_F_FAIL_OPEN ? " (fail-open: all down)" : "");
 	}
 }
@@ -359,8 +400,8 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 		const struct xdphc_backend_key *k = &buf[i].key;
 		const struct pool_cfg *pc = &e->cfg.pools[buf[i].pool_id];
 
-		if (!k->family)
-			continue;	/* a pool's spare id: nothing to probe yet */
+		if (!k->family || !roster_probes(&e->roster, i))
+			continue;	/* a free id, or one whose group another id probes for */
 		slots_claim(sl, i, k->family, k->protocol, k->addr,
 			    pc->hc.port ? htons(pc->hc.port) : k->port);
 	}
@@ -374,19 +415,19 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 static int init_poolview(struct engine *e)
 {
 	uint32_t *first = calloc(e->cfg.n_pools + 1, sizeof(*first));
-	uint32_t *total = calloc(e->cfg.n_pools + 1, sizeof(*total));
+	uint32_t *cap = calloc(e->cfg.n_pools + 1, sizeof(*cap));
 	int ret = -1;
 
-	if (first && total) {
+	if (first && cap) {
 		for (uint32_t p = 0; p < e->cfg.n_pools; p++) {
 			first[p] = e->cfg.pools[p].first_id;
-			total[p] = e->cfg.pools[p].n_backends;
+			cap[p] = e->cfg.pools[p].max_backends;
 		}
 		ret = poolview_init(&e->view, e->pools, e->pins.pool_up, e->cfg.n_pools, first,
-				    total, e->health, e->n);
+				    cap, e->health, e->roster.used, e->n);
 	}
 	free(first);
-	free(total);
+	free(cap);
 	if (ret)
 		log_err("out of memory for the pool view of %zu backends", e->n);
 	return ret;
@@ -413,6 +454,10 @@ static int init_status(struct engine *e)
 	}
 	for (uint32_t i = 0; i < e->n; i++)
 		e->health[i] = health_make(r.entries[i].state, false, 0);
+	if (roster_init(&e->roster, &e->cfg, e->n, r.entries, &r.idx)) {
+		log_err("out of memory for the roster of %zu backend ids", e->n);
+		goto out;
+	}
 	e->st = e->pins.status;
 	restore_write_status(&r, &e->pins);
 	if (init_slots(e, r.entries))
@@ -497,6 +542,11 @@ static int setup(struct engine *e)
 	}
 	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
 		return -1;
+	if (control_open(&e->ctl, c->control_socket, err, sizeof(err))) {
+		log_err("%s: %s", config_has(c, CFG_CONTROL_SOCKET) ?
+			config_where(c, CFG_CONTROL_SOCKET, at, sizeof(at)) : c->path, err);
+		return -1;
+	}
 	if (eventlog_open(&e->events, c->event_log, err, sizeof(err))) {
 		log_err("%s: %s", config_where(c, CFG_EVENT_LOG, at, sizeof(at)), err);
 		return -1;
@@ -583,13 +633,37 @@ static void teardown(struct engine *e, bool ok)
 	if (!ok)
 		remove_made_dirs(e);
 	exporter_stop(&e->exp);
+	control_close(&e->ctl);
 	poolview_free(&e->view);
+	roster_free(&e->roster);
 	free(e->health);
 	free(e->mp);
 	eventlog_close(&e->events);
 	config_free(&e->cfg);
 	if (e->pin_lock >= 0)
 		close(e->pin_lock);
+}
+
+/* The roster works on the engine's pieces once they all exist. */
+static void attach_roster(struct engine *e)
+{
+	struct roster_env env = {
+		.cfg = &e->cfg,
+		.st = e->st,
+		.health = e->health,
+		.slots = &e->prog.slots,
+		.sched = &e->sched,
+		.view = &e->view,
+		.events = &e->events,
+		.index_fd = e->pins.with_index ? e->pins.fd[PIN_INDEX] : -1,
+		.sport_lo = e->sport_lo,
+		.sport_count = (uint16_t)(e->sport_hi - e->sport_lo + 1),
+	};
+
+	roster_attach(&e->roster, &env, mono_ns());
+	e->cmd = (struct command_ctx){
+		.cfg = &e->cfg, .roster = &e->roster, .view = &e->view, .pools = e->pools,
+	};
 }
 
 static void install_signals(void)
@@ -636,6 +710,8 @@ static void loop(struct engine *e)
 			e->tick_lag_max = now - next;
 		e->now_real = real_ns();
 		sched_tick(&e->sched, now);
+		roster_tick(&e->roster, now, e->now_real);
+		control_poll(&e->ctl, command_run, &e->cmd, CONTROL_PER_TICK);
 		notify_tick(&e->notify, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
@@ -672,6 +748,7 @@ int engine_run(const char *config_path)
 
 	memset(&e, 0, sizeof(e));
 	e.pin_lock = -1;
+	e.ctl.fd = -1;
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		return 1;
@@ -688,6 +765,7 @@ int engine_run(const char *config_path)
 		teardown(&e, false);
 		return 1;
 	}
+	attach_roster(&e);
 	publish_stats(&e, true);	/* the last step of the start */
 	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
 		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)",

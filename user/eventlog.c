@@ -68,15 +68,14 @@ static void iso_time(uint64_t ns, char *buf, size_t len)
 	snprintf(buf, len, "%s.%06uZ", s, (unsigned int)(ns % 1000000000ULL / 1000));
 }
 
-void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
-		    const struct xdphc_backend_status *st, uint8_t from)
+/* The common head of a line about one backend: time, pool, address, port. */
+static void line_head(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		      const struct xdphc_backend_key *key)
 {
 	char t[48], a[64], *colon;
 
-	if (!el->f)
-		return;
 	iso_time(now_real_ns, t, sizeof(t));
-	addr_format(&st->key, a, sizeof(a));
+	addr_format(key, a, sizeof(a));
 	colon = strrchr(a, ':');
 	*colon = '\0';
 	if (a[0] == '[') {
@@ -84,12 +83,32 @@ void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		a[strlen(a) - 1] = '\0';
 	}
 	fprintf(el->f, "{\"time\":\"%s\",\"time_ns\":%llu,\"pool\":\"%s\",\"address\":\"%s\","
-		"\"port\":%u,\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"icmp_type\":%u,"
+		"\"port\":%u,", t, (unsigned long long)now_real_ns, pool, a, ntohs(key->port));
+}
+
+void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		    const struct xdphc_backend_status *st, uint8_t from)
+{
+	if (!el->f)
+		return;
+	line_head(el, now_real_ns, pool, &st->key);
+	fprintf(el->f, "\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"icmp_type\":%u,"
 		"\"icmp_code\":%u,\"rtt_us\":%u,\"consecutive_ok\":%u,\"consecutive_fail\":%u}\n",
-		t, (unsigned long long)now_real_ns, pool, a, ntohs(st->key.port),
 		state_name(from), state_name(st->state), reason_name(st->reason),
 		XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail),
 		st->last_rtt_us, st->consecutive_ok, st->consecutive_fail);
+	el->dirty = true;
+}
+
+void eventlog_admin(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		    const struct xdphc_backend_key *key, const char *event, uint32_t id,
+		    uint16_t generation, const char *state)
+{
+	if (!el->f)
+		return;
+	line_head(el, now_real_ns, pool, key);
+	fprintf(el->f, "\"event\":\"%s\",\"id\":%u,\"generation\":%u,\"state\":\"%s\"}\n",
+		event, id, generation, state);
 	el->dirty = true;
 }
 

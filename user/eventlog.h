@@ -8,8 +8,9 @@
 #include <xdphc/abi.h>
 
 /*
- * The event log: one JSON line per state change, so that "why did this
- * backend go down at 03:12" can be answered afterwards.
+ * The event log: one JSON line per state change and per change an operator
+ * made, so that "why did this backend go down at 03:12" can be answered
+ * afterwards.
  */
 struct eventlog {
 	FILE *f;
@@ -21,6 +22,15 @@ struct eventlog {
 int eventlog_open(struct eventlog *el, const char *target, char *err, size_t errlen);
 void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		    const struct xdphc_backend_status *st, uint8_t from);
+/*
+ * A change made by an operator or by the backend's life rather than by a
+ * probe: event is "added", "removed", "drain", "undrain", "maint", "ready",
+ * "deregistered" (removed after deregistration_delay) or "grace_over";
+ * state is the backend's state after it.
+ */
+void eventlog_admin(struct eventlog *el, uint64_t now_real_ns, const char *pool,
+		    const struct xdphc_backend_key *key, const char *event, uint32_t id,
+		    uint16_t generation, const char *state);
 /* Once a tick: lines reach the file in whole ticks. */
 void eventlog_flush(struct eventlog *el);
 /* After logrotate moved the file away (SIGHUP). */

@@ -25,6 +25,38 @@ int backend_key_equal(const struct xdphc_backend_key *a, const struct xdphc_back
 	       !memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
+static int equal_x(const struct keyindex *ki, const struct xdphc_backend_key *a, const void *b)
+{
+	return backend_key_equal(a, b) &&
+	       (!ki->extra || !memcmp(a + 1, (const struct xdphc_backend_key *)b + 1, ki->extra));
+}
+
+int keyindex_init_x(struct keyindex *ki, size_t capacity, const void *keys, size_t stride,
+		    size_t extra)
+{
+	int e = keyindex_init(ki, capacity, keys, stride);
+
+	ki->extra = extra;
+	return e;
+}
+
+/* Where key k is, or the empty slot where it would go. */
+static size_t probe(const struct keyindex *ki, const void *k)
+{
+	size_t pos = backend_key_hash(k) & ki->mask;
+
+	while (ki->slots[pos] && !equal_x(ki, key_at(ki, ki->slots[pos] - 1), k))
+		pos = (pos + 1) & ki->mask;
+	return pos;
+}
+
+int64_t keyindex_find_x(const struct keyindex *ki, const void *k)
+{
+	size_t pos = probe(ki, k);
+
+	return ki->slots[pos] ? (int64_t)ki->slots[pos] - 1 : -1;
+}
+
 int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t stride)
 {
 	size_t n = 16;
@@ -37,37 +69,23 @@ int keyindex_init(struct keyindex *ki, size_t capacity, const void *keys, size_t
 	ki->mask = n - 1;
 	ki->keys = keys;
 	ki->key_stride = stride;
+	ki->extra = 0;
 	return 0;
 }
 
 int64_t keyindex_insert(struct keyindex *ki, uint32_t i)
 {
-	const struct xdphc_backend_key *k = key_at(ki, i);
-	size_t pos = backend_key_hash(k) & ki->mask;
+	size_t pos = probe(ki, key_at(ki, i));
 
-	while (ki->slots[pos]) {
-		uint32_t j = ki->slots[pos] - 1;
-
-		if (backend_key_equal(key_at(ki, j), k))
-			return j;
-		pos = (pos + 1) & ki->mask;
-	}
+	if (ki->slots[pos])
+		return ki->slots[pos] - 1;
 	ki->slots[pos] = i + 1;
 	return -1;
 }
 
 int64_t keyindex_find(const struct keyindex *ki, const struct xdphc_backend_key *k)
 {
-	size_t pos = backend_key_hash(k) & ki->mask;
-
-	while (ki->slots[pos]) {
-		uint32_t j = ki->slots[pos] - 1;
-
-		if (backend_key_equal(key_at(ki, j), k))
-			return j;
-		pos = (pos + 1) & ki->mask;
-	}
-	return -1;
+	return keyindex_find_x(ki, k);
 }
 
 void keyindex_prefetch(const struct keyindex *ki, const struct xdphc_backend_key *key)

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "ctlclient.h"
 #include "defaults.h"
 #include "engine.h"
 #include "log.h"
@@ -15,7 +16,9 @@ static void usage(FILE *f)
 		"usage: xdphc run -c CONFIG [-v]\n"
 		"       xdphc check -c CONFIG\n"
 		"       xdphc status [--json] [--pool NAME] [--summary] [--pin-path DIR | -c CONFIG]\n"
-		"       xdphc show ADDR:PORT [--json] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc show ADDR:PORT [--json] [--pool NAME] [--pin-path DIR | -c CONFIG]\n"
+		"       xdphc backend add|del|drain|undrain|maint|ready POOL ADDR:PORT [TARGET]\n"
+		"       xdphc pool list [--json] [TARGET]\n"
 		"       xdphc config-keys\n"
 		"       xdphc version\n"
 		"\n"
@@ -24,6 +27,13 @@ static void usage(FILE *f)
 		"status  per-pool counts and every backend that is not up, read from the\n"
 		"        pinned maps (default pin path " DEFAULT_PIN_PATH ")\n"
 		"show    one backend's full record\n"
+		"backend change a running engine's backends through its control socket:\n"
+		"        add, del (remove now), drain (no new flows, removed after the pool's\n"
+		"        deregistration_delay), undrain, maint (out of rotation, not probed),\n"
+		"        ready (back from maint)\n"
+		"pool list  each pool's counts, capacity and free ids, from the engine\n"
+		"        TARGET: --socket PATH, --pin-path DIR (its default socket) or\n"
+		"        -c CONFIG (its control_socket); default /run/xdphc/xdphc.sock\n"
 		"config-keys  every config key: type, valid values, default and help\n");
 }
 
@@ -197,11 +207,80 @@ static int cmd_read(int argc, char **argv, bool show)
 			return bad_extra(cmd, argv[optind]);
 		return cli_status(&o);
 	}
-	if (o.pool || o.summary)
-		return bad_args(cmd, o.pool ? "--pool is for status" : "--summary is for status");
+	if (o.summary)
+		return bad_args(cmd, "--summary is for status");
 	if (optind + 1 != argc)
 		return bad_args(cmd, "expects exactly one ADDR:PORT");
 	return cli_show(&o, argv[optind]);
+}
+
+/*
+ * The control socket of the engine meant: --socket; else the one of
+ * --pin-path or of -c CONFIG; else the default engine's.
+ */
+static int control_target(const char *cmd, const char *sock, const char *pin,
+			  const char *config, char *out, size_t len)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	if (!!sock + !!pin + !!config > 1)
+		return bad_args(cmd, "give one of --socket, --pin-path and -c");
+	if (sock) {
+		snprintf(out, len, "%s", sock);
+	} else if (config) {
+		if (config_load(config, &cfg, err, sizeof(err))) {
+			fprintf(stderr, "xdphc: %s\n", err);
+			return 1;
+		}
+		snprintf(out, len, "%s", cfg.control_socket);
+		config_free(&cfg);
+	} else {
+		config_default_socket(pin ? pin : DEFAULT_PIN_PATH, out, len);
+	}
+	return 0;
+}
+
+/* `xdphc backend ACTION POOL ADDR:PORT` and `xdphc pool list`: one command line. */
+static int cmd_control(int argc, char **argv, bool pool)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "pin-path", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = pool ? "pool" : "backend", *sock = NULL, *pin = NULL, *config = NULL;
+	char path[4096], line[1024];
+	bool json = false;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:P:c:j", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'P': pin = optarg; break;
+		case 'c': config = optarg; break;
+		case 'j': json = true; break;
+		default: return bad_option(cmd, c, argc, argv);
+		}
+	}
+	if (pool && (optind + 1 != argc || strcmp(argv[optind], "list")))
+		return bad_args(cmd, "expects 'list'");
+	if (!pool && optind + 3 != argc)
+		return bad_args(cmd, "expects ACTION POOL ADDR:PORT");
+	if (!pool && json)
+		return bad_args(cmd, "--json is for pool list");
+	rc = control_target(cmd, sock, pin, config, path, sizeof(path));
+	if (rc)
+		return rc;
+	if (pool)
+		snprintf(line, sizeof(line), "pool list%s", json ? " json" : "");
+	else
+		snprintf(line, sizeof(line), "backend %.64s %.64s %.200s", argv[optind],
+			 argv[optind + 1], argv[optind + 2]);
+	return ctlclient_run(path, line);
 }
 
 int main(int argc, char **argv)
@@ -230,6 +309,10 @@ int main(int argc, char **argv)
 		return cmd_read(argc - 1, argv + 1, false);
 	if (!strcmp(cmd, "show"))
 		return cmd_read(argc - 1, argv + 1, true);
+	if (!strcmp(cmd, "backend"))
+		return cmd_control(argc - 1, argv + 1, false);
+	if (!strcmp(cmd, "pool"))
+		return cmd_control(argc - 1, argv + 1, true);
 	fprintf(stderr, "xdphc: unknown command '%s' (see xdphc --help)\n", cmd);
 	return 2;
 }

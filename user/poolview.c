@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "poolview.h"
@@ -12,26 +13,31 @@ static void store(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-static uint32_t *published_count(struct xdphc_pool_summary *ps, uint8_t state)
+static uint32_t *published_count(struct xdphc_pool_summary *ps, uint8_t b)
 {
-	if (state == XDPHC_STATE_UP)
-		return &ps->up;
-	if (state == XDPHC_STATE_DOWN)
-		return &ps->down;
-	return &ps->unknown;
+	switch (b) {
+	case PV_UP: return &ps->up;
+	case PV_DOWN: return &ps->down;
+	case PV_MAINT: return &ps->maint;
+	case PV_DRAINING: return &ps->draining;
+	default: return &ps->unknown;
+	}
 }
 
-static void publish_count(struct poolview *pv, uint32_t p, uint8_t state)
+static void publish_count(struct poolview *pv, uint32_t p, uint8_t b)
 {
-	store(published_count(&pv->pools[p], state), pv->pv[p].count[state]);
+	if (b < PV_BUCKETS)
+		store(published_count(&pv->pools[p], b), pv->pv[p].count[b]);
 }
 
+/* Fail open when nothing may take new flows: nothing up, or only maint and draining. */
 static void publish_flags(struct poolview *pv, uint32_t p)
 {
 	uint32_t f = 0;
 
-	if (pv->pv[p].total && !pv->pv[p].count[XDPHC_STATE_UP])
+	if (pv->pv[p].total && !pv->pv[p].count[PV_UP])
 		f |= XDPHC_POOL_F_FAIL_OPEN;
+	store(&pv->pools[p].total, pv->pv[p].total);
 	store(&pv->pools[p].flags, f);
 }
 
@@ -45,20 +51,24 @@ static void build_pool(struct poolview *pv, uint32_t p)
 {
 	struct poolview_pool *pp = &pv->pv[p];
 
-	pp->count[0] = pp->count[1] = pp->count[2] = 0;
-	for (uint32_t id = pp->first; id < pp->first + pp->total; id++) {
-		uint8_t s = health_state(pv->health[id]);
+	memset(pp->count, 0, sizeof(pp->count));
+	pp->total = 0;
+	for (uint32_t id = pp->first; id < pp->first + pp->capacity; id++) {
+		uint8_t b;
 
-		s = s <= XDPHC_STATE_DOWN ? s : XDPHC_STATE_UNKNOWN;
 		pv->pos[id] = NONE;
-		if (s == XDPHC_STATE_UP) {
-			pv->pos[id] = pp->first + pp->count[s];
+		if (pv->used && !id_used(pv->used, id))
+			continue;
+		b = poolview_bucket(pv->health[id]);
+		if (b == PV_UP) {
+			pv->pos[id] = pp->first + pp->count[b];
 			store(&pv->up[pv->pos[id]].id, id);
 		}
-		pp->count[s]++;
+		pp->count[b]++;
+		pp->total++;
 	}
-	for (uint8_t s = 0; s <= XDPHC_STATE_DOWN; s++)
-		publish_count(pv, p, s);
+	for (uint8_t b = 0; b < PV_BUCKETS; b++)
+		publish_count(pv, p, b);
 	publish_flags(pv, p);
 }
 
@@ -66,11 +76,11 @@ static void build_pool(struct poolview *pv, uint32_t p)
 static void add_up(struct poolview *pv, uint32_t p, uint32_t id)
 {
 	struct poolview_pool *pp = &pv->pv[p];
-	uint32_t slot = pp->first + pp->count[XDPHC_STATE_UP];
+	uint32_t slot = pp->first + pp->count[PV_UP];
 
 	store(&pv->up[slot].id, id);
 	pv->pos[id] = slot;
-	pp->count[XDPHC_STATE_UP]++;
+	pp->count[PV_UP]++;
 }
 
 /*
@@ -84,7 +94,7 @@ static void add_up(struct poolview *pv, uint32_t p, uint32_t id)
 static int remove_up(struct poolview *pv, uint32_t p, uint32_t id)
 {
 	struct poolview_pool *pp = &pv->pv[p];
-	uint32_t slot = pv->pos[id], last = pp->first + pp->count[XDPHC_STATE_UP] - 1;
+	uint32_t slot = pv->pos[id], last = pp->first + pp->count[PV_UP] - 1;
 	uint32_t moved = __atomic_load_n(&pv->up[last].id, __ATOMIC_RELAXED);
 
 	if (slot == NONE || moved >= pv->n || pv->pos[moved] != last)
@@ -92,14 +102,16 @@ static int remove_up(struct poolview *pv, uint32_t p, uint32_t id)
 	store(&pv->up[slot].id, moved);
 	pv->pos[moved] = slot;
 	pv->pos[id] = NONE;
-	pp->count[XDPHC_STATE_UP]--;
+	pp->count[PV_UP]--;
 	return 0;
 }
 
 int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
 		  struct xdphc_pool_slot *up, size_t n_pools, const uint32_t *first,
-		  const uint32_t *total, const struct health *health, size_t n)
+		  const uint32_t *capacity, const struct health *health, const uint64_t *used,
+		  size_t n)
 {
+	pv->used = used;
 	pv->pools = pools;
 	pv->up = up;
 	pv->n_pools = n_pools;
@@ -115,7 +127,7 @@ int poolview_init(struct poolview *pv, struct xdphc_pool_summary *pools,
 		pv->pos[i] = NONE;
 	for (size_t p = 0; p < n_pools; p++) {
 		pv->pv[p].first = first[p];
-		pv->pv[p].total = total[p];
+		pv->pv[p].capacity = capacity[p];
 		build_pool(pv, p);
 	}
 	return 0;
@@ -125,16 +137,22 @@ void poolview_change(struct poolview *pv, uint32_t p, uint32_t id, uint8_t from,
 {
 	struct poolview_pool *pp = &pv->pv[p];
 
-	if (from == XDPHC_STATE_UP && remove_up(pv, p, id)) {
+	if (from == to)
+		return;
+	if (from == PV_UP && remove_up(pv, p, id)) {
 		if (!pv->repairs++)
 			log_warn("pool %u: its pinned up list was written by someone else; "
 				 "rebuilt from the engine's own state", p);
 		build_pool(pv, p);
 		return;
 	}
-	if (from != XDPHC_STATE_UP)
+	if (from == PV_NONE)
+		pp->total++;
+	else if (from != PV_UP)
 		pp->count[from]--;
-	if (to == XDPHC_STATE_UP)
+	if (to == PV_NONE)
+		pp->total--;
+	else if (to == PV_UP)
 		add_up(pv, p, id);
 	else
 		pp->count[to]++;

@@ -47,7 +47,7 @@
 #define RANGE_SYSCTL "/proc/sys/net/ipv4/ip_local_port_range"
 #define RESERVED_NAME "net.ipv4.ip_local_reserved_ports"
 #define STATE_PARENT "/run"
-#define STATE_DIR "/run/xdphc/reserved-ports"
+#define STATE_DIR DEFAULT_RUN_DIR "/reserved-ports"
 /*
  * The sysctl prints its whole list in one read() and returns nothing at a
  * non-zero offset, so it must be read with one buffer big enough for the

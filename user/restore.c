@@ -25,6 +25,7 @@ static void fill_entries(struct restore *r, const struct config *cfg)
 			st->key = cfg->backends[pc->first + k].key;
 			st->key.protocol = IPPROTO_TCP;
 			st->pool_id = p;
+			st->state = pc->initial_state;
 		}
 	}
 }
@@ -39,7 +40,13 @@ static size_t carry_over(struct restore *r, const struct xdphc_backend_status *o
 		struct xdphc_backend_status *st;
 		int64_t i;
 
-		if (!old[j].key.family || (i = keyindex_find(&r->idx, &old[j].key)) < 0)
+		struct xdphc_index_key k = { .backend = old[j].key, .pool_id = old[j].pool_id };
+
+		if (!old[j].key.family)
+			continue;
+		/* The same pool id first (a backend may be in several pools), else any. */
+		i = keyindex_find_x(&r->pidx, &k);
+		if (i < 0 && (i = keyindex_find(&r->idx, &old[j].key)) < 0)
 			continue;
 		st = &r->entries[i];
 		st->state = old[j].state <= XDPHC_STATE_DOWN ? old[j].state : XDPHC_STATE_UNKNOWN;
@@ -82,15 +89,24 @@ int restore_build(struct restore *r, const struct config *cfg, size_t n, struct 
 	memset(r, 0, sizeof(*r));
 	r->n = n;
 	r->entries = malloc((n ? n : 1) * sizeof(*r->entries));
-	if (!r->entries || keyindex_init(&r->idx, n, &r->entries[0].key, sizeof(r->entries[0]))) {
+	r->pk = calloc(n ? n : 1, sizeof(*r->pk));
+	if (!r->entries || !r->pk ||
+	    keyindex_init(&r->idx, n, &r->entries[0].key, sizeof(r->entries[0])) ||
+	    keyindex_init_x(&r->pidx, n, r->pk, sizeof(*r->pk),
+			    sizeof(*r->pk) - sizeof(r->pk->backend))) {
 		snprintf(err, errlen, "out of memory for %zu backends", n);
 		free(old);
 		return -ENOMEM;
 	}
 	fill_entries(r, cfg);
-	for (uint32_t i = 0; i < n; i++)
-		if (r->entries[i].key.family)
-			keyindex_insert(&r->idx, i);
+	for (uint32_t i = 0; i < n; i++) {
+		if (!r->entries[i].key.family)
+			continue;
+		r->pk[i].backend = r->entries[i].key;
+		r->pk[i].pool_id = r->entries[i].pool_id;
+		keyindex_insert(&r->idx, i);	/* the first entry of a shared backend stays */
+		keyindex_insert(&r->pidx, i);
+	}
 	if (old)
 		r->kept = carry_over(r, old, n_old, pins->old_abi == XDPHC_ABI_VERSION);
 	assign_generations(r, old, old ? n_old : 0, pins->old_abi == XDPHC_ABI_VERSION);
@@ -129,7 +145,7 @@ void restore_write_status(const struct restore *r, struct pins *pins)
 /* A reused index may name backends that are no longer configured. */
 static void index_drop_unconfigured(const struct restore *r, struct pins *pins)
 {
-	struct xdphc_backend_key key, next;
+	struct xdphc_index_key key, next;
 	int fd = pins->fd[PIN_INDEX];
 	void *prev = NULL;
 	size_t dropped = 0;
@@ -137,7 +153,7 @@ static void index_drop_unconfigured(const struct restore *r, struct pins *pins)
 	if (!pins->reused[PIN_INDEX])
 		return;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (keyindex_find(&r->idx, &next) < 0) {
+		if (keyindex_find_x(&r->pidx, &next) < 0) {
 			bpf_map_delete_elem(fd, &next);
 			dropped++;
 			continue;	/* restart from prev: next was deleted */
@@ -152,7 +168,7 @@ static void index_drop_unconfigured(const struct restore *r, struct pins *pins)
 
 int restore_write_index(const struct restore *r, struct pins *pins, char *err, size_t errlen)
 {
-	struct xdphc_backend_key *keys = malloc(r->n * sizeof(*keys));
+	struct xdphc_index_key *keys = malloc(r->n * sizeof(*keys));
 	uint32_t *ids = malloc(r->n * sizeof(*ids));
 	__u32 count = 0;
 	int e = 0;
@@ -165,7 +181,7 @@ int restore_write_index(const struct restore *r, struct pins *pins, char *err, s
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (!r->entries[i].key.family)
 			continue;	/* a pool's spare id */
-		keys[count] = r->entries[i].key;
+		keys[count] = r->pk[i];
 		ids[count++] = i;
 	}
 	if (count && bpf_map_update_batch(pins->fd[PIN_INDEX], keys, ids, &count, NULL)) {
@@ -183,6 +199,8 @@ out:
 void restore_free(struct restore *r)
 {
 	keyindex_free(&r->idx);
+	keyindex_free(&r->pidx);
+	free(r->pk);
 	free(r->entries);
 	memset(r, 0, sizeof(*r));
 }

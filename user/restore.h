@@ -18,7 +18,9 @@
 struct restore {
 	struct xdphc_backend_status *entries;	/* by backend id: config order */
 	size_t n;
-	struct keyindex idx;			/* backend key -> id */
+	struct keyindex idx;			/* backend key -> id of its first entry */
+	struct xdphc_index_key *pk;		/* by id: (backend, pool), the index map's key */
+	struct keyindex pidx;			/* (backend, pool) -> id */
 	size_t kept;				/* entries that kept a previous state */
 };
 

@@ -124,13 +124,18 @@ static void pool_cadence(struct sched_pool *sp, const struct hc_config *hc)
 		bq_init(&sp->wait[p]);
 }
 
+/*
+ * The order covers the pool's every id, its free ones too (they are skipped
+ * when due), so that backends added at runtime take their place in it.
+ */
 static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t first,
 		     uint64_t now)
 {
-	uint32_t runs = (pc->n_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
+	uint32_t runs = (pc->max_backends + SHUFFLE_RUN - 1) / SHUFFLE_RUN;
 
 	sp->first = first;
-	sp->n = pc->n_backends;
+	sp->n = pc->max_backends;
+	sp->active = pc->n_backends;
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
@@ -181,36 +186,34 @@ static uint32_t impair_window_s(const struct config *cfg)
 }
 
 /*
- * Probes a second a pool may ask for in a steady state: every backend at
- * the fastest of its paces (all of them down, or many between states).
+ * Probes a second pool sp may ask for in a steady state: every backend it
+ * holds at the fastest of its paces (all of them down, or many between
+ * states).
  */
-static double pool_rate(const struct hc_config *hc, size_t n)
+static double pool_rate(const struct sched_pool *sp)
 {
-	uint32_t ms = hc->interval_ms, down, fast;
+	uint32_t ms = sp->pace_ms[SCHED_PACE_POOL];
 
-	down = pace_or_interval(hc, hc->unhealthy_interval_ms);
-	fast = pace_or_interval(hc, hc->transition_interval_ms);
-	if (down < ms)
-		ms = down;
-	if (fast < ms)
-		ms = fast;
-	return n * 1000.0 / ms;
+	for (int p = 0; p < SCHED_PACE_N; p++)
+		if (sp->pace_ms[p] < ms)
+			ms = sp->pace_ms[p];
+	return sp->active * 1000.0 / ms;
 }
 
 /*
  * The budget counts SYNs, retransmits included: at most retransmits + 1 a
  * probe, when none is answered.
  */
-static void budget_init(struct scheduler *s, const struct config *cfg)
+static void budget_init(struct scheduler *s)
 {
 	double demand, syns = 0;
 
-	for (size_t i = 0; i < cfg->n_pools; i++) {
-		const struct pool_cfg *pc = &cfg->pools[i];
-		double r = pool_rate(&pc->hc, pc->n_backends);
+	s->rate = 0;
+	for (size_t i = 0; i < s->n_pools; i++) {
+		double r = pool_rate(&s->pools[i]);
 
 		s->rate += r;
-		syns += r * (1 + pc->hc.retransmits);
+		syns += r * (1 + s->pools[i].retransmits);
 	}
 	s->tick_ns = choose_tick(s->rate);
 	demand = syns * (double)s->tick_ns / 1e9;
@@ -218,7 +221,19 @@ static void budget_init(struct scheduler *s, const struct config *cfg)
 	if (s->budget_max < BUDGET_FLOOR)
 		s->budget_max = BUDGET_FLOOR;
 	/* From the start: halved at the first device drop, like any time. */
-	s->budget = s->budget_max;
+	if (!s->budget || s->budget > s->budget_max)
+		s->budget = s->budget_max;
+}
+
+void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active)
+{
+	unsigned int budget = s->budget;
+
+	s->pools[p].active = active;
+	budget_init(s);
+	/* More demand: the budget may grow at once; pacing cuts it if the device drops. */
+	if (s->budget_max > budget)
+		s->budget = s->budget_max;
 }
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
@@ -231,7 +246,6 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->tx = tx;
 	s->cb = cb;
 	s->cb_ctx = cb_ctx;
-	budget_init(s, cfg);
 	s->batch = BATCH_START;
 	s->imp.window_s = impair_window_s(cfg);
 	s->imp.sec_start = now;
@@ -252,6 +266,7 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 		if (pool_init(&s->pools[i], &cfg->pools[i], cfg->pools[i].first_id, now))
 			return -1;
 	}
+	budget_init(s);
 	return 0;
 }
 
@@ -447,6 +462,14 @@ void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace)
 	*w = (*w & ~(3ULL << shift)) | (uint64_t)pace << shift;
 }
 
+enum sched_pace sched_pace_sooner(const struct scheduler *s, uint32_t b, enum sched_pace x,
+				  enum sched_pace y)
+{
+	const struct sched_pool *sp = &s->pools[sched_pool_of(s, b)];
+
+	return sp->pace_ms[y] < sp->pace_ms[x] ? y : x;
+}
+
 /* b's slot on the cadence came while it was busy: it is owed a probe. */
 static void owe(struct scheduler *s, uint32_t b)
 {
@@ -460,6 +483,17 @@ static bool repay(struct scheduler *s, uint32_t b)
 
 	s->owed[b / 64] = old & ~bit;
 	return old & bit;
+}
+
+/*
+ * Idle and at the pool's pace, as at start: a backend removed or put in
+ * maintenance since its last probe left (its id is free once not busy).
+ */
+static void release(struct scheduler *s, uint32_t b)
+{
+	s->deadline[b] = 0;
+	repay(s, b);
+	sched_pace(s, b, SCHED_PACE_POOL);
 }
 
 /*
@@ -477,9 +511,13 @@ static void settle(struct scheduler *s, uint32_t b)
 	enum sched_pace p = pace_get(s, b);
 	bool owed = repay(s, b);
 
+	if (!s->deadline[b] || !slots_live(s->slots, b)) {
+		release(s, b);
+		return;
+	}
 	if (sp->pace_ms[p] == sp->pace_ms[SCHED_PACE_POOL])
 		p = SCHED_PACE_POOL;
-	if (!s->deadline[b] || (p == SCHED_PACE_POOL && !owed)) {
+	if (p == SCHED_PACE_POOL && !owed) {
 		s->deadline[b] = 0;
 		return;
 	}
@@ -538,6 +576,11 @@ static void run_retries(struct scheduler *s, uint64_t now)
 		struct sched_entry en = l->e[i];
 		enum verdict v;
 
+		if (en.at && en.at <= now && !slots_live(s->slots, en.b)) {
+			/* Removed or paused since: not sent again; the engine drops its outcome. */
+			finish(s, en.b, V_SKIP, &o);
+			continue;
+		}
 		if (en.at && en.at <= now && deadline_passed(s, en.b, now)) {
 			/* Too late to send again: judge what the last attempt got. */
 			v = classify(s, en.b, now, &o);
@@ -581,7 +624,7 @@ static void run_resends(struct scheduler *s, uint64_t now)
 			continue;
 		}
 		if (!s->deadline[en.b] || deadline_passed(s, en.b, now) ||
-		    slots_outcome(s->slots, en.b, &so))
+		    !slots_live(s->slots, en.b) || slots_outcome(s->slots, en.b, &so))
 			continue;
 		s->st.resent++;
 		slots_mark_resend(s->slots, en.b);
@@ -656,6 +699,10 @@ static void issue_waiting(struct scheduler *s, struct sched_pool *sp, enum sched
 			return;
 		}
 		bq_pop(q, s->next);
+		if (!slots_live(s->slots, b)) {
+			release(s, b);
+			continue;
+		}
 		lag_add(s, now, s->epoch + (uint64_t)due * NS_PER_MS);
 		start_probe(s, sp, b, now);
 		(*budget)--;
@@ -726,7 +773,8 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	while (sp->cursor < due && *budget) {
 		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
-		if (b == UINT32_MAX)
+		/* Past the end, free or in maintenance. */
+		if (b == UINT32_MAX || !slots_live(s->slots, b))
 			continue;
 		/* In flight or off the cadence: never two probes at once. */
 		if (s->deadline[b]) {

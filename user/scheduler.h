@@ -49,8 +49,9 @@ static inline enum sched_pace sched_pace_of(struct health h)
 #define SCHED_RETRANSMITS_MAX CFG_MAX_RETRANSMITS
 
 struct sched_pool {
-	uint32_t first;			/* backends [first, first + n) belong to the pool */
-	uint32_t n;
+	uint32_t first;			/* ids [first, first + n) belong to the pool */
+	uint32_t n;			/* its capacity */
+	uint32_t active;		/* ids that hold a backend: the demand */
 	uint64_t interval_ns, timeout_ns, jitter_ns;
 	/*
 	 * Probe order within an interval: runs of SHUFFLE_RUN consecutive
@@ -189,11 +190,27 @@ void sched_tick(struct scheduler *s, uint64_t now);
  * pool's.
  */
 void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace);
+/* Of paces x and y, the one that probes backend b again sooner. */
+enum sched_pace sched_pace_sooner(const struct scheduler *s, uint32_t b, enum sched_pace x,
+				  enum sched_pace y);
 void sched_free(struct scheduler *s);
 
 /* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
 void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99,
 			 uint64_t *max);
+/* Pool p now has active backends: the demand, and with it tick and budget, follow. */
+void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active);
+
+/*
+ * A probe of b is in flight, or b waits off the cadence (until its due
+ * time, when a removed backend's id is let go): its id is not to be given
+ * to another backend yet.
+ */
+static inline bool sched_busy(const struct scheduler *s, uint32_t b)
+{
+	return s->deadline[b] != 0;
+}
+
 /* The pool backend b belongs to. */
 uint32_t sched_pool_of(const struct scheduler *s, uint32_t b);
 

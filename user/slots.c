@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
@@ -59,11 +60,6 @@ void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
 	s->gen = (uint32_t)random();
 }
 
-void slots_release(struct slots *sl, uint32_t id)
-{
-	memset(&sl->s[id], 0, sizeof(sl->s[id]));
-}
-
 static void key_of(const struct xdphc_slot *s, struct xdphc_slot_key *k)
 {
 	memcpy(k->addr, s->addr, sizeof(k->addr));
@@ -73,18 +69,68 @@ static void key_of(const struct xdphc_slot *s, struct xdphc_slot_key *k)
 	k->proto = s->proto;
 }
 
-/* The slot of table entry e (not 0). */
-static const struct xdphc_slot *entry_slot(const struct slots *sl, uint32_t e)
+/* Whether table entry e (not 0) names slot id; tombstones name none. */
+static bool entry_is(uint32_t e, uint32_t id)
 {
-	return &sl->s[(e & XDPHC_SLOTS_MAX) - 1];
+	return e != XDPHC_SLOT_TOMBSTONE && (e & XDPHC_SLOTS_MAX) - 1 == id;
+}
+
+/* Whether table entry e is a live one with tag and key k. */
+static bool entry_has(const struct slots *sl, uint32_t e, uint32_t tag,
+		      const struct xdphc_slot_key *k)
+{
+	return e != XDPHC_SLOT_TOMBSTONE && e >> XDPHC_SLOT_BITS == tag &&
+	       xdphc_slot_is(&sl->s[(e & XDPHC_SLOTS_MAX) - 1], k);
+}
+
+/*
+ * The table entry of a claimed, indexed slot becomes a tombstone before the
+ * slot is cleared: a lookup racing it finds the slot or nothing, and its
+ * place can be taken again (ids are reused at runtime).
+ */
+static void unplace(struct slots *sl, uint32_t id)
+{
+	struct xdphc_slot_key k;
+	uint64_t h;
+	uint32_t b;
+
+	key_of(&sl->s[id], &k);
+	h = xdphc_slot_hash(&k);
+	b = xdphc_slot_home(h, sl->nbuckets);
+	for (uint32_t n = 0; n < XDPHC_BUCKET_PROBES; n++) {
+		uint32_t *e = sl->table[b].e;
+
+		for (uint32_t j = 0; j < XDPHC_BUCKET_ENTRIES; j++) {
+			if (!e[j])
+				return;
+			if (entry_is(e[j], id)) {
+				__atomic_store_n(&e[j], XDPHC_SLOT_TOMBSTONE, __ATOMIC_RELEASE);
+				return;
+			}
+		}
+		if (++b >= sl->nbuckets)
+			b = 0;
+	}
+}
+
+void slots_release(struct slots *sl, uint32_t id)
+{
+	if (sl->s[id].family && sl->table)
+		unplace(sl, id);
+	memset(&sl->s[id], 0, sizeof(sl->s[id]));
 }
 
 enum place { PLACED, TAKEN, FULL };
 
-/* Put slot id at the first free entry from its home bucket on. */
+/*
+ * Put slot id at the first free entry from its home bucket on: the first
+ * tombstone, or else the empty entry that ends the search (the whole
+ * search is made, for a slot with the same key would be found first).
+ */
 static enum place place(struct slots *sl, uint32_t id)
 {
 	struct xdphc_slot_key k;
+	uint32_t *tomb = NULL;
 	uint64_t h;
 	uint32_t b, tag;
 
@@ -97,17 +143,23 @@ static enum place place(struct slots *sl, uint32_t id)
 
 		for (uint32_t j = 0; j < XDPHC_BUCKET_ENTRIES; j++) {
 			if (!e[j]) {
-				e[j] = xdphc_slot_entry(h, id);
+				if (!tomb)
+					tomb = &e[j];
+				__atomic_store_n(tomb, xdphc_slot_entry(h, id), __ATOMIC_RELEASE);
 				return PLACED;
 			}
-			if (e[j] >> XDPHC_SLOT_BITS == tag &&
-			    xdphc_slot_is(entry_slot(sl, e[j]), &k))
+			if (e[j] == XDPHC_SLOT_TOMBSTONE && !tomb)
+				tomb = &e[j];
+			else if (entry_has(sl, e[j], tag, &k))
 				return TAKEN;
 		}
 		if (++b >= sl->nbuckets)
 			b = 0;
 	}
-	return FULL;
+	if (!tomb)
+		return FULL;
+	__atomic_store_n(tomb, xdphc_slot_entry(h, id), __ATOMIC_RELEASE);
+	return PLACED;
 }
 
 static void format_target(const struct xdphc_slot *s, char *buf, size_t len)
@@ -118,40 +170,62 @@ static void format_target(const struct xdphc_slot *s, char *buf, size_t len)
 	snprintf(buf, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, ntohs(s->port));
 }
 
+/*
+ * Give slot id a source port and enter it: its own port (sport_lo + id %
+ * sport_count) unless another slot has the same key from it.
+ */
+static int enter(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t sport_count,
+		 char *err, size_t errlen)
+{
+	enum place p = TAKEN;
+	char t[64];
+
+	for (uint32_t k = 0; k < sport_count && p == TAKEN; k++) {
+		sl->s[id].sport = sport_lo + (uint16_t)((id + k) % sport_count);
+		p = place(sl, id);
+	}
+	if (p == PLACED)
+		return 0;
+	format_target(&sl->s[id], t, sizeof(t));
+	if (p == TAKEN) {
+		snprintf(err, errlen, "%s is probed by more backends than there are "
+			 "source ports (%u)", t, sport_count);
+		return -EADDRINUSE;
+	}
+	snprintf(err, errlen, "the slot table of %u buckets overflowed at %s", sl->nbuckets, t);
+	return -ENOSPC;
+}
+
 int slots_index(struct slots *sl, uint16_t sport_lo, uint16_t sport_count, char *err,
 		size_t errlen)
 {
-	char t[64];
+	int e;
 
-	if (sl->n > XDPHC_SLOTS_MAX) {
+	if (sl->n > XDPHC_SLOTS_LIMIT) {
 		snprintf(err, errlen, "%zu backends: at most %u are supported", sl->n,
-			 XDPHC_SLOTS_MAX);
+			 XDPHC_SLOTS_LIMIT);
 		return -E2BIG;
 	}
 	memset(sl->table, 0, (size_t)sl->nbuckets * sizeof(*sl->table));
 	for (uint32_t i = 0; i < sl->n; i++) {
-		enum place p = TAKEN;
-
 		/* An id no backend has yet (a pool's room to grow): nothing to find. */
 		if (!sl->s[i].family)
 			continue;
-		for (uint32_t k = 0; k < sport_count && p == TAKEN; k++) {
-			sl->s[i].sport = sport_lo + (uint16_t)((i + k) % sport_count);
-			p = place(sl, i);
-		}
-		if (p == PLACED)
-			continue;
-		format_target(&sl->s[i], t, sizeof(t));
-		if (p == TAKEN) {
-			snprintf(err, errlen, "%s is probed by more backends than there are "
-				 "source ports (%u)", t, sport_count);
-			return -EADDRINUSE;
-		}
-		snprintf(err, errlen, "the slot table of %u buckets overflowed at %s",
-			 sl->nbuckets, t);
-		return -ENOSPC;
+		e = enter(sl, i, sport_lo, sport_count, err, errlen);
+		if (e)
+			return e;
 	}
 	return 0;
+}
+
+int slots_add(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t sport_count,
+	      char *err, size_t errlen)
+{
+	int e = enter(sl, id, sport_lo, sport_count, err, errlen);
+
+	if (e)
+		memset(&sl->s[id], 0, sizeof(sl->s[id]));
+	return e;
 }
 
 int64_t slots_find(const struct slots *sl, const struct xdphc_slot_key *k)
@@ -165,7 +239,7 @@ int64_t slots_find(const struct slots *sl, const struct xdphc_slot_key *k)
 
 			if (!e)
 				return -1;
-			if (e >> XDPHC_SLOT_BITS == tag && xdphc_slot_is(entry_slot(sl, e), k))
+			if (entry_has(sl, e, tag, k))
 				return (e & XDPHC_SLOTS_MAX) - 1;
 		}
 		if (++b >= sl->nbuckets)

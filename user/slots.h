@@ -54,13 +54,22 @@ void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
 int slots_index(struct slots *sl, uint16_t sport_lo, uint16_t sport_count, char *err,
 		size_t errlen);
 
+/*
+ * At runtime: enter slot id, claimed with slots_claim(), into the table,
+ * with a source port as slots_index() gives it.  0, or -errno with a
+ * message in err, and then the slot is unclaimed again.
+ */
+int slots_add(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t sport_count,
+	      char *err, size_t errlen);
+
 /* The slot with key k, or -1: the lookup probe_rx makes. */
 int64_t slots_find(const struct slots *sl, const struct xdphc_slot_key *k);
 
 /*
- * Slot id probes nothing any more.  Its table entry stays and matches no
- * reply (lookups go on past it); a reply that races the release can record
- * an outcome in it, which nobody reads.
+ * Slot id probes nothing any more.  Its table entry becomes a tombstone
+ * that matches no reply (lookups go on past it) and that a later slots_add()
+ * may take; a reply that races the release can record an outcome in the
+ * cleared slot, which its next claim overwrites.
  */
 void slots_release(struct slots *sl, uint32_t id);
 
@@ -99,6 +108,21 @@ static inline void slots_mark_unsure(struct slots *sl, uint32_t id, bool unsure)
 		sl->s[id].flags |= XDPHC_SLOT_F_UNSURE;
 	else
 		sl->s[id].flags &= ~XDPHC_SLOT_F_UNSURE;
+}
+
+/* In maintenance: the slot keeps its key and table entry, and is not probed. */
+static inline void slots_pause(struct slots *sl, uint32_t id, bool paused)
+{
+	if (paused)
+		sl->s[id].flags |= XDPHC_SLOT_F_PAUSED;
+	else
+		sl->s[id].flags &= ~XDPHC_SLOT_F_PAUSED;
+}
+
+/* Whether the cadence probes slot id: claimed, and not paused. */
+static inline bool slots_live(const struct slots *sl, uint32_t id)
+{
+	return sl->s[id].family && !(sl->s[id].flags & XDPHC_SLOT_F_PAUSED);
 }
 
 static inline bool slots_unsure(const struct slots *sl, uint32_t id)

@@ -80,7 +80,15 @@ _Static_assert(sizeof(struct xdphc_slot) == 40, "slot size");
 #define XDPHC_BUCKET_ENTRIES 16
 #define XDPHC_BUCKET_PROBES 32		/* buckets a lookup reads at most */
 #define XDPHC_SLOT_BITS 24
-#define XDPHC_SLOTS_MAX ((1U << XDPHC_SLOT_BITS) - 1)
+#define XDPHC_SLOTS_MAX ((1U << XDPHC_SLOT_BITS) - 1)	/* also the mask of an entry's slot */
+/*
+ * A released slot's entry becomes a tombstone: not empty, so lookups go on
+ * past it, and naming slot XDPHC_SLOTS_MAX - 1, which no table has (slot
+ * ids stay below XDPHC_SLOTS_LIMIT), so it matches nothing.  A new entry
+ * may take its place.
+ */
+#define XDPHC_SLOT_TOMBSTONE XDPHC_SLOTS_MAX
+#define XDPHC_SLOTS_LIMIT (XDPHC_SLOTS_MAX - 1)	/* slots a table may have */
 #define XDPHC_SLOT_LOAD_NUM 3		/* entries : capacity = 3 : 4 */
 #define XDPHC_SLOT_LOAD_DEN 4
 
@@ -201,5 +209,6 @@ struct xdphc_txq {
 /* xdphc_slot.flags, written by the controller (slots.h) */
 #define XDPHC_SLOT_F_UNSURE 0x01	/* the last send of this probe lost frames in the device */
 #define XDPHC_SLOT_F_RESEND 0x02	/* a resend: probe_tx keeps the first send's time */
+#define XDPHC_SLOT_F_PAUSED 0x04	/* controller only: in maintenance, not probed */
 
 #endif /* XDPHC_PROBE_H */

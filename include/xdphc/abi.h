@@ -12,7 +12,7 @@
  * Pinned under pin_path (default /sys/fs/bpf/xdphc):
  *   status  BPF_MAP_TYPE_ARRAY  __u32 backend id        -> struct xdphc_backend_status
  *           (BPF_F_MMAPABLE: the engine writes it in place, no syscall a probe)
- *   index   BPF_MAP_TYPE_HASH   struct xdphc_backend_key -> __u32 backend id
+ *   index   BPF_MAP_TYPE_HASH   struct xdphc_index_key  -> __u32 backend id
  *           (only with status_index: true, the default; see the README for its cost)
  *   pools   BPF_MAP_TYPE_ARRAY  __u32 pool id           -> struct xdphc_pool_summary
  *           (BPF_F_MMAPABLE: counts change in place, with the pool_up list)
@@ -70,6 +70,17 @@ struct xdphc_backend_key {
 	__u8 protocol;		/* IPPROTO_TCP (6), IPPROTO_UDP (17) */
 	__be16 port;		/* the backend's serving port */
 	__be32 addr[4];		/* IPv4 in addr[0], addr[1..3] zero */
+};
+
+/*
+ * Key of the index map: a backend in a pool.  The same backend may be in
+ * several pools (it is probed once; each pool has its own entry, id and
+ * state), so the pool is part of the key.
+ */
+struct xdphc_index_key {
+	struct xdphc_backend_key backend;
+	__u16 pool_id;
+	__u16 reserved;		/* 0 */
 };
 
 /*

@@ -23,7 +23,7 @@
 #define XDPHC_MAP_INDEX(name)                                            \
 	struct {                                                         \
 		__uint(type, BPF_MAP_TYPE_HASH);                         \
-		__type(key, struct xdphc_backend_key);                   \
+		__type(key, struct xdphc_index_key);                     \
 		__type(value, __u32);                                    \
 		__uint(max_entries, 1);                                  \
 	} name SEC(".maps")

@@ -94,9 +94,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	/* A loaded config must be usable: walk what the engine would walk. */
-	if (config_backend_count(&cfg) == 0 || !cfg.interface[0])
+	/*
+	 * A loaded config must be usable: walk what the engine would walk.  A
+	 * pool may be empty (filled at runtime), never without room for one.
+	 */
+	if (!cfg.n_pools || !cfg.interface[0] || !cfg.control_socket[0] ||
+	    config_id_count(&cfg) < config_backend_count(&cfg))
 		abort();
+	for (size_t p = 0; p < cfg.n_pools; p++)
+		if (!cfg.pools[p].max_backends || cfg.pools[p].max_backends < cfg.pools[p].n_backends)
+			abort();
 	config_release_backends(&cfg);
 	config_free(&cfg);
 	return 0;

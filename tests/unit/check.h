@@ -68,5 +68,6 @@ void suite_metrics(void);
 void suite_lathist(void);
 void suite_scheduler(void);
 void suite_slots(void);
+void suite_shared(void);
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
 	{ "lathist", suite_lathist },
 	{ "scheduler", suite_scheduler },
 	{ "slots", suite_slots },
+	{ "shared", suite_shared },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))

@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "keyindex.h"
 
 struct cfg_case {
 	const char *name;
@@ -384,6 +385,25 @@ static void loaded(const struct config *c)
 	CHECK_UINT(c->n_pools, 1);
 }
 
+/* An empty pool, runtime keys and their defaults, the control socket from the pin path. */
+static void day_two(const struct config *c)
+{
+	const struct pool_cfg *web = &c->pools[0], *later = &c->pools[1];
+
+	CHECK_UINT(later->n_backends, 0);
+	CHECK_UINT(later->max_backends, 100);
+	CHECK_UINT(later->first_id, web->max_backends);
+	CHECK_INT(later->initial_state, XDPHC_STATE_DOWN);
+	CHECK_UINT(later->deregistration_delay_ms, 30000);
+	CHECK_UINT(later->grace_period_ms, 60000);
+	CHECK(later->grace_on_start);
+	CHECK_INT(web->initial_state, XDPHC_STATE_UNKNOWN);
+	CHECK_UINT(web->deregistration_delay_ms, 300000);
+	CHECK_UINT(web->grace_period_ms, 0);
+	CHECK(!web->grace_on_start);
+	CHECK_STR(c->control_socket, "/run/xdphc/lab-e1.sock");
+}
+
 static void capacity_given(const struct config *c)
 {
 	CHECK_UINT(c->pools[0].max_backends, 1);
@@ -396,10 +416,20 @@ static void capacity_given(const struct config *c)
 /* All the ids there are: default headroom gives way, the backends keep theirs. */
 static void capacity_full(const struct config *c)
 {
-	CHECK_UINT(c->pools[0].max_backends, 16777213);
-	CHECK_UINT(c->pools[1].first_id, 16777213);
+	CHECK_UINT(c->pools[0].max_backends, 16777212);
+	CHECK_UINT(c->pools[1].first_id, 16777212);
 	CHECK_UINT(c->pools[1].max_backends, 2);
-	CHECK_UINT(config_id_count(c), 16777215);
+	CHECK_UINT(config_id_count(c), 16777214);
+}
+
+/* The same backend in two pools: allowed (probed once), each pool has it. */
+static void shared_backend(const struct config *c)
+{
+	CHECK_UINT(c->n_pools, 2);
+	CHECK_UINT(c->pools[1].n_backends, 2);
+	CHECK(backend_key_equal(&c->backends[0].key, &c->backends[2].key));
+	CHECK_UINT(c->backends[0].pool, 0);
+	CHECK_UINT(c->backends[2].pool, 1);
 }
 
 static void two_pools(const struct config *c)
@@ -413,6 +443,8 @@ static void two_pools(const struct config *c)
 
 static const struct cfg_case valid[] = {
 	{ "minimal: defaults", IFACE POOLS, .check = defaults },
+	{ "a backend in two pools", IFACE POOLS "  - name: api\n"
+	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n", .check = shared_backend },
 	{ "every top-level key",
 	  "interface: veth-probe0\n"
 	  "source_ipv4: 198.18.255.1\n"
@@ -489,8 +521,12 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
 	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
-	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777213\n"
+	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777212\n"
 	  "  - name: api\n    backends: [10.0.0.2:80, 10.0.0.3:80]\n", .check = capacity_full },
+	{ "empty pool, day-two keys", IFACE "pin_path: /sys/fs/bpf/lab/e1\n" POOLS
+	  "  - name: later\n    backends: []\n    max_backends: 100\n"
+	  "    initial_state: down\n    deregistration_delay: 30s\n    grace_period: 1m\n"
+	  "    grace_on_start: true\n", .check = day_two },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -519,7 +555,7 @@ static const struct cfg_case errors[] = {
 	{ "unknown key", IFACE "interfaces: eth1\n" POOLS,
 	  .err = "unknown key 'interfaces' in the config (expected one of: interface, "
 		 "source_ipv4, source_ports, pin_path, xdp_mode, status_index, event_log, "
-		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, pools)", .line = 2 },
+		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, ", .line = 2 },
 	{ "duplicate key", IFACE POOLS "interface: eth1\n",
 	  .err = "duplicate key 'interface' in the config (first at line 1)", .line = 5 },
 	{ "missing interface", POOLS, .err = "missing required key 'interface'", .line = 1 },
@@ -640,7 +676,7 @@ static const struct cfg_case errors[] = {
 	  .line = 2 },
 	{ "pool unknown key", IFACE "pools:\n  - name: web\n    backend: [10.0.0.1:80]\n",
 	  .err = "unknown key 'backend' in pool (expected one of: name, healthcheck, backends, "
-		 "backends_file, max_backends)", .line = 4 },
+		 "backends_file, max_backends, initial_state, ", .line = 4 },
 	{ "pool duplicate key", IFACE POOLS "    name: web2\n",
 	  .err = "duplicate key 'name' in pool (first at line 3)", .line = 5 },
 	{ "pool without name", IFACE "pools:\n  - backends: [10.0.0.1:80]\n",
@@ -660,9 +696,8 @@ static const struct cfg_case errors[] = {
 	{ "duplicate pool name", IFACE POOLS "  - name: web\n    backends: [10.0.0.2:80]\n",
 	  .err = "duplicate pool name 'web'", .line = 5 },
 	{ "pool without backends", IFACE "pools:\n  - name: web\n",
-	  .err = "pool 'web' has no backends (give 'backends' or 'backends_file')", .line = 3 },
-	{ "pool with an empty list", IFACE "pools:\n  - name: web\n    backends: []\n",
-	  .err = "pool 'web' has no backends", .line = 3 },
+	  .err = "pool 'web' has no backends (give 'backends' or 'backends_file'; "
+		 "'backends: []' for a pool filled at runtime)", .line = 3 },
 
 	/* healthcheck */
 	{ "healthcheck a value", IFACE POOLS "    healthcheck: fast\n",
@@ -670,12 +705,15 @@ static const struct cfg_case errors[] = {
 	{ "healthcheck unknown key", HC "      intervall: 1s\n",
 	  .err = "unknown key 'intervall' in healthcheck (expected one of: protocol, port, "
 		 "interval, unhealthy_interval, transition_interval, timeout, retransmits, "
-		 "healthy_threshold, unhealthy_threshold, jitter, grace_period, path, host, "
-		 "success_codes)", .line = 6 },
+		 "healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
 	{ "healthcheck duplicate key", HC "      interval: 1s\n      interval: 2s\n",
 	  .err = "duplicate key 'interval' in healthcheck (first at line 6)", .line = 7 },
-	{ "grace_period", HC "      grace_period: 10s\n",
-	  .err = "healthcheck grace_period is not supported yet", .line = 6 },
+	{ "grace_period in the healthcheck", HC "      grace_period: 10s\n",
+	  .err = "unknown key 'grace_period' in healthcheck", .line = 6 },
+	{ "initial_state", IFACE POOLS "    initial_state: sideways\n",
+	  .err = "initial_state must be 'unknown', 'up' or 'down', got 'sideways'", .line = 5 },
+	{ "deregistration_delay", IFACE POOLS "    deregistration_delay: -1s\n",
+	  .err = "deregistration_delay", .line = 5 },
 	{ "path", HC "      path: /healthz\n", .err = "healthcheck path is not supported yet",
 	  .line = 6 },
 	{ "host", HC "      host: example.com\n", .err = "healthcheck host is not supported yet",
@@ -779,20 +817,17 @@ static const struct cfg_case errors[] = {
 	{ "duplicate backend in the list",
 	  BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n      - 10.0.0.1:080\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:5)", .line = 7 },
-	{ "duplicate backend across pools", IFACE POOLS "  - name: api\n"
-	  "    backends: [10.0.0.2:80, 10.0.0.1:80]\n",
-	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:4)", .line = 6 },
 
 	/* max_backends */
 	{ "max_backends below the backends", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n"
 	  "    max_backends: 1\n",
 	  .err = "max_backends (1) is less than the 2 backends of pool 'web'", .line = 7 },
 	{ "max_backends 0", IFACE POOLS "    max_backends: 0\n",
-	  .err = "max_backends must be an integer in 1..16777215, got '0'", .line = 5 },
-	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777215\n"
+	  .err = "max_backends must be an integer in 1..16777214, got '0'", .line = 5 },
+	{ "max_backends past the ids", IFACE POOLS "    max_backends: 16777214\n"
 	  "  - name: api\n    backends: [10.0.0.2:80]\n  - name: db\n    backends: [10.0.0.3:80]\n",
-	  .err = "max_backends of pools 'web' to 'api' add up to 16777216 backend ids, more than "
-		 "the 16777215 there are", .line = 5 },
+	  .err = "max_backends of pools 'web' to 'api' add up to 16777215 backend ids, more than "
+		 "the 16777214 there are", .line = 5 },
 
 	/* backends_file */
 	{ "backends_file missing", IFACE "pools:\n  - name: web\n    backends_file: nothere.txt\n",
@@ -828,9 +863,10 @@ static const struct cfg_case errors[] = {
 	  .in_file = true },
 	{ "duplicate of a backends file entry in a list",
 	  IFACE "pools:\n  - name: web\n    backends_file: b.txt\n"
-	  "  - name: api\n    backends: [10.0.0.3:80, 10.0.0.2:80]\n",
+	  "    backends: [10.0.0.3:80, 10.0.0.2:80]\n",
 	  .file = "10.0.0.1:80\n10.0.0.2:80\n",
-	  .err = "duplicate backend 10.0.0.2:80: already in pool 'web' (@FILE@:2)", .line = 6 },
+	  .err = "duplicate backend 10.0.0.2:80: already in pool 'web' (@CFG@:5)", .line = 2,
+	  .in_file = true },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -1023,7 +1059,7 @@ static void key_reference(void)
 		"\ninterface\n    interface name: 1..15 characters, none of / : or blanks; "
 		"required\n",
 		"\nxdp_mode\n    one of: 'native' or 'skb'; default: native\n",
-		"\npools[].max_backends\n    an integer in 1..16777215; default: the configured",
+		"\npools[].max_backends\n    an integer in 1..16777214; default: the configured",
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
@@ -1150,8 +1186,34 @@ static void diff(void)
 	config_free(&a);
 }
 
+/*
+ * A backend in two pools is probed once only if both send it the same
+ * probes at the same paces; thresholds may differ.
+ */
+static void same_probe(void)
+{
+	struct hc_config a = {
+		.port = 80, .interval_ms = 1000, .unhealthy_interval_ms = 5000,
+		.transition_interval_ms = 250, .timeout_ms = 200, .retransmits = 1,
+		.healthy_threshold = 3, .unhealthy_threshold = 2,
+	}, b = a;
+
+	check_context("config: same probe");
+	b.healthy_threshold = 5;
+	CHECK(config_same_probe(&a, &b));
+	b.unhealthy_interval_ms = 4000;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.transition_interval_ms = 500;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.retransmits = 0;
+	CHECK(!config_same_probe(&a, &b));
+}
+
 static void special_cases(void)
 {
+	same_probe();
 	no_such_file();
 	path_too_long();
 	pool_limit();

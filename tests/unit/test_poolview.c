@@ -28,7 +28,7 @@ static void set_state(struct fixture *f, uint32_t i, uint8_t s)
 
 static int view_init(struct fixture *f)
 {
-	return poolview_init(&f->pv, f->pools, f->up, N_POOLS, f->first, pool_total, f->h,
+	return poolview_init(&f->pv, f->pools, f->up, N_POOLS, f->first, pool_total, f->h, NULL,
 			     N_BACKENDS);
 }
 
@@ -136,27 +136,63 @@ static void fail_open(void)
 	poolview_free(&f.pv);
 }
 
-/* A record whose state bits say 3 (none) counts as unknown. */
-static void bad_state_is_unknown(void)
+/*
+ * Maint and draining backends count apart from the states and are in no up
+ * list; backends added and removed change the total; a free id (not in the
+ * used bitmap) counts nowhere.
+ */
+static void marks_and_membership(void)
 {
-	static struct fixture f;
+	struct xdphc_pool_summary pools[1] = { 0 };
+	struct xdphc_pool_slot up[8] = { 0 };
+	struct health h[8];
+	uint64_t used = 0x3f;		/* ids 0..5 hold backends, 6 and 7 are free */
+	uint32_t first = 0, cap = 8;
+	struct poolview pv;
 
-	fixture_init(&f);
-	for (uint32_t i = 0; i < N_BACKENDS; i++)
-		set_state(&f, i, XDPHC_STATE_DOWN);
-	set_state(&f, 3, 3);
-	CHECK_INT(view_init(&f), 0);
-	CHECK_UINT(f.pools[0].unknown, 1);
-	CHECK_UINT(f.pools[0].down, pool_total[0] - 1);
-	check_all(&f, "with a bad state byte");
-	poolview_free(&f.pv);
+	for (uint32_t i = 0; i < 8; i++)
+		h[i] = health_make(XDPHC_STATE_UP, true, 3);
+	h[1] = health_make(XDPHC_STATE_MAINT, false, 0);
+	health_set(&h[2], HEALTH_F_DRAIN, true);
+	CHECK_INT(poolview_init(&pv, pools, up, 1, &first, &cap, h, &used, 8), 0);
+	CHECK_UINT(pools[0].total, 6);
+	CHECK_UINT(pools[0].up, 4);
+	CHECK_UINT(pools[0].maint, 1);
+	CHECK_UINT(pools[0].draining, 1);
+	for (uint32_t k = 0; k < pools[0].up; k++)
+		CHECK(up[k].id != 1 && up[k].id != 2 && up[k].id < 6);
+	/* undrain: back in the up list */
+	health_set(&h[2], HEALTH_F_DRAIN, false);
+	poolview_change(&pv, 0, 2, PV_DRAINING, PV_UP);
+	CHECK_UINT(pools[0].up, 5);
+	CHECK_UINT(pools[0].draining, 0);
+	/* add id 6 (unknown), remove id 0 (up) */
+	used |= 1u << 6;
+	h[6] = health_make(XDPHC_STATE_UNKNOWN, false, 0);
+	poolview_change(&pv, 0, 6, PV_NONE, PV_UNKNOWN);
+	used &= ~1ull;
+	poolview_change(&pv, 0, 0, PV_UP, PV_NONE);
+	CHECK_UINT(pools[0].total, 6);
+	CHECK_UINT(pools[0].up, 4);
+	CHECK_UINT(pools[0].unknown, 1);
+	for (uint32_t k = 0; k < pools[0].up; k++)
+		CHECK(up[k].id >= 2 && up[k].id <= 5);
+	/* only maint left that is not removed: fail open */
+	for (uint32_t i = 2; i <= 6; i++) {
+		poolview_change(&pv, 0, i, poolview_bucket(h[i]), PV_NONE);
+		used &= ~(1ull << i);
+	}
+	CHECK_UINT(pools[0].total, 1);
+	CHECK_UINT(pools[0].up, 0);
+	CHECK(pools[0].flags & XDPHC_POOL_F_FAIL_OPEN);
+	poolview_free(&pv);
 }
 
 static void empty(void)
 {
 	struct poolview pv;
 
-	CHECK_INT(poolview_init(&pv, NULL, NULL, 0, NULL, NULL, NULL, 0), 0);
+	CHECK_INT(poolview_init(&pv, NULL, NULL, 0, NULL, NULL, NULL, NULL, 0), 0);
 	poolview_free(&pv);
 	CHECK(pv.pos == NULL);
 }
@@ -209,7 +245,7 @@ static void spare_ids(void)
 
 	for (uint32_t i = 0; i < 10; i++)
 		h[i] = health_make(XDPHC_STATE_UP, false, 0);
-	CHECK_INT(poolview_init(&pv, pools, up, 2, first, total, h, 10), 0);
+	CHECK_INT(poolview_init(&pv, pools, up, 2, first, total, h, NULL, 10), 0);
 	CHECK_UINT(pools[0].up, 3);
 	CHECK_UINT(pools[1].up, 2);
 	up[9].id = 5;			/* pool 1's last up slot now names a spare id of pool 0 */
@@ -226,7 +262,7 @@ void suite_poolview(void)
 	random_transitions();
 	foreign_writes();
 	fail_open();
-	bad_state_is_unknown();
+	marks_and_membership();
 	empty();
 	spare_ids();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "check.h"
 #include "scheduler.h"
@@ -139,6 +140,9 @@ static int rig_start(struct rig *r, uint64_t now, bool with_health)
 	fake_rig = r;
 	if (!r->slots.s || !r->tx.txq || (with_health && !r->health))
 		return -1;
+	/* Claimed: the scheduler skips ids that hold no backend. */
+	for (uint32_t i = 0; i < n; i++)
+		r->slots.s[i].family = AF_INET;
 	return sched_init(&r->s, &r->cfg, &r->slots, &r->tx, now, count_outcome, r);
 }
 

@@ -150,9 +150,50 @@ static void generations(void)
 	slots_mem_free(&sl);
 }
 
+/*
+ * Runtime churn: ids released and given new keys, many times more often
+ * than the table has entries.  Tombstones are taken again, so the table
+ * never fills, and every live slot stays findable, the old keys not.
+ */
+static void churn_reuses_tombstones(void)
+{
+	struct slots sl;
+	uint32_t n = 1000, lost = 0, ghosts = 0, fails = 0;
+	char err[256] = "";
+
+	CHECK_INT(slots_mem(&sl, n), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		__be32 addr[4] = { htonl(0x0a000000 + i) };
+
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+	}
+	CHECK_INT(slots_index(&sl, 40000, 16, err, sizeof(err)), 0);
+	for (uint32_t round = 1; round <= 50; round++) {
+		for (uint32_t i = 0; i < n; i += 3) {
+			__be32 addr[4] = { htonl(0x0b000000 + round * n + i) };
+			struct xdphc_slot_key old = key_of(&sl.s[i]);
+
+			slots_release(&sl, i);
+			ghosts += slots_find(&sl, &old) >= 0;
+			slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+			fails += slots_add(&sl, i, 40000, 16, err, sizeof(err)) != 0;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct xdphc_slot_key k = key_of(&sl.s[i]);
+
+		lost += slots_find(&sl, &k) != i;
+	}
+	CHECK_INT(fails, 0);
+	CHECK_INT(ghosts, 0);
+	CHECK_INT(lost, 0);
+	slots_mem_free(&sl);
+}
+
 void suite_slots(void)
 {
 	claim_index_find();
+	churn_reuses_tombstones();
 	index_refuses_crowding();
 	generations();
 }

@@ -31,10 +31,12 @@ import os
 import re
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
@@ -208,13 +210,14 @@ def rx_cost(n_frames: int = 200_000) -> dict:
 
 
 def start_engine(lab: Lab, pin: str, tmp: str, name: str, backends_file: str,
-                 index: bool = False, interval_s: float = INTERVAL_S) -> Engine:
-    """xdphc on the bench's backends, one pool, started (config and log:
-    TMP/NAME.yaml, TMP/NAME.log); close() stops it with SIGTERM."""
+                 index: bool = False, interval_s: float = INTERVAL_S, **pool_keys) -> Engine:
+    """xdphc on the bench's backends, one pool (with POOL_KEYS), started
+    (config and log: TMP/NAME.yaml, TMP/NAME.log); close() stops it with
+    SIGTERM."""
     eng = Engine(lab, pin, tmp, binary=XDPHC, name=name, close_grace=30)
-    eng.configure([pool("bench", backends_file=backends_file, interval=ms(interval_s),
-                        timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
-                        unhealthy_threshold=FALL)],
+    eng.configure([{**pool("bench", backends_file=backends_file, interval=ms(interval_s),
+                           timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
+                           unhealthy_threshold=FALL), **pool_keys}],
                   # below ip_local_port_range: reserving all of it is refused
                   source_ports="1024-32767", status_index=index)
     try:
@@ -326,6 +329,73 @@ def run_xdphc(lab: Lab, sim: BackendSim, n: int, seconds: float, tmp: str) -> di
             res["ready_index_s"] = eng.ready_s()
             time.sleep(2)
             res["memory_index"] = memory(eng.proc.pid)
+    return res
+
+
+def control_pipe(path: str, lines: list[str]) -> tuple[float, list[str]]:
+    """Send LINES to the control socket at PATH on one connection, pipelined;
+    (seconds until the last reply, the first line of each reply)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    data = "".join(line + "\n" for line in lines).encode()
+    t0 = time.monotonic()
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    buf, replies = b"", []
+    while len(replies) < len(lines):
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+        *blocks, buf = buf.split(b"\n\n")
+        replies += [b.decode().split("\n", 1)[0] for b in blocks]
+    dt = time.monotonic() - t0
+    sender.join()
+    s.close()
+    return dt, replies
+
+
+def run_runtime(lab: Lab, sim: BackendSim, n: int, tmp: str, k: int = 10_000) -> dict:
+    """K `backend add` then K `backend del` through the control socket of an
+    engine probing N backends at 1 s, while the schedule lag is sampled."""
+    addrs = backend_addrs(n + k)
+    bfile = os.path.join(tmp, "backends.txt")
+    write_backends(bfile, addrs, n)
+    extra = []
+    for a in addrs:
+        extra += [f"{a}:{p}" for p in range(PORT0, PORT0 + PORTS)]
+    extra = extra[n:n + k]
+    sim.set_rules([], default="up")
+    res: dict = {"backends": n, "commands": k}
+    with PinDir() as pin:
+        with start_engine(lab, pin, tmp, "xdphc-runtime", bfile, index=True,
+                          max_backends=n + k) as eng:
+            eng.wait_settled(30)
+            time.sleep(LAG_WINDOW_S)
+            before = eng.pools()["bench"]
+            name = pin[len("/sys/fs/bpf/"):].replace("/", "-")
+            path = f"/run/xdphc/{name}.sock"
+            lags, done = [], threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    lags.append(stats(eng)["sched_lag_p99_us"])
+                    done.wait(0.5)
+            t = threading.Thread(target=sample)
+            t.start()
+            for verb in ("add", "del"):
+                dt, replies = control_pipe(path, [f"backend {verb} bench {b}" for b in extra])
+                bad = [r for r in replies if not r.startswith("ok")]
+                res[f"{verb}_per_s"] = len(replies) / dt
+                res[f"{verb}_errors"] = len(bad) + k - len(replies)
+                if verb == "add":
+                    time.sleep(3)
+                    res["added_up"] = eng.pools()["bench"]["up"] - before["up"]
+            time.sleep(LAG_WINDOW_S)             # the samples cover the commands' window
+            done.set()
+            t.join()
+            res["lag_p99_max_ms"] = max(lags) / 1e3 if lags else float("nan")
+            res["total_after"] = eng.pools()["bench"]["total"]
     return res
 
 
@@ -645,6 +715,15 @@ def report(r: dict) -> str:
                   f"{fmt(x['started_per_s'], '/s')} = "
                   f"{x['started_per_s'] / x['demand_per_s'] * 100:.2f} % of N/interval "
                   f"(target within 1 %)"]
+    if "runtime" in r:
+        t = r["runtime"]
+        lines += [f"runtime changes at {t['backends']:,} backends, interval 1 s, one connection "
+                  f"to the control socket: {t['commands']:,} backend add at "
+                  f"{t['add_per_s']:,.0f}/s ({t['add_errors']} errors, {t['added_up']:,} of "
+                  f"the added up 3 s later), {t['commands']:,} backend del at "
+                  f"{t['del_per_s']:,.0f}/s ({t['del_errors']} errors); schedule lag p99 at "
+                  f"most {t['lag_p99_max_ms']:.2f} ms meanwhile (target <= 50); "
+                  f"{t['total_after']:,} backends after"]
     if "rx_cost" in r:
         c = r["rx_cost"]
         lines += [f"probe_rx per packet at {c['backends']:,} backends (BPF_PROG_TEST_RUN, "
@@ -686,7 +765,7 @@ def main() -> int:
     return 0
 
 
-ROWS = ("ceiling", "rx_cost", "xdphc", "masscan", "zmap", "haproxy", "loss")
+ROWS = ("ceiling", "rx_cost", "xdphc", "runtime", "masscan", "zmap", "haproxy", "loss")
 
 
 def sim_rows(res: dict, skip: set, args, tmp: str) -> None:
@@ -702,6 +781,10 @@ def sim_rows(res: dict, skip: set, args, tmp: str) -> None:
         with BackendSim(lab) as sim:
             if "xdphc" not in skip:
                 res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
+            if "runtime" not in skip:
+                say(f"xdphc: 10,000 backend add and del through the control socket at "
+                    f"{args.backends:,} backends ...")
+                res["runtime"] = run_runtime(lab, sim, args.backends, tmp)
             # The peers have no XDP program of their own: without one, the
             # frames the simulator sends back with XDP_TX wait in the veth's
             # ring until the next frame comes (see tools/lab/xdp_pass.bpf.c).

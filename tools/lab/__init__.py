@@ -31,6 +31,7 @@ Modules, one concern each:
     packet   checksums, TCP/IP packets, Ethernet frames, raw sends
     connect  connect() checks from a namespace
     bpf      bpf(2) calls, bpffs and pin directories, XDP on a veth
+    libbpf   libbpf's loader calls through ctypes (open, size, reuse, load)
     lab      the Lab class, its state file, teardown and cleanup
     cli      the command line (tools/xhclab.py, python3 -m lab)
     engine   the xdphc engine in a lab, and its config writer
@@ -46,7 +47,8 @@ Run the engine with lab.engine.Engine, or with ``lab.nsenter_prefix() +
 ["build/xdphc", ...]`` (nsenter, not ``ip netns exec``: the latter remounts
 /sys, so bpffs pins would not be shared).
 
-Python 3.11 standard library only (the engine's config writer: python3-yaml).
+Python 3.11 standard library only (the engine's config writer: python3-yaml;
+lab.libbpf: libbpf.so.1, from libbpf1, which libbpf-dev depends on).
 Needs iproute2 (ip, ss), nftables (nft), ethtool and util-linux (nsenter);
 must run as root.
 """

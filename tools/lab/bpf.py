@@ -4,7 +4,8 @@ packages), bpffs and pin directories, and attaching XDP programs.
 
 - load_xdp_tx_prog() + xdp_live_run(): a minimal XDP_TX program run with
   BPF_PROG_RUN live frames, the same kernel path the engine's probe_tx uses.
-- obj_get/obj_pin, lookup/update/delete, percpu_u64_sum: pinned objects and maps.
+- obj_get/obj_pin, lookup/update/delete, percpu_u64_sum, map_info: pinned
+  objects and maps.
 - PinDir: a unique test pin directory /sys/fs/bpf/xhc-test-<sfx>, removed after.
 - XdpTool: a lab tool's XDP program (tools/sim, tools/lb_forwarder) loaded with
   its maps pinned under /sys/fs/bpf/xhc-<tool>-<lab>, attached natively to a veth.
@@ -16,6 +17,7 @@ import ctypes
 import os
 import re
 import struct
+from typing import NamedTuple
 
 from .names import (PIN_DIR_PREFIXES, PIN_PREFIX, PIN_ROOT, SFX_RE, TOOL_PIN_PREFIXES,
                     new_suffix, tool_obj)
@@ -31,6 +33,7 @@ _BPF_PROG_LOAD = 5
 _BPF_OBJ_PIN = 6
 _BPF_OBJ_GET = 7
 _BPF_PROG_TEST_RUN = 10
+_BPF_OBJ_GET_INFO_BY_FD = 15
 _BPF_PROG_TYPE_XDP = 6
 _BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 
@@ -116,6 +119,25 @@ def lookup(fd: int, key: bytes, size: int) -> bytes:
     buf = ctypes.create_string_buffer(size)
     _map_op(_BPF_MAP_LOOKUP_ELEM, fd, key, buf)
     return buf.raw
+
+
+class MapInfo(NamedTuple):
+    """The head of struct bpf_map_info."""
+    type: int
+    id: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+
+
+def map_info(fd: int) -> MapInfo:
+    """BPF_OBJ_GET_INFO_BY_FD of a map: its id (unique while it lives) and layout."""
+    info = ctypes.create_string_buffer(4 * len(MapInfo._fields))
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
+    sys_bpf(_BPF_OBJ_GET_INFO_BY_FD, attr)
+    return MapInfo(*struct.unpack_from("<6I", info.raw))
 
 
 def ncpus_possible() -> int:
@@ -237,8 +259,16 @@ def remove_tool_pins(sfx: str, prefix: str | None = None) -> bool:
 
 # ---- XDP on a veth -------------------------------------------------------------
 
-def _xdpdrv(ns: str, dev: str, *how: str, check: bool = True) -> None:
-    run(nsenter_prefix(ns) + ["ip", "link", "set", "dev", dev, "xdpdrv", *how], check=check)
+def _xdpdrv(ns: str, dev: str, *how: str, check: bool = True, force: bool = False) -> None:
+    run(nsenter_prefix(ns) + ["ip", *(["-force"] if force else []), "link", "set", "dev", dev,
+                              "xdpdrv", *how], check=check)
+
+
+def attach_xdp_pinned(ns: str, dev: str, path: str, replace: bool = False) -> None:
+    """Attach the pinned XDP program PATH to DEV in NS; with REPLACE in place
+    of the one attached (one atomic swap: no packet goes without a program),
+    else only if none is."""
+    _xdpdrv(ns, dev, "pinned", path, force=replace)
 
 
 def attach_xdp_obj(ns: str, dev: str, obj: str) -> None:
@@ -272,6 +302,7 @@ class XdpTool:
         self.sfx, self.prefix, self.ns, self.dev = sfx, prefix, ns, dev
         self.dir = tool_pin_dir(sfx, prefix)
         self.attached = False
+        self.owns_pins = True
         self._fds: dict[str, int] = {}
         remove_tool_pins(sfx, prefix)
         try:
@@ -292,6 +323,13 @@ class XdpTool:
     def fd(self, name: str) -> int:
         return self._fds[name]
 
+    def release(self) -> None:
+        """Close the fds only: another loader replaced the program on the
+        interface and took over the pins (an upgrade), close() must not
+        detach or unpin what is now its."""
+        self.attached = self.owns_pins = False
+        self.close()
+
     def close(self) -> None:
         for fd in self._fds.values():
             with contextlib.suppress(OSError):
@@ -300,7 +338,8 @@ class XdpTool:
         if self.attached and netns_exists(self.ns):
             detach_xdp(self.ns, self.dev, check=False)
         self.attached = False
-        remove_tool_pins(self.sfx, self.prefix)
+        if self.owns_pins:
+            remove_tool_pins(self.sfx, self.prefix)
 
     def __enter__(self):
         return self

@@ -166,6 +166,18 @@ class Engine:
         return subprocess.run(self.cmd(*args), capture_output=True, text=True,
                               timeout=timeout)
 
+    def control(self, *args: str) -> subprocess.CompletedProcess:
+        """`xdphc ARGS --pin-path PIN_DIR`, e.g. control("backend", "add", "web",
+        "10.0.0.1:80"): a command to the running engine's control socket."""
+        return self.run_once(*args, "--pin-path", self.pin_dir)
+
+    def pools(self) -> dict[str, dict]:
+        """`xdphc pool list --json`, by pool name."""
+        r = self.control("pool", "list", "--json")
+        if r.returncode != 0:
+            raise EngineError(f"xdphc pool list failed: {r.stderr}")
+        return {p["name"]: p for p in json.loads(r.stdout.split("\n", 1)[1])["pools"]}
+
     # -- reading results -----------------------------------------------
     def status(self, pool: str | None = None, summary: bool = False) -> dict:
         """`xdphc status --json` (of one POOL; pools and stats only with SUMMARY)."""

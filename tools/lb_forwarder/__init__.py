@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """lb_forwarder: the example XDP load balancer, a consumer of xdphc's ABI
-(README.md in this folder)."""
-from .lb_forwarder import COUNTERS, Forwarder
+(README.md in this folder); flows: traffic through it in a lab."""
+from .lb_forwarder import COUNTERS, FLOW_ENTRIES, EngineMismatch, Forwarder, read_meta
 
-__all__ = ["COUNTERS", "Forwarder"]
+__all__ = ["COUNTERS", "FLOW_ENTRIES", "EngineMismatch", "Forwarder", "read_meta"]

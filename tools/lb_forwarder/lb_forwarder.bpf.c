@@ -2,10 +2,16 @@
 /*
  * A small XDP load balancer that follows xdphc's health results, using only
  * the pinned maps of include/xdphc/abi.h.  Packets to a VIP (address, port,
- * protocol in `vips`) go to one backend of the VIP's pool, chosen by a hash
- * of the 5-tuple among the pool's up backends (pool_up), or among all of
- * them when the pool is fail-open; the destination address and port are
- * rewritten to the backend's (NAT) and the frame is sent back out.
+ * protocol in `vips`) go to one backend of the VIP's pool; the destination
+ * address and port are rewritten to the backend's (NAT) and the frame is
+ * sent back out.
+ *
+ * A flow (its 5-tuple) keeps its backend in `flows`, an LRU hash, for as long
+ * as that backend is up and still the same backend (same generation): a
+ * draining backend keeps its flows, a down, removed or reused one loses
+ * them.  A new flow, a TCP SYN, or a flow whose backend cannot keep it is
+ * given one of the pool's up backends (pool_up: never a draining one), by a
+ * hash of the 5-tuple, or any backend of the pool when it is fail-open.
  *
  * Everything else is handed to xdphc's reply program with a tail call
  * (xdphc_chain[0]): forwarding and probing share the interface without
@@ -29,6 +35,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #endif
 
 #define READ_ONCE_U32(p) (*(volatile const __u32 *)(p))
+#define barrier() asm volatile("" ::: "memory")
+
+/* The flow table's size when the loader does not give one (lb_forwarder.py does). */
+#define LB_FLOW_ENTRIES 65536
 
 struct lb_vip {
 	__be32 addr;
@@ -38,12 +48,45 @@ struct lb_vip {
 };
 
 enum lb_counter {
-	LB_FORWARDED = 0,	/* to an up backend */
+	LB_FORWARDED = 0,	/* a new pick: to an up backend */
 	LB_FAIL_OPEN,		/* to any backend: no backend up */
 	LB_RECHECKED,		/* the up list moved under us; picked again */
 	LB_NO_ROUTE,		/* no next hop for the backend */
 	LB_CHAINED,		/* not a VIP: tail call to xdphc */
+	LB_FLOW_HIT,		/* a known flow, to its backend */
+	LB_FLOW_MOVED,		/* a known flow whose backend cannot keep it: picked again */
 	LB_CNT_MAX,
+};
+
+/* A flow, as the packets to the VIP carry it (network order). */
+struct lb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad[3];
+};
+
+/*
+ * The backend a flow was given: its id and the generation the id had then
+ * (an id freed by `backend del` may later name another backend).
+ */
+struct lb_flow {
+	__u32 id;
+	__u16 generation;
+	__u16 reserved;
+};
+
+/* What the forwarder needs of status[id], read as one record. */
+struct lb_backend {
+	__be32 addr;
+	__be16 port;
+	__u16 generation;
+	__u16 pool_id;
+	__u8 family;
+	__u8 state;
+	__u8 flags;
 };
 
 struct {
@@ -52,6 +95,18 @@ struct {
 	__type(value, __u32);		/* xdphc pool id */
 	__uint(max_entries, 64);
 } vips SEC(".maps");
+
+/*
+ * The flow table.  No timestamps: the LRU forgets the flows least recently
+ * seen when it is full, and a forgotten flow is picked again (the same
+ * backend, unless the pool's up list changed meanwhile).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_flow_key);
+	__type(value, struct lb_flow);
+	__uint(max_entries, LB_FLOW_ENTRIES);
+} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -95,19 +150,65 @@ static __always_inline __u32 flow_hash(const struct iphdr *ip, __u16 sport, __u1
 	return mix(ip->saddr ^ mix(ip->daddr ^ mix(((__u32)sport << 16 | dport) ^ ip->protocol)));
 }
 
-static __always_inline int is_up(__u32 id)
+/*
+ * status[id] under its seqlock (docs/ABI.md, "Consistency"): the state,
+ * generation and address a decision rests on belong to the same backend.
+ * -1 if the engine was writing the entry on every try.
+ */
+static __always_inline int read_backend(__u32 id, struct lb_backend *b)
 {
 	struct xdphc_backend_status *st = bpf_map_lookup_elem(&status, &id);
 
-	return st && st->state == XDPHC_STATE_UP;
+	if (!st)
+		return -1;
+	for (int k = 0; k < 4; k++) {
+		__u32 seq = READ_ONCE_U32(&st->seq);
+
+		if (seq & 1)
+			continue;
+		barrier();
+		b->family = st->key.family;
+		b->addr = st->key.addr[0];
+		b->port = st->key.port;
+		b->state = st->state;
+		b->flags = st->flags;
+		b->generation = st->generation;
+		b->pool_id = st->pool_id;
+		barrier();
+		if (READ_ONCE_U32(&st->seq) == seq)
+			return 0;
+	}
+	return -1;
+}
+
+/* May take new flows: up and not draining (what the up list holds). */
+static __always_inline int takes_new(const struct lb_backend *b)
+{
+	return b->family == AF_INET && b->state == XDPHC_STATE_UP &&
+	       !(b->flags & XDPHC_BACKEND_F_DRAIN);
 }
 
 /*
- * The pool's up list, or every backend when the pool is fail-open.  An up
- * list entry is checked against its state byte: the engine may be moving
- * entries at this very moment (docs/ABI.md).
+ * May keep flow F of pool POOL: still the backend F was given (same
+ * generation, in the pool) and up.  Draining or not: a draining backend
+ * keeps its flows.
  */
-static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __u32 *id)
+static __always_inline int keeps(const struct lb_backend *b, const struct lb_flow *f,
+				 __u32 pool)
+{
+	return b->family == AF_INET && b->state == XDPHC_STATE_UP &&
+	       b->generation == f->generation && b->pool_id == pool;
+}
+
+/*
+ * A backend for a new flow: the pool's up list, or every backend when the
+ * pool is fail-open.  An up list entry is checked against its status entry:
+ * the engine may be moving entries at this very moment (docs/ABI.md).
+ * 0: an up backend, to remember; 1: a fail-open pick, not worth
+ * remembering (its backend is not up); -1: none.
+ */
+static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __u32 *id,
+				struct lb_backend *b)
 {
 	__u32 total = ps->total, up = READ_ONCE_U32(&ps->up);
 
@@ -118,7 +219,7 @@ static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __
 			__u32 slot = ps->first + (h + k) % up;
 			struct xdphc_pool_slot *cand = bpf_map_lookup_elem(&pool_up, &slot);
 
-			if (cand && is_up(cand->id)) {
+			if (cand && !read_backend(cand->id, b) && takes_new(b)) {
 				*id = cand->id;
 				count(k ? LB_RECHECKED : LB_FORWARDED);
 				return 0;
@@ -127,7 +228,7 @@ static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __
 	}
 	*id = ps->first + h % total;
 	count(LB_FAIL_OPEN);
-	return 0;
+	return read_backend(*id, b) ? -1 : 1;
 }
 
 static __always_inline __u16 csum_add_sub(__u16 check, __u32 from, __u32 to)
@@ -143,17 +244,16 @@ static __always_inline __u16 csum_add_sub(__u16 check, __u32 from, __u32 to)
 }
 
 static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip,
-				   __be16 *dport, __sum16 *l4check, __u32 id)
+				   __be16 *dport, __sum16 *l4check, const struct lb_backend *b)
 {
-	struct xdphc_backend_status *st = bpf_map_lookup_elem(&status, &id);
 	struct bpf_fib_lookup fib = {};
 	__be32 old_addr = ip->daddr;
 	__be16 old_port = *dport;
 
-	if (!st || st->key.family != AF_INET)
+	if (b->family != AF_INET)
 		return XDP_DROP;
-	ip->daddr = st->key.addr[0];
-	*dport = st->key.port;
+	ip->daddr = b->addr;
+	*dport = b->port;
 	ip->check = csum_add_sub(ip->check, old_addr, ip->daddr);
 	/* A UDP checksum of 0 means "none" and stays so. */
 	if (l4check && (ip->protocol == IPPROTO_TCP || *l4check)) {
@@ -186,6 +286,42 @@ static __always_inline int chain(struct xdp_md *ctx)
 	return XDP_PASS;	/* xdphc not linked in: the kernel takes it */
 }
 
+/*
+ * The backend of the flow FK to pool POOL: the one it has if that backend
+ * can keep it, else a new pick, remembered if it is an up backend.  A TCP
+ * SYN starts a new connection: it is picked anew even on a known tuple (a
+ * port reused by the client), so it never lands on a draining backend.
+ */
+static __always_inline int flow_backend(const struct lb_flow_key *fk, int syn,
+					const struct xdphc_pool_summary *ps, __u32 pool,
+					__u32 h, struct lb_backend *b)
+{
+	struct lb_flow *f = syn ? NULL : bpf_map_lookup_elem(&flows, fk);
+	struct lb_flow nf = {};
+	int known = 0, r;
+
+	if (f) {
+		nf = *f;
+		if (!read_backend(nf.id, b) && keeps(b, &nf, pool)) {
+			count(LB_FLOW_HIT);
+			return 0;
+		}
+		count(LB_FLOW_MOVED);
+		known = 1;
+	}
+	r = pick(ps, h, &nf.id, b);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		nf.generation = b->generation;
+		nf.reserved = 0;
+		bpf_map_update_elem(&flows, fk, &nf, BPF_ANY);
+	} else if (known) {
+		bpf_map_delete_elem(&flows, fk);	/* its backend is gone: forget it */
+	}
+	return 0;
+}
+
 SEC("xdp")
 int lb_forward(struct xdp_md *ctx)
 {
@@ -194,10 +330,13 @@ int lb_forward(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct lb_vip vip = {};
+	struct lb_flow_key fk = {};
+	struct lb_backend b = {};
 	__sum16 *l4check = NULL;
 	__be16 *ports;
 	struct xdphc_pool_summary *ps;
-	__u32 *pool, id;
+	__u32 *pool;
+	int syn = 0;
 
 	/* xdphc's own SYN runs (loopback ingress) and fragments are never ours. */
 	if (ctx->ingress_ifindex == 1 || (void *)(ip + 1) > data_end ||
@@ -211,6 +350,7 @@ int lb_forward(struct xdp_md *ctx)
 			return chain(ctx);
 		ports = &tcp->source;
 		l4check = &tcp->check;
+		syn = tcp->syn && !tcp->ack;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *udp = (void *)(ip + 1);
 
@@ -228,8 +368,15 @@ int lb_forward(struct xdp_md *ctx)
 	if (!pool)
 		return chain(ctx);
 	ps = bpf_map_lookup_elem(&pools, pool);
-	if (!ps || !ps->in_use ||
-	    pick(ps, flow_hash(ip, bpf_ntohs(ports[0]), bpf_ntohs(ports[1])), &id))
+	if (!ps || !ps->in_use)
 		return XDP_DROP;
-	return forward(ctx, eth, ip, &ports[1], l4check, id);
+	fk.saddr = ip->saddr;
+	fk.daddr = ip->daddr;
+	fk.sport = ports[0];
+	fk.dport = ports[1];
+	fk.protocol = ip->protocol;
+	if (flow_backend(&fk, syn, ps, *pool,
+			 flow_hash(ip, bpf_ntohs(ports[0]), bpf_ntohs(ports[1])), &b))
+		return XDP_DROP;
+	return forward(ctx, eth, ip, &ports[1], l4check, &b);
 }
