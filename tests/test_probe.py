@@ -208,7 +208,9 @@ def test_bpftool_shows_named_fields_and_agrees_with_cli(lab, engine):
     index = engine.bpftool_dump("index")
     assert len(index) == 3
     for e in index:
-        assert ids[(e["key"]["addr"][0], e["key"]["port"])] == e["value"]
+        k = e["key"]["backend"]
+        assert ids[(k["addr"][0], k["port"])] == e["value"]
+        assert e["key"]["pool_id"] == 0
     web = [p["value"] for p in pools if p["value"]["in_use"]]
     cli_pools = engine.status()["pools"]
     assert len(web) == 1 and len(cli_pools) == 1

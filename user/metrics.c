@@ -35,18 +35,22 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 
 static void render_pools(FILE *f, const struct metrics_snapshot *s)
 {
-	header(f, "xdphc_backends", "gauge", "Backends by pool and state.");
+	header(f, "xdphc_backends", "gauge",
+	       "Backends by pool and state; draining ones apart, whatever their state.");
 	for (size_t p = 0; p < s->n_pools; p++) {
 		const struct xdphc_pool_summary *ps = &s->pools[p];
 		const uint32_t n[NAMES_N_STATES] = {
 			[XDPHC_STATE_UNKNOWN] = ps->unknown,
 			[XDPHC_STATE_UP] = ps->up,
 			[XDPHC_STATE_DOWN] = ps->down,
+			[XDPHC_STATE_MAINT] = ps->maint,
 		};
 
 		for (int i = 0; i < NAMES_N_STATES; i++)
 			fprintf(f, "xdphc_backends{pool=\"%s\",state=\"%s\"} %u\n", ps->name,
 				state_name(i), n[i]);
+		fprintf(f, "xdphc_backends{pool=\"%s\",state=\"draining\"} %u\n", ps->name,
+			ps->draining);
 	}
 	header(f, "xdphc_pool_fail_open", "gauge",
 	       "1 when no backend of the pool is up: load balancers should use them all.");

@@ -82,36 +82,87 @@ static __u32 pinned_abi(const struct pins *p)
 	return ver;
 }
 
-static int try_reuse(struct pins *p, enum pin_map which, size_t capacity)
+/* The pinned map of which, if a consumer of the current abi.h could read it as ours. */
+static int reusable(struct pins *p, enum pin_map which, size_t capacity,
+		    struct bpf_map_info *info)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
+	__u32 len = sizeof(*info);
 	struct bpf_map *map = skel_map(p, which);
 	char path[PATH_MAX + 16];
-	int fd, e;
+	int fd;
 
 	pin_path(path, sizeof(path), p->dir, which);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return 0;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		return -1;
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len)) {
 		close(fd);
-		return 0;
+		return -1;
 	}
 	if (p->old_abi != XDPHC_ABI_VERSION ||
-	    !compatible(&info, map, capacity, sized_by_backends(which))) {
-		if (which == PIN_STATUS && same_layout(&info, map)) {
+	    !compatible(info, map, capacity, sized_by_backends(which))) {
+		if (which == PIN_STATUS && same_layout(info, map)) {
 			p->old_status_fd = fd;
-			p->old_status_max = info.max_entries;
+			p->old_status_max = info->max_entries;
 		} else {
 			close(fd);
 		}
-		return 0;
+		return -1;
 	}
-	bpf_map__set_max_entries(map, info.max_entries);
+	return fd;
+}
+
+static int reuse(struct pins *p, enum pin_map which, int fd, const struct bpf_map_info *info)
+{
+	struct bpf_map *map = skel_map(p, which);
+	int e;
+
+	bpf_map__set_max_entries(map, info->max_entries);
 	e = bpf_map__reuse_fd(map, fd) ? -errno : 0;
 	close(fd);
 	p->reused[which] = !e;
+	return e;
+}
+
+/*
+ * The maps that describe backends (status, index, pools, pool_up) are kept
+ * all together or not at all: a consumer holding the old fds must not read
+ * live pool counts over a frozen up list.
+ */
+static bool describes_backends(enum pin_map which)
+{
+	return which != PIN_STATS && which != PIN_META;
+}
+
+static int try_reuse_all(struct pins *p, size_t capacity, bool index, char *err, size_t errlen)
+{
+	struct bpf_map_info info[PIN_NR];
+	int fd[PIN_NR], e = 0;
+	bool all = true;
+
+	for (int i = 0; i < PIN_NR; i++) {
+		fd[i] = i == PIN_INDEX && !index ? -1 : reusable(p, i, capacity, &info[i]);
+		if (fd[i] < 0 && describes_backends(i) && (i != PIN_INDEX || index))
+			all = false;
+	}
+	for (int i = 0; i < PIN_NR; i++) {
+		if (fd[i] < 0)
+			continue;
+		if (describes_backends(i) && !all) {
+			if (i == PIN_STATUS) {		/* still read, to carry states over */
+				p->old_status_fd = fd[i];
+				p->old_status_max = info[i].max_entries;
+			} else {
+				close(fd[i]);
+			}
+			continue;
+		}
+		if (!e && (e = reuse(p, i, fd[i], &info[i])))
+			snprintf(err, errlen, "reusing %s/%s: %s", p->dir, pin_names[i], strerror(-e));
+		else if (e)
+			close(fd[i]);
+	}
 	return e;
 }
 
@@ -140,16 +191,9 @@ int pins_open(struct pins *p, const char *dir, size_t capacity, bool index,
 	p->old_abi = pinned_abi(p);
 	if (!p->old_abi)
 		p->old_abi = XDPHC_ABI_VERSION;	/* nothing pinned, or a map without meta */
-	for (int i = 0; i < PIN_NR; i++) {
-		if (i == PIN_INDEX && !index)
-			continue;
-		e = try_reuse(p, i, capacity);
-		if (e) {
-			snprintf(err, errlen, "reusing %s/%s: %s", dir, pin_names[i],
-				 strerror(-e));
-			return e;
-		}
-	}
+	e = try_reuse_all(p, capacity, index, err, errlen);
+	if (e)
+		return e;
 	e = pins_bpf__load(p->skel);
 	if (e) {
 		snprintf(err, errlen, "creating the status maps: %s", strerror(-e));

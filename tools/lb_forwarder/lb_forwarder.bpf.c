@@ -207,6 +207,8 @@ static __always_inline int keeps(const struct lb_backend *b, const struct lb_flo
  * 0: an up backend, to remember; 1: a fail-open pick, not worth
  * remembering (its backend is not up); -1: none.
  */
+#define FAIL_OPEN_SCAN 64
+
 static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __u32 *id,
 				struct lb_backend *b)
 {
@@ -226,9 +228,24 @@ static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __
 			}
 		}
 	}
-	*id = ps->first + h % total;
-	count(LB_FAIL_OPEN);
-	return read_backend(*id, b) ? -1 : 1;
+	/*
+	 * Fail open: any backend of the pool, from [first, first + total) as
+	 * long as its ids have no gaps.  Backends removed at runtime leave gaps
+	 * (and others then sit past first + total), so the pick goes on from
+	 * there to the next id of [first, first + capacity) that holds a
+	 * backend not in maintenance, within FAIL_OPEN_SCAN ids.
+	 */
+	__u32 cap = ps->capacity > total ? ps->capacity : total, start = h % total;
+
+	for (__u32 k = 0; k < FAIL_OPEN_SCAN && k < cap; k++) {
+		*id = ps->first + (start + k) % cap;
+		if (!read_backend(*id, b) && b->family == AF_INET &&
+		    b->state != XDPHC_STATE_MAINT) {
+			count(LB_FAIL_OPEN);
+			return 1;
+		}
+	}
+	return -1;
 }
 
 static __always_inline __u16 csum_add_sub(__u16 check, __u32 from, __u32 to)
