@@ -194,7 +194,7 @@ static double pool_rate(const struct sched_pool *sp)
 {
 	uint32_t ms = sp->pace_ms[SCHED_PACE_POOL];
 
-	for (int p = 0; p < SCHED_PACE_N; p++)
+	for (int p = SCHED_PACE_POOL + 1; p < SCHED_PACE_N; p++)
 		if (sp->pace_ms[p] < ms)
 			ms = sp->pace_ms[p];
 	return sp->active * 1000.0 / ms;
@@ -710,14 +710,16 @@ static void issue_waiting(struct scheduler *s, struct sched_pool *sp, enum sched
 }
 
 /*
- * The same SYN again, if the probe is still unanswered and before its
- * deadline: same generation, so the first answer to either SYN counts.
+ * The same SYN again, if the probe is still unanswered, before its
+ * deadline, and its backend still probed (not removed or paused since):
+ * same generation, so the first answer to either SYN counts.
  */
 static bool retransmit(struct scheduler *s, struct sched_pool *sp, uint32_t b, uint64_t now)
 {
 	struct slot_outcome so;
 
-	if (deadline_passed(s, b, now) || slots_outcome(s->slots, b, &so))
+	if (deadline_passed(s, b, now) || !slots_live(s->slots, b) ||
+	    slots_outcome(s->slots, b, &so))
 		return false;
 	sp->retransmitted++;
 	s->st.retransmitted++;

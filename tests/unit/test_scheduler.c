@@ -572,6 +572,43 @@ static void retransmits_not_past_deadline(void)
 	rig_free(&r);
 }
 
+/*
+ * Even backends are removed (their slots released) while their probes are
+ * in flight or waiting off the cadence: from then on they get no SYN, no
+ * retransmit, and once their probes end their ids are free, the owed and
+ * pace bits with them.
+ */
+static void removed_get_nothing(void)
+{
+	uint64_t t0 = 1000 * S, t, cut;
+	struct rig r;
+
+	memset(rtx_log, 0, sizeof(rtx_log));
+	rig_setup(&r, RTX_N, 1000, 400);
+	r.pool.hc.retransmits = 1;
+	r.pool.hc.transition_interval_ms = 500;
+	r.pool.hc.unhealthy_interval_ms = 3000;
+	CHECK_INT(rig_start(&r, t0, true), 0);
+	fake_log = rtx_log;
+	t = run_until(&r, t0, t0 + 1500 * MS);
+	CHECK(bq_len(&r.s.pools[0].wait[SCHED_PACE_DOWN]) > 4);
+	CHECK(bq_len(&r.s.pools[0].inflight) > 4);
+	cut = t;
+	for (uint32_t b = 0; b < RTX_N; b += 2)
+		r.slots.s[b].family = 0;
+	run_until(&r, t, t + 3 * S);
+	for (uint32_t b = 0; b < RTX_N; b++) {
+		const struct syn_log *l = &rtx_log[b];
+
+		CHECK_MSG(b & 1 ? l->syn[l->n - 1].t > cut : l->syn[l->n - 1].t < cut,
+			  "backend %u: last SYN %.3f s after the cut", b,
+			  ((double)l->syn[l->n - 1].t - cut) / 1e9);
+		if (!(b & 1))
+			CHECK_MSG(!sched_busy(&r.s, b), "removed backend %u still busy", b);
+	}
+	rig_free(&r);
+}
+
 /* One probe in ten gets no answer (by backend and generation: no pattern per backend). */
 static bool answer_nine_in_ten(uint32_t b, const struct syn_log *l)
 {
@@ -660,6 +697,7 @@ void suite_scheduler(void)
 	retransmits_unanswered(3);
 	retransmits_answered();
 	retransmits_not_past_deadline();
+	removed_get_nothing();
 	timeout_equal_to_interval();
 	paces_at_scale();
 }
