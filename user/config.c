@@ -1200,28 +1200,37 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 }
 
 /*
- * The canaries' health check: as often and as impatient as the most
- * demanding pool, so that a canary's verdict is never older than the
- * timeouts it is asked to explain; thresholds of 1, so that its published
- * state is its last probe's result.
+ * The canaries' health check: as often, as impatient and as persistent
+ * (retransmits) as the most demanding pool, so that a canary's verdict is
+ * never older than the timeouts it is asked to explain; at that pace
+ * whatever their state (a down canary must be heard again soon);
+ * thresholds of 1, so that its published state is its last probe's result.
  */
 static void canary_pool_init(struct config *cfg, struct pool_cfg *cp)
 {
+	struct hc_config *hc = &cp->hc;
+
 	snprintf(cp->name, sizeof(cp->name), "%s", CONFIG_CANARY_POOL);
 	cp->canaries = true;
 	cp->max_down_ppm = CONFIG_PPM;
 	cp->first = cfg->n_backends;
-	cp->hc = cfg->pools[0].hc;
+	*hc = cfg->pools[0].hc;
 	for (size_t p = 1; p < cfg->n_pools; p++) {
-		if (cfg->pools[p].hc.interval_ms < cp->hc.interval_ms)
-			cp->hc.interval_ms = cfg->pools[p].hc.interval_ms;
-		if (cfg->pools[p].hc.timeout_ms < cp->hc.timeout_ms)
-			cp->hc.timeout_ms = cfg->pools[p].hc.timeout_ms;
+		const struct hc_config *o = &cfg->pools[p].hc;
+
+		if (o->interval_ms < hc->interval_ms)
+			hc->interval_ms = o->interval_ms;
+		if (o->timeout_ms < hc->timeout_ms)
+			hc->timeout_ms = o->timeout_ms;
+		if (o->retransmits > hc->retransmits)
+			hc->retransmits = o->retransmits;
 	}
-	cp->hc.port = 0;
-	cp->hc.jitter_ms = cp->hc.interval_ms / 100;
-	cp->hc.healthy_threshold = 1;
-	cp->hc.unhealthy_threshold = 1;
+	hc->unhealthy_interval_ms = hc->interval_ms;
+	hc->transition_interval_ms = hc->interval_ms;
+	hc->port = 0;
+	hc->jitter_ms = hc->interval_ms / 100;
+	hc->healthy_threshold = 1;
+	hc->unhealthy_threshold = 1;
 }
 
 /*
@@ -1355,6 +1364,34 @@ static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *
 	return sc->finish(ld, node);
 }
 
+/*
+ * A probe must end before the next probe of its backend is due, at every
+ * pace the backend may be probed at: the timeout is at most the shortest
+ * of the intervals.
+ */
+static int hc_timeout(struct loader *ld, const struct pool_cfg *pool, struct hc_config *hc)
+{
+	const struct { enum cfg_key key; uint32_t ms; } iv[] = {
+		{ CFG_HC_INTERVAL, hc->interval_ms },
+		{ CFG_HC_UNHEALTHY_INTERVAL, hc->unhealthy_interval_ms },
+		{ CFG_HC_TRANSITION_INTERVAL, hc->transition_interval_ms },
+	};
+	size_t min = 0;
+
+	for (size_t i = 1; i < sizeof(iv) / sizeof(iv[0]); i++)
+		if (iv[i].ms < iv[min].ms)
+			min = i;
+	if (hc->timeout_ms <= iv[min].ms)
+		return 0;
+	/* A short interval must not trip over a timeout nobody wrote. */
+	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
+		hc->timeout_ms = iv[min].ms;
+		return 0;
+	}
+	return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed %s (%ums)",
+			hc->timeout_ms, keys[iv[min].key].name, iv[min].ms);
+}
+
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
 {
 	const struct pool_cfg *pool = cur_pool(ld);
@@ -1367,15 +1404,11 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 		return fail_key(ld, CFG_HC_JITTER,
 				"jitter (%ums) must not exceed half the interval (%ums)",
 				hc->jitter_ms, hc->interval_ms);
-	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
-		/* A short interval must not trip over a timeout nobody wrote. */
-		if (hc->timeout_ms > hc->interval_ms)
-			hc->timeout_ms = hc->interval_ms;
-	} else if (hc->timeout_ms > hc->interval_ms) {
-		return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed interval (%ums)",
-				hc->timeout_ms, hc->interval_ms);
-	}
-	return 0;
+	if (!pool_has(pool, CFG_HC_UNHEALTHY_INTERVAL))
+		hc->unhealthy_interval_ms = hc->interval_ms;
+	if (!pool_has(pool, CFG_HC_TRANSITION_INTERVAL))
+		hc->transition_interval_ms = hc->interval_ms;
+	return hc_timeout(ld, pool, hc);
 }
 
 /* Room to add backends at runtime without moving any backend's id. */
@@ -1606,7 +1639,10 @@ uint32_t config_id_count(const struct config *cfg)
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
 {
 	return a->protocol == b->protocol && a->port == b->port &&
-	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms;
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	       a->unhealthy_interval_ms == b->unhealthy_interval_ms &&
+	       a->transition_interval_ms == b->transition_interval_ms &&
+	       a->retransmits == b->retransmits;
 }
 
 /*

@@ -47,8 +47,11 @@ struct hc_config {
 	enum hc_protocol protocol;
 	uint16_t port;			/* 0: probe each backend's own port */
 	uint32_t interval_ms;
-	uint32_t timeout_ms;
+	uint32_t unhealthy_interval_ms;	/* the pace of down backends */
+	uint32_t transition_interval_ms;	/* of backends between states */
+	uint32_t timeout_ms;		/* at most each of the three intervals */
 	uint32_t jitter_ms;		/* each interval starts up to this much late */
+	uint32_t retransmits;		/* SYNs again per unanswered probe */
 	uint32_t healthy_threshold;
 	uint32_t unhealthy_threshold;
 };
@@ -113,8 +116,10 @@ struct config {
 
 /*
  * Whether two pools' checks send the same probes to a backend (protocol,
- * port, interval, timeout): a backend in both is then probed once.
- * Thresholds may differ: each pool judges the outcomes itself.
+ * port, the three intervals, timeout, retransmits): a backend in both is
+ * then probed once.  Thresholds may differ: each pool judges the outcomes
+ * itself, and the probes follow the pace of the member that needs them
+ * soonest.
  */
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b);
 

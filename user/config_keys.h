@@ -31,6 +31,7 @@
 #define CFG_MAX_INTERVAL_MS	(24U * 3600 * 1000)	/* deadlines are 32-bit ms */
 #define CFG_MAX_THRESHOLD	1000
 #define CONFIG_MAX_CANARIES	64	/* a few stable addresses are enough */
+#define CFG_MAX_RETRANSMITS	3
 
 #define CFG_TOP_KEYS(X)                                                                    \
 	X(INTERFACE, "interface", IFNAME, 0, 0,                                            \
@@ -130,10 +131,21 @@
 	  "The port to check instead of each backend's own.")                              \
 	X(HC_INTERVAL, "interval", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "1s",           \
 	  AT(interval_ms), "Time from one probe of a backend to the next.")                \
+	X(HC_UNHEALTHY_INTERVAL, "unhealthy_interval", DURATION, 1, CFG_MAX_INTERVAL_MS,   \
+	  NULL, "(the interval)", AT(unhealthy_interval_ms),                               \
+	  "Time from one probe of a down backend to the next (HAProxy's downinter).")      \
+	X(HC_TRANSITION_INTERVAL, "transition_interval", DURATION, 1, CFG_MAX_INTERVAL_MS, \
+	  NULL, "(the interval)", AT(transition_interval_ms),                              \
+	  "Time from one probe to the next while a backend's counters move between "       \
+	  "states: unknown, up and failing, down and passing (HAProxy's fastinter).")      \
 	X(HC_TIMEOUT, "timeout", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "500ms",          \
 	  AT(timeout_ms),                                                                  \
-	  "How long a probe waits for its reply; at most the interval (the default "      \
-	  "shrinks to a shorter interval).")                                               \
+	  "How long a probe waits for its reply; at most the shortest of the three "       \
+	  "intervals (the default shrinks to it).")                                        \
+	X(HC_RETRANSMITS, "retransmits", UINT, 0, CFG_MAX_RETRANSMITS, NULL, "1",          \
+	  AT(retransmits),                                                                 \
+	  "SYNs sent again, same cookie, to a probe still unanswered after each "          \
+	  "timeout / (retransmits + 1): one lost packet is then not a failed check.")      \
 	X(HC_HEALTHY, "healthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "3",          \
 	  AT(healthy_threshold), "Successes in a row that make a backend up.")             \
 	X(HC_UNHEALTHY, "unhealthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "2",      \

@@ -161,6 +161,7 @@ static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outco
 	changed = health_update(&h, &e->cfg.pools[p].hc, o);
 	breaker_count(&e->brk, p, e->health[i], h);
 	e->health[i] = h;
+	sched_pace(&e->sched, i, sched_pace_of(h));
 	health_publish(&e->st[i], h, o, changed, e->now_real);
 	if (!changed)
 		return;
@@ -170,6 +171,16 @@ static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outco
 	e->transitions++;
 	eventlog_write(&e->events, e->now_real, e->cfg.pools[p].name, &e->st[i], from);
 	log_transition(e, p, i, h, o, from);
+}
+
+/* A group's probes follow the pace of the member that needs them soonest. */
+static void pace_group(struct engine *e, const struct shared_group *g)
+{
+	enum sched_pace p = sched_pace_of(e->health[g->ids[0]]);
+
+	for (uint32_t k = 1; k < g->n; k++)
+		p = sched_pace_sooner(&e->sched, g->ids[0], p, sched_pace_of(e->health[g->ids[k]]));
+	sched_pace(&e->sched, g->ids[0], p);
 }
 
 /* A backend in several pools is probed once: the outcome is each pool's. */
@@ -185,6 +196,7 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 	}
 	for (uint32_t k = 0; k < g->n; k++)
 		apply_outcome(e, g->ids[k], o);
+	pace_group(e, g);
 }
 
 /* Counts change in place with each transition; this adds the achieved interval. */
@@ -213,8 +225,10 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.mp = e->mp,
 	};
 
-	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++)
+	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++) {
 		e->mp[p].probes = e->sched.pools[p].probes;
+		e->mp[p].retransmitted = e->sched.pools[p].retransmitted;
+	}
 	exporter_publish(&e->exp, &snap);
 }
 

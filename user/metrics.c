@@ -74,6 +74,11 @@ static void render_probes(FILE *f, const struct metrics_snapshot *s)
 	for (size_t p = 0; p < s->n_pools; p++)
 		fprintf(f, "xdphc_probes_sent_total{pool=\"%s\"} %llu\n", s->pools[p].name,
 			(unsigned long long)s->mp[p].probes);
+	header(f, "xdphc_probes_retransmitted_total", "counter",
+	       "SYNs sent again, same cookie, to probes unanswered after a share of the timeout.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_probes_retransmitted_total{pool=\"%s\"} %llu\n", s->pools[p].name,
+			(unsigned long long)s->mp[p].retransmitted);
 	header(f, "xdphc_probe_results_total", "counter", "Finished probes by result.");
 	for (size_t p = 0; p < s->n_pools; p++)
 		for (int r = 0; r < XDPHC_REASON_MAX; r++)

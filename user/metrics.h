@@ -21,6 +21,7 @@ extern const double metrics_rtt_bounds[METRICS_RTT_BUCKETS];	/* seconds; last is
 
 struct metrics_pool {
 	uint64_t probes;				/* probes started */
+	uint64_t retransmitted;				/* SYNs sent again to them */
 	uint64_t results[XDPHC_REASON_MAX];		/* outcomes by reason */
 	/* [from][to][reason] */
 	uint64_t transitions[NAMES_N_STATES][NAMES_N_STATES][XDPHC_REASON_MAX];

@@ -152,7 +152,10 @@ static void defaults(const struct config *c)
 	CHECK_INT(hc->protocol, HC_PROTO_TCP);
 	CHECK_UINT(hc->port, 0);
 	CHECK_UINT(hc->interval_ms, 1000);
+	CHECK_UINT(hc->unhealthy_interval_ms, 1000);	/* the interval */
+	CHECK_UINT(hc->transition_interval_ms, 1000);
 	CHECK_UINT(hc->timeout_ms, 500);
+	CHECK_UINT(hc->retransmits, 1);
 	CHECK_INT(POOL_LINE(c, 0, CFG_HC_JITTER), 0);
 	CHECK_UINT(hc->jitter_ms, 10);		/* 1 % of the interval */
 	CHECK_UINT(hc->healthy_threshold, 3);
@@ -249,6 +252,26 @@ static void every_hc_key(const struct config *c)
 	CHECK_UINT(hc->jitter_ms, 5);
 	CHECK_UINT(hc->healthy_threshold, 5);
 	CHECK_UINT(hc->unhealthy_threshold, 4);
+	CHECK_UINT(hc->unhealthy_interval_ms, 10000);
+	CHECK_UINT(hc->transition_interval_ms, 1500);
+	CHECK_UINT(hc->retransmits, 3);
+}
+
+/* The paces of down and moving backends follow the interval unless given. */
+static void paces_follow_interval(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.unhealthy_interval_ms, 3000);
+	CHECK_UINT(c->pools[0].hc.transition_interval_ms, 3000);
+	CHECK_UINT(c->pools[0].hc.retransmits, 0);
+}
+
+/* A default timeout shrinks to the shortest interval, whichever it is. */
+static void timeout_clamped_to_pace(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 1000);
+	CHECK_UINT(c->pools[0].hc.transition_interval_ms, 200);
+	CHECK_UINT(c->pools[0].hc.unhealthy_interval_ms, 5000);
+	CHECK_UINT(c->pools[0].hc.timeout_ms, 200);
 }
 
 static void jitter_off(const struct config *c)
@@ -441,6 +464,9 @@ static void canaries(const struct config *c)
 	CHECK_UINT(cp->hc.interval_ms, 500);
 	CHECK_UINT(cp->hc.timeout_ms, 200);
 	CHECK_UINT(cp->hc.jitter_ms, 5);
+	CHECK_UINT(cp->hc.unhealthy_interval_ms, 500);	/* a down canary: same pace */
+	CHECK_UINT(cp->hc.transition_interval_ms, 500);
+	CHECK_UINT(cp->hc.retransmits, 1);
 	CHECK_UINT(cp->hc.healthy_threshold, 1);
 	CHECK_UINT(cp->hc.unhealthy_threshold, 1);
 	CHECK_UINT(cp->hc.port, 0);
@@ -496,8 +522,14 @@ static const struct cfg_case valid[] = {
 	  .check = metrics_v6 },
 	{ "every healthcheck key",
 	  HC "      protocol: TCP\n      port: 8080\n      interval: 2s\n      timeout: 1500ms\n"
-	  "      jitter: 5ms\n      healthy_threshold: 5\n      unhealthy_threshold: 4\n",
+	  "      jitter: 5ms\n      healthy_threshold: 5\n      unhealthy_threshold: 4\n"
+	  "      unhealthy_interval: 10s\n      transition_interval: 1.5s\n      retransmits: 3\n",
 	  .check = every_hc_key },
+	{ "paces follow the interval", HC "      interval: 3s\n      retransmits: 0\n",
+	  .check = paces_follow_interval },
+	{ "default timeout clamped to transition_interval",
+	  HC "      transition_interval: 200ms\n      unhealthy_interval: 5s\n",
+	  .check = timeout_clamped_to_pace },
 	{ "jitter 0", HC "      jitter: 0\n      interval: 1.5s\n", .check = jitter_off },
 	{ "default jitter follows interval", HC "      interval: 1.5s\n",
 	  .check = default_jitter_follows },
@@ -727,7 +759,8 @@ static const struct cfg_case errors[] = {
 	  .err = "healthcheck must be a mapping, got a single value", .line = 5 },
 	{ "healthcheck unknown key", HC "      intervall: 1s\n",
 	  .err = "unknown key 'intervall' in healthcheck (expected one of: protocol, port, "
-		 "interval, timeout, healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
+		 "interval, unhealthy_interval, transition_interval, timeout, retransmits, "
+		 "healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
 	{ "healthcheck duplicate key", HC "      interval: 1s\n      interval: 2s\n",
 	  .err = "duplicate key 'interval' in healthcheck (first at line 6)", .line = 7 },
 	{ "grace_period in the healthcheck", HC "      grace_period: 10s\n",
@@ -780,6 +813,26 @@ static const struct cfg_case errors[] = {
 	  .err = "timeout (2000ms) must not exceed interval (1000ms)", .line = 7 },
 	{ "timeout over default interval", HC "      timeout: 1001ms\n",
 	  .err = "timeout (1001ms) must not exceed interval (1000ms)", .line = 6 },
+	{ "timeout over transition_interval",
+	  HC "      timeout: 500ms\n      transition_interval: 200ms\n",
+	  .err = "timeout (500ms) must not exceed transition_interval (200ms)", .line = 6 },
+	{ "timeout over unhealthy_interval",
+	  HC "      unhealthy_interval: 300ms\n      timeout: 400ms\n",
+	  .err = "timeout (400ms) must not exceed unhealthy_interval (300ms)", .line = 7 },
+	{ "timeout over the shortest of three",
+	  HC "      interval: 1s\n      unhealthy_interval: 300ms\n"
+	  "      transition_interval: 200ms\n      timeout: 250ms\n",
+	  .err = "timeout (250ms) must not exceed transition_interval (200ms)", .line = 9 },
+	{ "unhealthy_interval 0", HC "      unhealthy_interval: 0\n",
+	  .err = "unhealthy_interval must be a duration in 1ms..1440m, got '0'", .line = 6 },
+	{ "transition_interval over a day", HC "      transition_interval: 1441m\n",
+	  .err = "transition_interval must be a duration in 1ms..1440m, got '1441m'", .line = 6 },
+	{ "transition_interval bad", HC "      transition_interval: fast\n",
+	  .err = "transition_interval: bad duration 'fast'", .line = 6 },
+	{ "retransmits 4", HC "      retransmits: 4\n",
+	  .err = "retransmits must be an integer in 0..3, got '4'", .line = 6 },
+	{ "retransmits negative", HC "      retransmits: -1\n",
+	  .err = "retransmits must be an integer in 0..3, got '-1'", .line = 6 },
 	{ "jitter bad", HC "      jitter: lots\n",
 	  .err = "jitter: bad duration 'lots' (use e.g. 0, 5ms, 20ms)", .line = 6 },
 	{ "jitter empty", HC "      jitter: ''\n", .err = "jitter has no value", .line = 6 },
@@ -1240,6 +1293,9 @@ static void diff(void)
 		"backend added 10.0.0.3 0 1\n"
 		"pool moved 1 0\n"
 		"pool key interval 1 0\n"
+		/* the keys whose defaults follow the interval */
+		"pool key unhealthy_interval 1 0\n"
+		"pool key transition_interval 1 0\n"
 		"pool key jitter 1 0\n"
 		"pool removed 2 -1\n"
 		"pool added -1 2\n";
@@ -1259,7 +1315,7 @@ static void diff(void)
 	if (!load_text(b_yaml, &b)) {
 		f = open_memstream(&text, &len);
 		if (f) {
-			CHECK_INT(config_diff(&a, &b, note_change, f), 9);
+			CHECK_INT(config_diff(&a, &b, note_change, f), 11);
 			fclose(f);
 			CHECK_STR(text, want);
 			free(text);
@@ -1273,8 +1329,34 @@ static void diff(void)
 	config_free(&a);
 }
 
+/*
+ * A backend in two pools is probed once only if both send it the same
+ * probes at the same paces; thresholds may differ.
+ */
+static void same_probe(void)
+{
+	struct hc_config a = {
+		.port = 80, .interval_ms = 1000, .unhealthy_interval_ms = 5000,
+		.transition_interval_ms = 250, .timeout_ms = 200, .retransmits = 1,
+		.healthy_threshold = 3, .unhealthy_threshold = 2,
+	}, b = a;
+
+	check_context("config: same probe");
+	b.healthy_threshold = 5;
+	CHECK(config_same_probe(&a, &b));
+	b.unhealthy_interval_ms = 4000;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.transition_interval_ms = 500;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.retransmits = 0;
+	CHECK(!config_same_probe(&a, &b));
+}
+
 static void special_cases(void)
 {
+	same_probe();
 	no_such_file();
 	path_too_long();
 	pool_limit();

@@ -281,6 +281,7 @@ static void fixture_init(struct fixture *f)
 		.interval_ms = 500, .last_cycle_us = 250000,
 	};
 	f->mp[0].probes = 100;
+	f->mp[0].retransmitted = 6;
 	outcomes(&f->mp[0]);
 	f->mp[0].transitions[XDPHC_STATE_UNKNOWN][XDPHC_STATE_UP][XDPHC_REASON_OK] = 4;
 	f->mp[0].transitions[XDPHC_STATE_UP][XDPHC_STATE_DOWN][XDPHC_REASON_TIMEOUT] = 1;
@@ -333,6 +334,8 @@ static void render_values(const char *t)
 	CHECK_LINE(t, "xdphc_pool_interval_seconds{pool=\"api\"} 0.5");
 	CHECK_LINE(t, "xdphc_pool_last_cycle_seconds{pool=\"web\"} 1.00007");
 	CHECK_LINE(t, "xdphc_probes_sent_total{pool=\"web\"} 100");
+	CHECK_LINE(t, "xdphc_probes_retransmitted_total{pool=\"web\"} 6");
+	CHECK_LINE(t, "xdphc_probes_retransmitted_total{pool=\"api\"} 0");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"syn_ack\"} 4");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"rst\"} 1");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"timeout\"} 2");
