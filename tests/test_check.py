@@ -141,6 +141,19 @@ def test_as_nobody(cfgdir):
     one_error(check(bad, nobody), bad, line_of(text, "198.18.1.300"))
 
 
+def test_canaries_are_counted_apart(cfgdir):
+    """The canaries' pool is the engine's, not one of the configured ones."""
+    text = VALID + "canaries: [198.18.200.1:80, 198.18.200.2:80]\nmax_down_fraction: 0.25\n"
+    path = write(cfgdir, text)
+    r = check(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{path}: ok (3 pools, 10,000 backends, 2 canaries)\n"
+    text = VALID + "canaries: [198.18.1.2:80]\n"
+    path = write(cfgdir, text, "bad.yaml")
+    msg = one_error(check(path), path, line_of(text, "canaries:"))
+    assert "canary 198.18.1.2:80 is a backend of pool" in msg, msg
+
+
 def test_example_config_passes():
     """The config `make install` puts in /etc/xdphc as an example."""
     ex = ROOT / "docs" / "xdphc.example.yaml"

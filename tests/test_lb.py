@@ -29,7 +29,10 @@ def web(backends=BACKENDS, **top) -> dict:
 @pytest.fixture
 def lb(lab, engine):
     lab.backend_exec(["ip", "route", "add", "198.19.253.0/24", "via", lab.prober_ip])
-    engine.configure([web()], xdp_attach="tail_call")
+    # A canary that keeps answering: when every backend of the only pool
+    # times out, the circuit breaker then knows the failure is real (with
+    # nothing answering at all, it would hold the states as its own failure).
+    engine.configure([web()], xdp_attach="tail_call", canaries=["198.18.200.1:80"])
     engine.start()
     fwd = Forwarder(lab, engine.pin_dir)        # links probe_rx into its chain
     flows = Flows(lab, BACKENDS + [SPARE], VIP, VIP_PORT)

@@ -356,3 +356,27 @@ def test_a_broken_state_file_is_moved_aside(lab, engine):
     assert bad.read_text().startswith("xdphc-state 9")
     assert f"state_file {engine.state_path}:1: not an xdphc state file of version 1" \
         in engine.log() and f"moved to {bad}" in engine.log()
+
+
+def test_cadence_and_breaker_settings_apply_canaries_need_a_restart(lab, engine):
+    """unhealthy_interval paces down backends from the reload on, and
+    max_down_fraction changes live; the canaries, counted by the circuit
+    breaker from start, need a restart."""
+    down = targets(1, 20)
+    lab.drop_add([key(t)[0] for t in down])
+    check = {"interval": "100ms", "timeout": "50ms", "unhealthy_threshold": 1, "retransmits": 0}
+    canary = targets(40, 1)
+    engine.configure([pool("web", down, unhealthy_interval="1s", **check)],
+                     canaries=canary, max_down_fraction=0.5)
+    engine.start()
+    engine.wait_until(lambda s: all(s[key(t)]["state"] == "down" for t in down), 10, "all down")
+    slow = probes_per_s(engine)                          # 20 at 1/s, the canary at 10/s
+    engine.configure([pool("web", down, unhealthy_interval="200ms", **check)],
+                     canaries=canary, max_down_fraction=0.3)
+    assert "1 pools changed" in engine.reload()
+    fast = probes_per_s(engine)                          # 20 at 5/s, the canary at 10/s
+    assert 20 <= slow <= 45 and 90 <= fast <= 135, (slow, fast)
+    engine.configure([pool("web", down, unhealthy_interval="200ms", **check)],
+                     canaries=canary + targets(41, 1), max_down_fraction=0.3)
+    line = engine.reload()
+    assert f"canaries ({engine.config_path}:" in line and "changed: needs a restart" in line, line

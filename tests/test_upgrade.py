@@ -164,6 +164,7 @@ def test_a_running_forwarder_survives_the_upgrade_from_abi_2(lab, engine, v2, tm
         victim = BACKENDS[0]
         lab.drop_add([victim])
         wait_states(engine, {victim: "down"})
+        time.sleep(0.3)         # stats are published every 100 ms
         assert engine.status()["stats"]["transitions"] == 1, "the only change: the victim"
         assert victim in flows.send(100).values(), "the ABI 2 forwarder reads frozen maps"
 

@@ -165,6 +165,10 @@ static void print_engine(const struct snapshot *s, const char *dir)
 		if (s->meta.flags & XDPHC_META_F_IMPAIRED)
 			printf("engine: IMPAIRED: most recent probes were never known to be "
 			       "sent (device drops or send errors); backend states are held\n");
+		if (s->meta.flags & XDPHC_META_F_CIRCUIT_OPEN)
+			printf("engine: CIRCUIT OPEN: more than max_down_fraction of the backends "
+			       "time out and the prober looks like the cause; backend states are "
+			       "held\n");
 	} else if (!strcmp(st, "stale"))
 		printf("engine: NOT RESPONDING (pid %u), last heartbeat %.1fs ago: the data "
 		       "below is stale\n", s->meta.pid, age);
@@ -261,10 +265,11 @@ static void json_backend(const struct snapshot *s, const struct entry *e)
 static void json_engine(const struct snapshot *s)
 {
 	printf("\"engine\":{\"state\":\"%s\",\"pid\":%u,\"abi_version\":%u,"
-	       "\"start_ns\":%llu,\"last_tick_ns\":%llu,\"impaired\":%s}",
+	       "\"start_ns\":%llu,\"last_tick_ns\":%llu,\"impaired\":%s,\"circuit_open\":%s}",
 	       engine_state(&s->meta, real_ns()), s->meta.pid, s->meta.abi_version,
 	       (unsigned long long)s->meta.start_ns, (unsigned long long)s->meta.last_tick_ns,
-	       s->meta.flags & XDPHC_META_F_IMPAIRED ? "true" : "false");
+	       s->meta.flags & XDPHC_META_F_IMPAIRED ? "true" : "false",
+	       s->meta.flags & XDPHC_META_F_CIRCUIT_OPEN ? "true" : "false");
 }
 
 static void json_stats(const struct xdphc_engine_stats *st)

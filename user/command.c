@@ -74,6 +74,11 @@ static void backend_cmd(struct command_ctx *c, char **w, int n, struct outbuf *o
 		unknown_pool(c->cfg, w[2], out);
 		return;
 	}
+	if (c->cfg->pools[p].canaries) {
+		outbuf_printf(out, "error: pool %s holds the canaries: they change with the config "
+			      "(canaries:) only\n", w[2]);
+		return;
+	}
 	if (parse_backend(w[3], &key, out))
 		return;
 	if (!strcmp(w[1], "add"))

@@ -51,6 +51,7 @@ _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first")
 enum cfg_type_id {
 	CFG_T_UINT,
 	CFG_T_DURATION,
+	CFG_T_FRACTION,
 	CFG_T_BOOL,
 	CFG_T_ENUM,
 	CFG_T_ABSPATH,
@@ -67,6 +68,7 @@ enum cfg_type_id {
 	CFG_T_BACKENDS,
 	CFG_T_BACKENDS_FILE,
 	CFG_T_STATE_FILE,
+	CFG_T_CANARIES,
 	CFG_T_LATER,
 };
 
@@ -626,6 +628,41 @@ static int read_duration(struct loader *ld, const struct key_desc *k, const stru
 	return 0;
 }
 
+/*
+ * A fraction 0 < f <= 1 as "0.5", ".25", "1" or "1.0", kept in millionths:
+ * the breaker compares counts with integers only.  No exponent, no sign, at
+ * most 6 decimals (finer than any pool's backend count needs).
+ */
+static int parse_fraction(const char *s, uint32_t *ppm)
+{
+	unsigned long v = 0, scale = CONFIG_PPM;
+	const char *p = s;
+
+	if (*p == '0' || *p == '1')
+		v = (unsigned long)(*p++ - '0') * CONFIG_PPM;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9' && scale > 1; p++) {
+			scale /= 10;
+			v += (unsigned long)(*p - '0') * scale;
+		}
+		if (p[-1] == '.')
+			return -1;
+	}
+	if (*p || p == s || !v || v > CONFIG_PPM)
+		return -1;
+	*ppm = (uint32_t)v;
+	return 0;
+}
+
+static int read_fraction(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	if (parse_fraction(v->s, dst))
+		return fail_node(ld, v->node, "%s must be %s, got '%.32s'", k->name, k->valid,
+				 v->s);
+	return 0;
+}
+
 static int read_bool(struct loader *ld, const struct key_desc *k, const struct value *v,
 		     void *dst)
 {
@@ -966,9 +1003,17 @@ static int dup_error(struct loader *ld, size_t g, const char *file, size_t other
 	const char *ofile = other - pool->first < ld->pool_n_list[p] ? ld->path : ld->pool_file[p];
 	char a[ADDR_BUF_LEN];
 
+	addr_format(&ld->cfg->backends[g].key, a, sizeof(a));
+	/* A canary must be a reference outside the pools it speaks for. */
+	if (pool->canaries)
+		return fail_at(ld, file, ld->lines[g], "duplicate canary %s (line %u)", a,
+			       ld->lines[other]);
+	if (cur_pool(ld)->canaries)
+		return fail_at(ld, file, ld->lines[g], "canary %s is a backend of pool '%s' "
+			       "(%s:%u): canaries must be addresses outside the pools", a,
+			       pool->name, ofile, ld->lines[other]);
 	return fail_at(ld, file, ld->lines[g], "duplicate backend %s: already in pool '%s' (%s:%u)",
-		       addr_format(&ld->cfg->backends[g].key, a, sizeof(a)), pool->name, ofile,
-		       ld->lines[other]);
+		       a, pool->name, ofile, ld->lines[other]);
 }
 
 /* Parse one backend and append it to the current pool; duplicates are checked later. */
@@ -976,14 +1021,16 @@ static int add_backend(struct loader *ld, const char *text, const char *file,
 		       unsigned long line)
 {
 	struct config *cfg = ld->cfg;
+	bool canary = cur_pool(ld)->canaries;
+	const char *what = canary ? "canary" : "backend";
 	struct xdphc_backend_key key;
 	char why[128];
 
 	if (addr_parse_backend(text, &key, why, sizeof(why)))
-		return fail_at(ld, file, line, "bad backend address '%.80s': %s", text, why);
+		return fail_at(ld, file, line, "bad %s address '%.80s': %s", what, text, why);
 	if (key.family != AF_INET)
-		return fail_at(ld, file, line,
-			       "backend '%.80s': IPv6 backends are not supported yet", text);
+		return fail_at(ld, file, line, "%s '%.80s': IPv6 %s are not supported yet", what,
+			       text, canary ? "canaries" : "backends");
 	if (cfg->n_backends >= CONFIG_MAX_IDS)
 		return fail_at(ld, file, line, "too many backends (max %u)", CONFIG_MAX_IDS);
 	if (reserve_backends(ld, 1))
@@ -1168,6 +1215,98 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 	return 0;
 }
 
+/*
+ * The canaries' health check: as often, as impatient and as persistent
+ * (retransmits) as the most demanding pool, so that a canary's verdict is
+ * never older than the timeouts it is asked to explain; at that pace
+ * whatever their state (a down canary must be heard again soon);
+ * thresholds of 1, so that its published state is its last probe's result.
+ */
+static void canary_pool_init(struct config *cfg, struct pool_cfg *cp)
+{
+	struct hc_config *hc = &cp->hc;
+
+	snprintf(cp->name, sizeof(cp->name), "%s", CONFIG_CANARY_POOL);
+	cp->canaries = true;
+	cp->max_down_ppm = CONFIG_PPM;
+	cp->first = cfg->n_backends;
+	*hc = cfg->pools[0].hc;
+	for (size_t p = 1; p < cfg->n_pools; p++) {
+		const struct hc_config *o = &cfg->pools[p].hc;
+
+		if (o->interval_ms < hc->interval_ms)
+			hc->interval_ms = o->interval_ms;
+		if (o->timeout_ms < hc->timeout_ms)
+			hc->timeout_ms = o->timeout_ms;
+		if (o->retransmits > hc->retransmits)
+			hc->retransmits = o->retransmits;
+	}
+	hc->unhealthy_interval_ms = hc->interval_ms;
+	hc->transition_interval_ms = hc->interval_ms;
+	hc->port = 0;
+	hc->jitter_ms = hc->interval_ms / 100;
+	hc->healthy_threshold = 1;
+	hc->unhealthy_threshold = 1;
+}
+
+/*
+ * A canary that is also a backend would fail with its pool and vouch for
+ * the prober's path exactly when it should not: refused.  The duplicate
+ * index is per pool, so each canary is looked up in every other pool.
+ */
+static int canaries_outside(struct loader *ld)
+{
+	const struct pool_cfg *cp = cur_pool(ld);
+	struct backend_cfg probe;
+	int64_t other;
+
+	for (size_t g = cp->first; g < cp->first + cp->n_backends; g++) {
+		probe.key = ld->cfg->backends[g].key;
+		for (uint32_t p = 0; p < ld->cur_pool; p++) {
+			probe.pool = p;
+			other = keyindex_find_x(&ld->dups, &probe);
+			if (other >= 0)
+				return dup_error(ld, g, ld->path, (size_t)other);
+		}
+	}
+	return 0;
+}
+
+/* After the pools (config_keys.h keeps the order): the canaries become the last pool. */
+static int read_canaries(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	yaml_node_t *seq = v->node;
+	struct config *cfg = ld->cfg;
+	struct pool_cfg *pools;
+	size_t n;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return fail_node(ld, seq, "%s must be a list, got %s", k->name, node_kind(seq));
+	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (n < k->lo)
+		return fail_node(ld, seq, "%s is empty: list addresses known to answer, or leave "
+				 "the key out", k->name);
+	if (n > k->hi)
+		return fail_node(ld, seq, "too many %s (%zu, max %lu): a few stable addresses "
+				 "are enough", k->name, n, k->hi);
+	if (cfg->n_pools >= XDPHC_MAX_POOLS)
+		return fail_node(ld, v->key, "%s take a pool of their own: at most %d pools with "
+				 "canaries", k->name, XDPHC_MAX_POOLS - 1);
+	pools = realloc(cfg->pools, (cfg->n_pools + 1) * sizeof(*pools));
+	if (!pools)
+		return fail_node(ld, seq, "out of memory");
+	cfg->pools = pools;
+	memset(&pools[cfg->n_pools], 0, sizeof(*pools));
+	ld->cur_pool = cfg->n_pools++;
+	ld->pool_n_list[ld->cur_pool] = SIZE_MAX;
+	canary_pool_init(cfg, cur_pool(ld));
+	if (read_backends(ld, k, v, dst) || canaries_outside(ld))
+		return -1;
+	cur_pool(ld)->max_backends = (uint32_t)n;	/* changed by config only */
+	return 0;
+}
+
 static const struct cfg_type {
 	const char *name;		/* in the key reference */
 	bool scalar;			/* read from one value's text, else from its node */
@@ -1177,6 +1316,7 @@ static const struct cfg_type {
 } types[] = {
 	[CFG_T_UINT] = { NULL, true, false, read_uint },	/* describe_valid() says it */
 	[CFG_T_DURATION] = { NULL, true, false, read_duration },
+	[CFG_T_FRACTION] = { NULL, true, false, read_fraction },	/* valid says it */
 	[CFG_T_BOOL] = { "boolean", true, false, read_bool },
 	[CFG_T_ENUM] = { "one of", true, false, read_enum },
 	[CFG_T_ABSPATH] = { "path", true, true, read_abspath },
@@ -1193,6 +1333,7 @@ static const struct cfg_type {
 	[CFG_T_BACKENDS] = { "list", false, false, read_backends },
 	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
 	[CFG_T_STATE_FILE] = { "path", false, true, read_state_file },
+	[CFG_T_CANARIES] = { "list", false, false, read_canaries },
 	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
 };
 
@@ -1240,6 +1381,34 @@ static int read_scope(struct loader *ld, yaml_node_t *node, const struct scope *
 	return sc->finish(ld, node);
 }
 
+/*
+ * A probe must end before the next probe of its backend is due, at every
+ * pace the backend may be probed at: the timeout is at most the shortest
+ * of the intervals.
+ */
+static int hc_timeout(struct loader *ld, const struct pool_cfg *pool, struct hc_config *hc)
+{
+	const struct { enum cfg_key key; uint32_t ms; } iv[] = {
+		{ CFG_HC_INTERVAL, hc->interval_ms },
+		{ CFG_HC_UNHEALTHY_INTERVAL, hc->unhealthy_interval_ms },
+		{ CFG_HC_TRANSITION_INTERVAL, hc->transition_interval_ms },
+	};
+	size_t min = 0;
+
+	for (size_t i = 1; i < sizeof(iv) / sizeof(iv[0]); i++)
+		if (iv[i].ms < iv[min].ms)
+			min = i;
+	if (hc->timeout_ms <= iv[min].ms)
+		return 0;
+	/* A short interval must not trip over a timeout nobody wrote. */
+	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
+		hc->timeout_ms = iv[min].ms;
+		return 0;
+	}
+	return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed %s (%ums)",
+			hc->timeout_ms, keys[iv[min].key].name, iv[min].ms);
+}
+
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
 {
 	const struct pool_cfg *pool = cur_pool(ld);
@@ -1252,15 +1421,11 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 		return fail_key(ld, CFG_HC_JITTER,
 				"jitter (%ums) must not exceed half the interval (%ums)",
 				hc->jitter_ms, hc->interval_ms);
-	if (!pool_has(pool, CFG_HC_TIMEOUT)) {
-		/* A short interval must not trip over a timeout nobody wrote. */
-		if (hc->timeout_ms > hc->interval_ms)
-			hc->timeout_ms = hc->interval_ms;
-	} else if (hc->timeout_ms > hc->interval_ms) {
-		return fail_key(ld, CFG_HC_TIMEOUT, "timeout (%ums) must not exceed interval (%ums)",
-				hc->timeout_ms, hc->interval_ms);
-	}
-	return 0;
+	if (!pool_has(pool, CFG_HC_UNHEALTHY_INTERVAL))
+		hc->unhealthy_interval_ms = hc->interval_ms;
+	if (!pool_has(pool, CFG_HC_TRANSITION_INTERVAL))
+		hc->transition_interval_ms = hc->interval_ms;
+	return hc_timeout(ld, pool, hc);
 }
 
 /* Room to add backends at runtime without moving any backend's id. */
@@ -1280,6 +1445,8 @@ static int pool_finish(struct loader *ld, const yaml_node_t *node)
 		return fail_node(ld, node, "pool '%s' has no backends (give 'backends' or "
 				 "'backends_file'; 'backends: []' for a pool filled at runtime)",
 				 pool->name);
+	if (!pool_has(pool, CFG_POOL_MAX_DOWN_FRACTION))
+		pool->max_down_ppm = ld->cfg->max_down_ppm;
 	/* The default comes with the layout (lay_out()), once all pools are read. */
 	if (pool_has(pool, CFG_POOL_MAX_BACKENDS) && pool->max_backends < pool->n_backends)
 		return fail_key(ld, CFG_POOL_MAX_BACKENDS, "max_backends (%u) is less than the "
@@ -1317,9 +1484,12 @@ static int lay_out(struct config *cfg, struct overflow *o)
 	size_t p;
 
 	memset(o, 0, sizeof(*o));
+	/* The canaries' pool has no room to grow: its list is the config's alone. */
 	for (p = 0; p < cfg->n_pools; p++)
 		if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
-			cfg->pools[p].max_backends = default_capacity(cfg->pools[p].n_backends);
+			cfg->pools[p].max_backends = cfg->pools[p].canaries ?
+				(uint32_t)cfg->pools[p].n_backends :
+				default_capacity(cfg->pools[p].n_backends);
 	if (ids_wanted(cfg) > CONFIG_MAX_IDS)
 		for (p = 0; p < cfg->n_pools; p++)
 			if (!pool_has(&cfg->pools[p], CFG_POOL_MAX_BACKENDS))
@@ -1526,6 +1696,13 @@ size_t config_backend_count(const struct config *cfg)
 	return cfg->n_backends;
 }
 
+const struct pool_cfg *config_canaries(const struct config *cfg)
+{
+	if (!cfg->n_pools || !cfg->pools[cfg->n_pools - 1].canaries)
+		return NULL;
+	return &cfg->pools[cfg->n_pools - 1];
+}
+
 uint32_t config_id_count(const struct config *cfg)
 {
 	const struct pool_cfg *last;
@@ -1544,7 +1721,10 @@ uint32_t config_map_ids(const struct config *cfg)
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
 {
 	return a->protocol == b->protocol && a->port == b->port &&
-	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms;
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	       a->unhealthy_interval_ms == b->unhealthy_interval_ms &&
+	       a->transition_interval_ms == b->transition_interval_ms &&
+	       a->retransmits == b->retransmits;
 }
 
 /*

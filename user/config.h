@@ -47,8 +47,11 @@ struct hc_config {
 	enum hc_protocol protocol;
 	uint16_t port;			/* 0: probe each backend's own port */
 	uint32_t interval_ms;
-	uint32_t timeout_ms;
+	uint32_t unhealthy_interval_ms;	/* the pace of down backends */
+	uint32_t transition_interval_ms;	/* of backends between states */
+	uint32_t timeout_ms;		/* at most each of the three intervals */
 	uint32_t jitter_ms;		/* each interval starts up to this much late */
+	uint32_t retransmits;		/* SYNs again per unanswered probe */
 	uint32_t healthy_threshold;
 	uint32_t unhealthy_threshold;
 };
@@ -80,6 +83,8 @@ struct pool_cfg {
 	bool grace_on_start;
 	uint32_t deregistration_delay_ms;
 	uint32_t grace_period_ms;
+	uint32_t max_down_ppm;		/* max_down_fraction, in millionths */
+	bool canaries;			/* the canaries' pool (CONFIG_CANARY_POOL), always last */
 	uint32_t line[CFG_POOL_N];	/* of each pool and healthcheck key; 0: default */
 };
 
@@ -103,6 +108,7 @@ struct config {
 	char control_socket[PATH_MAX];	/* always set: configured or derived from pin_path */
 	char state_file[PATH_MAX];	/* "": none; else configured or derived from pin_path */
 	uint32_t spare_ids;		/* ids past the pools', for pools added by a reload */
+	uint32_t max_down_ppm;		/* max_down_fraction, in millionths */
 	struct pool_cfg *pools;
 	size_t n_pools;
 	struct backend_cfg *backends;	/* all pools', pool after pool */
@@ -112,8 +118,10 @@ struct config {
 
 /*
  * Whether two pools' checks send the same probes to a backend (protocol,
- * port, interval, timeout): a backend in both is then probed once.
- * Thresholds may differ: each pool judges the outcomes itself.
+ * port, the three intervals, timeout, retransmits): a backend in both is
+ * then probed once.  Thresholds may differ: each pool judges the outcomes
+ * itself, and the probes follow the pace of the member that needs them
+ * soonest.
  */
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b);
 
@@ -140,8 +148,18 @@ void config_release_backends(struct config *cfg);
  */
 int config_check_source_ports(long lo, long hi, char *why, size_t len);
 
-/* Total number of configured backends over all pools. */
+/*
+ * The canaries become a pool of their own, after the configured ones: probed,
+ * published and exported like any pool, under a name no configured pool can
+ * have ('@' is not a pool name character).
+ */
+#define CONFIG_CANARY_POOL "@canaries"
+#define CONFIG_PPM 1000000U		/* max_down_fraction 1 */
+
+/* Total number of configured backends over all pools (canaries included). */
 size_t config_backend_count(const struct config *cfg);
+/* The canaries' pool, or NULL without canaries. */
+const struct pool_cfg *config_canaries(const struct config *cfg);
 /* Backend ids over all pools: the sum of their max_backends. */
 uint32_t config_id_count(const struct config *cfg);
 /* The size of the maps: every pool's ids and the spare ones after them. */

@@ -20,14 +20,18 @@
  *   help    one sentence for the documentation
  *
  * Keys are read in list order, so a key may be checked against one listed
- * before it (tail_call_map against xdp_attach), and a pool's backends come
- * before its backends_file, whatever the order in the file.
+ * before it (tail_call_map against xdp_attach), a pool's backends come
+ * before its backends_file, whatever the order in the file, a pool's
+ * max_down_fraction defaults to the top-level one, and the canaries, after
+ * the pools, become the last pool.
  */
 #ifndef XDPHC_CONFIG_KEYS_H
 #define XDPHC_CONFIG_KEYS_H
 
 #define CFG_MAX_INTERVAL_MS	(24U * 3600 * 1000)	/* deadlines are 32-bit ms */
 #define CFG_MAX_THRESHOLD	1000
+#define CONFIG_MAX_CANARIES	64	/* a few stable addresses are enough */
+#define CFG_MAX_RETRANSMITS	3
 
 #define CFG_TOP_KEYS(X)                                                                    \
 	X(INTERFACE, "interface", IFNAME, 0, 0,                                            \
@@ -79,8 +83,19 @@
 	  "(1024, or what is left of the 16,777,214 ids)", AT(spare_ids),                 \
 	  "Backend ids kept beyond every pool's max_backends, for pools that a reload "   \
 	  "adds without a restart.")                                                       \
+	X(MAX_DOWN_FRACTION, "max_down_fraction", FRACTION, 0, 0,                          \
+	  "a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit breaker)", "0.5",    \
+	  AT(max_down_ppm),                                                                \
+	  "The circuit breaker: when more than this fraction of a pool, or of all "        \
+	  "backends, fail by timeout at once, the engine checks itself first and holds "   \
+	  "the states while it looks like the cause.")                                     \
 	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
-	  "The pools: backend ids are given pool by pool, in this order.")
+	  "The pools: backend ids are given pool by pool, in this order.")                 \
+	X(CANARIES, "canaries", CANARIES, 1, CONFIG_MAX_CANARIES,                          \
+	  "1..64 ADDR:PORT entries (IPv4), none of them a backend", "(none)", NOWHERE,     \
+	  "Addresses known to answer (a gateway, stable VIPs), probed like backends in "   \
+	  "the pool @canaries: while they answer, a mass timeout is real; when they fail "\
+	  "too, the prober is the suspect.")
 
 #define CFG_POOL_KEYS(X)                                                                   \
 	X(POOL_NAME, "name", POOL_NAME, 0, 0, "1..31 characters from A-Z a-z 0-9 _ . -",   \
@@ -112,7 +127,11 @@
 	  "count at once.")                                                                \
 	X(POOL_GRACE_ON_START, "grace_on_start", BOOL, 0, 0, "true or false", "false",     \
 	  AT(grace_on_start),                                                              \
-	  "Give every backend the grace period when the engine starts, too.")
+	  "Give every backend the grace period when the engine starts, too.")              \
+	X(POOL_MAX_DOWN_FRACTION, "max_down_fraction", FRACTION, 0, 0,                     \
+	  "a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit breaker)",           \
+	  "(the top-level max_down_fraction)", AT(max_down_ppm),                           \
+	  "The circuit breaker's fraction for this pool alone.")
 
 #define CFG_HC_KEYS(X)                                                                     \
 	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \
@@ -121,10 +140,21 @@
 	  "The port to check instead of each backend's own.")                              \
 	X(HC_INTERVAL, "interval", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "1s",           \
 	  AT(interval_ms), "Time from one probe of a backend to the next.")                \
+	X(HC_UNHEALTHY_INTERVAL, "unhealthy_interval", DURATION, 1, CFG_MAX_INTERVAL_MS,   \
+	  NULL, "(the interval)", AT(unhealthy_interval_ms),                               \
+	  "Time from one probe of a down backend to the next (HAProxy's downinter).")      \
+	X(HC_TRANSITION_INTERVAL, "transition_interval", DURATION, 1, CFG_MAX_INTERVAL_MS, \
+	  NULL, "(the interval)", AT(transition_interval_ms),                              \
+	  "Time from one probe to the next while a backend's counters move between "       \
+	  "states: unknown, up and failing, down and passing (HAProxy's fastinter).")      \
 	X(HC_TIMEOUT, "timeout", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "500ms",          \
 	  AT(timeout_ms),                                                                  \
-	  "How long a probe waits for its reply; at most the interval (the default "      \
-	  "shrinks to a shorter interval).")                                               \
+	  "How long a probe waits for its reply; at most the shortest of the three "       \
+	  "intervals (the default shrinks to it).")                                        \
+	X(HC_RETRANSMITS, "retransmits", UINT, 0, CFG_MAX_RETRANSMITS, NULL, "1",          \
+	  AT(retransmits),                                                                 \
+	  "SYNs sent again, same cookie, to a probe still unanswered after each "          \
+	  "timeout / (retransmits + 1): one lost packet is then not a failed check.")      \
 	X(HC_HEALTHY, "healthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "3",          \
 	  AT(healthy_threshold), "Successes in a row that make a backend up.")             \
 	X(HC_UNHEALTHY, "unhealthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "2",      \

@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "attach.h"
+#include "breaker.h"
 #include "chain.h"
 #include "clock.h"
 #include "command.h"
@@ -69,11 +70,13 @@ struct engine {
 	struct metrics_pool *mp;	/* per pool, for /metrics */
 	struct exporter exp;
 	struct notify notify;		/* systemd: READY=1, WATCHDOG=1 */
+	struct breaker brk;		/* holds states while the prober suspects itself */
 	uint64_t transitions;
 	uint64_t start_real;
 	uint64_t next_publish, next_progress;
 	uint64_t log_window;
 	uint64_t now_real;		/* realtime at the start of this tick */
+	uint64_t now_mono;		/* monotonic, the same moment */
 	uint64_t tick_lag_max;
 	uint64_t last_progress_ns, last_probes, last_runs;
 	uint32_t log_count, log_suppressed;
@@ -138,7 +141,8 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
  * Outcomes go straight into the mmap-ed status map: no syscall per probe.
  * While the prober is impaired, states are held: what it still hears may
  * be a biased sample (the probes that did leave), and what it does not is
- * its own failure.
+ * its own failure.  The circuit breaker holds timeouts likewise while a
+ * mass timeout may be the prober's own.
  */
 static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outcome *o)
 {
@@ -151,7 +155,7 @@ static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outco
 	if (!roster_used(&e->roster, i) || from == XDPHC_STATE_MAINT)
 		return;
 	metrics_outcome(&e->mp[p], o);
-	if (e->sched.imp.impaired)
+	if (e->sched.imp.impaired || breaker_hold(&e->brk, p, i, h, o, e->now_mono))
 		return;
 	/* In its grace period a failure is shown but not counted. */
 	if (health_has(h, HEALTH_F_GRACE) && !o->ok) {
@@ -159,7 +163,9 @@ static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outco
 		return;
 	}
 	changed = health_update(&h, &e->cfg.pools[p].hc, o);
+	breaker_count(&e->brk, p, e->health[i], h);
 	e->health[i] = h;
+	sched_pace(&e->sched, i, sched_pace_of(h));
 	health_publish(&e->st[i], h, o, changed, e->now_real);
 	if (!changed)
 		return;
@@ -169,6 +175,16 @@ static void apply_outcome(struct engine *e, uint32_t i, const struct probe_outco
 	e->transitions++;
 	eventlog_write(&e->events, e->now_real, e->cfg.pools[p].name, &e->st[i], from);
 	log_transition(e, p, i, h, o, from);
+}
+
+/* A group's probes follow the pace of the member that needs them soonest. */
+static void pace_group(struct engine *e, const struct shared_group *g)
+{
+	enum sched_pace p = sched_pace_of(e->health[g->ids[0]]);
+
+	for (uint32_t k = 1; k < g->n; k++)
+		p = sched_pace_sooner(&e->sched, g->ids[0], p, sched_pace_of(e->health[g->ids[k]]));
+	sched_pace(&e->sched, g->ids[0], p);
 }
 
 /* A backend in several pools is probed once: the outcome is each pool's. */
@@ -184,6 +200,7 @@ static void on_outcome(void *ctx, uint32_t i, const struct probe_outcome *o)
 	}
 	for (uint32_t k = 0; k < g->n; k++)
 		apply_outcome(e, g->ids[k], o);
+	pace_group(e, g);
 }
 
 /* Counts change in place with each transition; this adds the achieved interval. */
@@ -203,6 +220,9 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.heartbeat_ns = real_ns(),
 		.tick_lag_max_ns = e->tick_lag_max,
 		.impaired = e->sched.imp.impaired,
+		.circuit_open = breaker_is_open(&e->brk),
+		.circuit_opened = e->brk.opened,
+		.circuit_checks = e->brk.checks,
 		.lag_count = e->sched.lag.total,
 		.lag_sum_us = e->sched.lag.sum_us,
 		.reloads = e->rl.reloads,
@@ -215,9 +235,36 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.mp = e->mp,
 	};
 
-	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++)
+	for (size_t p = 0; e->sched.pools && p < e->cfg.n_pools; p++) {
 		e->mp[p].probes = e->sched.pools[p].probes;
+		e->mp[p].retransmitted = e->sched.pools[p].retransmitted;
+	}
 	exporter_publish(&e->exp, &snap);
+}
+
+/* The prober's own figures for the circuit breaker. */
+static void breaker_tick_engine(struct engine *e, const struct xdphc_engine_stats *s)
+{
+	struct breaker_prober pr = {
+		.impaired = e->sched.imp.impaired,
+		.lag_p99_us = s->sched_lag_p99_us,
+	};
+
+	sched_impair_window(&e->sched, &pr.done, &pr.lost);
+	breaker_tick(&e->brk, mono_ns(), &pr);
+}
+
+/* The circuit breaker opened, or closed after being open: one event log line. */
+static void on_breaker(void *ctx, const struct breaker *b, enum breaker_state from,
+		       uint64_t now)
+{
+	struct engine *e = ctx;
+	struct circuit_event ev;
+
+	/* The tick's time, as its state changes have: the log stays in order. */
+	(void)now;
+	if (breaker_event(b, from, &ev))
+		eventlog_circuit(&e->events, e->now_real, &ev);
 }
 
 static void publish_stats(struct engine *e, bool running)
@@ -258,6 +305,8 @@ static void publish_stats(struct engine *e, bool running)
 	}
 	bpf_map_update_elem(e->pins.fd[PIN_STATS], &zero, &s, BPF_ANY);
 
+	if (running)
+		breaker_tick_engine(e, &s);
 	publish_metrics(e, &s);
 
 	m.abi_version = XDPHC_ABI_VERSION;
@@ -266,7 +315,8 @@ static void publish_stats(struct engine *e, bool running)
 	m.last_tick_ns = real_ns();
 	m.tick_us = e->sched.tick_ns / 1000;
 	m.running = running;
-	m.flags = e->sched.imp.impaired ? XDPHC_META_F_IMPAIRED : 0;
+	m.flags = (e->sched.imp.impaired ? XDPHC_META_F_IMPAIRED : 0) |
+		  (breaker_is_open(&e->brk) ? XDPHC_META_F_CIRCUIT_OPEN : 0);
 	bpf_map_update_elem(e->pins.fd[PIN_META], &zero, &m, BPF_ANY);
 }
 
@@ -616,6 +666,7 @@ static void teardown(struct engine *e, bool ok)
 		runtime_flush(&e->rt, real_ns());
 	}
 	sched_free(&e->sched);
+	breaker_free(&e->brk);
 	chain_teardown(&e->chain);
 	programs_close(&e->prog);
 	ports_release(&e->ports);
@@ -636,6 +687,17 @@ static void teardown(struct engine *e, bool ok)
 		close(e->pin_lock);
 }
 
+/* Every backend the roster holds is counted; one in maintenance is not probed. */
+static int init_breaker(struct engine *e)
+{
+	if (breaker_init(&e->brk, &e->cfg, on_breaker, e))
+		return -1;
+	for (uint32_t i = 0; i < e->n; i++)
+		if (roster_used(&e->roster, i) && health_state(e->health[i]) != XDPHC_STATE_MAINT)
+			breaker_add(&e->brk, sched_pool_of(&e->sched, i), e->health[i]);
+	return 0;
+}
+
 /* The roster works on the engine's pieces once they all exist. */
 static void attach_roster(struct engine *e)
 {
@@ -647,6 +709,7 @@ static void attach_roster(struct engine *e)
 		.sched = &e->sched,
 		.view = &e->view,
 		.events = &e->events,
+		.breaker = &e->brk,
 		.index_fd = e->pins.with_index ? e->pins.fd[PIN_INDEX] : -1,
 		.sport_lo = e->sport_lo,
 		.sport_count = (uint16_t)(e->sport_hi - e->sport_lo + 1),
@@ -734,6 +797,7 @@ static void loop(struct engine *e)
 		if (now - next > e->tick_lag_max)
 			e->tick_lag_max = now - next;
 		e->now_real = real_ns();
+		e->now_mono = now;
 		sched_tick(&e->sched, now);
 		roster_and_reload(e, now);
 		notify_tick(&e->notify, now);
@@ -783,8 +847,8 @@ int engine_run(const char *config_path)
 	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
-	if (ok && sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
-			     on_outcome, &e)) {
+	if (ok && (sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
+			      on_outcome, &e) || init_breaker(&e))) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
 	}

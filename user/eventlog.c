@@ -112,6 +112,23 @@ void eventlog_admin(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 	el->dirty = true;
 }
 
+void eventlog_circuit(struct eventlog *el, uint64_t now_real_ns, const struct circuit_event *ev)
+{
+	char t[48], pool[XDPHC_POOL_NAME_LEN + 2] = "null";
+
+	if (!el->f)
+		return;
+	iso_time(now_real_ns, t, sizeof(t));
+	/* Pool names are checked at load: no character needs escaping. */
+	if (ev->pool)
+		snprintf(pool, sizeof(pool), "\"%s\"", ev->pool);
+	fprintf(el->f, "{\"time\":\"%s\",\"time_ns\":%llu,\"event\":\"%s\",\"cause\":\"%s\","
+		"\"pool\":%s,\"failing\":%u,\"backends\":%u,\"open_s\":%.3f}\n", t,
+		(unsigned long long)now_real_ns, ev->event, ev->cause, pool, ev->failing,
+		ev->backends, ev->open_s);
+	el->dirty = true;
+}
+
 void eventlog_flush(struct eventlog *el)
 {
 	if (!el->f || !el->dirty)

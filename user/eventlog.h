@@ -10,7 +10,8 @@
 /*
  * The event log: one JSON line per state change and per change an operator
  * made, so that "why did this backend go down at 03:12" can be answered
- * afterwards.
+ * afterwards, and one per engine event (lines with an "event" key and no
+ * "address": the circuit breaker's).
  */
 struct eventlog {
 	FILE *f;
@@ -31,6 +32,16 @@ void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 void eventlog_admin(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		    const struct xdphc_backend_key *key, const char *event, uint32_t id,
 		    uint16_t generation, const char *state);
+/* The circuit breaker opened or closed (docs: README, Event log). */
+struct circuit_event {
+	const char *event;	/* "circuit_open" or "circuit_close" */
+	const char *cause;	/* why it opened, or why it closed */
+	const char *pool;	/* the pool whose fraction tripped it; NULL: all pools */
+	uint32_t failing;	/* its backends failing by timeout */
+	uint32_t backends;	/* its backends */
+	double open_s;		/* circuit_close: how long it was open */
+};
+void eventlog_circuit(struct eventlog *el, uint64_t now_real_ns, const struct circuit_event *ev);
 /* Once a tick: lines reach the file in whole ticks. */
 void eventlog_flush(struct eventlog *el);
 /* After logrotate moved the file away (SIGHUP). */

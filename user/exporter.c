@@ -139,6 +139,9 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.heartbeat_ns = s->heartbeat_ns;
 	x->snap.tick_lag_max_ns = s->tick_lag_max_ns;
 	x->snap.impaired = s->impaired;
+	x->snap.circuit_open = s->circuit_open;
+	x->snap.circuit_opened = s->circuit_opened;
+	x->snap.circuit_checks = s->circuit_checks;
 	x->snap.lag_count = s->lag_count;
 	x->snap.lag_sum_us = s->lag_sum_us;
 	x->snap.reloads = s->reloads;

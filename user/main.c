@@ -135,6 +135,7 @@ static int cmd_check(int argc, char **argv)
 	};
 	const char *config = NULL;
 	char err[CONFIG_ERR_LEN], nb[32];
+	size_t pools, backends, canaries;
 	struct config cfg;
 	int c;
 
@@ -153,9 +154,14 @@ static int cmd_check(int argc, char **argv)
 		fprintf(stderr, "xdphc: %s\n", err);
 		return 1;
 	}
-	printf("%s: ok (%zu pool%s, %s backend%s)\n", config, cfg.n_pools,
-	       cfg.n_pools == 1 ? "" : "s", thousands(config_backend_count(&cfg), nb, sizeof(nb)),
-	       config_backend_count(&cfg) == 1 ? "" : "s");
+	canaries = config_canaries(&cfg) ? config_canaries(&cfg)->n_backends : 0;
+	pools = cfg.n_pools - (canaries > 0);
+	backends = config_backend_count(&cfg) - canaries;
+	printf("%s: ok (%zu pool%s, %s backend%s", config, pools, pools == 1 ? "" : "s",
+	       thousands(backends, nb, sizeof(nb)), backends == 1 ? "" : "s");
+	if (canaries)
+		printf(", %zu canar%s", canaries, canaries == 1 ? "y" : "ies");
+	printf(")\n");
 	config_free(&cfg);
 	return 0;
 }

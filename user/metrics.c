@@ -74,6 +74,11 @@ static void render_probes(FILE *f, const struct metrics_snapshot *s)
 	for (size_t p = 0; p < s->n_pools; p++)
 		fprintf(f, "xdphc_probes_sent_total{pool=\"%s\"} %llu\n", s->pools[p].name,
 			(unsigned long long)s->mp[p].probes);
+	header(f, "xdphc_probes_retransmitted_total", "counter",
+	       "SYNs sent again, same cookie, to probes unanswered after a share of the timeout.");
+	for (size_t p = 0; p < s->n_pools; p++)
+		fprintf(f, "xdphc_probes_retransmitted_total{pool=\"%s\"} %llu\n", s->pools[p].name,
+			(unsigned long long)s->mp[p].retransmitted);
 	header(f, "xdphc_probe_results_total", "counter", "Finished probes by result.");
 	for (size_t p = 0; p < s->n_pools; p++)
 		for (int r = 0; r < XDPHC_REASON_MAX; r++)
@@ -146,6 +151,19 @@ static void render_stats(FILE *f, const struct xdphc_engine_stats *st)
 	}
 }
 
+static void render_circuit(FILE *f, const struct metrics_snapshot *s)
+{
+	header(f, "xdphc_circuit_open", "gauge",
+	       "1 while the circuit breaker holds backend states: a mass timeout looks like "
+	       "the prober's own failure.");
+	fprintf(f, "xdphc_circuit_open %d\n", s->circuit_open);
+	header(f, "xdphc_circuit_opened_total", "counter", "Times the circuit breaker opened.");
+	fprintf(f, "xdphc_circuit_opened_total %llu\n", (unsigned long long)s->circuit_opened);
+	header(f, "xdphc_circuit_checks_total", "counter",
+	       "Mass timeouts (over max_down_fraction) that made the prober check itself.");
+	fprintf(f, "xdphc_circuit_checks_total %llu\n", (unsigned long long)s->circuit_checks);
+}
+
 static void render_engine(FILE *f, const struct metrics_snapshot *s)
 {
 	const struct xdphc_engine_stats *st = &s->stats;
@@ -162,6 +180,7 @@ static void render_engine(FILE *f, const struct metrics_snapshot *s)
 	header(f, "xdphc_prober_impaired", "gauge",
 	       "1 while most probes are never known to be sent; backend states are held.");
 	fprintf(f, "xdphc_prober_impaired %d\n", s->impaired);
+	render_circuit(f, s);
 	header(f, "xdphc_schedule_lag_seconds", "summary",
 	       "How late probes left against their scheduled time (quantiles over the last 10 s).");
 	fprintf(f, "xdphc_schedule_lag_seconds{quantile=\"0.5\"} %g\n", st->sched_lag_p50_us / 1e6);

@@ -21,6 +21,7 @@ extern const double metrics_rtt_bounds[METRICS_RTT_BUCKETS];	/* seconds; last is
 
 struct metrics_pool {
 	uint64_t probes;				/* probes started */
+	uint64_t retransmitted;				/* SYNs sent again to them */
 	uint64_t results[XDPHC_REASON_MAX];		/* outcomes by reason */
 	/* [from][to][reason] */
 	uint64_t transitions[NAMES_N_STATES][NAMES_N_STATES][XDPHC_REASON_MAX];
@@ -32,6 +33,8 @@ struct metrics_pool {
 struct metrics_snapshot {
 	uint64_t start_ns, heartbeat_ns, tick_lag_max_ns;
 	bool impaired;
+	bool circuit_open;			/* the circuit breaker holds states */
+	uint64_t circuit_opened, circuit_checks;
 	uint64_t lag_count, lag_sum_us;		/* every probe's schedule lag since start */
 	uint64_t reloads, reload_failures;	/* of the config: SIGHUP, xdphc reload */
 	uint64_t reload_ok_ns;			/* the last good one (the start, at first) */

@@ -313,6 +313,8 @@ static int apply_pools(struct reload *rl, uint64_t now)
 		if (!pp->is_new && pp->changed)
 			retune(rl, pp->live, &rl->plan.next.pools[q], now);
 	}
+	if (rl->env.roster->env.breaker && breaker_reload(rl->env.roster->env.breaker, rl->env.cfg))
+		return -1;
 	return sched_reload(rl->env.sched, rl->env.cfg, now);
 }
 
@@ -328,6 +330,7 @@ static void apply_top(struct reload *rl, struct eventlog *el, bool log_changed)
 		log_info("reload: event_log is now %s", next->event_log[0] ? next->event_log :
 			 "off");
 	}
+	cfg->max_down_ppm = next->max_down_ppm;
 	if (strcmp(cfg->state_file, next->state_file)) {
 		snprintf(cfg->state_file, sizeof(cfg->state_file), "%s", next->state_file);
 		runtime_set_path(rl->env.rt, next->state_file);

@@ -46,7 +46,8 @@ static void set_bit(uint64_t *bits, uint32_t id)
  */
 static bool live_top_key(enum cfg_key k)
 {
-	return k == CFG_EVENT_LOG || k == CFG_STATE_FILE || k == CFG_POOLS;
+	return k == CFG_EVENT_LOG || k == CFG_STATE_FILE || k == CFG_MAX_DOWN_FRACTION ||
+	       k == CFG_POOLS;
 }
 
 struct differ {
@@ -348,6 +349,39 @@ static int compare_backends(struct reload_plan *pl, const struct live_view *lv)
 	return ret ? fail(pl, "out of memory comparing %zu backends", next->n_backends) : 0;
 }
 
+/* Ids of running pool p that the new file does not list there. */
+static size_t unlisted(const struct reload_plan *pl, const struct live_view *lv, size_t p)
+{
+	const struct pool_cfg *pc = &lv->cfg->pools[p];
+	size_t n = 0;
+
+	for (uint32_t id = pc->first_id; id < pc->first_id + pc->max_backends; id++)
+		n += plan_bit(lv->used, id) && !plan_bit(pl->seen, id);
+	return n;
+}
+
+/*
+ * The canaries are counted by the circuit breaker from start (breaker.h):
+ * they change with a restart only.
+ */
+static int check_canaries(struct reload_plan *pl, const struct live_view *lv)
+{
+	char at[CONFIG_WHERE_LEN];
+	bool changed = false;
+
+	for (size_t p = 0; p < lv->cfg->n_pools; p++)
+		changed |= lv->cfg->pools[p].canaries && (pl->gone[p] || unlisted(pl, lv, p));
+	for (size_t q = 0; q < pl->next.n_pools; q++)
+		changed |= pl->next.pools[q].canaries && pl->pools[q].is_new;
+	for (size_t i = 0; i < pl->n_adds; i++)
+		changed |= lv->cfg->n_pools > pl->adds[i].pool &&
+			   lv->cfg->pools[pl->adds[i].pool].canaries;
+	if (!changed)
+		return 0;
+	return fail(pl, "canaries (%s) changed: needs a restart",
+		    config_where(&pl->next, CFG_CANARIES, at, sizeof(at)));
+}
+
 int reload_plan(struct reload_plan *pl, const char *path, const struct live_view *lv)
 {
 	struct timespec t0;
@@ -358,7 +392,8 @@ int reload_plan(struct reload_plan *pl, const char *path, const struct live_view
 		return -1;
 	pl->t_read = seconds_since(&t0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (map_pools(pl, lv) || compare_settings(pl, lv->cfg) || compare_backends(pl, lv))
+	if (map_pools(pl, lv) || compare_settings(pl, lv->cfg) || compare_backends(pl, lv) ||
+	    check_canaries(pl, lv))
 		return -1;
 	/* The list is a million keys: the adds hold what is left to do. */
 	config_release_backends(&pl->next);

@@ -286,6 +286,17 @@ static void admin_event(struct roster *r, uint32_t p, uint32_t id,
 		       state_name(health_state(r->env.health[id])));
 }
 
+/* The circuit breaker counts the backends that are probed: not those in maintenance. */
+static void breaker_note(struct roster *r, uint32_t p, struct health h, bool in)
+{
+	if (!r->env.breaker || health_state(h) == XDPHC_STATE_MAINT)
+		return;
+	if (in)
+		breaker_add(r->env.breaker, p, h);
+	else
+		breaker_remove(r->env.breaker, p, h);
+}
+
 /* Record, status entry and pool view of a backend whose marks or state an operator changed. */
 static void apply(struct roster *r, uint32_t p, uint32_t id, struct health h)
 {
@@ -436,6 +447,7 @@ int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_k
 	rp->count++;
 	poolview_change(r->env.view, p, id, PV_NONE, poolview_bucket(h));
 	sched_pool_resize(r->env.sched, p, rp->count);
+	breaker_note(r, p, h, true);
 	if (pc->grace_period_ms &&
 	    timerq_push(&rp->grace, id, r->gen[id], r->now_mono + pc->grace_period_ms * NS_PER_MS))
 		health_set(&r->env.health[id], HEALTH_F_GRACE, false);	/* no memory: no grace */
@@ -479,6 +491,7 @@ static void drop_id(struct roster *r, uint32_t p, uint32_t id, const char *event
 	hand_over(r, id);
 	admin_event(r, p, id, &key, event);
 	clear_entry(r, id);
+	breaker_note(r, p, r->env.health[id], false);
 	r->env.health[id] = health_make(XDPHC_STATE_UNKNOWN, false, 0);
 	set_used(r, id, false);
 	rp->count--;
@@ -605,6 +618,8 @@ int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t
 	 */
 	if (roster_probes(r, id))
 		slots_pause(r->env.slots, id, maint && !shared_member(&r->shared, id));
+	breaker_note(r, p, r->env.health[id], false);
+	breaker_note(r, p, h, true);
 	apply(r, p, id, h);
 	admin_event(r, p, id, key, maint ? "maint" : "ready");
 	snprintf(out, len, maint ? "%s in pool %s is in maintenance: out of rotation, not probed" :

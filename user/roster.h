@@ -8,8 +8,8 @@
  * map) is done first and undone on failure; what follows cannot fail.  A
  * change touches, in this order: the probe slot, the index map, the status
  * entry (inside its seqlock), the private health record, the used bitmap,
- * the pool view (counts and up list), the scheduler's demand, the event
- * log.
+ * the pool view (counts and up list), the scheduler's demand, the circuit
+ * breaker's counts, the event log.
  *
  * Ids are given out per pool from the pool's range.  A freed id waits while
  * a probe of it is in flight (its outcome is dropped), then joins the back
@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <xdphc/abi.h>
 
+#include "breaker.h"
 #include "config.h"
 #include "eventlog.h"
 #include "poolview.h"
@@ -67,6 +68,7 @@ struct roster_env {
 	struct scheduler *sched;
 	struct poolview *view;
 	struct eventlog *events;
+	struct breaker *breaker;		/* counts the probed backends; NULL: none */
 	int index_fd;				/* -1 without the index map */
 	uint16_t sport_lo, sport_count;
 	/*

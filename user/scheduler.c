@@ -104,6 +104,31 @@ static uint32_t backend_at(const struct sched_pool *sp, uint32_t pos)
 	return i < sp->n ? sp->first + i : UINT32_MAX;
 }
 
+/* A pace of 0 (a config not made by config_load()) is the interval. */
+static uint32_t pace_or_interval(const struct hc_config *hc, uint32_t ms)
+{
+	return ms ? ms : hc->interval_ms;
+}
+
+/* The paces and retransmits of a pool, in the units the scheduler compares. */
+static void pool_paces(struct sched_pool *sp, const struct hc_config *hc)
+{
+	sp->pace_ms[SCHED_PACE_POOL] = hc->interval_ms;
+	sp->pace_ms[SCHED_PACE_FAST] = pace_or_interval(hc, hc->transition_interval_ms);
+	sp->pace_ms[SCHED_PACE_DOWN] = pace_or_interval(hc, hc->unhealthy_interval_ms);
+	sp->timeout_ms = hc->timeout_ms;
+	sp->retransmits = hc->retransmits < SCHED_RETRANSMITS_MAX ?
+		hc->retransmits : SCHED_RETRANSMITS_MAX;
+}
+
+static void pool_cadence(struct sched_pool *sp, const struct hc_config *hc)
+{
+	pool_paces(sp, hc);
+	bq_init(&sp->inflight);
+	for (int p = 0; p < SCHED_PACE_N; p++)
+		bq_init(&sp->wait[p]);
+}
+
 /*
  * The order covers the pool's every id, its free ones too (they are skipped
  * when due), so that backends added at runtime take their place in it.
@@ -119,12 +144,12 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)pc->hc.jitter_ms * NS_PER_MS;
+	pool_cadence(sp, &pc->hc);
 	sp->positions = runs * SHUFFLE_RUN;
 	sp->step_q32 = sp->positions ?
 		(uint64_t)(((unsigned __int128)sp->interval_ns << 32) / sp->positions) : 0;
 	sp->runs = malloc(sizeof(*sp->runs) * (runs ? runs : 1));
-	sp->fifo = malloc(sizeof(*sp->fifo) * (sp->n ? sp->n : 1));
-	if (!sp->runs || !sp->fifo)
+	if (!sp->runs)
 		return -1;
 	shuffle(sp->runs, runs);
 	/*
@@ -165,15 +190,38 @@ static uint32_t impair_window_s(const struct config *cfg)
 	return ms < IMPAIR_MIN_S ? IMPAIR_MIN_S : ms > IMPAIR_SLOTS - 1 ? IMPAIR_SLOTS - 1 : ms;
 }
 
+/*
+ * Probes a second pool sp may ask for in a steady state: every backend it
+ * holds at the fastest of its paces (all of them down, or many between
+ * states).
+ */
+static double pool_rate(const struct sched_pool *sp)
+{
+	uint32_t ms = sp->pace_ms[SCHED_PACE_POOL];
+
+	for (int p = SCHED_PACE_POOL + 1; p < SCHED_PACE_N; p++)
+		if (sp->pace_ms[p] < ms)
+			ms = sp->pace_ms[p];
+	return sp->active * 1000.0 / ms;
+}
+
+/*
+ * The budget counts SYNs, retransmits included: at most retransmits + 1 a
+ * probe, when none is answered.
+ */
 static void budget_init(struct scheduler *s)
 {
-	double demand;
+	double demand, syns = 0;
 
 	s->rate = 0;
-	for (size_t i = 0; i < s->n_pools; i++)
-		s->rate += s->pools[i].active * 1e9 / (double)s->pools[i].interval_ns;
+	for (size_t i = 0; i < s->n_pools; i++) {
+		double r = pool_rate(&s->pools[i]);
+
+		s->rate += r;
+		syns += r * (1 + s->pools[i].retransmits);
+	}
 	s->tick_ns = choose_tick(s->rate);
-	demand = s->rate * (double)s->tick_ns / 1e9;
+	demand = syns * (double)s->tick_ns / 1e9;
 	s->budget_max = (unsigned int)(demand * BUDGET_HEADROOM) + 1;
 	if (s->budget_max < BUDGET_FLOOR)
 		s->budget_max = BUDGET_FLOOR;
@@ -213,7 +261,10 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->pools));
 	s->epoch = now;
 	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
-	if (!s->pools || !s->deadline)
+	s->next = calloc(total ? total : 1, sizeof(*s->next));
+	s->pace = calloc(total / 32 + 1, sizeof(*s->pace));
+	s->owed = calloc(total / 64 + 1, sizeof(*s->owed));
+	if (!s->pools || !s->deadline || !s->next || !s->pace || !s->owed)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -235,6 +286,11 @@ static void pool_retime(struct sched_pool *sp, const struct hc_config *hc, uint6
 
 	sp->timeout_ns = (uint64_t)hc->timeout_ms * NS_PER_MS;
 	sp->jitter_ns = (uint64_t)hc->jitter_ms * NS_PER_MS;
+	/*
+	 * A wait queue holds one pace, in the order of its backends' last
+	 * starts: a new pace moves every due time alike and keeps the order.
+	 */
+	pool_paces(sp, hc);
 	if (interval == sp->interval_ns || !sp->positions)
 		return;
 	sp->interval_ns = interval;
@@ -252,11 +308,8 @@ static int add_pools(struct scheduler *s, const struct config *cfg, uint64_t now
 	s->pools = pools;
 	for (size_t i = s->n_pools; i < cfg->n_pools; i++) {
 		memset(&pools[i], 0, sizeof(pools[i]));
-		if (pool_init(&pools[i], &cfg->pools[i], cfg->pools[i].first_id, now)) {
-			free(pools[i].runs);
-			free(pools[i].fifo);
+		if (pool_init(&pools[i], &cfg->pools[i], cfg->pools[i].first_id, now))
 			return -1;
-		}
 		pools[i].active = 0;	/* its backends come one by one (sched_pool_resize()) */
 		s->n_pools = i + 1;
 	}
@@ -453,31 +506,111 @@ static void retry_push(struct scheduler *s, uint32_t b, uint64_t now)
 	s->st.retries++;
 }
 
+static enum sched_pace pace_get(const struct scheduler *s, uint32_t b)
+{
+	return (enum sched_pace)(s->pace[b / 32] >> (b % 32 * 2) & 3);
+}
+
+void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace)
+{
+	uint64_t *w = &s->pace[b / 32];
+	unsigned int shift = b % 32 * 2;
+
+	*w = (*w & ~(3ULL << shift)) | (uint64_t)pace << shift;
+}
+
+enum sched_pace sched_pace_sooner(const struct scheduler *s, uint32_t b, enum sched_pace x,
+				  enum sched_pace y)
+{
+	const struct sched_pool *sp = &s->pools[sched_pool_of(s, b)];
+
+	return sp->pace_ms[y] < sp->pace_ms[x] ? y : x;
+}
+
+/* b's slot on the cadence came while it was busy: it is owed a probe. */
+static void owe(struct scheduler *s, uint32_t b)
+{
+	s->owed[b / 64] |= 1ULL << (b % 64);
+}
+
+/* Clear b's owed bit; whether it was set. */
+static bool repay(struct scheduler *s, uint32_t b)
+{
+	uint64_t bit = 1ULL << (b % 64), old = s->owed[b / 64];
+
+	s->owed[b / 64] = old & ~bit;
+	return old & bit;
+}
+
+/*
+ * Idle and at the pool's pace, as at start: a backend removed or put in
+ * maintenance since its last probe left (its id is free once not busy).
+ */
+static void release(struct scheduler *s, uint32_t b)
+{
+	s->deadline[b] = 0;
+	repay(s, b);
+	sched_pace(s, b, SCHED_PACE_POOL);
+}
+
+/*
+ * After its probe, a backend goes back to the cadence, or waits in the
+ * queue of its pace.  Waiting, it keeps the deadline of that probe: the
+ * cadence skips it as it skips a probe in flight, and its due time is
+ * that probe's start (the deadline less the timeout) plus the pace.  A
+ * backend on the cadence whose slot passed while it was busy (a timeout as
+ * long as the interval ends about when the next slot comes) waits for an
+ * interval after its start instead of a whole turn of the cadence.
+ */
+static void settle(struct scheduler *s, uint32_t b)
+{
+	struct sched_pool *sp = &s->pools[sched_pool_of(s, b)];
+	enum sched_pace p = pace_get(s, b);
+	bool owed = repay(s, b);
+
+	if (!s->deadline[b] || !slots_live(s->slots, b)) {
+		release(s, b);
+		return;
+	}
+	if (sp->pace_ms[p] == sp->pace_ms[SCHED_PACE_POOL])
+		p = SCHED_PACE_POOL;
+	if (p == SCHED_PACE_POOL && !owed) {
+		s->deadline[b] = 0;
+		return;
+	}
+	bq_push(&sp->wait[p], s->next, b);
+}
+
+static uint32_t due_ms(const struct scheduler *s, const struct sched_pool *sp,
+		       enum sched_pace p, uint32_t b)
+{
+	return s->deadline[b] - sp->timeout_ms + sp->pace_ms[p];
+}
+
 static void finish(struct scheduler *s, uint32_t b, enum verdict v,
 		   const struct probe_outcome *o)
 {
-	s->deadline[b] = 0;
 	if (v == V_FINAL) {
 		s->imp.done[s->imp.cur]++;
-		s->cb(s->cb_ctx, b, o);
-		return;
+		s->cb(s->cb_ctx, b, o);		/* may set b's pace */
+	} else {
+		s->imp.lost[s->imp.cur]++;
+		s->st.lost++;
 	}
-	s->imp.lost[s->imp.cur]++;
-	s->st.lost++;
+	settle(s, b);
 }
 
 static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now)
 {
 	struct probe_outcome o;
+	uint32_t b;
 
-	while (sp->len) {
-		uint32_t b = sp->fifo[sp->head];
+	while ((b = sp->inflight.head) != BQ_NONE) {
 		enum verdict v = classify(s, b, now, &o);
 
 		if (v == V_PENDING)
 			break;
-		sp->head = (sp->head + 1) % sp->n;
-		sp->len--;
+		bq_pop(&sp->inflight, s->next);
 		if (v == V_RETRY)
 			retry_push(s, b, now);
 		else
@@ -580,6 +713,105 @@ static void lag_add(struct scheduler *s, uint64_t now, uint64_t at)
 	s->lag.sum_us += us;
 }
 
+/*
+ * Every probe joins its pool's in-flight queue: they share one timeout, so
+ * the queue stays in deadline order.
+ */
+static void start_probe(struct scheduler *s, struct sched_pool *sp, uint32_t b, uint64_t now)
+{
+	set_deadline(s, b, now + sp->timeout_ns);
+	bq_push(&sp->inflight, s->next, b);
+	sp->probes++;
+	queue_probe(s, b, now);
+}
+
+/* Due entries of a wait queue left for the next tick; counting stops at max. */
+static uint64_t count_due(const struct scheduler *s, const struct sched_pool *sp,
+			  enum sched_pace p, uint32_t now_ms, uint64_t max)
+{
+	uint64_t n = 0;
+
+	for (uint32_t b = sp->wait[p].head; b != BQ_NONE && n < max; b = s->next[b], n++)
+		if ((int32_t)(now_ms - due_ms(s, sp, p, b)) < 0)
+			break;
+	return n;
+}
+
+/*
+ * Backends off the cadence whose time has come, in due order, from the
+ * tick's budget like any probe; their lag is against their due time.
+ */
+static void issue_waiting(struct scheduler *s, struct sched_pool *sp, enum sched_pace p,
+			  uint64_t now, unsigned int *budget)
+{
+	struct bqueue *q = &sp->wait[p];
+	uint32_t now_ms = to_ms(s, now), b, due;
+
+	while ((b = q->head) != BQ_NONE) {
+		due = due_ms(s, sp, p, b);
+		if ((int32_t)(now_ms - due) < 0)
+			return;
+		if (!*budget) {
+			s->behind_now += count_due(s, sp, p, now_ms, s->budget_max);
+			return;
+		}
+		bq_pop(q, s->next);
+		if (!slots_live(s->slots, b)) {
+			release(s, b);
+			continue;
+		}
+		lag_add(s, now, s->epoch + (uint64_t)due * NS_PER_MS);
+		start_probe(s, sp, b, now);
+		(*budget)--;
+	}
+}
+
+/*
+ * The same SYN again, if the probe is still unanswered, before its
+ * deadline, and its backend still probed (not removed or paused since):
+ * same generation, so the first answer to either SYN counts.
+ */
+static bool retransmit(struct scheduler *s, struct sched_pool *sp, uint32_t b, uint64_t now)
+{
+	struct slot_outcome so;
+
+	if (deadline_passed(s, b, now) || !slots_live(s->slots, b) ||
+	    slots_outcome(s->slots, b, &so))
+		return false;
+	sp->retransmitted++;
+	s->st.retransmitted++;
+	slots_mark_resend(s->slots, b);
+	queue(s, b, now);
+	return true;
+}
+
+/*
+ * The k-th retransmit of a probe leaves timeout * k / (N + 1) after its
+ * send.  Cursor k walks the in-flight queue: its entries are in send order
+ * and share one timeout, so their k-th retransmit times are in order too,
+ * each at its deadline less the timeout plus that share.  Nothing per
+ * backend is kept.
+ */
+static void retransmit_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
+			    unsigned int *budget)
+{
+	uint32_t now_ms = to_ms(s, now), n = sp->retransmits, b;
+
+	for (uint32_t k = 1; k <= n; k++) {
+		struct bq_cursor *c = &sp->rtx[k - 1];
+		/* Rounded up: never before its share of the timeout. */
+		uint32_t after = (sp->timeout_ms * k + n) / (n + 1);
+
+		while (*budget && (b = bq_at(&sp->inflight, s->next, c)) != BQ_NONE) {
+			if ((int32_t)(now_ms - (s->deadline[b] - sp->timeout_ms + after)) < 0)
+				break;
+			if (retransmit(s, sp, b, now))
+				(*budget)--;
+			bq_step(c, b);
+		}
+	}
+}
+
 static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 		       unsigned int *budget)
 {
@@ -600,15 +832,16 @@ static void issue_pool(struct scheduler *s, struct sched_pool *sp, uint64_t now,
 	while (sp->cursor < due && *budget) {
 		uint32_t pos = sp->cursor++, b = backend_at(sp, pos);
 
-		/* Past the end, in flight (never two probes at once), free or in maintenance. */
-		if (b == UINT32_MAX || s->deadline[b] || !slots_live(s->slots, b))
+		/* Past the end, free or in maintenance. */
+		if (b == UINT32_MAX || !slots_live(s->slots, b))
 			continue;
+		/* In flight or off the cadence: never two probes at once. */
+		if (s->deadline[b]) {
+			owe(s, b);
+			continue;
+		}
 		lag_add(s, now, start + (uint64_t)(((unsigned __int128)pos * sp->step_q32) >> 32));
-		set_deadline(s, b, now + sp->timeout_ns);
-		sp->fifo[(sp->head + sp->len) % sp->n] = b;
-		sp->len++;
-		sp->probes++;
-		queue_probe(s, b, now);
+		start_probe(s, sp, b, now);
 		(*budget)--;
 	}
 	s->behind_now += due - sp->cursor;
@@ -634,11 +867,24 @@ static unsigned int tick_budget(struct scheduler *s, uint64_t now)
 	return (unsigned int)b;
 }
 
+void sched_impair_window(const struct scheduler *s, uint64_t *done, uint64_t *lost)
+{
+	const struct sched_impair *im = &s->imp;
+
+	*done = *lost = 0;
+	for (uint32_t i = 0; i < im->window_s; i++) {
+		unsigned int k = (im->cur + IMPAIR_SLOTS - i) % IMPAIR_SLOTS;
+
+		*done += im->done[k];
+		*lost += im->lost[k];
+	}
+}
+
 /* Once a second: roll the lag window and judge whether the prober is impaired. */
 static void roll_second(struct scheduler *s, uint64_t now)
 {
 	struct sched_impair *im = &s->imp;
-	uint64_t done = 0, lost = 0;
+	uint64_t done, lost;
 
 	if (now - s->lag.sec_start >= NS_PER_S) {
 		s->lag.cur = (s->lag.cur + 1) % LAG_WINDOW_S;
@@ -648,12 +894,7 @@ static void roll_second(struct scheduler *s, uint64_t now)
 	if (now - im->sec_start < NS_PER_S)
 		return;
 	im->sec_start = now;
-	for (uint32_t i = 0; i < im->window_s; i++) {
-		unsigned int k = (im->cur + IMPAIR_SLOTS - i) % IMPAIR_SLOTS;
-
-		done += im->done[k];
-		lost += im->lost[k];
-	}
+	sched_impair_window(s, &done, &lost);
 	if (!im->impaired && lost >= IMPAIR_MIN_LOST && lost * 2 >= done + lost) {
 		im->impaired = true;
 		im->since = now;
@@ -682,6 +923,12 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		harvest_pool(s, &s->pools[i], now);
 	run_retries(s, now);
 	run_resends(s, now);
+	/* Retransmits first: they have a deadline, a late new probe only lag. */
+	for (size_t i = 0; i < s->n_pools; i++)
+		retransmit_pool(s, &s->pools[i], now, &budget);
+	for (size_t i = 0; i < s->n_pools; i++)
+		for (int p = 0; p < SCHED_PACE_N; p++)
+			issue_waiting(s, &s->pools[i], p, now, &budget);
 	for (size_t i = 0; i < s->n_pools; i++)
 		issue_pool(s, &s->pools[i], now, &budget);
 	flush(s, now);
@@ -707,12 +954,13 @@ void sched_free(struct scheduler *s)
 {
 	if (!s->pools)
 		return;
-	for (size_t i = 0; i < s->n_pools; i++) {
+	for (size_t i = 0; i < s->n_pools; i++)
 		free(s->pools[i].runs);
-		free(s->pools[i].fifo);
-	}
 	free(s->pools);
 	free(s->deadline);
+	free(s->next);
+	free(s->pace);
+	free(s->owed);
 	free(s->retry.e);
 	free(s->resend.e);
 	neigh_close(s->nl_fd);

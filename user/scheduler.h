@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bqueue.h"
 #include "config.h"
 #include "lathist.h"
 #include "send.h"
@@ -14,6 +15,38 @@
 
 /* Called for every probe whose outcome is final. */
 typedef void (*outcome_fn)(void *ctx, uint32_t backend, const struct probe_outcome *o);
+
+/*
+ * How often a backend is probed, by what its counters say.  A backend off
+ * the pool's cadence is probed this long after the start of its last probe
+ * (HAProxy's fastinter and downinter); a pace equal to the pool's interval
+ * keeps it on the cadence.
+ */
+enum sched_pace {
+	SCHED_PACE_POOL,	/* the pool's cadence: interval, in the shuffled order */
+	SCHED_PACE_FAST,	/* transition_interval: counters between states */
+	SCHED_PACE_DOWN,	/* unhealthy_interval: down, and still failing */
+	SCHED_PACE_N
+};
+
+/*
+ * The pace of a backend with record h: unknown, up with a run of failures
+ * or down with a run of successes is between states (a run long enough to
+ * change the state would have changed it).
+ */
+static inline enum sched_pace sched_pace_of(struct health h)
+{
+	uint8_t st = health_state(h);
+	bool ok = health_ok_run(h), run = health_run(h) > 0;
+
+	if (st == XDPHC_STATE_UNKNOWN || (st == XDPHC_STATE_UP && !ok && run) ||
+	    (st == XDPHC_STATE_DOWN && ok && run))
+		return SCHED_PACE_FAST;
+	return st == XDPHC_STATE_DOWN ? SCHED_PACE_DOWN : SCHED_PACE_POOL;
+}
+
+/* Most retransmits a pool may ask for (config key retransmits). */
+#define SCHED_RETRANSMITS_MAX CFG_MAX_RETRANSMITS
 
 struct sched_pool {
 	uint32_t first;			/* ids [first, first + n) belong to the pool */
@@ -33,8 +66,21 @@ struct sched_pool {
 	uint64_t offset;		/* this interval's jitter */
 	uint64_t last_cycle_ns;		/* how long the last interval's probes took to go out */
 	uint64_t probes;		/* probes started in this pool */
-	uint32_t *fifo;			/* in-flight probes in send order (ring of n) */
-	uint32_t head, len;
+	uint64_t retransmitted;		/* SYNs sent again to unanswered probes */
+	struct bqueue inflight;		/* probes in flight, in send order */
+	/*
+	 * Backends off the cadence, by pace, in due order: each queue holds
+	 * one pace, and backends enter it in the order their probes started,
+	 * as the in-flight queue gives them up.  [POOL]: backends whose slot
+	 * on the cadence came while they were busy, due an interval after
+	 * their last start.
+	 */
+	struct bqueue wait[SCHED_PACE_N];
+	uint32_t pace_ms[SCHED_PACE_N];	/* [POOL] is the interval */
+	uint32_t timeout_ms;
+	unsigned int retransmits;
+	/* Cursor k - 1 walks the in-flight queue for the k-th retransmit. */
+	struct bq_cursor rtx[SCHED_RETRANSMITS_MAX];
 };
 
 struct sched_stats {
@@ -47,6 +93,7 @@ struct sched_stats {
 	uint64_t neigh_requests;
 	uint64_t tx_dropped;		/* frames the device dropped (ring full) */
 	uint64_t resent;		/* SYNs sent again after such drops */
+	uint64_t retransmitted;		/* SYNs sent again to unanswered probes (retransmits) */
 	uint64_t lost;			/* probes never known sent: not held against backends */
 	uint64_t behind;		/* probes due but not sent, at the last tick */
 	uint64_t behind_max;
@@ -54,7 +101,8 @@ struct sched_stats {
 
 /*
  * Schedule lag: how late a probe leaves against its scheduled time (its
- * place in the spread over the interval, plus the interval's jitter).
+ * place in the spread over the interval, plus the interval's jitter; off
+ * the cadence, its due time).
  * Kept per second; the published quantiles cover the last LAG_WINDOW_S.
  */
 #define LAG_WINDOW_S 10
@@ -99,13 +147,23 @@ struct scheduler {
 	struct sender *tx;
 	struct sched_pool *pools;
 	size_t n_pools;
-	uint32_t *deadline;		/* per backend, ms since epoch; 0 = idle */
+	/*
+	 * Per backend, ms since epoch: the deadline of its probe in flight or,
+	 * while it waits off the cadence, of its last probe (passed); 0 =
+	 * idle on the cadence.  Either way the cadence skips a backend with
+	 * a deadline, which keeps it out of a second queue: a backend is in
+	 * at most one (they share next[]), and has a deadline while it is.
+	 */
+	uint32_t *deadline;
+	uint32_t *next;			/* per backend: its successor in its queue */
+	uint64_t *pace;			/* 2 bits a backend: the enum sched_pace reported */
+	uint64_t *owed;			/* 1 bit a backend: its cadence slot found it busy */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */
 	uint64_t tick_ns;		/* the tick the engine should run at */
-	double rate;			/* probes a second the pools ask for */
-	unsigned int budget;		/* most probes started in a nominal tick */
+	double rate;			/* probes a second the pools ask for, at most */
+	unsigned int budget;		/* most SYNs (probes, retransmits) in a nominal tick */
 	unsigned int budget_max;	/* at least twice a tick's demand */
 	uint64_t last_tick;
 	unsigned int batch;		/* frames per flush to the device */
@@ -125,6 +183,16 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx);
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
+/*
+ * Backend b's pace from now on, as the engine judges it after each outcome
+ * (called from the outcome callback, or it takes effect at b's next
+ * outcome).  Until told otherwise a backend keeps its pace; at start, the
+ * pool's.
+ */
+void sched_pace(struct scheduler *s, uint32_t b, enum sched_pace pace);
+/* Of paces x and y, the one that probes backend b again sooner. */
+enum sched_pace sched_pace_sooner(const struct scheduler *s, uint32_t b, enum sched_pace x,
+				  enum sched_pace y);
 void sched_free(struct scheduler *s);
 
 /* Schedule lag quantiles over the last LAG_WINDOW_S seconds, in microseconds. */
@@ -136,10 +204,16 @@ void sched_lag_quantiles(const struct scheduler *s, uint64_t *p50, uint64_t *p99
  * keeping its place in the current interval.  0, or -1 out of memory.
  */
 int sched_reload(struct scheduler *s, const struct config *cfg, uint64_t now);
+/* Probes finished and lost over the impaired flag's window (the current second too). */
+void sched_impair_window(const struct scheduler *s, uint64_t *done, uint64_t *lost);
 /* Pool p now has active backends: the demand, and with it tick and budget, follow. */
 void sched_pool_resize(struct scheduler *s, uint32_t p, uint32_t active);
 
-/* A probe of b is in flight: its id is not to be given to another backend yet. */
+/*
+ * A probe of b is in flight, or b waits off the cadence (until its due
+ * time, when a removed backend's id is let go): its id is not to be given
+ * to another backend yet.
+ */
 static inline bool sched_busy(const struct scheduler *s, uint32_t b)
 {
 	return s->deadline[b] != 0;

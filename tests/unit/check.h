@@ -68,6 +68,7 @@ void suite_metrics(void);
 void suite_lathist(void);
 void suite_scheduler(void);
 void suite_slots(void);
+void suite_breaker(void);
 void suite_shared(void);
 void suite_statefile(void);
 void suite_reload_plan(void);

@@ -24,6 +24,7 @@ static const struct {
 	{ "lathist", suite_lathist },
 	{ "scheduler", suite_scheduler },
 	{ "slots", suite_slots },
+	{ "breaker", suite_breaker },
 	{ "shared", suite_shared },
 	{ "statefile", suite_statefile },
 	{ "reload_plan", suite_reload_plan },

@@ -152,7 +152,10 @@ static void defaults(const struct config *c)
 	CHECK_INT(hc->protocol, HC_PROTO_TCP);
 	CHECK_UINT(hc->port, 0);
 	CHECK_UINT(hc->interval_ms, 1000);
+	CHECK_UINT(hc->unhealthy_interval_ms, 1000);	/* the interval */
+	CHECK_UINT(hc->transition_interval_ms, 1000);
 	CHECK_UINT(hc->timeout_ms, 500);
+	CHECK_UINT(hc->retransmits, 1);
 	CHECK_INT(POOL_LINE(c, 0, CFG_HC_JITTER), 0);
 	CHECK_UINT(hc->jitter_ms, 10);		/* 1 % of the interval */
 	CHECK_UINT(hc->healthy_threshold, 3);
@@ -164,6 +167,10 @@ static void defaults(const struct config *c)
 	CHECK_UINT(c->pools[0].first_id, 0);
 	CHECK_UINT(c->pools[0].max_backends, 17);
 	CHECK_UINT(config_id_count(c), 17);
+	CHECK_UINT(c->max_down_ppm, 500000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 500000);
+	CHECK(!c->pools[0].canaries);
+	CHECK(config_canaries(c) == NULL);
 }
 
 static void every_top_key(const struct config *c)
@@ -245,6 +252,26 @@ static void every_hc_key(const struct config *c)
 	CHECK_UINT(hc->jitter_ms, 5);
 	CHECK_UINT(hc->healthy_threshold, 5);
 	CHECK_UINT(hc->unhealthy_threshold, 4);
+	CHECK_UINT(hc->unhealthy_interval_ms, 10000);
+	CHECK_UINT(hc->transition_interval_ms, 1500);
+	CHECK_UINT(hc->retransmits, 3);
+}
+
+/* The paces of down and moving backends follow the interval unless given. */
+static void paces_follow_interval(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.unhealthy_interval_ms, 3000);
+	CHECK_UINT(c->pools[0].hc.transition_interval_ms, 3000);
+	CHECK_UINT(c->pools[0].hc.retransmits, 0);
+}
+
+/* A default timeout shrinks to the shortest interval, whichever it is. */
+static void timeout_clamped_to_pace(const struct config *c)
+{
+	CHECK_UINT(c->pools[0].hc.interval_ms, 1000);
+	CHECK_UINT(c->pools[0].hc.transition_interval_ms, 200);
+	CHECK_UINT(c->pools[0].hc.unhealthy_interval_ms, 5000);
+	CHECK_UINT(c->pools[0].hc.timeout_ms, 200);
 }
 
 static void jitter_off(const struct config *c)
@@ -427,6 +454,49 @@ static void shared_backend(const struct config *c)
 	CHECK_UINT(c->backends[2].pool, 1);
 }
 
+/*
+ * The canaries: a last pool of their own, after the configured ones (whose
+ * ids do not move), checked as often and as briefly as the most demanding
+ * pool, with thresholds of 1.
+ */
+static void canaries(const struct config *c)
+{
+	const struct pool_cfg *cp = config_canaries(c);
+
+	CHECK_UINT(c->max_down_ppm, 250000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 250000);
+	CHECK_UINT(c->pools[1].max_down_ppm, 750000);
+	CHECK_INT(POOL_LINE(c, 1, CFG_POOL_MAX_DOWN_FRACTION), 9);
+	CHECK_UINT(c->n_pools, 3);
+	CHECK(cp == &c->pools[2]);
+	if (!cp)
+		return;
+	CHECK_STR(cp->name, "@canaries");
+	CHECK(cp->canaries && !c->pools[0].canaries && !c->pools[1].canaries);
+	CHECK_UINT(cp->n_backends, 2);
+	CHECK_UINT(cp->max_backends, 2);
+	CHECK_UINT(cp->first, 3);
+	CHECK_UINT(cp->first_id, c->pools[1].first_id + c->pools[1].max_backends);
+	CHECK_KEY(&c->backends[3].key, "198.18.200.1", 80);
+	CHECK_KEY(&c->backends[4].key, "198.18.200.2", 443);
+	CHECK_UINT(cp->hc.interval_ms, 500);
+	CHECK_UINT(cp->hc.timeout_ms, 200);
+	CHECK_UINT(cp->hc.jitter_ms, 5);
+	CHECK_UINT(cp->hc.unhealthy_interval_ms, 500);	/* a down canary: same pace */
+	CHECK_UINT(cp->hc.transition_interval_ms, 500);
+	CHECK_UINT(cp->hc.retransmits, 1);
+	CHECK_UINT(cp->hc.healthy_threshold, 1);
+	CHECK_UINT(cp->hc.unhealthy_threshold, 1);
+	CHECK_UINT(cp->hc.port, 0);
+	CHECK_UINT(config_backend_count(c), 5);
+}
+
+static void fraction_one(const struct config *c)
+{
+	CHECK_UINT(c->max_down_ppm, 1000000);
+	CHECK_UINT(c->pools[0].max_down_ppm, 1);
+}
+
 static void two_pools(const struct config *c)
 {
 	CHECK_UINT(c->n_pools, 2);
@@ -470,8 +540,14 @@ static const struct cfg_case valid[] = {
 	  .check = metrics_v6 },
 	{ "every healthcheck key",
 	  HC "      protocol: TCP\n      port: 8080\n      interval: 2s\n      timeout: 1500ms\n"
-	  "      jitter: 5ms\n      healthy_threshold: 5\n      unhealthy_threshold: 4\n",
+	  "      jitter: 5ms\n      healthy_threshold: 5\n      unhealthy_threshold: 4\n"
+	  "      unhealthy_interval: 10s\n      transition_interval: 1.5s\n      retransmits: 3\n",
 	  .check = every_hc_key },
+	{ "paces follow the interval", HC "      interval: 3s\n      retransmits: 0\n",
+	  .check = paces_follow_interval },
+	{ "default timeout clamped to transition_interval",
+	  HC "      transition_interval: 200ms\n      unhealthy_interval: 5s\n",
+	  .check = timeout_clamped_to_pace },
 	{ "jitter 0", HC "      jitter: 0\n      interval: 1.5s\n", .check = jitter_off },
 	{ "default jitter follows interval", HC "      interval: 1.5s\n",
 	  .check = default_jitter_follows },
@@ -508,6 +584,14 @@ static const struct cfg_case valid[] = {
 	  "    backends: [10.0.0.1:80, 10.0.0.1:81]\n", .check = loaded },
 	{ "two pools, own health checks", IFACE POOLS "  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    healthcheck: {interval: 5s}\n", .check = two_pools },
+	{ "max_down_fraction and canaries", IFACE "max_down_fraction: 0.25\n"
+	  "pools:\n  - name: web\n    backends: [10.0.0.1:80, 10.0.0.2:80]\n"
+	  "    healthcheck: {interval: 2s, timeout: 200ms}\n"
+	  "  - name: api\n    backends: [10.0.0.3:80]\n    max_down_fraction: .75\n"
+	  "    healthcheck: {interval: 500ms, timeout: 400ms}\n"
+	  "canaries: [198.18.200.1:80, 198.18.200.2:443]\n", .check = canaries },
+	{ "max_down_fraction 1 and 0.000001", IFACE "max_down_fraction: 1.0\n" POOLS
+	  "    max_down_fraction: 0.000001\n", .check = fraction_one },
 	{ "max_backends", IFACE POOLS "    max_backends: 1\n  - name: api\n"
 	  "    backends: [10.0.0.2:80]\n    max_backends: 1000\n", .check = capacity_given },
 	{ "max_backends up to the last id", IFACE POOLS "    max_backends: 16777212\n"
@@ -699,7 +783,8 @@ static const struct cfg_case errors[] = {
 	  .err = "healthcheck must be a mapping, got a single value", .line = 5 },
 	{ "healthcheck unknown key", HC "      intervall: 1s\n",
 	  .err = "unknown key 'intervall' in healthcheck (expected one of: protocol, port, "
-		 "interval, timeout, healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
+		 "interval, unhealthy_interval, transition_interval, timeout, retransmits, "
+		 "healthy_threshold, unhealthy_threshold, jitter, ", .line = 6 },
 	{ "healthcheck duplicate key", HC "      interval: 1s\n      interval: 2s\n",
 	  .err = "duplicate key 'interval' in healthcheck (first at line 6)", .line = 7 },
 	{ "grace_period in the healthcheck", HC "      grace_period: 10s\n",
@@ -752,6 +837,26 @@ static const struct cfg_case errors[] = {
 	  .err = "timeout (2000ms) must not exceed interval (1000ms)", .line = 7 },
 	{ "timeout over default interval", HC "      timeout: 1001ms\n",
 	  .err = "timeout (1001ms) must not exceed interval (1000ms)", .line = 6 },
+	{ "timeout over transition_interval",
+	  HC "      timeout: 500ms\n      transition_interval: 200ms\n",
+	  .err = "timeout (500ms) must not exceed transition_interval (200ms)", .line = 6 },
+	{ "timeout over unhealthy_interval",
+	  HC "      unhealthy_interval: 300ms\n      timeout: 400ms\n",
+	  .err = "timeout (400ms) must not exceed unhealthy_interval (300ms)", .line = 7 },
+	{ "timeout over the shortest of three",
+	  HC "      interval: 1s\n      unhealthy_interval: 300ms\n"
+	  "      transition_interval: 200ms\n      timeout: 250ms\n",
+	  .err = "timeout (250ms) must not exceed transition_interval (200ms)", .line = 9 },
+	{ "unhealthy_interval 0", HC "      unhealthy_interval: 0\n",
+	  .err = "unhealthy_interval must be a duration in 1ms..1440m, got '0'", .line = 6 },
+	{ "transition_interval over a day", HC "      transition_interval: 1441m\n",
+	  .err = "transition_interval must be a duration in 1ms..1440m, got '1441m'", .line = 6 },
+	{ "transition_interval bad", HC "      transition_interval: fast\n",
+	  .err = "transition_interval: bad duration 'fast'", .line = 6 },
+	{ "retransmits 4", HC "      retransmits: 4\n",
+	  .err = "retransmits must be an integer in 0..3, got '4'", .line = 6 },
+	{ "retransmits negative", HC "      retransmits: -1\n",
+	  .err = "retransmits must be an integer in 0..3, got '-1'", .line = 6 },
 	{ "jitter bad", HC "      jitter: lots\n",
 	  .err = "jitter: bad duration 'lots' (use e.g. 0, 5ms, 20ms)", .line = 6 },
 	{ "jitter empty", HC "      jitter: ''\n", .err = "jitter has no value", .line = 6 },
@@ -791,6 +896,66 @@ static const struct cfg_case errors[] = {
 	{ "duplicate backend in the list",
 	  BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n      - 10.0.0.1:080\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:5)", .line = 7 },
+
+	/* max_down_fraction, canaries */
+	{ "max_down_fraction 0", IFACE "max_down_fraction: 0\n" POOLS,
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got '0'", .line = 2 },
+	{ "max_down_fraction 0.0", IFACE "max_down_fraction: 0.0\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction above 1", IFACE "max_down_fraction: 1.01\n" POOLS,
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got '1.01'", .line = 2 },
+	{ "max_down_fraction 2", IFACE "max_down_fraction: 2\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction percent", IFACE "max_down_fraction: 50%\n" POOLS,
+	  .err = "got '50%'", .line = 2 },
+	{ "max_down_fraction 7 decimals", IFACE "max_down_fraction: 0.1234567\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction dot", IFACE "max_down_fraction: '.'\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction 0.", IFACE "max_down_fraction: '0.'\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction signed", IFACE "max_down_fraction: -0.5\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction exponent", IFACE "max_down_fraction: 5e-1\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction 00.5", IFACE "max_down_fraction: 00.5\n" POOLS,
+	  .err = "max_down_fraction must be a fraction", .line = 2 },
+	{ "max_down_fraction a list", IFACE "max_down_fraction: [0.5]\n" POOLS,
+	  .err = "max_down_fraction must be a single value, got a list", .line = 2 },
+	{ "pool max_down_fraction", IFACE POOLS "    max_down_fraction: half\n",
+	  .err = "max_down_fraction must be a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		 "circuit breaker), got 'half'", .line = 5 },
+	{ "canaries empty", IFACE POOLS "canaries: []\n",
+	  .err = "canaries is empty: list addresses known to answer, or leave the key out",
+	  .line = 5 },
+	{ "canaries a value", IFACE POOLS "canaries: 198.18.200.1:80\n",
+	  .err = "canaries must be a list, got a single value", .line = 5 },
+	{ "canaries a mapping entry", IFACE POOLS "canaries:\n  - 198.18.200.1: 80\n",
+	  .err = "canaries: each entry must be ADDR:PORT, got a mapping", .line = 6 },
+	{ "canary port 0", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.2:0\n",
+	  .err = "bad canary address '198.18.200.2:0': port must be 1..65535", .line = 7 },
+	{ "canary IPv6", IFACE POOLS "canaries: ['[2001:2::1]:80']\n",
+	  .err = "canary '[2001:2::1]:80': IPv6 canaries are not supported yet", .line = 5 },
+	{ "canary is a backend", IFACE POOLS "canaries: [198.18.200.1:80, 10.0.0.1:80]\n",
+	  .err = "canary 10.0.0.1:80 is a backend of pool 'web' (@CFG@:4): canaries must be "
+		 "addresses outside the pools", .line = 5 },
+	{ "duplicate canary", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.1:80\n",
+	  .err = "duplicate canary 198.18.200.1:80 (line 6)", .line = 7 },
+	{ "too many canaries", IFACE POOLS "canaries: [1.0.0.1:1, 1.0.0.1:2, 1.0.0.1:3, "
+	  "1.0.0.1:4, 1.0.0.1:5, 1.0.0.1:6, 1.0.0.1:7, 1.0.0.1:8, 1.0.0.1:9, 1.0.0.1:10, "
+	  "1.0.0.1:11, 1.0.0.1:12, 1.0.0.1:13, 1.0.0.1:14, 1.0.0.1:15, 1.0.0.1:16, 1.0.0.1:17, "
+	  "1.0.0.1:18, 1.0.0.1:19, 1.0.0.1:20, 1.0.0.1:21, 1.0.0.1:22, 1.0.0.1:23, 1.0.0.1:24, "
+	  "1.0.0.1:25, 1.0.0.1:26, 1.0.0.1:27, 1.0.0.1:28, 1.0.0.1:29, 1.0.0.1:30, 1.0.0.1:31, "
+	  "1.0.0.1:32, 1.0.0.1:33, 1.0.0.1:34, 1.0.0.1:35, 1.0.0.1:36, 1.0.0.1:37, 1.0.0.1:38, "
+	  "1.0.0.1:39, 1.0.0.1:40, 1.0.0.1:41, 1.0.0.1:42, 1.0.0.1:43, 1.0.0.1:44, 1.0.0.1:45, "
+	  "1.0.0.1:46, 1.0.0.1:47, 1.0.0.1:48, 1.0.0.1:49, 1.0.0.1:50, 1.0.0.1:51, 1.0.0.1:52, "
+	  "1.0.0.1:53, 1.0.0.1:54, 1.0.0.1:55, 1.0.0.1:56, 1.0.0.1:57, 1.0.0.1:58, 1.0.0.1:59, "
+	  "1.0.0.1:60, 1.0.0.1:61, 1.0.0.1:62, 1.0.0.1:63, 1.0.0.1:64, 1.0.0.1:65]\n",
+	  .err = "too many canaries (65, max 64): a few stable addresses are enough", .line = 5 },
+	{ "a pool named like the canaries", IFACE "pools:\n  - name: '@canaries'\n"
+	  "    backends: [10.0.0.1:80]\n", .err = "bad pool name '@canaries'", .line = 3 },
 
 	/* max_backends */
 	{ "max_backends below the backends", BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n"
@@ -927,6 +1092,16 @@ static void path_too_long(void)
 	free(path);
 }
 
+static int append_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
 /* n pools of one backend each. */
 static int write_pools(size_t n)
 {
@@ -942,7 +1117,7 @@ static int write_pools(size_t n)
 
 static void pool_limit(void)
 {
-	char err[CONFIG_ERR_LEN], want[PATH_MAX + 64];
+	char err[CONFIG_ERR_LEN], want[PATH_MAX + 128];
 	struct config cfg;
 
 	CHECK_INT(write_pools(XDPHC_MAX_POOLS), 0);
@@ -954,6 +1129,18 @@ static void pool_limit(void)
 	/* A block list starts at its first '-'. */
 	snprintf(want, sizeof(want), "%s:3: too many pools (%d, max %d)", cfg_path,
 		 XDPHC_MAX_POOLS + 1, XDPHC_MAX_POOLS);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+	/* The canaries take a pool id of their own. */
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS - 1), 0);
+	CHECK(append_text(cfg_path, "canaries: [198.18.200.1:80]\n") == 0);
+	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	CHECK_UINT(cfg.n_pools, XDPHC_MAX_POOLS);
+	config_free(&cfg);
+	CHECK_INT(write_pools(XDPHC_MAX_POOLS), 0);
+	CHECK(append_text(cfg_path, "canaries: [198.18.200.1:80]\n") == 0);
+	snprintf(want, sizeof(want), "%s:259: canaries take a pool of their own: at most %d "
+		 "pools with canaries", cfg_path, XDPHC_MAX_POOLS - 1);
 	CHECK_INT(config_load(cfg_path, &cfg, err, sizeof(err)), -1);
 	CHECK_STR(err, want);
 }
@@ -1045,6 +1232,12 @@ static void key_reference(void)
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
 		"\npools[].healthcheck.path\n    not supported yet\n",
+		"\nmax_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit "
+		"breaker);\n    default: 0.5\n",
+		"\npools[].max_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no "
+		"circuit breaker);\n    default: the top-level max_down_fraction\n",
+		"\ncanaries\n    list: 1..64 ADDR:PORT entries (IPv4), none of them a backend; "
+		"default:\n    none\n",
 	};
 	char *text = NULL, name[64];
 	size_t len = 0;
@@ -1131,6 +1324,9 @@ static void diff(void)
 		"backend added 10.0.0.3 0 1\n"
 		"pool moved 1 0\n"
 		"pool key interval 1 0\n"
+		/* the keys whose defaults follow the interval */
+		"pool key unhealthy_interval 1 0\n"
+		"pool key transition_interval 1 0\n"
 		"pool key jitter 1 0\n"
 		"pool removed 2 -1\n"
 		"pool added -1 2\n";
@@ -1150,7 +1346,7 @@ static void diff(void)
 	if (!load_text(b_yaml, &b)) {
 		f = open_memstream(&text, &len);
 		if (f) {
-			CHECK_INT(config_diff(&a, &b, note_change, f), 9);
+			CHECK_INT(config_diff(&a, &b, note_change, f), 11);
 			fclose(f);
 			CHECK_STR(text, want);
 			free(text);
@@ -1164,8 +1360,34 @@ static void diff(void)
 	config_free(&a);
 }
 
+/*
+ * A backend in two pools is probed once only if both send it the same
+ * probes at the same paces; thresholds may differ.
+ */
+static void same_probe(void)
+{
+	struct hc_config a = {
+		.port = 80, .interval_ms = 1000, .unhealthy_interval_ms = 5000,
+		.transition_interval_ms = 250, .timeout_ms = 200, .retransmits = 1,
+		.healthy_threshold = 3, .unhealthy_threshold = 2,
+	}, b = a;
+
+	check_context("config: same probe");
+	b.healthy_threshold = 5;
+	CHECK(config_same_probe(&a, &b));
+	b.unhealthy_interval_ms = 4000;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.transition_interval_ms = 500;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.retransmits = 0;
+	CHECK(!config_same_probe(&a, &b));
+}
+
 static void special_cases(void)
 {
+	same_probe();
 	no_such_file();
 	path_too_long();
 	pool_limit();

@@ -281,6 +281,7 @@ static void fixture_init(struct fixture *f)
 		.interval_ms = 500, .last_cycle_us = 250000,
 	};
 	f->mp[0].probes = 100;
+	f->mp[0].retransmitted = 6;
 	outcomes(&f->mp[0]);
 	f->mp[0].transitions[XDPHC_STATE_UNKNOWN][XDPHC_STATE_UP][XDPHC_REASON_OK] = 4;
 	f->mp[0].transitions[XDPHC_STATE_UP][XDPHC_STATE_DOWN][XDPHC_REASON_TIMEOUT] = 1;
@@ -299,6 +300,9 @@ static void fixture_init(struct fixture *f)
 	f->s.lag_count = 1000;
 	f->s.lag_sum_us = 2500000;
 	f->s.impaired = true;
+	f->s.circuit_open = true;
+	f->s.circuit_opened = 2;
+	f->s.circuit_checks = 5;
 }
 
 static void render_values(const char *t)
@@ -310,6 +314,9 @@ static void render_values(const char *t)
 	CHECK_LINE(t, "xdphc_replies_ignored_total{reason=\"stale\"} 8");
 	CHECK_LINE(t, "xdphc_rst_sent_total 11");
 	CHECK_LINE(t, "xdphc_prober_impaired 1");
+	CHECK_LINE(t, "xdphc_circuit_open 1");
+	CHECK_LINE(t, "xdphc_circuit_opened_total 2");
+	CHECK_LINE(t, "xdphc_circuit_checks_total 5");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds{quantile=\"0.5\"} 0.0015");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds{quantile=\"0.99\"} 0.042");
 	CHECK_LINE(t, "xdphc_schedule_lag_seconds_sum 2.500000");
@@ -327,6 +334,8 @@ static void render_values(const char *t)
 	CHECK_LINE(t, "xdphc_pool_interval_seconds{pool=\"api\"} 0.5");
 	CHECK_LINE(t, "xdphc_pool_last_cycle_seconds{pool=\"web\"} 1.00007");
 	CHECK_LINE(t, "xdphc_probes_sent_total{pool=\"web\"} 100");
+	CHECK_LINE(t, "xdphc_probes_retransmitted_total{pool=\"web\"} 6");
+	CHECK_LINE(t, "xdphc_probes_retransmitted_total{pool=\"api\"} 0");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"syn_ack\"} 4");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"rst\"} 1");
 	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"timeout\"} 2");

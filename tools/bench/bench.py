@@ -7,7 +7,7 @@ in one run, and prints one table.  Backends are emulated by the XDP backend
 simulator (tools/sim/backend_sim.bpf.c) unless a row says otherwise.
 
     python3 tools/bench/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
-                                 [--only reload,...]
+                                 [--only reload,loss,...]
 
 Rows:
   ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
@@ -21,6 +21,9 @@ Rows:
   reload   a SIGHUP that changes 1 % of --backends backends at interval 1 s
            (half of them removed, as many added): the reload's time, state
            changes of the backends it left alone (0 expected), schedule lag
+  loss     backends that go falsely down in 20 s when 10 % of SYNs are lost,
+           10,000 kernel backends at interval 500 ms, fall 3, with single SYNs
+           (retransmits: 0) and with one retransmit (retransmits: 1)
 """
 from __future__ import annotations
 
@@ -524,6 +527,61 @@ def run_reload(lab: Lab, sim: BackendSim, n: int, tmp: str) -> dict:
     return res
 
 
+# ---------------------------------------------------------------- SYN loss
+
+LOSS_BACKENDS = 10_000
+LOSS_PERCENT = 10
+LOSS_SECONDS = 20
+LOSS_FALL = 3
+
+
+def false_downs(lab: Lab, tmp: str, bfile: str, retransmits: int) -> dict:
+    """Backends going up -> down (the event log) in LOSS_SECONDS once none
+    is unknown, and the probes and their timeouts, at LOSS_PERCENT SYN loss."""
+    events = os.path.join(tmp, f"loss-{retransmits}.jsonl")
+    with PinDir() as pin, Engine(lab, pin, tmp, binary=XDPHC, name=f"loss-{retransmits}",
+                                 close_grace=10) as eng:
+        eng.configure([pool("loss", backends_file=bfile, interval="500ms", timeout="500ms",
+                            unhealthy_threshold=LOSS_FALL, healthy_threshold=RISE,
+                            retransmits=retransmits)], event_log=events)
+        eng.start(timeout=30)
+        # not "all up": with single SYNs some are always down
+        eng.wait_settled(30)
+        time.sleep(2)
+        a = stats(eng)
+        seen = len(open(events).readlines())
+        time.sleep(LOSS_SECONDS)
+        b = stats(eng)
+        eng.stop()
+    downs = sum(json.loads(ln)["to"] == "down" for ln in open(events).readlines()[seen:])
+    return {"retransmits": retransmits, "false_downs": downs,
+            "timeouts": b["timeouts"] - a["timeouts"], "syns": b["probes_sent"] - a["probes_sent"]}
+
+
+def run_loss(tmp: str) -> dict:
+    """The same backends and loss, single SYNs against one retransmit.
+    Kernel listeners answer (20,000 SYN/s is well within what they do);
+    the simulator cannot lose SYNs."""
+    addrs = Lab.addrs(LOSS_BACKENDS)
+    bfile = os.path.join(tmp, "loss-backends.txt")
+    with open(bfile, "w") as f:
+        f.writelines(f"{a}:80\n" for a in addrs)
+    res = {"backends": LOSS_BACKENDS, "loss_percent": LOSS_PERCENT, "seconds": LOSS_SECONDS,
+           "fall": LOSS_FALL, "runs": []}
+    with Lab(listen=[80]) as lab:
+        lab.set_syn_loss(LOSS_PERCENT)
+        for n in (0, 1):
+            say(f"loss: {LOSS_BACKENDS:,} backends, {LOSS_PERCENT} % of SYNs lost, "
+                f"retransmits {n}, {LOSS_SECONDS} s ...")
+            res["runs"].append(false_downs(lab, tmp, bfile, n))
+    # a probe of single SYNs fails at p, a backend falls after FALL in a row
+    p = LOSS_PERCENT / 100
+    probes = LOSS_BACKENDS * LOSS_SECONDS / 0.5
+    res["expected"] = [probes * p ** LOSS_FALL * (1 - p),
+                       probes * (p * p) ** LOSS_FALL * (1 - p * p)]
+    return res
+
+
 # ---------------------------------------------------------------- scanners
 
 def send_rate(sim: BackendSim, argv: list[str], timeout: float) -> dict:
@@ -711,6 +769,15 @@ def report(r: dict) -> str:
                      f"{h['processes']} process{'es' if h['processes'] > 1 else ''}",
                      f"{fmt(h['checks_per_s'], ' checks/s')}, CPU {h['cpu_us_per_check']:.2f} us/check",
                      f"{h['cpu_us_per_check'] / cpu:.0f}x xdphc's CPU/probe"))
+    if "loss" in r:
+        lo = r["loss"]
+        rows.append(("syn loss", f"{lo['backends']:,} kernel backends, interval 500 ms, fall "
+                     f"{lo['fall']}, {lo['loss_percent']} % of SYNs lost, {lo['seconds']} s",
+                     "false downs: " + ", ".join(
+                         f"retransmits {x['retransmits']}: {x['false_downs']} "
+                         f"(expected {e:.1f}; probes failed "
+                         f"{x['timeouts'] / (lo['backends'] * lo['seconds'] * 2) * 100:.2f} %)"
+                         for x, e in zip(lo["runs"], lo["expected"])), "-"))
     w = [max(len(row[i]) for row in rows + [("row", "setup", "figure", "vs xdphc")])
          for i in range(4)]
     lines = ["| " + " | ".join(h.ljust(w[i]) for i, h in
@@ -781,8 +848,26 @@ def main() -> int:
         skip |= set(ROWS) - only
     res: dict = {"machine": machine()}
     say(f"machine: {res['machine']}")
-    with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp, \
-            Lab(listen=[], backend_xdp=False) as lab:
+    with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp:
+        if set(ROWS) - {"loss"} - skip:
+            sim_rows(res, skip, args, tmp)
+        if "loss" not in skip:
+            res["loss"] = run_loss(tmp)
+    say("")
+    say(report(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+ROWS = ("ceiling", "rx_cost", "xdphc", "runtime", "reload", "masscan", "zmap", "haproxy",
+        "loss")
+
+
+def sim_rows(res: dict, skip: set, args, tmp: str) -> None:
+    """The rows that share one lab with the backend simulator."""
+    with Lab(listen=[], backend_xdp=False) as lab:
         if "ceiling" not in skip:
             say("ceiling: live-frames XDP_TX into an XDP_DROP peer ...")
             res["ceiling"] = run_ceiling(lab, 5)
@@ -818,15 +903,7 @@ def main() -> int:
                 for n in (10_000, 50_000):
                     say(f"haproxy: {n:,} servers, check inter 1s ...")
                     res["haproxy"].append(run_haproxy(lab, sim, addrs, n, 10, tmp))
-    say("")
-    say(report(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
-    return 0
 
-
-ROWS = ("ceiling", "rx_cost", "xdphc", "runtime", "reload", "masscan", "zmap", "haproxy")
 
 
 def machine() -> str:

@@ -567,6 +567,15 @@ class Lab:
 
     # ---- observation --------------------------------------------------------
 
+    def count_syns(self, addrs) -> None:
+        """Count the SYNs that reach each of ADDRS (IPv4) in the backend ns
+        from now on, before any drop or loss rule; read them with syn_counts()."""
+        self.nft.count_syns(addrs)
+
+    def syn_counts(self) -> dict[str, int]:
+        """SYNs received per address given to count_syns()."""
+        return self.nft.syn_counts()
+
     def syn_recv_count(self) -> int:
         """Number of SYN-RECV sockets (half-open) in the backend ns."""
         out = self.backend_exec(["ss", "-Htn", "state", "syn-recv"]).stdout

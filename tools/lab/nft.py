@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The backend namespace's nftables table: which SYNs get no answer ("drop"
--> timeout), a RST ("refuse") or ICMP host-unreachable ("unreach"), and a
-random SYN loss. Only SYNs (syn set, ack clear) match."""
+-> timeout), a RST ("refuse") or ICMP host-unreachable ("unreach"), a
+random SYN loss, and SYN counters per address. Only SYNs (syn set, ack
+clear) match."""
 from __future__ import annotations
 
 import ipaddress
@@ -118,7 +119,8 @@ class NftSets:
 
     def create(self) -> None:
         """Make the table: an address set and an address . port set for each
-        kind and family, and an empty chain "loss"."""
+        kind and family, and empty chains "count" (SYN counters, first, so
+        they see every SYN) and "loss"."""
         sets, rules = [], []
         for kind, verdict in KINDS.items():
             for ver, typ, match in ((4, "ipv4_addr", "ip daddr"), (6, "ipv6_addr", "ip6 daddr")):
@@ -129,8 +131,8 @@ class NftSets:
                 rules.append(f"    tcp flags & (syn | ack) == syn {match} . tcp dport @{np_} {verdict}")
         self._nft(f"table inet {NFT_TABLE} {{\n" + "\n".join(sets) + "\n"
                   "  chain input {\n    type filter hook input priority -10; policy accept;\n"
-                  "    jump loss\n" + "\n".join(rules) + "\n  }\n"
-                  "  chain loss {\n  }\n}\n")
+                  "    jump count\n    jump loss\n" + "\n".join(rules) + "\n  }\n"
+                  "  chain count {\n  }\n  chain loss {\n  }\n}\n")
 
     def load(self) -> None:
         """Fill the mirror from the kernel (a lab opened by name)."""
@@ -213,6 +215,33 @@ class NftSets:
         (None: the all-ports sets)."""
         return [fmt_range(ver, lo, hi) for ver in (4, 6)
                 for lo, hi in self._sets.get((kind, ver, port is not None), {}).get(port, [])]
+
+    def count_syns(self, addrs: Iterable[str]) -> None:
+        """Count the SYNs to each IPv4 address of ADDRS from now on (the
+        counters of earlier calls are dropped)."""
+        s = f"flush chain inet {NFT_TABLE} count\n"
+        for a in addrs:
+            check_lab_range(*parse_target(a))
+            s += (f"add rule inet {NFT_TABLE} count ip daddr {a} "
+                  f"tcp flags & (syn | ack) == syn counter\n")
+        self._nft(s)
+
+    def syn_counts(self) -> dict[str, int]:
+        """SYNs each address given to count_syns() received, by address,
+        lost ones included."""
+        cp = run(ns_cmd(self.ns, ["nft", "-j", "list", "chain", "inet", NFT_TABLE, "count"]))
+        out = {}
+        for obj in json.loads(cp.stdout).get("nftables", []):
+            addr = packets = None
+            for e in obj.get("rule", {}).get("expr", []):
+                m = e.get("match", {})
+                if m.get("left", {}).get("payload", {}).get("field") == "daddr":
+                    addr = m["right"]
+                if "counter" in e:
+                    packets = e["counter"]["packets"]
+            if addr is not None and packets is not None:
+                out[addr] = packets
+        return out
 
     def set_loss(self, percent: int) -> None:
         """Drop PERCENT % of all incoming SYNs at random (0 switches it off)."""
