@@ -127,7 +127,7 @@ def test_a_running_forwarder_survives_the_upgrade_from_abi_2(lab, engine, v2, tm
     old_lb = fwd = None
     try:
         # ABI 2: its engine and its forwarder, forwarding.
-        old.configure([web()], xdp_attach="tail_call")
+        old.configure([web()], xdp_attach="tail_call", state_file=None)
         old.start()
         old_lb = load_v2_forwarder(lab, pin, v2 / "lb_forwarder.bpf.o")
         wait_states(old, {a: "up" for a in BACKENDS})

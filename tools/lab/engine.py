@@ -92,10 +92,13 @@ class Engine:
     def configure(self, pools: list[dict], **top) -> Path:
         """Write the config: this lab's interface and pin dir, TOP, POOLS, and
         the state file in WORKDIR (last, so that no line above moves) unless
-        TOP names one."""
+        TOP names one; state_file=None leaves the key out (an older engine
+        does not know it)."""
         doc = {"interface": self.lab.prober_if, "pin_path": self.pin_dir, **top,
                "pools": pools}
         doc.setdefault("state_file", self.state_path)
+        if doc["state_file"] is None:
+            del doc["state_file"]
         return write_config(self.config_path, **doc)
 
     @property
