@@ -85,7 +85,11 @@ def test_port_owner_named_with_unit_caps(engine, tmp_path):
                              "import socket, time; s = socket.socket(); "
                              "s.bind(('0.0.0.0', 50050)); s.listen(); time.sleep(30)"])
     try:
-        time.sleep(0.5)
+        # wait for the bind: under load the interpreter takes a while to start
+        deadline = time.monotonic() + 10
+        while not engine.lab.prober_exec(["ss", "-Hltn", "sport = :50050"]).stdout.strip():
+            assert time.monotonic() < deadline, "the holder never bound port 50050"
+            time.sleep(0.1)
         try:
             engine.start()
         except EngineError:
