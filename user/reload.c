@@ -54,7 +54,7 @@ static bool same_backend(const struct reload *rl, const struct id_gen *ig)
 {
 	const struct roster *r = rl->env.roster;
 
-	return roster_used(r, ig->id) && r->gen[ig->id] == ig->gen;
+	return roster_used(r, ig->id) && roster_gen(r, ig->id) == ig->gen;
 }
 
 /* Whether the slice is used up; every SLICE_CHECK calls it looks at the clock. */
@@ -162,7 +162,7 @@ static bool judge(struct reload *rl, struct tally *t, uint32_t p, uint32_t id)
 {
 	const struct reload_plan *pl = &rl->plan;
 	struct health h = rl->env.health[id];
-	uint16_t gen = rl->env.roster->gen[id];
+	uint16_t gen = roster_gen(rl->env.roster, id);
 	bool runtime = health_has(h, HEALTH_F_RUNTIME), keep;
 
 	if (pl->gone[p])

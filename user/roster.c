@@ -110,9 +110,8 @@ int roster_init(struct roster *r, const struct config *cfg, size_t n,
 	r->n = n;
 	r->n_pools = cfg->n_pools;
 	r->used = calloc((n + 63) / 64 + 1, sizeof(*r->used));
-	r->gen = calloc(n ? n : 1, sizeof(*r->gen));
 	r->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*r->pools));
-	if (!r->used || !r->gen || !r->pools || shared_init(&r->shared, n))
+	if (!r->used || !r->pools || shared_init(&r->shared, n))
 		return -1;
 	for (size_t p = 0; p < cfg->n_pools; p++) {
 		struct roster_pool *rp = &r->pools[p];
@@ -120,7 +119,6 @@ int roster_init(struct roster *r, const struct config *cfg, size_t n,
 		rp->first = cfg->pools[p].first_id;
 		rp->capacity = cfg->pools[p].max_backends;
 		for (uint32_t id = rp->first; id < rp->first + rp->capacity; id++) {
-			r->gen[id] = entries[id].generation;
 			if (entries[id].key.family) {
 				set_used(r, id, true);
 				rp->count++;
@@ -184,7 +182,6 @@ void roster_free(struct roster *r)
 	}
 	free(r->pools);
 	free(r->used);
-	free(r->gen);
 	free(r->pending.v);
 	shared_free(&r->shared);
 	memset(r, 0, sizeof(*r));
@@ -282,7 +279,7 @@ static void admin_event(struct roster *r, uint32_t p, uint32_t id,
 			const struct xdphc_backend_key *key, const char *event)
 {
 	r->changes++;
-	eventlog_admin(r->env.events, r->now_real, pool_name(r, p), key, event, id, r->gen[id],
+	eventlog_admin(r->env.events, r->now_real, pool_name(r, p), key, event, id, roster_gen(r, id),
 		       state_name(health_state(r->env.health[id])));
 }
 
@@ -308,9 +305,11 @@ static void apply(struct roster *r, uint32_t p, uint32_t id, struct health h)
 	poolview_change(r->env.view, p, id, from, poolview_bucket(h));
 }
 
+/* The id's new backend, with the generation after the one it held last. */
 static void write_entry(struct roster *r, uint32_t p, uint32_t id,
 			const struct xdphc_backend_key *key)
 {
+	uint16_t gen = generation_next(roster_gen(r, id));
 	struct xdphc_backend_status *st = &r->env.st[id];
 	uint32_t seq = seqlock_write_begin(&st->seq);
 	const size_t at = offsetof(struct xdphc_backend_status, state);
@@ -319,7 +318,7 @@ static void write_entry(struct roster *r, uint32_t p, uint32_t id,
 	st->key = *key;
 	st->pool_id = (uint16_t)p;
 	st->check = XDPHC_CHECK_TCP_SYN;
-	st->generation = r->gen[id];
+	st->generation = gen;
 	st->state = health_state(r->env.health[id]);
 	st->flags = health_flags(r->env.health[id]);
 	seqlock_write_end(&st->seq, seq);
@@ -330,10 +329,11 @@ static void clear_entry(struct roster *r, uint32_t id)
 	struct xdphc_backend_status *st = &r->env.st[id];
 	uint32_t seq = seqlock_write_begin(&st->seq);
 	const size_t at = offsetof(struct xdphc_backend_status, state);
+	uint16_t gen = st->generation;	/* what the id held last: its next gets one more */
 
 	memset((char *)st + at, 0, sizeof(*st) - at);
 	memset(&st->key, 0, sizeof(st->key));
-	st->generation = r->gen[id];	/* what the id held last: its next gets one more */
+	st->generation = gen;
 	seqlock_write_end(&st->seq, seq);
 }
 
@@ -438,7 +438,6 @@ int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_k
 	if (take_id(r, p, id, key, leader, out, len))
 		return -1;
 	idq_pop(&rp->free);
-	r->gen[id] = generation_next(r->gen[id]);
 	h = health_make(pc->initial_state, false, 0);
 	health_set(&h, HEALTH_F_GRACE, pc->grace_period_ms > 0);
 	r->env.health[id] = h;
@@ -449,11 +448,12 @@ int64_t roster_insert(struct roster *r, uint32_t p, const struct xdphc_backend_k
 	sched_pool_resize(r->env.sched, p, rp->count);
 	breaker_note(r, p, h, true);
 	if (pc->grace_period_ms &&
-	    timerq_push(&rp->grace, id, r->gen[id], r->now_mono + pc->grace_period_ms * NS_PER_MS))
+	    timerq_push(&rp->grace, id, roster_gen(r, id),
+			r->now_mono + pc->grace_period_ms * NS_PER_MS))
 		health_set(&r->env.health[id], HEALTH_F_GRACE, false);	/* no memory: no grace */
 	admin_event(r, p, id, key, event);
 	snprintf(out, len, "added %s to pool %s as id %u (generation %u), state %s%s", a,
-		 pool_name(r, p), id, r->gen[id], state_name(pc->initial_state),
+		 pool_name(r, p), id, roster_gen(r, id), state_name(pc->initial_state),
 		 leader >= 0 ? "; probed once with its entry in another pool" : "");
 	return id;
 }
@@ -570,7 +570,7 @@ int roster_drain_at(struct roster *r, uint32_t id, bool drain, uint64_t at, char
 			 drain ? "already" : "not");
 		return 0;
 	}
-	if (drain && timerq_push(&r->pools[p].drain, id, r->gen[id], at)) {
+	if (drain && timerq_push(&r->pools[p].drain, id, roster_gen(r, id), at)) {
 		snprintf(out, len, "out of memory for the drain timer of %s", a);
 		return -1;
 	}
@@ -632,7 +632,7 @@ int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t
 
 static bool timer_live(const struct roster *r, const struct timer *t)
 {
-	return roster_used(r, t->id) && r->gen[t->id] == t->gen;
+	return roster_used(r, t->id) && roster_gen(r, t->id) == t->gen;
 }
 
 static void end_grace(struct roster *r, uint32_t p, uint64_t now)

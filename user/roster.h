@@ -84,7 +84,6 @@ struct roster {
 	struct roster_pool *pools;
 	size_t n_pools, n;
 	uint64_t *used;			/* bitmap of ids that hold a backend */
-	uint16_t *gen;			/* the generation each id holds or held last */
 	struct idq pending;		/* freed ids whose probe is still in flight */
 	struct shared shared;		/* backends in several pools, probed once */
 	uint64_t now_mono, now_real;	/* of the current tick */
@@ -108,6 +107,17 @@ static inline bool roster_probes(const struct roster *r, uint32_t id)
 /* The engine's pieces, once they exist; starts grace_on_start. */
 void roster_attach(struct roster *r, const struct roster_env *env, uint64_t now_mono);
 void roster_free(struct roster *r);
+
+/*
+ * The generation id holds (or held last, when free).  Kept only in the
+ * status entry: the one field the engine reads back from the shared map, as
+ * a private copy would cost 2 bytes a backend; a consumer that scribbles on
+ * it can only confuse consumers of that id, never a probe or a state.
+ */
+static inline uint16_t roster_gen(const struct roster *r, uint32_t id)
+{
+	return __atomic_load_n(&r->env.st[id].generation, __ATOMIC_RELAXED);
+}
 
 static inline bool roster_used(const struct roster *r, uint32_t id)
 {

@@ -242,7 +242,7 @@ static int snapshot_drains(const struct runtime *rt, struct sf_list *out, uint64
 			const struct timer *t = &q->v[(q->head + i) % q->cap];
 			uint64_t left = t->at > r->now_mono ? t->at - r->now_mono : 0;
 
-			if (!roster_used(r, t->id) || r->gen[t->id] != t->gen ||
+			if (!roster_used(r, t->id) || roster_gen(r, t->id) != t->gen ||
 			    !health_has(rt->health[t->id], HEALTH_F_DRAIN))
 				continue;
 			if (sf_push(out, SF_DRAIN, rt->cfg->pools[p].name, &r->env.st[t->id].key,
