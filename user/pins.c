@@ -298,6 +298,11 @@ struct xdphc_backend_status *pins_previous_status(struct pins *p, size_t *n)
 		*n = 0;
 	if (len)
 		bpfmap_munmap(src, len);
+	/* Read once: holding it would keep the replaced map (48 B a backend) alive. */
+	if (p->old_status_fd >= 0) {
+		close(p->old_status_fd);
+		p->old_status_fd = -1;
+	}
 	return copy;
 }
 
