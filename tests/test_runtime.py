@@ -152,6 +152,9 @@ def test_drain_keeps_probing_and_removes_after_the_delay(lab, engine, tmp_path):
     b = entry(engine, "198.18.1.2")
     assert b["draining"] is True and b["state"] == "up"
     assert victim["id"] not in up_ids(engine, "web")
+    show = engine.run_once("show", "198.18.1.2:80", "--pin-path", engine.pin_dir).stdout
+    assert "state:            up, draining (no new flows)" in show, show
+    assert f"id:               {victim['id']} (generation 1)" in show, show
     p = engine.pools()["web"]
     assert (p["total"], p["up"], p["draining"]) == (3, 2, 1)
     # still probed: its run of successes grows while it drains

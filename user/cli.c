@@ -434,7 +434,10 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	print_reason(&e.st, r, sizeof(r));
 	printf("backend:          %s\n", backend);
 	printf("pool:             %s\n", pool_name(&s, e.st.pool_id));
-	printf("state:            %s\n", state_name(e.st.state));
+	printf("id:               %u (generation %u)\n", e.id, e.st.generation);
+	printf("state:            %s%s%s\n", state_name(e.st.state),
+	       e.st.flags & XDPHC_BACKEND_F_DRAIN ? ", draining (no new flows)" : "",
+	       e.st.flags & XDPHC_BACKEND_F_GRACE ? ", in its grace period" : "");
 	printf("last result:      %s\n", r);
 	printf("consecutive ok:   %u\n", e.st.consecutive_ok);
 	printf("consecutive fail: %u\n", e.st.consecutive_fail);
