@@ -70,6 +70,7 @@ void suite_scheduler(void);
 void suite_slots(void);
 void suite_breaker(void);
 void suite_shared(void);
+void suite_codes(void);
 void suite_statefile(void);
 void suite_reload_plan(void);
 

@@ -26,6 +26,7 @@ static const struct {
 	{ "slots", suite_slots },
 	{ "breaker", suite_breaker },
 	{ "shared", suite_shared },
+	{ "codes", suite_codes },
 	{ "statefile", suite_statefile },
 	{ "reload_plan", suite_reload_plan },
 };
