@@ -37,14 +37,19 @@ def refused(engine, *args: str) -> str:
     return r.stderr
 
 
-def index_keys(engine) -> set[tuple[str, int]]:
-    out = set()
+def index_entries(engine) -> dict[tuple[str, int, int], int]:
+    """The index map: (address, port, pool id) -> backend id."""
+    out = {}
     for e in engine.bpftool_dump("index"):
         k = e["key"]["backend"]
         addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
         port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
-        out.add((addr, port))
+        out[(addr, port, e["key"]["pool_id"])] = e["value"]
     return out
+
+
+def index_keys(engine) -> set[tuple[str, int]]:
+    return {(addr, port) for addr, port, _ in index_entries(engine)}
 
 
 def test_add_and_del_on_a_running_engine(lab, engine):
@@ -267,17 +272,6 @@ def test_control_socket_is_private_and_goes_away(lab, engine):
     assert not os.path.exists(path)
     r = engine.run_once("pool", "list", "--socket", path)
     assert r.returncode == 1 and "is `xdphc run` up?" in r.stderr
-
-
-def index_entries(engine) -> dict[tuple[str, int, int], int]:
-    """The index map: (address, port, pool id) -> backend id."""
-    out = {}
-    for e in engine.bpftool_dump("index"):
-        k = e["key"]["backend"]
-        addr = ".".join(str(b) for b in int(k["addr"][0]).to_bytes(4, "little"))
-        port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
-        out[(addr, port, e["key"]["pool_id"])] = e["value"]
-    return out
 
 
 def probe_rate(engine, seconds: float = 2.0) -> float:

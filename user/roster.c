@@ -237,24 +237,10 @@ static int64_t find_other(const struct roster *r, const struct xdphc_backend_key
 	return -1;
 }
 
+/* Pools own the same id ranges in the roster and the scheduler: one search serves both. */
 uint32_t roster_pool_of(const struct roster *r, uint32_t id)
 {
-	size_t lo = 0, hi = r->n_pools;
-
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-
-		if (r->pools[mid].first <= id)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return (uint32_t)lo;
-}
-
-static uint32_t pool_of(const struct roster *r, uint32_t id)
-{
-	return roster_pool_of(r, id);
+	return sched_pool_of(r->env.sched, id);
 }
 
 /* "ADDR:PORT is not in pool P" (and where it is, if elsewhere). */
@@ -267,7 +253,7 @@ static int not_found(const struct roster *r, uint32_t pool, const struct xdphc_b
 	addr_format(key, a, sizeof(a));
 	if (other >= 0)
 		snprintf(out, len, "%s is not in pool %s (it is in pool %s)", a,
-			 pool_name(r, pool), pool_name(r, pool_of(r, (uint32_t)other)));
+			 pool_name(r, pool), pool_name(r, roster_pool_of(r, (uint32_t)other)));
 	else
 		snprintf(out, len, "%s is not in pool %s", a, pool_name(r, pool));
 	return -1;
@@ -470,7 +456,7 @@ static void hand_over(struct roster *r, uint32_t id)
 	slots_release(r->env.slots, id);
 	if (next == UINT32_MAX)
 		return;
-	if (claim_slot(r, pool_of(r, next), next, &r->env.st[next].key, err, sizeof(err))) {
+	if (claim_slot(r, roster_pool_of(r, next), next, &r->env.st[next].key, err, sizeof(err))) {
 		log_err("backend id %u takes over the probes of id %u: %s", next, id, err);
 		return;
 	}
@@ -514,7 +500,7 @@ static void remove_id(struct roster *r, uint32_t p, uint32_t id, const char *eve
 
 void roster_remove(struct roster *r, uint32_t id, const char *event)
 {
-	drop_id(r, pool_of(r, id), id, event);
+	drop_id(r, roster_pool_of(r, id), id, event);
 }
 
 int roster_del(struct roster *r, uint32_t p, const struct xdphc_backend_key *key, char *out,
@@ -559,7 +545,7 @@ int roster_drain(struct roster *r, uint32_t p, const struct xdphc_backend_key *k
 int roster_drain_at(struct roster *r, uint32_t id, bool drain, uint64_t at, char *out,
 		    size_t len)
 {
-	uint32_t p = pool_of(r, id);
+	uint32_t p = roster_pool_of(r, id);
 	const struct xdphc_backend_key *key = &r->env.st[id].key;
 	struct health h = r->env.health[id];
 	char a[64];
@@ -597,7 +583,7 @@ int roster_maint(struct roster *r, uint32_t p, const struct xdphc_backend_key *k
 
 int roster_maint_id(struct roster *r, uint32_t id, bool maint, char *out, size_t len)
 {
-	uint32_t p = pool_of(r, id);
+	uint32_t p = roster_pool_of(r, id);
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 	const struct xdphc_backend_key *key = &r->env.st[id].key;
 	struct health h = r->env.health[id];
@@ -687,7 +673,7 @@ static void settle_pending(struct roster *r)
 		if (sched_busy(r->env.sched, id))
 			idq_push(&r->pending, id);
 		else
-			idq_push(&r->pools[pool_of(r, id)].free, id);
+			idq_push(&r->pools[roster_pool_of(r, id)].free, id);
 	}
 }
 
@@ -757,7 +743,7 @@ int roster_unshare(struct roster *r, uint32_t id, char *out, size_t len)
 		return 0;
 	/* A leader hands its group to the next member; id then probes alone. */
 	hand_over(r, id);
-	if (claim_slot(r, pool_of(r, id), id, &r->env.st[id].key, out, len))
+	if (claim_slot(r, roster_pool_of(r, id), id, &r->env.st[id].key, out, len))
 		return -1;
 	slots_pause(r->env.slots, id, health_state(r->env.health[id]) == XDPHC_STATE_MAINT);
 	return 0;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "neigh.h"
 #include "scheduler.h"
+#include "vec.h"
 
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S 1000000000ULL
@@ -344,15 +345,8 @@ uint32_t sched_pool_of(const struct scheduler *s, uint32_t b)
 
 static bool list_push(struct sched_list *l, uint32_t b, uint64_t at)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct sched_entry *n = realloc(l->e, cap * sizeof(*n));
-
-		if (!n)
-			return false;
-		l->e = n;
-		l->cap = cap;
-	}
+	if (vec_room((void **)&l->e, &l->cap, l->n, sizeof(*l->e)))
+		return false;
 	l->e[l->n].b = b;
 	l->e[l->n].at = at;
 	l->n++;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "shared.h"
+#include "vec.h"
 
 #define NONE UINT32_MAX
 
@@ -128,15 +129,8 @@ static void hash_del(struct shared *sh, uint32_t id)
 
 static int push(struct shared_group *g, uint32_t id)
 {
-	if (g->n == g->cap) {
-		uint32_t cap = g->cap ? g->cap * 2 : 4;
-		uint32_t *ids = realloc(g->ids, cap * sizeof(*ids));
-
-		if (!ids)
-			return -1;
-		g->ids = ids;
-		g->cap = cap;
-	}
+	if (vec_room((void **)&g->ids, &g->cap, g->n, sizeof(*g->ids)))
+		return -1;
 	g->ids[g->n++] = id;
 	return 0;
 }
@@ -146,16 +140,9 @@ static uint32_t new_group(struct shared *sh)
 	for (size_t i = 0; i < sh->ng; i++)
 		if (!sh->g[i].n)
 			return (uint32_t)i;
-	if (sh->ng == sh->gcap) {
-		size_t cap = sh->gcap ? sh->gcap * 2 : 16;
-		struct shared_group *g = realloc(sh->g, cap * sizeof(*g));
-
-		if (!g)
-			return NONE;
-		memset(g + sh->gcap, 0, (cap - sh->gcap) * sizeof(*g));
-		sh->g = g;
-		sh->gcap = cap;
-	}
+	if (vec_room((void **)&sh->g, &sh->gcap, sh->ng, sizeof(*sh->g)))
+		return NONE;
+	sh->g[sh->ng] = (struct shared_group){ 0 };
 	return (uint32_t)sh->ng++;
 }
 

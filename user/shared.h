@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 struct shared_group {
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 	uint32_t *ids;		/* ids[0] is the leader */
 };
 
