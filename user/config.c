@@ -1718,9 +1718,35 @@ uint32_t config_map_ids(const struct config *cfg)
 	return config_id_count(cfg) + cfg->spare_ids;
 }
 
+uint8_t hc_check_kind(const struct hc_config *hc)
+{
+	switch (hc->protocol) {
+	case HC_PROTO_HTTP:
+		return XDPHC_CHECK_HTTP;
+	case HC_PROTO_HTTPS:
+		return XDPHC_CHECK_HTTPS;
+	default:
+		return hc_is_connection(hc) ? XDPHC_CHECK_TCP : XDPHC_CHECK_TCP_SYN;
+	}
+}
+
+/* What a connection check sends and how it judges the reply. */
+static bool same_request(const struct hc_config *a, const struct hc_config *b)
+{
+	return a->method == b->method && a->http_version == b->http_version &&
+	       a->reuse_connection == b->reuse_connection && a->tls_verify == b->tls_verify &&
+	       !strcmp(a->path, b->path) && !strcmp(a->host, b->host) &&
+	       !strcmp(a->expect_body, b->expect_body) && !strcmp(a->headers, b->headers) &&
+	       !strcmp(a->ca_file, b->ca_file) && !strcmp(a->sni, b->sni) &&
+	       !memcmp(&a->success_codes, &b->success_codes, sizeof(a->success_codes)) &&
+	       !memcmp(&a->fail_fast_codes, &b->fail_fast_codes, sizeof(a->fail_fast_codes)) &&
+	       a->send.len == b->send.len && !memcmp(a->send.b, b->send.b, a->send.len) &&
+	       a->expect.len == b->expect.len && !memcmp(a->expect.b, b->expect.b, a->expect.len);
+}
+
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
 {
-	return a->protocol == b->protocol && a->port == b->port &&
+	return a->protocol == b->protocol && a->port == b->port && same_request(a, b) &&
 	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
 	       a->unhealthy_interval_ms == b->unhealthy_interval_ms &&
 	       a->transition_interval_ms == b->transition_interval_ms &&

@@ -11,6 +11,7 @@
 #include <xdphc/abi.h>
 #include <internal/probe.h>
 
+#include "codes.h"
 #include "config_keys.h"
 
 #define CONFIG_ERR_LEN 512
@@ -34,7 +35,29 @@ enum cfg_key {
 #define CFG_POOL_N (0 CFG_POOL_KEYS(CFG_KEY_ONE) CFG_HC_KEYS(CFG_KEY_ONE))
 
 enum hc_protocol {
-	HC_PROTO_TCP = 0,
+	HC_PROTO_TCP = 0,		/* half-open SYN from XDP; a connection with send/expect */
+	HC_PROTO_HTTP = 1,
+	HC_PROTO_HTTPS = 2,
+};
+
+enum hc_method {
+	HC_METHOD_HEAD = 0,
+	HC_METHOD_GET = 1,
+};
+
+enum hc_http_version {
+	HC_HTTP_1_1 = 0,
+	HC_HTTP_2 = 1,			/* ALPN over TLS, prior knowledge on http */
+};
+
+#define HC_TEXT_LEN 256			/* path, host, sni, expect_body, with the NUL */
+#define HC_HEADERS_LEN 1024		/* every header line together */
+#define HC_BYTES_LEN 256		/* send and expect, raw bytes */
+
+/* Raw bytes of a send or expect: text, or hex after 0x. */
+struct hc_bytes {
+	uint16_t len;			/* 0: not set */
+	uint8_t b[HC_BYTES_LEN];
 };
 
 /* xdp_mode, in the order of its choices in config_keys.h. */
@@ -54,7 +77,31 @@ struct hc_config {
 	uint32_t retransmits;		/* SYNs again per unanswered probe */
 	uint32_t healthy_threshold;
 	uint32_t unhealthy_threshold;
+	/* protocol http and https: checked from userspace with libcurl */
+	uint8_t method;			/* enum hc_method */
+	uint8_t http_version;		/* enum hc_http_version */
+	bool reuse_connection;		/* keep-alive across checks (true by default) */
+	bool tls_verify;		/* verify the certificate chain and name */
+	char path[HC_TEXT_LEN];		/* "/" by default; starts with '/' */
+	char host[HC_TEXT_LEN];		/* Host header (and default SNI); "": the address */
+	char expect_body[HC_TEXT_LEN];	/* "": none; GET only */
+	char headers[HC_HEADERS_LEN];	/* "Name: value" lines, each ending in '\n' */
+	char ca_file[PATH_MAX];		/* "": the system's CAs */
+	char sni[HC_TEXT_LEN];		/* "": host, or none for an address */
+	struct codes success_codes;	/* "200-399" by default */
+	struct codes fail_fast_codes;	/* "503" by default: down at once */
+	/* protocol tcp: either set makes it a full connection (send/expect) */
+	struct hc_bytes send;
+	struct hc_bytes expect;		/* the reply must contain it */
 };
+
+/* What kind of check a pool's backends get: enum xdphc_check. */
+uint8_t hc_check_kind(const struct hc_config *hc);
+/* The check runs from userspace over a real connection, not from XDP. */
+static inline bool hc_is_connection(const struct hc_config *hc)
+{
+	return hc->protocol != HC_PROTO_TCP || hc->send.len || hc->expect.len;
+}
 
 /*
  * One backend as configured; key.port is the serving port (network order).

@@ -32,6 +32,14 @@ static const struct reason_desc reasons[XDPHC_REASON_MAX] = {
 				    "The prober's FIB has no route to the backend." },
 	[XDPHC_REASON_NEIGH_FAILED] = { "neigh_failed", "neigh_failed",
 					"ARP/ND for the next hop never resolved." },
+	[XDPHC_REASON_HTTP_STATUS] = { "http_status", "http_status",
+				       "HTTP status not in success_codes (the code is kept)." },
+	[XDPHC_REASON_TLS_ERROR] = { "tls_error", "tls_error",
+				     "TLS handshake or certificate verification failed." },
+	[XDPHC_REASON_MISMATCH] = { "mismatch", "mismatch",
+				    "The reply lacks what expect_body or expect asks for." },
+	[XDPHC_REASON_BAD_REPLY] = { "bad_reply", "bad_reply",
+				     "The connection closed, or the reply was not of the protocol." },
 };
 
 #define FIELD(f) #f, offsetof(struct xdphc_engine_stats, f)

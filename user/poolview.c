@@ -184,6 +184,7 @@ void poolview_describe(struct xdphc_pool_summary *ps, const struct pool_cfg *pc)
 	ps->timeout_ms = pc->hc.timeout_ms;
 	ps->port = pc->hc.port;
 	ps->protocol = IPPROTO_TCP;
+	ps->check = hc_check_kind(&pc->hc);
 	ps->first = pc->first_id;
 	ps->capacity = pc->max_backends;
 	__atomic_store_n(&ps->in_use, 1, __ATOMIC_RELEASE);

@@ -303,7 +303,7 @@ static void write_entry(struct roster *r, uint32_t p, uint32_t id,
 	memset((char *)st + at, 0, sizeof(*st) - at);
 	st->key = *key;
 	st->pool_id = (uint16_t)p;
-	st->check = XDPHC_CHECK_TCP_SYN;
+	st->check = hc_check_kind(&r->env.cfg->pools[p].hc);
 	st->generation = gen;
 	st->state = health_state(r->env.health[id]);
 	st->flags = health_flags(r->env.health[id]);

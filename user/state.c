@@ -9,7 +9,7 @@ bool health_update(struct health *h, const struct hc_config *hc, const struct pr
 
 	if (o->ok && run >= hc->healthy_threshold)
 		next = XDPHC_STATE_UP;
-	else if (!o->ok && run >= hc->unhealthy_threshold)
+	else if (!o->ok && (run >= hc->unhealthy_threshold || o->fail_fast))
 		next = XDPHC_STATE_DOWN;
 	marks = h->v & HEALTH_MARKS;
 	*h = health_make(next, o->ok, run);
@@ -33,7 +33,7 @@ void health_publish(struct xdphc_backend_status *st, struct health h,
 	st->reason = o->reason;
 	st->flags = health_flags(h);
 	st->detail = o->reason == XDPHC_REASON_UNREACHABLE ?
-		XDPHC_DETAIL_ICMP(o->icmp_type, o->icmp_code) : 0;
+		XDPHC_DETAIL_ICMP(o->icmp_type, o->icmp_code) : o->detail;
 	st->consecutive_ok = ok ? sat8(health_run(h)) : 0;
 	st->consecutive_fail = ok ? 0 : sat8(health_run(h));
 	if (o->ok)

@@ -48,13 +48,17 @@ enum xdphc_reason {
 	XDPHC_REASON_UNREACHABLE = 4,	/* ICMP destination unreachable (type/code kept) */
 	XDPHC_REASON_NO_ROUTE = 5,	/* the prober's FIB has no route to the backend */
 	XDPHC_REASON_NEIGH_FAILED = 6,	/* ARP/ND for the next hop never resolved */
+	XDPHC_REASON_HTTP_STATUS = 7,	/* HTTP status not in success_codes (detail: the code) */
+	XDPHC_REASON_TLS_ERROR = 8,	/* TLS handshake or verify failed (detail: verify result) */
+	XDPHC_REASON_MISMATCH = 9,	/* reply body or payload lacks what expect asks */
+	XDPHC_REASON_BAD_REPLY = 10,	/* connection closed or reply not of the protocol */
 	XDPHC_REASON_MAX,
 };
 
 /*
- * The kind of check a backend gets (its pool's).  Only TCP_SYN exists yet;
- * the others are reserved so that the status layout need not change for
- * them.
+ * The kind of check a backend gets (its pool's).  TCP_SYN, TCP (with
+ * send/expect), HTTP and HTTPS exist; UDP is reserved so that the status
+ * layout need not change for it.
  */
 enum xdphc_check {
 	XDPHC_CHECK_TCP_SYN = 0,	/* half-open SYN probe from XDP */
@@ -130,7 +134,9 @@ struct xdphc_backend_status {
 	__u16 pool_id;		/* index into the pools map */
 	/*
 	 * What the reason says more: with XDPHC_REASON_UNREACHABLE the ICMP
-	 * type << 8 | code; with the HTTP check's reasons the status code.
+	 * type << 8 | code; with HTTP checks the status code of the reply (OK,
+	 * HTTP_STATUS, MISMATCH); with TLS_ERROR the X.509 verify result
+	 * (OpenSSL's X509_V_ERR_*, 0 when the handshake itself failed).
 	 */
 	__u16 detail;
 	__u16 generation;	/* see above; wraps, skipping 0 */
