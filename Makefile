@@ -22,7 +22,8 @@ FUZZ_FLAGS := -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 DEB_PACKAGES := build-essential clang llvm pkg-config bpftool libbpf-dev \
 	libxdp-dev xdp-tools libelf-dev zlib1g-dev libyaml-dev libmicrohttpd-dev \
 	linux-libc-dev libsystemd-dev iproute2 ethtool nftables util-linux procps git \
-	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev
+	python3 python3-pytest python3-yaml prometheus libclang-rt-14-dev \
+	libcurl4-openssl-dev nginx-light redis-server openssl
 # The peers `make bench` measures xdphc against.
 BENCH_PACKAGES := masscan zmap haproxy
 
@@ -75,6 +76,8 @@ deps:
 bench-deps: deps
 	@$(MAKE) --no-print-directory apt PKGS="$(BENCH_PACKAGES)"
 
+# policy-rc.d keeps Debian's nginx and redis-server from starting host
+# services on install: the lab runs private instances in its namespaces.
 apt:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: must run as root (apt-get)" >&2; exit 1; fi
 	@missing=""; for p in $(PKGS); do \
@@ -82,7 +85,11 @@ apt:
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
+		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+		fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PKGS); \
+		rc=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	fi
 
 $(BUILD) $(BUILD)/user:
