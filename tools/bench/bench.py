@@ -45,10 +45,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from lab import Lab, PinDir, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
+from lab import Lab, PinDir, in_netns, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
 from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
 from lab.engine import Engine, ms, pool                        # noqa: E402
 from lab.names import build_path, tool_obj                     # noqa: E402
+from httpfix import HAProxies, Nginx, dead_range              # noqa: E402
 from sim import BackendSim                                     # noqa: E402
 from statusmap import StatusMap                                # noqa: E402
 
@@ -214,14 +215,15 @@ def rx_cost(n_frames: int = 200_000) -> dict:
 
 
 def start_engine(lab: Lab, pin: str, tmp: str, name: str, backends_file: str,
-                 index: bool = False, interval_s: float = INTERVAL_S, **pool_keys) -> Engine:
-    """xdphc on the bench's backends, one pool (with POOL_KEYS), started
-    (config and log: TMP/NAME.yaml, TMP/NAME.log); close() stops it with
-    SIGTERM."""
+                 index: bool = False, interval_s: float = INTERVAL_S, check: dict | None = None,
+                 **pool_keys) -> Engine:
+    """xdphc on the bench's backends, one pool (with POOL_KEYS, and CHECK's
+    keys in its healthcheck), started (config and log: TMP/NAME.yaml,
+    TMP/NAME.log); close() stops it with SIGTERM."""
     eng = Engine(lab, pin, tmp, binary=XDPHC, name=name, close_grace=30)
     eng.configure([{**pool("bench", backends_file=backends_file, interval=ms(interval_s),
                            timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
-                           unhealthy_threshold=FALL), **pool_keys}],
+                           unhealthy_threshold=FALL, **(check or {})), **pool_keys}],
                   # below ip_local_port_range: reserving all of it is refused
                   source_ports="1024-32767", status_index=index)
     try:
@@ -403,21 +405,26 @@ def run_runtime(lab: Lab, sim: BackendSim, n: int, tmp: str, k: int = 10_000) ->
     return res
 
 
+def lag_figures(samples: list) -> dict:
+    """measure()'s lag samples (p50, p99, max in us, each of the engine's
+    last 10 s): p50 is the median of the samples, p99 and max the worst."""
+    lag = samples or [(float("nan"),) * 3]
+    return {"lag_samples": lag,
+            "lag_p50_ms": statistics.median(x[0] for x in lag) / 1e3,
+            "lag_p99_ms": max(x[1] for x in lag) / 1e3,
+            "lag_max_ms": max(x[2] for x in lag) / 1e3}
+
+
 def steady(d: dict, st: dict) -> dict:
     dt = d["t"]
     probes = d["eng_probes_sent"]
     up_probes = probes - d["sim_rst_sent"] - d["sim_dead"]
-    lag = d["lag"] or [(float("nan"),) * 3]
     return {
-        "lag_samples": lag,
+        **lag_figures(d["lag"]),
         "window_s": dt,
         "probes_per_s": probes / dt,
         # new probes (resends are the same probe again)
         "started_per_s": (probes - d["eng_probes_resent"]) / dt,
-        # p50: the median of the samples; p99 and max: the worst sample
-        "lag_p50_ms": statistics.median(x[0] for x in lag) / 1e3,
-        "lag_p99_ms": max(x[1] for x in lag) / 1e3,
-        "lag_max_ms": max(x[2] for x in lag) / 1e3,
         "cycles_per_s": d["sim_rst_rx"] / dt,
         "matched_ratio": d["eng_replies_synack"] / up_probes if up_probes else float("nan"),
         "transitions": d["eng_transitions"],
@@ -448,7 +455,13 @@ def detection(sim: BackendSim, rules: list, addrs: list[str], n: int, pin: str) 
                 lat.append((e["last_change_ns"] - t0) / 1e9)
             else:
                 missed += 1
-    return {"flipped": len(ids), "not_down": missed, "p50_s": pct(lat, 50),
+    return latencies(lat, len(ids), missed, bound)
+
+
+def latencies(lat: list[float], flipped: int, missed: int, bound: float) -> dict:
+    """Detection figures: LAT, the seconds each of FLIPPED backends took to
+    go down (MISSED did not), against BOUND."""
+    return {"flipped": flipped, "not_down": missed, "p50_s": pct(lat, 50),
             "p99_s": pct(lat, 99), "max_s": max(lat) if lat else float("nan"),
             "bound_s": bound}
 
@@ -704,6 +717,220 @@ def run_haproxy(lab: Lab, sim: BackendSim, addrs: list[str], n: int, seconds: fl
             "window_s": d["t"]}
 
 
+# ---------------------------------------------------------------- HTTP(S)
+
+# The HTTP rows run on kernel backends: the bench's nginx (tools/bench/
+# httpfix.py) in a lab of their own, answering for every address of the
+# block on ports 80 and 443.  nginx and the kernel's TCP stack, on the same 2
+# CPUs as the prober, are what limits these rows, not the prober.
+HTTP_COUNTS = "10000,20000"        # --http-backends: 10,000 and nginx's largest
+HTTPS_COUNTS = "300,10000"         # --https-backends
+# A TLS handshake here costs nginx about 0.5 ms of CPU and the client more
+# (OpenSSL 3.0): connection-per-check HTTPS runs only at counts up to this.
+HTTPS_NEW_MAX = 1_000
+HTTP_SETTLE_S = 120                # until no backend is unknown
+HAPROXY_WARMUP_S = 8               # parse, then every server checked at least once
+LAG_TARGET_MS = 50
+
+
+def http_check(tls: bool, reuse: bool) -> dict:
+    """The healthcheck keys of an HTTP(S) pool: HEAD / (the interval,
+    timeout and thresholds are the bench's)."""
+    hc = {"protocol": "https" if tls else "http", "method": "HEAD", "path": "/",
+          "reuse_connection": reuse}
+    if tls:
+        hc["tls"] = {"verify": False}
+    return hc
+
+
+def http_backends(n: int, tls: bool) -> list[str]:
+    port = 443 if tls else 80
+    return [f"{a}:{port}" for a in Lab.addrs(n)]
+
+
+def tcp_socket_memory(ns: str) -> int:
+    """Bytes of TCP buffer memory in namespace NS (/proc/net/sockstat)."""
+    with in_netns(ns), open("/proc/thread-self/net/sockstat") as f:
+        m = re.search(r"^TCP:.* mem (\d+)", f.read(), re.M)
+    return int(m.group(1)) * os.sysconf("SC_PAGESIZE") if m else 0
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(proc_cpu(p) for p in pids)
+
+
+def http_window(d: dict, n: int, cpu_s: float, nginx_cpu_s: float) -> dict:
+    """Figures of a measuring window D (Sampler.delta with nginx as the
+    simulator): checks are the requests nginx counted, the status request
+    that closes the window left out."""
+    dt, checks = d["t"], max(1, d["sim_requests"] - 1)
+    return {"window_s": dt, "demand_per_s": n / INTERVAL_S, "checks_per_s": checks / dt,
+            "conns_per_s": (d["sim_accepts"] - 1) / dt,
+            "cpu_us_per_check": cpu_s / checks * 1e6,
+            "nginx_us_per_check": nginx_cpu_s / checks * 1e6,
+            "machine_us_per_check": d["busy"] / checks * 1e6}
+
+
+def dying(backends: list[str]) -> list[str]:
+    """1 % of BACKENDS (at least one), from the middle: the ones that die."""
+    k = max(1, len(backends) // 100)
+    return backends[len(backends) // 2:len(backends) // 2 + k]
+
+
+def http_bound(prober: str) -> float:
+    """When the last of the dead backends should be down.  xdphc checks
+    every interval from the start of the last check: the first failing
+    check starts within an interval, each fails after the timeout.  HAProxy
+    starts the next check an interval after the last one ended."""
+    if prober == "haproxy":
+        return FALL * (INTERVAL_S + TIMEOUT_S) + 0.05
+    return TIMEOUT_S + INTERVAL_S * FALL + 0.05
+
+
+def http_detection_xdphc(lab: Lab, pin: str, backends: list[str]) -> dict:
+    dead = dying(backends)
+    addrs = {b.rsplit(":", 1)[0] for b in dead}
+    bound = http_bound("xdphc")
+    lat, missed = [], 0
+    with dead_range(lab, dead[0].rsplit(":", 1)[0], dead[-1].rsplit(":", 1)[0]):
+        t0 = time.time_ns()
+        time.sleep(bound + 2.0)
+        with StatusMap(pin) as sm:
+            for _, e in sm.entries():
+                if e["address"] not in addrs:
+                    continue
+                if e["state"] == "down" and e["last_change_ns"] >= t0:
+                    lat.append((e["last_change_ns"] - t0) / 1e9)
+                else:
+                    missed += 1
+    return latencies(lat, len(dead), missed, bound)
+
+
+def http_detection_haproxy(lab: Lab, hp: HAProxies, backends: list[str]) -> dict:
+    dead = dying(backends)
+    bound = http_bound("haproxy")
+    with dead_range(lab, dead[0].rsplit(":", 1)[0], dead[-1].rsplit(":", 1)[0]):
+        t0 = time.time()
+        time.sleep(bound + 2.0)
+    lat = [hp.down_at[b] - t0 for b in dead if hp.down_at.get(b, 0) >= t0]
+    return latencies(lat, len(dead), len(dead) - len(lat), bound)
+
+
+def run_http_xdphc(lab: Lab, ng: Nginx, n: int, tls: bool, reuse: bool, seconds: float,
+                   tmp: str, idle: dict) -> dict:
+    """xdphc with one HTTP(S) pool of N nginx backends at interval 1 s."""
+    backends = http_backends(n, tls)
+    bfile = os.path.join(tmp, f"http-{n}-{int(tls)}.txt")
+    with open(bfile, "w") as f:
+        f.writelines(b + "\n" for b in backends)
+    name = f"xdphc-http{'s' if tls else ''}-{'reuse' if reuse else 'conn'}-{n}"
+    res: dict = {"prober": "xdphc", "backends": n, "tls": tls, "reuse": reuse}
+    with PinDir() as pin, start_engine(lab, pin, tmp, name, bfile,
+                                       check=http_check(tls, reuse)) as eng:
+        t0 = time.monotonic()
+        eng.wait_settled(HTTP_SETTLE_S)
+        res["settled_s"] = time.monotonic() - t0
+        time.sleep(2)
+        say(f"{name}: settled in {res['settled_s']:.1f} s; measuring {seconds:.0f} s ...")
+        g0 = cpu_of(ng.pids())
+        d = measure(eng, ng, seconds)
+        res.update(http_window(d, n, d["cpu"], cpu_of(ng.pids()) - g0), **lag_figures(d["lag"]))
+        res["cpu_user_us_per_check"] = d["user"] / res["checks_per_s"] / d["t"] * 1e6
+        res["cpu_sys_us_per_check"] = d["sys"] / res["checks_per_s"] / d["t"] * 1e6
+        res["engine"] = {k[4:]: v / d["t"] for k, v in d.items() if k.startswith("eng_")}
+        res["transitions"] = d.get("eng_transitions", 0)
+        res["memory"] = memory(eng.proc.pid)
+        res["bytes_per_backend"] = (res["memory"]["total"] - idle["total"]) / n
+        res["tcp_bytes_per_backend"] = tcp_socket_memory(lab.prober_ns) / n
+        res.update(http_detection_xdphc(lab, pin, backends))
+    res["held"] = (res["checks_per_s"] >= 0.99 * res["demand_per_s"] and res["transitions"] == 0
+                   and res["lag_p99_ms"] <= LAG_TARGET_MS)
+    return res
+
+
+def idle_engine_memory(lab: Lab, tmp: str, tls: bool) -> dict:
+    """memory() of an engine with a one-backend HTTP(S) pool: what the
+    per-backend figures are taken over."""
+    bfile = os.path.join(tmp, f"http-idle-{int(tls)}.txt")
+    with open(bfile, "w") as f:
+        f.write(http_backends(1, tls)[0] + "\n")
+    with PinDir() as pin, start_engine(lab, pin, tmp, f"xdphc-idle-{int(tls)}", bfile,
+                                       check=http_check(tls, True)) as eng:
+        eng.wait_settled(30)
+        time.sleep(2)
+        return memory(eng.proc.pid)
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * 1024
+
+
+def run_http_haproxy(lab: Lab, ng: Nginx, n: int, tls: bool, seconds: float, tmp: str,
+                     idle_rss: int) -> dict:
+    """HAProxy processes with `option httpchk` (HEAD /, check-ssl for TLS)
+    on the same N backends; a connection per check, as HAProxy does."""
+    backends = http_backends(n, tls)
+    res: dict = {"prober": "haproxy", "backends": n, "tls": tls, "reuse": False}
+    with HAProxies(lab, tmp, backends, tls, interval_ms=round(INTERVAL_S * 1e3),
+                   timeout_ms=round(TIMEOUT_S * 1e3), rise=RISE, fall=FALL) as hp:
+        time.sleep(HAPROXY_WARMUP_S)
+        hp.check_running()
+        say(f"haproxy http{'s' if tls else ''} {n:,}: measuring {seconds:.0f} s ...")
+        downs0 = len(hp.down_at)
+        smp = Sampler(ng)
+        c0, g0, a = cpu_of(hp.pids()), cpu_of(ng.pids()), smp.take()
+        time.sleep(seconds)
+        c1, g1, b = cpu_of(hp.pids()), cpu_of(ng.pids()), smp.take()
+        res.update(http_window(Sampler.delta(a, b), n, c1 - c0, g1 - g0))
+        res["processes"] = len(hp.procs)
+        res["downs_before"] = downs0
+        res["transitions"] = len(hp.down_at) - downs0
+        res["bytes_per_backend"] = (sum(rss(p) for p in hp.pids()) - idle_rss * len(hp.procs)) / n
+        res["tcp_bytes_per_backend"] = tcp_socket_memory(lab.prober_ns) / n
+        res.update(http_detection_haproxy(lab, hp, backends))
+    res["held"] = (res["checks_per_s"] >= 0.99 * res["demand_per_s"] and downs0 == 0
+                   and res["transitions"] == 0)
+    return res
+
+
+def idle_haproxy_rss(lab: Lab, tmp: str, tls: bool) -> int:
+    """RSS of a HAProxy process checking one backend."""
+    with HAProxies(lab, tmp, http_backends(1, tls), tls, interval_ms=1000, timeout_ms=500,
+                   rise=RISE, fall=FALL) as hp:
+        time.sleep(2)
+        hp.check_running()
+        return rss(hp.pids()[0])
+
+
+def counts(arg: str) -> list[int]:
+    return [int(x) for x in arg.split(",") if x]
+
+
+def run_http(args, skip: set, tmp: str) -> dict:
+    """The HTTP and HTTPS rows, in one lab with the bench's nginx."""
+    out: dict = {}
+    with Lab(listen=[]) as lab, Nginx(lab, tmp) as ng:
+        for row, tls, arg in (("http", False, args.http_backends),
+                              ("https", True, args.https_backends)):
+            if row in skip:
+                continue
+            idle, idle_rss = idle_engine_memory(lab, tmp, tls), idle_haproxy_rss(lab, tmp, tls)
+            runs = []
+            for n in counts(arg):
+                new = not tls or n <= HTTPS_NEW_MAX
+                say(f"{row}: {n:,} nginx backends, HEAD / every {INTERVAL_S:g} s ...")
+                runs.append(run_http_xdphc(lab, ng, n, tls, True, args.http_seconds, tmp, idle))
+                if new:
+                    runs.append(run_http_xdphc(lab, ng, n, tls, False, args.http_seconds, tmp,
+                                               idle))
+                    runs.append(run_http_haproxy(lab, ng, n, tls, args.http_seconds, tmp,
+                                                 idle_rss))
+            out[row] = {"runs": runs, "idle_engine": idle, "idle_haproxy_rss": idle_rss}
+        out["nginx_workers"] = len(ng.pids()) - 1
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 def fmt(v: float, unit: str = "") -> str:
@@ -732,6 +959,67 @@ def report_reload(x: dict) -> str:
             f"steady {steady['lag_p99_ms']:.2f} ms), max {win['lag_max_ms']:.2f} ms; memory "
             f"{x['memory_before']['total'] / x['backends']:.0f} B/backend before, "
             f"{x['memory_after']['total'] / x['backends']:.0f} after")
+
+
+def http_label(one: dict) -> str:
+    kind = "https" if one["tls"] else "http"
+    return f"{one['prober']} {kind}{'' if one['reuse'] else '/conn'}"
+
+
+def http_table_rows(r: dict) -> list[tuple]:
+    """The table's rows of the HTTP and HTTPS runs, with HAProxy's CPU per
+    check over xdphc's at the same backends and protocol."""
+    rows = []
+    for row in ("http", "https"):
+        runs = r.get(row, {}).get("runs", [])
+        for one in runs:
+            n = one["backends"]
+            how = "keep-alive" if one["reuse"] else "a connection per check"
+            if one["prober"] == "haproxy":
+                how = f"option httpchk{', check-ssl' if one['tls'] else ''}, {how}, " \
+                      f"{one['processes']} process{'es' if one['processes'] > 1 else ''}"
+            lag = f", lag p99 {one['lag_p99_ms']:.1f} ms" if "lag_p99_ms" in one else ""
+            fig = (f"{fmt(one['checks_per_s'], ' checks/s')} "
+                   f"({one['checks_per_s'] / one['demand_per_s'] * 100:.1f} % of N/s, "
+                   f"{fmt(one['conns_per_s'], ' conn/s')}), CPU "
+                   f"{one['cpu_us_per_check']:.1f} us/check (nginx "
+                   f"{one['nginx_us_per_check']:.1f}){lag}; detection p50 "
+                   f"{one['p50_s'] * 1e3:.0f} ms, p99 {one['p99_s'] * 1e3:.0f} ms (bound "
+                   f"{one['bound_s'] * 1e3:.0f}, {one['flipped'] - one['not_down']}/"
+                   f"{one['flipped']} down); {one['bytes_per_backend']:.0f} B/backend"
+                   f"{'' if one['held'] else '; NOT HELD'}")
+            vs = "-"
+            if one["prober"] == "haproxy":
+                mine = {x["reuse"]: x["cpu_us_per_check"] for x in runs
+                        if x["prober"] == "xdphc" and x["backends"] == n}
+                vs = ", ".join(f"{one['cpu_us_per_check'] / mine[k]:.1f}x xdphc's CPU/check "
+                               f"{'keep-alive' if k else 'per connection'}"
+                               for k in (True, False) if k in mine)
+            rows.append((http_label(one), f"{n:,} nginx backends, HEAD / every 1 s, {how}",
+                         fig, vs))
+    return rows
+
+
+def http_lines(r: dict) -> list[str]:
+    lines = []
+    for row in ("http", "https"):
+        for one in r.get(row, {}).get("runs", []):
+            line = (f"{http_label(one)} at {one['backends']:,}: machine "
+                    f"{one['machine_us_per_check']:.1f} us/check (all processes), kernel TCP "
+                    f"buffers {one['tcp_bytes_per_backend']:.0f} B/backend, "
+                    f"{one['transitions']} state changes in the window")
+            if one["prober"] == "xdphc":
+                e = one["engine"]
+                line += (f"; settled {one['settled_s']:.1f} s after start; CPU user "
+                         f"{one['cpu_user_us_per_check']:.1f} + system "
+                         f"{one['cpu_sys_us_per_check']:.1f} us/check; lag p50 "
+                         f"{one['lag_p50_ms']:.2f}, max {one['lag_max_ms']:.2f} ms; engine "
+                         "counters/s: " + ", ".join(f"{k} {v:.0f}" for k, v in e.items()
+                                                     if v and not k.startswith("sched_")))
+            else:
+                line += f"; {one['downs_before']} servers down before the window"
+            lines.append(line)
+    return lines
 
 
 def report(r: dict) -> str:
@@ -778,6 +1066,7 @@ def report(r: dict) -> str:
                          f"(expected {e:.1f}; probes failed "
                          f"{x['timeouts'] / (lo['backends'] * lo['seconds'] * 2) * 100:.2f} %)"
                          for x, e in zip(lo["runs"], lo["expected"])), "-"))
+    rows += http_table_rows(r)
     w = [max(len(row[i]) for row in rows + [("row", "setup", "figure", "vs xdphc")])
          for i in range(4)]
     lines = ["| " + " | ".join(h.ljust(w[i]) for i, h in
@@ -820,6 +1109,8 @@ def report(r: dict) -> str:
                   f"{t['total_after']:,} backends after"]
     if "reload" in r:
         lines += ["", report_reload(r["reload"])]
+    if "http" in r or "https" in r:
+        lines += [""] + http_lines(r)
     if "rx_cost" in r:
         c = r["rx_cost"]
         lines += [f"probe_rx per packet at {c['backends']:,} backends (BPF_PROG_TEST_RUN, "
@@ -839,6 +1130,13 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma list of the only rows to run: "
                     + ",".join(ROWS))
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--http-backends", default=HTTP_COUNTS,
+                    help=f"comma list of nginx backend counts of the http row ({HTTP_COUNTS})")
+    ap.add_argument("--https-backends", default=HTTPS_COUNTS,
+                    help=f"the same for the https row ({HTTPS_COUNTS}); a connection per "
+                    f"check only up to {HTTPS_NEW_MAX:,}")
+    ap.add_argument("--http-seconds", type=float, default=20,
+                    help="measuring window of each HTTP(S) run (20)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     only = set(filter(None, args.only.split(",")))
@@ -849,10 +1147,12 @@ def main() -> int:
     res: dict = {"machine": machine()}
     say(f"machine: {res['machine']}")
     with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp:
-        if set(ROWS) - {"loss"} - skip:
+        if set(ROWS) - {"loss", "http", "https"} - skip:
             sim_rows(res, skip, args, tmp)
         if "loss" not in skip:
             res["loss"] = run_loss(tmp)
+        if {"http", "https"} - skip:
+            res.update(run_http(args, skip, tmp))
     say("")
     say(report(res))
     if args.json:
@@ -862,7 +1162,7 @@ def main() -> int:
 
 
 ROWS = ("ceiling", "rx_cost", "xdphc", "runtime", "reload", "masscan", "zmap", "haproxy",
-        "loss")
+        "loss", "http", "https")
 
 
 def sim_rows(res: dict, skip: set, args, tmp: str) -> None:
