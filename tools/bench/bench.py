@@ -7,7 +7,7 @@ in one run, and prints one table.  Backends are emulated by the XDP backend
 simulator (tools/sim/backend_sim.bpf.c) unless a row says otherwise.
 
     python3 tools/bench/bench.py [--backends 1000000] [--seconds 60] [--skip masscan,zmap,...]
-                                 [--only reload,loss,...]
+                                 [--only reload,loss,...] [--http-backends 10000,20000]
 
 Rows:
   ceiling  a do-nothing XDP program sending 64-byte frames with live-frames
@@ -24,6 +24,13 @@ Rows:
   loss     backends that go falsely down in 20 s when 10 % of SYNs are lost,
            10,000 kernel backends at interval 500 ms, fall 3, with single SYNs
            (retransmits: 0) and with one retransmit (retransmits: 1)
+  http     HEAD / every 1 s to real nginx backends (tools/bench/httpfix.py)
+           at each of --http-backends: xdphc with keep-alive (the default),
+           xdphc with a connection per check, HAProxy `option httpchk`;
+           checks/s (nginx's count), CPU per check, schedule lag, memory per
+           backend, detection after 1 % of the backends die
+  https    the same over TLS at each of --https-backends (a connection per
+           check, and HAProxy check-ssl, only up to 1,000 backends)
 """
 from __future__ import annotations
 
@@ -889,8 +896,10 @@ def run_http_haproxy(lab: Lab, ng: Nginx, n: int, tls: bool, seconds: float, tmp
         res["bytes_per_backend"] = (sum(rss(p) for p in hp.pids()) - idle_rss * len(hp.procs)) / n
         res["tcp_bytes_per_backend"] = tcp_socket_memory(lab.prober_ns) / n
         res.update(http_detection_haproxy(lab, hp, backends))
-    res["held"] = (res["checks_per_s"] >= 0.99 * res["demand_per_s"] and downs0 == 0
-                   and res["transitions"] == 0)
+    # HAProxy starts a server's next check an interval after the last one
+    # ended, so its rate is N / (interval + check time) by design: held
+    # here means no server went down while all were up.
+    res["held"] = downs0 == 0 and res["transitions"] == 0
     return res
 
 
