@@ -819,8 +819,10 @@ static const struct cfg_case valid[] = {
 	{ "success_codes: a list", HTTP "      success_codes: [200, 302, \"2xx\", 404-405]\n",
 	  .check = code_list },
 	{ "success_codes: classes in any case",
-	  HTTP "      success_codes: 2XX, 404\n      fail_fast_codes: 5xx\n", .check = code_classes },
-	{ "fail_fast_codes none", HTTP "      success_codes: 200-599\n      fail_fast_codes: none\n",
+	  HTTP "      success_codes: 2XX, 404\n      fail_fast_codes: 5xx\n",
+	  .check = code_classes },
+	{ "fail_fast_codes none",
+	  HTTP "      success_codes: 200-599\n      fail_fast_codes: none\n",
 	  .check = no_fail_fast },
 	{ "fail_fast_codes []", HTTP "      fail_fast_codes: []\n      success_codes: 200-599\n",
 	  .check = no_fail_fast },
@@ -1166,11 +1168,13 @@ static const struct cfg_case errors[] = {
 		 "high)", .line = 7 },
 	{ "success_codes trailing comma", HTTP "      success_codes: '200,'\n",
 	  .err = "success_codes: the list of codes '200,' ends with a comma", .line = 7 },
-	{ "success_codes bad list entry", HTTP "      success_codes:\n        - 200\n        - 20x\n",
+	{ "success_codes bad list entry",
+	  HTTP "      success_codes:\n        - 200\n        - 20x\n",
 	  .err = "success_codes: '20x' is not a status code", .line = 9 },
-	{ "success_codes list in a list", HTTP "      success_codes:\n        - 200\n        - [302]\n",
-	  .err = "success_codes: each entry must be a code, a range or a class like 2xx, got a list",
-	  .line = 9 },
+	{ "success_codes list in a list",
+	  HTTP "      success_codes:\n        - 200\n        - [302]\n",
+	  .err = "success_codes: each entry must be a code, a range or a class like 2xx, "
+		 "got a list", .line = 9 },
 	{ "success_codes []", HTTP "      success_codes: []\n",
 	  .err = "success_codes must have at least one code", .line = 7 },
 	{ "success_codes none", HTTP "      success_codes: none\n",
@@ -1183,8 +1187,8 @@ static const struct cfg_case errors[] = {
 	{ "fail_fast_codes bad", HTTP "      fail_fast_codes: 5xx,6xx\n",
 	  .err = "fail_fast_codes: '6xx' is not a status code", .line = 7 },
 	{ "success_codes with the default fail-fast 503", HTTP "      success_codes: 200-599\n",
-	  .err = "success_codes has 503, which fail_fast_codes (503 by default) takes down at once: "
-		 "set fail_fast_codes (none for no code)", .line = 7 },
+	  .err = "success_codes has 503, which fail_fast_codes (503 by default) takes down at "
+		 "once: set fail_fast_codes (none for no code)", .line = 7 },
 	{ "a code in both lists", HTTP "      fail_fast_codes: [500-504]\n"
 	  "      success_codes: 2xx,502\n",
 	  .err = "502 is in both fail_fast_codes and success_codes: a code passes or takes the "
@@ -1268,8 +1272,8 @@ static const struct cfg_case errors[] = {
 	  .line = 6 },
 	{ "expect hex of 257", HC "      expect: 0x" HEX256 "ff\n",
 	  .err = "expect is too long (max 256 bytes)", .line = 6 },
-	{ "send a list", HC "      send: [PING]\n", .err = "send must be a single value, got a list",
-	  .line = 6 },
+	{ "send a list", HC "      send: [PING]\n",
+	  .err = "send must be a single value, got a list", .line = 6 },
 	{ "expect empty", HC "      expect: ''\n", .err = "expect has no value", .line = 6 },
 
 	/* backends */
@@ -1628,19 +1632,19 @@ static void key_reference(void)
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
-		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http' or 'https' (any case); "
-		"default: tcp\n",
-		"\npools[].healthcheck.method\n    one of: 'HEAD' or 'GET' (any case); default: HEAD; "
-		"only with protocol:\n    http or https\n",
+		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http' or 'https' (any "
+		"case); default: tcp\n",
+		"\npools[].healthcheck.method\n    one of: 'HEAD' or 'GET' (any case); default: "
+		"HEAD; only with protocol:\n    http or https\n",
 		"\npools[].healthcheck.success_codes\n    status codes: codes, ranges and classes, "
-		"e.g. 200,302 or 200-399 or 2xx,\n    or a list of them; default: 200-399; only with "
-		"protocol: http or https\n",
+		"e.g. 200,302 or 200-399 or 2xx,\n    or a list of them; default: 200-399; only "
+		"with protocol: http or https\n",
 		"\npools[].healthcheck.send\n    bytes: ",
 		"; default: none; only with protocol: tcp\n",
 		"\npools[].healthcheck.tls\n    mapping; default: every key's default; only with "
 		"protocol: https\n",
-		"\npools[].healthcheck.tls.verify\n    boolean: true or false; default: false; only "
-		"with protocol: https\n",
+		"\npools[].healthcheck.tls.verify\n    boolean: true or false; default: false; "
+		"only with protocol: https\n",
 		"\nmax_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit "
 		"breaker);\n    default: 0.5\n",
 		"\npools[].max_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no "
@@ -1777,7 +1781,8 @@ static void diff_requests(void)
 		{ HTTP "      path: /a\n", HC "      path: /a\n      protocol: HTTP\n", "" },
 		{ HTTP "      success_codes: 200\n", HTTP "      success_codes: [200, 302]\n",
 		  "pool key success_codes 0 0\n" },
-		{ HTTP "      success_codes: 200,302\n", HTTP "      success_codes: [302, 200]\n", "" },
+		{ HTTP "      success_codes: 200,302\n", HTTP "      success_codes: [302, 200]\n",
+		  "" },
 		{ HTTP "      headers: {X-A: 1}\n", HTTP "      headers: {X-A: 2}\n",
 		  "pool key headers 0 0\n" },
 		{ HTTP, HTTP "      method: GET\n      expect_body: ok\n",
@@ -1787,7 +1792,8 @@ static void diff_requests(void)
 		{ HC "      port: 80\n", HC "      port: 80\n      send: PING\n",
 		  "pool key send 0 0\n" },
 		{ HC "      send: PING\n", HC "      send: 0x50494e47\n", "" },
-		{ HC "      expect: \"a\"\n", HC "      expect: \"ab\"\n", "pool key expect 0 0\n" },
+		{ HC "      expect: \"a\"\n", HC "      expect: \"ab\"\n",
+		  "pool key expect 0 0\n" },
 	};
 	struct config a, b;
 	char *text;
@@ -1808,7 +1814,8 @@ static void diff_requests(void)
 				CHECK_STR(text, cases[i].want);
 				free(text);
 			}
-			CHECK(config_same_probe(&a.pools[0].hc, &b.pools[0].hc) == !cases[i].want[0]);
+			CHECK(config_same_probe(&a.pools[0].hc, &b.pools[0].hc) ==
+			      !cases[i].want[0]);
 			config_free(&b);
 		}
 		config_free(&a);
