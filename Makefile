@@ -44,7 +44,7 @@ UNIT_MODS  := addr bpfmap breaker config keyindex lathist log names neigh poolvi
 UNIT_LIBS  := -lyaml -lcurl -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
-FUZZ_MODS  := addr config keyindex
+FUZZ_MODS  := addr config keyindex codes
 FUZZ_TIME  ?= 20
 SAN_OBJS   := $(patsubst user/%.c,$(BUILD)/san/user/%.o,$(USER_SRCS))
 
