@@ -52,11 +52,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from lab import Lab, PinDir, in_netns, load_xdp_tx_prog, ns_cmd, run, xdp_live_run  # noqa: E402
+from lab import (Lab, PinDir, in_netns, load_xdp_tx_prog, netns_socket, ns_cmd, run,  # noqa: E402
+                 xdp_live_run)
 from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
 from lab.engine import Engine, ms, pool                        # noqa: E402
 from lab.names import build_path, tool_obj                     # noqa: E402
-from httpfix import HAProxies, Nginx, dead_range              # noqa: E402
+from httpfix import HAProxies, Nginx, dead                    # noqa: E402
 from sim import BackendSim                                     # noqa: E402
 from statusmap import StatusMap                                # noqa: E402
 
@@ -223,16 +224,18 @@ def rx_cost(n_frames: int = 200_000) -> dict:
 
 def start_engine(lab: Lab, pin: str, tmp: str, name: str, backends_file: str,
                  index: bool = False, interval_s: float = INTERVAL_S, check: dict | None = None,
-                 **pool_keys) -> Engine:
+                 metrics: str | None = None, **pool_keys) -> Engine:
     """xdphc on the bench's backends, one pool (with POOL_KEYS, and CHECK's
     keys in its healthcheck), started (config and log: TMP/NAME.yaml,
-    TMP/NAME.log); close() stops it with SIGTERM."""
+    TMP/NAME.log), serving /metrics on METRICS if given; close() stops it
+    with SIGTERM."""
     eng = Engine(lab, pin, tmp, binary=XDPHC, name=name, close_grace=30)
     eng.configure([{**pool("bench", backends_file=backends_file, interval=ms(interval_s),
                            timeout=ms(min(TIMEOUT_S, interval_s)), healthy_threshold=RISE,
                            unhealthy_threshold=FALL, **(check or {})), **pool_keys}],
                   # below ip_local_port_range: reserving all of it is refused
-                  source_ports="1024-32767", status_index=index)
+                  source_ports="1024-32767", status_index=index,
+                  **({"metrics_listen": metrics} if metrics else {}))
     try:
         eng.start(timeout=30)
     except BaseException:
@@ -736,6 +739,7 @@ HTTPS_COUNTS = "300,10000"         # --https-backends
 # (OpenSSL 3.0): connection-per-check HTTPS runs only at counts up to this.
 HTTPS_NEW_MAX = 1_000
 HTTP_SETTLE_S = 120                # until no backend is unknown
+HTTP_METRICS = "127.0.0.1:19469"   # the engine's /metrics, in the prober namespace
 HAPROXY_WARMUP_S = 8               # parse, then every server checked at least once
 LAG_TARGET_MS = 50
 
@@ -762,6 +766,34 @@ def tcp_socket_memory(ns: str) -> int:
     return int(m.group(1)) * os.sysconf("SC_PAGESIZE") if m else 0
 
 
+def scrape(lab: Lab, addr: str = HTTP_METRICS) -> dict | None:
+    """The bench pool's probe counters from the engine's /metrics: started
+    (xdphc_probes_sent_total) and each result, and when they were read;
+    None if the engine did not answer."""
+    s = netns_socket(lab.prober_ns, socket.AF_INET, socket.SOCK_STREAM)
+    host, port = addr.rsplit(":", 1)
+    data = b""
+    try:
+        s.settimeout(10)
+        s.connect((host, int(port)))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: xdphc\r\nConnection: close\r\n\r\n")
+        while chunk := s.recv(1 << 16):
+            data += chunk
+    except OSError as e:
+        say(f"/metrics: {e} ({len(data)} bytes read)")
+        return None
+    finally:
+        s.close()
+    text = data.decode(errors="replace")
+    out = {"t": time.monotonic()}
+    m = re.search(r'^xdphc_probes_sent_total\{pool="bench"\} (\d+)', text, re.M)
+    out["started"] = int(m.group(1)) if m else 0
+    for k, v in re.findall(r'^xdphc_probe_results_total\{pool="bench",result="(\w+)"\} (\d+)',
+                           text, re.M):
+        out[k] = out.get(k, 0) + int(v)
+    return out
+
+
 def cpu_of(pids: list[int]) -> float:
     return sum(proc_cpu(p) for p in pids)
 
@@ -775,13 +807,20 @@ def http_window(d: dict, n: int, cpu_s: float, nginx_cpu_s: float) -> dict:
             "conns_per_s": (d["sim_accepts"] - 1) / dt,
             "cpu_us_per_check": cpu_s / checks * 1e6,
             "nginx_us_per_check": nginx_cpu_s / checks * 1e6,
-            "machine_us_per_check": d["busy"] / checks * 1e6}
+            "machine_us_per_check": d["busy"] / checks * 1e6,
+            # CPUs busy with anything but the prober and nginx: other tenants
+            "others_cpus": (d["busy"] - cpu_s - nginx_cpu_s) / dt}
 
 
 def dying(backends: list[str]) -> list[str]:
-    """1 % of BACKENDS (at least one), from the middle: the ones that die."""
-    k = max(1, len(backends) // 100)
-    return backends[len(backends) // 2:len(backends) // 2 + k]
+    """1 % of BACKENDS (at least one), every 100th: the ones that die.
+    Spread over the list, so over the interval: neighbours in a backends
+    file are checked at nearly the same time."""
+    return backends[min(50, len(backends) // 2)::100]
+
+
+def addrs_of(backends: list[str]) -> list[str]:
+    return [b.rsplit(":", 1)[0] for b in backends]
 
 
 def http_bound(prober: str) -> float:
@@ -795,11 +834,11 @@ def http_bound(prober: str) -> float:
 
 
 def http_detection_xdphc(lab: Lab, pin: str, backends: list[str]) -> dict:
-    dead = dying(backends)
-    addrs = {b.rsplit(":", 1)[0] for b in dead}
+    died = dying(backends)
+    addrs = set(addrs_of(died))
     bound = http_bound("xdphc")
     lat, missed = [], 0
-    with dead_range(lab, dead[0].rsplit(":", 1)[0], dead[-1].rsplit(":", 1)[0]):
+    with dead(lab, sorted(addrs)):
         t0 = time.time_ns()
         time.sleep(bound + 2.0)
         with StatusMap(pin) as sm:
@@ -810,17 +849,17 @@ def http_detection_xdphc(lab: Lab, pin: str, backends: list[str]) -> dict:
                     lat.append((e["last_change_ns"] - t0) / 1e9)
                 else:
                     missed += 1
-    return latencies(lat, len(dead), missed, bound)
+    return latencies(lat, len(died), missed, bound)
 
 
 def http_detection_haproxy(lab: Lab, hp: HAProxies, backends: list[str]) -> dict:
-    dead = dying(backends)
+    died = dying(backends)
     bound = http_bound("haproxy")
-    with dead_range(lab, dead[0].rsplit(":", 1)[0], dead[-1].rsplit(":", 1)[0]):
+    with dead(lab, addrs_of(died)):
         t0 = time.time()
         time.sleep(bound + 2.0)
-    lat = [hp.down_at[b] - t0 for b in dead if hp.down_at.get(b, 0) >= t0]
-    return latencies(lat, len(dead), len(dead) - len(lat), bound)
+    lat = [hp.down_at[b] - t0 for b in died if hp.down_at.get(b, 0) >= t0]
+    return latencies(lat, len(died), len(died) - len(lat), bound)
 
 
 def run_http_xdphc(lab: Lab, ng: Nginx, n: int, tls: bool, reuse: bool, seconds: float,
@@ -832,19 +871,22 @@ def run_http_xdphc(lab: Lab, ng: Nginx, n: int, tls: bool, reuse: bool, seconds:
         f.writelines(b + "\n" for b in backends)
     name = f"xdphc-http{'s' if tls else ''}-{'reuse' if reuse else 'conn'}-{n}"
     res: dict = {"prober": "xdphc", "backends": n, "tls": tls, "reuse": reuse}
-    with PinDir() as pin, start_engine(lab, pin, tmp, name, bfile,
-                                       check=http_check(tls, reuse)) as eng:
+    with PinDir() as pin, start_engine(lab, pin, tmp, name, bfile, check=http_check(tls, reuse),
+                                       metrics=HTTP_METRICS) as eng:
         t0 = time.monotonic()
         eng.wait_settled(HTTP_SETTLE_S)
         res["settled_s"] = time.monotonic() - t0
         time.sleep(2)
         say(f"{name}: settled in {res['settled_s']:.1f} s; measuring {seconds:.0f} s ...")
-        g0 = cpu_of(ng.pids())
+        g0, m0 = cpu_of(ng.pids()), scrape(lab)
         d = measure(eng, ng, seconds)
+        m1 = scrape(lab)
         res.update(http_window(d, n, d["cpu"], cpu_of(ng.pids()) - g0), **lag_figures(d["lag"]))
+        # the engine's own count: checks started, and finished by result
+        res["metrics_per_s"] = {k: (m1.get(k, 0) - m0.get(k, 0)) / (m1["t"] - m0["t"])
+                                for k in m1 if k != "t"} if m0 and m1 else None
         res["cpu_user_us_per_check"] = d["user"] / res["checks_per_s"] / d["t"] * 1e6
         res["cpu_sys_us_per_check"] = d["sys"] / res["checks_per_s"] / d["t"] * 1e6
-        res["engine"] = {k[4:]: v / d["t"] for k, v in d.items() if k.startswith("eng_")}
         res["transitions"] = d.get("eng_transitions", 0)
         res["memory"] = memory(eng.proc.pid)
         res["bytes_per_backend"] = (res["memory"]["total"] - idle["total"]) / n
@@ -855,9 +897,10 @@ def run_http_xdphc(lab: Lab, ng: Nginx, n: int, tls: bool, reuse: bool, seconds:
     return res
 
 
-def idle_engine_memory(lab: Lab, tmp: str, tls: bool) -> dict:
-    """memory() of an engine with a one-backend HTTP(S) pool: what the
-    per-backend figures are taken over."""
+def idle_engine(lab: Lab, tmp: str, tls: bool, seconds: float = 5) -> dict:
+    """memory() of an engine with a one-backend HTTP(S) pool, what the
+    per-backend figures are taken over, and its CPU (cpu_s: seconds per
+    second), what it spends whatever the number of backends."""
     bfile = os.path.join(tmp, f"http-idle-{int(tls)}.txt")
     with open(bfile, "w") as f:
         f.write(http_backends(1, tls)[0] + "\n")
@@ -865,7 +908,10 @@ def idle_engine_memory(lab: Lab, tmp: str, tls: bool) -> dict:
                                        check=http_check(tls, True)) as eng:
         eng.wait_settled(30)
         time.sleep(2)
-        return memory(eng.proc.pid)
+        c0, t0 = proc_cpu(eng.proc.pid), time.monotonic()
+        time.sleep(seconds)
+        return {**memory(eng.proc.pid),
+                "cpu_s": (proc_cpu(eng.proc.pid) - c0) / (time.monotonic() - t0)}
 
 
 def rss(pid: int) -> int:
@@ -924,7 +970,7 @@ def run_http(args, skip: set, tmp: str) -> dict:
                               ("https", True, args.https_backends)):
             if row in skip:
                 continue
-            idle, idle_rss = idle_engine_memory(lab, tmp, tls), idle_haproxy_rss(lab, tmp, tls)
+            idle, idle_rss = idle_engine(lab, tmp, tls), idle_haproxy_rss(lab, tmp, tls)
             runs = []
             for n in counts(arg):
                 new = not tls or n <= HTTPS_NEW_MAX
@@ -1012,19 +1058,26 @@ def http_table_rows(r: dict) -> list[tuple]:
 def http_lines(r: dict) -> list[str]:
     lines = []
     for row in ("http", "https"):
+        if row in r:
+            idle = r[row]["idle_engine"]
+            lines.append(f"{row}: the engine with a one-backend pool (what the per-backend "
+                         f"figures are over): {idle['cpu_s'] * 100:.1f} % of a core, "
+                         f"{idle['total'] / 2**20:.1f} MiB; HAProxy with one server "
+                         f"{r[row]['idle_haproxy_rss'] / 2**20:.1f} MiB RSS")
         for one in r.get(row, {}).get("runs", []):
             line = (f"{http_label(one)} at {one['backends']:,}: machine "
-                    f"{one['machine_us_per_check']:.1f} us/check (all processes), kernel TCP "
+                    f"{one['machine_us_per_check']:.1f} us/check (all processes; "
+                    f"{one['others_cpus']:.2f} CPUs busy with others), kernel TCP "
                     f"buffers {one['tcp_bytes_per_backend']:.0f} B/backend, "
                     f"{one['transitions']} state changes in the window")
             if one["prober"] == "xdphc":
-                e = one["engine"]
                 line += (f"; settled {one['settled_s']:.1f} s after start; CPU user "
                          f"{one['cpu_user_us_per_check']:.1f} + system "
                          f"{one['cpu_sys_us_per_check']:.1f} us/check; lag p50 "
-                         f"{one['lag_p50_ms']:.2f}, max {one['lag_max_ms']:.2f} ms; engine "
-                         "counters/s: " + ", ".join(f"{k} {v:.0f}" for k, v in e.items()
-                                                     if v and not k.startswith("sched_")))
+                         f"{one['lag_p50_ms']:.2f}, max {one['lag_max_ms']:.2f} ms; /metrics per "
+                         "s: " + (", ".join(f"{k} {v:.0f}" for k, v in
+                                            one["metrics_per_s"].items() if v)
+                                  if one["metrics_per_s"] is not None else "no answer"))
             else:
                 line += f"; {one['downs_before']} servers down before the window"
             lines.append(line)

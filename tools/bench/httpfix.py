@@ -149,13 +149,13 @@ class Nginx:
 
 
 @contextlib.contextmanager
-def dead_range(lab: Lab, first: str, last: str):
-    """Every packet to FIRST-LAST (ports 80 and 443) is dropped in the backend
+def dead(lab: Lab, addrs: list[str]):
+    """Every packet to ADDRS (ports 80 and 443) is dropped in the backend
     namespace while the body runs: open keep-alive connections stall and new
     ones time out, as when a host dies.  The table goes away afterwards."""
     table = (f"table inet {NFT_TABLE} {{\n  chain input {{\n"
              "    type filter hook input priority -20; policy accept;\n"
-             f"    ip daddr {first}-{last} tcp dport {{ 80, 443 }} drop\n  }}\n}}\n")
+             f"    ip daddr {{ {', '.join(addrs)} }} tcp dport {{ 80, 443 }} drop\n  }}\n}}\n")
     run(ns_cmd(lab.backend_ns, ["nft", "-f", "-"]), input=table)
     try:
         yield
