@@ -99,6 +99,13 @@ def proc_user_sys(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
+def softirq_s() -> float:
+    """CPU-seconds all CPUs spent in softirqs, up to now (tick samples):
+    what no process is charged for when it runs on an idle CPU."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[7]) / CLK_TCK
+
+
 def machine_busy() -> float:
     """CPU-seconds all CPUs spent not idle, up to now.  The idle counters of
     /proc/stat are exact (nohz keeps them in ns); the busy ones are tick
@@ -135,7 +142,8 @@ class Sampler:
         self.sim, self.pid, self.stats = sim, pid, stats
 
     def take(self) -> dict:
-        s = {"t": time.monotonic(), "busy": machine_busy(), "bpf_ns": bpf_runtime_ns(),
+        s = {"t": time.monotonic(), "busy": machine_busy(), "softirq": softirq_s(),
+             "bpf_ns": bpf_runtime_ns(),
              **{f"sim_{k}": v for k, v in self.sim.counters().items()}}
         if self.stats:
             s.update(self.stats())
@@ -808,8 +816,10 @@ def http_window(d: dict, n: int, cpu_s: float, nginx_cpu_s: float) -> dict:
             "cpu_us_per_check": cpu_s / checks * 1e6,
             "nginx_us_per_check": nginx_cpu_s / checks * 1e6,
             "machine_us_per_check": d["busy"] / checks * 1e6,
-            # CPUs busy with anything but the prober and nginx: other tenants
-            "others_cpus": (d["busy"] - cpu_s - nginx_cpu_s) / dt}
+            # CPUs busy with anything but the prober and nginx: softirqs on
+            # otherwise idle CPUs (timers: delayed ACKs), other tenants
+            "others_cpus": (d["busy"] - cpu_s - nginx_cpu_s) / dt,
+            "softirq_cpus": d["softirq"] / dt}
 
 
 def dying(backends: list[str]) -> list[str]:
@@ -1066,8 +1076,9 @@ def http_lines(r: dict) -> list[str]:
                          f"{r[row]['idle_haproxy_rss'] / 2**20:.1f} MiB RSS")
         for one in r.get(row, {}).get("runs", []):
             line = (f"{http_label(one)} at {one['backends']:,}: machine "
-                    f"{one['machine_us_per_check']:.1f} us/check (all processes; "
-                    f"{one['others_cpus']:.2f} CPUs busy with others), kernel TCP "
+                    f"{one['machine_us_per_check']:.1f} us/check (all; {one['others_cpus']:.2f} "
+                    f"CPUs busy outside the prober and nginx, softirqs "
+                    f"{one['softirq_cpus']:.2f} CPUs), kernel TCP "
                     f"buffers {one['tcp_bytes_per_backend']:.0f} B/backend, "
                     f"{one['transitions']} state changes in the window")
             if one["prober"] == "xdphc":
