@@ -10,7 +10,7 @@ PREFIX     ?= /usr/local
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -DXDPHC_VERSION=\"0.1.0\" -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lsystemd -lpthread
+LDLIBS     += -lxdp -lbpf -lelf -lz -lyaml -lmicrohttpd -lsystemd -lcurl -lpthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -Iinclude -I$(ARCH_INC)
 # Objects list their headers in .d files next to them (see the -include below).
 DEPFLAGS   := -MMD -MP
@@ -40,8 +40,8 @@ HEADERS    := $(wildcard include/xdphc/*.h include/internal/*.h user/*.h bpf/*.h
 # make check: unit tests link these modules directly (no BPF, no root).
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_MODS  := addr bpfmap breaker config keyindex lathist log names neigh poolview scheduler \
-	      slots state metrics shared statefile overlay reload_plan codes
-UNIT_LIBS  := -lyaml -lm
+	      slots state metrics shared statefile overlay reload_plan codes conncheck http tcpcheck
+UNIT_LIBS  := -lyaml -lcurl -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))
 FUZZ_MODS  := addr config keyindex

@@ -21,6 +21,7 @@
 #include "command.h"
 #include "control.h"
 #include "config.h"
+#include "conncheck.h"
 #include "engine.h"
 #include "eventlog.h"
 #include "exporter.h"
@@ -56,6 +57,7 @@ struct engine {
 	struct pins pins;
 	struct ports ports;		/* what start reserved in the netns */
 	struct scheduler sched;
+	struct conncheck cc;		/* HTTP(S) and TCP send/expect checks */
 	struct xdphc_backend_status *st;	/* the pinned status map, mmap-ed: output only */
 	struct health *health;			/* the truth behind it, per backend */
 	size_t n;				/* backend ids, the pools' spare ones too */
@@ -666,6 +668,7 @@ static void teardown(struct engine *e, bool ok)
 		runtime_flush(&e->rt, real_ns());
 	}
 	sched_free(&e->sched);
+	conncheck_free(&e->cc);
 	breaker_free(&e->brk);
 	chain_teardown(&e->chain);
 	programs_close(&e->prog);
@@ -821,7 +824,10 @@ static void loop(struct engine *e)
 		next += e->sched.tick_ns;
 		if (next < now)
 			next = now;
-		sleep_until(next);
+		if (e->cc.any)
+			conncheck_wait(&e->cc, next);
+		else
+			sleep_until(next);
 	}
 }
 
@@ -835,6 +841,7 @@ int engine_run(const char *config_path)
 
 	memset(&e, 0, sizeof(e));
 	e.pin_lock = -1;
+	e.cc.ep = -1;
 	e.ctl.fd = -1;
 	if (config_load(config_path, &e.cfg, err, sizeof(err))) {
 		log_err("%s", err);
@@ -847,11 +854,16 @@ int engine_run(const char *config_path)
 	e.start_real = real_ns();
 	install_signals();
 	ok = !setup(&e);
+	if (ok && conncheck_init(&e.cc, &e.cfg, &e.prog.slots, err, sizeof(err))) {
+		log_err("%s", err);
+		ok = 0;
+	}
 	if (ok && (sched_init(&e.sched, &e.cfg, &e.prog.slots, &e.prog.send, mono_ns(),
 			      on_outcome, &e) || init_breaker(&e))) {
 		log_err("out of memory for the scheduler");
 		ok = 0;
 	}
+	sched_set_conncheck(&e.sched, &e.cc);
 	if (!ok) {
 		teardown(&e, false);
 		return 1;

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <bpf/bpf.h>
 
+#include "conncheck.h"
 #include "log.h"
 #include "neigh.h"
 #include "scheduler.h"
@@ -120,6 +121,9 @@ static void pool_paces(struct sched_pool *sp, const struct hc_config *hc)
 	sp->timeout_ms = hc->timeout_ms;
 	sp->retransmits = hc->retransmits < SCHED_RETRANSMITS_MAX ?
 		hc->retransmits : SCHED_RETRANSMITS_MAX;
+	/* A connection has TCP's own retransmits. */
+	if (sp->conn)
+		sp->retransmits = 0;
 }
 
 static void pool_cadence(struct sched_pool *sp, const struct hc_config *hc)
@@ -141,6 +145,7 @@ static int pool_init(struct sched_pool *sp, const struct pool_cfg *pc, uint32_t 
 
 	sp->first = first;
 	sp->n = pc->max_backends;
+	sp->conn = hc_is_connection(&pc->hc);
 	sp->active = pc->n_backends;
 	sp->interval_ns = (uint64_t)pc->hc.interval_ms * NS_PER_MS;
 	sp->timeout_ns = (uint64_t)pc->hc.timeout_ms * NS_PER_MS;
@@ -321,6 +326,8 @@ int sched_reload(struct scheduler *s, const struct config *cfg, uint64_t now)
 {
 	if (cfg->n_pools > s->n_pools && add_pools(s, cfg, now))
 		return -1;
+	if (s->cc && conncheck_reload(s->cc))
+		return -1;
 	for (size_t i = 0; i < s->n_pools; i++)
 		pool_retime(&s->pools[i], &cfg->pools[i].hc, now);
 	s->imp.window_s = impair_window_s(cfg);
@@ -491,6 +498,23 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	}
 }
 
+/* A connection check ends on its own, or at its deadline as a timeout. */
+static enum verdict classify_conn(struct scheduler *s, struct sched_pool *sp, uint32_t b,
+				  uint64_t now, struct probe_outcome *o)
+{
+	uint32_t p = (uint32_t)(sp - s->pools);
+	bool lost;
+
+	if (conncheck_result(s->cc, p, b, o, &lost))
+		return lost ? V_SKIP : V_FINAL;
+	if (!deadline_passed(s, b, now))
+		return V_PENDING;
+	conncheck_cancel(s->cc, p, b);
+	fill(o, false, XDPHC_REASON_TIMEOUT);
+	s->st.timeouts++;
+	return V_FINAL;
+}
+
 static void retry_push(struct scheduler *s, uint32_t b, uint64_t now)
 {
 	if (!list_push(&s->retry, b, now + RETRY_MIN_NS)) {
@@ -600,7 +624,8 @@ static void harvest_pool(struct scheduler *s, struct sched_pool *sp, uint64_t no
 	uint32_t b;
 
 	while ((b = sp->inflight.head) != BQ_NONE) {
-		enum verdict v = classify(s, b, now, &o);
+		enum verdict v = sp->conn ? classify_conn(s, sp, b, now, &o) :
+			classify(s, b, now, &o);
 
 		if (v == V_PENDING)
 			break;
@@ -716,7 +741,12 @@ static void start_probe(struct scheduler *s, struct sched_pool *sp, uint32_t b, 
 	set_deadline(s, b, now + sp->timeout_ns);
 	bq_push(&sp->inflight, s->next, b);
 	sp->probes++;
-	queue_probe(s, b, now);
+	if (!sp->conn) {
+		queue_probe(s, b, now);
+		return;
+	}
+	s->st.probes_queued++;
+	conncheck_start(s->cc, (uint32_t)(sp - s->pools), b, now);
 }
 
 /* Due entries of a wait queue left for the next tick; counting stops at max. */

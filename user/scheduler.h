@@ -50,6 +50,7 @@ static inline enum sched_pace sched_pace_of(struct health h)
 
 struct sched_pool {
 	uint32_t first;			/* ids [first, first + n) belong to the pool */
+	bool conn;			/* checked over connections (struct conncheck) */
 	uint32_t n;			/* its capacity */
 	uint32_t active;		/* ids that hold a backend: the demand */
 	uint64_t interval_ns, timeout_ns, jitter_ns;
@@ -142,8 +143,11 @@ struct sched_list {
 	size_t n, cap;
 };
 
+struct conncheck;
+
 struct scheduler {
 	struct slots *slots;
+	struct conncheck *cc;		/* the connection pools' checks; NULL: none */
 	struct sender *tx;
 	struct sched_pool *pools;
 	size_t n_pools;
@@ -181,6 +185,12 @@ struct scheduler {
 
 int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slots,
 	       struct sender *tx, uint64_t now, outcome_fn cb, void *cb_ctx);
+/* The connection pools' checks run on cc (before the first tick). */
+static inline void sched_set_conncheck(struct scheduler *s, struct conncheck *cc)
+{
+	s->cc = cc;
+}
+
 /* One tick: collect finished probes, then send the ones that are due. */
 void sched_tick(struct scheduler *s, uint64_t now);
 /*

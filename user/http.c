@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE	/* memmem */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <curl/curl.h>
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+
+/* Bodies are read (so the connection stays reusable) up to this much. */
+#define BODY_MAX (1U << 20)
+/* Descriptors kept for everything but kept-alive check connections. */
+#define FD_RESERVE 512
+
+struct http_pool {
+	struct curl_slist *headers;	/* the pool's, Host included */
+	struct curl_slist *retired;	/* earlier lists, still maybe in use: freed at the end */
+};
+
+/* One per backend: its easy handle's private data. */
+struct http_ctx {
+	uint32_t b, p;
+	uint32_t epoch;			/* options set for this reload epoch; 0: never */
+	uint8_t family;
+	__be32 addr[4];
+	__be16 port;
+	bool keepalive;			/* counted in keepalive_used */
+	bool want;			/* expect_body is set */
+	bool found;
+	uint16_t tail_len;
+	uint32_t body;
+	struct curl_slist *connect_to;	/* this backend's, with a host name */
+	char pattern[HC_TEXT_LEN];
+	char tail[HC_TEXT_LEN];
+};
+
+static const struct hc_config *pool_hc(const struct conncheck *c, uint32_t p)
+{
+	return &c->cfg->pools[p].hc;
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct conncheck *c = userp;
+	struct epoll_event ev = { .data.u64 = CC_TAG(CC_TAG_CURL, s) };
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (socketp && !epoll_ctl(c->ep, EPOLL_CTL_MOD, s, &ev))
+		return 0;
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, s, &ev) && errno == EEXIST)
+		epoll_ctl(c->ep, EPOLL_CTL_MOD, s, &ev);
+	curl_multi_assign(c->multi, s, c);
+	return 0;
+}
+
+static int on_timer(CURLM *multi, long ms, void *userp)
+{
+	struct conncheck *c = userp;
+
+	(void)multi;
+	c->curl_timer = ms < 0 ? 0 : mono_ns() + (uint64_t)ms * 1000000ULL;
+	if (ms == 0)
+		c->curl_timer = 1;	/* as soon as the loop waits */
+	return 0;
+}
+
+int http_init(struct conncheck *c, char *err, size_t errlen)
+{
+	CURLM *m;
+
+	if (c->multi)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		snprintf(err, errlen, "libcurl: global init failed");
+		return -1;
+	}
+	m = curl_multi_init();
+	if (!m) {
+		snprintf(err, errlen, "libcurl: out of memory");
+		return -1;
+	}
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(m, CURLMOPT_TIMERDATA, c);
+	c->multi = m;
+	c->st.keepalive_budget = c->st.fd_limit > FD_RESERVE * 2 ? c->st.fd_limit - FD_RESERVE :
+				 c->st.fd_limit / 2;
+	/*
+	 * Its default (four times the handles in use) would close idle
+	 * kept-alive connections: every backend keeps one between checks.
+	 */
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)c->st.keepalive_budget + 64);
+	return 0;
+}
+
+static struct curl_slist *headers_of(const struct hc_config *hc, bool *oom)
+{
+	struct curl_slist *l = NULL, *n;
+	char line[HC_TEXT_LEN + 8];
+	const char *s = hc->headers, *e;
+
+	*oom = false;
+	if (hc->host[0]) {
+		snprintf(line, sizeof(line), "Host: %s", hc->host);
+		if (!(l = curl_slist_append(l, line)))
+			goto fail;
+	}
+	for (; *s; s = e + 1) {
+		char h[HC_HEADERS_LEN];
+
+		e = strchr(s, '\n');
+		if (!e)
+			e = s + strlen(s);
+		snprintf(h, sizeof(h), "%.*s", (int)(e - s), s);
+		if (!(n = curl_slist_append(l, h)))
+			goto fail;
+		l = n;
+		if (!*e)
+			break;
+	}
+	return l;
+fail:
+	curl_slist_free_all(l);
+	*oom = true;
+	return NULL;
+}
+
+int http_pool_setup(struct conncheck *c, uint32_t p)
+{
+	struct cc_pool *cp = &c->pools[p];
+	struct curl_slist *l;
+	bool oom;
+
+	if (!cp->http && !(cp->http = calloc(1, sizeof(*cp->http))))
+		return -1;
+	l = headers_of(pool_hc(c, p), &oom);
+	if (oom)
+		return -1;
+	if (cp->http->headers) {
+		/* A transfer under way may still read the old list. */
+		struct curl_slist *last = cp->http->headers;
+
+		while (last->next)
+			last = last->next;
+		last->next = cp->http->retired;
+		cp->http->retired = cp->http->headers;
+	}
+	cp->http->headers = l;
+	return 0;
+}
+
+void http_pool_free(struct http_pool *hp)
+{
+	if (!hp)
+		return;
+	curl_slist_free_all(hp->headers);
+	curl_slist_free_all(hp->retired);
+	free(hp);
+}
+
+void http_free(struct conncheck *c)
+{
+	if (!c->multi)
+		return;
+	curl_multi_cleanup(c->multi);
+	c->multi = NULL;
+	curl_global_cleanup();
+}
+
+/* "198.18.0.1" or "[2001:2::1]": an address as a URL or CONNECT_TO writes it. */
+static void addr_text(const struct http_ctx *x, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (x->family == AF_INET6) {
+		inet_ntop(AF_INET6, x->addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]", a);
+	} else {
+		inet_ntop(AF_INET, x->addr, buf, len);
+	}
+}
+
+/* Search the body for the pattern across the pieces curl hands over. */
+static void body_search(struct http_ctx *x, const char *d, size_t n)
+{
+	size_t plen = strlen(x->pattern), keep = plen - 1, take;
+	char joint[2 * HC_TEXT_LEN];
+
+	if (x->tail_len) {
+		take = n < keep ? n : keep;
+		memcpy(joint, x->tail, x->tail_len);
+		memcpy(joint + x->tail_len, d, take);
+		if (memmem(joint, x->tail_len + take, x->pattern, plen)) {
+			x->found = true;
+			return;
+		}
+	}
+	if (memmem(d, n, x->pattern, plen)) {
+		x->found = true;
+		return;
+	}
+	if (n >= keep) {
+		memcpy(x->tail, d + n - keep, keep);
+		x->tail_len = (uint16_t)keep;
+		return;
+	}
+	/* A short piece: the tail keeps the last keep bytes of old tail + d. */
+	memcpy(joint, x->tail, x->tail_len);
+	memcpy(joint + x->tail_len, d, n);
+	take = x->tail_len + n > keep ? keep : x->tail_len + n;
+	memcpy(x->tail, joint + x->tail_len + n - take, take);
+	x->tail_len = (uint16_t)take;
+}
+
+static size_t on_body(char *d, size_t size, size_t nmemb, void *userp)
+{
+	struct http_ctx *x = userp;
+	size_t n = size * nmemb;
+
+	if (x->want && !x->found)
+		body_search(x, d, n);
+	x->body += n;
+	/* Past the cap the transfer stops: the verdict uses what came. */
+	return x->body > BODY_MAX ? 0 : n;
+}
+
+static long version_of(const struct hc_config *hc)
+{
+	if (hc->http_version != HC_HTTP_2)
+		return CURL_HTTP_VERSION_1_1;
+	return hc->protocol == HC_PROTO_HTTPS ? CURL_HTTP_VERSION_2TLS :
+	       CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+}
+
+/*
+ * With a name (sni, or host) an HTTPS URL names it, for SNI and the
+ * certificate check, and CONNECT_TO sends the connection to the backend.
+ */
+static const char *tls_name(const struct hc_config *hc)
+{
+	if (hc->protocol != HC_PROTO_HTTPS)
+		return NULL;
+	if (hc->sni[0])
+		return hc->sni;
+	return hc->host[0] ? hc->host : NULL;
+}
+
+static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
+{
+	char a[INET6_ADDRSTRLEN + 2], url[HC_TEXT_LEN * 2 + 64], ct[HC_TEXT_LEN + 80];
+	const char *name = tls_name(hc);
+	unsigned int port = ntohs(x->port);
+
+	addr_text(x, a, sizeof(a));
+	curl_slist_free_all(x->connect_to);
+	x->connect_to = NULL;
+	if (name) {
+		snprintf(ct, sizeof(ct), "%s:%u:%s:%u", name, port, a, port);
+		if (!(x->connect_to = curl_slist_append(NULL, ct)))
+			return -1;
+	}
+	snprintf(url, sizeof(url), "%s://%s:%u%s", hc->protocol == HC_PROTO_HTTPS ? "https" :
+		 "http", name ? name : a, port, hc->path);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, x->connect_to);
+	return curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+}
+
+/* Everything the pool's config says, set again after a reload. */
+static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
+{
+	const struct hc_config *hc = pool_hc(c, x->p);
+	long verify = hc->tls_verify;
+
+	x->want = hc->method == HC_METHOD_GET && hc->expect_body[0];
+	snprintf(x->pattern, sizeof(x->pattern), "%s", hc->expect_body);
+	if (hc->method == HC_METHOD_GET)
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	else
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->pools[x->p].http->headers);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version_of(hc));
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)hc->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)hc->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_CAINFO, hc->ca_file[0] ? hc->ca_file : NULL);
+	/* Idle longer than a few intervals, a connection is not trusted any more. */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)(hc->interval_ms / 1000 * 3 + 118));
+	if (!x->keepalive || !hc->reuse_connection) {
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 0L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 0L);
+	}
+	x->family = 0;		/* the target follows */
+	x->epoch = c->epoch;
+	return 0;
+}
+
+static CURL *handle_new(struct conncheck *c, uint32_t p, uint32_t b)
+{
+	struct http_ctx *x = calloc(1, sizeof(*x));
+	CURL *e = x ? curl_easy_init() : NULL;
+
+	if (!e) {
+		free(x);
+		return NULL;
+	}
+	x->b = b;
+	x->p = p;
+	x->keepalive = pool_hc(c, p)->reuse_connection &&
+		       c->st.keepalive_used < c->st.keepalive_budget;
+	if (x->keepalive)
+		c->st.keepalive_used++;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "xdphc/" XDPHC_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	return e;
+}
+
+static struct http_ctx *ctx_of(CURL *e)
+{
+	struct http_ctx *x = NULL;
+
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+	return x;
+}
+
+void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
+{
+	const struct xdphc_slot *s = &c->slots->s[b];
+	struct http_ctx *x;
+	CURL *e = k->h;
+
+	if (!e && !(e = k->h = handle_new(c, p, b))) {
+		conncheck_lost(c, k, "libcurl handle", ENOMEM);
+		return;
+	}
+	x = ctx_of(e);
+	x->p = p;
+	if (x->epoch != c->epoch && set_request(c, x, e))
+		goto fail;
+	if (x->family != s->family || memcmp(x->addr, s->addr, sizeof(x->addr)) ||
+	    x->port != s->port) {
+		x->family = s->family;
+		memcpy(x->addr, s->addr, sizeof(x->addr));
+		x->port = s->port;
+		if (set_target(x, e, pool_hc(c, p)))
+			goto fail;
+	}
+	x->found = false;
+	x->tail_len = 0;
+	x->body = 0;
+	if (curl_multi_add_handle(c->multi, e) == CURLM_OK)
+		return;
+fail:
+	x->family = 0;
+	conncheck_lost(c, k, "libcurl request", ENOMEM);
+}
+
+void http_cancel(struct conncheck *c, struct cc_check *k)
+{
+	if (k->h)
+		curl_multi_remove_handle(c->multi, k->h);
+}
+
+void http_forget(struct conncheck *c, struct cc_check *k)
+{
+	struct http_ctx *x;
+
+	if (!k->h)
+		return;
+	x = ctx_of(k->h);
+	curl_multi_remove_handle(c->multi, k->h);
+	curl_easy_cleanup(k->h);
+	k->h = NULL;
+	if (x->keepalive)
+		c->st.keepalive_used--;
+	curl_slist_free_all(x->connect_to);
+	free(x);
+}
+
+static bool tls_failure(CURLcode r)
+{
+	switch (r) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A transfer that failed before a full reply: why, in our reasons. */
+static uint8_t failure_reason(CURL *e, CURLcode r, uint16_t *detail)
+{
+	long os = 0, v = 0;
+
+	if (tls_failure(r)) {
+		curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
+		*detail = (uint16_t)v;
+		return XDPHC_REASON_TLS_ERROR;
+	}
+	if (r == CURLE_OPERATION_TIMEDOUT)
+		return XDPHC_REASON_TIMEOUT;
+	curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os);
+	if (r == CURLE_COULDNT_CONNECT) {
+		if (os == ECONNREFUSED)
+			return XDPHC_REASON_REFUSED;
+		if (os == EHOSTUNREACH || os == ENETUNREACH)
+			return XDPHC_REASON_UNREACHABLE;
+		if (os == ETIMEDOUT)
+			return XDPHC_REASON_TIMEOUT;
+		return XDPHC_REASON_REFUSED;
+	}
+	return XDPHC_REASON_BAD_REPLY;
+}
+
+/* A whole reply (or as much of a long body as we read). */
+static uint8_t reply_reason(const struct hc_config *hc, const struct http_ctx *x, long code,
+			    bool *fail_fast)
+{
+	*fail_fast = false;
+	if (codes_has(&hc->fail_fast_codes, (unsigned int)code)) {
+		*fail_fast = true;
+		return XDPHC_REASON_HTTP_STATUS;
+	}
+	if (!codes_has(&hc->success_codes, (unsigned int)code))
+		return XDPHC_REASON_HTTP_STATUS;
+	if (x->want && !x->found)
+		return XDPHC_REASON_MISMATCH;
+	return XDPHC_REASON_OK;
+}
+
+static void finish(struct conncheck *c, CURL *e, CURLcode r)
+{
+	struct http_ctx *x = ctx_of(e);
+	struct cc_check *k = &c->pools[x->p].chk[x->b - c->pools[x->p].first];
+	curl_off_t total = 0;
+	long code = 0, conns = 0;
+	uint16_t detail = 0;
+	uint8_t reason;
+	bool ff = false;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
+	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+	c->st.connections += (uint64_t)conns;
+	if (!conns && code)
+		c->st.reused++;
+	if ((r == CURLE_OK || (r == CURLE_WRITE_ERROR && x->body > BODY_MAX)) && code) {
+		reason = reply_reason(pool_hc(c, x->p), x, code, &ff);
+		detail = (uint16_t)code;
+	} else {
+		reason = failure_reason(e, r, &detail);
+	}
+	curl_multi_remove_handle(c->multi, e);
+	k->rtt_us = total > 0 ? (uint32_t)total : 0;
+	k->fail_fast = ff;
+	conncheck_done(c, k, reason, detail);
+}
+
+static void read_done(struct conncheck *c)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(c->multi, &left))) {
+		if (m->msg == CURLMSG_DONE)
+			finish(c, m->easy_handle, m->data.result);
+	}
+}
+
+void http_socket_ready(struct conncheck *c, int fd, uint32_t events)
+{
+	int mask = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+		   (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+		   (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+
+	curl_multi_socket_action(c->multi, fd, mask, &c->curl_running);
+	read_done(c);
+}
+
+void http_timeout(struct conncheck *c)
+{
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &c->curl_running);
+	read_done(c);
+}
