@@ -1,0 +1,451 @@
+# SPDX-License-Identifier: MIT
+"""HTTP and HTTPS checks (issue 11), black box: the engine checks real
+nginx backends (tools/lab/services.py) in the lab and is read the way an
+operator reads it: `xdphc status --json`, `xdphc show`, the pinned status
+map, /metrics and the event log; nginx's access log says what it was sent.
+
+Every pool checks every 200 ms or faster with thresholds of 1 unless a test
+says otherwise, so each test runs a few seconds."""
+import json
+import subprocess
+import time
+
+import pytest
+
+from lab import Lab
+from lab.engine import pool
+from lab.services import TLS_NAME
+from statusmap import StatusMap
+from test_observe import free_port, http_get, need
+
+SYN_PORT = 9000                 # the lab's kernel listener, for SYN pools
+CLOSED_PORT = 9001              # nothing listens: RST
+FAST = {"interval": "200ms", "timeout": "150ms", "healthy_threshold": 1,
+        "unhealthy_threshold": 1}
+CHECK_KIND = {"tcp_syn": 0, "tcp": 1, "http": 2, "https": 3}
+
+
+@pytest.fixture
+def lab():
+    """This module's lab: a kernel listener on SYN_PORT only, so that the
+    services have their ports."""
+    with Lab(listen=[SYN_PORT]) as lab:
+        yield lab
+
+
+def hpool(name, backends, protocol="http", **hc):
+    """A pool of HTTP (or HTTPS, TCP send/expect) checks, FAST unless HC says."""
+    return pool(name, backends, protocol=protocol, **{**FAST, **hc})
+
+
+def addrs(block: int, n: int, port: int) -> list[str]:
+    return [f"{Lab.addr(block, h)}:{port}" for h in range(1, n + 1)]
+
+
+def host(backend: str) -> str:
+    return backend.rsplit(":", 1)[0]
+
+
+def start(engine, pools, settle: float = 10.0, **top) -> dict:
+    """Configure, start, and wait until no backend is unknown; the states
+    by (address, port) then (each test gives its pools distinct addresses)."""
+    engine.configure(pools, **top)
+    engine.start()
+    engine.wait_settled(settle)
+    return engine.states()
+
+
+def state(engine, backend: str) -> dict:
+    a, p = backend.rsplit(":", 1)
+    return engine.states()[(a, int(p))]
+
+
+def map_entries(engine) -> dict:
+    """The pinned status map's entries by (address, port), with the fields
+    `xdphc status` does not show: check (the kind) and detail."""
+    with StatusMap(engine.pin_dir) as m:
+        return {(e["address"], e["port"]): {**e, "check": m.raw(i)[8]}
+                for i, e in m.entries()}
+
+
+def show(engine, backend: str) -> str:
+    r = engine.run_once("show", backend, "--pin-path", engine.pin_dir)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def wait_for(pred, timeout: float, what: str, step: float = 0.05):
+    t0 = time.monotonic()
+    while True:
+        v = pred()
+        if v:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def expect_states(engine, want: dict) -> dict:
+    """WANT: backend -> (state, reason[, detail]); checks the status and the
+    map, returns the map entries."""
+    st, mp = engine.states(), map_entries(engine)
+    got, exp = {}, {}
+    for b, w in want.items():
+        a, p = b.rsplit(":", 1)
+        e, m = st[(a, int(p))], mp[(a, int(p))]
+        got[b] = (e["state"], e["reason"], m["detail"])[:len(w)]
+        exp[b] = tuple(w)
+    assert got == exp
+    return mp
+
+
+# ---- status codes --------------------------------------------------------------
+
+CODES = (200, 302, 404, 500)
+FORMS = {                       # success_codes -> the codes of CODES that pass
+    "list": ("200,500", {200, 500}),
+    "range": ("300-404", {302, 404}),
+    "class": ("2xx", {200}),
+    "mixed": ("5xx,302", {302, 500}),
+    "default": (None, {200, 302}),          # 200-399
+}
+
+
+def test_success_codes_list_range_class_and_default(lab, svc, engine):
+    pools, want = [], {}
+    for i, (form, (codes, passing)) in enumerate(FORMS.items()):
+        for j, code in enumerate(CODES):
+            b = f"{Lab.addr(10 + i, 1 + j)}:80"
+            hc = {"path": f"/status/{code}"}
+            if codes is not None:
+                hc["success_codes"] = codes
+            pools.append(hpool(f"{form}-{code}", [b], **hc))
+            want[b] = ("up", "ok", code) if code in passing else ("down", "http_status", code)
+    mark = svc.access_mark()
+    start(engine, pools)
+    time.sleep(0.5)                             # a few more checks each
+    mp = expect_states(engine, want)
+    assert {m["check"] for m in mp.values()} == {CHECK_KIND["http"]}
+    # what nginx saw: HEAD (the default) to each pool's path, and that code
+    for b, (_, _, code) in want.items():
+        log = svc.access_log(mark, addr=host(b))
+        assert len(log) >= 2, b
+        assert {(e["method"], e["uri"], e["status"], e["proto"]) for e in log} == \
+            {("HEAD", f"/status/{code}", code, "HTTP/1.1")}, b
+        assert log[0]["ua"].startswith("xdphc/")
+    # the state holds: every later check agrees
+    assert all(st["consecutive_ok"] + st["consecutive_fail"] >= 2
+               for st in engine.states().values())
+
+
+# ---- methods, expect_body, host and headers ---------------------------------------
+
+def test_head_get_expect_body_host_and_headers(lab, svc, engine):
+    head, get, miss, hdr, miss_head_ok = (f"{Lab.addr(20, i)}:80" for i in range(1, 6))
+    pools = [
+        hpool("head", [head], path="/health"),
+        hpool("get", [get], path="/health", method="GET", expect_body="status: healthy"),
+        hpool("miss", [miss], path="/health", method="GET", expect_body="unhealthy"),
+        hpool("hdr", [hdr], path="/", method="GET", expect_body="ok",
+              host="h.xhc.test", headers={"X-Lab": "probe-1", "User-Agent": "lab-ua"}),
+        hpool("miss-but-500", [miss_head_ok], path="/status/500", method="GET",
+              expect_body="nope"),
+    ]
+    mark = svc.access_mark()
+    start(engine, pools)
+    time.sleep(0.5)
+    expect_states(engine, {head: ("up", "ok", 200), get: ("up", "ok", 200),
+                           miss: ("down", "mismatch", 200), hdr: ("up", "ok", 200),
+                           # a failing code says so before the body is looked at
+                           miss_head_ok: ("down", "http_status", 500)})
+
+    def seen(b, field):
+        log = svc.access_log(mark, addr=host(b))
+        assert len(log) >= 2, b
+        return {e[field] for e in log}
+
+    assert seen(head, "method") == {"HEAD"}
+    assert seen(get, "method") == {"GET"} and seen(miss, "method") == {"GET"}
+    assert seen(head, "host") <= {host(head), f"{host(head)}:80"}      # the address
+    assert seen(hdr, "host") == {"h.xhc.test"}
+    assert seen(hdr, "x_lab") == {"probe-1"} and seen(hdr, "ua") == {"lab-ua"}
+    assert seen(head, "x_lab") == {""}
+    assert seen(get, "bytes") == {len("status: healthy\n")}          # the body was sent
+
+
+# ---- TLS ---------------------------------------------------------------------------
+
+def test_tls_verify_off_and_on(lab, svc, engine):
+    ca = str(svc.ca_file)
+    b = {name: f"{Lab.addr(30, i)}:{port}" for i, (name, port) in enumerate((
+        ("self_off", 9443), ("wrong_off", 8443), ("good_host", 443), ("good_sni", 443),
+        ("wrong_on", 8443), ("untrusted", 443), ("self_on", 9443), ("not_tls", 80)), 1)}
+    on = {"verify": True, "ca_file": ca}
+    pools = [
+        hpool("self-off", [b["self_off"]], "https"),
+        hpool("wrong-off", [b["wrong_off"]], "https", tls={"verify": False}),
+        hpool("good-host", [b["good_host"]], "https", host=TLS_NAME, tls=on),
+        hpool("good-sni", [b["good_sni"]], "https", tls={**on, "sni": TLS_NAME}),
+        hpool("wrong-on", [b["wrong_on"]], "https", host=TLS_NAME, tls=on),
+        hpool("untrusted", [b["untrusted"]], "https", host=TLS_NAME, tls={"verify": True}),
+        hpool("self-on", [b["self_on"]], "https", host=TLS_NAME, tls=on),
+        hpool("not-tls", [b["not_tls"]], "https"),
+    ]
+    mark = svc.access_mark()
+    start(engine, pools)
+    time.sleep(0.4)
+    mp = expect_states(engine, {
+        b["self_off"]: ("up", "ok", 200), b["wrong_off"]: ("up", "ok", 200),
+        b["good_host"]: ("up", "ok", 200), b["good_sni"]: ("up", "ok", 200),
+        b["wrong_on"]: ("down", "tls_error"), b["untrusted"]: ("down", "tls_error"),
+        b["self_on"]: ("down", "tls_error"), b["not_tls"]: ("down", "tls_error")})
+    assert {m["check"] for m in mp.values()} == {CHECK_KIND["https"]}
+
+    def detail(name):
+        a, p = b[name].rsplit(":", 1)
+        return mp[(a, int(p))]["detail"]
+
+    # OpenSSL's verify results: 62 hostname mismatch, 20 unable to get the
+    # local issuer, 18 self-signed; 0: the handshake itself failed
+    assert detail("wrong_on") != 0, "a wrong name keeps a verify result"
+    assert (detail("untrusted"), detail("self_on"), detail("not_tls")) == (20, 18, 0)
+    assert "tls_error" in show(engine, b["untrusted"])
+
+    def seen(name):
+        return {(e["sni"], e["host"], e["tls"] != "") for e in
+                svc.access_log(mark, addr=host(b[name]))}
+
+    assert seen("good_host") == {(TLS_NAME, TLS_NAME, True)}
+    assert seen("good_sni") == {(TLS_NAME, host(b["good_sni"]), True)} or \
+        seen("good_sni") == {(TLS_NAME, f"{host(b['good_sni'])}:443", True)}
+    assert seen("self_off") == {("", host(b["self_off"]) + ":9443", True)}
+    for name in ("wrong_on", "untrusted", "self_on"):     # no request after a bad handshake
+        assert seen(name) == set(), name
+
+
+# ---- timeouts ------------------------------------------------------------------------
+
+def test_timeout_covers_connect_tls_and_reply(lab, svc, engine):
+    svc.stop("tcp")
+    svc.slow_s = 0.4                        # /slow answers after 400 ms
+    svc.start("tcp")
+    b = {name: f"{Lab.addr(40, i)}:{port}" for i, (name, port) in enumerate((
+        ("slow_short", 80), ("slow_long", 80), ("slow_tls_long", 443), ("hang", 80),
+        ("hang_tls", 443), ("dropped", 80), ("dropped_tls", 443)), 1)}
+    lab.drop_add([host(b["dropped"]), host(b["dropped_tls"])])
+    long = {"interval": "1s", "timeout": "800ms"}
+    pools = [
+        hpool("slow-short", [b["slow_short"]], path="/slow", timeout="200ms",
+              interval="300ms"),
+        hpool("slow-long", [b["slow_long"]], path="/slow", **long),
+        hpool("slow-tls-long", [b["slow_tls_long"]], "https", path="/slow", **long),
+        hpool("hang", [b["hang"]], path="/hang", method="GET"),
+        hpool("hang-tls", [b["hang_tls"]], "https", path="/hang", http_version="2"),
+        hpool("dropped", [b["dropped"]]),
+        hpool("dropped-tls", [b["dropped_tls"]], "https"),
+    ]
+    mark = svc.access_mark()
+    start(engine, pools)
+    expect_states(engine, {
+        b["slow_short"]: ("down", "timeout"), b["slow_long"]: ("up", "ok", 200),
+        b["slow_tls_long"]: ("up", "ok", 200), b["hang"]: ("down", "timeout"),
+        b["hang_tls"]: ("down", "timeout"), b["dropped"]: ("down", "timeout"),
+        b["dropped_tls"]: ("down", "timeout")})
+    time.sleep(0.5)
+    # the engine gave up on the requests nginx had (499: the client closed)
+    for name in ("slow_short", "hang", "hang_tls"):
+        log = svc.access_log(mark, addr=host(b[name]))
+        assert log and {e["status"] for e in log} == {499}, (name, log)
+    assert svc.access_log(mark, addr=host(b["dropped"])) == []
+    for name in ("slow_long", "slow_tls_long"):
+        log = svc.access_log(mark, addr=host(b[name]))
+        assert log and all(e["status"] == 200 for e in log), (name, log)
+
+
+# ---- HTTP/2 --------------------------------------------------------------------------
+
+def test_http2_over_tls_and_prior_knowledge(lab, svc, engine):
+    b = {name: f"{Lab.addr(50, i)}:{port}" for i, (name, port) in enumerate((
+        ("h2_tls", 443), ("h2c", 8081), ("h1_tls", 443), ("h1_on_h2c", 8081),
+        ("h2c_on_h1", 80)), 1)}
+    pools = [
+        hpool("h2-tls", [b["h2_tls"]], "https", http_version="2", path="/health"),
+        hpool("h2c", [b["h2c"]], http_version="2", path="/health", method="GET",
+              expect_body="healthy"),
+        hpool("h1-tls", [b["h1_tls"]], "https", http_version="1.1"),
+        hpool("h1-on-h2c", [b["h1_on_h2c"]]),
+        hpool("h2c-on-h1", [b["h2c_on_h1"]], http_version="2"),
+    ]
+    mark = svc.access_mark()
+    start(engine, pools)
+    time.sleep(0.6)
+    expect_states(engine, {
+        b["h2_tls"]: ("up", "ok", 200), b["h2c"]: ("up", "ok", 200),
+        b["h1_tls"]: ("up", "ok", 200),
+        # the other side does not speak that protocol
+        b["h1_on_h2c"]: ("down", "bad_reply"), b["h2c_on_h1"]: ("down", "bad_reply")})
+
+    def seen(name):
+        return svc.access_log(mark, addr=host(b[name]))
+
+    assert {(e["proto"], e["alpn"], e["method"]) for e in seen("h2_tls")} == \
+        {("HTTP/2.0", "h2", "HEAD")}
+    assert {(e["proto"], e["alpn"], e["method"]) for e in seen("h2c")} == \
+        {("HTTP/2.0", "", "GET")}
+    assert {(e["proto"], e["alpn"]) for e in seen("h1_tls")} == {("HTTP/1.1", "http/1.1")}
+    # HTTP/2 connections are reused too: one each, many requests
+    for name in ("h2_tls", "h2c"):
+        log = seen(name)
+        assert len(log) >= 3 and len({e["conn"] for e in log}) == 1, (name, log)
+
+
+# ---- connection reuse ------------------------------------------------------------------
+
+def test_connection_reuse_one_connection_per_backend(lab, svc, engine):
+    keep = {"http": addrs(60, 3, 80), "https": addrs(61, 3, 443)}
+    fresh = {"http": addrs(62, 3, 80), "https": addrs(63, 3, 443)}
+    fast = {"interval": "100ms", "timeout": "90ms"}
+    pools = [hpool(f"keep-{k}", v, k, **fast) for k, v in keep.items()] + \
+        [hpool(f"fresh-{k}", v, k, reuse_connection=False, **fast) for k, v in fresh.items()]
+    mark = svc.access_mark()
+    start(engine, pools)
+    time.sleep(2.0)                         # about 20 checks a backend
+    assert all(s["state"] == "up" for s in engine.states().values())
+    for proto, bs in keep.items():
+        port = bs[0].rsplit(":", 1)[1]
+        for b in bs:
+            log = svc.access_log(mark, addr=host(b))
+            assert len(log) >= 12, (b, len(log))
+            assert len({e["conn"] for e in log}) == 1, (b, "one connection for every check")
+            assert [e["reqs"] for e in log] == list(range(1, len(log) + 1))
+            assert len(svc.connections(int(port), host(b))) == 1, b
+    for proto, bs in fresh.items():
+        port = bs[0].rsplit(":", 1)[1]
+        for b in bs:
+            log = svc.access_log(mark, addr=host(b))
+            assert len(log) >= 12, (b, len(log))
+            assert len({e["conn"] for e in log}) == len(log), (b, "a connection per check")
+            assert {e["reqs"] for e in log} == {1}
+            # none left open between checks (at most the one of a check under way)
+            assert len(svc.connections(int(port), host(b))) <= 1, b
+
+
+# ---- mixed pools -----------------------------------------------------------------------
+
+def test_syn_and_http_pools_in_one_engine(lab, svc, engine):
+    syn_up = addrs(70, 3, SYN_PORT)
+    syn_closed = addrs(71, 1, CLOSED_PORT)
+    syn_dropped = addrs(72, 1, SYN_PORT)
+    web = addrs(73, 2, 80)
+    tls = addrs(74, 2, 443)
+    lab.drop_add([host(b) for b in syn_dropped])
+    pools = [pool("syn", syn_up + syn_closed + syn_dropped, interval="200ms",
+                  timeout="150ms", healthy_threshold=1, unhealthy_threshold=1),
+             hpool("web", web, path="/health"), hpool("tls", tls, "https")]
+    mark = svc.access_mark()
+    start(engine, pools)
+    mp = expect_states(engine, {**{b: ("up", "ok") for b in syn_up + web + tls},
+                                syn_closed[0]: ("down", "refused"),
+                                syn_dropped[0]: ("down", "timeout")})
+    kinds = {b: mp[(host(b), int(b.rsplit(":", 1)[1]))]["check"]
+             for b in syn_up + web + tls}
+    assert {kinds[b] for b in syn_up} == {CHECK_KIND["tcp_syn"]}
+    assert {kinds[b] for b in web} == {CHECK_KIND["http"]}
+    assert {kinds[b] for b in tls} == {CHECK_KIND["https"]}
+    # an HTTP backend fails while the SYN pool goes on
+    lab.drop_add(host(web[0]))
+    wait_for(lambda: state(engine, web[0])["state"] == "down", 2, "web[0] down")
+    assert state(engine, web[0])["reason"] == "timeout"
+    before = {b: state(engine, b)["consecutive_ok"] for b in syn_up}
+    time.sleep(0.6)
+    assert all(state(engine, b)["consecutive_ok"] > before[b] for b in syn_up)
+    assert all(state(engine, b)["state"] == "up" for b in web[1:] + tls)
+    # nginx saw only the HTTP pools' backends
+    assert {e["addr"] for e in svc.access_log(mark)} == {host(b) for b in web + tls}
+
+
+# ---- fail fast ---------------------------------------------------------------------------
+
+def test_fail_fast_503_ignores_unhealthy_threshold(lab, svc, engine, tmp_path):
+    a, b2, c = (f"{Lab.addr(80, i)}:80" for i in (1, 2, 3))
+    events = tmp_path / "events.jsonl"
+    slow3 = {"path": "/switch", "unhealthy_threshold": 3, "healthy_threshold": 1,
+             "interval": "200ms", "timeout": "150ms"}
+    pools = [hpool("ff", [a, b2], **slow3),
+             hpool("ff500", [c], fail_fast_codes="500", **slow3)]
+    start(engine, pools, event_log=str(events))
+    assert all(s["state"] == "up" for s in engine.states().values())
+    svc.set_switch(host(a), 503)
+    svc.set_switch(host(b2), 500)
+    svc.set_switch(host(c), 500)
+    t = wait_for(lambda: state(engine, a)["state"] == "down", 2, "the 503 backend down")
+    assert t < 0.2 + 0.3, "one check: within an interval (and a margin)"
+    st = state(engine, a)
+    assert (st["reason"], st["consecutive_fail"]) == ("http_status", 1), st
+    assert state(engine, b2)["state"] == "up", "a 500 waits for the threshold"
+    wait_for(lambda: state(engine, b2)["state"] == "down", 2, "the 500 backend down")
+    wait_for(lambda: state(engine, c)["state"] == "down", 1, "fail_fast_codes 500")
+    time.sleep(0.1)
+    down = {e["address"]: e for e in map(json.loads, events.read_text().splitlines())
+            if e.get("to") == "down"}
+    assert (down[host(a)]["reason"], down[host(a)]["consecutive_fail"]) == ("http_status", 1)
+    assert (down[host(b2)]["reason"], down[host(b2)]["consecutive_fail"]) == \
+        ("http_status", 3)
+    assert down[host(c)]["consecutive_fail"] == 1
+    # the code is kept and shown
+    mp = expect_states(engine, {a: ("down", "http_status", 503),
+                                b2: ("down", "http_status", 500),
+                                c: ("down", "http_status", 500)})
+    assert mp
+    assert "503" in show(engine, a), show(engine, a)
+    assert "500" in show(engine, b2)
+    # and back up with the next good reply
+    svc.set_switch(host(a), None)
+    wait_for(lambda: state(engine, a)["state"] == "up", 2, "back up")
+    assert state(engine, a)["reason"] == "ok"
+
+
+# ---- metrics and the event log ---------------------------------------------------------
+
+def test_metrics_and_event_log_carry_the_new_reasons(lab, svc, engine, tmp_path):
+    promtool = need("promtool")
+    port = free_port(lab)
+    events = tmp_path / "events.jsonl"
+    b = {r: addrs(90 + i, 2, p) for i, (r, p) in enumerate((
+        ("ok", 80), ("http_status", 80), ("mismatch", 80), ("tls_error", 443),
+        ("timeout", 80), ("refused", CLOSED_PORT), ("bad_reply", 6381)))}
+    pools = [hpool("ok", b["ok"]), hpool("http_status", b["http_status"], path="/status/404"),
+             hpool("mismatch", b["mismatch"], method="GET", expect_body="absent"),
+             hpool("tls_error", b["tls_error"], "https", host=TLS_NAME,
+                   tls={"verify": True}),
+             hpool("timeout", b["timeout"], path="/hang"),
+             hpool("refused", b["refused"]), hpool("bad_reply", b["bad_reply"])]
+    start(engine, pools, metrics_listen=f"127.0.0.1:{port}", event_log=str(events))
+    time.sleep(1.0)                         # about 5 checks a backend
+    expect_states(engine, {x: ("up" if r == "ok" else "down", r)
+                           for r, bs in b.items() for x in bs})
+    text = http_get(lab, f"http://127.0.0.1:{port}/metrics")
+    r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+    series = {}
+    for ln in text.splitlines():
+        if ln and not ln.startswith("#"):
+            name, value = ln.rsplit(" ", 1)
+            series[name] = float(value)
+    results = {"refused": "rst"}            # the SYN probe's result words where they exist
+    for reason in b:
+        if reason == "ok":
+            continue
+        key = f'xdphc_probe_results_total{{pool="{reason}",result="{results.get(reason, reason)}"}}'
+        assert series.get(key, 0) >= 2 * 3, (key, series.get(key))
+        key = (f'xdphc_transitions_total{{pool="{reason}",from="unknown",to="down",'
+               f'reason="{reason}"}}')
+        assert series.get(key) == 2, key
+    assert series['xdphc_backends{pool="ok",state="up"}'] == 2
+    first = {(e["address"], e["port"]): e for e in map(json.loads, events.read_text().splitlines())
+             if e.get("from") == "unknown"}
+    for reason, bs in b.items():
+        for x in bs:
+            e = first[(host(x), int(x.rsplit(":", 1)[1]))]
+            assert (e["pool"], e["reason"]) == (reason, reason), e
