@@ -26,11 +26,23 @@ const char *breaker_cause_name(enum breaker_cause c)
 	}
 }
 
-/* A reply of any kind shows the path works; only silence and local failures do not. */
+/*
+ * A reply of any kind shows the path works; only silence and local
+ * failures do not.  A connection check that connected reached the
+ * backend, even if its reply then timed out.
+ */
 static bool answered(const struct probe_outcome *o)
 {
-	return o->reason == XDPHC_REASON_OK || o->reason == XDPHC_REASON_REFUSED ||
-	       o->reason == XDPHC_REASON_UNREACHABLE;
+	switch (o->reason) {
+	case XDPHC_REASON_TIMEOUT:
+		return o->reached;
+	case XDPHC_REASON_NONE:
+	case XDPHC_REASON_NO_ROUTE:
+	case XDPHC_REASON_NEIGH_FAILED:
+		return false;
+	default:
+		return true;
+	}
 }
 
 /* More than the fraction of the backends that still answered at the last verdict. */

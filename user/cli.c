@@ -194,9 +194,15 @@ static void print_pools_text(const struct snapshot *s, const char *only)
 
 static void print_reason(const struct xdphc_backend_status *st, char *buf, size_t len)
 {
-	if (st->reason == XDPHC_REASON_UNREACHABLE)
+	unsigned int code = status_http_code(st);
+
+	if (st->reason == XDPHC_REASON_UNREACHABLE && st->detail)
 		snprintf(buf, len, "%s(icmp %u/%u)", reason_name(st->reason),
 			 XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail));
+	else if (code)
+		snprintf(buf, len, "%s(%u)", reason_name(st->reason), code);
+	else if (st->reason == XDPHC_REASON_TLS_ERROR && st->detail)
+		snprintf(buf, len, "%s(verify %u)", reason_name(st->reason), st->detail);
 	else
 		snprintf(buf, len, "%s", reason_name(st->reason));
 }
@@ -245,17 +251,20 @@ static void json_backend(const struct snapshot *s, const struct entry *e)
 {
 	char a[64];
 	struct xdphc_backend_key k = e->st.key;
+	uint16_t icmp = status_icmp(&e->st);
 
 	addr_format(&k, a, sizeof(a));
 	/* The address without the port, for consumers that want them apart. */
 	*strrchr(a, ':') = '\0';
 	printf("{\"address\":\"%s\",\"port\":%u,\"pool\":\"%s\",\"state\":\"%s\","
-	       "\"reason\":\"%s\",\"icmp_type\":%u,\"icmp_code\":%u,\"consecutive_ok\":%u,"
+	       "\"check\":\"%s\",\"reason\":\"%s\",\"detail\":%u,\"http_status\":%u,"
+	       "\"icmp_type\":%u,\"icmp_code\":%u,\"consecutive_ok\":%u,"
 	       "\"consecutive_fail\":%u,\"last_rtt_us\":%u,\"last_change_ns\":%llu,"
 	       "\"draining\":%s,\"grace\":%s,\"generation\":%u,\"id\":%u}",
 	       a[0] == '[' ? (a[strlen(a) - 1] = '\0', a + 1) : a, ntohs(e->st.key.port),
-	       pool_name(s, e->st.pool_id), state_name(e->st.state), reason_name(e->st.reason),
-	       XDPHC_DETAIL_ICMP_TYPE(e->st.detail), XDPHC_DETAIL_ICMP_CODE(e->st.detail),
+	       pool_name(s, e->st.pool_id), state_name(e->st.state), check_name(e->st.check),
+	       reason_name(e->st.reason), e->st.detail, status_http_code(&e->st),
+	       XDPHC_DETAIL_ICMP_TYPE(icmp), XDPHC_DETAIL_ICMP_CODE(icmp),
 	       e->st.consecutive_ok, e->st.consecutive_fail,
 	       e->st.last_rtt_us, (unsigned long long)e->st.last_change_ns,
 	       e->st.flags & XDPHC_BACKEND_F_DRAIN ? "true" : "false",
@@ -434,6 +443,7 @@ int cli_show(const struct cli_opts *o, const char *backend)
 	print_reason(&e.st, r, sizeof(r));
 	printf("backend:          %s\n", backend);
 	printf("pool:             %s\n", pool_name(&s, e.st.pool_id));
+	printf("check:            %s\n", check_name(e.st.check));
 	printf("id:               %u (generation %u)\n", e.id, e.st.generation);
 	printf("state:            %s%s%s\n", state_name(e.st.state),
 	       e.st.flags & XDPHC_BACKEND_F_DRAIN ? ", draining (no new flows)" : "",

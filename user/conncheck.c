@@ -139,7 +139,7 @@ void conncheck_free(struct conncheck *c)
 			if (pool_http(c, (uint32_t)p))
 				http_forget(c, &cp->chk[i]);
 			else
-				tcpcheck_cancel(c, &cp->chk[i]);
+				(void)tcpcheck_cancel(c, &cp->chk[i]);
 		}
 		free(cp->chk);
 		http_pool_free(cp->http);
@@ -177,6 +177,7 @@ void conncheck_start(struct conncheck *c, uint32_t p, uint32_t b, uint64_t now)
 
 	k->phase = CC_RUNNING;
 	k->lost = false;
+	k->reached = false;
 	k->fail_fast = false;
 	k->detail = 0;
 	k->rtt_us = 0;
@@ -223,24 +224,24 @@ bool conncheck_result(struct conncheck *c, uint32_t p, uint32_t b, struct probe_
 	o->reason = k->reason;
 	o->ok = k->reason == XDPHC_REASON_OK;
 	o->fail_fast = k->fail_fast;
+	o->reached = k->reached || o->reason != XDPHC_REASON_TIMEOUT;
 	o->detail = k->detail;
 	o->rtt_us = k->rtt_us;
 	return true;
 }
 
-void conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b)
+bool conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b)
 {
 	struct cc_check *k = &c->pools[p].chk[b - c->pools[p].first];
+	bool reached;
 
 	if (k->phase != CC_RUNNING) {
 		k->phase = CC_IDLE;
-		return;
+		return false;
 	}
-	if (pool_http(c, p))
-		http_cancel(c, k);
-	else
-		tcpcheck_cancel(c, k);
+	reached = pool_http(c, p) ? http_cancel(c, k) : tcpcheck_cancel(c, k);
 	k->phase = CC_IDLE;
+	return reached;
 }
 
 static void dispatch(struct conncheck *c, const struct epoll_event *ev)

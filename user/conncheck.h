@@ -39,6 +39,7 @@ struct cc_check {
 	uint8_t reason;		/* with CC_DONE: enum xdphc_reason */
 	bool fail_fast;		/* the status is in fail_fast_codes */
 	bool lost;		/* our own failure (no socket): not the backend's */
+	bool reached;		/* it connected (the path works), whatever came after */
 	uint16_t detail;	/* HTTP status, TLS verify result */
 	uint32_t rtt_us;
 	uint64_t started;	/* monotonic ns */
@@ -99,8 +100,11 @@ void conncheck_start(struct conncheck *c, uint32_t p, uint32_t b, uint64_t now);
  */
 bool conncheck_result(struct conncheck *c, uint32_t p, uint32_t b, struct probe_outcome *o,
 		      bool *lost);
-/* b's deadline passed: stop its check, whatever it was doing. */
-void conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b);
+/*
+ * b's deadline passed: stop its check, whatever it was doing.  Returns
+ * whether it had connected (the path works; the reply was late).
+ */
+bool conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b);
 /*
  * Drive the checks' sockets until monotonic time until (or a signal):
  * the engine's wait between ticks.

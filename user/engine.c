@@ -131,6 +131,11 @@ static void log_transition(struct engine *e, uint32_t p, uint32_t i, struct heal
 
 	if (o->reason == XDPHC_REASON_OK)
 		snprintf(extra, sizeof(extra), ", rtt %uus", o->rtt_us);
+	else if (o->reason == XDPHC_REASON_HTTP_STATUS)
+		snprintf(extra, sizeof(extra), ", status %u%s", o->detail,
+			 o->fail_fast ? " in fail_fast_codes" : "");
+	else if (o->reason == XDPHC_REASON_TLS_ERROR && o->detail)
+		snprintf(extra, sizeof(extra), ", verify result %u", o->detail);
 	else if (o->reason == XDPHC_REASON_UNREACHABLE)
 		snprintf(extra, sizeof(extra), ", icmp type %u code %u", o->icmp_type,
 			 o->icmp_code);

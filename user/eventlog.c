@@ -89,13 +89,17 @@ static void line_head(struct eventlog *el, uint64_t now_real_ns, const char *poo
 void eventlog_write(struct eventlog *el, uint64_t now_real_ns, const char *pool,
 		    const struct xdphc_backend_status *st, uint8_t from)
 {
+	uint16_t icmp = status_icmp(st);
+
 	if (!el->f)
 		return;
 	line_head(el, now_real_ns, pool, &st->key);
-	fprintf(el->f, "\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"icmp_type\":%u,"
+	fprintf(el->f, "\"from\":\"%s\",\"to\":\"%s\",\"check\":\"%s\",\"reason\":\"%s\","
+		"\"detail\":%u,\"http_status\":%u,\"icmp_type\":%u,"
 		"\"icmp_code\":%u,\"rtt_us\":%u,\"consecutive_ok\":%u,\"consecutive_fail\":%u}\n",
-		state_name(from), state_name(st->state), reason_name(st->reason),
-		XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail),
+		state_name(from), state_name(st->state), check_name(st->check),
+		reason_name(st->reason), st->detail, status_http_code(st),
+		XDPHC_DETAIL_ICMP_TYPE(icmp), XDPHC_DETAIL_ICMP_CODE(icmp),
 		st->last_rtt_us, st->consecutive_ok, st->consecutive_fail);
 	el->dirty = true;
 }

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "names.h"
 
 /* Bodies are read (so the connection stays reusable) up to this much. */
 #define BODY_MAX (1U << 20)
@@ -104,6 +105,17 @@ int http_init(struct conncheck *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * libcurl before 8.0 fails the second request on a reused HTTP/2
+ * prior-knowledge connection ("Error in the HTTP2 framing layer", curl
+ * issue 10634): those checks get a connection each.
+ */
+static bool h2c_reuse_broken(const struct hc_config *hc)
+{
+	return hc->protocol == HC_PROTO_HTTP && hc->http_version == HC_HTTP_2 &&
+	       curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+}
+
 static struct curl_slist *headers_of(const struct hc_config *hc, bool *oom)
 {
 	struct curl_slist *l = NULL, *n;
@@ -147,6 +159,10 @@ int http_pool_setup(struct conncheck *c, uint32_t p)
 	l = headers_of(pool_hc(c, p), &oom);
 	if (oom)
 		return -1;
+	if (h2c_reuse_broken(pool_hc(c, p)) && pool_hc(c, p)->reuse_connection)
+		log_warn("pool %s: HTTP/2 with prior knowledge: libcurl %s cannot reuse such "
+			 "connections (curl issue 10634, fixed in 8.0): a connection per check",
+			 c->cfg->pools[p].name, curl_version_info(CURLVERSION_NOW)->version);
 	if (cp->http->headers) {
 		/* A transfer under way may still read the old list. */
 		struct curl_slist *last = cp->http->headers;
@@ -276,6 +292,11 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 	return curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
 }
 
+static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
+{
+	return x->keepalive && hc->reuse_connection && !h2c_reuse_broken(hc);
+}
+
 /* Everything the pool's config says, set again after a reload. */
 static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
 {
@@ -297,7 +318,7 @@ static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
 	curl_easy_setopt(e, CURLOPT_CAINFO, hc->ca_file[0] ? hc->ca_file : NULL);
 	/* Idle longer than a few intervals, a connection is not trusted any more. */
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)(hc->interval_ms / 1000 * 3 + 118));
-	if (!x->keepalive || !hc->reuse_connection) {
+	if (!reuses(hc, x)) {
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	} else {
@@ -373,10 +394,15 @@ fail:
 	conncheck_lost(c, k, "libcurl request", ENOMEM);
 }
 
-void http_cancel(struct conncheck *c, struct cc_check *k)
+bool http_cancel(struct conncheck *c, struct cc_check *k)
 {
-	if (k->h)
-		curl_multi_remove_handle(c->multi, k->h);
+	curl_off_t t = 0;
+
+	if (!k->h)
+		return false;
+	curl_easy_getinfo(k->h, CURLINFO_CONNECT_TIME_T, &t);
+	curl_multi_remove_handle(c->multi, k->h);
+	return t > 0;
 }
 
 void http_forget(struct conncheck *c, struct cc_check *k)
@@ -463,7 +489,7 @@ static void finish(struct conncheck *c, CURL *e, CURLcode r)
 {
 	struct http_ctx *x = ctx_of(e);
 	struct cc_check *k = &c->pools[x->p].chk[x->b - c->pools[x->p].first];
-	curl_off_t total = 0;
+	curl_off_t total = 0, conn_t = 0;
 	long code = 0, conns = 0;
 	uint16_t detail = 0;
 	uint8_t reason;
@@ -472,6 +498,8 @@ static void finish(struct conncheck *c, CURL *e, CURLcode r)
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn_t);
+	k->reached = conn_t > 0;
 	c->st.connections += (uint64_t)conns;
 	if (!conns && code)
 		c->st.reused++;
@@ -480,6 +508,9 @@ static void finish(struct conncheck *c, CURL *e, CURLcode r)
 		detail = (uint16_t)code;
 	} else {
 		reason = failure_reason(e, r, &detail);
+		if (log_enabled(LOG_DEBUG))
+			log_debug("HTTP check of id %u: %s (%s)", x->b, curl_easy_strerror(r),
+				  reason_name(reason));
 	}
 	curl_multi_remove_handle(c->multi, e);
 	k->rtt_us = total > 0 ? (uint32_t)total : 0;

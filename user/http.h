@@ -20,7 +20,8 @@ void http_pool_free(struct http_pool *hp);
 void http_free(struct conncheck *c);
 
 void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k);
-void http_cancel(struct conncheck *c, struct cc_check *k);
+/* Stop a check under way; whether it had connected. */
+bool http_cancel(struct conncheck *c, struct cc_check *k);
 /* Backend b's id is let go: its easy handle goes with it. */
 void http_forget(struct conncheck *c, struct cc_check *k);
 

@@ -33,6 +33,14 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A connection check's success is no SYN-ACK: it is "ok". */
+static const char *result_label(const struct xdphc_pool_summary *ps, int r)
+{
+	if (r == XDPHC_REASON_OK && ps->check != XDPHC_CHECK_TCP_SYN)
+		return "ok";
+	return reason_result(r);
+}
+
 static void render_pools(FILE *f, const struct metrics_snapshot *s)
 {
 	header(f, "xdphc_backends", "gauge",
@@ -84,7 +92,7 @@ static void render_probes(FILE *f, const struct metrics_snapshot *s)
 		for (int r = 0; r < XDPHC_REASON_MAX; r++)
 			if (reason_result(r))
 				fprintf(f, "xdphc_probe_results_total{pool=\"%s\",result=\"%s\"} "
-					"%llu\n", s->pools[p].name, reason_result(r),
+					"%llu\n", s->pools[p].name, result_label(&s->pools[p], r),
 					(unsigned long long)s->mp[p].results[r]);
 }
 

@@ -87,6 +87,34 @@ const char *state_name(uint8_t state)
 	return state < NAMES_N_STATES ? states[state].name : "?";
 }
 
+static const char *const checks[] = {
+	[XDPHC_CHECK_TCP_SYN] = "tcp_syn",
+	[XDPHC_CHECK_TCP] = "tcp",
+	[XDPHC_CHECK_HTTP] = "http",
+	[XDPHC_CHECK_HTTPS] = "https",
+	[XDPHC_CHECK_UDP] = "udp",
+};
+
+const char *check_name(uint8_t check)
+{
+	return check < sizeof(checks) / sizeof(checks[0]) ? checks[check] : "?";
+}
+
+unsigned int status_http_code(const struct xdphc_backend_status *st)
+{
+	if (st->check != XDPHC_CHECK_HTTP && st->check != XDPHC_CHECK_HTTPS)
+		return 0;
+	if (st->reason != XDPHC_REASON_OK && st->reason != XDPHC_REASON_HTTP_STATUS &&
+	    st->reason != XDPHC_REASON_MISMATCH)
+		return 0;
+	return st->detail;
+}
+
+uint16_t status_icmp(const struct xdphc_backend_status *st)
+{
+	return st->reason == XDPHC_REASON_UNREACHABLE ? st->detail : 0;
+}
+
 const char *reason_name(uint8_t reason)
 {
 	return reason < XDPHC_REASON_MAX ? reasons[reason].name : "?";

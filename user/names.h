@@ -51,6 +51,12 @@ static inline uint64_t stat_value(const struct xdphc_engine_stats *st,
 const char *state_name(uint8_t state);
 /* enum xdphc_reason as a word ("refused"); "?" past the known ones. */
 const char *reason_name(uint8_t reason);
+/* The HTTP status a status entry keeps (HTTP checks' ok, http_status, mismatch), or 0. */
+unsigned int status_http_code(const struct xdphc_backend_status *st);
+/* The ICMP type << 8 | code an entry keeps (unreachable), or 0. */
+uint16_t status_icmp(const struct xdphc_backend_status *st);
+/* enum xdphc_check as `xdphc show` and the JSON name it. */
+const char *check_name(uint8_t check);
 /* The result label of a finished probe on /metrics ("rst"), NULL for none. */
 const char *reason_result(uint8_t reason);
 

@@ -28,6 +28,7 @@ static void fill_entries(struct restore *r, const struct config *cfg)
 			st->key = cfg->backends[pc->first + k].key;
 			st->key.protocol = IPPROTO_TCP;
 			st->pool_id = p;
+			st->check = hc_check_kind(&pc->hc);
 			st->state = pc->initial_state;
 		}
 	}

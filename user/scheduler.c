@@ -503,14 +503,15 @@ static enum verdict classify_conn(struct scheduler *s, struct sched_pool *sp, ui
 				  uint64_t now, struct probe_outcome *o)
 {
 	uint32_t p = (uint32_t)(sp - s->pools);
-	bool lost;
+	bool lost, reached;
 
 	if (conncheck_result(s->cc, p, b, o, &lost))
 		return lost ? V_SKIP : V_FINAL;
 	if (!deadline_passed(s, b, now))
 		return V_PENDING;
-	conncheck_cancel(s->cc, p, b);
+	reached = conncheck_cancel(s->cc, p, b);
 	fill(o, false, XDPHC_REASON_TIMEOUT);
+	o->reached = reached;
 	s->st.timeouts++;
 	return V_FINAL;
 }

@@ -194,13 +194,18 @@ void tcpcheck_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check
 	}
 }
 
-void tcpcheck_cancel(struct conncheck *c, struct cc_check *k)
+bool tcpcheck_cancel(struct conncheck *c, struct cc_check *k)
 {
+	struct tcp_run *r = k->h;
+	bool reached;
+
 	(void)c;
-	if (!k->h)
-		return;
-	run_close(k->h);
+	if (!r)
+		return false;
+	reached = r->stage != ST_CONNECT;
+	run_close(r);
 	k->h = NULL;
+	return reached;
 }
 
 void tcpcheck_ready(struct conncheck *c, uint32_t b, uint32_t events)
