@@ -86,17 +86,20 @@ def wait_for(pred, timeout: float, what: str, step: float = 0.05):
 
 
 def expect_states(engine, want: dict) -> dict:
-    """WANT: backend -> (state, reason[, detail]); checks the status and the
-    map, returns the map entries."""
+    """WANT: backend -> (state, reason[, detail]) as `xdphc status --json`
+    shows them, which must agree with the pinned map; returns the status
+    entries by backend."""
     st, mp = engine.states(), map_entries(engine)
-    got, exp = {}, {}
+    got, exp, out = {}, {}, {}
     for b, w in want.items():
         a, p = b.rsplit(":", 1)
         e, m = st[(a, int(p))], mp[(a, int(p))]
-        got[b] = (e["state"], e["reason"], m["detail"])[:len(w)]
+        assert (e["detail"], CHECK_KIND[e["check"]]) == (m["detail"], m["check"]), (e, m)
+        got[b] = (e["state"], e["reason"], e["detail"])[:len(w)]
         exp[b] = tuple(w)
+        out[b] = e
     assert got == exp
-    return mp
+    return out
 
 
 # ---- status codes --------------------------------------------------------------
@@ -124,8 +127,9 @@ def test_success_codes_list_range_class_and_default(lab, svc, engine):
     mark = svc.access_mark()
     start(engine, pools)
     time.sleep(0.5)                             # a few more checks each
-    mp = expect_states(engine, want)
-    assert {m["check"] for m in mp.values()} == {CHECK_KIND["http"]}
+    st = expect_states(engine, want)
+    assert {e["check"] for e in st.values()} == {"http"}
+    assert all(e["http_status"] == e["detail"] for e in st.values())
     # what nginx saw: HEAD (the default) to each pool's path, and that code
     for b, (_, _, code) in want.items():
         log = svc.access_log(mark, addr=host(b))
@@ -194,22 +198,22 @@ def test_tls_verify_off_and_on(lab, svc, engine):
     mark = svc.access_mark()
     start(engine, pools)
     time.sleep(0.4)
-    mp = expect_states(engine, {
+    st = expect_states(engine, {
         b["self_off"]: ("up", "ok", 200), b["wrong_off"]: ("up", "ok", 200),
         b["good_host"]: ("up", "ok", 200), b["good_sni"]: ("up", "ok", 200),
         b["wrong_on"]: ("down", "tls_error"), b["untrusted"]: ("down", "tls_error"),
         b["self_on"]: ("down", "tls_error"), b["not_tls"]: ("down", "tls_error")})
-    assert {m["check"] for m in mp.values()} == {CHECK_KIND["https"]}
+    assert {e["check"] for e in st.values()} == {"https"}
 
     def detail(name):
-        a, p = b[name].rsplit(":", 1)
-        return mp[(a, int(p))]["detail"]
+        assert st[b[name]]["http_status"] == 0
+        return st[b[name]]["detail"]
 
     # OpenSSL's verify results: 62 hostname mismatch, 20 unable to get the
     # local issuer, 18 self-signed; 0: the handshake itself failed
     assert detail("wrong_on") != 0, "a wrong name keeps a verify result"
     assert (detail("untrusted"), detail("self_on"), detail("not_tls")) == (20, 18, 0)
-    assert "tls_error" in show(engine, b["untrusted"])
+    assert "tls_error(verify 20)" in show(engine, b["untrusted"])
 
     def seen(name):
         return {(e["sni"], e["host"], e["tls"] != "") for e in
@@ -293,10 +297,14 @@ def test_http2_over_tls_and_prior_knowledge(lab, svc, engine):
     assert {(e["proto"], e["alpn"], e["method"]) for e in seen("h2c")} == \
         {("HTTP/2.0", "", "GET")}
     assert {(e["proto"], e["alpn"]) for e in seen("h1_tls")} == {("HTTP/1.1", "http/1.1")}
-    # HTTP/2 connections are reused too: one each, many requests
-    for name in ("h2_tls", "h2c"):
-        log = seen(name)
-        assert len(log) >= 3 and len({e["conn"] for e in log}) == 1, (name, log)
+    # HTTP/2 connections are reused too: one each, many requests; but
+    # libcurl before 8.0 cannot reuse prior-knowledge ones (the engine says
+    # so and connects per check)
+    conns = {name: (len(seen(name)), len({e["conn"] for e in seen(name)}))
+             for name in ("h2_tls", "h2c")}
+    assert conns["h2_tls"][0] >= 3 and conns["h2_tls"][1] == 1, conns
+    h2c_fresh = "curl issue 10634" in engine.log()
+    assert conns["h2c"][0] >= 3 and conns["h2c"][1] == (conns["h2c"][0] if h2c_fresh else 1)
 
 
 # ---- connection reuse ------------------------------------------------------------------
@@ -344,14 +352,13 @@ def test_syn_and_http_pools_in_one_engine(lab, svc, engine):
              hpool("web", web, path="/health"), hpool("tls", tls, "https")]
     mark = svc.access_mark()
     start(engine, pools)
-    mp = expect_states(engine, {**{b: ("up", "ok") for b in syn_up + web + tls},
+    st = expect_states(engine, {**{b: ("up", "ok") for b in syn_up + web + tls},
                                 syn_closed[0]: ("down", "refused"),
                                 syn_dropped[0]: ("down", "timeout")})
-    kinds = {b: mp[(host(b), int(b.rsplit(":", 1)[1]))]["check"]
-             for b in syn_up + web + tls}
-    assert {kinds[b] for b in syn_up} == {CHECK_KIND["tcp_syn"]}
-    assert {kinds[b] for b in web} == {CHECK_KIND["http"]}
-    assert {kinds[b] for b in tls} == {CHECK_KIND["https"]}
+    assert {st[b]["check"] for b in syn_up + syn_closed + syn_dropped} == {"tcp_syn"}
+    assert {st[b]["check"] for b in web} == {"http"}
+    assert {st[b]["check"] for b in tls} == {"https"}
+    assert {st[b]["detail"] for b in syn_up + web + tls} == {0, 200}
     # an HTTP backend fails while the SYN pool goes on
     lab.drop_add(host(web[0]))
     wait_for(lambda: state(engine, web[0])["state"] == "down", 2, "web[0] down")
@@ -388,17 +395,14 @@ def test_fail_fast_503_ignores_unhealthy_threshold(lab, svc, engine, tmp_path):
     time.sleep(0.1)
     down = {e["address"]: e for e in map(json.loads, events.read_text().splitlines())
             if e.get("to") == "down"}
-    assert (down[host(a)]["reason"], down[host(a)]["consecutive_fail"]) == ("http_status", 1)
-    assert (down[host(b2)]["reason"], down[host(b2)]["consecutive_fail"]) == \
-        ("http_status", 3)
-    assert down[host(c)]["consecutive_fail"] == 1
+    assert [down[host(x)][k] for x in (a, b2, c) for k in ("reason", "http_status",
+                                                            "consecutive_fail")] == \
+        ["http_status", 503, 1, "http_status", 500, 3, "http_status", 500, 1]
     # the code is kept and shown
-    mp = expect_states(engine, {a: ("down", "http_status", 503),
-                                b2: ("down", "http_status", 500),
-                                c: ("down", "http_status", 500)})
-    assert mp
-    assert "503" in show(engine, a), show(engine, a)
-    assert "500" in show(engine, b2)
+    expect_states(engine, {a: ("down", "http_status", 503), b2: ("down", "http_status", 500),
+                           c: ("down", "http_status", 500)})
+    assert "http_status(503)" in show(engine, a), show(engine, a)
+    assert "http_status(500)" in show(engine, b2)
     # and back up with the next good reply
     svc.set_switch(host(a), None)
     wait_for(lambda: state(engine, a)["state"] == "up", 2, "back up")
@@ -435,10 +439,10 @@ def test_metrics_and_event_log_carry_the_new_reasons(lab, svc, engine, tmp_path)
             series[name] = float(value)
     results = {"refused": "rst"}            # the SYN probe's result words where they exist
     for reason in b:
-        if reason == "ok":
-            continue
         key = f'xdphc_probe_results_total{{pool="{reason}",result="{results.get(reason, reason)}"}}'
         assert series.get(key, 0) >= 2 * 3, (key, series.get(key))
+        if reason == "ok":
+            continue
         key = (f'xdphc_transitions_total{{pool="{reason}",from="unknown",to="down",'
                f'reason="{reason}"}}')
         assert series.get(key) == 2, key
@@ -449,3 +453,5 @@ def test_metrics_and_event_log_carry_the_new_reasons(lab, svc, engine, tmp_path)
         for x in bs:
             e = first[(host(x), int(x.rsplit(":", 1)[1]))]
             assert (e["pool"], e["reason"]) == (reason, reason), e
+            assert e["check"] == ("https" if reason == "tls_error" else "http"), e
+    assert {e["http_status"] for e in first.values() if e["pool"] == "http_status"} == {404}

@@ -10,7 +10,7 @@ import pytest
 
 from lab import Lab, clients
 from lab.services import BANNER
-from test_http import CHECK_KIND, CLOSED_PORT, addrs, expect_states, host, hpool, start, \
+from test_http import CLOSED_PORT, addrs, expect_states, host, hpool, start, \
     state, wait_for
 
 PING = "PING\r\n"
@@ -63,8 +63,9 @@ def test_send_expect_outcomes(lab, svc, engine):
             "mismatch": ("down", "mismatch"), "redis_wrong": ("down", "mismatch"),
             "refused": ("down", "refused"), "closer": ("down", "bad_reply"),
             "dropped": ("down", "timeout")}
-    mp = expect_states(engine, {x: w for name, w in want.items() for x in b[name]})
-    assert {m["check"] for m in mp.values()} == {CHECK_KIND["tcp"]}
+    st = expect_states(engine, {x: w for name, w in want.items() for x in b[name]})
+    assert {e["check"] for e in st.values()} == {"tcp"}
+    assert {e["http_status"] for e in st.values()} == {0}
     # real connections: redis counted them (4 pools x 2 backends, every 200 ms)
     info = redis_info(lab)
     made = int(info["total_connections_received"]) - before - 1
