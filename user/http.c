@@ -228,19 +228,29 @@ static long version_of(const struct hc_config *hc)
  * With a name (sni, or host) an HTTPS URL names it, for SNI and the
  * certificate check, and CONNECT_TO sends the connection to the backend.
  */
-static const char *tls_name(const struct hc_config *hc)
+static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 {
+	const char *h = hc->host, *end;
+
 	if (hc->protocol != HC_PROTO_HTTPS)
 		return NULL;
 	if (hc->sni[0])
 		return hc->sni;
-	return hc->host[0] ? hc->host : NULL;
+	if (!h[0])
+		return NULL;
+	/* The host header's name, without its :PORT (or an [IPv6] literal's). */
+	end = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+	if (h[0] == '[' && end)
+		end++;
+	snprintf(buf, len, "%.*s", end ? (int)(end - h) : (int)strlen(h), h);
+	return buf;
 }
 
 static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 {
 	char a[INET6_ADDRSTRLEN + 2], url[HC_TEXT_LEN * 2 + 64], ct[HC_TEXT_LEN + 80];
-	const char *name = tls_name(hc);
+	char nb[HC_TEXT_LEN];
+	const char *name = tls_name(hc, nb, sizeof(nb));
 	unsigned int port = ntohs(x->port);
 
 	addr_text(x, a, sizeof(a));
