@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 XDPHC = ROOT / "build" / "xdphc"
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 # Three pools, 10,000 backends: three inline, 9,997 from a file.
 VALID = textwrap.dedent("""\
@@ -132,13 +133,12 @@ def test_missing_file_and_bad_args(cfgdir):
 
 def test_as_nobody(cfgdir):
     path = write(cfgdir, VALID)
-    nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
-    who = subprocess.run([*nobody, "id", "-u"], capture_output=True, text=True, check=True)
+    who = subprocess.run([*NOBODY, "id", "-u"], capture_output=True, text=True, check=True)
     assert who.stdout.strip() == "65534"
-    ok_line(check(path, nobody), path, 3, "10,000")
+    ok_line(check(path, NOBODY), path, 3, "10,000")
     text = VALID.replace("- 198.18.1.2:80", "- 198.18.1.300:80")
     bad = write(cfgdir, text, "bad.yaml")
-    one_error(check(bad, nobody), bad, line_of(text, "198.18.1.300"))
+    one_error(check(bad, NOBODY), bad, line_of(text, "198.18.1.300"))
 
 
 def test_canaries_are_counted_apart(cfgdir):
@@ -152,6 +152,74 @@ def test_canaries_are_counted_apart(cfgdir):
     path = write(cfgdir, text, "bad.yaml")
     msg = one_error(check(path), path, line_of(text, "canaries:"))
     assert "canary 198.18.1.2:80 is a backend of pool" in msg, msg
+
+
+# An https pool with a CA file next to the config, and a tcp send/expect pool.
+HTTP = textwrap.dedent("""\
+    interface: does-not-exist0
+    pools:
+      - name: web
+        healthcheck:
+          protocol: https
+          method: GET
+          path: /healthz?full=1
+          success_codes: 200-299
+          expect_body: ok
+          headers: {X-Check: xdphc}
+          tls:
+            verify: true
+            ca_file: ca.pem
+        backends: [198.18.1.1:443]
+      - name: redis
+        healthcheck:
+          port: 6379
+          send: "PING\\r\\n"
+          expect: +PONG
+        backends: [198.18.2.1:6379]
+    """)
+
+
+def write_ca(d: Path, mode: int = 0o644) -> Path:
+    ca = d / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    ca.chmod(mode)
+    return ca
+
+
+def test_http_and_send_expect_config_ok(cfgdir):
+    write_ca(cfgdir)
+    path = write(cfgdir, HTTP)
+    ok_line(check(path), path, 2, "2")
+
+
+@pytest.mark.parametrize("old,new,needle,words", [
+    ("success_codes: 200-299", "success_codes: 200,2x", "success_codes",
+     "success_codes: '2x' is not a status code (100..599)"),
+    ("method: GET", "method: HEAD", "expect_body",
+     "expect_body needs method: GET (HEAD has no body)"),
+    ("protocol: https", "protocol: http", "tls:", "tls applies to protocol: https"),
+    ('send: "PING\\r\\n"', "send: 0x50494g", "send:",
+     "send: '0x50494g' is not hex: after 0x come digits 0-9 a-f"),
+    ("expect: +PONG", "expect: 0x2b504", "expect:",
+     "expect: '0x2b504' has an odd number of hex digits"),
+    ("ca_file: ca.pem", "ca_file: gone.pem", "ca_file",
+     "ca_file: cannot read '{dir}/gone.pem': No such file or directory"),
+])
+def test_http_config_errors(cfgdir, old, new, needle, words):
+    write_ca(cfgdir)
+    text = HTTP.replace(old, new, 1)
+    assert text != HTTP
+    path = write(cfgdir, text)
+    msg = one_error(check(path), path, line_of(text, needle))
+    assert words.format(dir=cfgdir) in msg, msg
+
+
+def test_unreadable_ca_file(cfgdir):
+    """The engine reads the CA file at each check: one it cannot read is refused at load."""
+    ca = write_ca(cfgdir, 0o600)
+    path = write(cfgdir, HTTP)
+    msg = one_error(check(path, NOBODY), path, line_of(HTTP, "ca_file"))
+    assert f"ca_file: cannot read '{ca}': Permission denied" in msg, msg
 
 
 def test_example_config_passes():

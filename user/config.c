@@ -7,6 +7,7 @@
  * `xdphc config-keys` and config_diff().
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -37,12 +38,21 @@
 #define HEADROOM_MIN		16
 #define HEADROOM_DIV		64
 
-/* The first key of a pool's healthcheck. */
+/* The first key of a pool's healthcheck, of each list of its, and of its tls. */
 #define CFG_HC_FIRST (CFG_TOP_N + (0 CFG_POOL_KEYS(CFG_KEY_ONE)))
+#define CFG_HTTP_FIRST (CFG_HC_FIRST + (0 CFG_HC_KEYS(CFG_KEY_ONE)))
+#define CFG_HTTPS_FIRST (CFG_HTTP_FIRST + (0 CFG_HTTP_KEYS(CFG_KEY_ONE)))
+#define CFG_TCP_FIRST (CFG_HTTPS_FIRST + (0 CFG_HTTPS_KEYS(CFG_KEY_ONE)))
+#define CFG_TLS_FIRST (CFG_TCP_FIRST + (0 CFG_TCP_KEYS(CFG_KEY_ONE)))
+/* Values in messages: at most this many characters, before escapes. */
+#define SHOWN_CHARS 64
+#define SHOWN_LEN (SHOWN_CHARS * 4 + 4)
 
 _Static_assert(XDPHC_POOL_NAME_LEN == 32, "config_keys.h: pool names are 1..31 characters");
 _Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help says 16,777,214");
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
+_Static_assert(HC_TEXT_LEN == 256, "config_keys.h: path, host, expect_body say 255");
+_Static_assert(HC_BYTES_LEN == 256, "config_keys.h: send says 256 bytes");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
 
@@ -69,7 +79,15 @@ enum cfg_type_id {
 	CFG_T_BACKENDS_FILE,
 	CFG_T_STATE_FILE,
 	CFG_T_CANARIES,
-	CFG_T_LATER,
+	CFG_T_ENUM_ICASE,
+	CFG_T_URL_PATH,
+	CFG_T_HOST,
+	CFG_T_SNI,
+	CFG_T_TEXT,
+	CFG_T_CODES,
+	CFG_T_HEADERS,
+	CFG_T_BYTES,
+	CFG_T_CA_FILE,
 };
 
 struct key_desc {
@@ -100,10 +118,31 @@ static const struct key_desc keys[CFG_KEY_N] = {
 #undef SCOPE_STRUCT
 #define SCOPE_STRUCT struct hc_config
 	CFG_HC_KEYS(KEY)
+	CFG_HTTP_KEYS(KEY)
+	CFG_HTTPS_KEYS(KEY)
+	CFG_TCP_KEYS(KEY)
+	CFG_TLS_KEYS(KEY)
 #undef SCOPE_STRUCT
 };
 
-enum cfg_scope { SCOPE_TOP, SCOPE_POOL, SCOPE_HC, SCOPE_N };
+#define PROTO_BIT(p) (1U << (p))
+
+/* The healthcheck's lists after the common one: keys of some protocols only. */
+static const struct proto_keys {
+	enum cfg_key first, end;
+	unsigned int protocols;		/* PROTO_BIT()s of enum hc_protocol */
+	const char *words;		/* the protocols, in messages and the key reference */
+	const char *hint;		/* what the others have instead, in messages */
+} proto_keys[] = {
+	{ CFG_HTTP_FIRST, CFG_HTTPS_FIRST, PROTO_BIT(HC_PROTO_HTTP) | PROTO_BIT(HC_PROTO_HTTPS),
+	  "http or https", "" },
+	{ CFG_HTTPS_FIRST, CFG_TCP_FIRST, PROTO_BIT(HC_PROTO_HTTPS), "https", "" },
+	{ CFG_TCP_FIRST, CFG_TLS_FIRST, PROTO_BIT(HC_PROTO_TCP), "tcp",
+	  " (http and https checks match the response with success_codes and expect_body)" },
+	{ CFG_TLS_FIRST, CFG_KEY_N, PROTO_BIT(HC_PROTO_HTTPS), "https", "" },
+};
+
+enum cfg_scope { SCOPE_TOP, SCOPE_POOL, SCOPE_HC, SCOPE_TLS, SCOPE_N };
 
 struct loader;
 
@@ -119,13 +158,25 @@ struct scope {
 static int top_finish(struct loader *ld, const yaml_node_t *node);
 static int pool_finish(struct loader *ld, const yaml_node_t *node);
 static int hc_finish(struct loader *ld, const yaml_node_t *node);
+static int tls_finish(struct loader *ld, const yaml_node_t *node);
 
 static const struct scope scopes[SCOPE_N] = {
 	[SCOPE_TOP] = { "the config", "", 0, CFG_TOP_N, CFG_KEY_N, top_finish },
 	[SCOPE_POOL] = { "pool", "pools[].", CFG_TOP_N, CFG_HC_FIRST, CFG_POOLS, pool_finish },
-	[SCOPE_HC] = { "healthcheck", "pools[].healthcheck.", CFG_HC_FIRST, CFG_KEY_N,
+	[SCOPE_HC] = { "healthcheck", "pools[].healthcheck.", CFG_HC_FIRST, CFG_TLS_FIRST,
 		       CFG_POOL_HEALTHCHECK, hc_finish },
+	[SCOPE_TLS] = { "tls", "pools[].healthcheck.tls.", CFG_TLS_FIRST, CFG_KEY_N, CFG_HC_TLS,
+			tls_finish },
 };
+
+/* The protocols a key is for, or NULL for a key of every protocol. */
+static const struct proto_keys *proto_keys_of(enum cfg_key id)
+{
+	for (size_t i = 0; i < sizeof(proto_keys) / sizeof(proto_keys[0]); i++)
+		if (id >= proto_keys[i].first && id < proto_keys[i].end)
+			return &proto_keys[i];
+	return NULL;
+}
 
 /* A default written as a value; "(...)" describes one computed at load. */
 static bool literal_default(const char *dflt)
@@ -279,12 +330,36 @@ static const char *file_kind(mode_t mode)
 }
 
 /*
+ * Open a file to read, a regular file only: /dev/zero would be read until
+ * memory runs out, and opening a FIFO would block the start (O_NONBLOCK
+ * keeps open() from waiting for a writer).  Returns the descriptor, or -1
+ * with the reason in why.
+ */
+static int open_regular(const char *path, struct stat *st, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st))
+		snprintf(why, whylen, "%s", strerror(errno));
+	else if (S_ISDIR(st->st_mode))
+		snprintf(why, whylen, "%s", strerror(EISDIR));
+	else if (!S_ISREG(st->st_mode))
+		snprintf(why, whylen, "%s, not a regular file", file_kind(st->st_mode));
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/*
  * Read a whole file into one NUL-terminated buffer: one allocation however
  * many lines it has, and the parser may write terminators into it in place.
- * Regular files only, of at most MAX_INPUT_FILE bytes: /dev/zero would be
- * read until memory runs out, and opening a FIFO would block the start
- * (O_NONBLOCK keeps open() from waiting for a writer).  Returns 0, or -1
- * with the reason in why.
+ * Regular files only (open_regular()), of at most MAX_INPUT_FILE bytes.
+ * Returns 0, or -1 with the reason in why.
  */
 static int slurp(const char *path, char **out, size_t *out_len, char *why, size_t whylen)
 {
@@ -294,23 +369,9 @@ static int slurp(const char *path, char **out, size_t *out_len, char *why, size_
 	ssize_t r;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
+	fd = open_regular(path, &st, why, whylen);
+	if (fd < 0)
 		return -1;
-	}
-	if (fstat(fd, &st)) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		goto err;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(why, whylen, "%s", strerror(EISDIR));
-		goto err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "%s, not a regular file", file_kind(st.st_mode));
-		goto err;
-	}
 	if ((uint64_t)st.st_size > MAX_INPUT_FILE)
 		goto too_big;
 	/*
@@ -387,6 +448,29 @@ static int resolve_path(const char *cfg_path, const char *file, char *out, size_
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/*
+ * As resolve_path(), and from the working directory when that leaves it
+ * relative: the engine reads the file later, whatever its directory then.
+ * 0, or -1 with errno set.
+ */
+static int resolve_abs_path(const char *cfg_path, const char *file, char *out, size_t len)
+{
+	char rel[PATH_MAX], cwd[PATH_MAX];
+	int n;
+
+	errno = ENAMETOOLONG;
+	if (resolve_path(cfg_path, file, rel, sizeof(rel)))
+		return -1;
+	if (rel[0] == '/')
+		n = snprintf(out, len, "%s", rel);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(out, len, "%s/%s", cwd, rel);
+	else
+		return -1;
+	errno = ENAMETOOLONG;
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 
 /* ---- YAML helpers ------------------------------------------------------- */
 
@@ -424,7 +508,7 @@ static bool has_nul(const yaml_node_t *n)
 
 static int unknown_key(struct loader *ld, const yaml_node_t *key, const struct scope *sc)
 {
-	char known[256];
+	char known[384];
 	size_t off = 0;
 	int w;
 
@@ -555,14 +639,14 @@ static const char *format_choices(const char *choices, char *buf, size_t len)
 }
 
 /* The index of s among an ENUM's choices, or -1. */
-static int choice_index(const char *choices, const char *s)
+static int choice_index(const char *choices, const char *s, bool icase)
 {
 	size_t n, len = strlen(s);
 	const char *p = choices;
 
 	for (int i = 0; *p; i++) {
 		n = strcspn(p, "|");
-		if (n == len && !strncmp(p, s, n))
+		if (n == len && !(icase ? strncasecmp : strncmp)(p, s, n))
 			return i;
 		p += n + (p[n] == '|');
 	}
@@ -572,7 +656,7 @@ static int choice_index(const char *choices, const char *s)
 /* What values a key takes, in words: from lo..hi for numbers. */
 static const char *describe_valid(const struct key_desc *k, char *buf, size_t len)
 {
-	char lo[24], hi[24];
+	char lo[24], hi[24], choices[96];
 
 	if (k->type == CFG_T_UINT)
 		snprintf(buf, len, "an integer in %lu..%lu", k->lo, k->hi);
@@ -581,6 +665,9 @@ static const char *describe_valid(const struct key_desc *k, char *buf, size_t le
 			 format_ms((uint32_t)k->hi, hi, sizeof(hi)));
 	else if (k->type == CFG_T_ENUM)
 		format_choices(k->valid, buf, len);
+	else if (k->type == CFG_T_ENUM_ICASE || k->type == CFG_T_PROTOCOL)
+		snprintf(buf, len, "%s (any case)",
+			 format_choices(k->valid, choices, sizeof(choices)));
 	else
 		snprintf(buf, len, "%s", k->valid ? k->valid : "");
 	return buf;
@@ -681,7 +768,7 @@ static int read_bool(struct loader *ld, const struct key_desc *k, const struct v
 static int read_enum(struct loader *ld, const struct key_desc *k, const struct value *v,
 		     void *dst)
 {
-	int i = choice_index(k->valid, v->s);
+	int i = choice_index(k->valid, v->s, k->type == CFG_T_ENUM_ICASE);
 	char valid[128];
 
 	if (i < 0)
@@ -860,21 +947,25 @@ static int read_addr(struct loader *ld, const struct key_desc *k, const struct v
 	return 0;
 }
 
+/* An ENUM in any case, but protocols the engine may check one day are named as such. */
 static int read_protocol(struct loader *ld, const struct key_desc *k, const struct value *v,
 			 void *dst)
 {
-	static const char *const later[] = { "http", "https", "udp", "tls", "ssl", "grpc", "icmp" };
+	static const char *const later[] = { "udp", "tls", "ssl", "grpc", "icmp" };
 	const char *s = v->s;
+	int i = choice_index(k->valid, s, true);
+	char valid[64];
 
-	if (!strcasecmp(s, k->valid)) {
-		*(enum hc_protocol *)dst = HC_PROTO_TCP;
+	if (i >= 0) {
+		store_uint(dst, k->size, (unsigned long)i);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (!strcasecmp(s, later[i]))
+	format_choices(k->valid, valid, sizeof(valid));
+	for (size_t j = 0; j < sizeof(later) / sizeof(later[0]); j++)
+		if (!strcasecmp(s, later[j]))
 			return fail_node(ld, v->node, "%s '%s' is not supported yet (only %s)",
-					 k->name, s, k->valid);
-	return fail_node(ld, v->node, "unknown %s '%.32s' (expected %s)", k->name, s, k->valid);
+					 k->name, s, valid);
+	return fail_node(ld, v->node, "unknown %s '%.32s' (expected %s)", k->name, s, valid);
 }
 
 static bool valid_pool_name(const char *s, size_t len)
@@ -908,22 +999,303 @@ static int read_pool_name(struct loader *ld, const struct key_desc *k, const str
 	return 0;
 }
 
-static const struct scope *scope_of(enum cfg_key id)
-{
-	int sc = SCOPE_TOP;
+/* ---- connection checks: the HTTP request, TCP send and expect ------------ */
 
-	while (id >= scopes[sc].end)
-		sc++;
-	return &scopes[sc];
+/* s for a message: its first SHOWN_CHARS characters, control and non-ASCII bytes as \xNN. */
+static const char *shown(const char *s, char *buf)
+{
+	size_t o = 0, i;
+
+	for (i = 0; s[i] && i < SHOWN_CHARS; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < ' ' || c >= 0x7f)
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	strcpy(buf + o, s[i] ? "..." : "");
+	return buf;
 }
 
-/* Documented keys the engine does not implement yet: say so, do not ignore them. */
-static int read_later(struct loader *ld, const struct key_desc *k, const struct value *v,
+/* A value refused for what the key's valid says. */
+static int bad_value(struct loader *ld, const struct key_desc *k, const struct value *v)
+{
+	char buf[SHOWN_LEN];
+
+	return fail_node(ld, v->node, "%s must be %s, got '%s'", k->name, k->valid,
+			 shown(v->s, buf));
+}
+
+/* Text of the characters ok allows. */
+static int read_chars(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst, bool (*ok)(unsigned char c))
+{
+	for (const char *p = v->s; *p; p++)
+		if (!ok((unsigned char)*p))
+			return bad_value(ld, k, v);
+	return store_text(ld, k, v, dst);
+}
+
+/* A byte that URLs and Host headers carry only percent-encoded, if at all. */
+static bool url_char(unsigned char c)
+{
+	return c > ' ' && c < 0x7f;
+}
+
+/* A fragment (#...) is never sent: libcurl cuts it off the URL. */
+static bool path_char(unsigned char c)
+{
+	return url_char(c) && c != '#';
+}
+
+static bool host_char(unsigned char c)
+{
+	return url_char(c) && c != '/';
+}
+
+static bool dns_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+/* A header name: an HTTP token. */
+static bool token_char(unsigned char c)
+{
+	return dns_char(c) || (c && strchr("!#$%&'*+^`|~", c));
+}
+
+static int read_url_path(struct loader *ld, const struct key_desc *k, const struct value *v,
+			 void *dst)
+{
+	if (v->s[0] != '/')
+		return bad_value(ld, k, v);
+	return read_chars(ld, k, v, dst, path_char);
+}
+
+static int read_host(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	return read_chars(ld, k, v, dst, host_char);
+}
+
+static int read_sni(struct loader *ld, const struct key_desc *k, const struct value *v,
+		    void *dst)
+{
+	return read_chars(ld, k, v, dst, dns_char);
+}
+
+/* Add the codes of text ("200,302", "200-399", "2xx", a YAML integer) to set. */
+static int add_codes(struct loader *ld, const struct key_desc *k, const yaml_node_t *n,
+		     const char *text, struct codes *set)
+{
+	struct codes one;
+	char why[160];
+
+	if (codes_parse(text, &one, why, sizeof(why)))
+		return fail_node(ld, n, "%s: %s", k->name, why);
+	for (size_t i = 0; i < sizeof(set->bits) / sizeof(set->bits[0]); i++)
+		set->bits[i] |= one.bits[i];
+	return 0;
+}
+
+static int add_code_list(struct loader *ld, const struct key_desc *k, const yaml_node_t *seq,
+			 struct codes *set)
+{
+	const yaml_node_item_t *it = seq->data.sequence.items.start;
+	const yaml_node_t *n;
+	const char *s;
+
+	if (it == seq->data.sequence.items.top && k->lo)
+		return fail_node(ld, seq, "%s must have at least one code", k->name);
+	for (; it < seq->data.sequence.items.top; it++) {
+		n = node_at(ld, *it);
+		if (n->type != YAML_SCALAR_NODE)
+			return fail_node(ld, n, "%s: each entry must be a code, a range or a class "
+					 "like 2xx, got %s", k->name, node_kind(n));
+		s = scalar(ld, k, n);
+		if (!s || add_codes(ld, k, n, s, set))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Status codes: text ("200,302", "200-399", "2xx" and mixes), a YAML
+ * integer, or a list of those.  With lo 0, none and [] are the empty set.
+ */
+static int read_codes(struct loader *ld, const struct key_desc *k, const struct value *v,
 		      void *dst)
 {
-	(void)dst;
-	return fail_node(ld, v->key, "%s %s is not supported yet",
-			 scope_of((enum cfg_key)(k - keys))->what, k->name);
+	const yaml_node_t *n = v->node;
+	struct codes *set = dst;
+	const char *s;
+
+	memset(set, 0, sizeof(*set));
+	if (!n)
+		return add_codes(ld, k, n, v->s, set);
+	if (n->type == YAML_SEQUENCE_NODE)
+		return add_code_list(ld, k, n, set);
+	if (n->type != YAML_SCALAR_NODE)
+		return fail_node(ld, n, "%s must be %s, got %s", k->name, k->valid, node_kind(n));
+	s = scalar(ld, k, n);
+	if (!s)
+		return -1;
+	if (!k->lo && !strcmp(s, "none"))
+		return 0;
+	return add_codes(ld, k, n, s, set);
+}
+
+/* A header's name: a token, not Host, not twice in any case. */
+static int header_name(struct loader *ld, const struct key_desc *k, const yaml_node_t *map,
+		       const yaml_node_pair_t *pair)
+{
+	const yaml_node_t *name = node_at(ld, pair->key), *prev;
+	char buf[SHOWN_LEN];
+	const char *s;
+	size_t i;
+
+	if (name->type != YAML_SCALAR_NODE)
+		return fail_node(ld, name, "%s: a header name must be a single value, got %s",
+				 k->name, node_kind(name));
+	s = (const char *)name->data.scalar.value;
+	for (i = 0; i < name->data.scalar.length && token_char((unsigned char)s[i]); i++)
+		;
+	if (!i || i < name->data.scalar.length)
+		return fail_node(ld, name, "%s: '%s' is not a header name (letters, digits and "
+				 "!#$%%&'*+-.^_`|~)", k->name, shown(s, buf));
+	if (!strcasecmp(s, "host"))
+		return fail_node(ld, name, "%s: set the Host header with the host key", k->name);
+	for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
+		prev = node_at(ld, p->key);
+		if (!strcasecmp((const char *)prev->data.scalar.value, s))
+			return fail_node(ld, name, "%s: duplicate header '%s' (first at line %lu)",
+					 k->name, s, node_line(prev));
+	}
+	return 0;
+}
+
+/* One "Name: value\n" line at out + *off. */
+static int add_header(struct loader *ld, const struct key_desc *k, const yaml_node_t *map,
+		      const yaml_node_pair_t *pair, char *out, size_t *off)
+{
+	const yaml_node_t *val = node_at(ld, pair->value);
+	const char *name, *s;
+	int w;
+
+	if (header_name(ld, k, map, pair))
+		return -1;
+	name = (const char *)node_at(ld, pair->key)->data.scalar.value;
+	if (val->type != YAML_SCALAR_NODE)
+		return fail_node(ld, val, "%s: '%s' must be a single value, got %s", k->name, name,
+				 node_kind(val));
+	if (!val->data.scalar.length)
+		return fail_node(ld, val, "%s: '%s' has no value", k->name, name);
+	s = (const char *)val->data.scalar.value;
+	for (size_t i = 0; i < val->data.scalar.length; i++)
+		if (((unsigned char)s[i] < ' ' && s[i] != '\t') || s[i] == 0x7f)
+			return fail_node(ld, val, "%s: the value of '%s' must have no line breaks "
+					 "or control characters", k->name, name);
+	w = snprintf(out + *off, k->size - *off, "%s: %s\n", name, s);
+	if (w < 0 || (size_t)w >= k->size - *off)
+		return fail_node(ld, val, "%s are too long (max %zu bytes as 'Name: value' "
+				 "lines)", k->name, k->size - 1);
+	*off += (size_t)w;
+	return 0;
+}
+
+/* A mapping of header names to values, kept as "Name: value\n" lines. */
+static int read_headers(struct loader *ld, const struct key_desc *k, const struct value *v,
+			void *dst)
+{
+	const yaml_node_t *map = v->node;
+	const yaml_node_pair_t *p;
+	size_t off = 0;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return fail_node(ld, map, "%s must be %s, got %s", k->name, k->valid,
+				 node_kind(map));
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
+		if (add_header(ld, k, map, p, dst, &off))
+			return -1;
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* s is 0x and then hex digits, two a byte. */
+static int check_hex(struct loader *ld, const struct key_desc *k, const yaml_node_t *n,
+		     const char *s)
+{
+	const char *p = s + 2;
+	char buf[SHOWN_LEN];
+
+	while (*p && hex_value(*p) >= 0)
+		p++;
+	if (*p)
+		return fail_node(ld, n, "%s: '%s' is not hex: after 0x come digits 0-9 a-f, two a "
+				 "byte, e.g. 0x50494e470d0a", k->name, shown(s, buf));
+	if (p == s + 2)
+		return fail_node(ld, n, "%s: no hex digits after 0x", k->name);
+	if ((p - s) % 2)
+		return fail_node(ld, n, "%s: '%s' has an odd number of hex digits (two a byte)",
+				 k->name, shown(s, buf));
+	return 0;
+}
+
+/* Text as it is (YAML escapes included), or bytes in hex after 0x. */
+static int read_bytes(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
+{
+	const yaml_node_t *n = v->node;
+	struct hc_bytes *b = dst;
+	const char *s;
+	size_t len;
+	bool hex;
+
+	if (n->type == YAML_SCALAR_NODE && has_nul(n))
+		return fail_node(ld, n, "%s contains a NUL byte: write the bytes in hex (0x...)",
+				 k->name);
+	s = scalar(ld, k, n);
+	if (!s)
+		return -1;
+	hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	if (hex && check_hex(ld, k, n, s))
+		return -1;
+	len = hex ? strlen(s) / 2 - 1 : n->data.scalar.length;
+	if (len > sizeof(b->b))
+		return fail_node(ld, n, "%s is too long (max %zu bytes)", k->name, sizeof(b->b));
+	for (size_t i = 0; i < len; i++)
+		b->b[i] = hex ? (uint8_t)(hex_value(s[2 + 2 * i]) << 4 | hex_value(s[3 + 2 * i])) :
+			  (uint8_t)s[i];
+	b->len = (uint16_t)len;
+	return 0;
+}
+
+/* CAs the engine reads at its checks: readable now, kept as an absolute path. */
+static int read_ca_file(struct loader *ld, const struct key_desc *k, const struct value *v,
+			void *dst)
+{
+	char path[PATH_MAX], why[128], buf[SHOWN_LEN];
+	struct stat st;
+	int fd;
+
+	if (resolve_abs_path(ld->path, v->s, path, sizeof(path)))
+		return fail_node(ld, v->node, "%s: cannot resolve '%s': %s", k->name,
+				 shown(v->s, buf), strerror(errno));
+	fd = open_regular(path, &st, why, sizeof(why));
+	if (fd < 0)
+		return fail_node(ld, v->node, "%s: cannot read '%s': %s", k->name, path, why);
+	close(fd);
+	memcpy(dst, path, strlen(path) + 1);
+	return 0;
 }
 
 /* ---- backends ----------------------------------------------------------- */
@@ -1216,7 +1588,8 @@ static int read_pools(struct loader *ld, const struct key_desc *k, const struct 
 }
 
 /*
- * The canaries' health check: as often, as impatient and as persistent
+ * The canaries' health check, a half-open SYN probe whatever the pools'
+ * (hc holds every key's default): as often, as impatient and as persistent
  * (retransmits) as the most demanding pool, so that a canary's verdict is
  * never older than the timeouts it is asked to explain; at that pace
  * whatever their state (a down canary must be heard again soon);
@@ -1230,8 +1603,10 @@ static void canary_pool_init(struct config *cfg, struct pool_cfg *cp)
 	cp->canaries = true;
 	cp->max_down_ppm = CONFIG_PPM;
 	cp->first = cfg->n_backends;
-	*hc = cfg->pools[0].hc;
-	for (size_t p = 1; p < cfg->n_pools; p++) {
+	hc->interval_ms = cfg->pools[0].hc.interval_ms;
+	hc->timeout_ms = cfg->pools[0].hc.timeout_ms;
+	hc->retransmits = cfg->pools[0].hc.retransmits;
+	for (size_t p = 1; p < cfg->n_pools && !cfg->pools[p].canaries; p++) {
 		const struct hc_config *o = &cfg->pools[p].hc;
 
 		if (o->interval_ms < hc->interval_ms)
@@ -1300,6 +1675,8 @@ static int read_canaries(struct loader *ld, const struct key_desc *k, const stru
 	memset(&pools[cfg->n_pools], 0, sizeof(*pools));
 	ld->cur_pool = cfg->n_pools++;
 	ld->pool_n_list[ld->cur_pool] = SIZE_MAX;
+	if (read_scope(ld, NULL, &scopes[SCOPE_HC]))
+		return -1;
 	canary_pool_init(cfg, cur_pool(ld));
 	if (read_backends(ld, k, v, dst) || canaries_outside(ld))
 		return -1;
@@ -1334,8 +1711,27 @@ static const struct cfg_type {
 	[CFG_T_BACKENDS_FILE] = { "path", true, false, read_backends_file },
 	[CFG_T_STATE_FILE] = { "path", false, true, read_state_file },
 	[CFG_T_CANARIES] = { "list", false, false, read_canaries },
-	[CFG_T_LATER] = { "not supported yet", false, false, read_later },
+	[CFG_T_ENUM_ICASE] = { "one of", true, false, read_enum },
+	[CFG_T_URL_PATH] = { "path", true, true, read_url_path },
+	[CFG_T_HOST] = { "host", true, true, read_host },
+	[CFG_T_SNI] = { "name", true, true, read_sni },
+	[CFG_T_TEXT] = { "text", true, true, store_text },
+	[CFG_T_CODES] = { "status codes", false, false, read_codes },
+	[CFG_T_HEADERS] = { "headers", false, true, read_headers },
+	[CFG_T_BYTES] = { "bytes", false, false, read_bytes },
+	[CFG_T_CA_FILE] = { "path", true, true, read_ca_file },
 };
+
+/* A key of some protocols only, in the healthcheck of another. */
+static int check_protocol(struct loader *ld, enum cfg_key id, const struct value *v)
+{
+	const struct proto_keys *pk = proto_keys_of(id);
+
+	if (!pk || pk->protocols & PROTO_BIT(cur_pool(ld)->hc.protocol))
+		return 0;
+	return fail_node(ld, v->key, "%s applies to protocol: %s%s", keys[id].name, pk->words,
+			 pk->hint);
+}
 
 /*
  * One key: its value from the file, or its default.  A default "(...)" is
@@ -1350,6 +1746,8 @@ static int read_key(struct loader *ld, enum cfg_key id, struct value *v)
 
 	if (v->node) {
 		*line_of(ld, id) = (uint32_t)node_line(v->node);
+		if (check_protocol(ld, id, v))
+			return -1;
 		if (t->scalar && !(v->s = scalar(ld, k, v->node)))
 			return -1;
 	} else if (literal_default(k->dflt)) {
@@ -1409,6 +1807,40 @@ static int hc_timeout(struct loader *ld, const struct pool_cfg *pool, struct hc_
 			hc->timeout_ms, keys[iv[min].key].name, iv[min].ms);
 }
 
+/* A status code passes or takes a backend down at once, never both. */
+static int codes_apart(struct loader *ld, const struct pool_cfg *pool)
+{
+	const struct hc_config *hc = &pool->hc;
+	unsigned int c;
+
+	for (c = CODES_MIN; c <= CODES_MAX; c++)
+		if (codes_has(&hc->success_codes, c) && codes_has(&hc->fail_fast_codes, c))
+			break;
+	if (c > CODES_MAX)
+		return 0;
+	if (!pool_has(pool, CFG_HC_FAIL_FAST_CODES))
+		return fail_key(ld, CFG_HC_CODES, "success_codes has %u, which fail_fast_codes (%s "
+				"by default) takes down at once: set fail_fast_codes (none for no "
+				"code)", c, keys[CFG_HC_FAIL_FAST_CODES].dflt);
+	return fail_key(ld, CFG_HC_FAIL_FAST_CODES, "%u is in both fail_fast_codes and "
+			"success_codes: a code passes or takes the backend down at once, not both",
+			c);
+}
+
+/* The checks between the keys of connection checks (http, https, tcp with send or expect). */
+static int connection_finish(struct loader *ld, const struct pool_cfg *pool)
+{
+	const struct hc_config *hc = &pool->hc;
+
+	if (pool_has(pool, CFG_HC_RETRANSMITS) && hc_is_connection(hc))
+		return fail_key(ld, CFG_HC_RETRANSMITS,
+				"retransmits applies to half-open tcp probes only");
+	if (pool_has(pool, CFG_HC_EXPECT_BODY) && hc->method != HC_METHOD_GET)
+		return fail_key(ld, CFG_HC_EXPECT_BODY,
+				"expect_body needs method: GET (HEAD has no body)");
+	return codes_apart(ld, pool);
+}
+
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
 {
 	const struct pool_cfg *pool = cur_pool(ld);
@@ -1425,7 +1857,20 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 		hc->unhealthy_interval_ms = hc->interval_ms;
 	if (!pool_has(pool, CFG_HC_TRANSITION_INTERVAL))
 		hc->transition_interval_ms = hc->interval_ms;
-	return hc_timeout(ld, pool, hc);
+	if (hc_timeout(ld, pool, hc))
+		return -1;
+	return connection_finish(ld, pool);
+}
+
+static int tls_finish(struct loader *ld, const yaml_node_t *node)
+{
+	const struct pool_cfg *pool = cur_pool(ld);
+
+	(void)node;
+	if (pool_has(pool, CFG_TLS_CA_FILE) && !pool->hc.tls_verify)
+		return fail_key(ld, CFG_TLS_CA_FILE, "ca_file needs verify: true (without it no "
+				"certificate is checked)");
+	return 0;
 }
 
 /* Room to add backends at runtime without moving any backend's id. */
@@ -1730,6 +2175,16 @@ uint8_t hc_check_kind(const struct hc_config *hc)
 	}
 }
 
+static bool same_bytes(const struct hc_bytes *a, const struct hc_bytes *b)
+{
+	return a->len == b->len && !memcmp(a->b, b->b, a->len);
+}
+
+bool config_request_key(enum cfg_key key)
+{
+	return key >= CFG_HTTP_FIRST && key < CFG_KEY_N;
+}
+
 /* What a connection check sends and how it judges the reply. */
 static bool same_request(const struct hc_config *a, const struct hc_config *b)
 {
@@ -1740,8 +2195,7 @@ static bool same_request(const struct hc_config *a, const struct hc_config *b)
 	       !strcmp(a->ca_file, b->ca_file) && !strcmp(a->sni, b->sni) &&
 	       !memcmp(&a->success_codes, &b->success_codes, sizeof(a->success_codes)) &&
 	       !memcmp(&a->fail_fast_codes, &b->fail_fast_codes, sizeof(a->fail_fast_codes)) &&
-	       a->send.len == b->send.len && !memcmp(a->send.b, b->send.b, a->send.len) &&
-	       a->expect.len == b->expect.len && !memcmp(a->expect.b, b->expect.b, a->expect.len);
+	       same_bytes(&a->send, &b->send) && same_bytes(&a->expect, &b->expect);
 }
 
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
@@ -1851,21 +2305,23 @@ static void print_wrapped(FILE *f, const char *text)
 
 static void print_key(FILE *f, const struct scope *sc, const struct key_desc *k)
 {
+	const struct proto_keys *pk = proto_keys_of((enum cfg_key)(k - keys));
 	const char *d = k->dflt, *type = types[k->type].name;
-	char valid[160], line[320];
+	char valid[256], line[512];
 	int n;
 
 	describe_valid(k, valid, sizeof(valid));
 	n = snprintf(line, sizeof(line), "%s%s%s", type ? type : "", type && valid[0] ? ": " : "",
 		     valid);
-	if (k->type == CFG_T_LATER)
-		;
-	else if (!d)
-		snprintf(line + n, sizeof(line) - n, "; required");
+	if (!d)
+		n += snprintf(line + n, sizeof(line) - n, "; required");
 	else if (d[0] == '(')
-		snprintf(line + n, sizeof(line) - n, "; default: %.*s", (int)strlen(d) - 2, d + 1);
+		n += snprintf(line + n, sizeof(line) - n, "; default: %.*s", (int)strlen(d) - 2,
+			      d + 1);
 	else
-		snprintf(line + n, sizeof(line) - n, "; default: %s", d);
+		n += snprintf(line + n, sizeof(line) - n, "; default: %s", d);
+	if (pk)
+		snprintf(line + n, sizeof(line) - n, "; only with protocol: %s", pk->words);
 	fprintf(f, "%s%s\n", sc->prefix, k->name);
 	print_wrapped(f, line);
 	print_wrapped(f, k->help);
@@ -1909,13 +2365,18 @@ static void report(struct differ *d, enum cfg_change_kind kind, enum cfg_key key
 		d->stop = true;
 }
 
-/* Lists and mappings compare by what they hold: only members of scalar keys here. */
+/*
+ * The members of keys that hold their values: lists compare by what they
+ * hold, mappings key by key.
+ */
 static bool same_value(const struct key_desc *k, const void *a, const void *b)
 {
 	const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
 
-	if (!k->size || !types[k->type].scalar)
+	if (!k->size || k->type == CFG_T_MAP)
 		return true;
+	if (k->type == CFG_T_BYTES)
+		return same_bytes((const struct hc_bytes *)x, (const struct hc_bytes *)y);
 	return types[k->type].text ? !strncmp(x, y, k->size) : !memcmp(x, y, k->size);
 }
 

@@ -20,19 +20,23 @@
 /* A backend id is a probe slot: every pool's ids together fit the slot table. */
 #define CONFIG_MAX_IDS XDPHC_SLOTS_LIMIT
 
-/* Every key, top level first, then a pool's, then its healthcheck's. */
+/* Every key, top level first, then a pool's, then its healthcheck's, then tls's. */
 #define CFG_KEY_ID(id, ...) CFG_##id,
 #define CFG_KEY_ONE(...) +1
 enum cfg_key {
 	CFG_TOP_KEYS(CFG_KEY_ID)
 	CFG_POOL_KEYS(CFG_KEY_ID)
 	CFG_HC_KEYS(CFG_KEY_ID)
+	CFG_HTTP_KEYS(CFG_KEY_ID)
+	CFG_HTTPS_KEYS(CFG_KEY_ID)
+	CFG_TCP_KEYS(CFG_KEY_ID)
+	CFG_TLS_KEYS(CFG_KEY_ID)
 	CFG_KEY_N
 };
 
 #define CFG_TOP_N (0 CFG_TOP_KEYS(CFG_KEY_ONE))
-/* A pool's keys and its healthcheck's: ids CFG_TOP_N and on. */
-#define CFG_POOL_N (0 CFG_POOL_KEYS(CFG_KEY_ONE) CFG_HC_KEYS(CFG_KEY_ONE))
+/* A pool's keys, its healthcheck's and their tls's: ids CFG_TOP_N and on. */
+#define CFG_POOL_N (CFG_KEY_N - CFG_TOP_N)
 
 enum hc_protocol {
 	HC_PROTO_TCP = 0,		/* half-open SYN from XDP; a connection with send/expect */
@@ -86,7 +90,7 @@ struct hc_config {
 	char host[HC_TEXT_LEN];		/* Host header (and default SNI); "": the address */
 	char expect_body[HC_TEXT_LEN];	/* "": none; GET only */
 	char headers[HC_HEADERS_LEN];	/* "Name: value" lines, each ending in '\n' */
-	char ca_file[PATH_MAX];		/* "": the system's CAs */
+	char ca_file[PATH_MAX];		/* "": the system's CAs; else an absolute path */
 	char sni[HC_TEXT_LEN];		/* "": host, or none for an address */
 	struct codes success_codes;	/* "200-399" by default */
 	struct codes fail_fast_codes;	/* "503" by default: down at once */
@@ -94,6 +98,13 @@ struct hc_config {
 	struct hc_bytes send;
 	struct hc_bytes expect;		/* the reply must contain it */
 };
+
+/*
+ * A healthcheck key of what a connection check sends and how it judges the
+ * reply (method, path, ..., send, expect, the tls keys): config_same_probe()
+ * compares them, so a change parts a backend shared with another pool.
+ */
+bool config_request_key(enum cfg_key key);
 
 /* What kind of check a pool's backends get: enum xdphc_check. */
 uint8_t hc_check_kind(const struct hc_config *hc);

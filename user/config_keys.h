@@ -5,15 +5,18 @@
  * these lists; config.c holds the types that read the values.
  *
  * One list per scope: the top level (struct config), each pool (struct
- * pool_cfg) and each pool's healthcheck mapping (struct hc_config).
+ * pool_cfg), each pool's healthcheck mapping (struct hc_config: the common
+ * keys, then those of some protocols only) and its tls mapping (struct
+ * hc_config too).
  *
  * X(id, name, type, lo, hi, valid, dflt, member, help)
  *   id      the key is CFG_<id> (enum cfg_key in config.h)
  *   name    the YAML key
  *   type    how the value is read and checked: CFG_T_<type> in config.c
- *   lo, hi  the accepted range of integers, and of durations in ms
+ *   lo, hi  the accepted range of integers, and of durations in ms; of a
+ *           CODES key, lo is the fewest codes it takes (0: none and [] too)
  *   valid   what a value may be, in words, where lo..hi does not say it; an
- *           ENUM's choices as "a|b"
+ *           ENUM's choices as "a|b" (ENUM_ICASE: in any case)
  *   dflt    the value when the key is absent, as a user would write it; or
  *           "(...)": computed at load, described in words; NULL: required
  *   member  AT(field) of the scope's struct the value goes to, or NOWHERE
@@ -134,8 +137,9 @@
 	  "The circuit breaker's fraction for this pool alone.")
 
 #define CFG_HC_KEYS(X)                                                                     \
-	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp", "tcp", AT(protocol),             \
-	  "The check: tcp is a half-open SYN probe.")                                      \
+	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp|http|https", "tcp", AT(protocol),  \
+	  "The check: tcp is a half-open SYN probe (a full connection with send or "       \
+	  "expect); http and https send a request over a full connection.")                \
 	X(HC_PORT, "port", UINT, 1, 65535, NULL, "(each backend's own port)", AT(port),    \
 	  "The port to check instead of each backend's own.")                              \
 	X(HC_INTERVAL, "interval", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "1s",           \
@@ -154,19 +158,80 @@
 	X(HC_RETRANSMITS, "retransmits", UINT, 0, CFG_MAX_RETRANSMITS, NULL, "1",          \
 	  AT(retransmits),                                                                 \
 	  "SYNs sent again, same cookie, to a probe still unanswered after each "          \
-	  "timeout / (retransmits + 1): one lost packet is then not a failed check.")      \
+	  "timeout / (retransmits + 1): one lost packet is then not a failed check. "      \
+	  "Half-open tcp probes only.")                                                    \
 	X(HC_HEALTHY, "healthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "3",          \
 	  AT(healthy_threshold), "Successes in a row that make a backend up.")             \
 	X(HC_UNHEALTHY, "unhealthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "2",      \
 	  AT(unhealthy_threshold), "Failures in a row that make a backend down.")          \
 	X(HC_JITTER, "jitter", DURATION, 0, CFG_MAX_INTERVAL_MS / 2, NULL,                 \
 	  "(1 % of the interval)", AT(jitter_ms),                                          \
-	  "Each interval starts up to this much late; at most half the interval.")         \
-	X(HC_PATH, "path", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \
-	  "Reserved for HTTP checks: the request's path.")                                 \
-	X(HC_HOST, "host", LATER, 0, 0, NULL, "(none)", NOWHERE,                           \
-	  "Reserved for HTTP checks: the request's Host header.")                          \
-	X(HC_CODES, "success_codes", LATER, 0, 0, NULL, "(none)", NOWHERE,                 \
-	  "Reserved for HTTP checks: the status codes that pass.")
+	  "Each interval starts up to this much late; at most half the interval.")
+
+/*
+ * Keys of some protocols only, one list each, read after the common ones
+ * (after protocol): another protocol refuses them, naming the ones they
+ * apply to.  method comes before expect_body, which needs GET.  Together
+ * with the tls keys they say what a connection check sends and how it
+ * judges the reply (config_request_key()).
+ */
+#define CFG_HTTP_KEYS(X)                                                                   \
+	X(HC_METHOD, "method", ENUM_ICASE, 0, 0, "HEAD|GET", "HEAD", AT(method),          \
+	  "The request's method; GET reads the body (for expect_body).")                   \
+	X(HC_PATH, "path", URL_PATH, 0, 0,                                                 \
+	  "a path starting with / (a query is fine) without spaces, control characters, "  \
+	  "non-ASCII or #, at most 255 characters", "/", AT(path),                         \
+	  "The request's path (and query).")                                               \
+	X(HC_HOST, "host", HOST, 0, 0,                                                     \
+	  "a name or address with an optional :PORT, without scheme, path, spaces, "       \
+	  "control characters or non-ASCII, at most 255 characters",                       \
+	  "(the backend's address)", AT(host),                                             \
+	  "The request's Host header, and the TLS server name unless tls sets sni.")       \
+	X(HC_CODES, "success_codes", CODES, 1, 0,                                          \
+	  "codes, ranges and classes, e.g. 200,302 or 200-399 or 2xx, or a list of them",  \
+	  "200-399", AT(success_codes), "The status codes that pass the check.")           \
+	X(HC_FAIL_FAST_CODES, "fail_fast_codes", CODES, 0, 0,                              \
+	  "codes as for success_codes, none of them a success code; none or [] for no "    \
+	  "code", "503",                                                                   \
+	  AT(fail_fast_codes),                                                             \
+	  "Status codes that take a backend down at once, without waiting for "            \
+	  "unhealthy_threshold failures in a row.")                                        \
+	X(HC_EXPECT_BODY, "expect_body", TEXT, 0, 0, "at most 255 bytes; needs method: GET", \
+	  "(none)",                                                                        \
+	  AT(expect_body), "Text the response body must contain.")                         \
+	X(HC_HEADERS, "headers", HEADERS, 0, 0,                                            \
+	  "a mapping of header names to values, Host excepted (see host)", "(none)",       \
+	  AT(headers), "Headers added to the request.")                                    \
+	X(HC_HTTP_VERSION, "http_version", ENUM, 0, 0, "1.1|2", "1.1", AT(http_version),   \
+	  "HTTP/1.1, or HTTP/2 (ALPN over TLS, prior knowledge without).")                 \
+	X(HC_REUSE_CONNECTION, "reuse_connection", BOOL, 0, 0, "true or false", "true",    \
+	  AT(reuse_connection),                                                            \
+	  "Keep the connection to a backend open from one check to the next; false: a "    \
+	  "new connection (and TLS handshake) for each check.")
+
+#define CFG_HTTPS_KEYS(X)                                                                  \
+	X(HC_TLS, "tls", MAP, 0, 0, NULL, "(every key's default)", NOWHERE,                \
+	  "How the TLS connection is checked (the keys below).")
+
+#define CFG_TCP_KEYS(X)                                                                    \
+	X(HC_SEND, "send", BYTES, 0, 0,                                                    \
+	  "text (YAML escapes like \\r\\n work in double quotes) or hex after 0x, e.g. "   \
+	  "0x50494e470d0a; at most 256 bytes", "(none)", AT(send),                         \
+	  "Bytes sent once connected.  send or expect makes the tcp check a full "         \
+	  "connection (a new one for each check) instead of a half-open SYN probe.")       \
+	X(HC_EXPECT, "expect", BYTES, 0, 0, "as for send", "(none)", AT(expect),           \
+	  "Bytes the reply must contain.")
+
+/* The keys of a healthcheck's tls mapping. */
+#define CFG_TLS_KEYS(X)                                                                    \
+	X(TLS_VERIFY, "verify", BOOL, 0, 0, "true or false", "false", AT(tls_verify),      \
+	  "Verify the backend's certificate chain and name (sni, else host).")             \
+	X(TLS_CA_FILE, "ca_file", CA_FILE, 0, 0,                                           \
+	  "a readable file of PEM certificates, relative to the config file; needs "       \
+	  "verify: true", "(the system's CAs)", AT(ca_file),                               \
+	  "The certificate authorities to verify against.")                                \
+	X(TLS_SNI, "sni", SNI, 0, 0, "a DNS name of letters, digits, . - and _",          \
+	  "(host; none when host is not set)", AT(sni),                                    \
+	  "The server name sent in the TLS handshake.")
 
 #endif

@@ -15,6 +15,7 @@
 #include "tcpcheck.h"
 
 #define EVENTS_PER_WAIT 256
+#define READY_ROUNDS 16
 #define WARN_EVERY_NS 1000000000ULL
 
 static bool is_http(const struct hc_config *hc)
@@ -103,7 +104,7 @@ int conncheck_init(struct conncheck *c, const struct config *cfg, struct slots *
 	c->epoch = 1;
 	if (add_pools(c, err, errlen))
 		return -1;
-	if (c->multi)
+	if (c->http)
 		log_info("HTTP checks: file descriptor limit %u, kept-alive connections for up "
 			 "to %u backends (the rest connect per check)", c->st.fd_limit,
 			 c->st.keepalive_budget);
@@ -246,38 +247,42 @@ bool conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b)
 
 static void dispatch(struct conncheck *c, const struct epoll_event *ev)
 {
-	uint32_t v = (uint32_t)ev->data.u64;
-
-	if (ev->data.u64 >> 32 == CC_TAG_CURL)
-		http_socket_ready(c, (int)v, ev->events);
+	if (ev->data.u64 >> CC_TAG_SHIFT == CC_TAG_CURL)
+		http_socket_ready(c, ev->data.u64, ev->events);
 	else
-		tcpcheck_ready(c, v, ev->events);
+		tcpcheck_ready(c, (uint32_t)ev->data.u64, ev->events);
 }
 
-void conncheck_wait(struct conncheck *c, uint64_t until)
+/* Every socket that is ready now, in batches; at most a few rounds. */
+static void take_ready(struct conncheck *c)
 {
 	struct epoll_event ev[EVENTS_PER_WAIT];
+	int n = EVENTS_PER_WAIT;
 
-	for (;;) {
-		uint64_t now = mono_ns(), wake = until;
-		struct timespec ts;
-		int n;
-
-		if (c->curl_timer && c->curl_timer <= now) {
-			c->curl_timer = 0;
-			http_timeout(c);
-			continue;
-		}
-		if (now >= until)
-			return;
-		if (c->curl_timer && c->curl_timer < wake)
-			wake = c->curl_timer;
-		ts.tv_sec = (wake - now) / 1000000000ULL;
-		ts.tv_nsec = (long)((wake - now) % 1000000000ULL);
-		n = epoll_pwait2(c->ep, ev, EVENTS_PER_WAIT, &ts, NULL);
-		if (n < 0)
-			return;		/* a signal: the loop looks at it */
+	for (int round = 0; round < READY_ROUNDS && n == EVENTS_PER_WAIT; round++) {
+		n = epoll_wait(c->ep, ev, EVENTS_PER_WAIT, 0);
 		for (int i = 0; i < n; i++)
 			dispatch(c, &ev[i]);
 	}
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = t / 1000000000ULL, .tv_nsec = t % 1000000000ULL };
+
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+/*
+ * Checks move on once a tick, in a batch: waking for each socket event
+ * (two or more a check) would cost a context switch each, and on a
+ * 2-vCPU VM those were a third of the engine's time at 2,000 checks/s.
+ * A check's steps wait a tick at most (1 ms or less).
+ */
+void conncheck_wait(struct conncheck *c, uint64_t until)
+{
+	http_run_timers(c, mono_ns());	/* the checks this tick started */
+	sleep_until(until);
+	take_ready(c);
+	http_run_timers(c, mono_ns());
 }

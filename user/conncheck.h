@@ -26,6 +26,7 @@
 #include "state.h"
 
 struct http_pool;
+struct httpmulti;
 
 enum cc_phase {
 	CC_IDLE = 0,
@@ -68,9 +69,7 @@ struct conncheck {
 	size_t n_pools;
 	bool any;		/* some pool is a connection pool */
 	int ep;			/* epoll: every check's sockets */
-	void *multi;		/* CURLM *, created with the first HTTP pool */
-	uint64_t curl_timer;	/* monotonic ns curl wants a timeout call at; 0: none */
-	int curl_running;
+	struct httpmulti *http;	/* libcurl's side, made with the first HTTP pool */
 	uint32_t epoch;		/* bumped by a reload: handles set their options again */
 	uint64_t last_warn;
 	struct cc_stats st;
@@ -113,10 +112,11 @@ void conncheck_wait(struct conncheck *c, uint64_t until);
 
 /* ---- for http.c and tcpcheck.c ---------------------------------------- */
 
-/* epoll data: what a registered descriptor is. */
+/* epoll data: what a registered descriptor is (the top byte), and its data. */
 #define CC_TAG_CURL 1ULL
 #define CC_TAG_TCP 2ULL
-#define CC_TAG(tag, v) ((tag) << 32 | (uint32_t)(v))
+#define CC_TAG_SHIFT 56
+#define CC_TAG(tag, v) ((tag) << CC_TAG_SHIFT | (v))
 
 /* b's check ended with this outcome. */
 void conncheck_done(struct conncheck *c, struct cc_check *k, uint8_t reason, uint16_t detail);

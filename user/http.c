@@ -5,16 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <sys/epoll.h>
 #include <curl/curl.h>
 
 #include "clock.h"
 #include "http.h"
+#include "httpmulti.h"
 #include "log.h"
 #include "names.h"
 
 /* Bodies are read (so the connection stays reusable) up to this much. */
 #define BODY_MAX (1U << 20)
+#define RECV_BUFFER 4096L
 /* Descriptors kept for everything but kept-alive check connections. */
 #define FD_RESERVE 512
 
@@ -45,63 +46,26 @@ static const struct hc_config *pool_hc(const struct conncheck *c, uint32_t p)
 	return &c->cfg->pools[p].hc;
 }
 
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct conncheck *c = userp;
-	struct epoll_event ev = { .data.u64 = CC_TAG(CC_TAG_CURL, s) };
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(c->ep, EPOLL_CTL_DEL, s, NULL);
-		return 0;
-	}
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	if (socketp && !epoll_ctl(c->ep, EPOLL_CTL_MOD, s, &ev))
-		return 0;
-	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, s, &ev) && errno == EEXIST)
-		epoll_ctl(c->ep, EPOLL_CTL_MOD, s, &ev);
-	curl_multi_assign(c->multi, s, c);
-	return 0;
-}
-
-static int on_timer(CURLM *multi, long ms, void *userp)
-{
-	struct conncheck *c = userp;
-
-	(void)multi;
-	c->curl_timer = ms < 0 ? 0 : mono_ns() + (uint64_t)ms * 1000000ULL;
-	if (ms == 0)
-		c->curl_timer = 1;	/* as soon as the loop waits */
-	return 0;
-}
+static void finish(void *ctx, CURL *e, CURLcode r);
 
 int http_init(struct conncheck *c, char *err, size_t errlen)
 {
-	CURLM *m;
-
-	if (c->multi)
+	if (c->http)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		snprintf(err, errlen, "libcurl: global init failed");
 		return -1;
 	}
-	m = curl_multi_init();
-	if (!m) {
+	c->http = malloc(sizeof(*c->http));
+	if (!c->http || hm_init(c->http, c->ep, CC_TAG(CC_TAG_CURL, 0), c->slots->n, finish, c)) {
+		free(c->http);
+		c->http = NULL;
+		curl_global_cleanup();
 		snprintf(err, errlen, "libcurl: out of memory");
 		return -1;
 	}
-	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(m, CURLMOPT_TIMERDATA, c);
-	c->multi = m;
 	c->st.keepalive_budget = c->st.fd_limit > FD_RESERVE * 2 ? c->st.fd_limit - FD_RESERVE :
 				 c->st.fd_limit / 2;
-	/*
-	 * Its default (four times the handles in use) would close idle
-	 * kept-alive connections: every backend keeps one between checks.
-	 */
-	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)c->st.keepalive_budget + 64);
 	return 0;
 }
 
@@ -187,10 +151,11 @@ void http_pool_free(struct http_pool *hp)
 
 void http_free(struct conncheck *c)
 {
-	if (!c->multi)
+	if (!c->http)
 		return;
-	curl_multi_cleanup(c->multi);
-	c->multi = NULL;
+	hm_free(c->http);
+	free(c->http);
+	c->http = NULL;
 	curl_global_cleanup();
 }
 
@@ -263,19 +228,29 @@ static long version_of(const struct hc_config *hc)
  * With a name (sni, or host) an HTTPS URL names it, for SNI and the
  * certificate check, and CONNECT_TO sends the connection to the backend.
  */
-static const char *tls_name(const struct hc_config *hc)
+static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 {
+	const char *h = hc->host, *end;
+
 	if (hc->protocol != HC_PROTO_HTTPS)
 		return NULL;
 	if (hc->sni[0])
 		return hc->sni;
-	return hc->host[0] ? hc->host : NULL;
+	if (!h[0])
+		return NULL;
+	/* The host header's name, without its :PORT (or an [IPv6] literal's). */
+	end = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+	if (h[0] == '[' && end)
+		end++;
+	snprintf(buf, len, "%.*s", end ? (int)(end - h) : (int)strlen(h), h);
+	return buf;
 }
 
 static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 {
 	char a[INET6_ADDRSTRLEN + 2], url[HC_TEXT_LEN * 2 + 64], ct[HC_TEXT_LEN + 80];
-	const char *name = tls_name(hc);
+	char nb[HC_TEXT_LEN];
+	const char *name = tls_name(hc, nb, sizeof(nb));
 	unsigned int port = ntohs(x->port);
 
 	addr_text(x, a, sizeof(a));
@@ -351,6 +326,13 @@ static CURL *handle_new(struct conncheck *c, uint32_t p, uint32_t b)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "xdphc/" XDPHC_VERSION);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	/*
+	 * Targets are addresses, never resolved; pruning the name cache walks
+	 * all of it (an entry per backend) on every connect: O(n) a check.
+	 */
+	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, -1L);
+	/* A check's reply is small: 4 KiB, not 16, of receive buffer a backend. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
 	return e;
 }
 
@@ -387,7 +369,7 @@ void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 	x->found = false;
 	x->tail_len = 0;
 	x->body = 0;
-	if (curl_multi_add_handle(c->multi, e) == CURLM_OK)
+	if (!hm_add(c->http, b, e))
 		return;
 fail:
 	x->family = 0;
@@ -401,7 +383,7 @@ bool http_cancel(struct conncheck *c, struct cc_check *k)
 	if (!k->h)
 		return false;
 	curl_easy_getinfo(k->h, CURLINFO_CONNECT_TIME_T, &t);
-	curl_multi_remove_handle(c->multi, k->h);
+	hm_remove(c->http, ctx_of(k->h)->b, k->h);
 	return t > 0;
 }
 
@@ -412,7 +394,7 @@ void http_forget(struct conncheck *c, struct cc_check *k)
 	if (!k->h)
 		return;
 	x = ctx_of(k->h);
-	curl_multi_remove_handle(c->multi, k->h);
+	hm_remove(c->http, x->b, k->h);
 	curl_easy_cleanup(k->h);
 	k->h = NULL;
 	if (x->keepalive)
@@ -485,8 +467,9 @@ static uint8_t reply_reason(const struct hc_config *hc, const struct http_ctx *x
 	return XDPHC_REASON_OK;
 }
 
-static void finish(struct conncheck *c, CURL *e, CURLcode r)
+static void finish(void *ctx, CURL *e, CURLcode r)
 {
+	struct conncheck *c = ctx;
 	struct http_ctx *x = ctx_of(e);
 	struct cc_check *k = &c->pools[x->p].chk[x->b - c->pools[x->p].first];
 	curl_off_t total = 0, conn_t = 0;
@@ -512,35 +495,24 @@ static void finish(struct conncheck *c, CURL *e, CURLcode r)
 			log_debug("HTTP check of id %u: %s (%s)", x->b, curl_easy_strerror(r),
 				  reason_name(reason));
 	}
-	curl_multi_remove_handle(c->multi, e);
+	hm_remove(c->http, x->b, e);
 	k->rtt_us = total > 0 ? (uint32_t)total : 0;
 	k->fail_fast = ff;
 	conncheck_done(c, k, reason, detail);
 }
 
-static void read_done(struct conncheck *c)
+void http_socket_ready(struct conncheck *c, uint64_t data, uint32_t events)
 {
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(c->multi, &left))) {
-		if (m->msg == CURLMSG_DONE)
-			finish(c, m->easy_handle, m->data.result);
-	}
+	hm_socket_ready(c->http, data, events);
 }
 
-void http_socket_ready(struct conncheck *c, int fd, uint32_t events)
+void http_run_timers(struct conncheck *c, uint64_t now)
 {
-	int mask = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-		   (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-		   (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-
-	curl_multi_socket_action(c->multi, fd, mask, &c->curl_running);
-	read_done(c);
+	if (c->http)
+		hm_run_timers(c->http, now);
 }
 
-void http_timeout(struct conncheck *c)
+uint64_t http_next_timer(const struct conncheck *c)
 {
-	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &c->curl_running);
-	read_done(c);
+	return c->http ? hm_next_timer(c->http) : 0;
 }

@@ -25,9 +25,10 @@ bool http_cancel(struct conncheck *c, struct cc_check *k);
 /* Backend b's id is let go: its easy handle goes with it. */
 void http_forget(struct conncheck *c, struct cc_check *k);
 
-/* A descriptor curl watches is ready (events: EPOLLIN/EPOLLOUT/...). */
-void http_socket_ready(struct conncheck *c, int fd, uint32_t events);
-/* curl's timer is due. */
-void http_timeout(struct conncheck *c);
+/* A descriptor curl watches is ready (data: its epoll data; events: EPOLLIN/...). */
+void http_socket_ready(struct conncheck *c, uint64_t data, uint32_t events);
+/* curl's timers due by now (monotonic ns); the next one's time, or 0. */
+void http_run_timers(struct conncheck *c, uint64_t now);
+uint64_t http_next_timer(const struct conncheck *c);
 
 #endif

@@ -78,6 +78,7 @@ static void pool_key(struct differ *d, const struct cfg_change *ch)
 {
 	const struct config *next = &d->pl->next;
 	const struct pool_cfg *pc = &next->pools[ch->b_pool];
+	const struct hc_config *was = &d->live->pools[ch->a_pool].hc;
 	struct plan_pool *pp = &d->pl->pools[ch->b_pool];
 	char at[CONFIG_WHERE_LEN];
 
@@ -89,6 +90,13 @@ static void pool_key(struct differ *d, const struct cfg_change *ch)
 		       config_key_name(ch->key), at);
 		return;
 	}
+	/* send or expect set or cleared: half-open SYN probes or tcp connections. */
+	if (was->protocol == pc->hc.protocol && hc_check_kind(was) != hc_check_kind(&pc->hc)) {
+		refuse(d, "pool '%s': %s (%s) changed the check between a half-open SYN probe "
+		       "and a tcp connection: needs a restart", pc->name,
+		       config_key_name(ch->key), at);
+		return;
+	}
 	/* A default max_backends follows the count: the running pool keeps its ids. */
 	if (ch->key == CFG_POOL_MAX_BACKENDS)
 		return;
@@ -96,7 +104,7 @@ static void pool_key(struct differ *d, const struct cfg_change *ch)
 	pp->port_changed |= ch->key == CFG_HC_PORT;
 	/* Other probes: a backend it shares with another pool is probed apart. */
 	pp->probe_changed |= ch->key == CFG_HC_PORT || ch->key == CFG_HC_INTERVAL ||
-			     ch->key == CFG_HC_TIMEOUT;
+			     ch->key == CFG_HC_TIMEOUT || config_request_key(ch->key);
 }
 
 static bool on_change(void *ctx, const struct cfg_change *ch)

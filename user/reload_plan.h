@@ -52,7 +52,7 @@ struct plan_pool {
 	uint32_t first_id;
 	bool changed;			/* a setting differs */
 	bool port_changed;		/* the check port: every probe slot gets a new key */
-	bool probe_changed;		/* port, interval or timeout: shared probes part */
+	bool probe_changed;		/* port, interval, timeout, request: shared probes part */
 };
 
 struct reload_plan {

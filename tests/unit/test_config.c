@@ -43,6 +43,21 @@ struct cfg_case {
 #define HC IFACE "pools:\n  - name: web\n    backends: [10.0.0.1:80]\n    healthcheck:\n"
 /* One pool; a block list whose first entry is line 5. */
 #define BLOCK IFACE "pools:\n  - name: web\n    backends:\n"
+/* An http and an https check; their other keys start at line 7. */
+#define HTTP HC "      protocol: http\n"
+#define HTTPS HC "      protocol: https\n"
+/* Text of 254 bytes, and hex of 256 bytes. */
+#define A16 "aaaaaaaaaaaaaaaa"
+#define A64 A16 A16 A16 A16
+#define A254 A64 A64 A64 A16 A16 A16 "aaaaaaaaaaaaaa"
+#define HEX16 "00112233445566778899aabbccddeeff"
+#define HEX128 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16
+#define HEX256 HEX128 HEX128
+/* The start of the messages on bad paths and hosts. */
+#define PATH_MUST "path must be a path starting with / (a query is fine) without spaces, " \
+	"control characters, non-ASCII or #, at most 255 characters, got '"
+#define HOST_MUST "host must be a name or address with an optional :PORT, without scheme, " \
+	"path, spaces, control characters or non-ASCII, at most 255 characters, got '"
 
 static char dir[PATH_MAX - 64];
 static char cfg_path[PATH_MAX], file_path[PATH_MAX];
@@ -64,6 +79,19 @@ static bool key_is(const struct xdphc_backend_key *k, const char *addr, uint16_t
 }
 
 #define CHECK_KEY(k, addr, port) CHECK_MSG(key_is(k, addr, port), "%s is %s:%u", #k, addr, port)
+/* A set of status codes, as codes_format() writes it. */
+#define CHECK_CODES(set, text)                                                  \
+	do {                                                                    \
+		char b_[256];                                                   \
+		codes_format(set, b_, sizeof(b_));                              \
+		CHECK_STR(b_, text);                                            \
+	} while (0)
+/* The bytes of a send or expect. */
+#define CHECK_BYTES(hb, data)                                                   \
+	do {                                                                    \
+		CHECK_UINT((hb).len, sizeof(data) - 1);                         \
+		CHECK(!memcmp((hb).b, data, sizeof(data) - 1));                 \
+	} while (0)
 /* The line of pool p's key (a pool or healthcheck key); 0 if it took its default. */
 #define POOL_LINE(c, p, key) ((c)->pools[p].line[(key) - CFG_TOP_N])
 
@@ -131,6 +159,25 @@ static int setup_case(const struct cfg_case *c)
 
 /* ---- checks on valid configs ------------------------------------------- */
 
+/* The keys of connection checks, all at their defaults. */
+static void request_defaults(const struct hc_config *hc)
+{
+	CHECK_INT(hc->method, HC_METHOD_HEAD);
+	CHECK_INT(hc->http_version, HC_HTTP_1_1);
+	CHECK(hc->reuse_connection);
+	CHECK(!hc->tls_verify);
+	CHECK_STR(hc->path, "/");
+	CHECK_STR(hc->host, "");
+	CHECK_STR(hc->expect_body, "");
+	CHECK_STR(hc->headers, "");
+	CHECK_STR(hc->ca_file, "");
+	CHECK_STR(hc->sni, "");
+	CHECK_CODES(&hc->success_codes, "200-399");
+	CHECK_CODES(&hc->fail_fast_codes, "503");
+	CHECK_UINT(hc->send.len, 0);
+	CHECK_UINT(hc->expect.len, 0);
+}
+
 static void defaults(const struct config *c)
 {
 	const struct hc_config *hc = &c->pools[0].hc;
@@ -160,6 +207,9 @@ static void defaults(const struct config *c)
 	CHECK_UINT(hc->jitter_ms, 10);		/* 1 % of the interval */
 	CHECK_UINT(hc->healthy_threshold, 3);
 	CHECK_UINT(hc->unhealthy_threshold, 2);
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_TCP_SYN);
+	CHECK(!hc_is_connection(hc));
+	request_defaults(hc);
 	CHECK_UINT(c->pools[0].n_backends, 1);
 	CHECK_KEY(&c->backends[0].key, "10.0.0.1", 80);
 	CHECK_UINT(config_backend_count(c), 1);
@@ -506,6 +556,139 @@ static void two_pools(const struct config *c)
 	CHECK_UINT(c->pools[0].hc.interval_ms, 1000);
 }
 
+static void http_defaults(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_HTTP);
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_HTTP);
+	CHECK(hc_is_connection(hc));
+	CHECK_UINT(hc->retransmits, 1);		/* harmless: not used */
+	CHECK_INT(POOL_LINE(c, 0, CFG_HC_PATH), 0);
+	request_defaults(hc);
+}
+
+/* Keys in any order: each is read after those it depends on. */
+static void every_https_key(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_HTTPS);
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_HTTPS);
+	CHECK_INT(POOL_LINE(c, 0, CFG_HC_PROTOCOL), 16);
+	CHECK_INT(hc->method, HC_METHOD_GET);
+	CHECK_STR(hc->path, "/healthz?full=1&x=%20");
+	CHECK_STR(hc->host, "api.example.com:8443");
+	CHECK_CODES(&hc->success_codes, "200,302");
+	CHECK_CODES(&hc->fail_fast_codes, "500,502-504");
+	CHECK_STR(hc->expect_body, "\"status\": \"ok\"");
+	CHECK_STR(hc->headers, "X-Check: xdphc\nAccept: */*\nX-Num: 42\nX-Tab: a\tb\n");
+	CHECK_INT(hc->http_version, HC_HTTP_2);
+	CHECK(!hc->reuse_connection);
+	CHECK(hc->tls_verify);
+	CHECK_STR(hc->ca_file, file_path);
+	CHECK_STR(hc->sni, "api.internal");
+	CHECK_INT(POOL_LINE(c, 0, CFG_TLS_SNI), 8);
+	CHECK_INT(POOL_LINE(c, 0, CFG_TLS_CA_FILE), 9);
+	CHECK_UINT(hc->send.len, 0);
+}
+
+static void tls_defaults(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_HTTPS);
+	CHECK(hc->tls_verify);
+	CHECK_STR(hc->ca_file, "");
+	CHECK_STR(hc->sni, "");
+	CHECK_INT(hc->method, HC_METHOD_HEAD);
+	CHECK_INT(hc->http_version, HC_HTTP_1_1);
+}
+
+static void one_code(const struct config *c)
+{
+	CHECK_CODES(&c->pools[0].hc.success_codes, "204");
+	CHECK_CODES(&c->pools[0].hc.fail_fast_codes, "503");
+}
+
+static void code_list(const struct config *c)
+{
+	CHECK_CODES(&c->pools[0].hc.success_codes, "200-299,302,404-405");
+}
+
+static void code_classes(const struct config *c)
+{
+	CHECK_CODES(&c->pools[0].hc.success_codes, "200-299,404");
+	CHECK_CODES(&c->pools[0].hc.fail_fast_codes, "500-599");
+}
+
+static void no_fail_fast(const struct config *c)
+{
+	CHECK_CODES(&c->pools[0].hc.success_codes, "200-599");
+	CHECK_CODES(&c->pools[0].hc.fail_fast_codes, "");
+}
+
+static void http_lengths(const struct config *c)
+{
+	CHECK_UINT(strlen(c->pools[0].hc.path), 255);
+	CHECK_UINT(strlen(c->pools[0].hc.expect_body), 255);
+	CHECK_STR(c->pools[0].hc.headers, "");
+}
+
+static void send_text(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_TCP);
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_TCP);
+	CHECK(hc_is_connection(hc));
+	CHECK_BYTES(hc->send, "PING\r\n");
+	CHECK_BYTES(hc->expect, "+PONG");
+}
+
+static void send_hex(const struct config *c)
+{
+	CHECK_BYTES(c->pools[0].hc.send, "PING\r\n");
+	CHECK_BYTES(c->pools[0].hc.expect, "\x00\xff\xab\xcd");
+}
+
+static void expect_only(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_TCP);
+	CHECK_UINT(hc->send.len, 0);
+	CHECK_BYTES(hc->expect, "SSH-");
+}
+
+static void bytes_max(const struct config *c)
+{
+	const struct hc_bytes *send = &c->pools[0].hc.send, *expect = &c->pools[0].hc.expect;
+
+	CHECK_UINT(send->len, 256);
+	CHECK(send->b[0] == 0x00 && send->b[1] == 0x11 && send->b[15] == 0xff &&
+	      send->b[255] == 0xff);
+	CHECK_UINT(expect->len, 256);
+	CHECK(expect->b[0] == 'a' && expect->b[255] == 'b');
+}
+
+/* The canaries stay half-open SYN probes whatever the pools check. */
+static void canaries_of_connections(const struct config *c)
+{
+	const struct pool_cfg *cp = config_canaries(c);
+
+	CHECK(cp != NULL);
+	if (!cp)
+		return;
+	CHECK_INT(cp->hc.protocol, HC_PROTO_TCP);
+	CHECK_INT(hc_check_kind(&cp->hc), XDPHC_CHECK_TCP_SYN);
+	CHECK(!hc_is_connection(&cp->hc));
+	request_defaults(&cp->hc);
+	CHECK_UINT(cp->hc.interval_ms, 2000);
+	CHECK_UINT(cp->hc.retransmits, 1);
+	CHECK_UINT(cp->hc.healthy_threshold, 1);
+}
+
 static const struct cfg_case valid[] = {
 	{ "minimal: defaults", IFACE POOLS, .check = defaults },
 	{ "a backend in two pools", IFACE POOLS "  - name: api\n"
@@ -606,6 +789,59 @@ static const struct cfg_case valid[] = {
 	  .check = state_file_none },
 	{ "state_file empty", IFACE "state_file: ''\nspare_ids: 5000\n" POOLS,
 	  .check = state_file_none },
+
+	/* HTTP and TCP connection checks */
+	{ "http: defaults", HTTP, .check = http_defaults },
+	{ "https: every key, in any order",
+	  HC "      expect_body: '\"status\": \"ok\"'\n"
+	  "      tls:\n"
+	  "        sni: api.internal\n"
+	  "        ca_file: b.txt\n"
+	  "        verify: yes\n"
+	  "      headers:\n"
+	  "        X-Check: xdphc\n"
+	  "        Accept: '*/*'\n"
+	  "        X-Num: 42\n"
+	  "        X-Tab: \"a\\tb\"\n"
+	  "      protocol: HTTPS\n"
+	  "      method: get\n"
+	  "      path: /healthz?full=1&x=%20\n"
+	  "      host: api.example.com:8443\n"
+	  "      success_codes: 200,302\n"
+	  "      fail_fast_codes: [500, '502-504']\n"
+	  "      http_version: 2\n"
+	  "      reuse_connection: off\n",
+	  .file = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+	  .check = every_https_key },
+	{ "tls: verify alone", HTTPS "      tls: {verify: true}\n      method: HEAD\n"
+	  "      http_version: 1.1\n", .check = tls_defaults },
+	{ "success_codes: a YAML integer", HTTP "      success_codes: 204\n", .check = one_code },
+	{ "success_codes: a list", HTTP "      success_codes: [200, 302, \"2xx\", 404-405]\n",
+	  .check = code_list },
+	{ "success_codes: classes in any case",
+	  HTTP "      success_codes: 2XX, 404\n      fail_fast_codes: 5xx\n",
+	  .check = code_classes },
+	{ "fail_fast_codes none",
+	  HTTP "      success_codes: 200-599\n      fail_fast_codes: none\n",
+	  .check = no_fail_fast },
+	{ "fail_fast_codes []", HTTP "      fail_fast_codes: []\n      success_codes: 200-599\n",
+	  .check = no_fail_fast },
+	{ "path and expect_body of 255, no headers",
+	  HTTP "      path: /" A254 "\n      method: GET\n      expect_body: a" A254 "\n"
+	  "      headers: {}\n", .check = http_lengths },
+	{ "tcp send and expect, text", HC "      send: \"PING\\r\\n\"\n      expect: +PONG\n",
+	  .check = send_text },
+	{ "tcp send and expect, hex", HC "      send: 0x50494E470d0A\n      expect: 0X00ffABcd\n",
+	  .check = send_hex },
+	{ "tcp expect alone", HC "      expect: SSH-\n", .check = expect_only },
+	{ "send and expect of 256 bytes", HC "      send: 0x" HEX256 "\n      expect: a" A254 "b\n",
+	  .check = bytes_max },
+	{ "canaries of http and tcp connection pools",
+	  IFACE "pools:\n  - name: web\n    backends: [10.0.0.1:80]\n"
+	  "    healthcheck: {protocol: http, path: /x, interval: 2s, success_codes: 200}\n"
+	  "  - name: db\n    backends: [10.0.0.2:6379]\n"
+	  "    healthcheck: {send: PING, interval: 3s}\n"
+	  "canaries: [198.18.200.1:80]\n", .check = canaries_of_connections },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -793,20 +1029,12 @@ static const struct cfg_case errors[] = {
 	  .err = "initial_state must be 'unknown', 'up' or 'down', got 'sideways'", .line = 5 },
 	{ "deregistration_delay", IFACE POOLS "    deregistration_delay: -1s\n",
 	  .err = "deregistration_delay", .line = 5 },
-	{ "path", HC "      path: /healthz\n", .err = "healthcheck path is not supported yet",
-	  .line = 6 },
-	{ "host", HC "      host: example.com\n", .err = "healthcheck host is not supported yet",
-	  .line = 6 },
-	{ "success_codes", HC "      success_codes: 200-299\n",
-	  .err = "healthcheck success_codes is not supported yet", .line = 6 },
-	{ "protocol http", HC "      protocol: http\n",
-	  .err = "protocol 'http' is not supported yet (only tcp)", .line = 6 },
-	{ "protocol HTTPS", HC "      protocol: HTTPS\n",
-	  .err = "protocol 'HTTPS' is not supported yet (only tcp)", .line = 6 },
 	{ "protocol udp", HC "      protocol: udp\n",
-	  .err = "protocol 'udp' is not supported yet (only tcp)", .line = 6 },
+	  .err = "protocol 'udp' is not supported yet (only 'tcp', 'http' or 'https')", .line = 6 },
 	{ "protocol unknown", HC "      protocol: sctp\n",
-	  .err = "unknown protocol 'sctp' (expected tcp)", .line = 6 },
+	  .err = "unknown protocol 'sctp' (expected 'tcp', 'http' or 'https')", .line = 6 },
+	{ "protocol a list", HC "      protocol: [http]\n",
+	  .err = "protocol must be a single value, got a list", .line = 6 },
 	{ "port 0", HC "      port: 0\n", .err = "port must be an integer in 1..65535, got '0'",
 	  .line = 6 },
 	{ "port 65536", HC "      port: 65536\n",
@@ -874,6 +1102,179 @@ static const struct cfg_case errors[] = {
 	  .err = "unhealthy_threshold must be an integer in 1..1000, got '0'", .line = 6 },
 	{ "unhealthy_threshold signed", HC "      unhealthy_threshold: +2\n",
 	  .err = "unhealthy_threshold must be an integer in 1..1000, got '+2'", .line = 6 },
+
+	/* HTTP and TCP connection checks: keys of other protocols */
+	{ "healthcheck keys listed", HC "      tls_verify: true\n",
+	  .err = "unknown key 'tls_verify' in healthcheck (expected one of: protocol, port, "
+		 "interval, unhealthy_interval, transition_interval, timeout, retransmits, "
+		 "healthy_threshold, unhealthy_threshold, jitter, method, path, host, "
+		 "success_codes, fail_fast_codes, expect_body, headers, http_version, "
+		 "reuse_connection, tls, send, expect)", .line = 6 },
+	{ "path with tcp", HC "      path: /healthz\n",
+	  .err = "path applies to protocol: http or https", .line = 6 },
+	{ "method with tcp, protocol after it", HC "      method: GET\n      protocol: tcp\n",
+	  .err = "method applies to protocol: http or https", .line = 6 },
+	{ "host with tcp", HC "      host: example.com\n",
+	  .err = "host applies to protocol: http or https", .line = 6 },
+	{ "success_codes with tcp", HC "      success_codes: 200-299\n",
+	  .err = "success_codes applies to protocol: http or https", .line = 6 },
+	{ "reuse_connection with tcp send", HC "      send: PING\n      reuse_connection: false\n",
+	  .err = "reuse_connection applies to protocol: http or https", .line = 7 },
+	{ "tls with tcp", HC "      tls: {verify: true}\n",
+	  .err = "tls applies to protocol: https", .line = 6 },
+	{ "tls with http", HTTP "      tls:\n        verify: true\n",
+	  .err = "tls applies to protocol: https", .line = 7 },
+	{ "send with http", HTTP "      send: PING\n",
+	  .err = "send applies to protocol: tcp (http and https checks match the response with "
+		 "success_codes and expect_body)", .line = 7 },
+	{ "expect with https, protocol after it", HC "      expect: PONG\n      protocol: https\n",
+	  .err = "expect applies to protocol: tcp (", .line = 6 },
+	{ "retransmits with http", HTTP "      retransmits: 2\n",
+	  .err = "retransmits applies to half-open tcp probes only", .line = 7 },
+	{ "retransmits with tcp send", HC "      retransmits: 0\n      send: PING\n",
+	  .err = "retransmits applies to half-open tcp probes only", .line = 6 },
+
+	/* method, path, host */
+	{ "method PUT", HTTP "      method: PUT\n",
+	  .err = "method must be 'HEAD' or 'GET' (any case), got 'PUT'", .line = 7 },
+	{ "path relative", HTTP "      path: healthz\n", .err = PATH_MUST "healthz'", .line = 7 },
+	{ "path with a space", HTTP "      path: /a b\n", .err = PATH_MUST "/a b'", .line = 7 },
+	{ "path with a fragment", HTTP "      path: '/a#top'\n", .err = PATH_MUST "/a#top'",
+	  .line = 7 },
+	{ "path with a tab", HTTP "      path: \"/a\\tb\"\n", .err = PATH_MUST "/a\\x09b'",
+	  .line = 7 },
+	{ "path not ASCII", HTTP "      path: /caf\xc3\xa9\n", .err = PATH_MUST "/caf\\xc3\\xa9'",
+	  .line = 7 },
+	{ "path empty", HTTP "      path: ''\n", .err = "path has no value", .line = 7 },
+	{ "path of 256", HTTP "      path: /a" A254 "\n",
+	  .err = "path is too long (max 255 characters)", .line = 7 },
+	{ "host with a scheme", HTTP "      host: http://example.com\n",
+	  .err = HOST_MUST "http://example.com'", .line = 7 },
+	{ "host with a path", HTTP "      host: example.com/x\n", .err = HOST_MUST "example.com/x'",
+	  .line = 7 },
+	{ "host with a line break, shortened", HTTP "      host: \"" A64 "\\nb\"\n",
+	  .err = HOST_MUST A64 "...'", .line = 7 },
+	{ "host with a line break", HTTP "      host: \"a\\nb\"\n", .err = HOST_MUST "a\\x0ab'",
+	  .line = 7 },
+
+	/* success_codes, fail_fast_codes */
+	{ "success_codes not a code", HTTP "      success_codes: 200,2x\n",
+	  .err = "success_codes: '2x' is not a status code (100..599), a range like 200-399 or a "
+		 "class like 2xx", .line = 7 },
+	{ "success_codes 600", HTTP "      success_codes: 600\n",
+	  .err = "success_codes: '600' is not a status code (100..599)", .line = 7 },
+	{ "success_codes range reversed", HTTP "      success_codes: 399-200\n",
+	  .err = "success_codes: '399-200' is not a range of codes like 200-399 (100..599, low to "
+		 "high)", .line = 7 },
+	{ "success_codes trailing comma", HTTP "      success_codes: '200,'\n",
+	  .err = "success_codes: the list of codes '200,' ends with a comma", .line = 7 },
+	{ "success_codes bad list entry",
+	  HTTP "      success_codes:\n        - 200\n        - 20x\n",
+	  .err = "success_codes: '20x' is not a status code", .line = 9 },
+	{ "success_codes list in a list",
+	  HTTP "      success_codes:\n        - 200\n        - [302]\n",
+	  .err = "success_codes: each entry must be a code, a range or a class like 2xx, "
+		 "got a list", .line = 9 },
+	{ "success_codes []", HTTP "      success_codes: []\n",
+	  .err = "success_codes must have at least one code", .line = 7 },
+	{ "success_codes none", HTTP "      success_codes: none\n",
+	  .err = "success_codes: 'none' is not a status code", .line = 7 },
+	{ "success_codes empty", HTTP "      success_codes: ''\n",
+	  .err = "success_codes has no value", .line = 7 },
+	{ "success_codes a mapping", HTTP "      success_codes: {ok: 200}\n",
+	  .err = "success_codes must be codes, ranges and classes, e.g. 200,302 or 200-399 or 2xx, "
+		 "or a list of them, got a mapping", .line = 7 },
+	{ "fail_fast_codes bad", HTTP "      fail_fast_codes: 5xx,6xx\n",
+	  .err = "fail_fast_codes: '6xx' is not a status code", .line = 7 },
+	{ "success_codes with the default fail-fast 503", HTTP "      success_codes: 200-599\n",
+	  .err = "success_codes has 503, which fail_fast_codes (503 by default) takes down at "
+		 "once: set fail_fast_codes (none for no code)", .line = 7 },
+	{ "a code in both lists", HTTP "      fail_fast_codes: [500-504]\n"
+	  "      success_codes: 2xx,502\n",
+	  .err = "502 is in both fail_fast_codes and success_codes: a code passes or takes the "
+		 "backend down at once, not both", .line = 7 },
+
+	/* expect_body, headers */
+	{ "expect_body with HEAD", HTTP "      expect_body: ok\n",
+	  .err = "expect_body needs method: GET (HEAD has no body)", .line = 7 },
+	{ "expect_body with method head", HTTP "      expect_body: ok\n      method: head\n",
+	  .err = "expect_body needs method: GET (HEAD has no body)", .line = 7 },
+	{ "expect_body empty", HTTP "      method: GET\n      expect_body: ''\n",
+	  .err = "expect_body has no value", .line = 8 },
+	{ "expect_body of 256", HTTP "      method: GET\n      expect_body: aa" A254 "\n",
+	  .err = "expect_body is too long (max 255 characters)", .line = 8 },
+	{ "headers a list", HTTP "      headers: [X-A]\n",
+	  .err = "headers must be a mapping of header names to values, Host excepted (see host), "
+		 "got a list", .line = 7 },
+	{ "header name with a space", HTTP "      headers: {'X A': b}\n",
+	  .err = "headers: 'X A' is not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+	  .line = 7 },
+	{ "header name with a colon", HTTP "      headers: {'X-A:': b}\n",
+	  .err = "headers: 'X-A:' is not a header name", .line = 7 },
+	{ "header name empty", HTTP "      headers: {'': b}\n",
+	  .err = "headers: '' is not a header name", .line = 7 },
+	{ "header name a list", HTTP "      headers: {[a]: b}\n",
+	  .err = "headers: a header name must be a single value, got a list", .line = 7 },
+	{ "header Host", HTTP "      headers:\n        X-A: b\n        host: example.com\n",
+	  .err = "headers: set the Host header with the host key", .line = 9 },
+	{ "header twice", HTTP "      headers:\n        X-A: b\n        x-a: c\n",
+	  .err = "headers: duplicate header 'x-a' (first at line 8)", .line = 9 },
+	{ "header value with CRLF", HTTP "      headers: {X-A: \"b\\r\\nX-Evil: 1\"}\n",
+	  .err = "headers: the value of 'X-A' must have no line breaks or control characters",
+	  .line = 7 },
+	{ "header value a list", HTTP "      headers: {X-A: [b]}\n",
+	  .err = "headers: 'X-A' must be a single value, got a list", .line = 7 },
+	{ "header value empty", HTTP "      headers:\n        X-A:\n",
+	  .err = "headers: 'X-A' has no value", .line = 8 },
+	{ "headers too long", HTTP "      headers:\n        X-A: " A254 "\n        X-B: " A254 "\n"
+	  "        X-C: " A254 "\n        X-D: " A254 "\n",
+	  .err = "headers are too long (max 1023 bytes as 'Name: value' lines)", .line = 11 },
+
+	/* tls, http_version, reuse_connection */
+	{ "tls unknown key", HTTPS "      tls:\n        verfy: true\n",
+	  .err = "unknown key 'verfy' in tls (expected one of: verify, ca_file, sni)", .line = 8 },
+	{ "tls a list", HTTPS "      tls: [verify]\n", .err = "tls must be a mapping, got a list",
+	  .line = 7 },
+	{ "tls verify maybe", HTTPS "      tls: {verify: maybe}\n",
+	  .err = "verify must be true or false, got 'maybe'", .line = 7 },
+	{ "ca_file missing", HTTPS "      tls:\n        verify: true\n        ca_file: nope.pem\n",
+	  .err = "ca_file: cannot read '@DIR@/nope.pem': No such file or directory", .line = 9 },
+	{ "ca_file a directory", HTTPS "      tls: {verify: true, ca_file: .}\n",
+	  .err = "ca_file: cannot read '@DIR@/.': Is a directory", .line = 7 },
+	{ "ca_file path too long", HTTPS "      tls: {verify: true, ca_file: @LONG@}\n",
+	  .err = "ca_file: cannot resolve '/aaaa", .line = 7 },
+	{ "ca_file without verify", HTTPS "      tls:\n        ca_file: b.txt\n", .file = "x\n",
+	  .err = "ca_file needs verify: true (without it no certificate is checked)", .line = 8 },
+	{ "sni with a space", HTTPS "      tls: {sni: 'a b'}\n",
+	  .err = "sni must be a DNS name of letters, digits, . - and _, got 'a b'", .line = 7 },
+	{ "sni with a port", HTTPS "      tls: {sni: 'api:443'}\n",
+	  .err = "sni must be a DNS name of letters, digits, . - and _, got 'api:443'", .line = 7 },
+	{ "http_version 2.0", HTTP "      http_version: 2.0\n",
+	  .err = "http_version must be '1.1' or '2', got '2.0'", .line = 7 },
+	{ "http_version 1.0", HTTP "      http_version: 1.0\n",
+	  .err = "http_version must be '1.1' or '2', got '1.0'", .line = 7 },
+	{ "reuse_connection maybe", HTTP "      reuse_connection: maybe\n",
+	  .err = "reuse_connection must be true or false, got 'maybe'", .line = 7 },
+
+	/* send, expect */
+	{ "send not hex", HC "      send: 0x5g\n",
+	  .err = "send: '0x5g' is not hex: after 0x come digits 0-9 a-f, two a byte, e.g. "
+		 "0x50494e470d0a", .line = 6 },
+	{ "send hex with a line break", HC "      send: \"0x0d\\r\"\n",
+	  .err = "send: '0x0d\\x0d' is not hex", .line = 6 },
+	{ "send odd hex", HC "      send: 0x504\n",
+	  .err = "send: '0x504' has an odd number of hex digits (two a byte)", .line = 6 },
+	{ "send no hex digits", HC "      send: 0x\n", .err = "send: no hex digits after 0x",
+	  .line = 6 },
+	{ "expect NUL", HC "      expect: \"a\\0b\"\n",
+	  .err = "expect contains a NUL byte: write the bytes in hex (0x...)", .line = 6 },
+	{ "send of 257", HC "      send: aaa" A254 "\n", .err = "send is too long (max 256 bytes)",
+	  .line = 6 },
+	{ "expect hex of 257", HC "      expect: 0x" HEX256 "ff\n",
+	  .err = "expect is too long (max 256 bytes)", .line = 6 },
+	{ "send a list", HC "      send: [PING]\n",
+	  .err = "send must be a single value, got a list", .line = 6 },
+	{ "expect empty", HC "      expect: ''\n", .err = "expect has no value", .line = 6 },
 
 	/* backends */
 	{ "backends a value", IFACE "pools:\n  - name: web\n    backends: 10.0.0.1:80\n",
@@ -1231,7 +1632,19 @@ static void key_reference(void)
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
-		"\npools[].healthcheck.path\n    not supported yet\n",
+		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http' or 'https' (any "
+		"case); default: tcp\n",
+		"\npools[].healthcheck.method\n    one of: 'HEAD' or 'GET' (any case); default: "
+		"HEAD; only with protocol:\n    http or https\n",
+		"\npools[].healthcheck.success_codes\n    status codes: codes, ranges and classes, "
+		"e.g. 200,302 or 200-399 or 2xx,\n    or a list of them; default: 200-399; only "
+		"with protocol: http or https\n",
+		"\npools[].healthcheck.send\n    bytes: ",
+		"; default: none; only with protocol: tcp\n",
+		"\npools[].healthcheck.tls\n    mapping; default: every key's default; only with "
+		"protocol: https\n",
+		"\npools[].healthcheck.tls.verify\n    boolean: true or false; default: false; "
+		"only with protocol: https\n",
 		"\nmax_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no circuit "
 		"breaker);\n    default: 0.5\n",
 		"\npools[].max_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no "
@@ -1360,6 +1773,55 @@ static void diff(void)
 	config_free(&a);
 }
 
+/* Each key of a connection check is a difference of its own; text and hex compare as bytes. */
+static void diff_requests(void)
+{
+	static const struct { const char *a, *b, *want; } cases[] = {
+		{ HTTP "      path: /a\n", HTTP "      path: /b\n", "pool key path 0 0\n" },
+		{ HTTP "      path: /a\n", HC "      path: /a\n      protocol: HTTP\n", "" },
+		{ HTTP "      success_codes: 200\n", HTTP "      success_codes: [200, 302]\n",
+		  "pool key success_codes 0 0\n" },
+		{ HTTP "      success_codes: 200,302\n", HTTP "      success_codes: [302, 200]\n",
+		  "" },
+		{ HTTP "      headers: {X-A: 1}\n", HTTP "      headers: {X-A: 2}\n",
+		  "pool key headers 0 0\n" },
+		{ HTTP, HTTP "      method: GET\n      expect_body: ok\n",
+		  "pool key method 0 0\npool key expect_body 0 0\n" },
+		{ HTTPS "      tls: {sni: a}\n", HTTPS "      tls: {sni: b, verify: true}\n",
+		  "pool key verify 0 0\npool key sni 0 0\n" },
+		{ HC "      port: 80\n", HC "      port: 80\n      send: PING\n",
+		  "pool key send 0 0\n" },
+		{ HC "      send: PING\n", HC "      send: 0x50494e47\n", "" },
+		{ HC "      expect: \"a\"\n", HC "      expect: \"ab\"\n",
+		  "pool key expect 0 0\n" },
+	};
+	struct config a, b;
+	char *text;
+	size_t len;
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		check_context("config: diff of requests, case %zu", i);
+		if (load_text(cases[i].a, &a))
+			continue;
+		if (!load_text(cases[i].b, &b)) {
+			text = NULL;
+			len = 0;
+			f = open_memstream(&text, &len);
+			if (f) {
+				config_diff(&a, &b, note_change, f);
+				fclose(f);
+				CHECK_STR(text, cases[i].want);
+				free(text);
+			}
+			CHECK(config_same_probe(&a.pools[0].hc, &b.pools[0].hc) ==
+			      !cases[i].want[0]);
+			config_free(&b);
+		}
+		config_free(&a);
+	}
+}
+
 /*
  * A backend in two pools is probed once only if both send it the same
  * probes at the same paces; thresholds may differ.
@@ -1383,6 +1845,15 @@ static void same_probe(void)
 	b = a;
 	b.retransmits = 0;
 	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	strcpy(b.path, "/x");
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.send.len = 1;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.fail_fast_codes.bits[503 / 64] = 1;
+	CHECK(!config_same_probe(&a, &b));
 }
 
 static void special_cases(void)
@@ -1397,6 +1868,7 @@ static void special_cases(void)
 	where();
 	key_reference();
 	diff();
+	diff_requests();
 }
 
 static int make_dir(void)

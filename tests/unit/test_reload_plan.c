@@ -273,6 +273,56 @@ static void refusals(void)
 	run_free(&r);
 }
 
+#define ONE_POOL "interface: eth0\nsource_ports: 40000-40999\npools:\n" \
+	"  - name: web\n    backends: [10.0.0.1:80]\n"
+
+/*
+ * send or expect set or cleared makes another kind of check (SYN probes from
+ * XDP, connections from userspace): a restart.  What a connection check
+ * sends changes live, and parts the probes a pool shares.
+ */
+static void check_kind(void)
+{
+	static const char syn[] = ONE_POOL "    healthcheck: {port: 6379}\n";
+	static const char send[] = ONE_POOL "    healthcheck: {port: 6379, send: \"PING\\r\\n\"}\n";
+	static const char expect[] = ONE_POOL "    healthcheck:\n      port: 6379\n"
+		"      send: \"PING\\r\\n\"\n      expect: +PONG\n";
+	static const char http_a[] = ONE_POOL "    healthcheck: {protocol: http, path: /a}\n";
+	static const char http_b[] = ONE_POOL "    healthcheck: {protocol: http, path: /b}\n";
+	static const char https[] = ONE_POOL "    healthcheck: {protocol: https, path: /a}\n";
+	struct running r;
+	struct reload_plan pl;
+
+	check_context("plan: the kind of check");
+	if (run_from(&r, syn))
+		return;
+	CHECK_INT(plan(&pl, &r, send), -1);
+	CHECK_CONTAINS(pl.err, "pool 'web': send (");
+	CHECK_CONTAINS(pl.err, "new.yaml:6) changed the check between a half-open SYN probe and "
+		       "a tcp connection: needs a restart");
+	reload_plan_free(&pl);
+	run_free(&r);
+	if (run_from(&r, send))
+		return;
+	CHECK_INT(plan(&pl, &r, syn), -1);
+	CHECK_CONTAINS(pl.err, "new.yaml) changed the check between a half-open SYN probe");
+	reload_plan_free(&pl);
+	CHECK_INT(plan(&pl, &r, expect), 0);
+	CHECK(pl.pools[0].changed && pl.pools[0].probe_changed && !pl.pools[0].port_changed);
+	reload_plan_free(&pl);
+	run_free(&r);
+	if (run_from(&r, http_a))
+		return;
+	CHECK_INT(plan(&pl, &r, http_b), 0);
+	CHECK(pl.pools[0].changed && pl.pools[0].probe_changed && !pl.pools[0].port_changed);
+	reload_plan_free(&pl);
+	CHECK_INT(plan(&pl, &r, https), -1);
+	CHECK_CONTAINS(pl.err, "pool 'web': protocol (");
+	CHECK(!strstr(pl.err, "half-open"));
+	reload_plan_free(&pl);
+	run_free(&r);
+}
+
 /* Runtime deletes: a deleted file backend the file still lists stays out. */
 static void deletes(void)
 {
@@ -311,6 +361,7 @@ void suite_reload_plan(void)
 	shared_backend();
 	restart_keys();
 	refusals();
+	check_kind();
 	deletes();
 	check_context("%s", "");
 	files_cleanup();
