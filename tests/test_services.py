@@ -176,11 +176,14 @@ def test_tcp_services(mlab, msvc):
     assert r.data == b"+PONG\r\n"
     r = clients.tcp_exchange(P, B, 6380, b"PING\r\n", timeout=0.3)
     assert r.data == MISMATCH_REPLY and not r.closed          # answers, stays open
+    r = clients.tcp_exchange(P, B, 6384, b"PING\r\n", timeout=1.0)
+    assert r.data == MISMATCH_REPLY and r.closed and not r.reset   # answers, closes
     r = clients.tcp_exchange(P, B, 6382, timeout=0.3)
     assert r.data == BANNER and not r.closed                  # speaks first
     r = clients.tcp_exchange(P, A, 6381, timeout=1.0)
     assert r.data == b"" and r.closed and not r.reset         # FIN at once
     assert lab_connect(mlab, A, 6383) == "refused"
+    assert msvc.listening() >= {6379, 6380, 6381, 6382, 6384}
 
 
 def lab_connect(lab, addr, port):

@@ -19,6 +19,7 @@ Ports (Services.ports, overridable by name):
     https_self 9443          the same, a self-signed certificate for TLS_NAME
     redis 6379               redis-server: PING -> +PONG
     mismatch 6380            answers MISMATCH_REPLY to every chunk it reads
+    mismatch_close 6384      answers MISMATCH_REPLY once, then closes
     banner 6382              sends BANNER at once on accept (then as mismatch)
     closer 6381              accepts and closes at once
 Every nginx port serves the same paths (PATHS): / and /health answer 200
@@ -57,7 +58,7 @@ SWITCH_CODES = (404, 500, 503)          # what set_switch() can make /switch ans
 PORTS = {
     "http": 80, "http_alt": 8080, "h2c": 8081,
     "https": 443, "https_wrong": 8443, "https_self": 9443,
-    "redis": 6379, "mismatch": 6380, "closer": 6381, "banner": 6382,
+    "redis": 6379, "mismatch": 6380, "closer": 6381, "banner": 6382, "mismatch_close": 6384,
     "slow_upstream": 18080, "hang_upstream": 18081,     # on 127.0.0.1 only
 }
 STATUS_CODES = (200, 204, 302, 404, 500, 503)   # /status/NNN
@@ -322,13 +323,14 @@ class Services:
     def _start_tcp(self) -> None:
         P = self.ports
         specs = [f"reply:0.0.0.0:{P['mismatch']}:{MISMATCH_REPLY.hex()}",
+                 f"once:0.0.0.0:{P['mismatch_close']}:{MISMATCH_REPLY.hex()}",
                  f"banner:0.0.0.0:{P['banner']}:{BANNER.hex()}",
                  f"close:0.0.0.0:{P['closer']}",
                  f"slow:127.0.0.1:{P['slow_upstream']}:{self.slow_s}",
                  f"hang:127.0.0.1:{P['hang_upstream']}"]
         self._spawn("tcp", [sys.executable, "-I", "-S", str(TCPSERV), str(self.dir), *specs],
-                    [P[k] for k in ("mismatch", "banner", "closer", "slow_upstream",
-                                    "hang_upstream")])
+                    [P[k] for k in ("mismatch", "mismatch_close", "banner", "closer",
+                                    "slow_upstream", "hang_upstream")])
 
     def stop(self, kind: str) -> None:
         """Stop one service (its ports then answer RST: refused)."""

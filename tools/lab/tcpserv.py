@@ -6,6 +6,7 @@ them (started by services.py, standard library only):
 
 ROLE is one of
     reply   answer ARG (hex bytes) to every chunk the peer sends; stay open
+    once    answer ARG (hex bytes) to the first chunk, then close
     banner  send ARG (hex bytes) at once on accept, then as reply
     close   accept and close at once (FIN, nothing sent)
     slow    HTTP: read the request head, wait ARG seconds, answer 200
@@ -42,11 +43,13 @@ def _listener(addr: str, port: int, backlog: int = 1024) -> list:
     return socks
 
 
-def _serve_reply(c: socket.socket, data: bytes, banner: bool) -> None:
-    if banner:
+def _serve_reply(c: socket.socket, data: bytes, role: str) -> None:
+    if role == "banner":
         c.sendall(data)
     while c.recv(4096):
         c.sendall(data)
+        if role == "once":
+            return
 
 
 def _serve_slow(c: socket.socket, delay: float) -> None:
@@ -65,8 +68,8 @@ def _serve_slow(c: socket.socket, delay: float) -> None:
 def _conn(c: socket.socket, role: str, arg: str) -> None:
     try:
         c.settimeout(IDLE_S)
-        if role in ("reply", "banner"):
-            _serve_reply(c, bytes.fromhex(arg), role == "banner")
+        if role in ("reply", "banner", "once"):
+            _serve_reply(c, bytes.fromhex(arg), role)
         elif role == "slow":
             _serve_slow(c, float(arg))
     except OSError:
