@@ -390,8 +390,16 @@ def test_syn_and_http_pools_in_one_engine(lab, svc, engine):
     time.sleep(0.6)
     assert all(state(engine, b)["consecutive_ok"] > before[b] for b in syn_up)
     assert all(state(engine, b)["state"] == "up" for b in web[1:] + tls)
+    # a backend added at runtime gets its pool's check
+    added = f"{Lab.addr(75, 1)}:443"
+    r = engine.control("backend", "add", "tls", added)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: added.rsplit(":", 1)[0] in {a for a, _ in engine.states()}
+             and state(engine, added)["state"] == "up", 2, "the added backend up")
+    expect_states(engine, {added: ("up", "ok", 200)})
+    assert state(engine, added)["check"] == "https"
     # nginx saw only the HTTP pools' backends
-    assert {e["addr"] for e in svc.access_log(mark)} == {host(b) for b in web + tls}
+    assert {e["addr"] for e in svc.access_log(mark)} == {host(b) for b in web + tls + [added]}
 
 
 # ---- fail fast ---------------------------------------------------------------------------
