@@ -53,7 +53,6 @@ def test_send_expect_outcomes(lab, svc, engine):
     ]
     before = int(redis_info(lab)["total_connections_received"])
     start(engine, pools)
-    time.sleep(0.6)
     want = {"redis": ("up", "ok"), "redis_hex": ("up", "ok"), "send_only": ("up", "ok"),
             "banner": ("up", "ok"),
             # a reply without expect, then the close: see also
@@ -65,6 +64,7 @@ def test_send_expect_outcomes(lab, svc, engine):
     assert {e["check"] for e in st.values()} == {"tcp"}
     assert {e["http_status"] for e in st.values()} == {0}
     # real connections: redis counted them (3 pools x 2 backends, every 200 ms)
+    time.sleep(0.6)
     info = redis_info(lab)
     made = int(info["total_connections_received"]) - before - 1
     assert made >= 6 * 3, made
@@ -87,7 +87,7 @@ def test_redis_stops_and_comes_back(lab, svc, engine, tmp_path):
     events = tmp_path / "events.jsonl"
     bs = addrs(110, 3, 6379)
     start(engine, [tpool("redis", bs, send=PING, expect="+PONG")], event_log=str(events))
-    assert all(state(engine, x)["state"] == "up" for x in bs)
+    expect_states(engine, {x: ("up", "ok") for x in bs})
     svc.stop("redis")
     wait_for(lambda: all(state(engine, x)["state"] == "down" for x in bs), 2, "all down")
     assert {state(engine, x)["reason"] for x in bs} == {"refused"}
