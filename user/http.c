@@ -35,6 +35,7 @@ struct http_ctx {
 	bool want;			/* expect_body is set */
 	uint32_t body;
 	struct curl_slist *connect_to;	/* this backend's, with a host name */
+	CURLU *url;			/* parsed once, not at every check */
 	struct match body_match;	/* expect_body in the body */
 };
 
@@ -229,7 +230,11 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 	snprintf(url, sizeof(url), "%s://%s:%u%s", hc->protocol == HC_PROTO_HTTPS ? "https" :
 		 "http", name ? name : a, port, hc->path);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, x->connect_to);
-	return curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+	if (!x->url && !(x->url = curl_url()))
+		return -1;
+	if (curl_url_set(x->url, CURLUPART_URL, url, 0) != CURLUE_OK)
+		return -1;
+	return curl_easy_setopt(e, CURLOPT_CURLU, x->url) == CURLE_OK ? 0 : -1;
 }
 
 static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
@@ -363,6 +368,7 @@ void http_forget(struct conncheck *c, struct cc_check *k)
 	if (x->keepalive)
 		c->st.keepalive_used--;
 	curl_slist_free_all(x->connect_to);
+	curl_url_cleanup(x->url);
 	free(x);
 }
 
