@@ -293,6 +293,8 @@ static CURL *handle_new(struct conncheck *c, uint32_t p, uint32_t b)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "xdphc/" XDPHC_VERSION);
+	/* Straight to the backend: never through a proxy from the environment. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	/*
