@@ -64,6 +64,16 @@ def state(engine, backend: str) -> dict:
     return engine.states()[(a, int(p))]
 
 
+def metrics(lab, port: int) -> dict[str, float]:
+    """The engine's /metrics, series name (with labels) -> value."""
+    out = {}
+    for ln in http_get(lab, f"http://127.0.0.1:{port}/metrics").splitlines():
+        if ln and not ln.startswith("#"):
+            name, value = ln.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
 def map_entries(engine) -> dict:
     """The pinned status map's entries by (address, port), with the fields
     `xdphc status` does not show: check (the kind) and detail."""
@@ -354,16 +364,32 @@ def test_connection_reuse_one_connection_per_backend(lab, svc, engine, tmp_path)
     pools = [hpool(f"keep-{k}", v, k, **fast) for k, v in keep.items()] + \
         [hpool(f"fresh-{k}", v, k, reuse_connection=False, **fast) for k, v in fresh.items()]
     events = tmp_path / "events.jsonl"
-    start(engine, pools, event_log=str(events))
+    port = free_port(lab)
+    start(engine, pools, event_log=str(events), metrics_listen=f"127.0.0.1:{port}")
     expect_states(engine, {b: ("up", "ok") for bs in (*keep.values(), *fresh.values())
                            for b in bs})
     # A check that times out loses its connection (a request is still on it),
     # so count in a window without failures: from when all are up, for 2 s.
     mark, t_mark = svc.access_mark(), time.time_ns()
+    m0 = metrics(lab, port)
     time.sleep(2.0)                         # about 20 checks a backend
+    m1 = metrics(lab, port)
     failed = [e for e in map(json.loads, events.read_text().splitlines())
               if e["time_ns"] > t_mark]
     assert failed == [], "no state change in the window"
+    # the engine's own counters agree with what nginx saw (the window's
+    # edges differ by the checks of about one metrics refresh, 100 ms)
+    assert m1["xdphc_check_keepalive_backends"] == 6
+    seen_keep = sum(len(svc.access_log(mark, addr=host(b))) for bs in keep.values()
+                    for b in bs)
+    seen_fresh = sum(len(svc.access_log(mark, addr=host(b))) for bs in fresh.values()
+                     for b in bs)
+    reused = m1["xdphc_check_connections_reused_total"] - \
+        m0["xdphc_check_connections_reused_total"]
+    opened = m1["xdphc_check_connections_opened_total"] - \
+        m0["xdphc_check_connections_opened_total"]
+    assert abs(reused - seen_keep) <= 6 * 2 + seen_keep // 10, (reused, seen_keep)
+    assert abs(opened - seen_fresh) <= 6 * 2 + seen_fresh // 10, (opened, seen_fresh)
     for proto, bs in keep.items():
         port = bs[0].rsplit(":", 1)[1]
         for b in bs:
@@ -487,11 +513,7 @@ def test_metrics_and_event_log_carry_the_new_reasons(lab, svc, engine, tmp_path)
     r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
-    series = {}
-    for ln in text.splitlines():
-        if ln and not ln.startswith("#"):
-            name, value = ln.rsplit(" ", 1)
-            series[name] = float(value)
+    series = metrics(lab, port)
     results = {"refused": "rst"}            # the SYN probe's result words where they exist
     for reason in b:
         key = f'xdphc_probe_results_total{{pool="{reason}",result="{results.get(reason, reason)}"}}'
