@@ -226,7 +226,7 @@ def test_tls_verify_off_and_on(lab, svc, engine):
         b["good_host"]: ("up", "ok", 200), b["good_sni"]: ("up", "ok", 200),
         b["wrong_on"]: ("down", "tls_error"), b["untrusted"]: ("down", "tls_error"),
         b["self_on"]: ("down", "tls_error"),
-        b["not_tls"]: ("down", "tls_error")})       # its detail: test_tls_handshake_failure
+        b["not_tls"]: ("down", "tls_error")})       # its detail: test_tls_detail_without_a_v...
     assert {e["check"] for e in st.values()} == {"https"}
 
     def detail(name):
@@ -234,8 +234,7 @@ def test_tls_verify_off_and_on(lab, svc, engine):
         return st[b[name]]["detail"]
 
     # OpenSSL's verify results: 20 unable to get the local issuer, 18
-    # self-signed; a wrong name: libcurl checks names itself and reports 1
-    assert detail("wrong_on") != 0, "a wrong name keeps a verify result"
+    # self-signed; a wrong name's: test_tls_detail_without_a_verify_result
     assert (detail("untrusted"), detail("self_on")) == (20, 18)
     assert "tls_error(verify 20)" in show(engine, b["untrusted"])
 
@@ -250,14 +249,19 @@ def test_tls_verify_off_and_on(lab, svc, engine):
         assert seen(name) == set(), name
 
 
-@pytest.mark.xfail(strict=True, reason="engine: libcurl leaves its verify result at 1 "
-                   "when no certificate was verified; abi.h promises 0")
-def test_tls_handshake_failure_keeps_no_verify_result(lab, svc, engine):
-    """A TLS handshake that fails before any certificate is checked (the
-    peer speaks plain HTTP, or closes at once) has detail 0 (abi.h)."""
+@pytest.mark.xfail(strict=True, reason="engine: detail is libcurl's 'not verified' 1, "
+                   "where docs/ABI.md promises 0")
+def test_tls_detail_without_a_verify_result(lab, svc, engine):
+    """docs/ABI.md: detail is 0 when the chain verified but the name did not
+    match, or the handshake failed before (the peer speaks plain HTTP, or
+    closes at once)."""
     plain, closer = f"{Lab.addr(35, 1)}:80", f"{Lab.addr(35, 2)}:6381"
-    start(engine, [hpool("plain", [plain], "https"), hpool("closer", [closer], "https")])
-    expect_states(engine, {plain: ("down", "tls_error", 0), closer: ("down", "tls_error", 0)})
+    wrong = f"{Lab.addr(35, 3)}:8443"
+    start(engine, [hpool("plain", [plain], "https"), hpool("closer", [closer], "https"),
+                   hpool("wrong", [wrong], "https", host=TLS_NAME,
+                         tls={"verify": True, "ca_file": str(svc.ca_file)})])
+    expect_states(engine, {plain: ("down", "tls_error", 0), closer: ("down", "tls_error", 0),
+                           wrong: ("down", "tls_error", 0)})
 
 
 @pytest.mark.xfail(strict=True, reason="engine: with sni and no host the Host header is "
