@@ -35,6 +35,7 @@ struct http_ctx {
 	bool want;			/* expect_body is set */
 	uint32_t body;
 	struct curl_slist *connect_to;	/* this backend's, with a host name */
+	struct curl_slist *headers;	/* the pool's and Host: ADDR, with sni but no host */
 	CURLU *url;			/* parsed once, not at every check */
 	struct match body_match;	/* expect_body in the body */
 };
@@ -212,7 +213,36 @@ static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 	return buf;
 }
 
-static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
+/*
+ * The URL names the sni host, for SNI: without host, Host must still be
+ * the backend's address (host's default), so this backend gets a header
+ * list of its own.
+ */
+static int set_host_header(struct http_ctx *x, CURL *e, const struct hc_config *hc,
+			   const struct http_pool *hp, const char *addr)
+{
+	char line[INET6_ADDRSTRLEN + 16];
+	unsigned int port = ntohs(x->port);
+
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	if (!hc->sni[0] || hc->host[0] || hc->protocol != HC_PROTO_HTTPS)
+		return 0;
+	if (port == 443)
+		snprintf(line, sizeof(line), "Host: %s", addr);
+	else
+		snprintf(line, sizeof(line), "Host: %s:%u", addr, port);
+	if (!(x->headers = curl_slist_append(NULL, line)))
+		return -1;
+	for (const struct curl_slist *l = hp->headers; l; l = l->next)
+		if (!curl_slist_append(x->headers, l->data))
+			return -1;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	return 0;
+}
+
+static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc,
+		      const struct http_pool *hp)
 {
 	char a[INET6_ADDRSTRLEN + 2], url[HC_TEXT_LEN * 2 + 64], ct[HC_TEXT_LEN + 80];
 	char nb[HC_TEXT_LEN];
@@ -230,6 +260,8 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 	snprintf(url, sizeof(url), "%s://%s:%u%s", hc->protocol == HC_PROTO_HTTPS ? "https" :
 		 "http", name ? name : a, port, hc->path);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, x->connect_to);
+	if (set_host_header(x, e, hc, hp, a))
+		return -1;
 	if (!x->url && !(x->url = curl_url()))
 		return -1;
 	if (curl_url_set(x->url, CURLUPART_URL, url, 0) != CURLUE_OK)
@@ -334,7 +366,7 @@ void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 		x->family = s->family;
 		memcpy(x->addr, s->addr, sizeof(x->addr));
 		x->port = s->port;
-		if (set_target(x, e, pool_hc(c, p)))
+		if (set_target(x, e, pool_hc(c, p), c->pools[p].http))
 			goto fail;
 	}
 	match_init(&x->body_match, pool_hc(c, p)->expect_body, strlen(pool_hc(c, p)->expect_body));
@@ -370,6 +402,7 @@ void http_forget(struct conncheck *c, struct cc_check *k)
 	if (x->keepalive)
 		c->st.keepalive_used--;
 	curl_slist_free_all(x->connect_to);
+	curl_slist_free_all(x->headers);
 	curl_url_cleanup(x->url);
 	free(x);
 }
@@ -403,7 +436,9 @@ static uint8_t failure_reason(CURL *e, CURLcode r, uint16_t *detail)
 	long os = 0, v = 0;
 
 	if (tls_failure(r)) {
-		curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
+		/* Only a certificate check has a verify result (else libcurl says 1). */
+		if (r == CURLE_PEER_FAILED_VERIFICATION)
+			curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
 		*detail = (uint16_t)v;
 		return XDPHC_REASON_TLS_ERROR;
 	}

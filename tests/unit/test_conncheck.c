@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "conncheck.h"
 
-enum srv_mode { SRV_PONG, SRV_ERR, SRV_CLOSE, SRV_SILENT, SRV_LATE_PONG };
+enum srv_mode { SRV_PONG, SRV_ERR, SRV_ERR_OPEN, SRV_CLOSE, SRV_SILENT, SRV_LATE_PONG };
 
 struct server {
 	int fd;
@@ -46,7 +46,8 @@ static void serve_one(int c, enum srv_mode mode)
 	} else {
 		(void)!write(c, "-ERR unknown\r\n", 14);
 	}
-	usleep(20 * 1000);
+	/* Like redis, keep the connection open: the reply alone must decide. */
+	usleep(mode == SRV_ERR_OPEN ? 400 * 1000 : 20 * 1000);
 }
 
 static void *serve(void *arg)
@@ -221,6 +222,7 @@ void suite_conncheck(void)
 	outcome_of(SRV_PONG, XDPHC_REASON_OK);
 	outcome_of(SRV_LATE_PONG, XDPHC_REASON_OK);
 	outcome_of(SRV_ERR, XDPHC_REASON_MISMATCH);
+	outcome_of(SRV_ERR_OPEN, XDPHC_REASON_MISMATCH);
 	outcome_of(SRV_CLOSE, XDPHC_REASON_BAD_REPLY);
 	refused();
 	silent_until_cancelled();
