@@ -348,58 +348,59 @@ def test_http2_over_tls_and_prior_knowledge(lab, svc, engine):
 
 # ---- connection reuse ------------------------------------------------------------------
 
-def test_connection_reuse_one_connection_per_backend(lab, svc, engine, tmp_path):
+def test_connection_reuse_one_connection_per_backend(lab, svc, engine):
     keep = {"http": addrs(60, 3, 80), "https": addrs(61, 3, 443)}
     fresh = {"http": addrs(62, 3, 80), "https": addrs(63, 3, 443)}
-    fast = {"interval": "100ms", "timeout": "90ms", "unhealthy_threshold": 1}
-    pools = [hpool(f"keep-{k}", v, k, **fast) for k, v in keep.items()] + \
-        [hpool(f"fresh-{k}", v, k, reuse_connection=False, **fast) for k, v in fresh.items()]
-    events = tmp_path / "events.jsonl"
+    pools = [hpool(f"keep-{k}", v, k) for k, v in keep.items()] + \
+        [hpool(f"fresh-{k}", v, k, reuse_connection=False) for k, v in fresh.items()]
     port = free_port(lab)
-    start(engine, pools, event_log=str(events), metrics_listen=f"127.0.0.1:{port}")
+    start(engine, pools, metrics_listen=f"127.0.0.1:{port}")
     expect_states(engine, {b: ("up", "ok") for bs in (*keep.values(), *fresh.values())
                            for b in bs})
-    # A check that times out loses its connection (a request is still on it),
-    # so count in a window without failures: from when all are up, for 2 s.
-    mark, t_mark = svc.access_mark(), time.time_ns()
+    mark = svc.access_mark()
     m0 = metrics(lab, port)
-    time.sleep(2.0)                         # about 20 checks a backend
+    time.sleep(3.0)                         # about 15 checks a backend
     m1 = metrics(lab, port)
-    failed = [e for e in map(json.loads, events.read_text().splitlines())
-              if e["time_ns"] > t_mark]
-    assert failed == [], "no state change in the window"
-    # the engine's own counters agree with what nginx saw (the window's
-    # edges differ by the checks of about one metrics refresh, 100 ms)
-    assert m1["xdphc_check_keepalive_backends"] == 6
-    seen_keep = sum(len(svc.access_log(mark, addr=host(b))) for bs in keep.values()
-                    for b in bs)
-    seen_fresh = sum(len(svc.access_log(mark, addr=host(b))) for bs in fresh.values()
-                     for b in bs)
-    reused = m1["xdphc_check_connections_reused_total"] - \
-        m0["xdphc_check_connections_reused_total"]
-    opened = m1["xdphc_check_connections_opened_total"] - \
-        m0["xdphc_check_connections_opened_total"]
-    assert abs(reused - seen_keep) <= 6 * 2 + seen_keep // 10, (reused, seen_keep)
-    assert abs(opened - seen_fresh) <= 6 * 2 + seen_fresh // 10, (opened, seen_fresh)
+
+    def delta(name):
+        return m1.get(name, 0) - m0.get(name, 0)
+
+    # A check that fails (a timeout on a loaded machine) loses its connection:
+    # a request is still on it.  Such failures, per pool, from /metrics:
+    fails = {p["name"]: sum(delta(k) for k in m1 if k.startswith(
+        f'xdphc_probe_results_total{{pool="{p["name"]}",') and 'result="ok"' not in k)
+        for p in pools}
+    logs = {b: svc.access_log(mark, addr=host(b)) for bs in (*keep.values(), *fresh.values())
+            for b in bs}
+    assert all(len(log) >= 8 for log in logs.values()), {b: len(v) for b, v in logs.items()}
     for proto, bs in keep.items():
-        port = bs[0].rsplit(":", 1)[1]
+        extra = 0
         for b in bs:
-            log = svc.access_log(mark, addr=host(b))
-            assert len(log) >= 12, (b, len(log))
-            assert len({e["conn"] for e in log}) == 1, \
-                (b, "one connection for every check", [(e["conn"], e["reqs"]) for e in log])
-            first = log[0]["reqs"]
-            assert [e["reqs"] for e in log] == list(range(first, first + len(log)))
-            assert len(svc.connections(int(port), host(b))) == 1, b
+            conns = {}
+            for e in logs[b]:
+                conns.setdefault(e["conn"], []).append(e["reqs"])
+            extra += len(conns) - 1
+            # each connection carries check after check
+            assert all(r == list(range(r[0], r[0] + len(r))) for r in conns.values()), conns
+            n = len(svc.connections(int(b.rsplit(":", 1)[1]), host(b)))
+            assert n == 1 or (fails[f"keep-{proto}"] and n <= 2), (b, n)
+        assert extra <= fails[f"keep-{proto}"], \
+            (proto, "one connection for every check of a backend", extra, fails)
     for proto, bs in fresh.items():
-        port = bs[0].rsplit(":", 1)[1]
         for b in bs:
-            log = svc.access_log(mark, addr=host(b))
-            assert len(log) >= 12, (b, len(log))
+            log = logs[b]
             assert len({e["conn"] for e in log}) == len(log), (b, "a connection per check")
             assert {e["reqs"] for e in log} == {1}
             # none left open between checks (at most the one of a check under way)
-            assert len(svc.connections(int(port), host(b))) <= 1, b
+            assert len(svc.connections(int(b.rsplit(":", 1)[1]), host(b))) <= 1, b
+    # the engine's own counters agree with what nginx saw (the window's
+    # edges differ by the checks of about one metrics refresh, 100 ms)
+    assert m1["xdphc_check_keepalive_backends"] == 6
+    seen_keep = sum(len(logs[b]) for bs in keep.values() for b in bs)
+    seen_fresh = sum(len(logs[b]) for bs in fresh.values() for b in bs)
+    slack = 6 + sum(fails.values()) + (seen_keep + seen_fresh) // 10
+    assert abs(delta("xdphc_check_connections_reused_total") - seen_keep) <= slack
+    assert abs(delta("xdphc_check_connections_opened_total") - seen_fresh) <= slack
 
 
 # ---- mixed pools -----------------------------------------------------------------------

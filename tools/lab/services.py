@@ -415,6 +415,17 @@ class Services:
                 out.append(e)
         return out
 
+    def wait_log(self, since: int, count: int, timeout: float = 3.0, **filters) -> list[dict]:
+        """access_log(SINCE, **FILTERS) once it has COUNT entries (nginx writes
+        a request's line after the reply has gone out, so a client may read
+        the log before it is there), or as it is after TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.access_log(since, **filters)
+            if len(log) >= count or time.monotonic() > deadline:
+                return log
+            time.sleep(0.02)
+
     def listening(self) -> set[int]:
         """TCP ports with a listener in the backend namespace."""
         out = run(nsenter_prefix(self.ns) + ["ss", "-Hltn"]).stdout
