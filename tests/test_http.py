@@ -253,15 +253,13 @@ def test_tls_verify_off_and_on(lab, svc, engine):
         assert seen(name) == set(), name
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a wrong name's detail is libcurl's "
-                   "'not verified' 1, where docs/ABI.md says 0")
 def test_tls_wrong_name_detail(lab, svc, engine):
-    """docs/ABI.md: detail is 0 when the chain verified but the name did not
-    match."""
+    """docs/ABI.md: a chain that verified with a name that does not match
+    keeps X509_V_ERR_HOSTNAME_MISMATCH (62) as detail."""
     wrong = f"{Lab.addr(35, 3)}:8443"
     start(engine, [hpool("wrong", [wrong], "https", host=TLS_NAME,
                          tls={"verify": True, "ca_file": str(svc.ca_file)})])
-    expect_states(engine, {wrong: ("down", "tls_error", 0)}, within=0.5)
+    expect_states(engine, {wrong: ("down", "tls_error", 62)}, within=0.5)
 
 
 # ---- timeouts ------------------------------------------------------------------------

@@ -16,6 +16,8 @@
 /* Bodies are read (so the connection stays reusable) up to this much. */
 #define BODY_MAX (1U << 20)
 #define RECV_BUFFER 4096L
+/* OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH: libcurl checks the name itself. */
+#define X509_HOSTNAME_MISMATCH 62
 /* Descriptors kept for everything but kept-alive check connections. */
 #define FD_RESERVE 512
 
@@ -437,8 +439,12 @@ static uint8_t failure_reason(CURL *e, CURLcode r, uint16_t *detail)
 
 	if (tls_failure(r)) {
 		/* Only a certificate check has a verify result (else libcurl says 1). */
-		if (r == CURLE_PEER_FAILED_VERIFICATION)
+		if (r == CURLE_PEER_FAILED_VERIFICATION) {
 			curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
+			/* The chain passed (0, or libcurl's 1): the name did not. */
+			if (v <= 1)
+				v = X509_HOSTNAME_MISMATCH;
+		}
 		*detail = (uint16_t)v;
 		return XDPHC_REASON_TLS_ERROR;
 	}
