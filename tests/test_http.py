@@ -346,6 +346,34 @@ def test_http2_over_tls_and_prior_knowledge(lab, svc, engine):
 
 # ---- connection reuse ------------------------------------------------------------------
 
+def test_keepalive_up_to_the_descriptor_limit(lab, svc, engine, tmp_path):
+    """Under RLIMIT_NOFILE 700 (hard), the engine keeps a connection for 350
+    backends (half a limit under 1024) and checks the other 50 with a new
+    connection each: all are up, nginx holds about 350 connections, and
+    /metrics says so."""
+    wrapper = tmp_path / "xdphc-nofile-700"
+    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=700:700 {engine.bin} "$@"\n')
+    wrapper.chmod(0o755)
+    engine.bin = str(wrapper)
+    bs = addrs(70, 200, 80) + addrs(71, 200, 80)
+    port = free_port(lab)
+    start(engine, [hpool("many", bs, interval="500ms", timeout="400ms")], settle=15,
+          metrics_listen=f"127.0.0.1:{port}")
+    expect_states(engine, {b: ("up", "ok") for b in bs}, within=5)
+    m0 = metrics(lab, port)
+    assert (m0["xdphc_check_keepalive_limit"], m0["xdphc_check_keepalive_backends"]) == \
+        (350, 350)
+    time.sleep(2.0)                         # 4 checks a backend
+    m1 = metrics(lab, port)
+    opened = m1["xdphc_check_connections_opened_total"] - \
+        m0["xdphc_check_connections_opened_total"]
+    # 50 backends x about 4 checks, each on a new connection; the 350 keep
+    # theirs (a check that times out on a loaded machine loses its one)
+    assert 100 <= opened <= 400, opened
+    held = len(svc.connections(80))
+    assert 320 <= held <= 360, held
+
+
 def test_connection_reuse_one_connection_per_backend(lab, svc, engine):
     keep = {"http": addrs(60, 3, 80), "https": addrs(61, 3, 443)}
     fresh = {"http": addrs(62, 3, 80), "https": addrs(63, 3, 443)}
