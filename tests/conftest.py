@@ -59,3 +59,13 @@ def engine(lab, xdphc_bin, pin_dir, tmp_path):
         yield e
     finally:
         e.close()
+
+
+@pytest.fixture
+def svc(lab, tmp_path):
+    """Private nginx, redis-server and TCP services (tools/lab/services.py) in
+    this test's lab, their files under tmp_path; the lab must leave their
+    ports free (a test module overrides `lab`, e.g. Lab(listen=[9000]))."""
+    from lab.services import Services
+    with Services(lab, tmp_path / "svc").start() as s:
+        yield s

@@ -60,9 +60,11 @@ def test_event_log_has_one_json_line_per_change(lab, engine, tmp_path):
                       "the victim to go down")
     time.sleep(0.1)
     lines = [json.loads(ln) for ln in events.read_text().splitlines()]
-    keys = {"time", "time_ns", "pool", "address", "port", "from", "to", "reason",
-            "icmp_type", "icmp_code", "rtt_us", "consecutive_ok", "consecutive_fail"}
+    keys = {"time", "time_ns", "pool", "address", "port", "from", "to", "check", "reason",
+            "detail", "http_status", "icmp_type", "icmp_code", "rtt_us", "consecutive_ok",
+            "consecutive_fail"}
     assert all(set(e) == keys for e in lines)
+    assert all(e["check"] == "tcp_syn" and e["http_status"] == 0 for e in lines)
     first = {(e["address"], e["port"]): e for e in lines if e["from"] == "unknown"}
     assert len(first) == len(UP + DROPPED + CLOSED), "one start transition per backend"
     for b in UP:

@@ -179,16 +179,16 @@ static void print_engine(const struct snapshot *s, const char *dir)
 
 static void print_pools_text(const struct snapshot *s, const char *only)
 {
-	printf("%-20s %8s %8s %8s %8s %8s %8s  %s\n", "POOL", "TOTAL", "UP", "DOWN", "UNKNOWN",
-	       "DRAINING", "MAINT", "FAIL-OPEN");
+	printf("%-20s %8s %8s %8s %8s %8s %8s  %-9s  %s\n", "POOL", "TOTAL", "UP", "DOWN",
+	       "UNKNOWN", "DRAINING", "MAINT", "FAIL-OPEN", "CHECK");
 	for (int i = 0; i < XDPHC_MAX_POOLS; i++) {
 		const struct xdphc_pool_summary *p = &s->pools[i];
 
 		if (!p->in_use || (only && strcmp(only, p->name)))
 			continue;
-		printf("%-20s %8u %8u %8u %8u %8u %8u  %s\n", p->name, p->total, p->up, p->down,
-		       p->unknown, p->draining, p->maint,
-		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no");
+		printf("%-20s %8u %8u %8u %8u %8u %8u  %-9s  %s\n", p->name, p->total, p->up,
+		       p->down, p->unknown, p->draining, p->maint,
+		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no", check_name(p->check));
 	}
 }
 
@@ -306,11 +306,11 @@ static void print_json(const struct snapshot *s, int only_id, bool summary)
 			continue;
 		printf("%s{\"name\":\"%s\",\"total\":%u,\"up\":%u,\"down\":%u,\"unknown\":%u,"
 		       "\"draining\":%u,\"maint\":%u,\"capacity\":%u,"
-		       "\"fail_open\":%s,\"interval_ms\":%u,\"last_cycle_us\":%u}",
+		       "\"fail_open\":%s,\"interval_ms\":%u,\"last_cycle_us\":%u,\"check\":\"%s\"}",
 		       first ? "" : ",", p->name, p->total, p->up, p->down, p->unknown,
 		       p->draining, p->maint, p->capacity,
 		       p->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false", p->interval_ms,
-		       p->last_cycle_us);
+		       p->last_cycle_us, check_name(p->check));
 		first = false;
 	}
 	if (summary) {

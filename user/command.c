@@ -7,6 +7,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "command.h"
+#include "names.h"
 #include "log.h"
 #include "notify.h"
 
@@ -113,19 +114,21 @@ static void pool_line(const struct command_ctx *c, size_t p, bool json, struct o
 			      "\"unknown\":%u,\"draining\":%u,\"maint\":%u,\"capacity\":%u,"
 			      "\"free\":%zu,\"first_id\":%u,\"interval_ms\":%u,\"timeout_ms\":%u,"
 			      "\"initial_state\":\"%s\",\"deregistration_delay_ms\":%u,"
-			      "\"grace_period_ms\":%u,\"fail_open\":%s}",
+			      "\"grace_period_ms\":%u,\"fail_open\":%s,\"check\":\"%s\"}",
 			      shown ? "," : "", pc->name, ps->total, ps->up, ps->down, ps->unknown,
 			      ps->draining, ps->maint, rp->capacity, rp->free.len, rp->first,
 			      pc->hc.interval_ms, pc->hc.timeout_ms,
 			      pc->initial_state == XDPHC_STATE_UP ? "up" :
 			      pc->initial_state == XDPHC_STATE_DOWN ? "down" : "unknown",
 			      pc->deregistration_delay_ms, pc->grace_period_ms,
-			      ps->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false");
+			      ps->flags & XDPHC_POOL_F_FAIL_OPEN ? "true" : "false",
+			      check_name(hc_check_kind(&pc->hc)));
 		return;
 	}
-	outbuf_printf(out, "%-20s %8u %8u %8u %8u %8u %8u %8u %8zu  %s\n", pc->name, ps->total,
-		      ps->up, ps->down, ps->unknown, ps->draining, ps->maint, rp->capacity,
-		      rp->free.len, ps->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no");
+	outbuf_printf(out, "%-20s %8u %8u %8u %8u %8u %8u %8u %8zu  %-9s  %s\n", pc->name,
+		      ps->total, ps->up, ps->down, ps->unknown, ps->draining, ps->maint,
+		      rp->capacity, rp->free.len, ps->flags & XDPHC_POOL_F_FAIL_OPEN ? "yes" : "no",
+		      check_name(hc_check_kind(&pc->hc)));
 }
 
 static void pool_cmd(struct command_ctx *c, char **w, int n, struct outbuf *out)
@@ -143,9 +146,9 @@ static void pool_cmd(struct command_ctx *c, char **w, int n, struct outbuf *out)
 	if (json)
 		outbuf_printf(out, "{\"pools\":[");
 	else
-		outbuf_printf(out, "%-20s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "POOL", "TOTAL",
-			      "UP", "DOWN", "UNKNOWN", "DRAINING", "MAINT", "CAPACITY", "FREE",
-			      "FAIL-OPEN");
+		outbuf_printf(out, "%-20s %8s %8s %8s %8s %8s %8s %8s %8s  %-9s  %s\n", "POOL",
+			      "TOTAL", "UP", "DOWN", "UNKNOWN", "DRAINING", "MAINT", "CAPACITY",
+			      "FREE", "FAIL-OPEN", "CHECK");
 	for (size_t p = 0, shown = 0; p < c->cfg->n_pools; p++)
 		if (c->cfg->pools[p].name[0])
 			pool_line(c, p, json, out, shown++);

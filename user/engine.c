@@ -237,6 +237,7 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.reload_ok_ns = e->rl.ok_real_ns,
 		.reload_ok = e->rl.last_ok,
 		.stats = *st,
+		.cc = e->cc.st,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
 		.mp = e->mp,

@@ -149,6 +149,7 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.reload_ok_ns = s->reload_ok_ns;
 	x->snap.reload_ok = s->reload_ok;
 	x->snap.stats = s->stats;
+	x->snap.cc = s->cc;
 	copy_pools(x, s);
 	x->published = true;
 	pthread_mutex_unlock(&x->lock);

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-#define _GNU_SOURCE	/* memmem */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +10,14 @@
 #include "http.h"
 #include "httpmulti.h"
 #include "log.h"
+#include "match.h"
 #include "names.h"
 
 /* Bodies are read (so the connection stays reusable) up to this much. */
 #define BODY_MAX (1U << 20)
 #define RECV_BUFFER 4096L
+/* OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH: libcurl checks the name itself. */
+#define X509_HOSTNAME_MISMATCH 62
 /* Descriptors kept for everything but kept-alive check connections. */
 #define FD_RESERVE 512
 
@@ -33,12 +35,11 @@ struct http_ctx {
 	__be16 port;
 	bool keepalive;			/* counted in keepalive_used */
 	bool want;			/* expect_body is set */
-	bool found;
-	uint16_t tail_len;
 	uint32_t body;
 	struct curl_slist *connect_to;	/* this backend's, with a host name */
-	char pattern[HC_TEXT_LEN];
-	char tail[HC_TEXT_LEN];
+	struct curl_slist *headers;	/* the pool's and Host: ADDR, with sni but no host */
+	CURLU *url;			/* parsed once, not at every check */
+	struct match body_match;	/* expect_body in the body */
 };
 
 static const struct hc_config *pool_hc(const struct conncheck *c, uint32_t p)
@@ -172,45 +173,13 @@ static void addr_text(const struct http_ctx *x, char *buf, size_t len)
 	}
 }
 
-/* Search the body for the pattern across the pieces curl hands over. */
-static void body_search(struct http_ctx *x, const char *d, size_t n)
-{
-	size_t plen = strlen(x->pattern), keep = plen - 1, take;
-	char joint[2 * HC_TEXT_LEN];
-
-	if (x->tail_len) {
-		take = n < keep ? n : keep;
-		memcpy(joint, x->tail, x->tail_len);
-		memcpy(joint + x->tail_len, d, take);
-		if (memmem(joint, x->tail_len + take, x->pattern, plen)) {
-			x->found = true;
-			return;
-		}
-	}
-	if (memmem(d, n, x->pattern, plen)) {
-		x->found = true;
-		return;
-	}
-	if (n >= keep) {
-		memcpy(x->tail, d + n - keep, keep);
-		x->tail_len = (uint16_t)keep;
-		return;
-	}
-	/* A short piece: the tail keeps the last keep bytes of old tail + d. */
-	memcpy(joint, x->tail, x->tail_len);
-	memcpy(joint + x->tail_len, d, n);
-	take = x->tail_len + n > keep ? keep : x->tail_len + n;
-	memcpy(x->tail, joint + x->tail_len + n - take, take);
-	x->tail_len = (uint16_t)take;
-}
-
 static size_t on_body(char *d, size_t size, size_t nmemb, void *userp)
 {
 	struct http_ctx *x = userp;
 	size_t n = size * nmemb;
 
-	if (x->want && !x->found)
-		body_search(x, d, n);
+	if (x->want)
+		match_feed(&x->body_match, d, n);
 	x->body += n;
 	/* Past the cap the transfer stops: the verdict uses what came. */
 	return x->body > BODY_MAX ? 0 : n;
@@ -228,19 +197,58 @@ static long version_of(const struct hc_config *hc)
  * With a name (sni, or host) an HTTPS URL names it, for SNI and the
  * certificate check, and CONNECT_TO sends the connection to the backend.
  */
-static const char *tls_name(const struct hc_config *hc)
+static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 {
+	const char *h = hc->host, *end;
+
 	if (hc->protocol != HC_PROTO_HTTPS)
 		return NULL;
 	if (hc->sni[0])
 		return hc->sni;
-	return hc->host[0] ? hc->host : NULL;
+	if (!h[0])
+		return NULL;
+	/* The host header's name, without its :PORT (or an [IPv6] literal's). */
+	end = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+	if (h[0] == '[' && end)
+		end++;
+	snprintf(buf, len, "%.*s", end ? (int)(end - h) : (int)strlen(h), h);
+	return buf;
 }
 
-static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
+/*
+ * The URL names the sni host, for SNI: without host, Host must still be
+ * the backend's address (host's default), so this backend gets a header
+ * list of its own.
+ */
+static int set_host_header(struct http_ctx *x, CURL *e, const struct hc_config *hc,
+			   const struct http_pool *hp, const char *addr)
+{
+	char line[INET6_ADDRSTRLEN + 16];
+	unsigned int port = ntohs(x->port);
+
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	if (!hc->sni[0] || hc->host[0] || hc->protocol != HC_PROTO_HTTPS)
+		return 0;
+	if (port == 443)
+		snprintf(line, sizeof(line), "Host: %s", addr);
+	else
+		snprintf(line, sizeof(line), "Host: %s:%u", addr, port);
+	if (!(x->headers = curl_slist_append(NULL, line)))
+		return -1;
+	for (const struct curl_slist *l = hp->headers; l; l = l->next)
+		if (!curl_slist_append(x->headers, l->data))
+			return -1;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	return 0;
+}
+
+static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc,
+		      const struct http_pool *hp)
 {
 	char a[INET6_ADDRSTRLEN + 2], url[HC_TEXT_LEN * 2 + 64], ct[HC_TEXT_LEN + 80];
-	const char *name = tls_name(hc);
+	char nb[HC_TEXT_LEN];
+	const char *name = tls_name(hc, nb, sizeof(nb));
 	unsigned int port = ntohs(x->port);
 
 	addr_text(x, a, sizeof(a));
@@ -254,7 +262,13 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc)
 	snprintf(url, sizeof(url), "%s://%s:%u%s", hc->protocol == HC_PROTO_HTTPS ? "https" :
 		 "http", name ? name : a, port, hc->path);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, x->connect_to);
-	return curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+	if (set_host_header(x, e, hc, hp, a))
+		return -1;
+	if (!x->url && !(x->url = curl_url()))
+		return -1;
+	if (curl_url_set(x->url, CURLUPART_URL, url, 0) != CURLUE_OK)
+		return -1;
+	return curl_easy_setopt(e, CURLOPT_CURLU, x->url) == CURLE_OK ? 0 : -1;
 }
 
 static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
@@ -269,7 +283,6 @@ static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
 	long verify = hc->tls_verify;
 
 	x->want = hc->method == HC_METHOD_GET && hc->expect_body[0];
-	snprintf(x->pattern, sizeof(x->pattern), "%s", hc->expect_body);
 	if (hc->method == HC_METHOD_GET)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	else
@@ -314,6 +327,8 @@ static CURL *handle_new(struct conncheck *c, uint32_t p, uint32_t b)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "xdphc/" XDPHC_VERSION);
+	/* Straight to the backend: never through a proxy from the environment. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	/*
@@ -353,11 +368,10 @@ void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 		x->family = s->family;
 		memcpy(x->addr, s->addr, sizeof(x->addr));
 		x->port = s->port;
-		if (set_target(x, e, pool_hc(c, p)))
+		if (set_target(x, e, pool_hc(c, p), c->pools[p].http))
 			goto fail;
 	}
-	x->found = false;
-	x->tail_len = 0;
+	match_init(&x->body_match, pool_hc(c, p)->expect_body, strlen(pool_hc(c, p)->expect_body));
 	x->body = 0;
 	if (!hm_add(c->http, b, e))
 		return;
@@ -390,6 +404,8 @@ void http_forget(struct conncheck *c, struct cc_check *k)
 	if (x->keepalive)
 		c->st.keepalive_used--;
 	curl_slist_free_all(x->connect_to);
+	curl_slist_free_all(x->headers);
+	curl_url_cleanup(x->url);
 	free(x);
 }
 
@@ -422,7 +438,13 @@ static uint8_t failure_reason(CURL *e, CURLcode r, uint16_t *detail)
 	long os = 0, v = 0;
 
 	if (tls_failure(r)) {
-		curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
+		/* Only a certificate check has a verify result (else libcurl says 1). */
+		if (r == CURLE_PEER_FAILED_VERIFICATION) {
+			curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &v);
+			/* The chain passed (0, or libcurl's 1): the name did not. */
+			if (v <= 1)
+				v = X509_HOSTNAME_MISMATCH;
+		}
 		*detail = (uint16_t)v;
 		return XDPHC_REASON_TLS_ERROR;
 	}
@@ -452,7 +474,7 @@ static uint8_t reply_reason(const struct hc_config *hc, const struct http_ctx *x
 	}
 	if (!codes_has(&hc->success_codes, (unsigned int)code))
 		return XDPHC_REASON_HTTP_STATUS;
-	if (x->want && !x->found)
+	if (x->want && !x->body_match.found)
 		return XDPHC_REASON_MISMATCH;
 	return XDPHC_REASON_OK;
 }

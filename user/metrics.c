@@ -221,6 +221,28 @@ static void render_reloads(FILE *f, const struct metrics_snapshot *s)
 		s->reload_ok_ns / 1e9);
 }
 
+static void render_connchecks(FILE *f, const struct cc_stats *cc)
+{
+	header(f, "xdphc_check_connections_opened_total", "counter",
+	       "Connections opened by HTTP(S) and TCP send/expect checks.");
+	fprintf(f, "xdphc_check_connections_opened_total %llu\n",
+		(unsigned long long)cc->connections);
+	header(f, "xdphc_check_connections_reused_total", "counter",
+	       "HTTP(S) checks sent on a kept-alive connection.");
+	fprintf(f, "xdphc_check_connections_reused_total %llu\n", (unsigned long long)cc->reused);
+	header(f, "xdphc_checks_not_started_total", "counter",
+	       "Connection checks the engine could not start (no descriptor, no memory): "
+	       "not held against the backends.");
+	fprintf(f, "xdphc_checks_not_started_total %llu\n", (unsigned long long)cc->lost);
+	header(f, "xdphc_check_keepalive_backends", "gauge",
+	       "Backends of HTTP(S) pools allowed a kept-alive connection.");
+	fprintf(f, "xdphc_check_keepalive_backends %u\n", cc->keepalive_used);
+	header(f, "xdphc_check_keepalive_limit", "gauge",
+	       "Most backends with a kept-alive connection (from RLIMIT_NOFILE); the rest "
+	       "connect per check.");
+	fprintf(f, "xdphc_check_keepalive_limit %u\n", cc->keepalive_budget);
+}
+
 char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 {
 	char *buf = NULL;
@@ -230,6 +252,7 @@ char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 		return NULL;
 	render_engine(f, s);
 	render_reloads(f, s);
+	render_connchecks(f, &s->cc);
 	render_pools(f, s);
 	render_probes(f, s);
 	render_transitions(f, s);

@@ -8,6 +8,7 @@
 #include <xdphc/abi.h>
 
 #include "names.h"
+#include "conncheck.h"
 #include "state.h"
 
 /*
@@ -40,6 +41,7 @@ struct metrics_snapshot {
 	uint64_t reload_ok_ns;			/* the last good one (the start, at first) */
 	bool reload_ok;				/* whether the last one was applied */
 	struct xdphc_engine_stats stats;
+	struct cc_stats cc;			/* HTTP and TCP send/expect checks */
 	size_t n_pools;				/* pools a reload removed: not in_use */
 	struct xdphc_pool_summary *pools;
 	struct metrics_pool *mp;

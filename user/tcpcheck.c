@@ -105,6 +105,16 @@ static void do_send(struct conncheck *c, uint32_t b, struct cc_check *k)
 	watch(c, r, b, EPOLLIN);
 }
 
+/*
+ * What came so far can still become the expected reply: it is the start
+ * of expect.  A service that answers otherwise (redis' -ERR) and keeps
+ * the connection open is judged at once, not at the deadline.
+ */
+static bool may_match(const struct tcp_run *r, const struct hc_bytes *want)
+{
+	return r->got < want->len && !memcmp(r->buf, want->b, r->got);
+}
+
 static void do_read(struct conncheck *c, uint32_t b, struct cc_check *k)
 {
 	const struct hc_bytes *want = &hc_of(c, b)->expect;
@@ -113,8 +123,12 @@ static void do_read(struct conncheck *c, uint32_t b, struct cc_check *k)
 	for (;;) {
 		ssize_t n = recv(r->fd, r->buf + r->got, sizeof(r->buf) - r->got, 0);
 
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			/* The reply paused: wait only if it may still match. */
+			if (r->got && !may_match(r, want))
+				end(c, k, XDPHC_REASON_MISMATCH);
 			return;
+		}
 		if (n <= 0) {
 			/* Closed or reset: what came (if anything) is the reply. */
 			end(c, k, r->got ? XDPHC_REASON_MISMATCH : XDPHC_REASON_BAD_REPLY);

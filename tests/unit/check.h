@@ -71,6 +71,8 @@ void suite_slots(void);
 void suite_breaker(void);
 void suite_shared(void);
 void suite_codes(void);
+void suite_match(void);
+void suite_conncheck(void);
 void suite_statefile(void);
 void suite_reload_plan(void);
 

@@ -27,6 +27,8 @@ static const struct {
 	{ "breaker", suite_breaker },
 	{ "shared", suite_shared },
 	{ "codes", suite_codes },
+	{ "match", suite_match },
+	{ "conncheck", suite_conncheck },
 	{ "statefile", suite_statefile },
 	{ "reload_plan", suite_reload_plan },
 };

@@ -35,6 +35,9 @@ Modules, one concern each:
     lab      the Lab class, its state file, teardown and cleanup
     cli      the command line (tools/xhclab.py, python3 -m lab)
     engine   the xdphc engine in a lab, and its config writer
+    services private nginx, redis-server and TCP services in the backend ns
+             (tcpserv.py: the small TCP ones)
+    clients  HTTP/1.1, TLS, HTTP/2 and TCP send/expect clients from a ns
 
 Library use (with tools/ on sys.path)::
 

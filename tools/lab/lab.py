@@ -26,6 +26,7 @@ from .netns import netns_exists, netns_list, netns_pids, ns_cmd
 from .nft import NftSets
 from .proc import (LabError, kill_pids, pdeathsig, proc_alive, proc_cmdline, proc_starttime,
                    run)
+from .services import service_process
 
 
 def check_suffix(sfx: str) -> str:
@@ -709,10 +710,11 @@ def teardown_by_name(sfx: str, quiet: bool = False) -> list[str]:
         pids = [(int(v[0]), v[1]) for v in st.get("listeners", {}).values()]
     for ns in (NS_PREFIX_P + sfx, NS_PREFIX_B + sfx):
         if netns_exists(ns):
-            # listeners of this lab that the state file may not know (marker + sfx)
+            # listeners and services (services.py) of this lab that the state
+            # file may not know (marker + sfx)
             for pid in netns_pids(ns):
                 cl = proc_cmdline(int(pid))
-                if LISTENER_MARK in cl and sfx in cl:
+                if (LISTENER_MARK in cl and sfx in cl) or service_process(cl, sfx):
                     pids.append((int(pid), proc_starttime(int(pid))))
     pids = [(p, st) for p, st in dict(pids).items() if proc_alive(p, st)]
     kill_pids(pids)

@@ -48,6 +48,7 @@ LINK_RE = re.compile(r"^xhc([pb])([0-9a-z]{1,11})$")
 STATE_DIR = "/run/xhclab"
 NFT_TABLE = "xhc"                   # "table inet xhc" in the backend ns
 LISTENER_MARK = "xhclab-listener"   # argv marker of listener processes
+SERVICE_MARK = "xhclab-svc"         # services.py: its directory, in its processes' argv
 LISTEN_BACKLOG = 65535
 
 PIN_ROOT = "/sys/fs/bpf"
