@@ -988,17 +988,28 @@ def run_http(args, skip: set, tmp: str) -> dict:
             if row in skip:
                 continue
             idle, idle_rss = idle_engine(lab, tmp, tls), idle_haproxy_rss(lab, tmp, tls)
-            runs = []
+            runs, failed = [], []
             for n in counts(arg):
-                new = not tls or n <= HTTPS_NEW_MAX
                 say(f"{row}: {n:,} nginx backends, HEAD / every {INTERVAL_S:g} s ...")
-                runs.append(run_http_xdphc(lab, ng, n, tls, True, args.http_seconds, tmp, idle))
-                if new:
-                    runs.append(run_http_xdphc(lab, ng, n, tls, False, args.http_seconds, tmp,
-                                               idle))
-                    runs.append(run_http_haproxy(lab, ng, n, tls, args.http_seconds, tmp,
-                                                 idle_rss))
-            out[row] = {"runs": runs, "idle_engine": idle, "idle_haproxy_rss": idle_rss}
+                todo = [("xdphc", True)]
+                if not tls or n <= HTTPS_NEW_MAX:
+                    todo += [("xdphc", False), ("haproxy", False)]
+                for prober, reuse in todo:
+                    # one run that fails (an engine that never settles) is
+                    # reported, and the others still run
+                    try:
+                        if prober == "xdphc":
+                            runs.append(run_http_xdphc(lab, ng, n, tls, reuse, args.http_seconds,
+                                                       tmp, idle))
+                        else:
+                            runs.append(run_http_haproxy(lab, ng, n, tls, args.http_seconds,
+                                                         tmp, idle_rss))
+                    except RuntimeError as e:           # EngineError, haproxy exited
+                        say(f"{row} {prober} {n:,}: failed: {str(e)[:300]}")
+                        failed.append({"prober": prober, "backends": n, "tls": tls,
+                                       "reuse": reuse, "error": str(e)[-2000:]})
+            out[row] = {"runs": runs, "failed": failed, "idle_engine": idle,
+                        "idle_haproxy_rss": idle_rss}
         out["nginx_workers"] = len(ng.pids()) - 1
     return out
 
@@ -1099,6 +1110,9 @@ def http_lines(r: dict) -> list[str]:
             else:
                 line += f"; {one['downs_before']} servers down before the window"
             lines.append(line)
+        for one in r.get(row, {}).get("failed", []):
+            lines.append(f"{http_label(one)} at {one['backends']:,}: FAILED: "
+                         f"{one['error'].strip().splitlines()[0][:200]}")
     return lines
 
 
@@ -1216,7 +1230,7 @@ def main() -> int:
                     help=f"the same for the https row ({HTTPS_COUNTS}); a connection per "
                     f"check only up to {HTTPS_NEW_MAX:,}")
     ap.add_argument("--http-seconds", type=float, default=20,
-                    help="measuring window of each HTTP(S) run (20)")
+                    help="measuring window of each HTTP(S) run (20; the lag needs 10 or more)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     only = set(filter(None, args.only.split(",")))
