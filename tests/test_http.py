@@ -401,6 +401,19 @@ def test_keepalive_up_to_the_descriptor_limit(lab, svc, engine, tmp_path):
     assert 320 <= held <= 360, held
 
 
+def test_metrics_answer_past_1024_descriptors(lab, svc, engine):
+    """1,100 kept-alive backends put the exporter's sockets past
+    FD_SETSIZE: /metrics still answers (it polls, it does not select)."""
+    bs = [b for blk in range(72, 77) for b in addrs(blk, 220, 80)]
+    port = free_port(lab)
+    start(engine, [hpool("wide", bs, interval="1s", timeout="500ms")], settle=20,
+          metrics_listen=f"127.0.0.1:{port}")
+    assert len(svc.connections(80)) >= 1050
+    m = metrics(lab, port)
+    assert m["xdphc_check_keepalive_backends"] == 1100
+    assert m['xdphc_backends{pool="wide",state="up"}'] == 1100
+
+
 def test_connection_reuse_one_connection_per_backend(lab, svc, engine):
     keep = {"http": addrs(60, 3, 80), "https": addrs(61, 3, 443)}
     fresh = {"http": addrs(62, 3, 80), "https": addrs(63, 3, 443)}
