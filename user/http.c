@@ -22,7 +22,12 @@
 #define FD_RESERVE 512
 
 struct http_pool {
-	struct curl_slist *headers;	/* the pool's, Host included */
+	/*
+	 * The pool's headers, Host included: [1] adds Connection: close for a
+	 * connection per check, so that the server closes first and keeps the
+	 * TIME_WAIT, as with HAProxy's checks.
+	 */
+	struct curl_slist *headers[2];
 	struct curl_slist *retired;	/* earlier lists, still maybe in use: freed at the end */
 };
 
@@ -115,31 +120,47 @@ fail:
 	return NULL;
 }
 
+/* A transfer under way may still read an old list: freed at the end. */
+static void retire(struct http_pool *hp, struct curl_slist *l)
+{
+	struct curl_slist *last = l;
+
+	if (!l)
+		return;
+	while (last->next)
+		last = last->next;
+	last->next = hp->retired;
+	hp->retired = l;
+}
+
 int http_pool_setup(struct conncheck *c, uint32_t p)
 {
 	struct cc_pool *cp = &c->pools[p];
-	struct curl_slist *l;
+	const struct hc_config *hc = pool_hc(c, p);
+	struct curl_slist *l, *lc = NULL;
 	bool oom;
 
 	if (!cp->http && !(cp->http = calloc(1, sizeof(*cp->http))))
 		return -1;
-	l = headers_of(pool_hc(c, p), &oom);
-	if (oom)
+	l = headers_of(hc, &oom);
+	if (!oom && hc->http_version != HC_HTTP_2) {
+		for (const struct curl_slist *h = l; h && !oom; h = h->next)
+			oom = !(lc = curl_slist_append(lc, h->data));
+		oom = oom || !(lc = curl_slist_append(lc, "Connection: close"));
+	}
+	if (oom) {
+		curl_slist_free_all(l);
+		curl_slist_free_all(lc);
 		return -1;
+	}
 	if (h2c_reuse_broken(pool_hc(c, p)) && pool_hc(c, p)->reuse_connection)
 		log_warn("pool %s: HTTP/2 with prior knowledge: libcurl %s cannot reuse such "
 			 "connections (curl issue 10634, fixed in 8.0): a connection per check",
 			 c->cfg->pools[p].name, curl_version_info(CURLVERSION_NOW)->version);
-	if (cp->http->headers) {
-		/* A transfer under way may still read the old list. */
-		struct curl_slist *last = cp->http->headers;
-
-		while (last->next)
-			last = last->next;
-		last->next = cp->http->retired;
-		cp->http->retired = cp->http->headers;
-	}
-	cp->http->headers = l;
+	retire(cp->http, cp->http->headers[0]);
+	retire(cp->http, cp->http->headers[1]);
+	cp->http->headers[0] = l;
+	cp->http->headers[1] = lc;	/* NULL with HTTP/2: no Connection header there */
 	return 0;
 }
 
@@ -147,7 +168,8 @@ void http_pool_free(struct http_pool *hp)
 {
 	if (!hp)
 		return;
-	curl_slist_free_all(hp->headers);
+	curl_slist_free_all(hp->headers[0]);
+	curl_slist_free_all(hp->headers[1]);
 	curl_slist_free_all(hp->retired);
 	free(hp);
 }
@@ -217,6 +239,18 @@ static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 	return buf;
 }
 
+static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
+{
+	return x->keepalive && hc->reuse_connection && !h2c_reuse_broken(hc);
+}
+
+/* The pool's headers for this backend: with Connection: close unless it keeps one. */
+static struct curl_slist *headers_for(const struct http_pool *hp, const struct hc_config *hc,
+				      const struct http_ctx *x)
+{
+	return !reuses(hc, x) && hp->headers[1] ? hp->headers[1] : hp->headers[0];
+}
+
 /*
  * The URL names the sni host, for SNI: without host, Host must still be
  * the backend's address (host's default), so this backend gets a header
@@ -238,7 +272,7 @@ static int set_host_header(struct http_ctx *x, CURL *e, const struct hc_config *
 		snprintf(line, sizeof(line), "Host: %s:%u", addr, port);
 	if (!(x->headers = curl_slist_append(NULL, line)))
 		return -1;
-	for (const struct curl_slist *l = hp->headers; l; l = l->next)
+	for (const struct curl_slist *l = headers_for(hp, hc, x); l; l = l->next)
 		if (!curl_slist_append(x->headers, l->data))
 			return -1;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
@@ -273,10 +307,6 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc,
 	return curl_easy_setopt(e, CURLOPT_CURLU, x->url) == CURLE_OK ? 0 : -1;
 }
 
-static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
-{
-	return x->keepalive && hc->reuse_connection && !h2c_reuse_broken(hc);
-}
 
 /* How long a transfer may run: until the soonest next check of its backend. */
 static long late_ms(const struct hc_config *hc)
@@ -301,7 +331,7 @@ static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	else
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->pools[x->p].http->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_for(c->pools[x->p].http, hc, x));
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version_of(hc));
 	/*
 	 * The check's deadline is the scheduler's; a reply later than that
