@@ -301,6 +301,33 @@ def test_timeout_covers_connect_tls_and_reply(lab, svc, engine):
         assert log and all(e["status"] == 200 for e in log), (name, log)
 
 
+def test_a_late_reply_keeps_the_connection(lab, svc, engine):
+    """A reply after the check's timeout but before the next check: the
+    check is a timeout, and the kept-alive connection stays (no new
+    connection, no TLS handshake, for a backend slow for a moment)."""
+    svc.stop("tcp")
+    svc.slow_s = 0.35                       # /slow answers after 350 ms
+    svc.start("tcp")
+    b = [f"{Lab.addr(41, 1)}:80", f"{Lab.addr(41, 2)}:443"]
+    port = free_port(lab)
+    mark = svc.access_mark()
+    start(engine, [hpool("late", b[:1], path="/slow", interval="700ms", timeout="150ms"),
+                   hpool("late-tls", b[1:], "https", path="/slow", interval="700ms",
+                         timeout="150ms")], metrics_listen=f"127.0.0.1:{port}")
+    expect_states(engine, {x: ("down", "timeout") for x in b})
+    m0 = metrics(lab, port)
+    time.sleep(2.5)
+    m1 = metrics(lab, port)
+    late = m1["xdphc_check_late_replies_total"] - m0["xdphc_check_late_replies_total"]
+    opened = m1["xdphc_check_connections_opened_total"] - \
+        m0["xdphc_check_connections_opened_total"]
+    assert late >= 4 and opened == 0, (late, opened)
+    for x in b:
+        log = svc.access_log(mark, addr=host(x))
+        assert len(log) >= 4 and {e["status"] for e in log} == {200}, (x, log)
+        assert len({e["conn"] for e in log}) == 1, (x, log)
+
+
 # ---- HTTP/2 --------------------------------------------------------------------------
 
 def test_http2_over_tls_and_prior_knowledge(lab, svc, engine):
@@ -372,6 +399,19 @@ def test_keepalive_up_to_the_descriptor_limit(lab, svc, engine, tmp_path):
     assert 100 <= opened <= 400, opened
     held = len(svc.connections(80))
     assert 320 <= held <= 360, held
+
+
+def test_metrics_answer_past_1024_descriptors(lab, svc, engine):
+    """1,100 kept-alive backends put the exporter's sockets past
+    FD_SETSIZE: /metrics still answers (it polls, it does not select)."""
+    bs = [b for blk in range(72, 77) for b in addrs(blk, 220, 80)]
+    port = free_port(lab)
+    start(engine, [hpool("wide", bs, interval="1s", timeout="500ms")], settle=20,
+          metrics_listen=f"127.0.0.1:{port}")
+    assert len(svc.connections(80)) >= 1050
+    m = metrics(lab, port)
+    assert m["xdphc_check_keepalive_backends"] == 1100
+    assert m['xdphc_backends{pool="wide",state="up"}'] == 1100
 
 
 def test_connection_reuse_one_connection_per_backend(lab, svc, engine):

@@ -57,6 +57,7 @@ struct cc_stats {
 	uint64_t started, done, lost;
 	uint64_t connections;		/* connections curl or we opened */
 	uint64_t reused;		/* HTTP checks on a kept-alive connection */
+	uint64_t late;			/* replies after their check's deadline (connection kept) */
 	uint32_t keepalive_budget;	/* backends allowed a kept-alive connection */
 	uint32_t keepalive_used;	/* backends that have one (or will) */
 	uint32_t fd_limit;		/* RLIMIT_NOFILE after raising it */

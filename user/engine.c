@@ -335,11 +335,13 @@ static void log_progress(struct engine *e, uint64_t now)
 
 	if (e->last_progress_ns && secs > 0)
 		log_info("probes %.0f/s in %.0f runs/s (batch %u, budget %u a tick); device "
-			 "drops %lu, resent %lu, lost %lu; behind schedule %lu (max %lu)",
+			 "drops %lu, resent %lu, lost %lu (%lu in engine stalls); behind schedule "
+			 "%lu (max %lu)",
 			 (double)(ss->probes_queued - e->last_probes) / secs,
 			 (double)(ss->runs - e->last_runs) / secs, e->sched.batch,
 			 e->sched.budget, (unsigned long)ss->tx_dropped,
 			 (unsigned long)ss->resent, (unsigned long)ss->lost,
+			 (unsigned long)ss->stalled,
 			 (unsigned long)ss->behind, (unsigned long)ss->behind_max);
 	e->last_progress_ns = now;
 	e->last_probes = ss->probes_queued;

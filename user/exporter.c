@@ -65,7 +65,12 @@ int exporter_start(struct exporter *x, const struct xdphc_backend_key *addr, siz
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = addr->port };
 	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = addr->port };
 	const struct sockaddr *sa = (const struct sockaddr *)&s4;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	/*
+	 * poll(), not select(): with a kept-alive connection per HTTP backend
+	 * the listening socket's descriptor is past FD_SETSIZE, and select()
+	 * would reset every scrape.
+	 */
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD;
 
 	memset(x, 0, sizeof(*x));
 	pthread_mutex_init(&x->lock, NULL);

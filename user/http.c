@@ -22,7 +22,12 @@
 #define FD_RESERVE 512
 
 struct http_pool {
-	struct curl_slist *headers;	/* the pool's, Host included */
+	/*
+	 * The pool's headers, Host included: [1] adds Connection: close for a
+	 * connection per check, so that the server closes first and keeps the
+	 * TIME_WAIT, as with HAProxy's checks.
+	 */
+	struct curl_slist *headers[2];
 	struct curl_slist *retired;	/* earlier lists, still maybe in use: freed at the end */
 };
 
@@ -34,6 +39,8 @@ struct http_ctx {
 	__be32 addr[4];
 	__be16 port;
 	bool keepalive;			/* counted in keepalive_used */
+	bool running;			/* in its multi handle */
+	bool late;			/* its check timed out; the reply may still come */
 	bool want;			/* expect_body is set */
 	uint32_t body;
 	struct curl_slist *connect_to;	/* this backend's, with a host name */
@@ -113,31 +120,47 @@ fail:
 	return NULL;
 }
 
+/* A transfer under way may still read an old list: freed at the end. */
+static void retire(struct http_pool *hp, struct curl_slist *l)
+{
+	struct curl_slist *last = l;
+
+	if (!l)
+		return;
+	while (last->next)
+		last = last->next;
+	last->next = hp->retired;
+	hp->retired = l;
+}
+
 int http_pool_setup(struct conncheck *c, uint32_t p)
 {
 	struct cc_pool *cp = &c->pools[p];
-	struct curl_slist *l;
+	const struct hc_config *hc = pool_hc(c, p);
+	struct curl_slist *l, *lc = NULL;
 	bool oom;
 
 	if (!cp->http && !(cp->http = calloc(1, sizeof(*cp->http))))
 		return -1;
-	l = headers_of(pool_hc(c, p), &oom);
-	if (oom)
+	l = headers_of(hc, &oom);
+	if (!oom && hc->http_version != HC_HTTP_2) {
+		for (const struct curl_slist *h = l; h && !oom; h = h->next)
+			oom = !(lc = curl_slist_append(lc, h->data));
+		oom = oom || !(lc = curl_slist_append(lc, "Connection: close"));
+	}
+	if (oom) {
+		curl_slist_free_all(l);
+		curl_slist_free_all(lc);
 		return -1;
+	}
 	if (h2c_reuse_broken(pool_hc(c, p)) && pool_hc(c, p)->reuse_connection)
 		log_warn("pool %s: HTTP/2 with prior knowledge: libcurl %s cannot reuse such "
 			 "connections (curl issue 10634, fixed in 8.0): a connection per check",
 			 c->cfg->pools[p].name, curl_version_info(CURLVERSION_NOW)->version);
-	if (cp->http->headers) {
-		/* A transfer under way may still read the old list. */
-		struct curl_slist *last = cp->http->headers;
-
-		while (last->next)
-			last = last->next;
-		last->next = cp->http->retired;
-		cp->http->retired = cp->http->headers;
-	}
-	cp->http->headers = l;
+	retire(cp->http, cp->http->headers[0]);
+	retire(cp->http, cp->http->headers[1]);
+	cp->http->headers[0] = l;
+	cp->http->headers[1] = lc;	/* NULL with HTTP/2: no Connection header there */
 	return 0;
 }
 
@@ -145,7 +168,8 @@ void http_pool_free(struct http_pool *hp)
 {
 	if (!hp)
 		return;
-	curl_slist_free_all(hp->headers);
+	curl_slist_free_all(hp->headers[0]);
+	curl_slist_free_all(hp->headers[1]);
 	curl_slist_free_all(hp->retired);
 	free(hp);
 }
@@ -215,6 +239,18 @@ static const char *tls_name(const struct hc_config *hc, char *buf, size_t len)
 	return buf;
 }
 
+static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
+{
+	return x->keepalive && hc->reuse_connection && !h2c_reuse_broken(hc);
+}
+
+/* The pool's headers for this backend: with Connection: close unless it keeps one. */
+static struct curl_slist *headers_for(const struct http_pool *hp, const struct hc_config *hc,
+				      const struct http_ctx *x)
+{
+	return !reuses(hc, x) && hp->headers[1] ? hp->headers[1] : hp->headers[0];
+}
+
 /*
  * The URL names the sni host, for SNI: without host, Host must still be
  * the backend's address (host's default), so this backend gets a header
@@ -236,7 +272,7 @@ static int set_host_header(struct http_ctx *x, CURL *e, const struct hc_config *
 		snprintf(line, sizeof(line), "Host: %s:%u", addr, port);
 	if (!(x->headers = curl_slist_append(NULL, line)))
 		return -1;
-	for (const struct curl_slist *l = hp->headers; l; l = l->next)
+	for (const struct curl_slist *l = headers_for(hp, hc, x); l; l = l->next)
 		if (!curl_slist_append(x->headers, l->data))
 			return -1;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
@@ -271,9 +307,17 @@ static int set_target(struct http_ctx *x, CURL *e, const struct hc_config *hc,
 	return curl_easy_setopt(e, CURLOPT_CURLU, x->url) == CURLE_OK ? 0 : -1;
 }
 
-static bool reuses(const struct hc_config *hc, const struct http_ctx *x)
+
+/* How long a transfer may run: until the soonest next check of its backend. */
+static long late_ms(const struct hc_config *hc)
 {
-	return x->keepalive && hc->reuse_connection && !h2c_reuse_broken(hc);
+	uint32_t ms = hc->interval_ms;
+
+	if (hc->unhealthy_interval_ms && hc->unhealthy_interval_ms < ms)
+		ms = hc->unhealthy_interval_ms;
+	if (hc->transition_interval_ms && hc->transition_interval_ms < ms)
+		ms = hc->transition_interval_ms;
+	return (long)(ms > hc->timeout_ms ? ms : hc->timeout_ms);
 }
 
 /* Everything the pool's config says, set again after a reload. */
@@ -287,10 +331,15 @@ static int set_request(struct conncheck *c, struct http_ctx *x, CURL *e)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	else
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->pools[x->p].http->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_for(c->pools[x->p].http, hc, x));
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version_of(hc));
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)hc->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)hc->timeout_ms);
+	/*
+	 * The check's deadline is the scheduler's; a reply later than that
+	 * may still come, until the next check (late_ms), and keep the
+	 * connection (see http_cancel()).
+	 */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, late_ms(hc));
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, late_ms(hc));
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
 	curl_easy_setopt(e, CURLOPT_CAINFO, hc->ca_file[0] ? hc->ca_file : NULL);
@@ -341,6 +390,20 @@ static CURL *handle_new(struct conncheck *c, uint32_t p, uint32_t b)
 	return e;
 }
 
+/* Out of its multi handle: done, or stopped (which closes its connection). */
+static void stop_transfer(struct conncheck *c, struct http_ctx *x, CURL *e)
+{
+	long conns = 0;
+
+	if (!x->running)
+		return;
+	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
+	c->st.connections += (uint64_t)conns;
+	hm_remove(c->http, x->b, e);
+	x->running = false;
+	x->late = false;
+}
+
 static struct http_ctx *ctx_of(CURL *e)
 {
 	struct http_ctx *x = NULL;
@@ -361,6 +424,9 @@ void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 	}
 	x = ctx_of(e);
 	x->p = p;
+	/* The last check's late reply did not come in time: its connection goes. */
+	if (x->running)
+		stop_transfer(c, x, e);
 	if (x->epoch != c->epoch && set_request(c, x, e))
 		goto fail;
 	if (x->family != s->family || memcmp(x->addr, s->addr, sizeof(x->addr)) ||
@@ -373,21 +439,36 @@ void http_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 	}
 	match_init(&x->body_match, pool_hc(c, p)->expect_body, strlen(pool_hc(c, p)->expect_body));
 	x->body = 0;
-	if (!hm_add(c->http, b, e))
+	if (!hm_add(c->http, b, e)) {
+		x->running = true;
 		return;
+	}
 fail:
 	x->family = 0;
 	conncheck_lost(c, k, "libcurl request", ENOMEM);
 }
 
+/*
+ * A check past its deadline is a timeout, but its transfer goes on: on a
+ * kept-alive connection, aborting would close it, and a backend slow for a
+ * moment (or an engine late for a moment) would pay a new connection, and
+ * TLS handshake, at its next check, when it can least afford it.  The
+ * late reply keeps the connection; if none comes before the next check,
+ * that check closes it.
+ */
 bool http_cancel(struct conncheck *c, struct cc_check *k)
 {
+	struct http_ctx *x;
 	curl_off_t t = 0;
 
 	if (!k->h)
 		return false;
+	x = ctx_of(k->h);
 	curl_easy_getinfo(k->h, CURLINFO_CONNECT_TIME_T, &t);
-	hm_remove(c->http, ctx_of(k->h)->b, k->h);
+	if (x->running && reuses(pool_hc(c, x->p), x))
+		x->late = true;
+	else
+		stop_transfer(c, x, k->h);
 	return t > 0;
 }
 
@@ -398,7 +479,7 @@ void http_forget(struct conncheck *c, struct cc_check *k)
 	if (!k->h)
 		return;
 	x = ctx_of(k->h);
-	hm_remove(c->http, x->b, k->h);
+	stop_transfer(c, x, k->h);
 	curl_easy_cleanup(k->h);
 	k->h = NULL;
 	if (x->keepalive)
@@ -490,12 +571,17 @@ static void finish(void *ctx, CURL *e, CURLcode r)
 	uint8_t reason;
 	bool ff = false;
 
+	if (x->late) {
+		/* Its check timed out already: only the connection is kept. */
+		c->st.late++;
+		stop_transfer(c, x, e);
+		return;
+	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
 	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn_t);
 	k->reached = conn_t > 0;
-	c->st.connections += (uint64_t)conns;
 	if (!conns && code)
 		c->st.reused++;
 	if ((r == CURLE_OK || (r == CURLE_WRITE_ERROR && x->body > BODY_MAX)) && code) {
@@ -507,7 +593,7 @@ static void finish(void *ctx, CURL *e, CURLcode r)
 			log_debug("HTTP check of id %u: %s (%s)", x->b, curl_easy_strerror(r),
 				  reason_name(reason));
 	}
-	hm_remove(c->http, x->b, e);
+	stop_transfer(c, x, e);
 	k->rtt_us = total > 0 ? (uint32_t)total : 0;
 	k->fail_fast = ff;
 	conncheck_done(c, k, reason, detail);

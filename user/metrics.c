@@ -230,6 +230,9 @@ static void render_connchecks(FILE *f, const struct cc_stats *cc)
 	header(f, "xdphc_check_connections_reused_total", "counter",
 	       "HTTP(S) checks sent on a kept-alive connection.");
 	fprintf(f, "xdphc_check_connections_reused_total %llu\n", (unsigned long long)cc->reused);
+	header(f, "xdphc_check_late_replies_total", "counter",
+	       "HTTP(S) replies after their check timed out: the kept-alive connection stays.");
+	fprintf(f, "xdphc_check_late_replies_total %llu\n", (unsigned long long)cc->late);
 	header(f, "xdphc_checks_not_started_total", "counter",
 	       "Connection checks the engine could not start (no descriptor, no memory): "
 	       "not held against the backends.");

@@ -36,7 +36,8 @@
 #define BUDGET_FLOOR 1024		/* budget_max is never below this */
 #define BUDGET_HEADROOM 2		/* budget_max over a tick's demand */
 #define PACE_CUT_NS (10 * NS_PER_MS)	/* one cut per burst of drops */
-#define STALL_CATCHUP 8			/* a late tick may send up to 8 ticks' budget */
+#define STALL_CATCHUP 8
+#define STALL_NS (50 * NS_PER_MS)	/* a tick this late is a stall of the engine */			/* a late tick may send up to 8 ticks' budget */
 #define BATCH_MIN 1
 #define BATCH_MAX 64
 #define BATCH_START 16
@@ -498,6 +499,22 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 	}
 }
 
+/*
+ * A connection check lives in the engine: its connect, request and reply
+ * each wait for a tick.  When a quarter of its time went by in a stall of
+ * the engine (a tick STALL_NS late or more: a burst of handshakes, a
+ * starved CPU), a timeout is the engine's, not the backend's.
+ */
+static bool stalled(const struct scheduler *s, const struct sched_pool *sp, uint32_t b)
+{
+	uint64_t end = s->epoch + (uint64_t)s->deadline[b] * NS_PER_MS;
+	uint64_t start = end - sp->timeout_ns, from, to;
+
+	from = start > s->stall_from ? start : s->stall_from;
+	to = end < s->stall_to ? end : s->stall_to;
+	return to > from && (to - from) * 4 >= sp->timeout_ns;
+}
+
 /* A connection check ends on its own, or at its deadline as a timeout. */
 static enum verdict classify_conn(struct scheduler *s, struct sched_pool *sp, uint32_t b,
 				  uint64_t now, struct probe_outcome *o)
@@ -510,6 +527,10 @@ static enum verdict classify_conn(struct scheduler *s, struct sched_pool *sp, ui
 	if (!deadline_passed(s, b, now))
 		return V_PENDING;
 	reached = conncheck_cancel(s->cc, p, b);
+	if (stalled(s, sp, b)) {
+		s->st.stalled++;
+		return V_SKIP;
+	}
 	fill(o, false, XDPHC_REASON_TIMEOUT);
 	o->reached = reached;
 	s->st.timeouts++;
@@ -884,6 +905,10 @@ static unsigned int tick_budget(struct scheduler *s, uint64_t now)
 	uint64_t dt = s->last_tick ? now - s->last_tick : s->tick_ns;
 	uint64_t b = (uint64_t)s->budget * dt / s->tick_ns;
 
+	if (dt > s->tick_ns + STALL_NS) {
+		s->stall_from = s->last_tick;
+		s->stall_to = now;
+	}
 	s->last_tick = now;
 	if (b < s->budget)
 		b = s->budget;

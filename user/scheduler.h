@@ -96,6 +96,7 @@ struct sched_stats {
 	uint64_t resent;		/* SYNs sent again after such drops */
 	uint64_t retransmitted;		/* SYNs sent again to unanswered probes (retransmits) */
 	uint64_t lost;			/* probes never known sent: not held against backends */
+	uint64_t stalled;		/* connection checks timed out in an engine stall (lost too) */
 	uint64_t behind;		/* probes due but not sent, at the last tick */
 	uint64_t behind_max;
 };
@@ -170,6 +171,8 @@ struct scheduler {
 	unsigned int budget;		/* most SYNs (probes, retransmits) in a nominal tick */
 	unsigned int budget_max;	/* at least twice a tick's demand */
 	uint64_t last_tick;
+	/* The last stall: a tick this late (monotonic ns), for connection checks. */
+	uint64_t stall_from, stall_to;
 	unsigned int batch;		/* frames per flush to the device */
 	unsigned int clean;		/* flushes without drops since the last drop */
 	uint64_t last_cut;		/* when drops last halved batch and budget */

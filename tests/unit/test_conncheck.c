@@ -14,6 +14,7 @@
 #include "check.h"
 #include "clock.h"
 #include "conncheck.h"
+#include "scheduler.h"
 
 enum srv_mode { SRV_PONG, SRV_ERR, SRV_ERR_OPEN, SRV_CLOSE, SRV_SILENT, SRV_LATE_PONG };
 
@@ -31,7 +32,7 @@ static void serve_one(int c, enum srv_mode mode)
 	if (mode == SRV_CLOSE)
 		return;
 	if (mode == SRV_SILENT) {
-		usleep(300 * 1000);
+		usleep(700 * 1000);	/* past every deadline here */
 		return;
 	}
 	if (read(c, buf, sizeof(buf)) <= 0)
@@ -217,6 +218,57 @@ static void send_only(void)
 	server_stop(&s);
 }
 
+static void count(void *ctx, uint32_t b, const struct probe_outcome *o)
+{
+	(void)b;
+	(void)o;
+	(*(unsigned int *)ctx)++;
+}
+
+/*
+ * The scheduler over a send/expect pool whose backend never answers: tick
+ * by tick its check is a timeout; when the engine stalls through most of
+ * the check (no tick for longer than the timeout), it is lost, not held
+ * against the backend.
+ */
+static void stall_is_not_a_timeout(bool stall)
+{
+	struct sender tx = { .batch_fd = -1 };
+	struct scheduler sc;
+	struct server s;
+	struct rig r;
+	unsigned int outcomes = 0;
+	uint64_t t0 = mono_ns(), now = t0;
+
+	setup(&s, &r, SRV_SILENT, "PING\r\n", "+PONG", 0);
+	r.pool.n_backends = 1;
+	r.pool.hc.interval_ms = r.pool.hc.unhealthy_interval_ms = 2000;
+	r.pool.hc.transition_interval_ms = 2000;
+	tx.txq = calloc(1, sizeof(*tx.txq));
+	CHECK(tx.txq && !sched_init(&sc, &r.cfg, &r.slots, &tx, now, count, &outcomes));
+	sched_set_conncheck(&sc, &r.cc);
+	while (!sc.pools[0].probes && now - t0 < 3000000000ULL) {
+		sched_tick(&sc, now = mono_ns());
+		conncheck_wait(&r.cc, mono_ns() + 1000000ULL);
+	}
+	CHECK_UINT(sc.pools[0].probes, 1);
+	if (stall)
+		conncheck_wait(&r.cc, mono_ns() + 300000000ULL);	/* 300 ms, no tick */
+	for (t0 = mono_ns(); !outcomes && !sc.st.lost && mono_ns() - t0 < 500000000ULL;) {
+		sched_tick(&sc, mono_ns());
+		conncheck_wait(&r.cc, mono_ns() + 1000000ULL);
+	}
+	check_context("stall %d", stall);
+	CHECK_UINT(outcomes, !stall);
+	CHECK_UINT(sc.st.stalled, stall);
+	CHECK_UINT(sc.st.lost, stall);
+	check_context("%s", "");
+	sched_free(&sc);
+	free(tx.txq);
+	conncheck_free(&r.cc);
+	server_stop(&s);
+}
+
 void suite_conncheck(void)
 {
 	outcome_of(SRV_PONG, XDPHC_REASON_OK);
@@ -227,4 +279,6 @@ void suite_conncheck(void)
 	refused();
 	silent_until_cancelled();
 	send_only();
+	stall_is_not_a_timeout(false);
+	stall_is_not_a_timeout(true);
 }
