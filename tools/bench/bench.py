@@ -750,7 +750,7 @@ HTTPS_COUNTS = "300,2000"
 # A TLS handshake here costs nginx about 0.5 ms of CPU and the client more
 # (OpenSSL 3.0): connection-per-check HTTPS runs only at counts up to this.
 HTTPS_NEW_MAX = 1_000
-HTTP_SETTLE_S = 120                # until no backend is unknown
+HTTP_SETTLE_S = 60                 # until no backend is unknown (30 s at most seen)
 HTTP_METRICS = "127.0.0.1:19469"   # the engine's /metrics, in the prober namespace
 HAPROXY_WARMUP_S = 8               # parse, then every server checked at least once
 LAG_TARGET_MS = 50
