@@ -271,7 +271,8 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->next = calloc(total ? total : 1, sizeof(*s->next));
 	s->pace = calloc(total / 32 + 1, sizeof(*s->pace));
 	s->owed = calloc(total / 64 + 1, sizeof(*s->owed));
-	if (!s->pools || !s->deadline || !s->next || !s->pace || !s->owed)
+	s->excused = calloc(total / 64 + 1, sizeof(*s->excused));
+	if (!s->pools || !s->deadline || !s->next || !s->pace || !s->owed || !s->excused)
 		return -1;
 	s->n_pools = cfg->n_pools;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -503,7 +504,9 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
  * A connection check lives in the engine: its connect, request and reply
  * each wait for a tick.  When a quarter of its time went by in a stall of
  * the engine (a tick STALL_NS late or more: a burst of handshakes, a
- * starved CPU), a timeout is the engine's, not the backend's.
+ * starved CPU), a timeout is the engine's, not the backend's.  Once in a
+ * row only: an engine that stalls all the time must still decide (a
+ * backend's timeouts then count every other check).
  */
 static bool stalled(const struct scheduler *s, const struct sched_pool *sp, uint32_t b)
 {
@@ -520,17 +523,22 @@ static enum verdict classify_conn(struct scheduler *s, struct sched_pool *sp, ui
 				  uint64_t now, struct probe_outcome *o)
 {
 	uint32_t p = (uint32_t)(sp - s->pools);
+	uint64_t bit = 1ULL << (b % 64);
 	bool lost, reached;
 
-	if (conncheck_result(s->cc, p, b, o, &lost))
+	if (conncheck_result(s->cc, p, b, o, &lost)) {
+		s->excused[b / 64] &= ~bit;
 		return lost ? V_SKIP : V_FINAL;
+	}
 	if (!deadline_passed(s, b, now))
 		return V_PENDING;
 	reached = conncheck_cancel(s->cc, p, b);
-	if (stalled(s, sp, b)) {
+	if (stalled(s, sp, b) && !(s->excused[b / 64] & bit)) {
+		s->excused[b / 64] |= bit;
 		s->st.stalled++;
 		return V_SKIP;
 	}
+	s->excused[b / 64] &= ~bit;
 	fill(o, false, XDPHC_REASON_TIMEOUT);
 	o->reached = reached;
 	s->st.timeouts++;
@@ -1011,6 +1019,7 @@ void sched_free(struct scheduler *s)
 	free(s->next);
 	free(s->pace);
 	free(s->owed);
+	free(s->excused);
 	free(s->retry.e);
 	free(s->resend.e);
 	neigh_close(s->nl_fd);

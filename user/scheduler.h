@@ -163,6 +163,7 @@ struct scheduler {
 	uint32_t *next;			/* per backend: its successor in its queue */
 	uint64_t *pace;			/* 2 bits a backend: the enum sched_pace reported */
 	uint64_t *owed;			/* 1 bit a backend: its cadence slot found it busy */
+	uint64_t *excused;		/* 1 bit a backend: its last check was lost in a stall */
 	uint64_t epoch;			/* monotonic ns when the scheduler started */
 	struct sched_list retry;	/* probes the programs could not send yet */
 	struct sched_list resend;	/* probes whose SYN the device may have dropped */

@@ -225,43 +225,45 @@ static void count(void *ctx, uint32_t b, const struct probe_outcome *o)
 	(*(unsigned int *)ctx)++;
 }
 
+/* Tick and wait a millisecond at a time until cond or max_ms pass. */
+#define TICK_UNTIL(sc, r, cond, max_ms)                                                  \
+	for (uint64_t t0_ = mono_ns(); !(cond) && mono_ns() - t0_ < (max_ms) * 1000000ULL;) { \
+		sched_tick(sc, mono_ns());                                               \
+		conncheck_wait(&(r)->cc, mono_ns() + 1000000ULL);                        \
+	}
+
 /*
  * The scheduler over a send/expect pool whose backend never answers: tick
- * by tick its check is a timeout; when the engine stalls through most of
- * the check (no tick for longer than the timeout), it is lost, not held
- * against the backend.
+ * by tick each check is a timeout.  A check the engine stalled through
+ * (no tick for longer than its timeout) is lost, not held against the
+ * backend, but only once in a row: the next stalled one is a timeout.
  */
-static void stall_is_not_a_timeout(bool stall)
+static void stalls(unsigned int n)
 {
 	struct sender tx = { .batch_fd = -1 };
 	struct scheduler sc;
 	struct server s;
 	struct rig r;
 	unsigned int outcomes = 0;
-	uint64_t t0 = mono_ns(), now = t0;
 
 	setup(&s, &r, SRV_SILENT, "PING\r\n", "+PONG", 0);
 	r.pool.n_backends = 1;
-	r.pool.hc.interval_ms = r.pool.hc.unhealthy_interval_ms = 2000;
-	r.pool.hc.transition_interval_ms = 2000;
+	r.pool.hc.interval_ms = r.pool.hc.unhealthy_interval_ms = 400;
+	r.pool.hc.transition_interval_ms = 400;
 	tx.txq = calloc(1, sizeof(*tx.txq));
-	CHECK(tx.txq && !sched_init(&sc, &r.cfg, &r.slots, &tx, now, count, &outcomes));
+	CHECK(tx.txq && !sched_init(&sc, &r.cfg, &r.slots, &tx, mono_ns(), count, &outcomes));
 	sched_set_conncheck(&sc, &r.cc);
-	while (!sc.pools[0].probes && now - t0 < 3000000000ULL) {
-		sched_tick(&sc, now = mono_ns());
-		conncheck_wait(&r.cc, mono_ns() + 1000000ULL);
+	check_context("%u stalls", n);
+	for (unsigned int i = 1; i <= (n ? n : 1); i++) {
+		TICK_UNTIL(&sc, &r, sc.pools[0].probes == i, 1000);
+		CHECK_UINT(sc.pools[0].probes, i);
+		if (n)
+			conncheck_wait(&r.cc, mono_ns() + 300000000ULL);	/* 300 ms, no tick */
+		TICK_UNTIL(&sc, &r, outcomes + sc.st.lost == i, 500);
 	}
-	CHECK_UINT(sc.pools[0].probes, 1);
-	if (stall)
-		conncheck_wait(&r.cc, mono_ns() + 300000000ULL);	/* 300 ms, no tick */
-	for (t0 = mono_ns(); !outcomes && !sc.st.lost && mono_ns() - t0 < 500000000ULL;) {
-		sched_tick(&sc, mono_ns());
-		conncheck_wait(&r.cc, mono_ns() + 1000000ULL);
-	}
-	check_context("stall %d", stall);
-	CHECK_UINT(outcomes, !stall);
-	CHECK_UINT(sc.st.stalled, stall);
-	CHECK_UINT(sc.st.lost, stall);
+	/* Stalled once: lost; twice in a row: lost, then a timeout. */
+	CHECK_UINT(sc.st.stalled, n ? 1 : 0);
+	CHECK_UINT(outcomes, n == 1 ? 0 : 1);
 	check_context("%s", "");
 	sched_free(&sc);
 	free(tx.txq);
@@ -279,6 +281,7 @@ void suite_conncheck(void)
 	refused();
 	silent_until_cancelled();
 	send_only();
-	stall_is_not_a_timeout(false);
-	stall_is_not_a_timeout(true);
+	stalls(0);
+	stalls(1);
+	stalls(2);
 }
