@@ -37,7 +37,9 @@
 #define BUDGET_HEADROOM 2		/* budget_max over a tick's demand */
 #define PACE_CUT_NS (10 * NS_PER_MS)	/* one cut per burst of drops */
 #define STALL_CATCHUP 8
-#define STALL_NS (50 * NS_PER_MS)	/* a tick this late is a stall of the engine */			/* a late tick may send up to 8 ticks' budget */
+#define STALL_NS (50 * NS_PER_MS)	/* a tick this late is a stall of the engine */
+#define CONN_LATE_TICKS 4		/* a tick this many ticks apart halves conn_cap */
+#define CONN_CAP_MIN 2			/* a late tick may send up to 8 ticks' budget */
 #define BATCH_MIN 1
 #define BATCH_MAX 64
 #define BATCH_START 16
@@ -971,10 +973,50 @@ static void roll_second(struct scheduler *s, uint64_t now)
 	im->lost[im->cur] = 0;
 }
 
+/*
+ * Connection checks cost the engine itself (a connect, a handshake, curl's
+ * work), and past what its core can do it would stall and time checks out
+ * rather than fall behind.  So their starts a tick are capped, the cap
+ * halved whenever a tick comes late and grown back while ticks are on
+ * time: overloaded, the engine stretches its schedule, as HAProxy does.
+ */
+static void conn_pace(struct scheduler *s, uint64_t now)
+{
+	uint64_t dt = s->last_tick ? now - s->last_tick : s->tick_ns;
+
+	if (!s->conn_cap)
+		s->conn_cap = s->budget_max;
+	if (dt > s->tick_ns * CONN_LATE_TICKS)
+		s->conn_cap = s->conn_cap / 2 > CONN_CAP_MIN ? s->conn_cap / 2 : CONN_CAP_MIN;
+	else if (s->conn_cap < s->budget_max)
+		s->conn_cap += s->conn_cap / 16 + 1;
+}
+
+/*
+ * Pool sp's due probes from the tick's budget, a connection pool's also
+ * within conn_left; pace < 0: its cadence, else that pace's wait queue.
+ */
+static void issue_capped(struct scheduler *s, struct sched_pool *sp, int pace, uint64_t now,
+			 unsigned int *budget, unsigned int *conn_left)
+{
+	unsigned int b = sp->conn && *conn_left < *budget ? *conn_left : *budget, was = b;
+
+	if (pace < 0)
+		issue_pool(s, sp, now, &b);
+	else
+		issue_waiting(s, sp, (enum sched_pace)pace, now, &b);
+	*budget -= was - b;
+	if (sp->conn)
+		*conn_left -= was - b;
+}
+
 void sched_tick(struct scheduler *s, uint64_t now)
 {
-	unsigned int budget = tick_budget(s, now);
+	unsigned int budget, conn_left;
 
+	conn_pace(s, now);
+	budget = tick_budget(s, now);
+	conn_left = s->conn_cap;
 	s->behind_now = 0;
 	roll_second(s, now);
 	for (size_t i = 0; i < s->n_pools; i++)
@@ -986,9 +1028,9 @@ void sched_tick(struct scheduler *s, uint64_t now)
 		retransmit_pool(s, &s->pools[i], now, &budget);
 	for (size_t i = 0; i < s->n_pools; i++)
 		for (int p = 0; p < SCHED_PACE_N; p++)
-			issue_waiting(s, &s->pools[i], p, now, &budget);
+			issue_capped(s, &s->pools[i], p, now, &budget, &conn_left);
 	for (size_t i = 0; i < s->n_pools; i++)
-		issue_pool(s, &s->pools[i], now, &budget);
+		issue_capped(s, &s->pools[i], -1, now, &budget, &conn_left);
 	flush(s, now);
 	s->st.behind = s->behind_now;
 	if (s->behind_now > s->st.behind_max)

@@ -171,6 +171,7 @@ struct scheduler {
 	double rate;			/* probes a second the pools ask for, at most */
 	unsigned int budget;		/* most SYNs (probes, retransmits) in a nominal tick */
 	unsigned int budget_max;	/* at least twice a tick's demand */
+	unsigned int conn_cap;		/* connection checks a tick at most (conn_pace()) */
 	uint64_t last_tick;
 	/* The last stall: a tick this late (monotonic ns), for connection checks. */
 	uint64_t stall_from, stall_to;
