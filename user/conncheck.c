@@ -153,28 +153,9 @@ void conncheck_free(struct conncheck *c)
 	c->ep = -1;
 }
 
-struct cc_check *conncheck_get(struct conncheck *c, uint32_t b, uint32_t *pool)
-{
-	size_t lo = 0, hi = c->n_pools;
-
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-
-		if (c->pools[mid].first <= b)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	if (!c->n_pools || !c->pools[lo].chk || b - c->pools[lo].first >= c->pools[lo].n)
-		return NULL;
-	if (pool)
-		*pool = (uint32_t)lo;
-	return &c->pools[lo].chk[b - c->pools[lo].first];
-}
-
 void conncheck_start(struct conncheck *c, uint32_t p, uint32_t b, uint64_t now)
 {
-	struct cc_check *k = &c->pools[p].chk[b - c->pools[p].first];
+	struct cc_check *k = conncheck_of(c, p, b);
 
 	k->phase = CC_RUNNING;
 	k->lost = false;
@@ -215,7 +196,7 @@ void conncheck_lost(struct conncheck *c, struct cc_check *k, const char *what, i
 bool conncheck_result(struct conncheck *c, uint32_t p, uint32_t b, struct probe_outcome *o,
 		      bool *lost)
 {
-	struct cc_check *k = &c->pools[p].chk[b - c->pools[p].first];
+	struct cc_check *k = conncheck_of(c, p, b);
 
 	if (k->phase != CC_DONE)
 		return false;
@@ -233,7 +214,7 @@ bool conncheck_result(struct conncheck *c, uint32_t p, uint32_t b, struct probe_
 
 bool conncheck_cancel(struct conncheck *c, uint32_t p, uint32_t b)
 {
-	struct cc_check *k = &c->pools[p].chk[b - c->pools[p].first];
+	struct cc_check *k = conncheck_of(c, p, b);
 	bool reached;
 
 	if (k->phase != CC_RUNNING) {
@@ -250,7 +231,7 @@ static void dispatch(struct conncheck *c, const struct epoll_event *ev)
 	if (ev->data.u64 >> CC_TAG_SHIFT == CC_TAG_CURL)
 		http_socket_ready(c, ev->data.u64, ev->events);
 	else
-		tcpcheck_ready(c, (uint32_t)ev->data.u64, ev->events);
+		tcpcheck_ready(c, ev->data.u64, ev->events);
 }
 
 /* Every socket that is ready now, in batches; at most a few rounds. */

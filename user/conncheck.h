@@ -92,6 +92,12 @@ static inline bool conncheck_pool(const struct conncheck *c, uint32_t p)
 	return p < c->n_pools && c->pools[p].chk;
 }
 
+/* The check of backend b, of connection pool p. */
+static inline struct cc_check *conncheck_of(struct conncheck *c, uint32_t p, uint32_t b)
+{
+	return &c->pools[p].chk[b - c->pools[p].first];
+}
+
 /* Begin a check of backend b in pool p (a connection pool). */
 void conncheck_start(struct conncheck *c, uint32_t p, uint32_t b, uint64_t now);
 /*
@@ -121,8 +127,6 @@ void conncheck_wait(struct conncheck *c, uint64_t until);
 
 /* b's check ended with this outcome. */
 void conncheck_done(struct conncheck *c, struct cc_check *k, uint8_t reason, uint16_t detail);
-/* The check of backend b, and its pool. */
-struct cc_check *conncheck_get(struct conncheck *c, uint32_t b, uint32_t *pool);
 /* b's check could not run, our own failure (what failed, errno): logged, not held against b. */
 void conncheck_lost(struct conncheck *c, struct cc_check *k, const char *what, int err);
 

@@ -564,7 +564,7 @@ static void finish(void *ctx, CURL *e, CURLcode r)
 {
 	struct conncheck *c = ctx;
 	struct http_ctx *x = ctx_of(e);
-	struct cc_check *k = &c->pools[x->p].chk[x->b - c->pools[x->p].first];
+	struct cc_check *k = conncheck_of(c, x->p, x->b);
 	curl_off_t total = 0, conn_t = 0;
 	long code = 0, conns = 0;
 	uint16_t detail = 0;

@@ -23,6 +23,7 @@ enum stage {
 
 struct tcp_run {
 	int fd;
+	uint32_t p, b;		/* its pool and backend: the epoll data names both */
 	uint8_t stage;		/* enum stage */
 	uint16_t sent, got;
 	uint8_t buf[READ_MAX];
@@ -62,33 +63,35 @@ static void end(struct conncheck *c, struct cc_check *k, uint8_t reason)
 	conncheck_done(c, k, reason, 0);
 }
 
-static void watch(struct conncheck *c, struct tcp_run *r, uint32_t b, uint32_t events)
+static uint64_t ev_data(const struct tcp_run *r)
 {
-	struct epoll_event ev = { .events = events, .data.u64 = CC_TAG(CC_TAG_TCP, b) };
+	return CC_TAG(CC_TAG_TCP, (uint64_t)r->p << 32 | r->b);
+}
+
+static void watch(struct conncheck *c, struct tcp_run *r, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = ev_data(r) };
 
 	epoll_ctl(c->ep, EPOLL_CTL_MOD, r->fd, &ev);
 }
 
-static const struct hc_config *hc_of(struct conncheck *c, uint32_t b)
+static const struct hc_config *hc_of(const struct conncheck *c, const struct tcp_run *r)
 {
-	uint32_t p;
-
-	conncheck_get(c, b, &p);
-	return &c->cfg->pools[p].hc;
+	return &c->cfg->pools[r->p].hc;
 }
 
 /* Write what is left of send; then read, or pass without expect. */
-static void do_send(struct conncheck *c, uint32_t b, struct cc_check *k)
+static void do_send(struct conncheck *c, struct cc_check *k)
 {
-	const struct hc_config *hc = hc_of(c, b);
 	struct tcp_run *r = k->h;
+	const struct hc_config *hc = hc_of(c, r);
 
 	while (r->sent < hc->send.len) {
 		ssize_t n = send(r->fd, hc->send.b + r->sent, hc->send.len - r->sent,
 				 MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EAGAIN) {
-			watch(c, r, b, EPOLLOUT);
+			watch(c, r, EPOLLOUT);
 			return;
 		}
 		if (n <= 0) {
@@ -102,7 +105,7 @@ static void do_send(struct conncheck *c, uint32_t b, struct cc_check *k)
 		return;
 	}
 	r->stage = ST_READ;
-	watch(c, r, b, EPOLLIN);
+	watch(c, r, EPOLLIN);
 }
 
 /*
@@ -115,10 +118,10 @@ static bool may_match(const struct tcp_run *r, const struct hc_bytes *want)
 	return r->got < want->len && !memcmp(r->buf, want->b, r->got);
 }
 
-static void do_read(struct conncheck *c, uint32_t b, struct cc_check *k)
+static void do_read(struct conncheck *c, struct cc_check *k)
 {
-	const struct hc_bytes *want = &hc_of(c, b)->expect;
 	struct tcp_run *r = k->h;
+	const struct hc_bytes *want = &hc_of(c, r)->expect;
 
 	for (;;) {
 		ssize_t n = recv(r->fd, r->buf + r->got, sizeof(r->buf) - r->got, 0);
@@ -146,13 +149,13 @@ static void do_read(struct conncheck *c, uint32_t b, struct cc_check *k)
 	}
 }
 
-static void connected(struct conncheck *c, uint32_t b, struct cc_check *k)
+static void connected(struct conncheck *c, struct cc_check *k)
 {
 	struct tcp_run *r = k->h;
 
 	c->st.connections++;
 	r->stage = ST_SEND;
-	do_send(c, b, k);
+	do_send(c, k);
 }
 
 static int open_socket(const struct xdphc_slot *s, int *err)
@@ -181,17 +184,18 @@ static int open_socket(const struct xdphc_slot *s, int *err)
 
 void tcpcheck_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k)
 {
-	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = CC_TAG(CC_TAG_TCP, b) };
+	struct epoll_event ev = { .events = EPOLLOUT };
 	struct tcp_run *r = malloc(sizeof(*r));
 	int err = ENOMEM, fd = r ? open_socket(&c->slots->s[b], &err) : -1;
 
-	(void)p;
 	if (fd < 0) {
 		free(r);
 		conncheck_lost(c, k, "socket()", err);
 		return;
 	}
 	r->fd = fd;
+	r->p = p;
+	r->b = b;
 	r->stage = ST_CONNECT;
 	r->sent = r->got = 0;
 	k->h = r;
@@ -200,6 +204,7 @@ void tcpcheck_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check
 		end(c, k, connect_reason(err));
 		return;
 	}
+	ev.data.u64 = ev_data(r);
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev)) {
 		err = errno;
 		run_close(r);
@@ -222,10 +227,11 @@ bool tcpcheck_cancel(struct conncheck *c, struct cc_check *k)
 	return reached;
 }
 
-void tcpcheck_ready(struct conncheck *c, uint32_t b, uint32_t events)
+void tcpcheck_ready(struct conncheck *c, uint64_t data, uint32_t events)
 {
-	struct cc_check *k = conncheck_get(c, b, NULL);
-	struct tcp_run *r = k ? k->h : NULL;
+	uint32_t p = (uint32_t)(data >> 32) & 0xff, b = (uint32_t)data;
+	struct cc_check *k = conncheck_of(c, p, b);
+	struct tcp_run *r = k->h;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -238,12 +244,12 @@ void tcpcheck_ready(struct conncheck *c, uint32_t b, uint32_t events)
 			end(c, k, connect_reason(err ? err : ECONNREFUSED));
 			return;
 		}
-		connected(c, b, k);
+		connected(c, k);
 		return;
 	case ST_SEND:
-		do_send(c, b, k);
+		do_send(c, k);
 		return;
 	default:
-		do_read(c, b, k);
+		do_read(c, k);
 	}
 }

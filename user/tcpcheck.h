@@ -14,7 +14,7 @@
 void tcpcheck_start(struct conncheck *c, uint32_t p, uint32_t b, struct cc_check *k);
 /* Stop a check under way; whether it had connected. */
 bool tcpcheck_cancel(struct conncheck *c, struct cc_check *k);
-/* The socket of backend b's check is ready (events: EPOLLIN/EPOLLOUT/...). */
-void tcpcheck_ready(struct conncheck *c, uint32_t b, uint32_t events);
+/* A check's socket is ready (data: its epoll data; events: EPOLLIN/EPOLLOUT/...). */
+void tcpcheck_ready(struct conncheck *c, uint64_t data, uint32_t events);
 
 #endif
