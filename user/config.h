@@ -42,6 +42,7 @@ enum hc_protocol {
 	HC_PROTO_TCP = 0,		/* half-open SYN from XDP; a connection with send/expect */
 	HC_PROTO_HTTP = 1,
 	HC_PROTO_HTTPS = 2,
+	HC_PROTO_UDP = 3,		/* a datagram from XDP; payload, optional expect */
 };
 
 enum hc_method {
@@ -62,6 +63,18 @@ enum hc_http_version {
 struct hc_bytes {
 	uint16_t len;			/* 0: not set */
 	uint8_t b[HC_BYTES_LEN];
+};
+
+/*
+ * A UDP payload: text or hex, with at most one {cookie}, which is replaced
+ * by XDPHC_COOKIE_DIGITS placeholder bytes at cookie_off (the XDP program
+ * writes the probe's cookie there).
+ */
+#define HC_PAYLOAD_LEN XDPHC_PAYLOAD_MAX
+struct hc_payload {
+	uint16_t len;			/* 0: an empty datagram */
+	uint16_t cookie_off;		/* XDPHC_NO_COOKIE: none */
+	uint8_t b[HC_PAYLOAD_LEN];
 };
 
 /* xdp_mode, in the order of its choices in config_keys.h. */
@@ -96,7 +109,9 @@ struct hc_config {
 	struct codes fail_fast_codes;	/* "503" by default: down at once */
 	/* protocol tcp: either set makes it a full connection (send/expect) */
 	struct hc_bytes send;
-	struct hc_bytes expect;		/* the reply must contain it */
+	struct hc_bytes expect;		/* the reply must contain it (tcp and udp) */
+	/* protocol udp */
+	struct hc_payload payload;
 };
 
 /*
@@ -154,6 +169,7 @@ struct config {
 	char path[PATH_MAX];
 	char interface[IF_NAMESIZE];
 	uint32_t source_ipv4;		/* network order; see config_has() */
+	uint32_t source_ipv6[4];	/* network order; see config_has() */
 	struct cfg_ports source_ports;	/* see config_has() */
 	char pin_path[PATH_MAX];
 	uint8_t xdp_mode;		/* enum cfg_xdp_mode */

@@ -22,6 +22,9 @@ enum xdphc_result_kind {
 	XDPHC_RES_TX_NO_NEIGH = 4,
 	XDPHC_RES_TX_NO_ROUTE = 5,
 	XDPHC_RES_TX_ERROR = 6,
+	/* UDP: a reply from the backend's tuple, with what the check expects, or without */
+	XDPHC_RES_UDP_REPLY = 7,
+	XDPHC_RES_UDP_MISMATCH = 8,
 };
 
 /*
@@ -51,10 +54,10 @@ struct xdphc_slot {
 	__be32 addr[4];		/* the probed address, IPv4 in addr[0] */
 	__be16 port;		/* destination (check) port */
 	__u16 sport;		/* our source port, host order */
-	__u8 family;		/* AF_INET (AF_INET6 reserved); 0 = unused slot */
-	__u8 proto;		/* IPPROTO_TCP: what kind of probe, and of reply */
+	__u8 family;		/* AF_INET or AF_INET6; 0 = unused slot */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP: what kind of probe, and of reply */
 	__u8 flags;		/* XDPHC_SLOT_F_* */
-	__u8 pad;
+	__u8 check;		/* UDP: the pool whose xdphc_udp_check it sends */
 	__u32 gen;		/* probe generation, part of the cookie */
 	__u32 t;		/* sent (us, wraps) | rtt_us | next hop, see above */
 	__u64 result;		/* XDPHC_RESULT() of the current or last probe */
@@ -161,6 +164,8 @@ enum xdphc_counter {
 	XDPHC_CNT_RX_STALE,
 	XDPHC_CNT_RX_DUP,
 	XDPHC_CNT_RST_SENT,
+	XDPHC_CNT_RX_UDP,		/* UDP replies matched to a probe */
+	XDPHC_CNT_RX_MISMATCH,		/* of those, without what the check expects */
 	XDPHC_CNT_MAX,
 };
 
@@ -179,6 +184,34 @@ struct xdphc_bpf_cfg {
 	__u16 sport_count;
 	__u16 mss;
 	__u16 pad;
+	__be32 src6[4];		/* 0 when no backend is IPv6 */
+	__u8 smac[6];		/* the interface's, for next hops the controller resolves */
+	/*
+	 * Per family: 1 when the interface forwards it, so bpf_fib_lookup()
+	 * answers; 0 when the controller resolves next hops (bpf/lib/nexthop.h).
+	 */
+	__u8 fib4;
+	__u8 fib6;
+};
+
+/*
+ * A UDP check's datagram and what its reply must hold, per pool (the map
+ * udp_checks, indexed by xdphc_slot.check).  A payload with a {cookie}
+ * placeholder gets the probe's keyed cookie there, as 8 lowercase hex
+ * digits, and a reply must then carry those 8 digits too.
+ */
+#define XDPHC_PAYLOAD_MAX 1472		/* an Ethernet MTU less IPv4 and UDP headers */
+#define XDPHC_EXPECT_MAX 256
+#define XDPHC_NO_COOKIE 0xffff
+#define XDPHC_COOKIE_DIGITS 8
+
+struct xdphc_udp_check {
+	__u16 payload_len;
+	__u16 cookie_off;	/* where the 8 digits go, or XDPHC_NO_COOKIE */
+	__u16 expect_len;	/* 0: any reply will do */
+	__u16 pad;
+	__u8 payload[XDPHC_PAYLOAD_MAX];
+	__u8 expect[XDPHC_EXPECT_MAX];
 };
 
 #define XDPHC_TXQ_SIZE 1024
