@@ -9,6 +9,7 @@
 
 #include "lib/cookie.h"
 #include "lib/csum.h"
+#include "lib/nexthop.h"
 #include "lib/slot.h"
 
 struct {
@@ -106,13 +107,37 @@ static __always_inline void build_syn(void *frame, const struct tx_nexthop *nh,
 	tcp->check = csum_fold(sum);
 }
 
-/* The next hop towards s, from this run's cache or the kernel's FIB; 0 or a tx_fail verdict. */
-static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __u32 run,
-				    struct tx_nexthop *nh)
+/*
+ * A next hop the controller resolved (lib/nexthop.h): the interface does
+ * not forward.  Two loads, cheaper than the run's cache, which it leaves
+ * invalid: a slot's hop may depend on more than its address (policy rules
+ * on ports, multipath), and nh now holds this slot's MACs.
+ */
+static __always_inline int ctl_hop(struct xdphc_slot *s, __u32 slot_idx,
+				   struct tx_nexthop *nh)
+{
+	int rc = ctl_next_hop(s, slot_idx, nh->dmac);
+
+	nh->run = 0;
+	if (rc)
+		return tx_fail(s, rc, ctl_hop_counter(rc));
+	/* .rodata is frozen at load: volatile only keeps clang from folding it */
+	__builtin_memcpy(nh->smac, (const __u8 *)cfg.smac, ETH_ALEN);
+	return 0;
+}
+
+/*
+ * The next hop towards s, from this run's cache, the kernel's FIB (the
+ * interface forwards the family) or the controller; 0 or a tx_fail verdict.
+ */
+static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __u32 slot_idx,
+				    __u32 run, struct tx_nexthop *nh)
 {
 	struct bpf_fib_lookup fib = {};
 	int rc;
 
+	if (!cfg.fib4)
+		return ctl_hop(s, slot_idx, nh);
 	if (nh->run == run && nh->daddr == s->addr[0])
 		return 0;
 	fib.family = AF_INET;
@@ -170,7 +195,7 @@ static __always_inline int tx_frame(struct xdp_md *ctx)
 	nh = bpf_map_lookup_elem(&tx_nexthop, &zero);
 	if (data + XDPHC_FRAME_LEN > data_end || !nh)
 		return tx_fail(s, XDPHC_RES_TX_ERROR, XDPHC_CNT_TX_ERROR);
-	rc = next_hop(ctx, s, q->run, nh);
+	rc = next_hop(ctx, s, slot_idx, q->run, nh);
 	if (rc)
 		return rc;
 

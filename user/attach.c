@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <internal/nexthop.h>
 
 #include "attach.h"
 #include "log.h"
@@ -77,7 +78,24 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 	c->sport_lo = pp->sport_lo;
 	c->sport_count = pp->sport_hi - pp->sport_lo + 1;
 	c->mss = DEFAULT_MSS;
+	memcpy(c->smac, pp->smac, sizeof(c->smac));
+	c->fib4 = pp->fib4;
+	c->fib6 = pp->fib6;
 	return 0;
+}
+
+/* The next-hop maps: full size only when the controller resolves a family. */
+static size_t slot_hop_entries(const struct xdphc_bpf_cfg *c)
+{
+	if (c->fib4 && c->fib6)
+		return 1;
+	return c->nslots / XDPHC_HOPS_PER_ENTRY + 1;
+}
+
+/* hops[0] stays invalid; a slot moving to a new hop holds both for a moment. */
+static size_t hops_entries(const struct xdphc_bpf_cfg *c)
+{
+	return c->fib4 && c->fib6 ? 1 : (size_t)c->nslots + 2;
 }
 
 static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
@@ -94,6 +112,8 @@ static int load_tx(struct programs *p, const struct xdphc_bpf_cfg *c,
 	p->tx->rodata->cfg = *c;
 	bpf_map__set_max_entries(p->tx->maps.slots, c->nslots ? c->nslots : 1);
 	bpf_map__set_max_entries(p->tx->maps.slot_table, c->nbuckets);
+	bpf_map__set_max_entries(p->tx->maps.slot_hop, slot_hop_entries(c));
+	bpf_map__set_max_entries(p->tx->maps.hops, hops_entries(c));
 	e = probe_tx_bpf__load(p->tx);
 	if (e) {
 		snprintf(err, errlen, "loading probe_tx into the kernel: %s%s",
@@ -122,7 +142,9 @@ static int share_maps(struct programs *p, char *err, size_t errlen)
 	if (!bpf_map__reuse_fd(p->rx->maps.slots, bpf_map__fd(p->tx->maps.slots)) &&
 	    !bpf_map__reuse_fd(p->rx->maps.slot_table, bpf_map__fd(p->tx->maps.slot_table)) &&
 	    !bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters)) &&
-	    !bpf_map__reuse_fd(p->rx->maps.txq, bpf_map__fd(p->tx->maps.txq)))
+	    !bpf_map__reuse_fd(p->rx->maps.txq, bpf_map__fd(p->tx->maps.txq)) &&
+	    !bpf_map__reuse_fd(p->rx->maps.slot_hop, bpf_map__fd(p->tx->maps.slot_hop)) &&
+	    !bpf_map__reuse_fd(p->rx->maps.hops, bpf_map__fd(p->tx->maps.hops)))
 		return 0;
 	e = -errno;
 	snprintf(err, errlen, "sharing maps with probe_rx: %s", strerror(-e));
@@ -272,6 +294,15 @@ void programs_close(struct programs *p)
 int programs_rx_fd(const struct programs *p)
 {
 	return p->rx ? bpf_program__fd(p->rx->progs.probe_rx) : -1;
+}
+
+void programs_hop_maps(const struct programs *p, int *slot_hop_fd, size_t *n_slot_hop,
+		       int *hops_fd, size_t *n_hops)
+{
+	*slot_hop_fd = bpf_map__fd(p->tx->maps.slot_hop);
+	*n_slot_hop = bpf_map__max_entries(p->tx->maps.slot_hop);
+	*hops_fd = bpf_map__fd(p->tx->maps.hops);
+	*n_hops = bpf_map__max_entries(p->tx->maps.hops);
 }
 
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX])

@@ -26,6 +26,8 @@ struct programs_params {
 	uint32_t src4;			/* network order */
 	uint16_t sport_lo, sport_hi;
 	size_t nslots;
+	uint8_t smac[6];		/* the interface's MAC */
+	bool fib4, fib6;		/* the interface forwards: bpf_fib_lookup() answers */
 	bool skb_mode;
 	bool tail_call;			/* load probe_rx for tail calls, do not attach */
 };
@@ -57,6 +59,13 @@ void programs_close(struct programs *p);
 
 /* probe_rx's program fd (tail-call mode), or -1. */
 int programs_rx_fd(const struct programs *p);
+
+/*
+ * The next-hop maps of families the controller resolves (nexthop.h):
+ * slot_hop with *n_slot_hop elements, hops with *n_hops.
+ */
+void programs_hop_maps(const struct programs *p, int *slot_hop_fd, size_t *n_slot_hop,
+		       int *hops_fd, size_t *n_hops);
 
 /* Sum of the per-CPU counters.  0 or -errno. */
 int programs_counters(struct programs *p, uint64_t out[XDPHC_CNT_MAX]);
