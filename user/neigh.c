@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/neighbour.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 
 #include "neigh.h"
 
@@ -32,32 +30,31 @@ static void drain(int fd)
 		;
 }
 
-int neigh_request4(int fd, int ifindex, uint32_t addr)
+int neigh_put(struct rtnl_batch *b, int ifindex, uint8_t family, const uint32_t addr[4])
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ndmsg ndm;
-		struct rtattr rta;
-		uint32_t addr;
-	} req;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	size_t alen = family == AF_INET6 ? 16 : 4;
+	struct ndmsg ndm = {
+		.ndm_family = family,
+		.ndm_ifindex = ifindex,
+		.ndm_state = NUD_NONE,
+		/* NTF_USE: create the entry if needed and start resolution, like a send. */
+		.ndm_flags = NTF_USE,
+	};
+	struct nlmsghdr *nh;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = sizeof(req);
-	req.nh.nlmsg_type = RTM_NEWNEIGH;
-	/* NTF_USE: create the entry if needed and start resolution, like a send. */
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE;
-	req.ndm.ndm_family = AF_INET;
-	req.ndm.ndm_ifindex = ifindex;
-	req.ndm.ndm_state = NUD_NONE;
-	req.ndm.ndm_flags = NTF_USE;
-	req.rta.rta_type = NDA_DST;
-	req.rta.rta_len = RTA_LENGTH(sizeof(uint32_t));
-	req.addr = addr;
-	drain(fd);
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
+	if (!rtnl_batch_room(b, NLMSG_SPACE(sizeof(ndm)) + RTA_SPACE(alen)))
+		return -1;
+	nh = rtnl_msg(b, RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE, 0, &ndm, sizeof(ndm));
+	rtnl_attr(b, nh, NDA_DST, addr, alen);
 	return 0;
+}
+
+int neigh_send(int fd, struct rtnl_batch *b)
+{
+	struct rtnl r = { .fd = fd };
+
+	drain(fd);
+	return rtnl_send(&r, b);
 }
 
 void neigh_close(int fd)
