@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "netif.h"
+#include "nexthop.h"
 #include "notify.h"
 #include "owner.h"
 #include "pindir.h"
@@ -52,7 +53,10 @@ struct engine {
 	int ifindex;
 	uint32_t src4;
 	uint16_t sport_lo, sport_hi;
+	bool fib4, fib6;		/* the interface forwards: bpf_fib_lookup() answers */
+	uint8_t mac[6];
 	struct programs prog;
+	struct nexthops nh;		/* next hops of the families it does not forward */
 	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
 	struct pins pins;
 	struct ports ports;		/* what start reserved in the netns */
@@ -294,7 +298,7 @@ static void publish_stats(struct engine *e, bool running)
 	s.rst_sent = c[XDPHC_CNT_RST_SENT];
 	s.tx_failed = c[XDPHC_CNT_TX_NO_NEIGH] + c[XDPHC_CNT_TX_NO_ROUTE] +
 		      c[XDPHC_CNT_TX_ERROR] + ss->send_errors;
-	s.neigh_requests = ss->neigh_requests;
+	s.neigh_requests = ss->neigh_requests + e->nh.st.asks;
 	s.transitions = e->transitions;
 	s.tx_dropped = ss->tx_dropped;
 	s.probes_resent = ss->resent;
@@ -387,10 +391,16 @@ static int resolve_interface(struct engine *e)
 		log_err("%s: interface '%s' has no IPv4 address; set source_ipv4", w, c->interface);
 		return -1;
 	}
-	if (netif_ipv4_forwarding(c->interface) == 0) {
-		log_err("%s: interface '%s' has IPv4 forwarding off; the kernel's FIB "
-			"lookup for XDP (bpf_fib_lookup) needs it: sysctl -w "
-			"net.ipv4.conf.%s.forwarding=1", w, c->interface, c->interface);
+	/*
+	 * bpf_fib_lookup() answers only for a family the interface forwards;
+	 * for the others the engine resolves next hops itself (nexthop.h),
+	 * rather than ask for forwarding a health checker has no business with.
+	 */
+	e->fib4 = netif_ipv4_forwarding(c->interface) == 1;
+	e->fib6 = netif_ipv6_forwarding(c->interface) == 1;
+	if (!(e->fib4 && e->fib6) && netif_mac(c->interface, e->mac)) {
+		log_err("%s: interface '%s' has no Ethernet address to send probes from", w,
+			c->interface);
 		return -1;
 	}
 	if (config_has(c, CFG_SOURCE_PORTS)) {
@@ -571,6 +581,28 @@ static int pin_path_error(const struct config *c, const char *err)
 	return -1;
 }
 
+/* Next hops of the families the interface does not forward, before the first probe. */
+static int start_nexthops(struct engine *e)
+{
+	struct nexthop_params np = {
+		.ifindex = e->ifindex,
+		.ifname = e->cfg.interface,
+		.fib4 = e->fib4,
+		.fib6 = e->fib6,
+		.src4 = e->src4,
+		.smac = e->mac,
+		.slots = &e->prog.slots,
+	};
+	char err[256];
+
+	programs_hop_maps(&e->prog, &np.slot_hop_fd, &np.n_slot_hop, &np.hops_fd, &np.n_hops);
+	if (!nexthop_open(&e->nh, &np, err, sizeof(err)) &&
+	    !nexthop_start(&e->nh, err, sizeof(err)))
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
 static int setup(struct engine *e)
 {
 	struct programs_params pp = { 0 };
@@ -623,6 +655,9 @@ static int setup(struct engine *e)
 	pp.sport_lo = e->sport_lo;
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
+	memcpy(pp.smac, e->mac, sizeof(pp.smac));
+	pp.fib4 = e->fib4;
+	pp.fib6 = e->fib6;
 	pp.skb_mode = c->xdp_mode == CFG_XDP_SKB;
 	pp.tail_call = c->tail_call;
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
@@ -649,7 +684,7 @@ static int setup(struct engine *e)
 			c->interface, err);
 		return -1;
 	}
-	if (init_status(e))
+	if (init_status(e) || start_nexthops(e))
 		return -1;
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
@@ -679,6 +714,7 @@ static void teardown(struct engine *e, bool ok)
 	conncheck_free(&e->cc);
 	breaker_free(&e->brk);
 	chain_teardown(&e->chain);
+	nexthop_close(&e->nh);
 	programs_close(&e->prog);
 	ports_release(&e->ports);
 	pins_close(&e->pins);
@@ -722,6 +758,7 @@ static void attach_roster(struct engine *e)
 		.events = &e->events,
 		.breaker = &e->brk,
 		.index_fd = e->pins.with_index ? e->pins.fd[PIN_INDEX] : -1,
+		.nh = &e->nh,
 		.sport_lo = e->sport_lo,
 		.sport_count = (uint16_t)(e->sport_hi - e->sport_lo + 1),
 		.on_remove = runtime_on_remove,
@@ -811,6 +848,7 @@ static void loop(struct engine *e)
 		e->now_mono = now;
 		sched_tick(&e->sched, now);
 		roster_and_reload(e, now);
+		nexthop_tick(&e->nh, now);
 		notify_tick(&e->notify, now);
 		eventlog_flush(&e->events);
 		if (now >= e->next_publish) {
@@ -872,6 +910,7 @@ int engine_run(const char *config_path)
 		ok = 0;
 	}
 	sched_set_conncheck(&e.sched, &e.cc);
+	sched_set_nexthops(&e.sched, &e.nh);
 	if (!ok) {
 		teardown(&e, false);
 		return 1;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -135,13 +136,13 @@ int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t err
 	return 0;
 }
 
-int netif_ipv4_forwarding(const char *ifname)
+static int forwarding(const char *family, const char *ifname)
 {
 	char path[128];
 	FILE *f;
 	int v = -1;
 
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", ifname);
+	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", family, ifname);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -149,6 +150,33 @@ int netif_ipv4_forwarding(const char *ifname)
 		v = -1;
 	fclose(f);
 	return v > 0 ? 1 : v;
+}
+
+int netif_ipv4_forwarding(const char *ifname)
+{
+	return forwarding("ipv4", ifname);
+}
+
+int netif_ipv6_forwarding(const char *ifname)
+{
+	return forwarding("ipv6", ifname);
+}
+
+int netif_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret = -1;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (!ioctl(fd, SIOCGIFHWADDR, &ifr) && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		ret = 0;
+	}
+	close(fd);
+	return ret;
 }
 
 int mkdir_p(const char *dir, int mode)

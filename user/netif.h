@@ -29,10 +29,15 @@ int netif_default_source_ports(uint16_t *lo, uint16_t *hi, char *err, size_t err
 int bpffs_prepare(const char *dir, char *err, size_t errlen);
 
 /*
- * bpf_fib_lookup() answers only for interfaces with IPv4 forwarding on;
- * returns 1 if on, 0 if off, -1 if unknown.
+ * Whether the interface forwards IPv4 / IPv6 (net.ipv4.conf.IF.forwarding,
+ * net.ipv6.conf.IF.forwarding): bpf_fib_lookup() answers only where it
+ * does.  1 if on, 0 if off, -1 if unknown.
  */
 int netif_ipv4_forwarding(const char *ifname);
+int netif_ipv6_forwarding(const char *ifname);
+
+/* The interface's Ethernet address: 0, or -1 (none, or not Ethernet). */
+int netif_mac(const char *ifname, uint8_t mac[6]);
 
 /* mkdir -p */
 int mkdir_p(const char *dir, int mode);

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "nexthop.h"
 #include "reload.h"
 #include "vec.h"
 
@@ -453,6 +454,8 @@ static void rekey_slot(struct reload *rl, uint32_t id, uint16_t port)
 	}
 	slots_mark_unsure(rl->env.slots, id, busy);
 	slots_pause(rl->env.slots, id, health_state(rl->env.health[id]) == XDPHC_STATE_MAINT);
+	/* Policy rules may route by port: the next hop is looked up again. */
+	nexthop_claim(re->nh, id);
 }
 
 /*

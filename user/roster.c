@@ -10,6 +10,7 @@
 #include "keyindex.h"
 #include "log.h"
 #include "names.h"
+#include "nexthop.h"
 #include "roster.h"
 #include "seqlock.h"
 
@@ -331,7 +332,17 @@ static int claim_slot(struct roster *r, uint32_t p, uint32_t id,
 
 	slots_claim(r->env.slots, id, key->family, key->protocol, key->addr,
 		    pc->hc.port ? htons(pc->hc.port) : key->port);
-	return slots_add(r->env.slots, id, r->env.sport_lo, r->env.sport_count, out, len) ? -1 : 0;
+	if (slots_add(r->env.slots, id, r->env.sport_lo, r->env.sport_count, out, len))
+		return -1;
+	nexthop_claim(r->env.nh, id);
+	return 0;
+}
+
+/* Slot id probes nothing any more, and sends through no next hop. */
+static void release_slot(struct roster *r, uint32_t id)
+{
+	slots_release(r->env.slots, id);
+	nexthop_release(r->env.nh, id);
 }
 
 /*
@@ -352,7 +363,7 @@ static int take_id(struct roster *r, uint32_t p, uint32_t id,
 	if (r->env.index_fd >= 0 && bpf_map_update_elem(r->env.index_fd, &k, &id, BPF_NOEXIST)) {
 		snprintf(out, len, "the index map refused the backend: %s", strerror(errno));
 		if (leader < 0)
-			slots_release(r->env.slots, id);
+			release_slot(r, id);
 		else
 			shared_leave(&r->shared, id);
 		return -1;
@@ -453,7 +464,7 @@ static void hand_over(struct roster *r, uint32_t id)
 	uint32_t next = shared_leave(&r->shared, id);
 	char err[256];
 
-	slots_release(r->env.slots, id);
+	release_slot(r, id);
 	if (next == UINT32_MAX)
 		return;
 	if (claim_slot(r, roster_pool_of(r, next), next, &r->env.st[next].key, err, sizeof(err))) {

@@ -35,6 +35,8 @@
 #include "state.h"
 
 /* A FIFO of ids, growing as needed. */
+struct nexthops;
+
 struct idq {
 	uint32_t *v;
 	size_t head, len, cap;
@@ -70,6 +72,7 @@ struct roster_env {
 	struct eventlog *events;
 	struct breaker *breaker;		/* counts the probed backends; NULL: none */
 	int index_fd;				/* -1 without the index map */
+	struct nexthops *nh;			/* told of claimed and released slots; NULL: none */
 	uint16_t sport_lo, sport_count;
 	/*
 	 * Told before an operator's del or the end of a drain removes id

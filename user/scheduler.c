@@ -7,7 +7,7 @@
 
 #include "conncheck.h"
 #include "log.h"
-#include "neigh.h"
+#include "nexthop.h"
 #include "scheduler.h"
 #include "vec.h"
 
@@ -25,7 +25,6 @@
 #define IMPAIR_MIN_LOST 10
 #define RETRY_MIN_NS (10 * NS_PER_MS)
 #define RESEND_NS (2 * NS_PER_MS)	/* a SYN the device dropped goes again after */
-#define NEIGH_REASK_NS (100 * NS_PER_MS)
 /*
  * Pacing.  Live-frames runs are not paced by the kernel: what does not fit
  * the device's ring is dropped.  The engine sends at most `budget` SYNs a
@@ -264,9 +263,6 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 	s->imp.window_s = impair_window_s(cfg);
 	s->imp.sec_start = now;
 	s->lag.sec_start = now;
-	s->nl_fd = neigh_open();
-	if (s->nl_fd < 0)
-		log_warn("netlink socket for neighbour resolution: %s", strerror(errno));
 	s->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->pools));
 	s->epoch = now;
 	s->deadline = calloc(total ? total : 1, sizeof(*s->deadline));
@@ -437,19 +433,10 @@ static void queue_probe(struct scheduler *s, uint32_t b, uint64_t now)
 	queue(s, b, now);
 }
 
-static void ask_neigh(struct scheduler *s, uint32_t nexthop, uint64_t now)
+/* t: what the slot lacked (nexthop_missing() reads it); the request is rate-limited there. */
+static void ask_neigh(struct scheduler *s, uint32_t b, uint32_t t, uint64_t now)
 {
-	unsigned int h = (nexthop * 2654435761U) >> 24;
-
-	if (!nexthop || s->nl_fd < 0)
-		return;
-	if (s->neigh_cache[h].addr == nexthop && now - s->neigh_cache[h].at < NEIGH_REASK_NS)
-		return;
-	s->neigh_cache[h].addr = nexthop;
-	s->neigh_cache[h].at = now;
-	s->st.neigh_requests++;
-	if (neigh_request4(s->nl_fd, s->tx->ifindex, nexthop))
-		log_debug("neighbour request failed: %s", strerror(errno));
+	s->st.neigh_requests += nexthop_missing(s->nh, b, t, now);
 }
 
 static void fill(struct probe_outcome *o, bool ok, uint8_t reason)
@@ -488,7 +475,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 		o->icmp_code = so.icmp_code;
 		return V_FINAL;
 	case XDPHC_RES_TX_NO_NEIGH:
-		ask_neigh(s, so.t, now);	/* the next hop that had no neighbour */
+		ask_neigh(s, b, so.t, now);	/* the next hop that had no neighbour */
 		if (!expired)
 			return V_RETRY;
 		fill(o, false, XDPHC_REASON_NEIGH_FAILED);
@@ -1064,6 +1051,5 @@ void sched_free(struct scheduler *s)
 	free(s->excused);
 	free(s->retry.e);
 	free(s->resend.e);
-	neigh_close(s->nl_fd);
 	memset(s, 0, sizeof(*s));
 }

@@ -145,6 +145,7 @@ struct sched_list {
 };
 
 struct conncheck;
+struct nexthops;
 
 struct scheduler {
 	struct slots *slots;
@@ -179,8 +180,7 @@ struct scheduler {
 	unsigned int clean;		/* flushes without drops since the last drop */
 	uint64_t last_cut;		/* when drops last halved batch and budget */
 	uint64_t behind_now;
-	int nl_fd;
-	struct { uint32_t addr; uint64_t at; } neigh_cache[256];
+	struct nexthops *nh;		/* resolves what probes found no neighbour for */
 	outcome_fn cb;
 	void *cb_ctx;
 	struct sched_stats st;
@@ -194,6 +194,12 @@ int sched_init(struct scheduler *s, const struct config *cfg, struct slots *slot
 static inline void sched_set_conncheck(struct scheduler *s, struct conncheck *cc)
 {
 	s->cc = cc;
+}
+
+/* Where probes that found no neighbour are reported (before the first tick). */
+static inline void sched_set_nexthops(struct scheduler *s, struct nexthops *nh)
+{
+	s->nh = nh;
 }
 
 /* One tick: collect finished probes, then send the ones that are due. */
