@@ -176,7 +176,7 @@ class Lab:
     def __init__(self, listen: int | Iterable[int] = (80,), *,
                  name: str | None = None, drop: Iterable = (),
                  ipv6: bool = True, gro: bool = True, backend_xdp: bool = True,
-                 detach: bool = False, _attach_state: dict | None = None):
+                 forwarding: Iterable[str] = ("ipv4",), detach: bool = False, _attach_state: dict | None = None):
         """Build a lab.
 
         listen: port or ports with a kernel listener in the backend ns.
@@ -185,6 +185,9 @@ class Lab:
         ipv6: also set up IPv6 (link 2001:2:0:ffff::/126, backends 2001:2::/64).
         gro: enable GRO on both veth ends (needed for XDP_TX; False only to
              demonstrate that frames are then dropped).
+        forwarding: the families ("ipv4", "ipv6") the prober's veth forwards:
+             xdphc takes its next hops from bpf_fib_lookup() for those, and
+             resolves them itself over netlink for the others.
         backend_xdp: attach an XDP_PASS program (tools/lab/xdp_pass.bpf.c)
              to the backend veth, as the backend side of a real NIC would
              behave: with GRO alone, frames XDP_TX'ed into the veth (xdphc's
@@ -209,6 +212,9 @@ class Lab:
         self.ipv6 = ipv6
         self.gro = gro
         self.backend_xdp = backend_xdp
+        self.forwarding = tuple(forwarding)
+        if not set(self.forwarding) <= {"ipv4", "ipv6"}:
+            raise LabError(f"forwarding {self.forwarding!r}: families are 'ipv4', 'ipv6'")
         ports = [listen] if isinstance(listen, int) else list(listen)
         for p in ports:
             if not 1 <= int(p) <= 65535:
@@ -269,10 +275,9 @@ class Lab:
             "net.ipv4.conf.all.rp_filter": 0,
             "net.ipv4.conf.default.rp_filter": 0,
             f"net.ipv4.conf.{self.prober_if}.rp_filter": 0,
-            # bpf_fib_lookup() (xdphc's next-hop lookup) refuses interfaces
-            # without forwarding, like any LB node's data interface has it on
-            f"net.ipv4.conf.{self.prober_if}.forwarding": 1,
         })
+        for fam in self.forwarding:
+            self.set_forwarding(fam, True)
         for ns, dev in ((P, self.prober_if), (B, self.backend_if)):
             # No DAD: a tentative link-local address cannot source neighbour
             # solicitations, so for the first 1-2 s after link up a namespace
@@ -321,6 +326,15 @@ class Lab:
         b_info = netns.link_info(B, self.backend_if)
         self.prober_mac, self.prober_ifindex = p_info["address"], p_info["ifindex"]
         self.backend_mac, self.backend_ifindex = b_info["address"], b_info["ifindex"]
+
+    def set_forwarding(self, family: str, on: bool) -> None:
+        """Forwarding of FAMILY ("ipv4" or "ipv6") on the prober's veth. With it
+        on, xdphc's next hops come from bpf_fib_lookup() (which answers only
+        for forwarding interfaces); with it off, xdphc resolves them itself."""
+        if family not in ("ipv4", "ipv6"):
+            raise ValueError("family must be 'ipv4' or 'ipv6'")
+        netns.sysctl(self.prober_ns, {f"net.{family}.conf.{self.prober_if}.forwarding":
+                                      int(on)})
 
     gro_state = staticmethod(netns.gro_state)
 
