@@ -40,7 +40,8 @@ HEADERS    := $(wildcard include/xdphc/*.h include/internal/*.h user/*.h bpf/*.h
 # make check: unit tests link these modules directly (no BPF, no root).
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_MODS  := addr bpfmap breaker config keyindex lathist log names neigh poolview scheduler \
-	      slots state metrics shared statefile overlay reload_plan codes conncheck http httpmulti tcpcheck match
+	      slots state metrics shared statefile overlay reload_plan codes conncheck http httpmulti tcpcheck match \
+	      nexthop hoptab routekey rtnl
 UNIT_LIBS  := -lyaml -lcurl -lm
 unit_objs   = $(patsubst tests/unit/%.c,$(1)/t/%.o,$(UNIT_SRCS)) \
 	      $(patsubst %,$(1)/user/%.o,$(UNIT_MODS))

@@ -75,5 +75,7 @@ void suite_match(void);
 void suite_conncheck(void);
 void suite_statefile(void);
 void suite_reload_plan(void);
+void suite_routekey(void);
+void suite_hoptab(void);
 
 #endif

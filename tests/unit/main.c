@@ -31,6 +31,8 @@ static const struct {
 	{ "conncheck", suite_conncheck },
 	{ "statefile", suite_statefile },
 	{ "reload_plan", suite_reload_plan },
+	{ "routekey", suite_routekey },
+	{ "hoptab", suite_hoptab },
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
