@@ -22,8 +22,7 @@
 #define SLOTS_PER_TICK 4096		/* slots resolved a tick at most, about 0.5 ms */
 #define ASKS_PER_TICK 256
 #define NS_PER_MS 1000000ULL
-#define HOP_REASK_NS (1000 * NS_PER_MS)	/* the kernel itself probes a neighbour once a second */
-#define FIB_REASK_NS (100 * NS_PER_MS)
+#define REASK_NS (100 * NS_PER_MS)
 #define SETTLE_NS (50 * NS_PER_MS)	/* a route change comes in bursts: wait for the last */
 #define EV_READS_PER_TICK 16
 #define DUMP_TRIES 3
@@ -96,12 +95,17 @@ static void put_ask(struct nexthops *nh, uint8_t family, const uint32_t a[4])
 	}
 }
 
-/* Ask the kernel to resolve hop r, unless it was asked within the last second. */
+/*
+ * Ask the kernel to resolve hop r: not while it is at it (INCOMPLETE: it
+ * probes by itself, then says REACHABLE or FAILED), nor twice in REASK_NS.
+ */
 static unsigned int ask_hop(struct nexthops *nh, struct hop_rec *r)
 {
-	if (!nh->asks_left || nh->ask_fd < 0)
+	if (!nh->asks_left || nh->ask_fd < 0 || r->usable)
 		return 0;
-	if (r->asked_ns && nh->now - r->asked_ns < HOP_REASK_NS)
+	if (r->in_kernel && r->nud & NUD_INCOMPLETE)
+		return 0;
+	if (r->asked_ns && nh->now - r->asked_ns < REASK_NS)
 		return 0;
 	r->asked_ns = nh->now;
 	nh->asks_left--;
@@ -149,7 +153,7 @@ static void apply(struct nexthops *nh, uint32_t id, const struct route_res *r)
 	}
 	set_hop(nh, id, hop);
 	rec = hoptab_rec(&nh->tab, hop);
-	if (rec && !rec->usable)
+	if (rec)
 		nh->st.asks += ask_hop(nh, rec);
 }
 
@@ -536,7 +540,13 @@ static void take_neigh(struct nexthops *nh, const struct nlmsghdr *m)
 		return;
 	addr_of(tb[NDA_DST], ndm->ndm_family, a);
 	if (m->nlmsg_type == RTM_DELNEIGH) {
+		struct hop_rec *r;
+
 		hoptab_neigh_gone(&nh->tab, ndm->ndm_family, a);
+		/* Flushed or collected while slots send through it: resolve it as a sender would. */
+		r = hoptab_find(&nh->tab, ndm->ndm_family, a);
+		if (r && r->hop)
+			nh->st.asks += ask_hop(nh, r);
 		return;
 	}
 	if (tb[NDA_LLADDR] && RTA_PAYLOAD(tb[NDA_LLADDR]) == 6)
@@ -728,7 +738,7 @@ static bool fib_rate_ok(struct nexthops *nh, uint64_t key)
 {
 	unsigned int h = (unsigned int)(xdphc_mix64(key) >> 56);
 
-	if (nh->fib_asked[h].key == key && nh->now - nh->fib_asked[h].at < FIB_REASK_NS)
+	if (nh->fib_asked[h].key == key && nh->now - nh->fib_asked[h].at < REASK_NS)
 		return false;
 	nh->fib_asked[h].key = key;
 	nh->fib_asked[h].at = nh->now;
@@ -949,7 +959,7 @@ unsigned int nexthop_missing(struct nexthops *nh, uint32_t id, uint32_t t, uint6
 		return 0;
 	}
 	r = hoptab_rec(&nh->tab, t);
-	return r && !r->usable ? ask_hop(nh, r) : 0;
+	return r ? ask_hop(nh, r) : 0;
 }
 
 void nexthop_tick(struct nexthops *nh, uint64_t now)
