@@ -115,6 +115,11 @@ static unsigned int ask_hop(struct nexthops *nh, struct hop_rec *r)
 
 /* ---- a slot's hop -------------------------------------------------------------- */
 
+static size_t addr_len(uint8_t family)
+{
+	return family == AF_INET6 ? 16 : 4;
+}
+
 /* Publish v as slot id's hop (the caller holds a reference on it) and drop the old one. */
 static void set_hop(struct nexthops *nh, uint32_t id, uint32_t v)
 {
@@ -142,6 +147,12 @@ static void apply(struct nexthops *nh, uint32_t id, const struct route_res *r)
 		set_hop(nh, id, XDPHC_HOP_NO_ROUTE);
 		return;
 	}
+	/* Already there (a pass after a change elsewhere): nothing to count again. */
+	rec = hoptab_rec(&nh->tab, *hop_word(nh, id));
+	if (rec && rec->family == family && !memcmp(rec->a, a, addr_len(family))) {
+		nh->st.asks += ask_hop(nh, rec);
+		return;
+	}
 	hop = hoptab_ref(&nh->tab, family, a);
 	if (!hop) {
 		if (!nh->ids_warned)
@@ -158,11 +169,6 @@ static void apply(struct nexthops *nh, uint32_t id, const struct route_res *r)
 }
 
 /* ---- route lookups ---------------------------------------------------------------- */
-
-static size_t addr_len(uint8_t family)
-{
-	return family == AF_INET6 ? 16 : 4;
-}
 
 static bool any(const uint32_t a[4])
 {
@@ -365,7 +371,14 @@ static enum wait route_for(struct nexthops *nh, uint32_t id, bool again, struct 
 	struct route_key k;
 	struct route_res *r;
 
-	routekey_of(&nh->rk, s->family, s->addr, s->proto, htons(s->sport), s->port, false, &k);
+	if (nh->last_leaf && routekey_holds(&nh->last, s->family, s->addr)) {
+		k = nh->last;	/* consecutive backends behind one route: no search */
+	} else {
+		routekey_of(&nh->rk, s->family, s->addr, s->proto, htons(s->sport), s->port,
+			    false, &k);
+		nh->last = k;
+		nh->last_leaf = routekey_leaf(&nh->rk, &k);
+	}
 	r = rcache_find(&nh->cache, &k);
 	if (r && r->state == RT_PER_ADDR) {
 		/* Multipath: the kernel's choice for this flow, ports included. */
@@ -511,6 +524,7 @@ static int load_routing(struct nexthops *nh)
 	int e = 0;
 
 	routekey_clear(&nh->rk);
+	nh->last_leaf = false;
 	for (int f = 0; f < 2 && !e; f++) {
 		struct rtmsg rtm = { .rtm_family = f ? AF_INET6 : AF_INET };
 		struct fib_rule_hdr frh = { .family = rtm.rtm_family };
@@ -521,6 +535,7 @@ static int load_routing(struct nexthops *nh)
 		if (!e)
 			e = dump(nh, RTM_GETROUTE, &rtm, sizeof(rtm), on_route);
 	}
+	routekey_finish(&nh->rk);
 	return e;
 }
 
@@ -866,6 +881,46 @@ static void log_fib(const struct nexthops *nh, int f)
 		 f ? "ipv6" : "ipv4", nh->ifname);
 }
 
+/* The kernel's neighbour table size (global, readable in the first namespace only), or 0. */
+static long gc_thresh3(int f)
+{
+	char path[64];
+	long v = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/%s/neigh/default/gc_thresh3",
+		 f ? "ipv6" : "ipv4");
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	if (fscanf(fp, "%ld", &v) != 1)
+		v = 0;
+	fclose(fp);
+	return v;
+}
+
+/* More next hops than the kernel keeps neighbours: most of them never resolve. */
+static void warn_table(struct nexthops *nh)
+{
+	size_t hops[2] = { 0 };
+
+	for (uint32_t id = 1; id < nh->tab.nhops; id++) {
+		struct hop_rec *r = hoptab_rec(&nh->tab, id);
+
+		if (r)
+			hops[routekey_fam(r->family)]++;
+	}
+	for (int f = 0; f < 2; f++) {
+		long max = gc_thresh3(f);
+
+		if (max && hops[f] > (size_t)max)
+			log_warn("next hops (%s): %zu neighbours needed (on-link backends), but the "
+				 "kernel keeps at most %ld (net.%s.neigh.default.gc_thresh3): route "
+				 "the backends via a gateway, or raise it", fam_name(f), hops[f],
+				 max, f ? "ipv6" : "ipv4");
+	}
+}
+
 /* What start resolved, per family: the hops in use, and the slots without one. */
 static void log_start(struct nexthops *nh, double ms)
 {
@@ -896,6 +951,7 @@ static void log_start(struct nexthops *nh, double ms)
 	log_info("next hops: %u in use, %lu route lookups, %lu neighbour requests, in %.1f ms",
 		 hoptab_hops(&nh->tab), (unsigned long)nh->st.lookups,
 		 (unsigned long)nh->st.asks, ms);
+	warn_table(nh);
 }
 
 int nexthop_start(struct nexthops *nh, char *err, size_t errlen)

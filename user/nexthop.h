@@ -74,6 +74,8 @@ struct nexthops {
 	struct hoptab tab;
 	struct routekey rk;
 	struct rcache cache;
+	struct route_key last;		/* the last key searched, if routekey_leaf() */
+	bool last_leaf;
 	struct rcache once;		/* the FIB path's lookups, answered at once */
 	struct rtnl req;		/* lookups and dumps */
 	struct rtnl ev;			/* notifications */

@@ -114,6 +114,39 @@ int pfxset_lpm(const struct pfxset *ps, uint8_t family, const uint32_t a[4])
 	return -1;
 }
 
+void pfxset_finish(struct pfxset *ps)
+{
+	uint32_t m[4];
+
+	for (size_t i = 0; i < ps->cap; i++) {
+		const struct pfx_entry *e = &ps->e[i];
+		const uint64_t *lens = ps->lens[routekey_fam(e->family)];
+
+		if (!e->used)
+			continue;
+		for (int len = 0; len < e->len; len++) {
+			struct pfx_entry *outer;
+
+			if (!(lens[len / 64] >> (len % 64) & 1))
+				continue;
+			routekey_mask(e->a, (uint8_t)len, m);
+			outer = &ps->e[pfx_slot(ps, e->family, m, (uint8_t)len)];
+			if (outer->used)
+				outer->inner = 1;
+		}
+	}
+}
+
+bool pfxset_leaf(const struct pfxset *ps, uint8_t family, const uint32_t a[4], uint8_t len)
+{
+	const struct pfx_entry *e;
+
+	if (!ps->n)
+		return false;
+	e = &ps->e[pfx_slot(ps, family, a, len)];
+	return e->used && !e->inner;
+}
+
 /* ---- keys ---------------------------------------------------------------- */
 
 void routekey_free(struct routekey *rk)
@@ -131,6 +164,28 @@ void routekey_clear(struct routekey *rk)
 int routekey_route(struct routekey *rk, uint8_t family, const uint32_t dst[4], uint8_t len)
 {
 	return pfxset_add(&rk->prefixes, family, dst, len);
+}
+
+void routekey_finish(struct routekey *rk)
+{
+	pfxset_finish(&rk->prefixes);
+}
+
+bool routekey_leaf(const struct routekey *rk, const struct route_key *k)
+{
+	if (k->exact || k->len == ROUTEKEY_NONE || rk->ports[routekey_fam(k->family)])
+		return false;
+	return pfxset_leaf(&rk->prefixes, k->family, k->a, k->len);
+}
+
+bool routekey_holds(const struct route_key *k, uint8_t family, const uint32_t a[4])
+{
+	uint32_t m[4];
+
+	if (k->family != family || k->len == ROUTEKEY_NONE)
+		return false;
+	routekey_mask(a, k->len, m);
+	return !memcmp(m, k->a, sizeof(m));
 }
 
 int routekey_rule(struct routekey *rk, const struct rule_sel *r)

@@ -111,7 +111,7 @@ static void keys_match_the_model(void)
 	enum { NPFX = 40, SPACE = 1 << 12, PAIRS = 20000 };
 	struct { uint32_t a; uint8_t len; } p[NPFX];
 	struct routekey rk = { 0 };
-	uint32_t bad = 0;
+	uint32_t bad = 0, bad_leaf = 0, leaves = 0;
 
 	for (int i = 0; i < NPFX; i++) {
 		uint32_t a[4] = { 0 };
@@ -126,6 +126,7 @@ static void keys_match_the_model(void)
 			CHECK_INT(routekey_rule(&rk, &(struct rule_sel){
 				.family = AF_INET, .dst_len = p[i].len, .dst = { a[0] } }), 0);
 	}
+	routekey_finish(&rk);
 	for (int n = 0; n < PAIRS; n++) {
 		uint32_t x = 0xc6120000 | (uint32_t)(check_rand() % SPACE);
 		uint32_t y = 0xc6120000 | (uint32_t)(check_rand() % SPACE);
@@ -141,8 +142,14 @@ static void keys_match_the_model(void)
 		routekey_of(&rk, AF_INET, ax, IPPROTO_TCP, htons(40000), htons(80), false, &kx);
 		routekey_of(&rk, AF_INET, ay, IPPROTO_TCP, htons(40001), htons(81), false, &ky);
 		bad += key_eq(&kx, &ky) != same;
+		/* the shortcut: a leaf key holds y only if a search gives y that key */
+		if (routekey_leaf(&rk, &kx) && routekey_holds(&kx, AF_INET, ay))
+			bad_leaf += !key_eq(&kx, &ky);
+		leaves += routekey_leaf(&rk, &kx);
 	}
 	CHECK_UINT(bad, 0);
+	CHECK_UINT(bad_leaf, 0);
+	CHECK(leaves > 0);
 	routekey_free(&rk);
 }
 
@@ -163,8 +170,15 @@ static void more_specific_route_splits(void)
 	routekey_of(&rk, AF_INET, a, IPPROTO_TCP, 0, htons(80), false, &k2);
 	CHECK(key_eq(&k1, &k2));
 	CHECK_INT(k1.len, 16);
+	routekey_finish(&rk);
+	CHECK(routekey_leaf(&rk, &k1));
 	v4("198.18.7.0", a);
 	routekey_route(&rk, AF_INET, a, 24);	/* ip route add blackhole 198.18.7.0/24 */
+	routekey_finish(&rk);
+	CHECK(!routekey_leaf(&rk, &k1));	/* the /16 holds the /24 now */
+	v4("198.18.7.1", a);
+	CHECK(routekey_holds(&k1, AF_INET, a));
+	CHECK(!routekey_holds(&k1, AF_INET6, a));
 	v4("198.18.7.1", a);
 	routekey_of(&rk, AF_INET, a, IPPROTO_TCP, 0, htons(80), false, &k3);
 	CHECK(!key_eq(&k1, &k3));
