@@ -227,16 +227,6 @@ def test_missing_config_file(engine):
 
 # ---- errors from the system: interface, bpffs, permissions ------------------
 
-def test_ipv4_forwarding_off(engine):
-    lab = engine.lab
-    lab.prober_exec(f"sysctl -q -w net.ipv4.conf.{lab.prober_if}.forwarding=0")
-    path, text = write_cfg(engine, BASE)
-    msg = one_message(run_engine(engine, path))
-    assert_where(msg, path, line_of(text, "interface:"), "forwarding off",
-                 f"net.ipv4.conf.{lab.prober_if}.forwarding=1")
-    assert_nothing_left(engine)
-
-
 def test_pin_path_not_on_bpffs(engine, tmp_path):
     pins = tmp_path / "xyz" / "pins"
     path, text = write_cfg(engine, BASE.replace("pin_path: {PIN}", f"pin_path: {pins}"))

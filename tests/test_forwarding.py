@@ -294,11 +294,11 @@ def hosts6(prefix: str, n: int, port: int = 80, first: int = 1) -> list[str]:
 def extra_paths6(lab) -> None:
     """IPv6 on-link addresses (on the backend's veth: AnyIP does not answer
     NDP) and a second gateway."""
-    cmds = [f"-6 addr add {ONLINK6}{i:x}/128 dev {lab.backend_if} nodad" for i in range(1, 11)]
-    cmds.append(f"-6 addr add {GW2_6}/64 dev {lab.backend_if} nodad")
+    cmds = [f"addr add {ONLINK6}{i:x}/128 dev {lab.backend_if} nodad" for i in range(1, 11)]
+    cmds.append(f"addr add {GW2_6}/64 dev {lab.backend_if} nodad")
     ip(lab, "backend", cmds)
-    ip(lab, "prober", [f"-6 route add {ONLINK6}/64 dev {lab.prober_if}",
-                       f"-6 route add 2001:2:0:2::/64 dev {lab.prober_if}"])
+    ip(lab, "prober", [f"route add {ONLINK6}/64 dev {lab.prober_if}",
+                       f"route add 2001:2:0:2::/64 dev {lab.prober_if}"])
 
 
 def test_v6_without_forwarding(lab, engine):
@@ -306,8 +306,8 @@ def test_v6_without_forwarding(lab, engine):
     refused, a rule into a blackhole table no_route, a route change followed."""
     need_v6(engine)
     extra_paths6(lab)
-    ip(lab, "prober", ["-6 rule add to 2001:2::100/120 table 100 pref 1000",
-                       "-6 route add blackhole 2001:2::100/120 table 100"])
+    ip(lab, "prober", ["rule add to 2001:2::100/120 table 100 pref 1000",
+                       "route add blackhole 2001:2::100/120 table 100"])
     via_gw, onlink = hosts6("2001:2::", 10), hosts6(ONLINK6, 10)
     closed, black = hosts6("2001:2::", 3, 81, first=0x20), hosts6("2001:2::", 3, first=0x101)
     start(engine, [pool("web", via_gw + onlink + closed + black, **FAST)],
