@@ -42,6 +42,7 @@
 #include "scheduler.h"
 #include "slots.h"
 #include "state.h"
+#include "udpcheck.h"
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
@@ -51,6 +52,7 @@ struct engine {
 	struct config cfg;
 	int ifindex;
 	uint32_t src4;
+	uint32_t src6[4];		/* all 0: no IPv6 source (no IPv6 backends) */
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
 	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
@@ -451,7 +453,7 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 		if (!k->family || !roster_probes(&e->roster, i))
 			continue;	/* a free id, or one whose group another id probes for */
 		slots_claim(sl, i, k->family, k->protocol, k->addr,
-			    pc->hc.port ? htons(pc->hc.port) : k->port);
+			    pc->hc.port ? htons(pc->hc.port) : k->port, (uint8_t)buf[i].pool_id);
 	}
 	if (!slots_index(sl, e->sport_lo, e->sport_hi - e->sport_lo + 1, err, sizeof(err)))
 		return 0;
@@ -620,6 +622,7 @@ static int setup(struct engine *e)
 	}
 	pp.ifindex = e->ifindex;
 	pp.src4 = e->src4;
+	memcpy(pp.src6, e->src6, sizeof(pp.src6));
 	pp.sport_lo = e->sport_lo;
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
@@ -628,6 +631,10 @@ static int setup(struct engine *e)
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
 	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
 		log_err("%s", err);
+		return -1;
+	}
+	if (udpcheck_publish(programs_udp_fd(&e->prog), &e->cfg)) {
+		log_err("writing the UDP checks to the udp_checks map: %s", strerror(errno));
 		return -1;
 	}
 	if (c->tail_call) {
@@ -731,6 +738,7 @@ static void attach_roster(struct engine *e)
 		.cfg = &e->cfg, .roster = &e->roster, .sched = &e->sched, .slots = &e->prog.slots,
 		.view = &e->view, .pools = e->pools, .mp = &e->mp, .health = e->health,
 		.events = &e->events, .rt = &e->rt, .n = e->n,
+		.udp_fd = programs_udp_fd(&e->prog),
 	};
 
 	roster_attach(&e->roster, &env, mono_ns());

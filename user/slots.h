@@ -27,6 +27,9 @@ struct slots {
 	struct xdphc_slot_bucket *table;	/* mmap of the slot table */
 	uint32_t nbuckets;
 	size_t table_len;
+	uint16_t sport_lo, sport_count;		/* the source ports, from slots_index() */
+	uint16_t lanes;				/* UDP lanes in use (see probe.h), at least 1 */
+	uint64_t rng;				/* xorshift state for UDP source ports */
 };
 
 /* Buckets of the slot table for n slots (see probe.h): the size of its map. */
@@ -41,9 +44,12 @@ int slots_open(struct slots *sl, int slots_fd, int table_fd, size_t n, char *err
 	       size_t errlen);
 void slots_close(struct slots *sl);
 
-/* Slot id probes addr:port (network order) with family and proto, from a random generation. */
+/*
+ * Slot id probes addr:port (network order) with family and proto, from a
+ * random generation; check: its pool, whose UDP payload it sends.
+ */
 void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
-		 const __be32 addr[4], __be16 port);
+		 const __be32 addr[4], __be16 port, uint8_t check);
 
 /*
  * Give each claimed slot its source port and enter it into the slot table

@@ -51,7 +51,7 @@ static void claim_index_find(void)
 	for (uint32_t i = 0; i < n; i++) {
 		__be32 addr[4] = { htonl(0x0a000000 + i % 50) };
 
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80 + i / 50 % 2));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80 + i / 50 % 2), 0);
 	}
 	CHECK_INT(slots_index(&sl, 40000, 4, err, sizeof(err)), 0);
 	for (uint32_t i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ static void index_refuses_crowding(void)
 
 	CHECK_INT(slots_mem(&sl, 3), 0);
 	for (uint32_t i = 0; i < 3; i++)
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(443));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(443), 0);
 	CHECK(slots_index(&sl, 40000, 2, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "192.0.2.1:443");
 	CHECK_CONTAINS(err, "source ports (2)");
@@ -115,7 +115,7 @@ static void generations(void)
 	uint32_t gen;
 
 	CHECK_INT(slots_mem(&sl, 1), 0);
-	slots_claim(&sl, 0, AF_INET, IPPROTO_TCP, addr, htons(80));
+	slots_claim(&sl, 0, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 	slots_arm(&sl, 0);
 	gen = sl.s[0].gen;
 	CHECK(!slots_outcome(&sl, 0, &o));
@@ -165,7 +165,7 @@ static void churn_reuses_tombstones(void)
 	for (uint32_t i = 0; i < n; i++) {
 		__be32 addr[4] = { htonl(0x0a000000 + i) };
 
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 	}
 	CHECK_INT(slots_index(&sl, 40000, 16, err, sizeof(err)), 0);
 	for (uint32_t round = 1; round <= 50; round++) {
@@ -175,7 +175,7 @@ static void churn_reuses_tombstones(void)
 
 			slots_release(&sl, i);
 			ghosts += slots_find(&sl, &old) >= 0;
-			slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+			slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 			fails += slots_add(&sl, i, 40000, 16, err, sizeof(err)) != 0;
 		}
 	}
