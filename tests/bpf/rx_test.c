@@ -252,6 +252,34 @@ static void report(bool ok, const char *name, const char *fmt, ...)
 }
 
 /*
+ * A check that a reported, not yet fixed bug fails: printed as KNOWN with
+ * the bug, not counted as a failure (make check stays usable meanwhile),
+ * unless --strict.  Once the bug is fixed the check passes as any other.
+ */
+static int known;
+static bool strict;
+
+static void report_known(bool ok, const char *bug, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report_known(bool ok, const char *bug, const char *name, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ok || strict) {
+		report(ok, name, "%s%s%s", msg, ok ? "" : "; known bug: ", ok ? "" : bug);
+		return;
+	}
+	printf("KNOWN %s: %s; known bug: %s\n", name, msg, bug);
+	fflush(stdout);
+	known++;
+}
+
+/*
  * ---- SipHash-2-4, from the paper (Aumasson, Bernstein 2012) ----
  *
  * Written over bytes, not over the words probe_rx hashes, so that the
@@ -919,9 +947,13 @@ static int64_t model_find(const struct model *m, uint8_t family, uint8_t proto,
 		else
 			hi = mid;
 	}
-	for (; lo < m->n && !tuple_cmp(&m->tuples[lo], &k); lo++)
-		if (m->exp[m->tuples[lo].slot].sport == sport)
+	for (; lo < m->n && !tuple_cmp(&m->tuples[lo], &k); lo++) {
+		const struct xdphc_slot *s = &m->exp[m->tuples[lo].slot];
+
+		/* A released slot (family 0) probes nothing. */
+		if (s->family && s->sport == sport)
 			return m->tuples[lo].slot;
+	}
 	return -1;
 }
 
@@ -1616,6 +1648,8 @@ struct gen {
 	size_t ring_len[RING];
 	uint32_t ring_n;
 	struct any_reply ar;
+	struct xdphc_slot gone[64];	/* released slots, to come back */
+	uint32_t ngone;
 };
 
 static const uint8_t *slot_addr(const struct xdphc_slot *s)
@@ -2249,15 +2283,54 @@ static size_t gen_frame(struct gen *g, uint8_t *f, const char **label)
 }
 
 /*
+ * A backend leaves: its slot is released, its table entry becomes a
+ * tombstone that lookups go on past.  Or one that left comes back, on its
+ * old slot and key, and slots_add() gives it a port (maybe another).
+ */
+static void gen_leave_or_return(struct gen *g, uint32_t j)
+{
+	struct rx *rx = g->rx;
+	struct xdphc_slot *s;
+	char err[256];
+
+	if (g->ngone && (g->ngone == 64 || rnd_below(2))) {
+		uint32_t i = rnd_below(g->ngone);
+		struct xdphc_slot k = g->gone[i];
+
+		g->gone[i] = g->gone[--g->ngone];
+		j = k.t;	/* the slot id, kept there */
+		s = &rx->sl.s[j];
+		slots_claim(&rx->sl, j, k.family, k.proto, k.addr, k.port, k.check);
+		s->gen = rnd32();
+		s->t = mono_us();
+		if (!slots_add(&rx->sl, j, rx->sport_lo, rx->sport_count, err, sizeof(err)) &&
+		    s->proto == IPPROTO_UDP)
+			s->sport = udp_sport(rx, s);
+	} else {
+		s = &rx->sl.s[j];
+		if (!s->family || j < 3)
+			return;
+		g->gone[g->ngone] = *s;
+		g->gone[g->ngone++].t = j;
+		slots_release(&rx->sl, j);
+	}
+	g->m->exp[j] = *s;
+}
+
+/*
  * What the controller does between replies: a new probe on a slot (gen + 1,
- * a new send time, for UDP a new source port), or a send that failed for
- * the current generation.
+ * a new send time, for UDP a new source port), a send that failed for the
+ * current generation, a backend that leaves or comes back.
  */
 static void gen_event(struct gen *g)
 {
 	uint32_t j = rnd_below(g->m->n), r = rnd_below(100);
 	struct xdphc_slot *s = &g->rx->sl.s[j], *e = &g->m->exp[j];
 
+	if (r >= 94) {
+		gen_leave_or_return(g, j);
+		return;
+	}
 	if (r < 80) {
 		s->gen++;
 		s->t = mono_us();
@@ -2912,6 +2985,8 @@ static const struct wcase wcases[] = {
 	{ "udp6, checksum 0 sent as ffff", AF_INET6, IPPROTO_UDP, "2001:db8:b::13", 4000,
 	  WCHECK_ZERO6, gw_mac, 0, NULL, 60 },
 	{ "udp4, no cookie", AF_INET, IPPROTO_UDP, "198.18.0.14", 5000, 0, gw_mac, 0, NULL, 60 },
+	{ "udp4, payload {cookie}", AF_INET, IPPROTO_UDP, "198.18.0.15", 53, 3, gw_mac, 0, NULL,
+	  60 },
 	{ "tcp4, no neighbour", AF_INET, IPPROTO_TCP, "198.51.100.5", 80, 0, NULL,
 	  XDPHC_RES_TX_NO_NEIGH, "192.0.2.253", 60 },
 	{ "tcp6, no neighbour", AF_INET6, IPPROTO_TCP, "2001:db8:dead::5", 80, 0, NULL,
@@ -2922,6 +2997,14 @@ static const struct wcase wcases[] = {
 	  XDPHC_RES_TX_NO_ROUTE, NULL, 60 },
 };
 #define NWCASES (sizeof(wcases) / sizeof(wcases[0]))
+
+static uint32_t wcase_index(const char *name)
+{
+	for (uint32_t i = 0; i < NWCASES; i++)
+		if (!strcmp(wcases[i].name, name))
+			return i;
+	abort();
+}
 
 /* The writer's checks; the zero-checksum ones are finished per slot (zero_sum_check()). */
 static void writer_checks(struct xdphc_udp_check *w)
@@ -2993,6 +3076,7 @@ static const char *probe_wrong(const struct rx *rx, const struct xdphc_slot *s,
 		want = MIN_FRAME;
 	if (len != want)
 		return "frame length";
+
 	if (memcmp(out, dmac, 6) || memcmp(out + 6, tap_mac, 6))
 		return "MAC addresses";
 	if (get16(out + 12) != (v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4))
@@ -3040,6 +3124,22 @@ static const char *probe_wrong(const struct rx *rx, const struct xdphc_slot *s,
 	return NULL;
 }
 
+/* The check a writer's UDP slot sends: the writer's own (ids 20-26) or one of check_defs. */
+static const struct xdphc_udp_check *writer_check_of(const struct xdphc_slot *s,
+						     const struct xdphc_udp_check *wchk)
+{
+	static struct xdphc_udp_check u;
+
+	if (s->proto != IPPROTO_UDP)
+		return NULL;
+	if (s->check >= 20)
+		return &wchk[s->check - 20];
+	for (size_t i = 0; i < NCHECKS; i++)
+		if (check_defs[i].id == s->check)
+			check_from_def(&u, &check_defs[i]);
+	return &u;
+}
+
 static int txq_set(const struct rx *rx, const uint32_t *ids, uint32_t n, uint32_t run)
 {
 	static struct xdphc_txq q;
@@ -3068,8 +3168,31 @@ static int writer_frame(const struct rx *rx, size_t in_len, uint8_t *out, size_t
 {
 	static uint8_t in[1514];
 
-	memset(in, in_len > MIN_FRAME ? 0xaa : 0, sizeof(in));
+	/* What a page of a live-frames run holds: an earlier probe's bytes, never zeros. */
+	memset(in, 0xaa, sizeof(in));
 	return rx_run_on(rx, XDPHC_TX_IFINDEX, in, in_len, out, out_len, verdict);
+}
+
+/*
+ * The padding of a frame shorter than the Ethernet minimum is zeros (RFC
+ * 894), not what the frame held before: in a live-frames run that is an
+ * earlier probe's bytes, another backend's address or cookie among them.
+ */
+#define BUG_PADDING "probe_tx.h write_udp() grows an IPv4 datagram under 60 bytes " \
+	"without zeroing the padding: a reused page's bytes (an earlier probe's) go out"
+static uint32_t pad_dirty, pad_short;
+
+static void check_padding(const uint8_t *out, size_t len, size_t end)
+{
+	if (end >= len)
+		return;
+	pad_short++;
+	for (size_t i = end; i < len; i++) {
+		if (out[i]) {
+			pad_dirty++;
+			return;
+		}
+	}
 }
 
 /* One queued probe through the writer, checked; false on any difference. */
@@ -3128,12 +3251,54 @@ static bool writer_case(struct rx *rx, uint32_t id, const struct wcase *w,
 		wrong = "t is not the send time (or a resend's first one)";
 	if (!wrong && after[XDPHC_CNT_TX] != before[XDPHC_CNT_TX] + 1)
 		wrong = "TX counter";
-	if (!wrong)
+	if (!wrong) {
+		check_padding(out, out_len, ETH_HDR_LEN + (s->family == AF_INET6 ? IP6_HDR_LEN : 20) +
+			      (s->proto == IPPROTO_UDP ? 8u + u->payload_len : 24u));
 		return true;
+	}
 	snprintf(what, wlen, "%s (verdict %s, result kind %u)", wrong, verdict_name(verdict),
 		 XDPHC_RESULT_KIND(s->result));
 	hexdump("out", out, out_len);
 	return false;
+}
+
+/*
+ * The padding bug as a live-frames run meets it: probe B, an empty
+ * datagram, written into the frame that probe A, a datagram starting with
+ * its cookie, left (pages are reused as they are).  B's padding must not
+ * be A's cookie.
+ */
+static void padding_reuse(struct rx *rx, uint32_t a, uint32_t b)
+{
+	static uint8_t out_a[OUT_MAX], out_b[OUT_MAX];
+	const uint32_t ids[2] = { a, b };
+	uint32_t va = 0, vb = 0;
+	size_t la = 0, lb = 0, pad = ETH_HDR_LEN + 20 + 8;
+	bool leak, dirty = false;
+	char sa[INET_ADDRSTRLEN], sb[INET_ADDRSTRLEN];
+
+	if (txq_set(rx, ids, 2, 8) || writer_frame(rx, MIN_FRAME, out_a, &la, &va) ||
+	    rx_run_on(rx, XDPHC_TX_IFINDEX, out_a, la, out_b, &lb, &vb) ||
+	    va != XDP_REDIRECT || vb != XDP_REDIRECT || la != MIN_FRAME || lb != MIN_FRAME) {
+		report(false, "writer: padding over a reused frame", "runs failed: verdicts %s, %s, "
+		       "%zu and %zu bytes", verdict_name(va), verdict_name(vb), la, lb);
+		return;
+	}
+	for (size_t i = pad; i < lb; i++)
+		dirty |= out_b[i] != 0;
+	leak = !memcmp(out_b + pad, out_a + pad, DIGITS);
+	inet_ntop(AF_INET, rx->sl.s[a].addr, sa, sizeof(sa));
+	inet_ntop(AF_INET, rx->sl.s[b].addr, sb, sizeof(sb));
+	if (dirty) {
+		hexdump("probe A (its cookie at 42)", out_a, la);
+		hexdump("probe B, written over A", out_b, lb);
+	}
+	report_known(!dirty, BUG_PADDING, "writer: padding over a reused frame",
+		     "the probe to %s %s", sb, !dirty ? "has zeros for padding" :
+		     leak ? "carries the cookie of the probe to another backend in its padding" :
+		     "carries the earlier frame's bytes in its padding");
+	if (leak)
+		printf("      (the cookie of the probe to %s went to %s)\n", sa, sb);
 }
 
 /*
@@ -3198,16 +3363,9 @@ static void writer_test(int ifindex)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdphc_slot *s = &rx.sl.s[i];
-		const struct xdphc_udp_check *u = s->proto == IPPROTO_UDP ?
-			(s->check >= 20 ? &wchk[s->check - 20] : NULL) : NULL;
-		static struct xdphc_udp_check u0;
 		bool ok;
 
-		if (s->proto == IPPROTO_UDP && !u) {
-			check_from_def(&u0, &check_defs[0]);
-			u = &u0;
-		}
-		ok = writer_case(&rx, i, &wcases[i], u, what, sizeof(what));
+		ok = writer_case(&rx, i, &wcases[i], writer_check_of(s, wchk), what, sizeof(what));
 		snprintf(name, sizeof(name), "writer %s [%s]:%u", wcases[i].name, wcases[i].addr,
 			 wcases[i].port);
 		if (ok)
@@ -3241,6 +3399,10 @@ static void writer_test(int ifindex)
 		       "verdict %s, %u frames taken of %u queued", verdict_name(verdict), taken,
 		       n + 1);
 	}
+	report_known(!pad_dirty, BUG_PADDING, "writer: padding of short udp4 datagrams",
+		     "%u of %u frames under the minimum padded with an earlier frame's bytes",
+		     pad_dirty, pad_short);
+	padding_reuse(&rx, wcase_index("udp4, payload {cookie}"), wcase_index("udp4, empty payload"));
 out:
 	rx_close(&rx);
 }
@@ -3338,19 +3500,22 @@ static int cost_test(int ifindex, uint32_t n, uint32_t frames)
 static void usage(void)
 {
 	fprintf(stderr, "usage: rx_test [--seed N] [--frames N] [--forged N] [--big N] "
-		"[--cost N]\n"
+		"[--cost N] [--strict 1]\n"
 		"  --frames  model frames, first configuration (default 30000; half that\n"
 		"            for the other two)\n"
 		"  --forged  forged replies at 65,536 backends, IPv4 TCP, and again\n"
 		"            IPv6 TCP and UDP (default 1000000 each)\n"
 		"  --big     forged replies at 1,000,000 backends (default 1000000, 0 skips)\n"
 		"  --cost    only measure: BPF run time of N replies of each kind at\n"
-		"            1,000,000 backends, as one JSON line (make bench)\n");
+		"            1,000,000 backends, as one JSON line (make bench)\n"
+		"  --strict  1: the known bugs (KNOWN lines) count as failures\n");
 	exit(2);
 }
 
 static int finish(void)
 {
+	if (known)
+		printf("%d known bugs (KNOWN above; not counted, --strict 1 counts them)\n", known);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
@@ -3383,6 +3548,8 @@ int main(int argc, char **argv)
 			big = v;
 		} else if (!strcmp(argv[i], "--cost")) {
 			cost = v;
+		} else if (!strcmp(argv[i], "--strict")) {
+			strict = v;
 		} else {
 			usage();
 		}
