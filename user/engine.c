@@ -43,6 +43,7 @@
 #include "slots.h"
 #include "state.h"
 #include "udpcheck.h"
+#include "icmplimit.h"
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
@@ -658,6 +659,7 @@ static int setup(struct engine *e)
 	}
 	if (init_status(e))
 		return -1;
+	icmp_limit_warn(&e->cfg, &e->prog.slots, e->n);
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
 	malloc_trim(0);
