@@ -17,7 +17,8 @@ void metrics_outcome(struct metrics_pool *mp, const struct probe_outcome *o)
 
 	if (o->reason < XDPHC_REASON_MAX)
 		mp->results[o->reason]++;
-	if (!o->ok)
+	/* Silence passes a UDP check without expect, and has no round trip. */
+	if (!o->ok || o->silent)
 		return;
 	rtt = o->rtt_us / 1e6;
 	for (b = 0; b < METRICS_RTT_BUCKETS - 1 && rtt > metrics_rtt_bounds[b]; b++)
