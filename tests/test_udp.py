@@ -130,7 +130,7 @@ def test_udp_payload_on_the_wire(lab, udp, engine):
     source port for each probe."""
     target = "198.18.7.9"
     engine.configure([udp_pool("u", [f"{target}:{UDP_DROPPED}"], payload="ab{cookie}",
-                               interval="200ms")],
+                               interval="200ms", timeout="100ms")],
                      source_ports=f"{SPORTS[0]}-{SPORTS[1]}")
     engine.start()
     ports = {lab.probe_source_port(target, UDP_DROPPED, proto=17) for _ in range(6)}
