@@ -43,6 +43,7 @@
 #include "slots.h"
 #include "state.h"
 #include "udpcheck.h"
+#include "icmplimit.h"
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
@@ -53,6 +54,7 @@ struct engine {
 	int ifindex;
 	uint32_t src4;
 	uint32_t src6[4];		/* all 0: no IPv6 source (no IPv6 backends) */
+	uint64_t udp_replies, udp_mismatch;	/* probe_rx's counts, at the last publish */
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
 	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
@@ -240,6 +242,9 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.reload_ok = e->rl.last_ok,
 		.stats = *st,
 		.cc = e->cc.st,
+		.udp_replies = e->udp_replies,
+		.udp_mismatch = e->udp_mismatch,
+		.udp_silent = e->sched.st.udp_silent,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
 		.mp = e->mp,
@@ -290,6 +295,8 @@ static void publish_stats(struct engine *e, bool running)
 	s.replies_synack = c[XDPHC_CNT_RX_SYNACK];
 	s.replies_rst = c[XDPHC_CNT_RX_RST];
 	s.replies_icmp = c[XDPHC_CNT_RX_ICMP];
+	e->udp_replies = c[XDPHC_CNT_RX_UDP];
+	e->udp_mismatch = c[XDPHC_CNT_RX_MISMATCH];
 	s.timeouts = ss->timeouts;
 	s.ignored_forged = c[XDPHC_CNT_RX_FORGED];
 	s.ignored_stale = c[XDPHC_CNT_RX_STALE];
@@ -658,6 +665,7 @@ static int setup(struct engine *e)
 	}
 	if (init_status(e))
 		return -1;
+	icmp_limit_warn(&e->cfg, &e->prog.slots, e->n);
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
 	malloc_trim(0);

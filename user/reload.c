@@ -13,6 +13,7 @@
 #include "log.h"
 #include "reload.h"
 #include "udpcheck.h"
+#include "icmplimit.h"
 #include "vec.h"
 
 #define NS_PER_MS 1000000ULL
@@ -558,6 +559,7 @@ static void finish(struct reload *rl, uint64_t now)
 		 (double)(now - rl->t_commit) / 1e9,
 		 rl->c.errors ? "; some changes failed, see above" : "");
 	log_info("%s", msg);
+	icmp_limit_warn(rl->env.cfg, rl->env.slots, rl->env.n);
 	end(rl, rl->c.errors == 0, msg);
 }
 

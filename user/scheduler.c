@@ -477,7 +477,9 @@ static enum verdict silence(struct scheduler *s, uint32_t b, struct probe_outcom
 	}
 	if (s->imp.impaired)
 		return V_SKIP;
+	s->st.udp_silent++;
 	fill(o, true, XDPHC_REASON_OK);
+	o->silent = true;
 	return V_FINAL;
 }
 

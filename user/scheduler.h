@@ -90,6 +90,7 @@ struct sched_stats {
 	uint64_t frames;		/* SYNs handed to BPF_PROG_RUN, resends included */
 	uint64_t runs;			/* BPF_PROG_RUN calls */
 	uint64_t timeouts;
+	uint64_t udp_silent;		/* UDP checks without expect passed by silence */
 	uint64_t send_errors;		/* BPF_PROG_RUN failures */
 	uint64_t retries;
 	uint64_t neigh_requests;

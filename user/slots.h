@@ -89,6 +89,28 @@ struct slot_outcome {
 /*
  * The accessors below run for every probe (a million a second): inline.
  *
+ * A UDP probe's source port, drawn for each probe: a datagram carries no
+ * sequence number, so the port is what an off-path forger must guess (with
+ * the cookie, when the payload has one).  The ports of one lane are those
+ * equal to it modulo the lanes in use.  xorshift64*: not for secrets, but
+ * seeded from getrandom() and never seen off the path.
+ */
+static inline uint16_t slots_udp_sport(struct slots *sl, const struct xdphc_slot *s)
+{
+	uint32_t lanes = sl->lanes ? sl->lanes : 1;
+	uint32_t per_lane = sl->sport_count / lanes;
+	uint32_t lane = (s->flags >> XDPHC_SLOT_LANE_SHIFT) % lanes;
+	uint64_t x = sl->rng ? sl->rng : 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	sl->rng = x;
+	x *= 0x2545f4914f6cdd1dULL;
+	return sl->sport_lo + (uint16_t)((x >> 32) % per_lane * lanes + lane);
+}
+
+/*
  * A new probe on slot id: a new generation, so answers to older ones count
  * as stale, and no result yet.  A first send, not a resend.
  */
@@ -96,6 +118,8 @@ static inline void slots_arm(struct slots *sl, uint32_t id)
 {
 	struct xdphc_slot *s = &sl->s[id];
 
+	if (s->proto == XDPHC_PROTO_UDP)
+		s->sport = slots_udp_sport(sl, s);
 	s->gen++;
 	s->result = 0;
 	s->flags &= ~XDPHC_SLOT_F_RESEND;
