@@ -767,16 +767,13 @@ struct mix {
 static uint32_t all_checks[NCHECKS];
 
 /*
- * A UDP probe's source port: drawn anew for each probe, in the slot's lane
- * (port - sport_lo = lane mod lanes, see probe.h), as the controller does.
+ * A UDP probe's source port, drawn for each probe by the controller's own
+ * slots_udp_sport() (slots_arm() draws it for each new probe), from the
+ * test's seed.
  */
-static uint16_t udp_sport(const struct rx *rx, const struct xdphc_slot *s)
+static uint16_t udp_sport(struct rx *rx, const struct xdphc_slot *s)
 {
-	uint32_t lanes = rx->sl.lanes ? rx->sl.lanes : 1;
-	uint32_t lane = s->flags >> XDPHC_SLOT_LANE_SHIFT;
-	uint32_t ports = (rx->sport_count - 1 - lane) / lanes + 1;
-
-	return (uint16_t)(rx->sport_lo + lane + lanes * rnd_below(ports));
+	return slots_udp_sport(&rx->sl, s);
 }
 
 /*
@@ -832,6 +829,7 @@ static int fill_backends(struct rx *rx, uint32_t naddr, const uint16_t *ports, u
 	free(uses);
 	if (slots_index(&rx->sl, rx->sport_lo, rx->sport_count, err, errlen))
 		return -1;
+	rx->sl.rng = rnd64() | 1;
 	for (uint32_t i = 0; i < rx->n; i++)
 		if (rx->sl.s[i].proto == IPPROTO_UDP)
 			rx->sl.s[i].sport = udp_sport(rx, &rx->sl.s[i]);
@@ -1653,6 +1651,7 @@ struct gen {
 	struct any_reply ar;
 	struct xdphc_slot gone[64];	/* released slots, to come back */
 	uint32_t ngone;
+	uint64_t dup_keys;		/* UDP ports drawn that another slot had */
 };
 
 static const uint8_t *slot_addr(const struct xdphc_slot *s)
@@ -2286,6 +2285,29 @@ static size_t gen_frame(struct gen *g, uint8_t *f, const char **label)
 }
 
 /*
+ * Replies find a slot by its key: after a UDP probe drew its port, no other
+ * slot on its target may have that port.
+ */
+static void check_unique_key(struct gen *g, uint32_t j)
+{
+	const struct model *m = g->m;
+	const struct xdphc_slot *s = &g->rx->sl.s[j];
+
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct xdphc_slot *o = &g->rx->sl.s[i];
+
+		if (i == j || !o->family || o->sport != s->sport || o->port != s->port ||
+		    o->proto != s->proto || o->family != s->family ||
+		    memcmp(o->addr, s->addr, sizeof(o->addr)))
+			continue;
+		if (++g->dup_keys <= SHOW_MAX)
+			fprintf(stderr, "  slot %u drew port %u, which slot %u of the same target "
+				"has (lanes %u)\n", j, s->sport, i, g->rx->sl.lanes);
+		return;
+	}
+}
+
+/*
  * A backend leaves: its slot is released, its table entry becomes a
  * tombstone that lookups go on past.  Or one that left comes back, on its
  * old slot and key, and slots_add() gives it a port (maybe another).
@@ -2335,11 +2357,11 @@ static void gen_event(struct gen *g)
 		return;
 	}
 	if (r < 80) {
-		s->gen++;
+		/* As probe_tx would, the new probe leaves now. */
+		slots_arm(&g->rx->sl, j);
 		s->t = mono_us();
-		s->flags &= (uint8_t)~(XDPHC_SLOT_F_RESEND | XDPHC_SLOT_F_UNSURE);
 		if (s->proto == IPPROTO_UDP)
-			s->sport = udp_sport(g->rx, s);
+			check_unique_key(g, j);
 	} else if (r < 90) {
 		/* A resend: the same generation, the first send's time kept. */
 		s->flags |= XDPHC_SLOT_F_RESEND;
@@ -2661,12 +2683,13 @@ static void model_test(int ifindex, const struct model_cfg *mc)
 		}
 		for (int w = W_NOT_IP; w <= W_NO_SLOT; w++)
 			other += sum[w];
-		report(!c.bad && !missing, name,
+		report(!c.bad && !missing && !g->dup_keys, name,
 		       "%" PRIu64 " frames (%" PRIu64 " v4, %" PRIu64 " v6), %" PRIu64
-		       " mismatches, %.1f s; %" PRIu64 " not candidates, %" PRIu64 " forged, %"
+		       " mismatches, %" PRIu64 " udp ports drawn twice, %.1f s; %" PRIu64
+		       " not candidates, %" PRIu64 " forged, %"
 		       PRIu64 " fresh tcp/icmp, %" PRIu64 " stale, %" PRIu64 " udp replies (%"
 		       PRIu64 " mismatched), %" PRIu64 " dup, %" PRIu64 " trimmed%s%s",
-		       c.frames, nl[L_IP4], nl[L_IP6], c.bad, mono_s() - t0, other,
+		       c.frames, nl[L_IP4], nl[L_IP6], c.bad, g->dup_keys, mono_s() - t0, other,
 		       sum[W_FORGED] + sum[W_UDP_FORGED],
 		       sum[W_SYNACK_FRESH] + sum[W_RST_FRESH] + sum[W_ICMP_FRESH] + sum[W_ICMP_UDP],
 		       sum[W_SYNACK_STALE] + sum[W_RST_STALE] + sum[W_ICMP_STALE] + sum[W_UDP_STALE],
@@ -3344,6 +3367,7 @@ static void writer_test(int ifindex)
 		report(false, "writer", "slots_index: %s", err);
 		goto out;
 	}
+	rx.sl.rng = rnd64() | 1;
 	writer_checks(wchk);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdphc_slot *s = &rx.sl.s[i];
