@@ -1978,50 +1978,64 @@ static size_t gen_random(const struct gen *g, uint8_t *f)
 	return len;
 }
 
-/* Replies with something odd in their IP header or ICMP quote, per family. */
-static size_t gen_odd4(struct gen *g, const struct xdphc_slot *s, uint8_t *f, const char **label)
+/* Replies with something odd in their IP header or ICMP quote. */
+static size_t gen_odd(struct gen *g, const struct xdphc_slot *s, uint8_t *f, const char **label)
 {
+	static const uint8_t exts[] = { 0, 43, 44, 60 };
+	/* ICMPv6 packet too big (2) is no answer: the probe got through to a router. */
+	static const uint8_t types4[] = { 0, 4, 5, 8, 11, 12, 13, 14 };
+	static const uint8_t types6[] = { 2, 2, 3, 4, 128, 129, 135, 136, 0 };
+	bool v6 = s->family == AF_INET6;
+	size_t proto_at = ETH_HDR_LEN + (v6 ? 6 : 9), len;
 	struct any_reply *a = &g->ar;
 	struct l3 *h;
-	size_t len;
+	uint8_t p;
 
 	switch (rnd_below(11)) {
 	case 0:
-		*label = "reply with ip options";
-		h = any_reply_for(g, s, a);
-		h->opt_words = (uint8_t)(1 + rnd_below(10));
-		return any_build(f, a);
-	case 1:
-		/* MF, an offset, or both, with or without DF (nonsense, but seen). */
-		*label = "fragment";
-		h = any_reply_for(g, s, a);
-		h->frag_off = (uint16_t)(rnd_below(2) ? 0x2000 : 0) | (uint16_t)rnd_below(0x2000);
-		if (!(h->frag_off & 0x3fff))
-			h->frag_off |= 0x2000;
-		h->frag_off |= rnd_below(2) ? 0x4000 : 0;
-		return any_build(f, a);
-	case 2:
-		/* The bytes of a reply under another protocol number. */
+		/* The bytes of a reply under another protocol number (next header). */
 		*label = "other ip protocol";
 		any_reply_for(g, s, a);
 		len = any_build(f, a);
 		do
-			f[ETH_HDR_LEN + 9] = rnd_below(2) ? IPPROTO_GRE : (uint8_t)rnd32();
-		while (f[ETH_HDR_LEN + 9] == IPPROTO_TCP || f[ETH_HDR_LEN + 9] == IPPROTO_ICMP ||
-		       f[ETH_HDR_LEN + 9] == IPPROTO_UDP);
-		ip_csum(f + ETH_HDR_LEN);
+			p = rnd_below(2) ? IPPROTO_GRE : (uint8_t)rnd32();
+		while (p == IPPROTO_TCP || p == IPPROTO_UDP || p == (v6 ? PROTO_ICMP6 : IPPROTO_ICMP));
+		f[proto_at] = p;
+		if (!v6)
+			ip_csum(f + ETH_HDR_LEN);
 		return len;
+	case 1:
+		*label = "tcp reply, other flags";
+		tcp_reply_for(g, s, &a->t);
+		a->t.flags = (uint8_t)rnd32();
+		return build_tcp(f, &a->t);
+	case 2:
 	case 3:
+		h = any_reply_for(g, s, a);
+		if (v6) {
+			*label = "ipv6 extension header";
+			h->ext = exts[rnd_below(sizeof(exts))];
+		} else if (rnd_below(2)) {
+			*label = "reply with ip options";
+			h->opt_words = (uint8_t)(1 + rnd_below(10));
+		} else {
+			/* MF, an offset, or both, with or without DF (nonsense, but seen). */
+			*label = "fragment";
+			h->frag_off = (uint16_t)(rnd_below(2) ? 0x2000 : 0) |
+				      (uint16_t)rnd_below(0x2000);
+			if (!(h->frag_off & 0x3fff))
+				h->frag_off |= 0x2000;
+			h->frag_off |= rnd_below(2) ? 0x4000 : 0;
+		}
+		return any_build(f, a);
+	case 4:
+		if (v6)
+			break;
 		*label = "ihl below 5";
 		any_reply_for(g, s, a);
 		len = any_build(f, a);
 		f[ETH_HDR_LEN] = (uint8_t)(0x40 | rnd_below(5));
 		return len;
-	case 4:
-		*label = "tcp reply, other flags";
-		tcp_reply_for(g, s, &a->t);
-		a->t.flags = (uint8_t)rnd32();
-		return build_tcp(f, &a->t);
 	default:
 		break;
 	}
@@ -2029,107 +2043,45 @@ static size_t gen_odd4(struct gen *g, const struct xdphc_slot *s, uint8_t *f, co
 	switch (rnd_below(7)) {
 	case 0:
 		*label = "icmp: inner saddr not ours";
-		if (rnd_below(2))
-			memcpy(a->i.in_saddr, other_local, 4);
+		if (rnd_below(3))
+			flip_bit(a->i.in_saddr, s->family);
 		else
-			rnd_bytes(a->i.in_saddr, 4);
+			memcpy(a->i.in_saddr, v6 ? other_local6 : other_local, addr_len(s->family));
 		break;
 	case 1:
+		*label = "icmp: quote too short";
+		a->i.quote_l4 = rnd_below(8);
+		a->i.min_len = 0;
+		break;
+	case 2:
+		*label = "icmp: quoted other protocol";
+		do
+			p = rnd_below(2) ? (v6 ? PROTO_ICMP6 : IPPROTO_ICMP) : (uint8_t)rnd32();
+		while (p == IPPROTO_TCP || p == IPPROTO_UDP);
+		a->i.in_proto = v6 && rnd_below(4) == 0 ? 44 : p;
+		break;
+	case 3:
+		*label = "icmp: quoted other l4 protocol";
+		a->i.in_proto = s->proto == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP;
+		break;
+	case 4:
+		*label = "icmp other type";
+		a->i.type = v6 ? types6[rnd_below(sizeof(types6))] : types4[rnd_below(sizeof(types4))];
+		break;
+	case 5:
+		if (v6) {
+			*label = "icmpv6 packet too big";
+			a->i.type = 2;
+			break;
+		}
 		*label = "icmp: inner ihl != 5";
 		a->i.in_ihl = (uint8_t)rnd_below(16);
 		if (a->i.in_ihl > 5 && rnd_below(2))
 			a->i.in_opt_words = (uint8_t)(a->i.in_ihl - 5);
 		break;
-	case 2:
-		*label = "icmp: quote too short";
-		a->i.quote_l4 = rnd_below(8);
-		a->i.min_len = 0;
-		break;
-	case 3:
-		*label = "icmp: quoted other protocol";
-		a->i.in_proto = rnd_below(2) ? IPPROTO_ICMP : (uint8_t)rnd32();
-		break;
-	case 4:
-		*label = "icmp: quoted other l4 protocol";
-		a->i.in_proto = s->proto == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP;
-		break;
-	case 5: {
-		static const uint8_t types[] = { 0, 4, 5, 8, 11, 12, 13, 14 };
-
-		*label = "icmp other type";
-		a->i.type = types[rnd_below(sizeof(types))];
-		break;
-	}
 	default:
 		*label = "icmp with ip options";
-		a->i.ip.opt_words = (uint8_t)(1 + rnd_below(10));
-		break;
-	}
-	return build_icmp(f, &a->i);
-}
-
-static size_t gen_odd6(struct gen *g, const struct xdphc_slot *s, uint8_t *f, const char **label)
-{
-	static const uint8_t exts[] = { 0, 43, 44, 60 };
-	struct any_reply *a = &g->ar;
-	struct l3 *h;
-	size_t len;
-
-	switch (rnd_below(9)) {
-	case 0:
-	case 1:
-		*label = "ipv6 extension header";
-		h = any_reply_for(g, s, a);
-		h->ext = exts[rnd_below(sizeof(exts))];
-		return any_build(f, a);
-	case 2:
-		*label = "other ipv6 next header";
-		any_reply_for(g, s, a);
-		len = any_build(f, a);
-		do
-			f[ETH_HDR_LEN + 6] = rnd_below(2) ? IPPROTO_GRE : (uint8_t)rnd32();
-		while (f[ETH_HDR_LEN + 6] == IPPROTO_TCP || f[ETH_HDR_LEN + 6] == IPPROTO_UDP ||
-		       f[ETH_HDR_LEN + 6] == PROTO_ICMP6);
-		return len;
-	case 3:
-		*label = "tcp6 reply, other flags";
-		tcp_reply_for(g, s, &a->t);
-		a->t.flags = (uint8_t)rnd32();
-		return build_tcp(f, &a->t);
-	default:
-		break;
-	}
-	icmp_reply_for(g, s, &a->i);
-	switch (rnd_below(5)) {
-	case 0: {
-		/* Packet too big (2) is no answer: the probe got through to a router. */
-		static const uint8_t types[] = { 2, 2, 3, 4, 128, 129, 135, 136, 0 };
-
-		*label = "icmpv6 other type";
-		a->i.type = types[rnd_below(sizeof(types))];
-		break;
-	}
-	case 1:
-		*label = "icmpv6: inner saddr not ours";
-		if (rnd_below(3))
-			flip_bit(a->i.in_saddr, AF_INET6);
-		else
-			memcpy(a->i.in_saddr, other_local6, 16);
-		break;
-	case 2:
-		*label = "icmpv6: quote too short";
-		a->i.quote_l4 = rnd_below(8);
-		a->i.min_len = 0;
-		break;
-	case 3:
-		*label = "icmpv6: quoted other next header";
-		a->i.in_proto = rnd_below(2) ? (rnd_below(2) ? PROTO_ICMP6 : 44) : (uint8_t)rnd32();
-		if (a->i.in_proto == IPPROTO_TCP || a->i.in_proto == IPPROTO_UDP)
-			a->i.in_proto = 0;
-		break;
-	default:
-		*label = "icmpv6: quoted other l4 protocol";
-		a->i.in_proto = s->proto == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP;
+		a->i.ip.opt_words = (uint8_t)(1 + rnd_below(10));	/* IPv6: none */
 		break;
 	}
 	return build_icmp(f, &a->i);
@@ -2260,7 +2212,7 @@ static size_t gen_frame(struct gen *g, uint8_t *f, const char **label)
 		return len + 4;
 	}
 	if (r < 700)
-		return s->family == AF_INET6 ? gen_odd6(g, s, f, label) : gen_odd4(g, s, f, label);
+		return gen_odd(g, s, f, label);
 	if (r < 750)
 		return gen_confused(g, s, f, label);
 	if (r < 790) {
