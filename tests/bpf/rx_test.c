@@ -1705,13 +1705,20 @@ static void flip_bit(uint8_t *addr, uint8_t family)
 	addr[rnd_below((uint32_t)addr_len(family))] ^= (uint8_t)(1u << rnd_below(8));
 }
 
-static void l3_reply(const struct gen *g, const struct xdphc_slot *s, struct l3 *h)
+/* The IP header of a reply from s's backend to us: DF, no options, no extension header. */
+static void l3_of(struct l3 *h, const struct secret *k, const struct xdphc_slot *s)
 {
 	memset(h, 0, sizeof(*h));
 	h->family = s->family;
 	h->ext = NO_EXT;
+	h->frag_off = 0x4000;
 	memcpy(h->saddr, s->addr, addr_len(s->family));
-	memcpy(h->daddr, our(g->m, s->family), addr_len(s->family));
+	memcpy(h->daddr, our_addr_of(k, s->family), addr_len(s->family));
+}
+
+static void l3_reply(const struct gen *g, const struct xdphc_slot *s, struct l3 *h)
+{
+	l3_of(h, &g->m->k, s);
 	h->frag_off = rnd_below(3) ? 0x4000 : 0;	/* DF alone is no fragment */
 }
 
@@ -2742,11 +2749,7 @@ static void forgery_test(int ifindex, const char *what, uint32_t n, uint32_t nad
 		nk[slot_kind(s)]++;
 		if (s->proto == IPPROTO_UDP) {
 			memset(&ur, 0, sizeof(ur));
-			ur.ip.family = s->family;
-			ur.ip.ext = NO_EXT;
-			ur.ip.frag_off = 0x4000;
-			memcpy(ur.ip.saddr, s->addr, addr_len(s->family));
-			memcpy(ur.ip.daddr, our(&m, s->family), addr_len(s->family));
+			l3_of(&ur.ip, &m.k, s);
 			ur.sport = ntohs(s->port);
 			ur.dport = s->sport;
 			ur.payload = payload;
@@ -2760,10 +2763,7 @@ static void forgery_test(int ifindex, const char *what, uint32_t n, uint32_t nad
 			while (isn == c0 || isn == c1);
 			if (i % 3 == 2) {
 				memset(&ir, 0, sizeof(ir));
-				ir.ip.family = s->family;
-				ir.ip.ext = NO_EXT;
-				memcpy(ir.ip.saddr, s->addr, addr_len(s->family));
-				memcpy(ir.ip.daddr, our(&m, s->family), addr_len(s->family));
+				l3_of(&ir.ip, &m.k, s);
 				ir.type = s->family == AF_INET6 ? 1 : 3;
 				ir.code = (uint8_t)(i % (s->family == AF_INET6 ? 8 : 16));
 				ir.in_ihl = 5;
@@ -2778,11 +2778,7 @@ static void forgery_test(int ifindex, const char *what, uint32_t n, uint32_t nad
 				len = build_icmp(f, &ir);
 			} else {
 				memset(&tr, 0, sizeof(tr));
-				tr.ip.family = s->family;
-				tr.ip.ext = NO_EXT;
-				tr.ip.frag_off = 0x4000;
-				memcpy(tr.ip.saddr, s->addr, addr_len(s->family));
-				memcpy(tr.ip.daddr, our(&m, s->family), addr_len(s->family));
+				l3_of(&tr.ip, &m.k, s);
 				tr.sport = ntohs(s->port);
 				tr.dport = s->sport;
 				tr.ack = isn + 1;
@@ -3401,13 +3397,11 @@ static size_t cost_frame(const struct model *m, const struct xdphc_slot *s, enum
 	uint16_t port = ntohs(s->port);
 	uint32_t isn = slot_cookie(m, s, s->gen);
 	struct tcp_reply r = {
-		.ip = { .family = AF_INET, .frag_off = 0x4000, .ext = NO_EXT },
 		.sport = port, .dport = s->sport, .ack = isn + 1, .flags = F_RST | F_ACK,
 		.min_len = MIN_FRAME,
 	};
 
-	memcpy(r.ip.saddr, s->addr, 4);
-	memcpy(r.ip.daddr, m->k.src4, 4);
+	l3_of(&r.ip, &m->k, s);
 	if (c == COST_NOT_OURS)
 		r.dport = (uint16_t)(s->sport - 20000);
 	else if (c == COST_MISS)
