@@ -44,9 +44,10 @@ def lab(request):
         yield lab
 
 
-def ip(lab, side: str, cmds: list[str]) -> None:
+def ip(lab, side: str, cmds: list[str], family: str = "-4") -> None:
+    """`ip -batch` in a lab namespace (FAMILY -6 for IPv6 rules)."""
     ns = lab.prober_ns if side == "prober" else lab.backend_ns
-    run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n")
+    run(["ip", family, "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n")
 
 
 def extra_paths(lab) -> None:
@@ -296,20 +297,24 @@ def extra_paths6(lab) -> None:
     NDP) and a second gateway."""
     cmds = [f"addr add {ONLINK6}{i:x}/128 dev {lab.backend_if} nodad" for i in range(1, 11)]
     cmds.append(f"addr add {GW2_6}/64 dev {lab.backend_if} nodad")
-    ip(lab, "backend", cmds)
+    ip(lab, "backend", cmds, "-6")
     ip(lab, "prober", [f"route add {ONLINK6}/64 dev {lab.prober_if}",
-                       f"route add 2001:2:0:2::/64 dev {lab.prober_if}"])
+                       f"route add 2001:2:0:2::/64 dev {lab.prober_if}"], "-6")
 
 
 def test_v6_without_forwarding(lab, engine):
     """IPv6 forwarding off: on-link and gateway backends up, closed port
-    refused, a rule into a blackhole table no_route, a route change followed."""
+    refused, a rule into a blackhole table no_route, flushed neighbours
+    resolved again without a failure, route changes followed."""
     need_v6(engine)
     extra_paths6(lab)
     ip(lab, "prober", ["rule add to 2001:2::100/120 table 100 pref 1000",
-                       "route add blackhole 2001:2::100/120 table 100"])
+                       "route add blackhole 2001:2::100/120 table 100",
+                       # a rule with no route of its own to split the /64
+                       "rule add to 2001:2::200/120 unreachable pref 999"], "-6")
     via_gw, onlink = hosts6("2001:2::", 10), hosts6(ONLINK6, 10)
-    closed, black = hosts6("2001:2::", 3, 81, first=0x20), hosts6("2001:2::", 3, first=0x101)
+    closed = hosts6("2001:2::", 3, 81, first=0x20)
+    black = hosts6("2001:2::", 3, first=0x101) + hosts6("2001:2::", 3, first=0x201)
     start(engine, [pool("web", via_gw + onlink + closed + black, **FAST)],
           max_down_fraction=1)
     assert "next hops (IPv6): resolved by the engine over netlink" in engine.log(True)
@@ -317,6 +322,12 @@ def test_v6_without_forwarding(lab, engine):
                       state(st, closed) == {("down", "refused")} and
                       state(st, black) == {("down", "no_route")}, 10, "v6 states")
     assert forwarding(lab, "ipv6") == 0
+    for _ in range(3):
+        lab.prober_exec(f"ip -6 neigh flush dev {lab.prober_if}")
+        time.sleep(0.7)
+    st = engine.states()
+    assert state(st, via_gw + onlink) == {("up", "ok")}
+    assert all(st[split(t)]["consecutive_fail"] == 0 for t in via_gw + onlink)
     lab.prober_exec("ip -6 route add blackhole 2001:2::8/125")
     engine.wait_until(all_in(via_gw[7:], ("down", "no_route")), 5, "v6 route change")
     lab.prober_exec(f"ip -6 route replace 2001:2::/64 via {GW2_6} dev {lab.prober_if}")

@@ -44,7 +44,7 @@ def one(case, repeat: int) -> dict:
         # a fresh lab each time: an empty neighbour table, as at a first start
         with Lab(listen=[], forwarding=()) as lab:
             if routes:
-                run(["ip", "-n", lab.prober_ns, "-batch", "-"],
+                run(["ip", f"-{fam}", "-n", lab.prober_ns, "-batch", "-"],
                     input="\n".join(r.format(dev=lab.prober_if) for r in routes) + "\n")
             src = PROBER_IP6 if fam == 6 else PROBER_IP
             cp = subprocess.run([*lab.nsenter_prefix(), HOPSTART, lab.prober_if, src, first,
