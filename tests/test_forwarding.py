@@ -285,7 +285,7 @@ def v6_supported(engine) -> bool:
 
 def need_v6(engine) -> None:
     if not v6_supported(engine):
-        pytest.skip("IPv6 backends are refused by this engine (IPv6 SYN path pending)")
+        pytest.skip("IPv6 backends are refused by this config parser (IPv6 config pending)")
 
 
 def hosts6(prefix: str, n: int, port: int = 80, first: int = 1) -> list[str]:
