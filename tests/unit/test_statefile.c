@@ -2,6 +2,7 @@
 /* The state file (statefile.c) and its merge into a config at start (overlay.c). */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,12 +203,61 @@ static void merge_rules(void)
 	sf_free(&in);
 }
 
+static const char udp_cfg[] =
+	"interface: eth0\n"
+	"pools:\n"
+	"  - name: dns\n"
+	"    healthcheck: {protocol: udp}\n"
+	"    backends: [10.0.0.1:53, '[2001:db8::1]:53']\n"
+	"  - name: dns-tcp\n"
+	"    backends: [10.0.0.1:53]\n";
+
+/*
+ * The file writes ADDR:PORT: merged into a udp pool, a key takes the pool's
+ * protocol, so that it matches the pool's backends (a del, a mark) and adds
+ * a udp backend.
+ */
+static void merge_udp(void)
+{
+	char path[PATH_MAX], err[512];
+	struct sf_list in = { 0 };
+	struct overlay_start o;
+	struct config c;
+	struct xdphc_backend_key k;
+
+	check_context("overlay merge, udp and IPv6");
+	snprintf(path, sizeof(path), "%s", files_write("u.yaml", udp_cfg));
+	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
+	k = key("[2001:db8::1]:53");
+	sf_push(&in, SF_DEL, "dns", &k, 0);
+	k = key("10.0.0.1:53");
+	sf_push(&in, SF_MAINT, "dns", &k, 0);
+	sf_push(&in, SF_DEL, "dns-tcp", &k, 0);
+	k = key("[2001:db8::2]:53");
+	sf_push(&in, SF_ADD, "dns", &k, 0);
+	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
+	CHECK_UINT(c.pools[0].n_backends, 3);
+	CHECK_UINT(c.backends[c.pools[0].first + 1].key.family, 0);	/* the deleted one's hole */
+	k = key("[2001:db8::2]:53");
+	k.protocol = IPPROTO_UDP;
+	CHECK(backend_key_equal(&c.backends[c.pools[0].first + 2].key, &k));
+	CHECK_UINT(o.dels.n, 2);
+	CHECK_UINT(o.dels.v[0].key.protocol, IPPROTO_UDP);
+	CHECK_UINT(o.dels.v[1].key.protocol, IPPROTO_TCP);
+	CHECK_UINT(o.marks.n, 1);
+	CHECK_UINT(o.marks.v[0].key.protocol, IPPROTO_UDP);
+	overlay_start_free(&o);
+	config_free(&c);
+	sf_free(&in);
+}
+
 void suite_statefile(void)
 {
 	read_good_and_bad_lines();
 	read_whole_file_errors();
 	write_read_back();
 	merge_rules();
+	merge_udp();
 	check_context("%s", "");
 	files_cleanup();
 }
