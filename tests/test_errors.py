@@ -229,21 +229,35 @@ def test_backends_file_error(engine, content, line, words):
 V6 = BASE.replace("- 198.18.1.2:80", '- "[2001:2::2]:80"  # v6')
 
 
-def test_ipv6_backend_without_ipv6_source(engine):
-    """No global IPv6 address on the interface and no source_ipv6: the first
-    IPv6 backend's line, and what to set."""
-    lab = engine.lab
-    lab.prober_exec(f"ip -6 addr flush dev {lab.prober_if} scope global")
-    path, text = write_cfg(engine, V6)
+def flush_addresses(lab, family: str) -> None:
+    """The prober interface without its IPv4 addresses, or its global IPv6 ones."""
+    scope = " scope global" if family == "-6" else ""
+    lab.prober_exec(f"ip {family} addr flush dev {lab.prober_if}{scope}")
+
+
+# (family flushed, config, text of the line named, words); with the interface's name
+SOURCE_CASES = [
+    ("-6", V6, "# v6", ["backend '[2001:2::2]:80' is IPv6",
+                        "has no global IPv6 address; set source_ipv6"]),
+    # the IPv4 address is required only by IPv4 backends, and then named so
+    ("-4", BASE, "198.18.1.1:80", ["backend '198.18.1.1:80' is IPv4",
+                                   "has no IPv4 address; set source_ipv4"]),
+]
+
+
+@pytest.mark.parametrize("family,cfg,needle,words", SOURCE_CASES, ids=["ipv6", "ipv4"])
+def test_backend_without_a_source_of_its_family(engine, family, cfg, needle, words):
+    """No address of the family on the interface, none configured: the
+    first backend of that family's line, and what to set."""
+    flush_addresses(engine.lab, family)
+    path, text = write_cfg(engine, cfg)
     msg = one_message(run_engine(engine, path))
-    assert_where(msg, path, line_of(text, "# v6"), "backend '[2001:2::2]:80' is IPv6",
-                 f"interface '{lab.prober_if}' has no global IPv6 address", "set source_ipv6")
+    assert_where(msg, path, line_of(text, needle), f"interface '{engine.lab.prober_if}'", *words)
     assert_nothing_left(engine)
 
 
 def test_ipv6_backend_in_file_without_ipv6_source(engine):
-    lab = engine.lab
-    lab.prober_exec(f"ip -6 addr flush dev {lab.prober_if} scope global")
+    flush_addresses(engine.lab, "-6")
     bfile = engine.workdir / "backends.txt"
     bfile.write_text("198.18.1.1:80\n\n[2001:2::5]:80\n[2001:2::6]:80\n")
     path, _ = write_cfg(engine, BASE.replace(
@@ -251,17 +265,6 @@ def test_ipv6_backend_in_file_without_ipv6_source(engine):
         "    backends_file: backends.txt\n"))
     msg = one_message(run_engine(engine, path))
     assert_where(msg, str(bfile), 3, "backend '[2001:2::5]:80' is IPv6", "set source_ipv6")
-    assert_nothing_left(engine)
-
-
-def test_ipv4_backend_without_ipv4_source(engine):
-    """The IPv4 address is required only by IPv4 backends, and then named so."""
-    lab = engine.lab
-    lab.prober_exec(f"ip -4 addr flush dev {lab.prober_if}")
-    path, text = write_cfg(engine, BASE)
-    msg = one_message(run_engine(engine, path))
-    assert_where(msg, path, line_of(text, "198.18.1.1:80"), "backend '198.18.1.1:80' is IPv4",
-                 f"interface '{lab.prober_if}' has no IPv4 address", "set source_ipv4")
     assert_nothing_left(engine)
 
 

@@ -45,6 +45,14 @@ static bool has(const struct sf_list *l, uint8_t kind, const char *pool, const c
 	return false;
 }
 
+/* One change, of the backend at addr, into l. */
+static void push(struct sf_list *l, uint8_t kind, const char *pool, const char *addr)
+{
+	struct xdphc_backend_key k = key(addr);
+
+	CHECK_INT(sf_push(l, kind, pool, &k, 0), 0);
+}
+
 static void read_good_and_bad_lines(void)
 {
 	char path[PATH_MAX], err[512];
@@ -161,27 +169,18 @@ static void merge_rules(void)
 	struct sf_list in = { 0 };
 	struct overlay_start o;
 	struct config c;
-	struct xdphc_backend_key k;
 
 	check_context("overlay merge");
 	snprintf(path, sizeof(path), "%s", files_write("m.yaml", merge_cfg));
 	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
-	k = key("10.0.2.1:80");
-	sf_push(&in, SF_ADD, "web", &k, 0);		/* runtime add: kept */
-	k = key("10.0.0.1:80");
-	sf_push(&in, SF_ADD, "web", &k, 0);		/* the file lists it now: a file backend */
-	k = key("10.0.2.9:80");
-	sf_push(&in, SF_ADD, "gone", &k, 0);		/* its pool is gone: dropped, said */
-	k = key("10.0.0.2:80");
-	sf_push(&in, SF_DEL, "web", &k, 0);		/* still listed: stays deleted */
-	k = key("10.0.0.9:80");
-	sf_push(&in, SF_DEL, "web", &k, 0);		/* no longer listed: nothing to delete */
-	k = key("10.0.2.2:80");
-	sf_push(&in, SF_ADD, "api", &k, 0);		/* fits max_backends 2 */
-	k = key("10.0.2.3:80");
-	sf_push(&in, SF_ADD, "api", &k, 0);		/* does not: dropped, said */
-	k = key("10.0.0.3:80");
-	sf_push(&in, SF_MAINT, "web", &k, 0);
+	push(&in, SF_ADD, "web", "10.0.2.1:80");		/* runtime add: kept */
+	push(&in, SF_ADD, "web", "10.0.0.1:80");		/* the file lists it now: a file backend */
+	push(&in, SF_ADD, "gone", "10.0.2.9:80");		/* its pool is gone: dropped, said */
+	push(&in, SF_DEL, "web", "10.0.0.2:80");		/* still listed: stays deleted */
+	push(&in, SF_DEL, "web", "10.0.0.9:80");		/* no longer listed: nothing to delete */
+	push(&in, SF_ADD, "api", "10.0.2.2:80");		/* fits max_backends 2 */
+	push(&in, SF_ADD, "api", "10.0.2.3:80");		/* does not: dropped, said */
+	push(&in, SF_MAINT, "web", "10.0.0.3:80");
 	warnings[0] = '\0';
 	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
 	CHECK(pool_lists(&c, 0, web, 4));
@@ -228,13 +227,10 @@ static void merge_udp(void)
 	check_context("overlay merge, udp and IPv6");
 	snprintf(path, sizeof(path), "%s", files_write("u.yaml", udp_cfg));
 	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
-	k = key("[2001:db8::1]:53");
-	sf_push(&in, SF_DEL, "dns", &k, 0);
-	k = key("10.0.0.1:53");
-	sf_push(&in, SF_MAINT, "dns", &k, 0);
-	sf_push(&in, SF_DEL, "dns-tcp", &k, 0);
-	k = key("[2001:db8::2]:53");
-	sf_push(&in, SF_ADD, "dns", &k, 0);
+	push(&in, SF_DEL, "dns", "[2001:db8::1]:53");
+	push(&in, SF_MAINT, "dns", "10.0.0.1:53");
+	push(&in, SF_DEL, "dns-tcp", "10.0.0.1:53");
+	push(&in, SF_ADD, "dns", "[2001:db8::2]:53");
 	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
 	CHECK_UINT(c.pools[0].n_backends, 3);
 	CHECK_UINT(c.backends[c.pools[0].first + 1].key.family, 0);	/* the deleted one's hole */
