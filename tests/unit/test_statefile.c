@@ -109,7 +109,7 @@ static void read_whole_file_errors(void)
 static void write_read_back(void)
 {
 	struct sf_list out = { 0 }, in = { 0 };
-	struct xdphc_backend_key k = key("10.9.9.9:443");
+	struct xdphc_backend_key k = key("10.9.9.9:443"), k6 = key("[2001:db8::9]:443");
 	char path[PATH_MAX], tmp[PATH_MAX + 8], err[512];
 	struct stat st;
 
@@ -118,14 +118,16 @@ static void write_read_back(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	CHECK_INT(sf_push(&out, SF_ADD, "web", &k, 0), 0);
 	CHECK_INT(sf_push(&out, SF_DRAIN, "web-2.eu", &k, 42), 0);
+	CHECK_INT(sf_push(&out, SF_MAINT, "web", &k6, 0), 0);
 	CHECK_INT(statefile_write(path, "/etc/xdphc/xdphc.yaml", &out, err, sizeof(err)), 0);
 	CHECK_INT(stat(tmp, &st), -1);
 	CHECK_INT(stat(path, &st), 0);
 	CHECK_UINT(st.st_mode & 0777, 0600);
 	CHECK_INT(statefile_read(path, &in, collect, NULL, err, sizeof(err)), 0);
-	CHECK_UINT(in.n, 2);
-	CHECK(in.n == 2 && in.v[1].kind == SF_DRAIN && in.v[1].until_ms == 42 &&
+	CHECK_UINT(in.n, 3);
+	CHECK(in.n == 3 && in.v[1].kind == SF_DRAIN && in.v[1].until_ms == 42 &&
 	      !strcmp(in.v[1].pool, "web-2.eu") && backend_key_equal(&in.v[1].key, &k));
+	CHECK(in.n == 3 && in.v[2].kind == SF_MAINT && backend_key_equal(&in.v[2].key, &k6));
 	CHECK_INT(statefile_write("/nonexistent-dir/x/y.state", "c", &out, err, sizeof(err)), -1);
 	CHECK_CONTAINS(err, "state_file /nonexistent-dir/x/y.state: ");
 	sf_free(&out);
