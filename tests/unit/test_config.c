@@ -2110,6 +2110,15 @@ static void same_probe(void)
 	b = a;
 	b.fail_fast_codes.bits[503 / 64] = 1;
 	CHECK(!config_same_probe(&a, &b));
+	/* A udp check's datagram, and where its cookie goes. */
+	b = a;
+	b.payload.len = 1;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.payload.cookie_off = XDPHC_NO_COOKIE;
+	CHECK(!config_same_probe(&a, &b));
+	CHECK(config_request_key(CFG_HC_PAYLOAD) && config_request_key(CFG_HC_EXPECT));
+	CHECK(!config_request_key(CFG_HC_RETRANSMITS));
 }
 
 /* ---- the start's checks against the interface ------------------------------ */
