@@ -2362,6 +2362,11 @@ static int64_t find_family(const struct config *cfg, size_t p0, size_t n_pools, 
 	return -1;
 }
 
+bool config_has_family(const struct config *cfg, uint8_t family)
+{
+	return find_family(cfg, 0, cfg->n_pools, family) >= 0;
+}
+
 static int check_source(const struct config *cfg, const struct cfg_netif *nif, uint8_t family,
 			char *err, size_t errlen)
 {

@@ -283,6 +283,9 @@ struct cfg_netif {
 int config_check_netif(const struct config *cfg, const struct cfg_netif *nif, char *err,
 		       size_t errlen);
 
+/* A backend of the family (AF_INET, AF_INET6) is configured; the backends still loaded. */
+bool config_has_family(const struct config *cfg, uint8_t family);
+
 /*
  * The same for one backend that pool p is to take at runtime (backend add).
  * 0, or -1 with the reason in why.

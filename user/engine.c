@@ -623,7 +623,12 @@ static int setup(struct engine *e)
 		e->made_pin_top[0] = '\0';
 		return pin_path_error(c, err);
 	}
-	if (ports_claim(&e->ports, c, e->src4, e->src6, e->sport_lo, e->sport_hi))
+	/*
+	 * IPv6 sockets on the source ports matter once the engine probes IPv6;
+	 * an interface's IPv6 address alone must not hold back an IPv4 config.
+	 */
+	if (ports_claim(&e->ports, c, e->src4, config_has(c, CFG_SOURCE_IPV6) ||
+			config_has_family(c, AF_INET6) ? e->src6 : NULL, e->sport_lo, e->sport_hi))
 		return -1;
 	if (control_open(&e->ctl, c->control_socket, err, sizeof(err))) {
 		log_err("%s: %s", config_has(c, CFG_CONTROL_SOCKET) ?
