@@ -256,6 +256,17 @@ def test_backend_without_a_source_of_its_family(engine, family, cfg, needle, wor
     assert_nothing_left(engine)
 
 
+def test_ipv6_only_config_starts_without_ipv4(engine):
+    """The counterpart: no IPv4 on the interface, no IPv4 backend: it starts,
+    probing from the interface's IPv6 address alone."""
+    flush_addresses(engine.lab, "-4")
+    engine.configure([pool("web", ["[2001:2::1]:80", "[2001:2::2]:80"])])
+    engine.start()
+    assert "probing 2 backends in 1 pools on" in engine.log()
+    assert f"from {engine.lab.prober_ip6}, source ports" in engine.log()
+    assert engine.stop() == 0
+
+
 def test_ipv6_backend_in_file_without_ipv6_source(engine):
     flush_addresses(engine.lab, "-6")
     bfile = engine.workdir / "backends.txt"
