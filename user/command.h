@@ -30,7 +30,7 @@ struct command_ctx {
 	struct runtime *rt;
 	struct reload *rl;
 	struct control *ctl;		/* a reload answers later */
-	const struct cfg_netif *nif;	/* sources and MTU: what backend add can take; NULL: any */
+	const struct cfg_netif *nif;	/* sources and MTU for backend add; NULL: any */
 };
 
 /* A control_fn: ctx is a struct command_ctx. */

@@ -59,10 +59,10 @@ _Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help say
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 _Static_assert(HC_TEXT_LEN == 256, "config_keys.h: path, host, expect_body say 255");
 _Static_assert(HC_BYTES_LEN == 256, "config_keys.h: send says 256 bytes");
-_Static_assert(HC_BYTES_LEN == XDPHC_EXPECT_MAX, "a udp check's expect goes to the BPF side whole");
+_Static_assert(HC_BYTES_LEN == XDPHC_EXPECT_MAX, "a udp expect goes to the BPF side whole");
 _Static_assert(HC_PAYLOAD_LEN == 1472, "config_keys.h: payload says 1472 bytes");
 /* {cookie} is replaced in place: the payload keeps its length. */
-_Static_assert(sizeof(COOKIE_MARK) - 1 == XDPHC_COOKIE_DIGITS, "{cookie} is as long as its digits");
+_Static_assert(sizeof(COOKIE_MARK) - 1 == XDPHC_COOKIE_DIGITS, "{cookie}: as long as its digits");
 /* add_backend() takes the key's protocol from the pool's healthcheck, read before. */
 _Static_assert(CFG_POOL_HEALTHCHECK < CFG_POOL_BACKENDS, "healthcheck is read before backends");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
@@ -1323,10 +1323,10 @@ static int raw_bytes(struct loader *ld, const struct key_desc *k, const yaml_nod
 
 static void decode_bytes(const struct raw_bytes *r, uint8_t *out)
 {
-	const char *s = r->s;
+	const char *s = r->s, *h = r->s + 2;
 
 	for (size_t i = 0; i < r->len; i++)
-		out[i] = r->hex ? (uint8_t)(hex_value(s[2 + 2 * i]) << 4 | hex_value(s[3 + 2 * i])) :
+		out[i] = r->hex ? (uint8_t)(hex_value(h[2 * i]) << 4 | hex_value(h[2 * i + 1])) :
 			 (uint8_t)s[i];
 }
 

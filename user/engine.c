@@ -52,7 +52,7 @@
 struct engine {
 	struct config cfg;
 	int ifindex;
-	uint32_t src4;			/* 0 when no backend is IPv4 and the interface has none */
+	uint32_t src4;			/* 0: no IPv4 backend, and none on the interface */
 	uint32_t src6[4];		/* all 0 when no source_ipv6 and no global address */
 	struct cfg_netif nif;		/* the sources and MTU the config is checked against */
 	uint64_t udp_replies, udp_mismatch;	/* probe_rx's counts, at the last publish */

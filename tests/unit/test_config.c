@@ -1456,7 +1456,8 @@ static const struct cfg_case errors[] = {
 	  .err = "expect without payload: a udp check with expect must send the request its "
 		 "reply answers (set payload)", .line = 7 },
 	{ "udp payload bad hex", UDP "      payload: 0xzz\n",
-	  .err = "payload: '0xzz' is not hex: after 0x come digits 0-9 a-f, two a byte", .line = 7 },
+	  .err = "payload: '0xzz' is not hex: after 0x come digits 0-9 a-f, two a byte",
+	  .line = 7 },
 	{ "udp payload odd hex", UDP "      payload: 0x123\n",
 	  .err = "payload: '0x123' has an odd number of hex digits (two a byte)", .line = 7 },
 	{ "udp payload no hex digits", UDP "      payload: 0x\n",
@@ -1575,7 +1576,8 @@ static const struct cfg_case errors[] = {
 	  .err = "canaries: each entry must be ADDR:PORT, got a mapping", .line = 6 },
 	{ "canary port 0", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.2:0\n",
 	  .err = "bad canary address '198.18.200.2:0': port must be 1..65535", .line = 7 },
-	{ "canary IPv6 is a backend", IFACE "pools:\n  - name: web\n    backends: ['[2001:2::1]:80']\n"
+	{ "canary IPv6 is a backend",
+	  IFACE "pools:\n  - name: web\n    backends: ['[2001:2::1]:80']\n"
 	  "canaries: ['[2001:2::1]:80']\n",
 	  .err = "canary [2001:2::1]:80 is a backend of pool 'web' (@CFG@:4): canaries must be "
 		 "addresses outside the pools", .line = 5 },
@@ -1872,8 +1874,8 @@ static void key_reference(void)
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
-		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http', 'https' or 'udp' (any "
-		"case); default: tcp\n",
+		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http', 'https' or 'udp' "
+		"(any case); default: tcp\n",
 		"\npools[].healthcheck.method\n    one of: 'HEAD' or 'GET' (any case); default: "
 		"HEAD; only with protocol:\n    http or https\n",
 		"\npools[].healthcheck.success_codes\n    status codes: codes, ranges and classes, "
@@ -2049,7 +2051,8 @@ static void diff_requests(void)
 		  "pool key expect 0 0\npool key payload 0 0\n" },
 		/* Another protocol: its backends are others (their keys carry it). */
 		{ HC "      port: 53\n", UDP "      port: 53\n",
-		  "pool key protocol 0 0\nbackend removed 10.0.0.1 0 0\nbackend added 10.0.0.1 0 0\n" },
+		  "pool key protocol 0 0\nbackend removed 10.0.0.1 0 0\n"
+		  "backend added 10.0.0.1 0 0\n" },
 	};
 	struct config a, b;
 	char *text;

@@ -64,7 +64,8 @@ static int run_from(struct running *r, const char *yaml)
 		for (size_t i = 0; i < pc->n_backends; i++) {
 			uint32_t id = pc->first_id + (uint32_t)i;
 
-			r->st[id].key = r->cfg.backends[pc->first + i].key;	/* its pool's protocol */
+			/* The key as configured: it carries its pool's protocol. */
+			r->st[id].key = r->cfg.backends[pc->first + i].key;
 			r->used[id / 64] |= 1ULL << (id % 64);
 		}
 	}

@@ -175,13 +175,13 @@ static void merge_rules(void)
 	check_context("overlay merge");
 	snprintf(path, sizeof(path), "%s", files_write("m.yaml", merge_cfg));
 	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
-	push(&in, SF_ADD, "web", "10.0.2.1:80");		/* runtime add: kept */
-	push(&in, SF_ADD, "web", "10.0.0.1:80");		/* the file lists it now: a file backend */
-	push(&in, SF_ADD, "gone", "10.0.2.9:80");		/* its pool is gone: dropped, said */
-	push(&in, SF_DEL, "web", "10.0.0.2:80");		/* still listed: stays deleted */
-	push(&in, SF_DEL, "web", "10.0.0.9:80");		/* no longer listed: nothing to delete */
-	push(&in, SF_ADD, "api", "10.0.2.2:80");		/* fits max_backends 2 */
-	push(&in, SF_ADD, "api", "10.0.2.3:80");		/* does not: dropped, said */
+	push(&in, SF_ADD, "web", "10.0.2.1:80"); /* runtime add: kept */
+	push(&in, SF_ADD, "web", "10.0.0.1:80"); /* the file lists it now: a file backend */
+	push(&in, SF_ADD, "gone", "10.0.2.9:80"); /* its pool is gone: dropped, said */
+	push(&in, SF_DEL, "web", "10.0.0.2:80"); /* still listed: stays deleted */
+	push(&in, SF_DEL, "web", "10.0.0.9:80"); /* no longer listed: nothing to delete */
+	push(&in, SF_ADD, "api", "10.0.2.2:80"); /* fits max_backends 2 */
+	push(&in, SF_ADD, "api", "10.0.2.3:80"); /* does not: dropped, said */
 	push(&in, SF_MAINT, "web", "10.0.0.3:80");
 	warnings[0] = '\0';
 	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
@@ -235,7 +235,8 @@ static void merge_udp(void)
 	push(&in, SF_ADD, "dns", "[2001:db8::2]:53");
 	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
 	CHECK_UINT(c.pools[0].n_backends, 3);
-	CHECK_UINT(c.backends[c.pools[0].first + 1].key.family, 0);	/* the deleted one's hole */
+	/* The deleted one leaves a hole. */
+	CHECK_UINT(c.backends[c.pools[0].first + 1].key.family, 0);
 	k = key("[2001:db8::2]:53");
 	k.protocol = IPPROTO_UDP;
 	CHECK(backend_key_equal(&c.backends[c.pools[0].first + 2].key, &k));
