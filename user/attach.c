@@ -71,6 +71,7 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 		return e;
 	}
 	c->src4 = pp->src4;
+	memcpy(c->src6, pp->src6, sizeof(c->src6));
 	c->ifindex = pp->ifindex;
 	c->nslots = pp->nslots;
 	c->nbuckets = slots_table_buckets(pp->nslots);
@@ -122,6 +123,7 @@ static int share_maps(struct programs *p, char *err, size_t errlen)
 	if (!bpf_map__reuse_fd(p->rx->maps.slots, bpf_map__fd(p->tx->maps.slots)) &&
 	    !bpf_map__reuse_fd(p->rx->maps.slot_table, bpf_map__fd(p->tx->maps.slot_table)) &&
 	    !bpf_map__reuse_fd(p->rx->maps.counters, bpf_map__fd(p->tx->maps.counters)) &&
+	    !bpf_map__reuse_fd(p->rx->maps.udp_checks, bpf_map__fd(p->tx->maps.udp_checks)) &&
 	    !bpf_map__reuse_fd(p->rx->maps.txq, bpf_map__fd(p->tx->maps.txq)))
 		return 0;
 	e = -errno;
@@ -267,6 +269,11 @@ void programs_close(struct programs *p)
 	probe_tx_bpf__destroy(p->tx);
 	memset(p, 0, sizeof(*p));
 	p->send.batch_fd = -1;
+}
+
+int programs_udp_fd(const struct programs *p)
+{
+	return p->tx ? bpf_map__fd(p->tx->maps.udp_checks) : -1;
 }
 
 int programs_rx_fd(const struct programs *p)

@@ -23,7 +23,8 @@ struct probe_rx_bpf;
 
 struct programs_params {
 	int ifindex;
-	uint32_t src4;			/* network order */
+	uint32_t src4;			/* network order; 0: no IPv4 backends */
+	uint32_t src6[4];		/* network order; all 0: no IPv6 backends */
 	uint16_t sport_lo, sport_hi;
 	size_t nslots;
 	bool skb_mode;
@@ -54,6 +55,9 @@ int programs_load(struct programs *p, const struct programs_params *pp,
 int programs_attach(struct programs *p, char *err, size_t errlen);
 void programs_detach(struct programs *p);
 void programs_close(struct programs *p);
+
+/* The udp_checks map (udpcheck.h). */
+int programs_udp_fd(const struct programs *p);
 
 /* probe_rx's program fd (tail-call mode), or -1. */
 int programs_rx_fd(const struct programs *p);

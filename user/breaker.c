@@ -33,6 +33,9 @@ const char *breaker_cause_name(enum breaker_cause c)
  */
 static bool answered(const struct probe_outcome *o)
 {
+	/* A UDP check that passed by silence heard nothing either. */
+	if (o->silent)
+		return false;
 	switch (o->reason) {
 	case XDPHC_REASON_TIMEOUT:
 		return o->reached;

@@ -42,6 +42,8 @@
 #include "scheduler.h"
 #include "slots.h"
 #include "state.h"
+#include "udpcheck.h"
+#include "icmplimit.h"
 
 #define PUBLISH_NS 100000000ULL		/* stats and heartbeat every 100 ms */
 #define PROGRESS_NS 5000000000ULL	/* a summary line every 5 s */
@@ -51,6 +53,8 @@ struct engine {
 	struct config cfg;
 	int ifindex;
 	uint32_t src4;
+	uint32_t src6[4];		/* all 0: no IPv6 source (no IPv6 backends) */
+	uint64_t udp_replies, udp_mismatch;	/* probe_rx's counts, at the last publish */
 	uint16_t sport_lo, sport_hi;
 	struct programs prog;
 	struct chain chain;		/* tail-call mode: probe_rx pinned, linked in */
@@ -238,6 +242,9 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.reload_ok = e->rl.last_ok,
 		.stats = *st,
 		.cc = e->cc.st,
+		.udp_replies = e->udp_replies,
+		.udp_mismatch = e->udp_mismatch,
+		.udp_silent = e->sched.st.udp_silent,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
 		.mp = e->mp,
@@ -288,6 +295,8 @@ static void publish_stats(struct engine *e, bool running)
 	s.replies_synack = c[XDPHC_CNT_RX_SYNACK];
 	s.replies_rst = c[XDPHC_CNT_RX_RST];
 	s.replies_icmp = c[XDPHC_CNT_RX_ICMP];
+	e->udp_replies = c[XDPHC_CNT_RX_UDP];
+	e->udp_mismatch = c[XDPHC_CNT_RX_MISMATCH];
 	s.timeouts = ss->timeouts;
 	s.ignored_forged = c[XDPHC_CNT_RX_FORGED];
 	s.ignored_stale = c[XDPHC_CNT_RX_STALE];
@@ -451,7 +460,7 @@ static int init_slots(struct engine *e, const struct xdphc_backend_status *buf)
 		if (!k->family || !roster_probes(&e->roster, i))
 			continue;	/* a free id, or one whose group another id probes for */
 		slots_claim(sl, i, k->family, k->protocol, k->addr,
-			    pc->hc.port ? htons(pc->hc.port) : k->port);
+			    pc->hc.port ? htons(pc->hc.port) : k->port, (uint8_t)buf[i].pool_id);
 	}
 	if (!slots_index(sl, e->sport_lo, e->sport_hi - e->sport_lo + 1, err, sizeof(err)))
 		return 0;
@@ -620,6 +629,7 @@ static int setup(struct engine *e)
 	}
 	pp.ifindex = e->ifindex;
 	pp.src4 = e->src4;
+	memcpy(pp.src6, e->src6, sizeof(pp.src6));
 	pp.sport_lo = e->sport_lo;
 	pp.sport_hi = e->sport_hi;
 	pp.nslots = e->n;
@@ -628,6 +638,10 @@ static int setup(struct engine *e)
 	if (programs_load(&e->prog, &pp, err, sizeof(err)) ||
 	    pins_open(&e->pins, e->cfg.pin_path, e->n, e->cfg.status_index, err, sizeof(err))) {
 		log_err("%s", err);
+		return -1;
+	}
+	if (udpcheck_publish(programs_udp_fd(&e->prog), &e->cfg)) {
+		log_err("writing the UDP checks to the udp_checks map: %s", strerror(errno));
 		return -1;
 	}
 	if (c->tail_call) {
@@ -651,6 +665,7 @@ static int setup(struct engine *e)
 	}
 	if (init_status(e))
 		return -1;
+	icmp_limit_warn(&e->cfg, &e->prog.slots, e->n);
 	/* Everything per backend now lives in the maps: give the lists back. */
 	config_release_backends(&e->cfg);
 	malloc_trim(0);
@@ -731,6 +746,7 @@ static void attach_roster(struct engine *e)
 		.cfg = &e->cfg, .roster = &e->roster, .sched = &e->sched, .slots = &e->prog.slots,
 		.view = &e->view, .pools = e->pools, .mp = &e->mp, .health = e->health,
 		.events = &e->events, .rt = &e->rt, .n = e->n,
+		.udp_fd = programs_udp_fd(&e->prog),
 	};
 
 	roster_attach(&e->roster, &env, mono_ns());

@@ -17,7 +17,8 @@ void metrics_outcome(struct metrics_pool *mp, const struct probe_outcome *o)
 
 	if (o->reason < XDPHC_REASON_MAX)
 		mp->results[o->reason]++;
-	if (!o->ok)
+	/* Silence passes a UDP check without expect, and has no round trip. */
+	if (!o->ok || o->silent)
 		return;
 	rtt = o->rtt_us / 1e6;
 	for (b = 0; b < METRICS_RTT_BUCKETS - 1 && rtt > metrics_rtt_bounds[b]; b++)
@@ -246,6 +247,21 @@ static void render_connchecks(FILE *f, const struct cc_stats *cc)
 	fprintf(f, "xdphc_check_keepalive_limit %u\n", cc->keepalive_budget);
 }
 
+static void render_udp(FILE *f, const struct metrics_snapshot *s)
+{
+	header(f, "xdphc_udp_replies_total", "counter",
+	       "UDP replies that answered a current probe, by whether they held what the "
+	       "check expects.");
+	fprintf(f, "xdphc_udp_replies_total{result=\"expected\"} %llu\n",
+		(unsigned long long)(s->udp_replies - s->udp_mismatch));
+	fprintf(f, "xdphc_udp_replies_total{result=\"mismatch\"} %llu\n",
+		(unsigned long long)s->udp_mismatch);
+	header(f, "xdphc_udp_silent_passes_total", "counter",
+	       "UDP checks without expect that passed because nothing came back (no ICMP "
+	       "error either).");
+	fprintf(f, "xdphc_udp_silent_passes_total %llu\n", (unsigned long long)s->udp_silent);
+}
+
 char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 {
 	char *buf = NULL;
@@ -256,6 +272,7 @@ char *metrics_render(const struct metrics_snapshot *s, size_t *len)
 	render_engine(f, s);
 	render_reloads(f, s);
 	render_connchecks(f, &s->cc);
+	render_udp(f, s);
 	render_pools(f, s);
 	render_probes(f, s);
 	render_transitions(f, s);

@@ -42,6 +42,8 @@ struct metrics_snapshot {
 	bool reload_ok;				/* whether the last one was applied */
 	struct xdphc_engine_stats stats;
 	struct cc_stats cc;			/* HTTP and TCP send/expect checks */
+	uint64_t udp_replies, udp_mismatch;	/* UDP replies matched in XDP; without expect */
+	uint64_t udp_silent;			/* UDP checks passed by silence */
 	size_t n_pools;				/* pools a reload removed: not in_use */
 	struct xdphc_pool_summary *pools;
 	struct metrics_pool *mp;

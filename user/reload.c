@@ -12,6 +12,8 @@
 #include "clock.h"
 #include "log.h"
 #include "reload.h"
+#include "udpcheck.h"
+#include "icmplimit.h"
 #include "vec.h"
 
 #define NS_PER_MS 1000000ULL
@@ -315,6 +317,8 @@ static int apply_pools(struct reload *rl, uint64_t now)
 	}
 	if (rl->env.roster->env.breaker && breaker_reload(rl->env.roster->env.breaker, rl->env.cfg))
 		return -1;
+	if (udpcheck_publish(rl->env.udp_fd, rl->env.cfg))
+		return -1;
 	return sched_reload(rl->env.sched, rl->env.cfg, now);
 }
 
@@ -444,7 +448,8 @@ static void rekey_slot(struct reload *rl, uint32_t id, uint16_t port)
 	char err[256];
 
 	slots_release(rl->env.slots, id);
-	slots_claim(rl->env.slots, id, k->family, k->protocol, k->addr, port ? htons(port) : k->port);
+	slots_claim(rl->env.slots, id, k->family, k->protocol, k->addr, port ? htons(port) : k->port,
+		    (uint8_t)rl->env.roster->env.st[id].pool_id);
 	if (slots_add(rl->env.slots, id, re->sport_lo, re->sport_count, err, sizeof(err))) {
 		log_err("reload: %s; the backend is removed", err);
 		roster_remove(rl->env.roster, id, "config_removed");
@@ -554,6 +559,7 @@ static void finish(struct reload *rl, uint64_t now)
 		 (double)(now - rl->t_commit) / 1e9,
 		 rl->c.errors ? "; some changes failed, see above" : "");
 	log_info("%s", msg);
+	icmp_limit_warn(rl->env.cfg, rl->env.slots, rl->env.n);
 	end(rl, rl->c.errors == 0, msg);
 }
 

@@ -49,6 +49,7 @@ struct reload_env {
 	struct eventlog *events;
 	struct runtime *rt;
 	size_t n;			/* backend ids, the spare ones too */
+	int udp_fd;			/* the udp_checks map: udp pools' payloads */
 };
 
 enum reload_phase {

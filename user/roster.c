@@ -330,7 +330,7 @@ static int claim_slot(struct roster *r, uint32_t p, uint32_t id,
 	const struct pool_cfg *pc = &r->env.cfg->pools[p];
 
 	slots_claim(r->env.slots, id, key->family, key->protocol, key->addr,
-		    pc->hc.port ? htons(pc->hc.port) : key->port);
+		    pc->hc.port ? htons(pc->hc.port) : key->port, (uint8_t)p);
 	return slots_add(r->env.slots, id, r->env.sport_lo, r->env.sport_count, out, len) ? -1 : 0;
 }
 

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/icmp6.h>
 #include <bpf/bpf.h>
 
 #include "conncheck.h"
@@ -122,6 +125,7 @@ static void pool_paces(struct sched_pool *sp, const struct hc_config *hc)
 	sp->pace_ms[SCHED_PACE_FAST] = pace_or_interval(hc, hc->transition_interval_ms);
 	sp->pace_ms[SCHED_PACE_DOWN] = pace_or_interval(hc, hc->unhealthy_interval_ms);
 	sp->timeout_ms = hc->timeout_ms;
+	sp->udp_silence_ok = hc->protocol == HC_PROTO_UDP && !hc->expect.len;
 	sp->retransmits = hc->retransmits < SCHED_RETRANSMITS_MAX ?
 		hc->retransmits : SCHED_RETRANSMITS_MAX;
 	/* A connection has TCP's own retransmits. */
@@ -459,6 +463,45 @@ static void fill(struct probe_outcome *o, bool ok, uint8_t reason)
 	o->reason = reason;
 }
 
+/*
+ * A UDP check without expect passes when nothing comes back: only an ICMP
+ * error says the port is closed.  Not while the prober is impaired: its
+ * datagrams may never have left, and silence then proves nothing.
+ */
+static enum verdict silence(struct scheduler *s, uint32_t b, struct probe_outcome *o)
+{
+	if (!s->pools[sched_pool_of(s, b)].udp_silence_ok) {
+		fill(o, false, XDPHC_REASON_TIMEOUT);
+		s->st.timeouts++;
+		return V_FINAL;
+	}
+	if (s->imp.impaired)
+		return V_SKIP;
+	s->st.udp_silent++;
+	fill(o, true, XDPHC_REASON_OK);
+	o->silent = true;
+	return V_FINAL;
+}
+
+/* ICMP port unreachable is a closed UDP port; the rest, and every ICMP error of a SYN, unreachable. */
+static void icmp_outcome(struct scheduler *s, uint32_t b, const struct slot_outcome *so,
+			 struct probe_outcome *o)
+{
+	const struct xdphc_slot *sl = &s->slots->s[b];
+	bool port = sl->family == AF_INET6 ?
+		so->icmp_type == ICMP6_DST_UNREACH && so->icmp_code == ICMP6_DST_UNREACH_NOPORT :
+		so->icmp_type == ICMP_UNREACH && so->icmp_code == ICMP_PORT_UNREACH;
+
+	if (sl->proto == IPPROTO_UDP && port) {
+		fill(o, false, XDPHC_REASON_REFUSED);
+		o->detail = XDPHC_DETAIL_ICMP(so->icmp_type, so->icmp_code);
+		return;
+	}
+	fill(o, false, XDPHC_REASON_UNREACHABLE);
+	o->icmp_type = so->icmp_type;
+	o->icmp_code = so->icmp_code;
+}
+
 static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 			     struct probe_outcome *o)
 {
@@ -470,11 +513,20 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 			return V_PENDING;
 		if (slots_unsure(s->slots, b))
 			return V_SKIP;	/* maybe never delivered: not the backend's timeout */
+		if (s->slots->s[b].proto == IPPROTO_UDP)
+			return silence(s, b, o);
 		fill(o, false, XDPHC_REASON_TIMEOUT);
 		s->st.timeouts++;
 		return V_FINAL;
 	}
 	switch (so.kind) {
+	case XDPHC_RES_UDP_REPLY:
+		fill(o, true, XDPHC_REASON_OK);
+		o->rtt_us = so.t;
+		return V_FINAL;
+	case XDPHC_RES_UDP_MISMATCH:
+		fill(o, false, XDPHC_REASON_MISMATCH);
+		return V_FINAL;
 	case XDPHC_RES_SYNACK:
 		fill(o, true, XDPHC_REASON_OK);
 		o->rtt_us = so.t;	/* probe_rx's RTT */
@@ -483,9 +535,7 @@ static enum verdict classify(struct scheduler *s, uint32_t b, uint64_t now,
 		fill(o, false, XDPHC_REASON_REFUSED);
 		return V_FINAL;
 	case XDPHC_RES_ICMP:
-		fill(o, false, XDPHC_REASON_UNREACHABLE);
-		o->icmp_type = so.icmp_type;
-		o->icmp_code = so.icmp_code;
+		icmp_outcome(s, b, &so, o);
 		return V_FINAL;
 	case XDPHC_RES_TX_NO_NEIGH:
 		ask_neigh(s, so.t, now);	/* the next hop that had no neighbour */

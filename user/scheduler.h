@@ -51,6 +51,7 @@ static inline enum sched_pace sched_pace_of(struct health h)
 struct sched_pool {
 	uint32_t first;			/* ids [first, first + n) belong to the pool */
 	bool conn;			/* checked over connections (struct conncheck) */
+	bool udp_silence_ok;		/* a UDP check without expect: silence is success */
 	uint32_t n;			/* its capacity */
 	uint32_t active;		/* ids that hold a backend: the demand */
 	uint64_t interval_ns, timeout_ns, jitter_ns;
@@ -89,6 +90,7 @@ struct sched_stats {
 	uint64_t frames;		/* SYNs handed to BPF_PROG_RUN, resends included */
 	uint64_t runs;			/* BPF_PROG_RUN calls */
 	uint64_t timeouts;
+	uint64_t udp_silent;		/* UDP checks without expect passed by silence */
 	uint64_t send_errors;		/* BPF_PROG_RUN failures */
 	uint64_t retries;
 	uint64_t neigh_requests;

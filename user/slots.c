@@ -6,6 +6,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include "bpfmap.h"
@@ -28,6 +29,9 @@ int slots_open(struct slots *sl, int slots_fd, int table_fd, size_t n, char *err
 	memset(sl, 0, sizeof(*sl));
 	sl->n = n;
 	sl->nbuckets = slots_table_buckets(n);
+	sl->lanes = 1;
+	if (getrandom(&sl->rng, sizeof(sl->rng), 0) != sizeof(sl->rng) || !sl->rng)
+		sl->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)random();
 	sl->s = bpfmap_mmap(slots_fd, sizeof(*sl->s), n ? n : 1, PROT_READ | PROT_WRITE, &sl->len);
 	if (sl->s)
 		sl->table = bpfmap_mmap(table_fd, sizeof(*sl->table), sl->nbuckets,
@@ -48,7 +52,7 @@ void slots_close(struct slots *sl)
 }
 
 void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
-		 const __be32 addr[4], __be16 port)
+		 const __be32 addr[4], __be16 port, uint8_t check)
 {
 	struct xdphc_slot *s = &sl->s[id];
 
@@ -57,7 +61,13 @@ void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
 	s->port = port;
 	s->family = family;
 	s->proto = proto;
+	s->check = check;
 	s->gen = (uint32_t)random();
+}
+
+static uint8_t lane_of(const struct xdphc_slot *s)
+{
+	return s->flags >> XDPHC_SLOT_LANE_SHIFT;
 }
 
 static void key_of(const struct xdphc_slot *s, struct xdphc_slot_key *k)
@@ -81,6 +91,26 @@ static bool entry_has(const struct slots *sl, uint32_t e, uint32_t tag,
 {
 	return e != XDPHC_SLOT_TOMBSTONE && e >> XDPHC_SLOT_BITS == tag &&
 	       xdphc_slot_is(&sl->s[(e & XDPHC_SLOTS_MAX) - 1], k);
+}
+
+/*
+ * Whether table entry e is a slot that replies could not tell from slot
+ * id: the same key, or for UDP, whose ports change with every probe, the
+ * same target in the same lane.
+ */
+static bool entry_clashes(const struct slots *sl, uint32_t e, uint32_t tag,
+			  const struct xdphc_slot_key *k, uint32_t id)
+{
+	const struct xdphc_slot *o, *s = &sl->s[id];
+
+	if (k->proto != XDPHC_PROTO_UDP)
+		return entry_has(sl, e, tag, k);
+	if (e == XDPHC_SLOT_TOMBSTONE || e >> XDPHC_SLOT_BITS != tag)
+		return false;
+	o = &sl->s[(e & XDPHC_SLOTS_MAX) - 1];
+	return o != s && o->proto == s->proto && o->family == s->family &&
+	       o->port == s->port && !memcmp(o->addr, s->addr, sizeof(o->addr)) &&
+	       lane_of(o) == lane_of(s);
 }
 
 /*
@@ -150,7 +180,7 @@ static enum place place(struct slots *sl, uint32_t id)
 			}
 			if (e[j] == XDPHC_SLOT_TOMBSTONE && !tomb)
 				tomb = &e[j];
-			else if (entry_has(sl, e[j], tag, &k))
+			else if (entry_clashes(sl, e[j], tag, &k, id))
 				return TAKEN;
 		}
 		if (++b >= sl->nbuckets)
@@ -171,6 +201,26 @@ static void format_target(const struct xdphc_slot *s, char *buf, size_t len)
 }
 
 /*
+ * A UDP slot takes the first lane that no other slot probing its target
+ * over UDP has; its port is drawn at each probe.
+ */
+static enum place enter_udp(struct slots *sl, uint32_t id, uint16_t sport_lo)
+{
+	struct xdphc_slot *s = &sl->s[id];
+	enum place p = TAKEN;
+
+	for (uint32_t lane = 0; lane < XDPHC_SLOT_LANES && p == TAKEN; lane++) {
+		s->flags = (s->flags & ((1 << XDPHC_SLOT_LANE_SHIFT) - 1)) |
+			   lane << XDPHC_SLOT_LANE_SHIFT;
+		s->sport = sport_lo + lane;
+		p = place(sl, id);
+	}
+	if (p == PLACED && lane_of(s) >= sl->lanes)
+		sl->lanes = lane_of(s) + 1;
+	return p;
+}
+
+/*
  * Give slot id a source port and enter it: its own port (sport_lo + id %
  * sport_count) unless another slot has the same key from it.
  */
@@ -180,13 +230,23 @@ static int enter(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t spor
 	enum place p = TAKEN;
 	char t[64];
 
-	for (uint32_t k = 0; k < sport_count && p == TAKEN; k++) {
+	sl->sport_lo = sport_lo;
+	sl->sport_count = sport_count;
+	if (sl->s[id].proto == XDPHC_PROTO_UDP)
+		p = enter_udp(sl, id, sport_lo);
+	for (uint32_t k = 0; k < sport_count && p == TAKEN &&
+	     sl->s[id].proto != XDPHC_PROTO_UDP; k++) {
 		sl->s[id].sport = sport_lo + (uint16_t)((id + k) % sport_count);
 		p = place(sl, id);
 	}
 	if (p == PLACED)
 		return 0;
 	format_target(&sl->s[id], t, sizeof(t));
+	if (p == TAKEN && sl->s[id].proto == XDPHC_PROTO_UDP) {
+		snprintf(err, errlen, "%s is probed over UDP by more than %u pools with "
+			 "different checks", t, XDPHC_SLOT_LANES);
+		return -EADDRINUSE;
+	}
 	if (p == TAKEN) {
 		snprintf(err, errlen, "%s is probed by more backends than there are "
 			 "source ports (%u)", t, sport_count);
@@ -207,6 +267,7 @@ int slots_index(struct slots *sl, uint16_t sport_lo, uint16_t sport_count, char 
 		return -E2BIG;
 	}
 	memset(sl->table, 0, (size_t)sl->nbuckets * sizeof(*sl->table));
+	sl->lanes = 1;
 	for (uint32_t i = 0; i < sl->n; i++) {
 		/* An id no backend has yet (a pool's room to grow): nothing to find. */
 		if (!sl->s[i].family)

@@ -27,6 +27,9 @@ struct slots {
 	struct xdphc_slot_bucket *table;	/* mmap of the slot table */
 	uint32_t nbuckets;
 	size_t table_len;
+	uint16_t sport_lo, sport_count;		/* the source ports, from slots_index() */
+	uint16_t lanes;				/* UDP lanes in use (see probe.h), at least 1 */
+	uint64_t rng;				/* xorshift state for UDP source ports */
 };
 
 /* Buckets of the slot table for n slots (see probe.h): the size of its map. */
@@ -41,9 +44,12 @@ int slots_open(struct slots *sl, int slots_fd, int table_fd, size_t n, char *err
 	       size_t errlen);
 void slots_close(struct slots *sl);
 
-/* Slot id probes addr:port (network order) with family and proto, from a random generation. */
+/*
+ * Slot id probes addr:port (network order) with family and proto, from a
+ * random generation; check: its pool, whose UDP payload it sends.
+ */
 void slots_claim(struct slots *sl, uint32_t id, uint8_t family, uint8_t proto,
-		 const __be32 addr[4], __be16 port);
+		 const __be32 addr[4], __be16 port, uint8_t check);
 
 /*
  * Give each claimed slot its source port and enter it into the slot table
@@ -83,6 +89,28 @@ struct slot_outcome {
 /*
  * The accessors below run for every probe (a million a second): inline.
  *
+ * A UDP probe's source port, drawn for each probe: a datagram carries no
+ * sequence number, so the port is what an off-path forger must guess (with
+ * the cookie, when the payload has one).  The ports of one lane are those
+ * equal to it modulo the lanes in use.  xorshift64*: not for secrets, but
+ * seeded from getrandom() and never seen off the path.
+ */
+static inline uint16_t slots_udp_sport(struct slots *sl, const struct xdphc_slot *s)
+{
+	uint32_t lanes = sl->lanes ? sl->lanes : 1;
+	uint32_t per_lane = sl->sport_count / lanes;
+	uint32_t lane = (s->flags >> XDPHC_SLOT_LANE_SHIFT) % lanes;
+	uint64_t x = sl->rng ? sl->rng : 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	sl->rng = x;
+	x *= 0x2545f4914f6cdd1dULL;
+	return sl->sport_lo + (uint16_t)((x >> 32) % per_lane * lanes + lane);
+}
+
+/*
  * A new probe on slot id: a new generation, so answers to older ones count
  * as stale, and no result yet.  A first send, not a resend.
  */
@@ -90,6 +118,8 @@ static inline void slots_arm(struct slots *sl, uint32_t id)
 {
 	struct xdphc_slot *s = &sl->s[id];
 
+	if (s->proto == XDPHC_PROTO_UDP)
+		s->sport = slots_udp_sport(sl, s);
 	s->gen++;
 	s->result = 0;
 	s->flags &= ~XDPHC_SLOT_F_RESEND;

@@ -15,6 +15,7 @@ struct probe_outcome {
 	uint8_t icmp_type, icmp_code;
 	bool fail_fast;		/* down at once, whatever unhealthy_threshold says */
 	bool reached;		/* a connection check connected, whatever came after */
+	bool silent;		/* a UDP check passed because nothing came back */
 	uint16_t detail;	/* an HTTP status, a TLS verify result (ICMP: from the above) */
 	uint32_t rtt_us;
 };

@@ -13,6 +13,18 @@
 
 const volatile struct xdphc_bpf_cfg cfg = {};
 
+/*
+ * Our IPv6 source, read out of cfg: a pointer to cfg itself would drop its
+ * volatile, and the compiler could then fold the zeros cfg is declared with.
+ */
+static __always_inline void src6_load(__be32 *out)
+{
+	out[0] = cfg.src6[0];
+	out[1] = cfg.src6[1];
+	out[2] = cfg.src6[2];
+	out[3] = cfg.src6[3];
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -28,6 +40,14 @@ struct {
 	__type(value, struct xdphc_slot_bucket);
 	__uint(max_entries, 1);		/* sized by the controller */
 } slot_table SEC(".maps");
+
+/* What UDP probes send and what their replies must hold: one entry a pool. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdphc_udp_check);
+	__uint(max_entries, XDPHC_UDP_CHECKS);
+} udp_checks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -8,11 +8,33 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define ETH_P_IPV6_BE 0xdd86		/* ETH_P_IPV6 in network order, for a compare */
+
+/*
+ * The IPv6 header, declared here: <linux/ipv6.h> pulls <linux/in6.h> and
+ * glibc's headers with it (see icmp_hdr below).
+ */
+struct ip6_hdr {
+	__u8 vtc;			/* version 6 << 4, traffic class high bits */
+	__u8 flow[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__be32 saddr[4];
+	__be32 daddr[4];
+};
+
+#define IPPROTO_ICMP6 58
+#define IP6_VERSION_BYTE 0x60
 
 /* IPv4 frag_off: DF, and the bits that make a packet a fragment (MF, offset). */
 #define IP_DF_BIT 0x4000
@@ -58,6 +80,7 @@ struct icmp_hdr {
 };
 
 #define ICMP_DEST_UNREACH 3
+#define ICMP6_DEST_UNREACH 1		/* packet-too-big (2) and the rest are not answers */
 
 /* What an ICMP error quotes of the packet that caused it: at least 8 bytes of L4. */
 #define ICMP_QUOTED_L4 8

@@ -121,18 +121,24 @@ static inline int xdphc_slot_is(const struct xdphc_slot *s, const struct xdphc_s
 	       s->addr[2] == k->addr[2] && s->addr[3] == k->addr[3];
 }
 
+#define XDPHC_PROTO_UDP 17	/* IPPROTO_UDP, without <netinet/in.h> here */
+
 /*
  * Key hash, the same in BPF and in the controller: a multiply-xorshift
  * mix; it need not be keyed, since only the controller inserts keys and a
  * forged reply can only make one lookup.  Family and protocol are compared
  * but not hashed: keys that differ only there are rare, and share a bucket.
+ *
+ * A UDP probe's source port is drawn anew for each probe (slots.h): its
+ * slot's place in the table cannot depend on it, so the port is left out
+ * of UDP keys' hash; the slot's current port is still compared.
  */
 static inline __u64 xdphc_slot_hash(const struct xdphc_slot_key *k)
 {
 	__u64 h = ((__u64)k->addr[0] << 32 | k->addr[1]) * 0x9e3779b97f4a7c15ULL;
 
 	h ^= ((__u64)k->addr[2] << 32 | k->addr[3]) * 0xc2b2ae3d27d4eb4fULL;
-	h ^= (__u64)k->port << 16 | k->sport;
+	h ^= (__u64)k->port << 16 | (k->proto == XDPHC_PROTO_UDP ? 0 : k->sport);
 	return xdphc_mix64(h);
 }
 
@@ -203,6 +209,7 @@ struct xdphc_bpf_cfg {
 #define XDPHC_PAYLOAD_MAX 1472		/* an Ethernet MTU less IPv4 and UDP headers */
 #define XDPHC_EXPECT_MAX 256
 #define XDPHC_NO_COOKIE 0xffff
+#define XDPHC_UDP_CHECKS 256		/* one per pool id (XDPHC_MAX_POOLS) */
 #define XDPHC_COOKIE_DIGITS 8
 
 struct xdphc_udp_check {
@@ -210,6 +217,13 @@ struct xdphc_udp_check {
 	__u16 cookie_off;	/* where the 8 digits go, or XDPHC_NO_COOKIE */
 	__u16 expect_len;	/* 0: any reply will do */
 	__u16 pad;
+	/*
+	 * The payload's ones'-complement sum, as the programs add it: 16-bit
+	 * words loaded in the host's byte order, an odd last byte padded with
+	 * zero, the cookie's place counted as zero bytes.
+	 */
+	__u32 payload_sum;
+	__u32 pad2;
 	__u8 payload[XDPHC_PAYLOAD_MAX];
 	__u8 expect[XDPHC_EXPECT_MAX];
 };
@@ -243,5 +257,13 @@ struct xdphc_txq {
 #define XDPHC_SLOT_F_UNSURE 0x01	/* the last send of this probe lost frames in the device */
 #define XDPHC_SLOT_F_RESEND 0x02	/* a resend: probe_tx keeps the first send's time */
 #define XDPHC_SLOT_F_PAUSED 0x04	/* controller only: in maintenance, not probed */
+/*
+ * Controller only: a UDP slot's lane, in the high nibble.  Slots probing the
+ * same address and port over UDP (pools with other payloads) draw their
+ * ports from disjoint sets, port = lane mod lanes, so that a reply's port
+ * names one of them.
+ */
+#define XDPHC_SLOT_LANE_SHIFT 4
+#define XDPHC_SLOT_LANES 16
 
 #endif /* XDPHC_PROBE_H */

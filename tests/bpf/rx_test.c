@@ -496,7 +496,7 @@ static void fill_backends(struct rx *rx, uint32_t naddr, const uint16_t *ports, 
 		} while (uses[(size_t)a * nports + p] >= rx->sport_count);
 		uses[(size_t)a * nports + p]++;
 		addr[0] = htonl(BACKEND_NET + a);
-		slots_claim(&rx->sl, i, AF_INET, IPPROTO_TCP, addr, htons(ports[p]));
+		slots_claim(&rx->sl, i, AF_INET, IPPROTO_TCP, addr, htons(ports[p]), 0);
 		s->gen = rnd32();	/* from the test's seed */
 		s->t = now;	/* as if probe_tx had just sent every probe */
 	}

@@ -51,7 +51,7 @@ static void claim_index_find(void)
 	for (uint32_t i = 0; i < n; i++) {
 		__be32 addr[4] = { htonl(0x0a000000 + i % 50) };
 
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80 + i / 50 % 2));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80 + i / 50 % 2), 0);
 	}
 	CHECK_INT(slots_index(&sl, 40000, 4, err, sizeof(err)), 0);
 	for (uint32_t i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ static void index_refuses_crowding(void)
 
 	CHECK_INT(slots_mem(&sl, 3), 0);
 	for (uint32_t i = 0; i < 3; i++)
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(443));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(443), 0);
 	CHECK(slots_index(&sl, 40000, 2, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "192.0.2.1:443");
 	CHECK_CONTAINS(err, "source ports (2)");
@@ -115,7 +115,7 @@ static void generations(void)
 	uint32_t gen;
 
 	CHECK_INT(slots_mem(&sl, 1), 0);
-	slots_claim(&sl, 0, AF_INET, IPPROTO_TCP, addr, htons(80));
+	slots_claim(&sl, 0, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 	slots_arm(&sl, 0);
 	gen = sl.s[0].gen;
 	CHECK(!slots_outcome(&sl, 0, &o));
@@ -165,7 +165,7 @@ static void churn_reuses_tombstones(void)
 	for (uint32_t i = 0; i < n; i++) {
 		__be32 addr[4] = { htonl(0x0a000000 + i) };
 
-		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+		slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 	}
 	CHECK_INT(slots_index(&sl, 40000, 16, err, sizeof(err)), 0);
 	for (uint32_t round = 1; round <= 50; round++) {
@@ -175,7 +175,7 @@ static void churn_reuses_tombstones(void)
 
 			slots_release(&sl, i);
 			ghosts += slots_find(&sl, &old) >= 0;
-			slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80));
+			slots_claim(&sl, i, AF_INET, IPPROTO_TCP, addr, htons(80), 0);
 			fails += slots_add(&sl, i, 40000, 16, err, sizeof(err)) != 0;
 		}
 	}
@@ -190,8 +190,69 @@ static void churn_reuses_tombstones(void)
 	slots_mem_free(&sl);
 }
 
+/*
+ * UDP slots: a new source port for every probe, inside the range, found
+ * by the port of the current probe only; three pools probing one target
+ * over UDP take three lanes, whose ports never meet.
+ */
+static void udp_ports_per_probe(void)
+{
+	struct slots sl;
+	__be32 addr[4] = { htonl(0xc6120001) };
+	uint32_t seen[64] = { 0 }, distinct = 0, out = 0, lost = 0, stale = 0, mixed = 0;
+	char err[256] = "";
+
+	CHECK_INT(slots_mem(&sl, 4), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		slots_claim(&sl, i, AF_INET, IPPROTO_UDP, addr, htons(53), (uint8_t)i);
+	CHECK_INT(slots_index(&sl, 40000, 64, err, sizeof(err)), 0);
+	CHECK_UINT(sl.lanes, 3);
+	for (int round = 0; round < 200; round++) {
+		for (uint32_t i = 0; i < 3; i++) {
+			uint16_t before = sl.s[i].sport;
+			struct xdphc_slot_key k;
+
+			slots_arm(&sl, i);
+			k = key_of(&sl.s[i]);
+			out += sl.s[i].sport < 40000 || sl.s[i].sport >= 40064;
+			mixed += (uint32_t)(sl.s[i].sport - 40000) % 3 != i;
+			lost += slots_find(&sl, &k) != i;
+			if (before != sl.s[i].sport) {
+				k.sport = before;
+				stale += slots_find(&sl, &k) == i;
+			}
+			if (!i && !seen[(sl.s[0].sport - 40000) & 63]++)
+				distinct++;
+		}
+	}
+	CHECK_UINT(out, 0);
+	CHECK_UINT(mixed, 0);
+	CHECK_UINT(lost, 0);
+	CHECK_UINT(stale, 0);
+	/* Lane 0 of 64 ports in 3 lanes has 21: 200 draws take nearly all. */
+	CHECK_MSG(distinct >= 18, "%u distinct ports in 200 probes", distinct);
+	slots_mem_free(&sl);
+}
+
+/* More UDP pools on one target than there are lanes: one clear error. */
+static void udp_lanes_run_out(void)
+{
+	struct slots sl;
+	__be32 addr[4] = { htonl(0xc6120002) };
+	char err[256] = "";
+
+	CHECK_INT(slots_mem(&sl, XDPHC_SLOT_LANES + 1), 0);
+	for (uint32_t i = 0; i <= XDPHC_SLOT_LANES; i++)
+		slots_claim(&sl, i, AF_INET, IPPROTO_UDP, addr, htons(53), (uint8_t)i);
+	CHECK(slots_index(&sl, 40000, 64, err, sizeof(err)) < 0);
+	CHECK_CONTAINS(err, "198.18.0.2:53 is probed over UDP by more than 16 pools");
+	slots_mem_free(&sl);
+}
+
 void suite_slots(void)
 {
+	udp_ports_per_probe();
+	udp_lanes_run_out();
 	claim_index_find();
 	churn_reuses_tombstones();
 	index_refuses_crowding();

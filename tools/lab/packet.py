@@ -92,28 +92,48 @@ def send_raw_ip(ns: str, packet: bytes) -> None:
         s.sendto(packet, dst)
 
 
-def syn_source_port(ns: str, dev: str, dst_ip: str, dst_port: int,
-                    timeout: float = 5.0) -> int:
-    """The source port of the next IPv4 SYN to dst_ip:dst_port that arrives on
-    DEV in NS, read with a packet socket (before nftables can drop it)."""
-    sock = netns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+def _probe_l4(f: bytes, v6: bool) -> tuple[bytes, int, bytes] | None:
+    """(destination address, L4 protocol, L4 bytes) of an Ethernet frame's IP packet."""
+    ip = f[14:]
+    if v6:
+        return (ip[24:40], ip[6], ip[40:]) if len(ip) >= 48 and ip[0] >> 4 == 6 else None
+    if len(ip) < 28 or ip[0] >> 4 != 4:
+        return None
+    return ip[16:20], ip[9], ip[(ip[0] & 0xf) * 4:]
+
+
+def probe_source_port(ns: str, dev: str, dst_ip: str, dst_port: int, proto: int = 6,
+                      timeout: float = 5.0) -> int:
+    """The source port of the next probe (a TCP SYN, or with PROTO 17 a UDP
+    datagram) to dst_ip:dst_port, IPv4 or IPv6, that arrives on DEV in NS,
+    read with a packet socket (before nftables can drop it)."""
+    addr = ipaddress.ip_address(dst_ip)
+    v6 = addr.version == 6
+    sock = netns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW,
+                        socket.htons(0x86DD if v6 else 0x0800))
     try:
         sock.bind((dev, 0))
         sock.settimeout(0.2)
-        want = (socket.inet_aton(dst_ip), dst_port)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                f = sock.recv(128)
+                got = _probe_l4(sock.recv(2048), v6)
             except socket.timeout:
                 continue
-            ip = f[14:]
-            if len(ip) < 40 or ip[9] != 6:
+            if not got or got[0] != addr.packed or got[1] != proto:
                 continue
-            tcp = ip[(ip[0] & 0xf) * 4:]
-            if (ip[16:20], int.from_bytes(tcp[2:4], "big")) == want and \
-                    tcp[13] & 0x12 == 0x02:
-                return int.from_bytes(tcp[0:2], "big")
+            l4 = got[2]
+            if int.from_bytes(l4[2:4], "big") != dst_port:
+                continue
+            if proto == 6 and l4[13] & 0x12 != 0x02:
+                continue
+            return int.from_bytes(l4[0:2], "big")
     finally:
         sock.close()
-    raise LabError(f"no SYN to {dst_ip}:{dst_port} seen within {timeout}s")
+    raise LabError(f"no probe to {dst_ip}:{dst_port} seen within {timeout}s")
+
+
+def syn_source_port(ns: str, dev: str, dst_ip: str, dst_port: int,
+                    timeout: float = 5.0) -> int:
+    """The source port of the next SYN to dst_ip:dst_port seen on DEV in NS."""
+    return probe_source_port(ns, dev, dst_ip, dst_port, 6, timeout)
