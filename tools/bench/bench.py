@@ -65,7 +65,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from lab import (Lab, PinDir, in_netns, load_xdp_tx_prog, make_eth_frame, make_ip_tcp,  # noqa: E402
                  make_ip_udp, netns_socket, ns_cmd, run, xdp_live_run)
-from lab import bpf                                            # noqa: E402
+from lab import bpf, netns                                     # noqa: E402
 from lab.bpf import attach_xdp_obj, detach_xdp                 # noqa: E402
 from lab.libbpf import BpfObject                               # noqa: E402
 from lab.engine import Engine, EngineError, ms, pool           # noqa: E402
@@ -489,10 +489,11 @@ def family_addrs(n: int, family: int) -> list[str]:
     return Lab.addrs6(k) if family == 6 else Lab.addrs(k)
 
 
-def udp_expected(lab: Lab) -> dict:
-    """The engine's UDP replies with what expect asks, from its /metrics."""
+def udp_ok(lab: Lab) -> dict:
+    """The bench pool's probes that ended ok, from the engine's /metrics: with
+    an expect, the replies that held it."""
     m = scrape(lab) or {}
-    return {"eng_udp_expected": m.get("udp_expected", float("nan"))}
+    return {"eng_udp_ok": m.get("ok", float("nan"))}
 
 
 def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
@@ -510,7 +511,7 @@ def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
     rules = initial_rules(addrs, other=proto == "udp")
     sim.set_rules(rules, default="up")
     check = UDP_CHECK if proto == "udp" else None
-    extra = (lambda: udp_expected(lab)) if proto == "udp" else None
+    extra = (lambda: udp_ok(lab)) if proto == "udp" else None
     metrics = HTTP_METRICS if proto == "udp" else None
     res: dict = {"row": key, "label": label, "backends": n, "family": family,
                  "protocol": proto, "demand_per_s": n / INTERVAL_S}
@@ -529,6 +530,7 @@ def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
             res["ready_s"] = eng.ready_s()
             eng.wait_settled(60)
             time.sleep(2)                       # past the first intervals' catch-up
+            settled_as_expected(eng, pin, sim, proto)
             res["memory"] = memory(eng.proc.pid)
             say(f"{label}: {n:,} backends settled; measuring {seconds:.0f} s of steady "
                 f"state ...")
@@ -540,6 +542,28 @@ def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
         res["saturated"] = saturate(lab, sim, pin, tmp, f"xdphc-{key}-sat", bfile, kind, check,
                                     extra, metrics)
     return res
+
+
+def settled_as_expected(eng: Engine, pin: str, sim: BackendSim, proto: str) -> None:
+    """EngineError, with the engine's reasons, unless at least 99 % of the
+    backends that the simulator answers are up: a row would otherwise
+    measure an engine that cannot probe them (no route, no neighbour)."""
+    want = got = 0
+    reasons: dict[str, int] = {}
+    with StatusMap(pin) as sm:
+        for _, e in sm.entries():
+            if sim.state(e["address"], e["port"], proto) != "up":
+                continue
+            want += 1
+            got += e["state"] == "up"
+            if e["state"] != "up":
+                reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
+    if got < 0.99 * want:
+        tail = eng.log(this_run=True).strip().splitlines()[-5:]
+        raise EngineError(f"only {got:,} of the {want:,} backends the simulator answers are up "
+                          f"once settled (the others: "
+                          f"{', '.join(f'{n:,} {r}' for r, n in sorted(reasons.items()))}); "
+                          f"engine log tail:\n" + "\n".join(tail))
 
 
 def v4_saturated(lab: Lab, sim: BackendSim, n: int, tmp: str) -> dict:
@@ -676,15 +700,14 @@ KIND_COUNTERS = {
 
 def steady(d: dict, st: dict, kind: tuple[int, str] = (4, "tcp")) -> dict:
     """The figures of a measuring window D of probes of KIND.  matched: the
-    engine's replies from up backends (SYN-ACKs; for UDP the replies with
-    what expect asks, from /metrics, in D as eng_udp_expected) over the
-    probes sent to them."""
+    engine's replies from up backends (SYN-ACKs; for UDP the probes that
+    ended ok, from /metrics, in D as eng_udp_ok) over the probes sent to
+    them."""
     dt = d["t"]
     probes = d["eng_probes_sent"]
     cycle, failing = KIND_COUNTERS[kind]
     up_probes = probes - sum(d[f"sim_{c}"] for c in failing)
-    replies = d["eng_replies_synack"] if kind[1] == "tcp" else d.get("eng_udp_expected",
-                                                                        float("nan"))
+    replies = d["eng_replies_synack"] if kind[1] == "tcp" else d.get("eng_udp_ok", float("nan"))
     return {
         **lag_figures(d["lag"]),
         "window_s": dt,
@@ -1054,8 +1077,6 @@ def scrape(lab: Lab, addr: str = HTTP_METRICS) -> dict | None:
     for k, v in re.findall(r"^xdphc_(check_connections_\w+|checks_not_started)_total (\d+)",
                            text, re.M):
         out[k] = int(v)
-    for k, v in re.findall(r'^xdphc_udp_replies_total\{result="(\w+)"\} (\d+)', text, re.M):
-        out[f"udp_{k}"] = int(v)
     return out
 
 
@@ -1576,6 +1597,9 @@ def sim_rows(res: dict, skip: set, args, tmp: str) -> None:
                 res["xdphc"] = run_xdphc(lab, sim, args.backends, args.seconds, tmp)
             family = [k for k in FAMILY_ROWS if k not in skip]
             if family:
+                # IPv6 next hops by the same path as IPv4's here: bpf_fib_lookup(),
+                # which answers only for an interface that forwards the family
+                netns.sysctl(lab.prober_ns, {f"net.ipv6.conf.{lab.prober_if}.forwarding": 1})
                 family_rows(lab, sim, res, family, args, tmp)
             if "runtime" not in skip:
                 say(f"xdphc: 10,000 backend add and del through the control socket at "
