@@ -1441,7 +1441,8 @@ def report(r: dict) -> str:
     if "ceiling" in r:
         c = r["ceiling"]["pps"]
         rows.append(("ceiling", "null XDP_TX live frames -> XDP_DROP peer",
-                     f"{fmt(c, 'pps')}", f"xdphc cycles/s = {cyc / (c / 3) * 100:.0f} % of ceiling/3"))
+                     f"{fmt(c, 'pps')}", "-" if cyc != cyc else
+                     f"xdphc cycles/s = {cyc / (c / 3) * 100:.0f} % of ceiling/3"))
     if x:
         rows.append(("xdphc", f"{x['backends']:,} backends (simulator), interval 1 s",
                      f"{fmt(x['cycles_per_s'], ' cycles/s')}; CPU/probe: prober {cpu:.3f} us "
