@@ -480,39 +480,50 @@ static __always_inline int parse_l4(void *l4, void *data_end, __u8 protocol, __b
 	return -1;
 }
 
+/*
+ * The backend of a packet to the VIP VK (a key of VIPS) of flow FK (a key of
+ * FLOWS) into B: 0; 1 when it is for no VIP (chained); -1 when there is no
+ * backend for it (dropped).
+ */
+static __always_inline int vip_backend(void *vips_map, const void *vk, void *flows_map,
+				       const void *fk, int syn, __u32 h, __u8 family,
+				       struct lb_backend *b)
+{
+	__u32 *pool = bpf_map_lookup_elem(vips_map, vk);
+	struct xdphc_pool_summary *ps;
+
+	if (!pool)
+		return 1;
+	ps = bpf_map_lookup_elem(&pools, pool);
+	if (!ps || !ps->in_use)
+		return -1;
+	return flow_backend(flows_map, fk, syn, ps, *pool, h, family, b) ? -1 : 0;
+}
+
 static __always_inline int lb_forward4(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct iphdr *ip = (void *)(eth + 1);
-	struct lb_vip vip = {};
 	struct lb_flow_key fk = {};
+	struct lb_vip vip = {};
 	struct lb_backend b = {};
-	struct xdphc_pool_summary *ps;
 	__sum16 *l4check;
 	__be16 *ports;
-	__u32 *pool, h;
-	int syn;
+	int syn, r;
+	__u32 h;
 
 	/* Fragments and IP options are never ours. */
 	if ((void *)(ip + 1) > data_end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) ||
 	    parse_l4(ip + 1, data_end, ip->protocol, &ports, &l4check, &syn))
 		return chain(ctx);
-	vip.addr = ip->daddr;
-	vip.port = ports[1];
-	vip.protocol = ip->protocol;
-	pool = bpf_map_lookup_elem(&vips, &vip);
-	if (!pool)
-		return chain(ctx);
-	ps = bpf_map_lookup_elem(&pools, pool);
-	if (!ps || !ps->in_use)
-		return XDP_DROP;
+	vip.addr = fk.daddr = ip->daddr;
 	fk.saddr = ip->saddr;
-	fk.daddr = ip->daddr;
+	vip.port = fk.dport = ports[1];
 	fk.sport = ports[0];
-	fk.dport = ports[1];
-	fk.protocol = ip->protocol;
+	vip.protocol = fk.protocol = ip->protocol;
 	h = flow_hash(ip->saddr, ip->daddr, bpf_ntohs(ports[0]), bpf_ntohs(ports[1]), ip->protocol);
-	if (flow_backend(&flows, &fk, syn, ps, *pool, h, AF_INET, &b))
-		return XDP_DROP;
+	r = vip_backend(&vips, &vip, &flows, &fk, syn, h, AF_INET, &b);
+	if (r)
+		return r > 0 ? chain(ctx) : XDP_DROP;
 	return forward4(ctx, eth, ip, &ports[1], l4check, &b);
 }
 
@@ -520,36 +531,28 @@ static __always_inline int lb_forward4(struct xdp_md *ctx, struct ethhdr *eth, v
 static __always_inline int lb_forward6(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
 {
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
-	struct lb_vip6 vip = {};
 	struct lb_flow_key6 fk = {};
+	struct lb_vip6 vip = {};
 	struct lb_backend b = {};
-	struct xdphc_pool_summary *ps;
 	__sum16 *l4check;
 	__be16 *ports;
-	__u32 *pool, h;
-	int syn;
+	int syn, r;
+	__u32 h;
 
 	if ((void *)(ip6 + 1) > data_end ||
 	    parse_l4(ip6 + 1, data_end, ip6->nexthdr, &ports, &l4check, &syn))
 		return chain(ctx);
 	__builtin_memcpy(vip.addr, &ip6->daddr, sizeof(vip.addr));
-	vip.port = ports[1];
-	vip.protocol = ip6->nexthdr;
-	pool = bpf_map_lookup_elem(&vips6, &vip);
-	if (!pool)
-		return chain(ctx);
-	ps = bpf_map_lookup_elem(&pools, pool);
-	if (!ps || !ps->in_use)
-		return XDP_DROP;
-	__builtin_memcpy(fk.saddr, &ip6->saddr, sizeof(fk.saddr));
 	__builtin_memcpy(fk.daddr, &ip6->daddr, sizeof(fk.daddr));
+	__builtin_memcpy(fk.saddr, &ip6->saddr, sizeof(fk.saddr));
+	vip.port = fk.dport = ports[1];
 	fk.sport = ports[0];
-	fk.dport = ports[1];
-	fk.protocol = ip6->nexthdr;
+	vip.protocol = fk.protocol = ip6->nexthdr;
 	h = flow_hash(fold6(fk.saddr), fold6(fk.daddr), bpf_ntohs(ports[0]), bpf_ntohs(ports[1]),
 		      ip6->nexthdr);
-	if (flow_backend(&flows6, &fk, syn, ps, *pool, h, AF_INET6, &b))
-		return XDP_DROP;
+	r = vip_backend(&vips6, &vip, &flows6, &fk, syn, h, AF_INET6, &b);
+	if (r)
+		return r > 0 ? chain(ctx) : XDP_DROP;
 	return forward6(ctx, eth, ip6, &ports[1], l4check, &b);
 }
 

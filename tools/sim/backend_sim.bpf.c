@@ -370,10 +370,12 @@ static __always_inline void tcp_answer(struct tcphdr *tcp, __u32 isn, __u32 acti
 }
 
 /*
- * TCP to the block: the prober's RSTs and anything but a SYN end here; -1
- * for a SYN, which the caller answers.
+ * TCP to the block: the prober's RSTs, anything but a SYN, and SYNs to dead
+ * backends end here (an XDP verdict); -1 for a SYN that the caller answers
+ * with *ACTION.
  */
-static __always_inline int tcp_rx(const struct tcphdr *tcp, __u32 base)
+static __always_inline int tcp_rx(const struct tcphdr *tcp, __u32 base, const struct sim_cfg *c,
+				  __u8 family, __u64 hi, __u64 lo, __u32 *action)
 {
 	if (tcp->rst) {
 		count(base + SIM_T_RST_RX);
@@ -384,6 +386,11 @@ static __always_inline int tcp_rx(const struct tcphdr *tcp, __u32 base)
 		return XDP_DROP;
 	}
 	count(base + SIM_T_SYN);
+	*action = rule_action(c, family, hi, lo, IPPROTO_TCP, bpf_ntohs(tcp->dest));
+	if (*action == SIM_DEAD) {
+		count(base + SIM_T_DEAD);
+		return XDP_DROP;
+	}
 	return -1;
 }
 
@@ -406,14 +413,9 @@ static __always_inline int tcp4(struct ethhdr *eth, struct iphdr *ip, void *data
 
 	if ((void *)(tcp + 1) > data_end)
 		return XDP_PASS;
-	r = tcp_rx(tcp, SIM_CNT_TCP4);
+	r = tcp_rx(tcp, SIM_CNT_TCP4, c, 4, 0, daddr, &action);
 	if (r >= 0)
 		return r;
-	action = rule_action(c, 4, 0, daddr, IPPROTO_TCP, bpf_ntohs(tcp->dest));
-	if (action == SIM_DEAD) {
-		count(SIM_CNT_TCP4 + SIM_T_DEAD);
-		return XDP_DROP;
-	}
 	swap_mac(eth);
 	swap_ip4(ip);
 	tcp_answer(tcp, sim_isn(ip->saddr, ip->daddr, tcp), action);
@@ -430,14 +432,9 @@ static __always_inline int tcp6(struct ethhdr *eth, struct ipv6hdr *ip6, void *d
 
 	if ((void *)(tcp + 1) > data_end)
 		return XDP_PASS;
-	r = tcp_rx(tcp, SIM_CNT_TCP6);
+	r = tcp_rx(tcp, SIM_CNT_TCP6, c, 6, hi, lo, &action);
 	if (r >= 0)
 		return r;
-	action = rule_action(c, 6, hi, lo, IPPROTO_TCP, bpf_ntohs(tcp->dest));
-	if (action == SIM_DEAD) {
-		count(SIM_CNT_TCP6 + SIM_T_DEAD);
-		return XDP_DROP;
-	}
 	swap_mac(eth);
 	swap_ip6(ip6);
 	ip6->hop_limit = 64;
