@@ -126,7 +126,9 @@ uint8_t hc_check_kind(const struct hc_config *hc);
 /* The check runs from userspace over a real connection, not from XDP. */
 static inline bool hc_is_connection(const struct hc_config *hc)
 {
-	return hc->protocol != HC_PROTO_TCP || hc->send.len || hc->expect.len;
+	if (hc->protocol == HC_PROTO_TCP)
+		return hc->send.len || hc->expect.len;
+	return hc->protocol != HC_PROTO_UDP;
 }
 
 /*

@@ -155,6 +155,9 @@ void exporter_publish(struct exporter *x, const struct metrics_snapshot *s)
 	x->snap.reload_ok = s->reload_ok;
 	x->snap.stats = s->stats;
 	x->snap.cc = s->cc;
+	x->snap.udp_replies = s->udp_replies;
+	x->snap.udp_mismatch = s->udp_mismatch;
+	x->snap.udp_silent = s->udp_silent;
 	copy_pools(x, s);
 	x->published = true;
 	pthread_mutex_unlock(&x->lock);

@@ -102,6 +102,9 @@ static inline uint16_t slots_udp_sport(struct slots *sl, const struct xdphc_slot
 	uint32_t lane = (s->flags >> XDPHC_SLOT_LANE_SHIFT) % lanes;
 	uint64_t x = sl->rng ? sl->rng : 0x9e3779b97f4a7c15ULL;
 
+	if (!per_lane)
+		return s->sport;	/* not indexed yet: no range to draw from */
+
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include "check.h"
 #include "scheduler.h"
@@ -684,8 +685,53 @@ static void paces_at_scale(void)
 	rig_free(&r);
 }
 
+/*
+ * UDP without expect: a probe that nothing answers passes (silence), with
+ * no RTT; while the prober is impaired it counts for nothing; with expect
+ * it is a timeout.
+ */
+static void udp_silence(void)
+{
+	uint64_t ok, outcomes, silent;
+	struct rig r;
+
+	for (int expect = 0; expect < 2; expect++) {
+		rig_setup(&r, 20, 1000, 200);
+		r.pool.hc.protocol = HC_PROTO_UDP;
+		r.pool.hc.expect.len = expect ? 4 : 0;
+		CHECK_INT(rig_start(&r, 1000 * S, false), 0);
+		for (uint32_t i = 0; i < 20; i++)
+			r.slots.s[i].proto = IPPROTO_UDP;
+		r.slots.sport_lo = 40000;
+		r.slots.sport_count = 64;
+		run_until(&r, 1000 * S, 1003 * S);
+		CHECK(r.outcomes >= 40);
+		CHECK_UINT(r.ok, expect ? 0 : r.outcomes);
+		CHECK_UINT(r.s.st.udp_silent, expect ? 0 : r.outcomes);
+		CHECK_UINT(r.s.st.timeouts, expect ? r.outcomes : 0);
+		ok = r.ok;
+		outcomes = r.outcomes;
+		silent = r.s.st.udp_silent;
+		/* Held set: the engine would judge it anew each second. */
+		for (uint64_t t = 1003 * S; t < 1005 * S; t += r.s.tick_ns) {
+			r.s.imp.impaired = true;
+			fake_now = t;
+			sched_tick(&r.s, t);
+		}
+		/* Impaired: silence proves nothing; a timeout with expect still counts. */
+		CHECK_UINT(r.ok, ok);
+		CHECK_UINT(r.s.st.udp_silent, silent);
+		if (expect)
+			CHECK(r.outcomes > outcomes);
+		else
+			CHECK_UINT(r.outcomes, outcomes);
+		rig_free(&r);
+	}
+}
+
 void suite_scheduler(void)
 {
+	udp_silence();
 	drops_recover();
 	young_clock();
 	steady_rate();

@@ -631,11 +631,13 @@ class Lab:
         dst_ip: normally the prober's 198.19.255.1), checksums computed here."""
         self.send_raw_tcp("backend", src_ip, src_port, dst_ip, dst_port, seq, ack, "SA")
 
-    def probe_source_port(self, dst_ip: str, dst_port: int, timeout: float = 5.0) -> int:
-        """The source port of a SYN the prober sends to dst_ip:dst_port, read off
-        the backend veth with a packet socket (before nftables can drop it)."""
-        return packet.syn_source_port(self.backend_ns, self.backend_if, dst_ip, dst_port,
-                                      timeout)
+    def probe_source_port(self, dst_ip: str, dst_port: int, timeout: float = 5.0,
+                          proto: int = 6) -> int:
+        """The source port of a probe (a SYN; a UDP datagram with PROTO 17)
+        the prober sends to dst_ip:dst_port, IPv4 or IPv6, read off the backend
+        veth with a packet socket (before nftables can drop it)."""
+        return packet.probe_source_port(self.backend_ns, self.backend_if, dst_ip, dst_port,
+                                        proto, timeout)
 
     def send_raw_tcp(self, side: str, src_ip: str, src_port: int, dst_ip: str,
                      dst_port: int, seq: int, ack: int = 0, flags: str | int = "S",
