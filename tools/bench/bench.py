@@ -489,11 +489,11 @@ def family_addrs(n: int, family: int) -> list[str]:
     return Lab.addrs6(k) if family == 6 else Lab.addrs(k)
 
 
-def udp_ok(lab: Lab) -> dict:
-    """The bench pool's probes that ended ok, from the engine's /metrics: with
-    an expect, the replies that held it."""
+def udp_replies(lab: Lab) -> dict:
+    """The engine's UDP replies that held what expect asks, counted as they
+    come (/metrics), as replies_synack counts SYN-ACKs."""
     m = scrape(lab) or {}
-    return {"eng_udp_ok": m.get("ok", float("nan"))}
+    return {"eng_udp_expected": m.get("udp_expected", float("nan"))}
 
 
 def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
@@ -511,7 +511,7 @@ def run_family_row(lab: Lab, sim: BackendSim, key: str, n: int, seconds: float,
     rules = initial_rules(addrs, other=proto == "udp")
     sim.set_rules(rules, default="up")
     check = UDP_CHECK if proto == "udp" else None
-    extra = (lambda: udp_ok(lab)) if proto == "udp" else None
+    extra = (lambda: udp_replies(lab)) if proto == "udp" else None
     metrics = HTTP_METRICS if proto == "udp" else None
     res: dict = {"row": key, "label": label, "backends": n, "family": family,
                  "protocol": proto, "demand_per_s": n / INTERVAL_S}
@@ -700,14 +700,15 @@ KIND_COUNTERS = {
 
 def steady(d: dict, st: dict, kind: tuple[int, str] = (4, "tcp")) -> dict:
     """The figures of a measuring window D of probes of KIND.  matched: the
-    engine's replies from up backends (SYN-ACKs; for UDP the probes that
-    ended ok, from /metrics, in D as eng_udp_ok) over the probes sent to
-    them."""
+    engine's replies from up backends (SYN-ACKs; for UDP the replies with
+    what expect asks, from /metrics, in D as eng_udp_expected) over the
+    probes sent to them."""
     dt = d["t"]
     probes = d["eng_probes_sent"]
     cycle, failing = KIND_COUNTERS[kind]
     up_probes = probes - sum(d[f"sim_{c}"] for c in failing)
-    replies = d["eng_replies_synack"] if kind[1] == "tcp" else d.get("eng_udp_ok", float("nan"))
+    replies = d["eng_replies_synack"] if kind[1] == "tcp" else d.get("eng_udp_expected",
+                                                                        float("nan"))
     return {
         **lag_figures(d["lag"]),
         "window_s": dt,
@@ -1077,6 +1078,8 @@ def scrape(lab: Lab, addr: str = HTTP_METRICS) -> dict | None:
     for k, v in re.findall(r"^xdphc_(check_connections_\w+|checks_not_started)_total (\d+)",
                            text, re.M):
         out[k] = int(v)
+    for k, v in re.findall(r'^xdphc_udp_replies_total\{result="(\w+)"\} (\d+)', text, re.M):
+        out[f"udp_{k}"] = int(v)
     return out
 
 
