@@ -188,6 +188,23 @@ static __always_inline __u32 digits_sum(const __u8 *d, __u16 off)
 	return sum;
 }
 
+/* Zero the frame from off to the Ethernet minimum (off < XDPHC_FRAME_LEN). */
+static __always_inline int zero_tail(struct xdp_md *ctx, __u32 off)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u8 *p = data;
+
+	if (data + XDPHC_FRAME_LEN > data_end)
+		return -1;
+#pragma unroll
+	for (__u32 i = sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr);
+	     i < XDPHC_FRAME_LEN; i++)
+		if (i >= off)
+			p[i] = 0;
+	return 0;
+}
+
 /* The probe's cookie into its payload; the sum of the digits written, for the checksum. */
 static __always_inline __u32 write_cookie(struct xdp_md *ctx, const struct xdphc_slot *s,
 					  const struct xdphc_udp_check *uc, __u32 l4off)
@@ -262,6 +279,12 @@ static __always_inline int write_udp(struct xdp_md *ctx, const struct tx_nexthop
 		return tx_error(s);
 	len = l4off + sizeof(*udp) + plen;
 	if (frame_resize(ctx, len < XDPHC_FRAME_LEN ? XDPHC_FRAME_LEN : len))
+		return tx_error(s);
+	/*
+	 * A short datagram is padded to the Ethernet minimum, with zeros: the
+	 * page held an earlier probe, whose cookie must not leak.
+	 */
+	if (len < XDPHC_FRAME_LEN && zero_tail(ctx, len))
 		return tx_error(s);
 	if (plen && bpf_xdp_store_bytes(ctx, l4off + sizeof(*udp), (void *)uc->payload,
 					plen & 2047))

@@ -209,7 +209,8 @@ static enum place enter_udp(struct slots *sl, uint32_t id, uint16_t sport_lo)
 	struct xdphc_slot *s = &sl->s[id];
 	enum place p = TAKEN;
 
-	for (uint32_t lane = 0; lane < XDPHC_SLOT_LANES && p == TAKEN; lane++) {
+	for (uint32_t lane = 0; lane < XDPHC_SLOT_LANES && lane < sl->sport_count && p == TAKEN;
+	     lane++) {
 		s->flags = (s->flags & ((1 << XDPHC_SLOT_LANE_SHIFT) - 1)) |
 			   lane << XDPHC_SLOT_LANE_SHIFT;
 		s->sport = sport_lo + lane;
@@ -244,7 +245,8 @@ static int enter(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t spor
 	format_target(&sl->s[id], t, sizeof(t));
 	if (p == TAKEN && sl->s[id].proto == XDPHC_PROTO_UDP) {
 		snprintf(err, errlen, "%s is probed over UDP by more than %u pools with "
-			 "different checks", t, XDPHC_SLOT_LANES);
+			 "different checks", t,
+			 sport_count < XDPHC_SLOT_LANES ? sport_count : XDPHC_SLOT_LANES);
 		return -EADDRINUSE;
 	}
 	if (p == TAKEN) {
@@ -287,6 +289,27 @@ int slots_add(struct slots *sl, uint32_t id, uint16_t sport_lo, uint16_t sport_c
 	if (e)
 		memset(&sl->s[id], 0, sizeof(sl->s[id]));
 	return e;
+}
+
+/*
+ * With several lanes, a slot's new port may still be another slot's of an
+ * earlier lane count (lanes grow when a pool is added at runtime): draw
+ * again until no other slot of the target holds it.
+ */
+void slots_udp_unclash(struct slots *sl, uint32_t id)
+{
+	struct xdphc_slot *s = &sl->s[id];
+	struct xdphc_slot_key k;
+
+	for (int tries = 0; tries < 8; tries++) {
+		int64_t o;
+
+		key_of(s, &k);
+		o = slots_find(sl, &k);
+		if (o < 0 || o == id)
+			return;
+		s->sport = slots_udp_sport(sl, s);
+	}
 }
 
 int64_t slots_find(const struct slots *sl, const struct xdphc_slot_key *k)

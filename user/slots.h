@@ -86,6 +86,9 @@ struct slot_outcome {
 	uint32_t t;			/* rtt_us (SYN-ACK), missing next hop (TX_NO_NEIGH) */
 };
 
+/* A UDP slot's new port is no other slot's (slots.c), with several lanes. */
+void slots_udp_unclash(struct slots *sl, uint32_t id);
+
 /*
  * The accessors below run for every probe (a million a second): inline.
  *
@@ -121,8 +124,11 @@ static inline void slots_arm(struct slots *sl, uint32_t id)
 {
 	struct xdphc_slot *s = &sl->s[id];
 
-	if (s->proto == XDPHC_PROTO_UDP)
+	if (s->proto == XDPHC_PROTO_UDP) {
 		s->sport = slots_udp_sport(sl, s);
+		if (sl->lanes > 1)
+			slots_udp_unclash(sl, id);
+	}
 	s->gen++;
 	s->result = 0;
 	s->flags &= ~XDPHC_SLOT_F_RESEND;

@@ -249,8 +249,43 @@ static void udp_lanes_run_out(void)
 	slots_mem_free(&sl);
 }
 
+/*
+ * A UDP pool added at runtime on a target two others probe: a third lane.
+ * A slot that drew its port with two lanes may hold one of the third
+ * lane's until its next probe: the new slot must never draw that one (a
+ * reply would go to the wrong slot).
+ */
+static void udp_lane_added_at_runtime(void)
+{
+	struct slots sl;
+	__be32 addr[4] = { htonl(0xc6120003) };
+	uint32_t clashes = 0;
+	char err[256] = "";
+	int tries = 0;
+
+	CHECK_INT(slots_mem(&sl, 3), 0);
+	for (uint32_t i = 0; i < 2; i++)
+		slots_claim(&sl, i, AF_INET, IPPROTO_UDP, addr, htons(53), (uint8_t)i);
+	CHECK_INT(slots_index(&sl, 40000, 16, err, sizeof(err)), 0);
+	/* Slot 0 holds a port that the third lane will draw from. */
+	do
+		slots_arm(&sl, 0);
+	while ((sl.s[0].sport - 40000) % 3 != 2 && ++tries < 1000);
+	CHECK((sl.s[0].sport - 40000) % 3 == 2);
+	slots_claim(&sl, 2, AF_INET, IPPROTO_UDP, addr, htons(53), 2);
+	CHECK_INT(slots_add(&sl, 2, 40000, 16, err, sizeof(err)), 0);
+	CHECK_UINT(sl.lanes, 3);
+	for (int round = 0; round < 100; round++) {
+		slots_arm(&sl, 2);
+		clashes += sl.s[2].sport == sl.s[0].sport || sl.s[2].sport == sl.s[1].sport;
+	}
+	CHECK_UINT(clashes, 0);
+	slots_mem_free(&sl);
+}
+
 void suite_slots(void)
 {
+	udp_lane_added_at_runtime();
 	udp_ports_per_probe();
 	udp_lanes_run_out();
 	claim_index_find();
