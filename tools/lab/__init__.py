@@ -65,14 +65,14 @@ from .names import (BACKEND_IP, BACKEND_IP6, PROBER_IP, PROBER_IP6, SINK_NET, SI
                     V4_BLOCK, V6_BLOCK, new_suffix)
 from .netns import host_links, in_netns, netns_list, netns_socket, ns_cmd, read_snmp
 from .nft import KINDS
-from .packet import inet_checksum, make_eth_frame, make_ip_tcp, send_raw_ip
+from .packet import inet_checksum, make_eth_frame, make_ip_tcp, make_ip_udp, send_raw_ip
 from .proc import LabError, proc_starttime, run
 
 __all__ = [
     "BACKEND_IP", "BACKEND_IP6", "KINDS", "Lab", "LabError", "PROBER_IP", "PROBER_IP6",
     "PinDir", "SINK_NET", "SINK_SRC", "V4_BLOCK", "V6_BLOCK", "bpf_obj_pin",
     "bpffs_mounted", "cleanup", "ensure_bpffs", "host_links", "in_netns", "inet_checksum",
-    "load_xdp_tx_prog", "make_eth_frame", "make_ip_tcp", "netns_list", "netns_socket",
-    "new_suffix", "ns_cmd", "pin_dir_path", "proc_starttime", "read_snmp", "remove_pin_dir",
-    "run", "send_raw_ip", "teardown_by_name", "xdp_live_run",
+    "load_xdp_tx_prog", "make_eth_frame", "make_ip_tcp", "make_ip_udp", "netns_list",
+    "netns_socket", "new_suffix", "ns_cmd", "pin_dir_path", "proc_starttime", "read_snmp",
+    "remove_pin_dir", "run", "send_raw_ip", "teardown_by_name", "xdp_live_run",
 ]
