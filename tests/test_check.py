@@ -259,3 +259,55 @@ def test_make_install_destdir(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True,
                        text=True, env=env, timeout=60)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+# IPv6 backends (list and file) and udp pools: static errors name their line.
+UDP = textwrap.dedent("""\
+    interface: does-not-exist0
+    source_ipv6: 2001:2:0:ffff::1
+    pools:
+      - name: dns
+        healthcheck:
+          protocol: udp
+          payload: "q {cookie}"
+          expect: "0x8180"
+        backends: [198.18.3.1:53, "[2001:2::53]:53"]
+        backends_file: v6.txt
+      - name: web
+        backends: ["[2001:2::80]:80", 198.18.3.1:53]
+    """)
+
+
+def test_ipv6_and_udp_config_ok(cfgdir):
+    """Checked without the interface: whether it has the addresses and the
+    MTU is for `run` to say."""
+    (cfgdir / "v6.txt").write_text("[2001:2::54]:53\n198.18.3.2:53\n")
+    (cfgdir / "v6.txt").chmod(0o644)
+    path = write(cfgdir, UDP)
+    ok_line(check(path), path, 2, "6")
+
+
+@pytest.mark.parametrize("old,new,needle,words", [
+    ('expect: "0x8180"', 'expect: "0x818"', "expect:", "has an odd number of hex digits"),
+    ('payload: "q {cookie}"', "payload: 0xq1", "payload:", "payload: '0xq1' is not hex"),
+    ('payload: "q {cookie}"', "port: 53", "expect:",
+     "expect without payload: a udp check with expect must send the request"),
+    ('payload: "q {cookie}"', 'payload: "{cookie}{cookie}"', "payload:",
+     "payload has more than one {cookie}"),
+    ('payload: "q {cookie}"', "payload: " + "x" * 1473, "payload:",
+     "payload too large: 1473 bytes, at most 1472"),
+    ('payload: "q {cookie}"', 'payload: "q"\n      path: /x', "path:",
+     "path applies to protocol: http or https"),
+    ("source_ipv6: 2001:2:0:ffff::1", "source_ipv6: fe80::1", "source_ipv6",
+     "source_ipv6 fe80::1 is a link-local address"),
+    ('"[2001:2::80]:80"', '"[2001:2::80:80"', "2001:2::80",
+     "bad backend address '[2001:2::80:80': missing ']' after IPv6 address"),
+])
+def test_udp_and_ipv6_errors(cfgdir, old, new, needle, words):
+    (cfgdir / "v6.txt").write_text("[2001:2::54]:53\n")
+    (cfgdir / "v6.txt").chmod(0o644)
+    text = UDP.replace(old, new, 1)
+    assert text != UDP
+    path = write(cfgdir, text)
+    msg = one_error(check(path), path, line_of(text, needle))
+    assert words in msg, msg

@@ -125,8 +125,14 @@ CONFIG_CASES = [
      ["bad backend address '198.18.1.2:0'", "port"]),
     ("port-65536", "198.18.1.2:80", "198.18.1.2:65536", "198.18.1.2:65536",
      ["bad backend address '198.18.1.2:65536'", "port"]),
-    ("ipv6-backend", "- 198.18.1.2:80", '- "[2001:2::1]:80"', "2001:2::1",
-     ["[2001:2::1]:80", "IPv6", "not supported yet"]),
+    ("ipv6-backend-unquoted", "- 198.18.1.2:80", "- [2001:2::1]:80", "2001:2::1",
+     ["YAML syntax error"]),
+    ("udp-expect-without-payload", "protocol: tcp", "protocol: udp\n      expect: PONG",
+     "expect: PONG", ["expect without payload", "set payload"]),
+    ("udp-bad-hex", "protocol: tcp", "protocol: udp\n      payload: 0xzz", "payload: 0xzz",
+     ["payload: '0xzz' is not hex"]),
+    ("udp-payload-too-large", "protocol: tcp", "protocol: udp\n      payload: " + "a" * 1473,
+     "payload: aaa", ["payload too large: 1473 bytes, at most 1472"]),
     ("healthy-threshold-0", "healthy_threshold: 2", "healthy_threshold: 0",
      "  healthy_threshold", ["healthy_threshold", "got '0'"]),
     ("unhealthy-threshold-0", "unhealthy_threshold: 2", "unhealthy_threshold: 0",
@@ -200,8 +206,8 @@ FILE_CASES = [
     ("port-0", "198.18.1.1:80\n198.18.1.2:0\n", 2, ["bad backend address '198.18.1.2:0'"]),
     ("port-65536", "198.18.1.1:80\n198.18.1.2:80\n198.18.1.3:65536\n", 3,
      ["bad backend address '198.18.1.3:65536'"]),
-    ("ipv6-backend", "198.18.1.1:80\n[2001:2::1]:80\n", 2,
-     ["[2001:2::1]:80", "IPv6", "not supported yet"]),
+    ("ipv6-bad", "198.18.1.1:80\n[2001:2::1:80\n", 2,
+     ["bad backend address '[2001:2::1:80'", "missing ']'"]),
 ]
 
 
@@ -216,6 +222,77 @@ def test_backends_file_error(engine, content, line, words):
     msg = one_message(run_engine(engine, path))
     assert_where(msg, str(bfile), line, *words)
     assert_nothing_left(engine)
+
+
+# ---- the interface: a source for each family, the MTU ------------------------
+
+V6 = BASE.replace("- 198.18.1.2:80", '- "[2001:2::2]:80"  # v6')
+
+
+def flush_addresses(lab, family: str) -> None:
+    """The prober interface without its IPv4 addresses, or its global IPv6 ones."""
+    scope = " scope global" if family == "-6" else ""
+    lab.prober_exec(f"ip {family} addr flush dev {lab.prober_if}{scope}")
+
+
+# (family flushed, config, text of the line named, words); with the interface's name
+SOURCE_CASES = [
+    ("-6", V6, "# v6", ["backend '[2001:2::2]:80' is IPv6",
+                        "has no global IPv6 address; set source_ipv6"]),
+    # the IPv4 address is required only by IPv4 backends, and then named so
+    ("-4", BASE, "198.18.1.1:80", ["backend '198.18.1.1:80' is IPv4",
+                                   "has no IPv4 address; set source_ipv4"]),
+]
+
+
+@pytest.mark.parametrize("family,cfg,needle,words", SOURCE_CASES, ids=["ipv6", "ipv4"])
+def test_backend_without_a_source_of_its_family(engine, family, cfg, needle, words):
+    """No address of the family on the interface, none configured: the
+    first backend of that family's line, and what to set."""
+    flush_addresses(engine.lab, family)
+    path, text = write_cfg(engine, cfg)
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, path, line_of(text, needle), f"interface '{engine.lab.prober_if}'", *words)
+    assert_nothing_left(engine)
+
+
+def test_ipv6_only_config_starts_without_ipv4(engine):
+    """The counterpart: no IPv4 on the interface, no IPv4 backend: it starts,
+    probing from the interface's IPv6 address alone."""
+    flush_addresses(engine.lab, "-4")
+    engine.configure([pool("web", ["[2001:2::1]:80", "[2001:2::2]:80"])])
+    engine.start()
+    assert "probing 2 backends in 1 pools on" in engine.log()
+    assert f"from {engine.lab.prober_ip6}, source ports" in engine.log()
+    assert engine.stop() == 0
+
+
+def test_ipv6_backend_in_file_without_ipv6_source(engine):
+    flush_addresses(engine.lab, "-6")
+    bfile = engine.workdir / "backends.txt"
+    bfile.write_text("198.18.1.1:80\n\n[2001:2::5]:80\n[2001:2::6]:80\n")
+    path, _ = write_cfg(engine, BASE.replace(
+        "    backends:\n      - 198.18.1.1:80\n      - 198.18.1.2:80\n",
+        "    backends_file: backends.txt\n"))
+    msg = one_message(run_engine(engine, path))
+    assert_where(msg, str(bfile), 3, "backend '[2001:2::5]:80' is IPv6", "set source_ipv6")
+    assert_nothing_left(engine)
+
+
+def test_udp_payload_over_the_mtu(engine):
+    """1400 - 20 (IPv4) - 8 (UDP) = 1372 bytes fit; one more does not, and
+    with an IPv6 backend 20 fewer."""
+    lab = engine.lab
+    lab.prober_exec(f"ip link set dev {lab.prober_if} mtu 1400")
+    for payload, backend, words in (
+            (1373, "198.18.1.2:80", ["1373 bytes + 8 (UDP) + 20 (IPv4) = 1401 bytes"]),
+            (1353, '"[2001:2::2]:80"', ["1353 bytes + 8 (UDP) + 40 (IPv6) = 1401 bytes"])):
+        text = BASE.replace("protocol: tcp", "protocol: udp\n      payload: " + "p" * payload)
+        path, text = write_cfg(engine, text.replace("198.18.1.2:80", backend))
+        msg = one_message(run_engine(engine, path))
+        assert_where(msg, path, line_of(text, "payload:"), "payload too large for interface",
+                     f"'{lab.prober_if}' (MTU 1400)", *words, "in pool 'web'")
+        assert_nothing_left(engine)
 
 
 def test_missing_config_file(engine):

@@ -421,8 +421,29 @@ def test_socket_in_default_range_refused(engine):
     assert_nothing_left(engine)
 
 
+@pytest.mark.parametrize("addr,v6only,words", [
+    ("::", True, ["TCP port 40500", "IPv6 [::]:40500 (LISTEN)"]),
+    ("2001:2:0:ffff::1", False, ["TCP port 40500", "IPv6 [2001:2:0:ffff::1]:40500 (LISTEN)"]),
+], ids=["ipv6-only-wildcard", "on-ipv6-source"])
+def test_ipv6_socket_in_range_refused_when_probing_ipv6(engine, addr, v6only, words):
+    """With an IPv6 backend, IPv6 sockets on the source (the interface's
+    first global address) or on [::], IPv6-only too, stop the start."""
+    lab = engine.lab
+    path = str(engine.configure([pool("web", BACKENDS + ["[2001:2::1]:80"])],
+                                source_ports=RANGE))
+    holder = Holder(lab, "tcp", addr, PORT, v6only=v6only)
+    try:
+        msg = one_message(run_engine(engine, path))
+        assert_where(msg, path, line_of(open(path).read(), "source_ports"), *words,
+                     f"owned by pid {holder.pid} ({holder.comm})")
+    finally:
+        holder.close()
+    assert_nothing_left(engine)
+
+
 def test_sockets_that_cannot_meet_a_probe_are_allowed(engine):
-    """Another local address, an IPv6-only wildcard, a port outside the range:
+    """Another local address, an IPv6-only wildcard (no IPv6 backend: the
+    interface's IPv6 address is not probed from), a port outside the range:
     none of them sees a reply to a probe, so the engine starts."""
     lab = engine.lab
     engine.configure([pool("web", BACKENDS)], source_ports=RANGE)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Checks of the namespace lab itself (no engine needed)."""
+import ipaddress
 import json
 import os
 import signal
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import (PROBER_IP, PROBER_IP6, SINK_SRC, Lab, bpf_obj_pin, cleanup, host_links,
-                 load_xdp_tx_prog, netns_list, new_suffix, remove_pin_dir)
+from lab import (PROBER_IP, PROBER_IP6, SINK_SRC, V6_BLOCK, Lab, bpf_obj_pin, cleanup,
+                 host_links, load_xdp_tx_prog, netns_list, new_suffix, remove_pin_dir)
 
 ROOT = Path(__file__).resolve().parent.parent
 XHCLAB = str(ROOT / "tools" / "xhclab.py")
@@ -78,6 +79,19 @@ def test_open_refused_drop_undrop(lab):
     lab.unlisten(8080)
     lab.drop_del(a, port=8080)
     assert lab.connect_check(a, 8080) == "refused"
+
+
+def test_ipv6_anyip_block(lab):
+    """Every address of the IPv6 block is a real kernel TCP backend, as for
+    IPv4; the link's own /64 lies outside the block (an overlap would make
+    the backend take the prober's address for its own)."""
+    link = ipaddress.ip_interface(f"{PROBER_IP6}/64").network
+    assert not link.overlaps(ipaddress.ip_network(V6_BLOCK))
+    routes = lab.backend_exec(["ip", "-6", "route", "show", "table", "local"]).stdout
+    assert f"local {V6_BLOCK} dev lo" in routes, routes
+    far = [Lab.addr6(0), Lab.addr6(0xfffe), Lab.addr6(2 ** 40), Lab.addr6(2 ** 63 - 2)]
+    r = lab.connect_check_many([(a, 80) for a in far] + [(a, 81) for a in far], timeout=0.5)
+    assert list(r.values()) == ["open"] * 4 + ["refused"] * 4, r
 
 
 def test_refuse_unreach_and_ipv6(lab):

@@ -2,17 +2,24 @@
 (tools/lb_forwarder/lb_forwarder.bpf.c) owns the probing interface, forwards
 flows to a VIP over the pool's up backends from xdphc's pinned maps, keeps
 each flow on its backend in a flow table, and tail-calls xdphc's reply
-program for everything else (this kernel refuses libxdp's dispatcher)."""
+program for everything else (this kernel refuses libxdp's dispatcher).
+
+The IPv6 and mixed-family tests at the end run it over maps that the test
+writes itself, as the engine would publish IPv6 and UDP backends (FakeEngine):
+they need no probing of the engine's."""
+import ipaddress
 import os
+import socket
 import struct
 import time
 
 import pytest
 
-from lab import bpf, make_ip_tcp, send_raw_ip
+from lab import bpf, make_ip_tcp, netns, run, send_raw_ip
 from lab.engine import pool
 from lb_forwarder import Forwarder
-from lb_forwarder.flows import CLIENT, Flows
+from lb_forwarder.flows import CLIENT, CLIENT6, Flows
+from lb_forwarder.lb_forwarder import built_abi
 
 BACKENDS = [f"198.18.1.{i}" for i in range(1, 5)]
 SPARE = "198.18.1.5"            # takes the id of a backend that left
@@ -169,13 +176,13 @@ def test_an_id_given_to_another_backend_loses_its_flows(lab, engine, lb):
         assert fid != gone_id or fgen == gen + 1
 
 
-def send_tcp(lab, fwd, segments: dict[int, str]) -> dict:
-    """One TCP segment from CLIENT to the VIP per source port, its flags "S"
-    (a SYN: a new connection) or "A"; waits until the forwarder has handled
-    them all; the change of its counters."""
+def send_tcp(lab, fwd, segments: dict[int, str], client: str = CLIENT, vip: str = VIP) -> dict:
+    """One TCP segment from CLIENT to VIP:VIP_PORT per source port, its flags
+    "S" (a SYN: a new connection) or "A"; waits until the forwarder has
+    handled them all; the change of its counters."""
     before = fwd.counters()
     for p, flags in segments.items():
-        send_raw_ip(lab.backend_ns, make_ip_tcp(CLIENT, p, VIP, VIP_PORT, 1000,
+        send_raw_ip(lab.backend_ns, make_ip_tcp(client, p, vip, VIP_PORT, 1000,
                                                 0 if flags == "S" else 1, flags))
     deadline = time.monotonic() + 2
     while True:
@@ -317,3 +324,180 @@ def test_a_program_that_does_not_chain_is_detected(lab, engine):
         assert engine.status()["stats"]["probes_sent"] >= sent + 4, "SYNs still go out"
     finally:
         lab.prober_exec(f"ip link set dev {lab.prober_if} xdpdrv off", check=False)
+
+
+# ---------------------------------------------------------------------------
+# IPv6 and UDP backends, on maps the test publishes itself
+
+VIP6 = "2001:2:0:fd::10"
+V6_BACKENDS = [f"2001:2::1:{i}" for i in range(1, 5)]
+UP, DOWN = 1, 2                 # enum xdphc_state
+CHECK_TCP_SYN, CHECK_UDP = 0, 4  # enum xdphc_check
+POOL_F_FAIL_OPEN = 1
+STATUS_SIZE, SUMMARY_SIZE, SLOT_SIZE, META_SIZE = 48, 88, 8, 40
+SUMMARY = struct.Struct("<32s7IHBB5IB3x")   # struct xdphc_pool_summary
+assert SUMMARY.size == SUMMARY_SIZE
+
+
+class FakeEngine:
+    """xdphc's pinned status, pools, pool_up and meta maps in PIN, written by
+    the test the way the engine publishes them: one pool (id 0) of BACKENDS,
+    each (address, port, protocol), IPv4 or IPv6; set() changes a backend's
+    state and publishes the up list, counts and fail-open flag again."""
+
+    def __init__(self, pin: str, backends: list[tuple[str, int, str]], capacity: int = 16):
+        self.pin, self.backends, self.capacity = pin, backends, capacity
+        self.states = [UP] * len(backends)
+        os.makedirs(pin)
+        self.fds: dict[str, int] = {}
+        for name, value, entries in (("status", STATUS_SIZE, capacity),
+                                     ("pools", SUMMARY_SIZE, 256),
+                                     ("pool_up", SLOT_SIZE, capacity), ("meta", META_SIZE, 1)):
+            flags = ["flags", "1024"] if name != "meta" else []     # BPF_F_MMAPABLE
+            run(["bpftool", "map", "create", f"{pin}/{name}", "type", "array", "key", "4",
+                 "value", str(value), "entries", str(entries), "name", name, *flags])
+            self.fds[name] = bpf.obj_get(f"{pin}/{name}")
+        now = time.time_ns()
+        bpf.update(self.fds["meta"], struct.pack("<I", 0),
+                   struct.pack("<IIQQIIII", built_abi(), os.getpid(), now, now, 1000, 1, 0, 0))
+        self.publish()
+
+    def publish(self) -> None:
+        for i, (addr, port, proto) in enumerate(self.backends):
+            ip = ipaddress.ip_address(addr)
+            udp = proto == "udp"
+            key = struct.pack("<BB", socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                              socket.IPPROTO_UDP if udp else socket.IPPROTO_TCP) + \
+                struct.pack("!H", port) + ip.packed.ljust(16, b"\0")
+            # seq, state, reason, flags, check, ok, fail, pool, detail, generation, rtt, change
+            rec = key + struct.pack("<IBBBBBBHHHIQ", 0, self.states[i], 1, 0,
+                                    CHECK_UDP if udp else CHECK_TCP_SYN, 0, 0, 0, 0, 1, 0, 0)
+            bpf.update(self.fds["status"], struct.pack("<I", i), rec)
+        up = [i for i, st in enumerate(self.states) if st == UP]
+        for k, i in enumerate(up):
+            bpf.update(self.fds["pool_up"], struct.pack("<I", k), struct.pack("<II", i, 0))
+        total = len(self.backends)
+        bpf.update(self.fds["pools"], struct.pack("<I", 0), SUMMARY.pack(
+            b"fake", total, len(up), total - len(up), 0, 0 if up else POOL_F_FAIL_OPEN, 500, 200,
+            0, socket.IPPROTO_TCP, 1, 0, 0, self.capacity, 0, 0, CHECK_TCP_SYN))
+
+    def set(self, i: int, state: int) -> None:
+        self.states[i] = state
+        self.publish()
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+@pytest.fixture
+def fake_lb(lab, pin_dir):
+    """The forwarder over a FakeEngine: the lab routes both VIPs to the
+    prober, whose veth forwards IPv6 too (bpf_fib_lookup answers only then),
+    and the backend's link addresses are known next hops (no engine resolves
+    them here).  make(backends) builds both."""
+    lab.backend_exec(["ip", "route", "add", "198.19.253.0/24", "via", lab.prober_ip])
+    lab.backend_exec(["ip", "-6", "route", "add", "2001:2:0:fd::/64", "via", lab.prober_ip6])
+    netns.sysctl(lab.prober_ns, {f"net.ipv6.conf.{lab.prober_if}.forwarding": 1})
+    for a in (lab.backend_ip, lab.backend_ip6):
+        lab.prober_exec(["ip", "neigh", "replace", a, "lladdr", lab.backend_mac, "dev",
+                         lab.prober_if, "nud", "permanent"])
+    made = []
+
+    def make(backends):
+        eng = FakeEngine(pin_dir, backends)
+        fwd = Forwarder(lab, pin_dir)
+        made.extend([fwd, eng])
+        return eng, fwd
+    try:
+        yield make
+    finally:
+        for x in made:
+            x.close()
+
+
+def test_ipv6_udp_flows_follow_health_and_fail_open(lab, fake_lb):
+    """An IPv6 VIP over a pool of IPv6 backends with UDP checks (status keys
+    of family AF_INET6, protocol 17): new flows go to the up ones, a flow
+    stays on its backend (flows6) until that one goes down, every backend
+    down fails open.  The receivers' kernel checks each datagram's UDP
+    checksum after the forwarder rewrote address and port."""
+    eng, fwd = fake_lb([(a, 80, "udp") for a in V6_BACKENDS])
+    fwd.add_vip(VIP6, VIP_PORT, "udp", pool_id=0)
+    flows = Flows(lab, V6_BACKENDS, VIP6, VIP_PORT)
+    try:
+        first = flows.send(200)
+        assert set(first.values()) == set(V6_BACKENDS)
+        assert all(fwd.flow(CLIENT6, p, VIP6, VIP_PORT, "udp") is not None for p in first)
+        assert fwd.flow(CLIENT, 20000, VIP, VIP_PORT, "udp") is None, "not in the IPv4 table"
+
+        victim = V6_BACKENDS[1]
+        eng.set(1, DOWN)
+        before = fwd.counters()
+        moved = flows.resend(list(first))
+        c = delta(fwd.counters(), before)
+        theirs = {p for p, b in first.items() if b == victim}
+        assert {p: b for p, b in moved.items() if p not in theirs} == \
+            {p: b for p, b in first.items() if p not in theirs}, "flows of up backends stay"
+        assert victim not in moved.values()
+        assert c["flow_moved"] == len(theirs) and c["flow_hit"] == len(first) - len(theirs)
+        assert victim not in flows.send(300).values()
+
+        for i in range(len(V6_BACKENDS)):
+            eng.set(i, DOWN)
+        open_flows = flows.send(300)
+        assert set(open_flows.values()) == set(V6_BACKENDS), "fail-open: all of them"
+        c = fwd.counters()
+        assert c["fail_open"] >= 300 and c["no_route"] == 0
+    finally:
+        flows.close()
+
+
+def test_ipv6_tcp_syn_on_a_known_tuple_picks_again(lab, fake_lb):
+    """IPv6 TCP through flows6: a SYN is picked anew, the other segments of
+    a known flow keep their backend."""
+    eng, fwd = fake_lb([(a, 80, "tcp") for a in V6_BACKENDS])
+    fwd.add_vip(VIP6, VIP_PORT, "tcp", pool_id=0)
+    mine = (0, 1)                       # V6_BACKENDS[0]'s id and generation
+    ports = list(range(30000, 30060))
+    for p in ports:
+        fwd.set_flow(CLIENT6, p, VIP6, VIP_PORT, "tcp", *mine)
+    syns, acks = ports[0::2], ports[1::2]
+    c = send_tcp(lab, fwd, {p: "S" if p in syns else "A" for p in ports}, CLIENT6, VIP6)
+    assert c["flow_hit"] == len(acks) and c["flow_moved"] == 0, c
+    assert c["forwarded"] + c["rechecked"] == len(syns), c
+    assert all(fwd.flow(CLIENT6, p, VIP6, VIP_PORT, "tcp") == mine for p in acks)
+    repicked = [p for p in syns if fwd.flow(CLIENT6, p, VIP6, VIP_PORT, "tcp") != mine]
+    assert len(repicked) >= len(syns) // 3, "SYNs spread by the hash (3 in 4 elsewhere)"
+    assert c["no_route"] == 0
+
+
+def test_a_mixed_pool_gives_each_vip_the_backends_of_its_family(lab, fake_lb):
+    """One pool of IPv4 and IPv6 backends with UDP checks, interleaved in its
+    ids and up list, behind an IPv4 and an IPv6 VIP: each VIP's flows go to
+    the up backends of its own family only (a packet cannot be sent to the
+    other family's address).  When no backend of a family is up, while the
+    other family's are, that VIP fails open over its own family's."""
+    v4 = ["198.18.1.1", "198.18.1.2"]
+    v6 = V6_BACKENDS[:2]
+    eng, fwd = fake_lb([(v4[0], 80, "udp"), (v6[0], 80, "udp"), (v4[1], 80, "udp"),
+                        (v6[1], 80, "udp")])
+    fwd.add_vip(VIP, VIP_PORT, "udp", pool_id=0)
+    fwd.add_vip(VIP6, VIP_PORT, "udp", pool_id=0)
+    flows4, flows6 = Flows(lab, v4, VIP, VIP_PORT), Flows(lab, v6, VIP6, VIP_PORT)
+    try:
+        assert set(flows4.send(200).values()) == set(v4)
+        assert set(flows6.send(200).values()) == set(v6)
+        eng.set(3, DOWN)                                 # v6[1]
+        assert set(flows6.send(100).values()) == {v6[0]}
+        assert set(flows4.send(100).values()) == set(v4)
+        before = fwd.counters()
+        eng.set(1, DOWN)                                 # no IPv6 backend up now
+        assert set(flows6.send(100).values()) == set(v6), "fail open over its own family"
+        assert set(flows4.send(100).values()) == set(v4), "IPv4 keeps its up backends"
+        c = delta(fwd.counters(), before)
+        assert c["fail_open"] >= 100 and c["no_route"] == 0, c
+    finally:
+        flows4.close()
+        flows6.close()

@@ -325,3 +325,93 @@ def test_a_backend_in_two_pools_is_probed_once(lab, engine):
     assert "probed once" in out
     assert abs(probe_rate(engine) - rate) <= 4
     assert engine.stop() == 0
+
+
+# ---- IPv6 and udp backends at runtime ------------------------------------------
+
+def index_protocols(engine) -> dict[tuple[int, int, int], int]:
+    """The index map: (family, port, pool id) -> the key's protocol, of every entry."""
+    out = {}
+    for e in engine.bpftool_dump("index"):
+        k = e["key"]["backend"]
+        port = int.from_bytes(int(k["port"]).to_bytes(2, "little"), "big")
+        out[(k["family"], port, e["key"]["pool_id"])] = k["protocol"]
+    return out
+
+
+def show(engine, target: str, *args: str) -> str:
+    r = engine.run_once("show", target, *args, "--pin-path", engine.pin_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_ipv6_and_udp_backends_at_runtime(lab, engine, tmp_path):
+    """backend add takes [IPv6]:PORT; a udp pool's backends are udp backends
+    (the same address and port in a tcp pool is another one); status, show
+    and the event log write IPv6 as [addr]:port or the bare address."""
+    events = tmp_path / "events.jsonl"
+    engine.configure([pool("web", ["198.18.1.1:80"]),
+                      pool("dns", ["198.18.1.1:53"], protocol="udp", payload="ping")],
+                     source_ports=SPORTS, event_log=str(events))
+    engine.start()
+    assert "added [2001:2::5]:80 to pool web" in ok(engine, "backend", "add", "web",
+                                                   "[2001:2::5]:80")
+    ok(engine, "backend", "add", "dns", "[2001:2::5]:53")
+    ok(engine, "backend", "add", "dns", "198.18.1.2:53")
+    # the udp backend 198.18.1.1:53 is not the tcp one
+    assert "added 198.18.1.1:53 to pool web" in ok(engine, "backend", "add", "web",
+                                                  "198.18.1.1:53")
+    assert "already in pool dns" in refused(engine, "backend", "add", "dns", "[2001:2::5]:53")
+    protos = index_protocols(engine)
+    assert protos[(10, 80, 0)] == 6 and protos[(10, 53, 1)] == 17, protos
+    assert protos[(2, 53, 0)] == 6 and protos[(2, 53, 1)] == 17, protos
+    backends = engine.status()["backends"]
+    got = {(b["address"], b["port"], b["pool"]): b["check"] for b in backends}
+    assert got == {("198.18.1.1", 80, "web"): "tcp_syn", ("2001:2::5", 80, "web"): "tcp_syn",
+                   ("198.18.1.1", 53, "web"): "tcp_syn", ("198.18.1.1", 53, "dns"): "udp",
+                   ("198.18.1.2", 53, "dns"): "udp", ("2001:2::5", 53, "dns"): "udp"}
+    assert engine.pools()["dns"]["check"] == "udp"
+    # no server on udp 53 in the lab: refused, listed as not up, IPv4 first
+    engine.wait_until(lambda _: all(b["state"] == "down" for b in engine.status("dns")
+                                    ["backends"] if b["address"].startswith("198.")),
+                      10, "the udp backends refused")
+    text = engine.run_once("status", "--pin-path", engine.pin_dir).stdout
+    assert "[2001:2::5]:53" in text and text.index("198.18.1.2:53") < text.index("[2001:2::5]")
+    assert "check:            udp" in show(engine, "[2001:2::5]:53")
+    assert "check:            tcp_syn" in show(engine, "198.18.1.1:53")
+    assert "check:            udp" in show(engine, "198.18.1.1:53", "--pool", "dns")
+    one = json.loads(show(engine, "[2001:2::5]:80", "--json"))
+    assert (one["address"], one["port"], one["pool"]) == ("2001:2::5", 80, "web")
+    assert "removed [2001:2::5]:53 from pool dns" in ok(engine, "backend", "del", "dns",
+                                                        "[2001:2::5]:53")
+    assert ok(engine, "backend", "drain", "web", "[2001:2::5]:80")
+    lines = [json.loads(ln) for ln in events.read_text().splitlines()]
+    steps = {(e.get("event"), e["address"], e["port"]) for e in lines}
+    assert {("added", "2001:2::5", 53), ("removed", "2001:2::5", 53),
+            ("drain", "2001:2::5", 80)} <= steps, steps
+    refusal = [e for e in lines if e.get("to") == "down" and e["pool"] == "dns"]
+    assert refusal and all(e["check"] == "udp" and e["reason"] == "refused" for e in refusal)
+    assert engine.stop() == 0
+
+
+def test_backend_add_needs_a_source_and_room(lab, engine):
+    """An IPv6 backend on an engine without an IPv6 source, a udp datagram
+    that an IPv6 header would push past the MTU: refused, nothing added."""
+    lab.prober_exec(f"ip -6 addr flush dev {lab.prober_if} scope global")
+    engine.configure([pool("web", ["198.18.1.1:80"]),
+                      pool("dns", [], protocol="udp", payload="x" * 1453)], source_ports=SPORTS)
+    engine.start()
+    err = refused(engine, "backend", "add", "web", "[2001:2::7]:80")
+    assert (f"backend '[2001:2::7]:80' is IPv6 but interface '{lab.prober_if}' has no global "
+            "IPv6 address; set source_ipv6") in err, err
+    ok(engine, "backend", "add", "dns", "198.18.1.7:53")        # 1453 + 8 + 20 fits 1500
+    assert engine.pools()["web"]["total"] == 1 and engine.pools()["dns"]["total"] == 1
+    assert engine.stop() == 0
+    # with an IPv6 source, the IPv6 header is what does not fit
+    lab.prober_exec(f"ip -6 addr add 2001:2:0:ffff::1/126 dev {lab.prober_if} nodad")
+    engine.start()
+    err = refused(engine, "backend", "add", "dns", "[2001:2::7]:53")
+    assert ("payload too large for interface" in err and
+            "1453 bytes + 8 (UDP) + 40 (IPv6) = 1501 bytes, in pool 'dns'" in err), err
+    assert "added" in ok(engine, "backend", "add", "web", "[2001:2::7]:80")
+    assert engine.stop() == 0

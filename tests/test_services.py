@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The lab's application backends (tools/lab/services.py) seen from the
 prober namespace with real connections, no engine: nginx (HTTP/1.1, h2c,
-HTTPS with good, wrong-name and self-signed certificates), redis-server and
-the small TCP services; their logs, steering, and their cleanup."""
+HTTPS with good, wrong-name and self-signed certificates), redis-server,
+the small TCP services and the UDP ones (echo, another answer, a closed
+port, a dropped port; IPv4 and IPv6); their logs, steering, and their
+cleanup; the lab's ICMP rate limits."""
 import os
 import re
 import ssl
@@ -14,7 +16,8 @@ from lab import Lab, LabError, netns_list, teardown_by_name
 from lab import clients
 from lab.proc import proc_cmdline
 from lab.services import (BANNER, HEALTH_BODY, MISMATCH_REPLY, PATHS, ROOT_BODY, SWITCH_BODY,
-                          TLS_NAME, Services)
+                          TLS_NAME, UDP_CLOSED, UDP_DROPPED, UDP_ECHO, UDP_OTHER,
+                          UDP_OTHER_REPLY, Services)
 
 A, B = Lab.addr(0), Lab.addr(300)
 A6 = Lab.addr6(0)
@@ -239,3 +242,63 @@ def test_ports_must_be_free():
         r = clients.http_request(lab.prober_ns, A, 8000, "/")
         assert r.body == ROOT_BODY.encode()
     assert not d.exists()                   # a temporary directory goes with the lab
+
+
+# ---- UDP: echo, another answer, a closed port, a dropped port ---------------------
+
+UDP_TARGETS = (A, B, A6, Lab.addr6(300))
+
+
+def test_udp_services(mlab, msvc):
+    """Each UDP service as described, IPv4 and IPv6, answering from the very
+    address asked (AnyIP: one socket for the whole block)."""
+    P = mlab.prober_ns
+    for addr in UDP_TARGETS:
+        msg = f"ping {addr}".encode()
+        assert clients.udp_exchange(P, addr, UDP_ECHO, msg) == ("reply", msg), addr
+        assert clients.udp_exchange(P, addr, UDP_OTHER, msg) == ("reply", UDP_OTHER_REPLY), addr
+        assert clients.udp_exchange(P, addr, UDP_CLOSED, msg).outcome == "refused", addr
+        assert clients.udp_exchange(P, addr, UDP_DROPPED, msg, timeout=0.3).outcome == \
+            "timeout", addr
+    # an empty datagram is echoed empty; a large one whole
+    assert clients.udp_exchange(P, A6, UDP_ECHO, b"") == ("reply", b"")
+    big = bytes(range(256)) * 5
+    assert clients.udp_exchange(P, B, UDP_ECHO, big) == ("reply", big)
+    assert mlab.udp_dropped() == [UDP_DROPPED]
+    assert msvc.listening(udp=True) >= {UDP_ECHO, UDP_OTHER}
+    assert not msvc.listening(udp=True) & {UDP_CLOSED, UDP_DROPPED}
+
+
+def closed_port_answers(lab, addr: str, n: int) -> int:
+    """Of N datagrams in a row to a closed port of ADDR, how many got their
+    ICMP port unreachable."""
+    return sum(clients.udp_exchange(lab.prober_ns, addr, UDP_CLOSED, b"x",
+                                    timeout=0.2).outcome == "refused" for _ in range(n))
+
+
+def test_icmp_rate_limits_lifted_or_kept():
+    """By default the lab lifts the backend's ICMP rate limits: every datagram
+    to a closed port is refused; with icmp_ratelimit=True the kernel's own
+    limits stay, and a burst loses most of its answers."""
+    with Lab(listen=[]) as lab:
+        assert lab.icmp_limits()["net.ipv4.icmp_ratelimit"] == 0
+        assert lab.icmp_limits()["net.ipv6.icmp.ratelimit"] == 0
+        assert closed_port_answers(lab, A, 30) == 30
+        assert closed_port_answers(lab, A6, 30) == 30
+    with Lab(listen=[], icmp_ratelimit=True) as lab:
+        limits = lab.icmp_limits()
+        assert limits["net.ipv4.icmp_ratelimit"] == 1000, limits
+        assert limits["net.ipv4.icmp_msgs_per_sec"] == 1000, limits
+        # a token a second per peer, bursts of 6: most of 30 fast ones go unanswered
+        assert closed_port_answers(lab, A, 30) < 15
+        assert closed_port_answers(lab, A6, 30) < 30
+
+
+def test_udp_stop_and_dropped_port_goes(tmp_path):
+    with Lab(listen=[]) as lab:
+        svc = Services(lab, tmp_path).start("udp")
+        assert clients.udp_exchange(lab.prober_ns, A, UDP_ECHO, b"a").outcome == "reply"
+        svc.stop("udp")
+        assert clients.udp_exchange(lab.prober_ns, A, UDP_ECHO, b"a").outcome == "refused"
+        assert lab.udp_dropped() == []
+        assert clients.udp_exchange(lab.prober_ns, A, UDP_DROPPED, b"a").outcome == "refused"

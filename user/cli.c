@@ -132,14 +132,18 @@ static const char *pool_name(const struct snapshot *s, uint32_t id)
 	return id < XDPHC_MAX_POOLS && s->pools[id].in_use ? s->pools[id].name : "?";
 }
 
+/* IPv4 before IPv6, then by address, port and protocol (tcp before udp). */
 static int cmp_entry(const void *a, const void *b)
 {
-	const struct entry *x = a, *y = b;
-	int c = memcmp(x->st.key.addr, y->st.key.addr, sizeof(x->st.key.addr));
+	const struct xdphc_backend_key *x = &((const struct entry *)a)->st.key;
+	const struct xdphc_backend_key *y = &((const struct entry *)b)->st.key;
+	int c = (int)x->family - (int)y->family;
 
-	if (c)
-		return c;
-	return (int)ntohs(x->st.key.port) - (int)ntohs(y->st.key.port);
+	if (!c)
+		c = memcmp(x->addr, y->addr, sizeof(x->addr));
+	if (!c)
+		c = (int)ntohs(x->port) - (int)ntohs(y->port);
+	return c ? c : (int)x->protocol - (int)y->protocol;
 }
 
 /* "running", "stopped" or "stale": what a consumer may conclude about freshness. */
@@ -418,7 +422,6 @@ int cli_show(const struct cli_opts *o, const char *backend)
 		fprintf(stderr, "xdphc: show %s: %s\n", backend, err);
 		return 2;
 	}
-	key.protocol = IPPROTO_TCP;
 	if (snapshot_read(o->pin_path, &s, false))
 		return 1;
 	only = o->pool ? find_pool(&s, o->pool) : -1;
@@ -426,7 +429,13 @@ int cli_show(const struct cli_opts *o, const char *backend)
 		fprintf(stderr, "xdphc: show: no pool '%s' in %s/pools\n", o->pool, o->pin_path);
 		return 1;
 	}
+	/* ADDR:PORT names a tcp backend, else a udp one (--pool tells them apart). */
+	key.protocol = IPPROTO_TCP;
 	rc = find_backend(o->pin_path, &s, only, &key, &e);
+	if (rc > 0) {
+		key.protocol = IPPROTO_UDP;
+		rc = find_backend(o->pin_path, &s, only, &key, &e);
+	}
 	if (rc < 0)
 		return 1;
 	if (rc > 0) {

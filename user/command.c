@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 #include "addr.h"
 #include "clock.h"
@@ -43,7 +41,9 @@ static void unknown_pool(const struct config *cfg, const char *name, struct outb
 	outbuf_printf(out, ")\n");
 }
 
-static int parse_backend(const char *text, struct xdphc_backend_key *key, struct outbuf *out)
+/* The backend as pool p knows it: its key carries the pool's protocol (tcp or udp). */
+static int parse_backend(const struct command_ctx *c, int p, const char *text,
+			 struct xdphc_backend_key *key, struct outbuf *out)
 {
 	char err[128];
 
@@ -51,12 +51,20 @@ static int parse_backend(const char *text, struct xdphc_backend_key *key, struct
 		outbuf_printf(out, "error: bad address '%s': %s\n", text, err);
 		return -1;
 	}
-	if (key->family != AF_INET) {
-		outbuf_printf(out, "error: %s: IPv6 backends are not supported yet\n", text);
-		return -1;
-	}
-	key->protocol = IPPROTO_TCP;
+	key->protocol = hc_ipproto(&c->cfg->pools[p].hc);
 	return 0;
+}
+
+/* A backend the engine can probe: a source address of its family, room for its datagram. */
+static int check_fits(const struct command_ctx *c, int p, const struct xdphc_backend_key *key,
+		      struct outbuf *out)
+{
+	char why[CONFIG_ERR_LEN];
+
+	if (!c->nif || !config_backend_fits(c->cfg, (size_t)p, key, c->nif, why, sizeof(why)))
+		return 0;
+	outbuf_printf(out, "error: %s\n", why);
+	return -1;
 }
 
 static void backend_cmd(struct command_ctx *c, char **w, int n, struct outbuf *out)
@@ -80,7 +88,9 @@ static void backend_cmd(struct command_ctx *c, char **w, int n, struct outbuf *o
 			      "(canaries:) only\n", w[2]);
 		return;
 	}
-	if (parse_backend(w[3], &key, out))
+	if (parse_backend(c, p, w[3], &key, out))
+		return;
+	if (!strcmp(w[1], "add") && check_fits(c, p, &key, out))
 		return;
 	if (!strcmp(w[1], "add"))
 		rc = (id = roster_add(c->roster, p, &key, res, sizeof(res))) < 0 ? -1 : 0;

@@ -2,7 +2,7 @@
 /*
  * The commands of the control socket, one a line:
  *
- *   backend add|del|drain|undrain|maint|ready POOL ADDR:PORT
+ *   backend add|del|drain|undrain|maint|ready POOL ADDR:PORT   (ADDR: IPv4 or [IPv6])
  *   pool list [json]
  *   reload                 the config file, as SIGHUP does; answers when done
  *   runtime show           the runtime changes the state file keeps
@@ -30,6 +30,7 @@ struct command_ctx {
 	struct runtime *rt;
 	struct reload *rl;
 	struct control *ctl;		/* a reload answers later */
+	const struct cfg_netif *nif;	/* sources and MTU for backend add; NULL: any */
 };
 
 /* A control_fn: ctx is a struct command_ctx. */

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#define _GNU_SOURCE	/* memmem */
 /*
  * The config: YAML in, struct config out.  Keys, their types, ranges,
  * defaults and help are declared once in config_keys.h; this file holds
@@ -7,6 +8,7 @@
  * `xdphc config-keys` and config_diff().
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +45,11 @@
 #define CFG_HTTP_FIRST (CFG_HC_FIRST + (0 CFG_HC_KEYS(CFG_KEY_ONE)))
 #define CFG_HTTPS_FIRST (CFG_HTTP_FIRST + (0 CFG_HTTP_KEYS(CFG_KEY_ONE)))
 #define CFG_TCP_FIRST (CFG_HTTPS_FIRST + (0 CFG_HTTPS_KEYS(CFG_KEY_ONE)))
-#define CFG_TLS_FIRST (CFG_TCP_FIRST + (0 CFG_TCP_KEYS(CFG_KEY_ONE)))
+#define CFG_EXPECT_FIRST (CFG_TCP_FIRST + (0 CFG_TCP_KEYS(CFG_KEY_ONE)))
+#define CFG_UDP_FIRST (CFG_EXPECT_FIRST + (0 CFG_EXPECT_KEYS(CFG_KEY_ONE)))
+#define CFG_TLS_FIRST (CFG_UDP_FIRST + (0 CFG_UDP_KEYS(CFG_KEY_ONE)))
+/* The placeholder of a udp payload for the probe's cookie. */
+#define COOKIE_MARK "{cookie}"
 /* Values in messages: at most this many characters, before escapes. */
 #define SHOWN_CHARS 64
 #define SHOWN_LEN (SHOWN_CHARS * 4 + 4)
@@ -53,6 +59,12 @@ _Static_assert(CONFIG_MAX_IDS == 16777214, "config_keys.h: max_backends help say
 _Static_assert(XDPHC_MAX_POOLS == 256, "config_keys.h: pools says 1..256");
 _Static_assert(HC_TEXT_LEN == 256, "config_keys.h: path, host, expect_body say 255");
 _Static_assert(HC_BYTES_LEN == 256, "config_keys.h: send says 256 bytes");
+_Static_assert(HC_BYTES_LEN == XDPHC_EXPECT_MAX, "a udp expect goes to the BPF side whole");
+_Static_assert(HC_PAYLOAD_LEN == 1472, "config_keys.h: payload says 1472 bytes");
+/* {cookie} is replaced in place: the payload keeps its length. */
+_Static_assert(sizeof(COOKIE_MARK) - 1 == XDPHC_COOKIE_DIGITS, "{cookie}: as long as its digits");
+/* add_backend() takes the key's protocol from the pool's healthcheck, read before. */
+_Static_assert(CFG_POOL_HEALTHCHECK < CFG_POOL_BACKENDS, "healthcheck is read before backends");
 /* The duplicate index reads keys straight from cfg->backends (keyindex's stride). */
 _Static_assert(offsetof(struct backend_cfg, key) == 0, "backend_cfg: key first");
 
@@ -88,6 +100,8 @@ enum cfg_type_id {
 	CFG_T_HEADERS,
 	CFG_T_BYTES,
 	CFG_T_CA_FILE,
+	CFG_T_IPV6,
+	CFG_T_PAYLOAD,
 };
 
 struct key_desc {
@@ -121,6 +135,8 @@ static const struct key_desc keys[CFG_KEY_N] = {
 	CFG_HTTP_KEYS(KEY)
 	CFG_HTTPS_KEYS(KEY)
 	CFG_TCP_KEYS(KEY)
+	CFG_EXPECT_KEYS(KEY)
+	CFG_UDP_KEYS(KEY)
 	CFG_TLS_KEYS(KEY)
 #undef SCOPE_STRUCT
 };
@@ -137,8 +153,13 @@ static const struct proto_keys {
 	{ CFG_HTTP_FIRST, CFG_HTTPS_FIRST, PROTO_BIT(HC_PROTO_HTTP) | PROTO_BIT(HC_PROTO_HTTPS),
 	  "http or https", "" },
 	{ CFG_HTTPS_FIRST, CFG_TCP_FIRST, PROTO_BIT(HC_PROTO_HTTPS), "https", "" },
-	{ CFG_TCP_FIRST, CFG_TLS_FIRST, PROTO_BIT(HC_PROTO_TCP), "tcp",
+	{ CFG_TCP_FIRST, CFG_EXPECT_FIRST, PROTO_BIT(HC_PROTO_TCP), "tcp",
+	  " (udp checks send payload; http and https send a request)" },
+	{ CFG_EXPECT_FIRST, CFG_UDP_FIRST, PROTO_BIT(HC_PROTO_TCP) | PROTO_BIT(HC_PROTO_UDP),
+	  "tcp or udp",
 	  " (http and https checks match the response with success_codes and expect_body)" },
+	{ CFG_UDP_FIRST, CFG_TLS_FIRST, PROTO_BIT(HC_PROTO_UDP), "udp",
+	  " (tcp connection checks send what send says)" },
 	{ CFG_TLS_FIRST, CFG_KEY_N, PROTO_BIT(HC_PROTO_HTTPS), "https", "" },
 };
 
@@ -886,6 +907,32 @@ static int read_ipv4(struct loader *ld, const struct key_desc *k, const struct v
 	return 0;
 }
 
+static int read_ipv6(struct loader *ld, const struct key_desc *k, const struct value *v,
+		     void *dst)
+{
+	const char *s = v->s, *why = NULL;
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET6, s, &a) != 1)
+		return fail_node(ld, v->node, "%s '%.64s' is not an IPv6 address", k->name, s);
+	/* Replies must come back to it from other networks: a global unicast address. */
+	if (IN6_IS_ADDR_UNSPECIFIED(&a))
+		why = "the unspecified address";
+	else if (IN6_IS_ADDR_LOOPBACK(&a))
+		why = "the loopback address";
+	else if (IN6_IS_ADDR_MULTICAST(&a))
+		why = "a multicast address";
+	else if (IN6_IS_ADDR_LINKLOCAL(&a))
+		why = "a link-local address";
+	else if (IN6_IS_ADDR_V4MAPPED(&a))
+		why = "an IPv4-mapped address (set source_ipv4 instead)";
+	if (why)
+		return fail_node(ld, v->node, "%s %s is %s; probes need a global unicast "
+				 "address of the probing interface", k->name, s, why);
+	memcpy(dst, &a, sizeof(a));
+	return 0;
+}
+
 int config_check_source_ports(long lo, long hi, char *why, size_t len)
 {
 	if (lo < 1)
@@ -951,7 +998,7 @@ static int read_addr(struct loader *ld, const struct key_desc *k, const struct v
 static int read_protocol(struct loader *ld, const struct key_desc *k, const struct value *v,
 			 void *dst)
 {
-	static const char *const later[] = { "udp", "tls", "ssl", "grpc", "icmp" };
+	static const char *const later[] = { "tls", "ssl", "grpc", "icmp" };
 	const char *s = v->s;
 	int i = choice_index(k->valid, s, true);
 	char valid[64];
@@ -1250,32 +1297,83 @@ static int check_hex(struct loader *ld, const struct key_desc *k, const yaml_nod
 	return 0;
 }
 
-/* Text as it is (YAML escapes included), or bytes in hex after 0x. */
-static int read_bytes(struct loader *ld, const struct key_desc *k, const struct value *v,
-		      void *dst)
-{
-	const yaml_node_t *n = v->node;
-	struct hc_bytes *b = dst;
+/* Bytes in a value: text as it is (YAML escapes included), or hex after 0x. */
+struct raw_bytes {
 	const char *s;
-	size_t len;
+	size_t len;			/* of the bytes, not of the text */
 	bool hex;
+};
 
+/* The value's bytes, their length checked by the caller before decode_bytes(). */
+static int raw_bytes(struct loader *ld, const struct key_desc *k, const yaml_node_t *n,
+		     struct raw_bytes *r)
+{
 	if (n->type == YAML_SCALAR_NODE && has_nul(n))
 		return fail_node(ld, n, "%s contains a NUL byte: write the bytes in hex (0x...)",
 				 k->name);
-	s = scalar(ld, k, n);
-	if (!s)
+	r->s = scalar(ld, k, n);
+	if (!r->s)
 		return -1;
-	hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-	if (hex && check_hex(ld, k, n, s))
+	r->hex = r->s[0] == '0' && (r->s[1] == 'x' || r->s[1] == 'X');
+	if (r->hex && check_hex(ld, k, n, r->s))
 		return -1;
-	len = hex ? strlen(s) / 2 - 1 : n->data.scalar.length;
-	if (len > sizeof(b->b))
-		return fail_node(ld, n, "%s is too long (max %zu bytes)", k->name, sizeof(b->b));
-	for (size_t i = 0; i < len; i++)
-		b->b[i] = hex ? (uint8_t)(hex_value(s[2 + 2 * i]) << 4 | hex_value(s[3 + 2 * i])) :
-			  (uint8_t)s[i];
-	b->len = (uint16_t)len;
+	r->len = r->hex ? strlen(r->s) / 2 - 1 : n->data.scalar.length;
+	return 0;
+}
+
+static void decode_bytes(const struct raw_bytes *r, uint8_t *out)
+{
+	const char *s = r->s, *h = r->s + 2;
+
+	for (size_t i = 0; i < r->len; i++)
+		out[i] = r->hex ? (uint8_t)(hex_value(h[2 * i]) << 4 | hex_value(h[2 * i + 1])) :
+			 (uint8_t)s[i];
+}
+
+static int read_bytes(struct loader *ld, const struct key_desc *k, const struct value *v,
+		      void *dst)
+{
+	struct hc_bytes *b = dst;
+	struct raw_bytes r;
+
+	if (raw_bytes(ld, k, v->node, &r))
+		return -1;
+	if (r.len > sizeof(b->b))
+		return fail_node(ld, v->node, "%s is too long (max %zu bytes)", k->name,
+				 sizeof(b->b));
+	decode_bytes(&r, b->b);
+	b->len = (uint16_t)r.len;
+	return 0;
+}
+
+/*
+ * A udp datagram: bytes as for send, and in text at most one {cookie},
+ * where the XDP program writes each probe's cookie (zeros until then).
+ */
+static int read_payload(struct loader *ld, const struct key_desc *k, const struct value *v,
+			void *dst)
+{
+	struct hc_payload *pl = dst;
+	struct raw_bytes r;
+	const char *mark;
+
+	if (raw_bytes(ld, k, v->node, &r))
+		return -1;
+	if (r.len > sizeof(pl->b))
+		return fail_node(ld, v->node, "%s too large: %zu bytes, at most %zu (an Ethernet "
+				 "MTU less the IPv4 and UDP headers)", k->name, r.len,
+				 sizeof(pl->b));
+	decode_bytes(&r, pl->b);
+	pl->len = (uint16_t)r.len;
+	pl->cookie_off = XDPHC_NO_COOKIE;
+	mark = r.hex ? NULL : memmem(pl->b, pl->len, COOKIE_MARK, sizeof(COOKIE_MARK) - 1);
+	if (!mark)
+		return 0;
+	pl->cookie_off = (uint16_t)((const uint8_t *)mark - pl->b);
+	if (memmem(mark + 1, pl->len - pl->cookie_off - 1, COOKIE_MARK, sizeof(COOKIE_MARK) - 1))
+		return fail_node(ld, v->node, "%s has more than one %s (a probe has one cookie)",
+				 k->name, COOKIE_MARK);
+	memset(pl->b + pl->cookie_off, '0', XDPHC_COOKIE_DIGITS);
 	return 0;
 }
 
@@ -1388,21 +1486,33 @@ static int dup_error(struct loader *ld, size_t g, const char *file, size_t other
 		       a, pool->name, ofile, ld->lines[other]);
 }
 
+/* The first backend of its family, for the start's checks (config_check_netif()). */
+static void note_family(struct loader *ld, const struct xdphc_backend_key *key,
+			const char *file, unsigned long line)
+{
+	struct cfg_first *f = key->family == AF_INET6 ? &ld->cfg->first6 : &ld->cfg->first4;
+
+	if (f->key.family)
+		return;
+	f->key = *key;
+	f->canary = cur_pool(ld)->canaries;
+	where(file, line, f->where, sizeof(f->where));
+}
+
 /* Parse one backend and append it to the current pool; duplicates are checked later. */
 static int add_backend(struct loader *ld, const char *text, const char *file,
 		       unsigned long line)
 {
 	struct config *cfg = ld->cfg;
-	bool canary = cur_pool(ld)->canaries;
-	const char *what = canary ? "canary" : "backend";
+	const char *what = cur_pool(ld)->canaries ? "canary" : "backend";
 	struct xdphc_backend_key key;
 	char why[128];
 
 	if (addr_parse_backend(text, &key, why, sizeof(why)))
 		return fail_at(ld, file, line, "bad %s address '%.80s': %s", what, text, why);
-	if (key.family != AF_INET)
-		return fail_at(ld, file, line, "%s '%.80s': IPv6 %s are not supported yet", what,
-			       text, canary ? "canaries" : "backends");
+	/* The same address and port in a tcp and a udp pool are two backends. */
+	key.protocol = hc_ipproto(&cur_pool(ld)->hc);
+	note_family(ld, &key, file, line);
 	if (cfg->n_backends >= CONFIG_MAX_IDS)
 		return fail_at(ld, file, line, "too many backends (max %u)", CONFIG_MAX_IDS);
 	if (reserve_backends(ld, 1))
@@ -1720,6 +1830,8 @@ static const struct cfg_type {
 	[CFG_T_HEADERS] = { "headers", false, true, read_headers },
 	[CFG_T_BYTES] = { "bytes", false, false, read_bytes },
 	[CFG_T_CA_FILE] = { "path", true, true, read_ca_file },
+	[CFG_T_IPV6] = { "IPv6 address", true, false, read_ipv6 },
+	[CFG_T_PAYLOAD] = { "bytes", false, false, read_payload },
 };
 
 /* A key of some protocols only, in the healthcheck of another. */
@@ -1834,11 +1946,22 @@ static int connection_finish(struct loader *ld, const struct pool_cfg *pool)
 
 	if (pool_has(pool, CFG_HC_RETRANSMITS) && hc_is_connection(hc))
 		return fail_key(ld, CFG_HC_RETRANSMITS,
-				"retransmits applies to half-open tcp probes only");
+				"retransmits applies to half-open tcp and udp probes only");
 	if (pool_has(pool, CFG_HC_EXPECT_BODY) && hc->method != HC_METHOD_GET)
 		return fail_key(ld, CFG_HC_EXPECT_BODY,
 				"expect_body needs method: GET (HEAD has no body)");
 	return codes_apart(ld, pool);
+}
+
+/* A udp check's reply is matched to its datagram: expect needs one that asks for it. */
+static int udp_finish(struct loader *ld, const struct pool_cfg *pool)
+{
+	const struct hc_config *hc = &pool->hc;
+
+	if (hc->protocol != HC_PROTO_UDP || !hc->expect.len || pool_has(pool, CFG_HC_PAYLOAD))
+		return 0;
+	return fail_key(ld, CFG_HC_EXPECT, "expect without payload: a udp check with expect "
+			"must send the request its reply answers (set payload)");
 }
 
 static int hc_finish(struct loader *ld, const yaml_node_t *node)
@@ -1847,6 +1970,8 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 	struct hc_config *hc = &cur_pool(ld)->hc;
 
 	(void)node;
+	if (!pool_has(pool, CFG_HC_PAYLOAD))
+		hc->payload.cookie_off = XDPHC_NO_COOKIE;	/* an empty datagram */
 	if (!pool_has(pool, CFG_HC_JITTER))
 		hc->jitter_ms = hc->interval_ms / 100;
 	else if (hc->jitter_ms > hc->interval_ms / 2)
@@ -1857,7 +1982,7 @@ static int hc_finish(struct loader *ld, const yaml_node_t *node)
 		hc->unhealthy_interval_ms = hc->interval_ms;
 	if (!pool_has(pool, CFG_HC_TRANSITION_INTERVAL))
 		hc->transition_interval_ms = hc->interval_ms;
-	if (hc_timeout(ld, pool, hc))
+	if (hc_timeout(ld, pool, hc) || udp_finish(ld, pool))
 		return -1;
 	return connection_finish(ld, pool);
 }
@@ -2163,6 +2288,135 @@ uint32_t config_map_ids(const struct config *cfg)
 	return config_id_count(cfg) + cfg->spare_ids;
 }
 
+/* ---- the interface: the engine's start checks ---------------------------- */
+
+#define UDP_HDR_LEN	8
+#define IPV4_HDR_LEN	20
+#define IPV6_HDR_LEN	40
+
+static bool has_source(const struct cfg_netif *nif, uint8_t family)
+{
+	if (family == AF_INET)
+		return nif->src4 != 0;
+	return (nif->src6[0] | nif->src6[1] | nif->src6[2] | nif->src6[3]) != 0;
+}
+
+/* "backend 'ADDR' is IPv6 but ...; set source_ipv6". */
+static void no_source(const struct cfg_netif *nif, const struct xdphc_backend_key *key,
+		      bool canary, char *buf, size_t len)
+{
+	char a[ADDR_BUF_LEN];
+
+	addr_format(key, a, sizeof(a));
+	if (key->family == AF_INET)
+		snprintf(buf, len, "%s '%s' is IPv4 but interface '%s' has no IPv4 address; set "
+			 "source_ipv4", canary ? "canary" : "backend", a, nif->name);
+	else
+		snprintf(buf, len, "%s '%s' is IPv6 but interface '%s' has no global IPv6 address; "
+			 "set source_ipv6", canary ? "canary" : "backend", a, nif->name);
+}
+
+/* The IP packet a udp check sends to a backend of the family. */
+static size_t datagram_len(const struct hc_config *hc, uint8_t family)
+{
+	return (size_t)hc->payload.len + UDP_HDR_LEN +
+	       (family == AF_INET6 ? IPV6_HDR_LEN : IPV4_HDR_LEN);
+}
+
+/* NULL if pool p's probes to the family fit the MTU; else why, in buf. */
+static const char *too_large(const struct config *cfg, size_t p, uint8_t family,
+			     const struct cfg_netif *nif, char *buf, size_t len)
+{
+	const struct hc_config *hc = &cfg->pools[p].hc;
+
+	if (hc->protocol != HC_PROTO_UDP || !nif->mtu || datagram_len(hc, family) <= nif->mtu)
+		return NULL;
+	snprintf(buf, len, "payload too large for interface '%s' (MTU %u): %u bytes + %d (UDP) "
+		 "+ %d (%s) = %zu bytes, in pool '%s'", nif->name, nif->mtu, hc->payload.len,
+		 UDP_HDR_LEN, family == AF_INET6 ? IPV6_HDR_LEN : IPV4_HDR_LEN,
+		 family == AF_INET6 ? "IPv6" : "IPv4", datagram_len(hc, family),
+		 cfg->pools[p].name);
+	return buf;
+}
+
+int config_backend_fits(const struct config *cfg, size_t p, const struct xdphc_backend_key *key,
+			const struct cfg_netif *nif, char *why, size_t len)
+{
+	if (!has_source(nif, key->family)) {
+		no_source(nif, key, false, why, len);
+		return -1;
+	}
+	return too_large(cfg, p, key->family, nif, why, len) ? -1 : 0;
+}
+
+/* The first backend of the family in pools [0, n_pools) (holes skipped), or -1. */
+static int64_t find_family(const struct config *cfg, size_t p0, size_t n_pools, uint8_t family)
+{
+	for (size_t p = p0; p < p0 + n_pools; p++) {
+		const struct pool_cfg *pc = &cfg->pools[p];
+
+		for (size_t g = pc->first; g < pc->first + pc->n_backends; g++)
+			if (cfg->backends[g].key.family == family)
+				return (int64_t)g;
+	}
+	return -1;
+}
+
+bool config_has_family(const struct config *cfg, uint8_t family)
+{
+	return find_family(cfg, 0, cfg->n_pools, family) >= 0;
+}
+
+static int check_source(const struct config *cfg, const struct cfg_netif *nif, uint8_t family,
+			char *err, size_t errlen)
+{
+	const struct cfg_first *first = family == AF_INET6 ? &cfg->first6 : &cfg->first4;
+	char why[CONFIG_ERR_LEN];
+	int64_t g;
+
+	if (has_source(nif, family) || (g = find_family(cfg, 0, cfg->n_pools, family)) < 0)
+		return 0;
+	if (first->key.family) {
+		no_source(nif, &first->key, first->canary, why, sizeof(why));
+		snprintf(err, errlen, "%s: %s", first->where, why);
+		return -1;
+	}
+	/* Not in the files: added at runtime, and kept in the state file. */
+	no_source(nif, &cfg->backends[g].key, false, why, sizeof(why));
+	return format_err(err, errlen, cfg->path, 0, "%s (added at runtime, kept in %s)", why,
+			  cfg->state_file);
+}
+
+static int check_mtu(const struct config *cfg, const struct cfg_netif *nif, char *err,
+		     size_t errlen)
+{
+	char why[CONFIG_ERR_LEN], at[CONFIG_WHERE_LEN];
+
+	for (size_t p = 0; p < cfg->n_pools; p++) {
+		/* The larger IPv6 header only where there is an IPv6 backend. */
+		uint8_t family = find_family(cfg, p, 1, AF_INET6) >= 0 ? AF_INET6 : AF_INET;
+
+		if (!too_large(cfg, p, family, nif, why, sizeof(why)))
+			continue;
+		config_pool_where(cfg, p, pool_has(&cfg->pools[p], CFG_HC_PAYLOAD) ?
+				  CFG_HC_PAYLOAD : CFG_HC_PROTOCOL, at, sizeof(at));
+		snprintf(err, errlen, "%s: %s", at, why);
+		return -1;
+	}
+	return 0;
+}
+
+int config_check_netif(const struct config *cfg, const struct cfg_netif *nif, char *err,
+		       size_t errlen)
+{
+	if (check_source(cfg, nif, AF_INET, err, errlen) ||
+	    check_source(cfg, nif, AF_INET6, err, errlen))
+		return -1;
+	return check_mtu(cfg, nif, err, errlen);
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
 uint8_t hc_check_kind(const struct hc_config *hc)
 {
 	switch (hc->protocol) {
@@ -2170,14 +2424,26 @@ uint8_t hc_check_kind(const struct hc_config *hc)
 		return XDPHC_CHECK_HTTP;
 	case HC_PROTO_HTTPS:
 		return XDPHC_CHECK_HTTPS;
+	case HC_PROTO_UDP:
+		return XDPHC_CHECK_UDP;
 	default:
 		return hc_is_connection(hc) ? XDPHC_CHECK_TCP : XDPHC_CHECK_TCP_SYN;
 	}
 }
 
+uint8_t hc_ipproto(const struct hc_config *hc)
+{
+	return hc->protocol == HC_PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+}
+
 static bool same_bytes(const struct hc_bytes *a, const struct hc_bytes *b)
 {
 	return a->len == b->len && !memcmp(a->b, b->b, a->len);
+}
+
+static bool same_payload(const struct hc_payload *a, const struct hc_payload *b)
+{
+	return a->len == b->len && a->cookie_off == b->cookie_off && !memcmp(a->b, b->b, a->len);
 }
 
 bool config_request_key(enum cfg_key key)
@@ -2195,7 +2461,8 @@ static bool same_request(const struct hc_config *a, const struct hc_config *b)
 	       !strcmp(a->ca_file, b->ca_file) && !strcmp(a->sni, b->sni) &&
 	       !memcmp(&a->success_codes, &b->success_codes, sizeof(a->success_codes)) &&
 	       !memcmp(&a->fail_fast_codes, &b->fail_fast_codes, sizeof(a->fail_fast_codes)) &&
-	       same_bytes(&a->send, &b->send) && same_bytes(&a->expect, &b->expect);
+	       same_bytes(&a->send, &b->send) && same_bytes(&a->expect, &b->expect) &&
+	       same_payload(&a->payload, &b->payload);
 }
 
 bool config_same_probe(const struct hc_config *a, const struct hc_config *b)
@@ -2377,6 +2644,8 @@ static bool same_value(const struct key_desc *k, const void *a, const void *b)
 		return true;
 	if (k->type == CFG_T_BYTES)
 		return same_bytes((const struct hc_bytes *)x, (const struct hc_bytes *)y);
+	if (k->type == CFG_T_PAYLOAD)
+		return same_payload((const struct hc_payload *)x, (const struct hc_payload *)y);
 	return types[k->type].text ? !strncmp(x, y, k->size) : !memcmp(x, y, k->size);
 }
 

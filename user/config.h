@@ -30,6 +30,8 @@ enum cfg_key {
 	CFG_HTTP_KEYS(CFG_KEY_ID)
 	CFG_HTTPS_KEYS(CFG_KEY_ID)
 	CFG_TCP_KEYS(CFG_KEY_ID)
+	CFG_EXPECT_KEYS(CFG_KEY_ID)
+	CFG_UDP_KEYS(CFG_KEY_ID)
 	CFG_TLS_KEYS(CFG_KEY_ID)
 	CFG_KEY_N
 };
@@ -131,6 +133,9 @@ static inline bool hc_is_connection(const struct hc_config *hc)
 	return hc->protocol != HC_PROTO_UDP;
 }
 
+/* The IP protocol of a pool's backends (xdphc_backend_key.protocol): IPPROTO_UDP or _TCP. */
+uint8_t hc_ipproto(const struct hc_config *hc);
+
 /*
  * One backend as configured; key.port is the serving port (network order).
  * The same backend may be in several pools (it is probed once), not twice
@@ -167,6 +172,13 @@ struct cfg_ports {
 	uint16_t lo, hi;		/* inclusive, host order */
 };
 
+/* The first backend of an address family in the files, for messages. */
+struct cfg_first {
+	struct xdphc_backend_key key;	/* family 0: the files have none */
+	bool canary;
+	char where[CONFIG_WHERE_LEN];	/* "file:line" */
+};
+
 struct config {
 	char path[PATH_MAX];
 	char interface[IF_NAMESIZE];
@@ -190,6 +202,7 @@ struct config {
 	struct backend_cfg *backends;	/* all pools', pool after pool */
 	size_t n_backends;
 	uint32_t line[CFG_TOP_N];	/* of each top-level key; 0: default */
+	struct cfg_first first4, first6;	/* see config_check_netif() */
 };
 
 /*
@@ -248,6 +261,37 @@ uint32_t config_map_ids(const struct config *cfg);
  * a message naming the file and line in err.
  */
 int config_layout(struct config *cfg, char *err, size_t errlen);
+
+/*
+ * What the engine found on its interface at start: the source address of
+ * each family and the MTU, against which the config is checked.
+ */
+struct cfg_netif {
+	const char *name;		/* the interface */
+	uint32_t src4;			/* network order; 0: no IPv4 source */
+	uint32_t src6[4];		/* network order; all 0: no IPv6 source */
+	uint32_t mtu;			/* 0: unknown (not checked) */
+};
+
+/*
+ * The engine's start checks of cfg (its backends still loaded) against
+ * nif: every backend has a source address of its family (a configured one,
+ * or the interface's), and every udp pool's datagram fits the MTU with the
+ * headers of the families it probes.  0, or -1 with one message naming
+ * the file and line in err.
+ */
+int config_check_netif(const struct config *cfg, const struct cfg_netif *nif, char *err,
+		       size_t errlen);
+
+/* A backend of the family (AF_INET, AF_INET6) is configured; the backends still loaded. */
+bool config_has_family(const struct config *cfg, uint8_t family);
+
+/*
+ * The same for one backend that pool p is to take at runtime (backend add).
+ * 0, or -1 with the reason in why.
+ */
+int config_backend_fits(const struct config *cfg, size_t p, const struct xdphc_backend_key *key,
+			const struct cfg_netif *nif, char *why, size_t len);
 
 /* The index of the pool named name, or -1. */
 int config_find_pool(const struct config *cfg, const char *name);

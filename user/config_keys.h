@@ -43,7 +43,11 @@
 	X(SOURCE_IPV4, "source_ipv4", IPV4, 0, 0,                                          \
 	  "a unicast address of the probing interface",                                   \
 	  "(the interface's primary IPv4 address)", AT(source_ipv4),                      \
-	  "The source address of the probes.")                                             \
+	  "The source address of the probes to IPv4 backends.")                           \
+	X(SOURCE_IPV6, "source_ipv6", IPV6, 0, 0,                                          \
+	  "a global unicast address of the probing interface",                            \
+	  "(the interface's first global IPv6 address)", AT(source_ipv6),                 \
+	  "The source address of the probes to IPv6 backends.")                           \
 	X(SOURCE_PORTS, "source_ports", PORTS, 0, 0,                                       \
 	  "LO-HI with 1 <= LO <= HI <= 65535, at least 16 ports",                         \
 	  "(up to 4,096 ports beside net.ipv4.ip_local_port_range)", AT(source_ports),    \
@@ -95,7 +99,7 @@
 	X(POOLS, "pools", POOLS, 1, XDPHC_MAX_POOLS, "1..256 pools", NULL, NOWHERE,        \
 	  "The pools: backend ids are given pool by pool, in this order.")                 \
 	X(CANARIES, "canaries", CANARIES, 1, CONFIG_MAX_CANARIES,                          \
-	  "1..64 ADDR:PORT entries (IPv4), none of them a backend", "(none)", NOWHERE,     \
+	  "1..64 ADDR:PORT entries, none of them a backend", "(none)", NOWHERE,            \
 	  "Addresses known to answer (a gateway, stable VIPs), probed like backends in "   \
 	  "the pool @canaries: while they answer, a mass timeout is real; when they fail "\
 	  "too, the prober is the suspect.")
@@ -106,7 +110,8 @@
 	X(POOL_HEALTHCHECK, "healthcheck", MAP, 0, 0, NULL, "(every key's default)",       \
 	  AT(hc), "How the pool's backends are checked (the keys below).")                 \
 	X(POOL_BACKENDS, "backends", BACKENDS, 0, 0,                                       \
-	  "ADDR:PORT entries (IPv4; IPv6 not yet)", "(none)", NOWHERE,                    \
+	  "ADDR:PORT entries: A.B.C.D:PORT or \"[IPv6]:PORT\" (quoted)", "(none)",         \
+	  NOWHERE,                                                                         \
 	  "Backends, each ADDR:PORT; a pool needs backends, backends_file or both "        \
 	  "(backends: [] for a pool filled at runtime).")                                  \
 	X(POOL_BACKENDS_FILE, "backends_file", BACKENDS_FILE, 0, 0,                        \
@@ -137,9 +142,12 @@
 	  "The circuit breaker's fraction for this pool alone.")
 
 #define CFG_HC_KEYS(X)                                                                     \
-	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp|http|https", "tcp", AT(protocol),  \
+	X(HC_PROTOCOL, "protocol", PROTOCOL, 0, 0, "tcp|http|https|udp", "tcp",            \
+	  AT(protocol),                                                                    \
 	  "The check: tcp is a half-open SYN probe (a full connection with send or "       \
-	  "expect); http and https send a request over a full connection.")                \
+	  "expect); http and https send a request over a full connection; udp sends a "    \
+	  "datagram (payload) and fails on an ICMP port unreachable, or without the "      \
+	  "reply that expect asks for.")                                                   \
 	X(HC_PORT, "port", UINT, 1, 65535, NULL, "(each backend's own port)", AT(port),    \
 	  "The port to check instead of each backend's own.")                              \
 	X(HC_INTERVAL, "interval", DURATION, 1, CFG_MAX_INTERVAL_MS, NULL, "1s",           \
@@ -157,9 +165,9 @@
 	  "intervals (the default shrinks to it).")                                        \
 	X(HC_RETRANSMITS, "retransmits", UINT, 0, CFG_MAX_RETRANSMITS, NULL, "1",          \
 	  AT(retransmits),                                                                 \
-	  "SYNs sent again, same cookie, to a probe still unanswered after each "          \
-	  "timeout / (retransmits + 1): one lost packet is then not a failed check. "      \
-	  "Half-open tcp probes only.")                                                    \
+	  "SYNs (or udp datagrams) sent again, same cookie, to a probe still unanswered "  \
+	  "after each timeout / (retransmits + 1): one lost packet is then not a failed "  \
+	  "check.  Half-open tcp and udp probes only.")                                    \
 	X(HC_HEALTHY, "healthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "3",          \
 	  AT(healthy_threshold), "Successes in a row that make a backend up.")             \
 	X(HC_UNHEALTHY, "unhealthy_threshold", UINT, 1, CFG_MAX_THRESHOLD, NULL, "2",      \
@@ -172,8 +180,8 @@
  * Keys of some protocols only, one list each, read after the common ones
  * (after protocol): another protocol refuses them, naming the ones they
  * apply to.  method comes before expect_body, which needs GET.  Together
- * with the tls keys they say what a connection check sends and how it
- * judges the reply (config_request_key()).
+ * with the tls keys they say what a check sends and how it judges the
+ * reply (config_request_key()).
  */
 #define CFG_HTTP_KEYS(X)                                                                   \
 	X(HC_METHOD, "method", ENUM_ICASE, 0, 0, "HEAD|GET", "HEAD", AT(method),          \
@@ -219,8 +227,21 @@
 	  "0x50494e470d0a; at most 256 bytes", "(none)", AT(send),                         \
 	  "Bytes sent once connected.  send or expect makes the tcp check a full "         \
 	  "connection (a new one for each check) instead of a half-open SYN probe.")       \
-	X(HC_EXPECT, "expect", BYTES, 0, 0, "as for send", "(none)", AT(expect),           \
-	  "Bytes the reply must contain.")
+
+/* Keys of tcp and udp both: what the reply must hold. */
+#define CFG_EXPECT_KEYS(X)                                                                 \
+	X(HC_EXPECT, "expect", BYTES, 0, 0, "as for send (text or hex after 0x), at most "  \
+	  "256 bytes; with udp, needs payload", "(none)", AT(expect),                      \
+	  "Bytes the reply must contain.  A udp check with expect fails on silence "       \
+	  "(timeout) and on another reply (mismatch); without, silence passes.")
+
+#define CFG_UDP_KEYS(X)                                                                    \
+	X(HC_PAYLOAD, "payload", PAYLOAD, 0, 0,                                            \
+	  "text (YAML escapes work in double quotes) with at most one {cookie}, or hex "   \
+	  "after 0x; at most 1472 bytes, and what fits the interface's MTU with the IP "   \
+	  "and UDP headers", "(an empty datagram)", AT(payload),                           \
+	  "The datagram a udp check sends.  {cookie} becomes the probe's keyed cookie, 8 " \
+	  "hex digits, which a reply must then carry too.")
 
 /* The keys of a healthcheck's tls mapping. */
 #define CFG_TLS_KEYS(X)                                                                    \

@@ -53,8 +53,9 @@
 struct engine {
 	struct config cfg;
 	int ifindex;
-	uint32_t src4;
-	uint32_t src6[4];		/* all 0: no IPv6 source (no IPv6 backends) */
+	uint32_t src4;			/* 0: no IPv4 backend, and none on the interface */
+	uint32_t src6[4];		/* all 0 when no source_ipv6 and no global address */
+	struct cfg_netif nif;		/* the sources and MTU the config is checked against */
 	uint64_t udp_replies, udp_mismatch;	/* probe_rx's counts, at the last publish */
 	uint16_t sport_lo, sport_hi;
 	bool fib4, fib6;		/* the interface forwards: bpf_fib_lookup() answers */
@@ -371,6 +372,34 @@ static void log_progress(struct engine *e, uint64_t now)
 	}
 }
 
+/*
+ * The source address of each family, configured or the interface's; a
+ * family without one is refused only when a backend needs it.
+ */
+static int resolve_sources(struct engine *e)
+{
+	struct config *c = &e->cfg;
+	char err[CONFIG_ERR_LEN];
+	int mtu = netif_mtu(c->interface);
+
+	if (config_has(c, CFG_SOURCE_IPV4))
+		e->src4 = c->source_ipv4;
+	else if (netif_primary_ipv4(c->interface, &e->src4))
+		e->src4 = 0;
+	if (config_has(c, CFG_SOURCE_IPV6))
+		memcpy(e->src6, c->source_ipv6, sizeof(e->src6));
+	else if (netif_primary_ipv6(c->interface, e->src6))
+		memset(e->src6, 0, sizeof(e->src6));
+	e->nif = (struct cfg_netif){ .name = c->interface, .src4 = e->src4,
+				     .mtu = mtu > 0 ? (uint32_t)mtu : 0 };
+	memcpy(e->nif.src6, e->src6, sizeof(e->src6));
+	if (config_check_netif(c, &e->nif, err, sizeof(err))) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int resolve_interface(struct engine *e)
 {
 	struct config *c = &e->cfg;
@@ -394,12 +423,8 @@ static int resolve_interface(struct engine *e)
 			config_where(c, CFG_SOURCE_IPV4, at, sizeof(at)), c->interface);
 		return -1;
 	}
-	if (config_has(c, CFG_SOURCE_IPV4)) {
-		e->src4 = c->source_ipv4;
-	} else if (netif_primary_ipv4(c->interface, &e->src4)) {
-		log_err("%s: interface '%s' has no IPv4 address; set source_ipv4", w, c->interface);
+	if (resolve_sources(e))
 		return -1;
-	}
 	/*
 	 * bpf_fib_lookup() answers only for a family the interface forwards;
 	 * for the others the engine resolves next hops itself (nexthop.h),
@@ -631,7 +656,12 @@ static int setup(struct engine *e)
 		e->made_pin_top[0] = '\0';
 		return pin_path_error(c, err);
 	}
-	if (ports_claim(&e->ports, c, e->src4, e->sport_lo, e->sport_hi))
+	/*
+	 * IPv6 sockets on the source ports matter once the engine probes IPv6;
+	 * an interface's IPv6 address alone must not hold back an IPv4 config.
+	 */
+	if (ports_claim(&e->ports, c, e->src4, config_has(c, CFG_SOURCE_IPV6) ||
+			config_has_family(c, AF_INET6) ? e->src6 : NULL, e->sport_lo, e->sport_hi))
 		return -1;
 	if (control_open(&e->ctl, c->control_socket, err, sizeof(err))) {
 		log_err("%s: %s", config_has(c, CFG_CONTROL_SOCKET) ?
@@ -783,7 +813,7 @@ static void attach_roster(struct engine *e)
 	struct reload_env renv = {
 		.cfg = &e->cfg, .roster = &e->roster, .sched = &e->sched, .slots = &e->prog.slots,
 		.view = &e->view, .pools = e->pools, .mp = &e->mp, .health = e->health,
-		.events = &e->events, .rt = &e->rt, .n = e->n,
+		.events = &e->events, .rt = &e->rt, .n = e->n, .nif = &e->nif,
 		.udp_fd = programs_udp_fd(&e->prog),
 	};
 
@@ -792,7 +822,7 @@ static void attach_roster(struct engine *e)
 	reload_init(&e->rl, &renv, e->start_real);
 	e->cmd = (struct command_ctx){
 		.cfg = &e->cfg, .roster = &e->roster, .view = &e->view, .pools = e->pools,
-		.rt = &e->rt, .rl = &e->rl, .ctl = &e->ctl,
+		.rt = &e->rt, .rl = &e->rl, .ctl = &e->ctl, .nif = &e->nif,
 	};
 }
 
@@ -894,10 +924,23 @@ static void loop(struct engine *e)
 	}
 }
 
+/* "198.19.255.1 and 2001:2:0:ffff::1": the sources the probes leave from. */
+static const char *format_sources(const struct engine *e, char *buf, size_t len)
+{
+	char a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "";
+
+	if (e->src4)
+		inet_ntop(AF_INET, &e->src4, a4, sizeof(a4));
+	if (e->src6[0] | e->src6[1] | e->src6[2] | e->src6[3])
+		inet_ntop(AF_INET6, e->src6, a6, sizeof(a6));
+	snprintf(buf, len, "%s%s%s", a4, a4[0] && a6[0] ? " and " : "", a6);
+	return buf;
+}
+
 int engine_run(const char *config_path)
 {
 	static struct engine e;
-	char err[CONFIG_ERR_LEN];
+	char err[CONFIG_ERR_LEN], src[INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 8];
 	int ok;
 
 	uint64_t t0 = mono_ns();
@@ -934,11 +977,10 @@ int engine_run(const char *config_path)
 	}
 	attach_roster(&e);
 	publish_stats(&e, true);	/* the last step of the start */
-	log_info("probing %zu backends in %zu pools on %s from %u.%u.%u.%u, source ports "
+	log_info("probing %zu backends in %zu pools on %s from %s, source ports "
 		 "%u-%u, pins in %s, tick %lu us (ready %.2f s after start)",
-		 config_backend_count(&e.cfg), e.cfg.n_pools,
-		 e.cfg.interface, ((uint8_t *)&e.src4)[0], ((uint8_t *)&e.src4)[1],
-		 ((uint8_t *)&e.src4)[2], ((uint8_t *)&e.src4)[3], e.sport_lo, e.sport_hi,
+		 config_backend_count(&e.cfg), e.cfg.n_pools, e.cfg.interface,
+		 format_sources(&e, src, sizeof(src)), e.sport_lo, e.sport_hi,
 		 e.cfg.pin_path, (unsigned long)(e.sched.tick_ns / 1000),
 		 (double)(mono_ns() - t0) / 1e9);
 	notify_init(&e.notify);

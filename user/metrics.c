@@ -34,11 +34,16 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A connection check's success is no SYN-ACK: it is "ok". */
+/*
+ * A connection check's success is no SYN-ACK: it is "ok"; a udp check is
+ * refused by an ICMP port unreachable, not by a RST.
+ */
 static const char *result_label(const struct xdphc_pool_summary *ps, int r)
 {
 	if (r == XDPHC_REASON_OK && ps->check != XDPHC_CHECK_TCP_SYN)
 		return "ok";
+	if (r == XDPHC_REASON_REFUSED && ps->check == XDPHC_CHECK_UDP)
+		return "port_unreachable";
 	return reason_result(r);
 }
 

@@ -24,7 +24,8 @@ static const struct state_desc states[NAMES_N_STATES] = {
 static const struct reason_desc reasons[XDPHC_REASON_MAX] = {
 	[XDPHC_REASON_NONE] = { "none", NULL, "Never probed." },
 	[XDPHC_REASON_OK] = { "ok", "syn_ack", "SYN-ACK received." },
-	[XDPHC_REASON_REFUSED] = { "refused", "rst", "RST received: the port is closed." },
+	[XDPHC_REASON_REFUSED] = { "refused", "rst",
+				   "RST (udp: ICMP port unreachable): the port is closed." },
 	[XDPHC_REASON_TIMEOUT] = { "timeout", "timeout", "No reply within the timeout." },
 	[XDPHC_REASON_UNREACHABLE] = { "unreachable", "icmp",
 				       "ICMP destination unreachable (type and code kept)." },

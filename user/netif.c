@@ -13,7 +13,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <linux/if_addr.h>
 #include <linux/magic.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <internal/probe.h>
 
 #include "config.h"
@@ -41,6 +44,112 @@ int netif_primary_ipv4(const char *ifname, uint32_t *addr)
 	}
 	freeifaddrs(ifa);
 	return rc;
+}
+
+/* An address to probe from: global, and through with duplicate address detection. */
+static bool usable_ipv6(const struct ifaddrmsg *ifa, uint32_t flags)
+{
+	return ifa->ifa_scope == RT_SCOPE_UNIVERSE &&
+	       !(flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED));
+}
+
+/*
+ * One RTM_NEWADDR of the dump: the address, if it is ifindex's and usable.
+ * A deprecated one (its preferred lifetime over) only when nothing better
+ * comes: *found says which kind addr holds (0 none, 1 deprecated, 2 good).
+ */
+static void take_ipv6(const struct nlmsghdr *h, int ifindex, uint32_t addr[4], int *found)
+{
+	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifa)));
+	const struct rtattr *a;
+	const void *local = NULL;
+	uint32_t flags = ifa->ifa_flags;
+	int kind;
+
+	if (ifa->ifa_family != AF_INET6 || (int)ifa->ifa_index != ifindex)
+		return;
+	for (a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == IFA_ADDRESS && RTA_PAYLOAD(a) == 16)
+			local = RTA_DATA(a);
+		else if (a->rta_type == IFA_FLAGS && RTA_PAYLOAD(a) >= 4)
+			memcpy(&flags, RTA_DATA(a), 4);	/* the 32-bit flags */
+	}
+	if (!local || !usable_ipv6(ifa, flags))
+		return;
+	kind = flags & IFA_F_DEPRECATED ? 1 : 2;
+	if (kind > *found) {
+		memcpy(addr, local, 16);
+		*found = kind;
+	}
+}
+
+/* Read the dump's replies; 0 at its end, -1 on an error. */
+static int read_addr_dump(int fd, int ifindex, uint32_t addr[4], int *found)
+{
+	static char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		int len = (int)n;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return -1;
+			if (h->nlmsg_type == RTM_NEWADDR &&
+			    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+				take_ipv6(h, ifindex, addr, found);
+		}
+	}
+}
+
+/*
+ * By netlink rather than getifaddrs(): only netlink tells a tentative or
+ * failed address (duplicate address detection) from a usable one.
+ */
+int netif_primary_ipv6(const char *ifname, uint32_t addr[4])
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+	} req = {
+		.nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETADDR,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.ifa = { .ifa_family = AF_INET6 },
+	};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int ifindex = (int)if_nametoindex(ifname), found = 0, fd, rc;
+
+	if (!ifindex)
+		return -1;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -1;
+	rc = sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ?
+	     -1 : read_addr_dump(fd, ifindex, addr, &found);
+	close(fd);
+	return rc || !found ? -1 : 0;
+}
+
+int netif_mtu(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ret = ioctl(fd, SIOCGIFMTU, &ifr) ? -1 : ifr.ifr_mtu;
+	close(fd);
+	return ret;
 }
 
 int netif_is_loopback(const char *ifname, int ifindex)

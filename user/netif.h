@@ -9,6 +9,16 @@
 int netif_primary_ipv4(const char *ifname, uint32_t *addr);
 
 /*
+ * The interface's first global IPv6 address (network order): scope
+ * universe, not tentative, not failed duplicate address detection; a
+ * deprecated one only when there is no other.  -1 if it has none.
+ */
+int netif_primary_ipv6(const char *ifname, uint32_t addr[4]);
+
+/* The interface's MTU, or -1. */
+int netif_mtu(const char *ifname);
+
+/*
  * 1 if the interface is a loopback device (or has the ifindex that batched
  * sends name as their ingress, XDPHC_TX_IFINDEX), 0 if not, -1 if unknown.
  * probe_rx takes every frame arriving there for a request to send a SYN.

@@ -166,9 +166,13 @@ static void merge_free(struct merge *m)
 static int take_all(struct merge *m, const struct sf_list *in, struct overlay_start *out)
 {
 	for (size_t i = 0; i < in->n; i++) {
-		const struct sf_entry *e = &in->v[i];
+		struct sf_entry one = in->v[i];
+		const struct sf_entry *e = &one;
 		int p = config_find_pool(m->cfg, e->pool);
 
+		/* The file writes ADDR:PORT: the key's protocol (tcp or udp) is its pool's. */
+		if (p >= 0)
+			one.key.protocol = hc_ipproto(&m->cfg->pools[p].hc);
 		if (e->kind == SF_ADD)
 			take_add(m, e, p);
 		else if (e->kind == SF_DEL && take_del(m, e, p, out))

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 
 #include "log.h"
 #include "poolview.h"
@@ -183,7 +182,7 @@ void poolview_describe(struct xdphc_pool_summary *ps, const struct pool_cfg *pc)
 	ps->interval_ms = pc->hc.interval_ms;
 	ps->timeout_ms = pc->hc.timeout_ms;
 	ps->port = pc->hc.port;
-	ps->protocol = IPPROTO_TCP;
+	ps->protocol = hc_ipproto(&pc->hc);
 	ps->check = hc_check_kind(&pc->hc);
 	ps->first = pc->first_id;
 	ps->capacity = pc->max_backends;

@@ -599,6 +599,13 @@ struct scan {
 	unsigned int n;
 };
 
+/* The engine's source addresses, network order. */
+struct src_addrs {
+	bool has4, has6;
+	uint32_t v4;
+	uint8_t v6[16];
+};
+
 static const char *const tcp_states[] = {
 	[1] = "ESTABLISHED", [2] = "SYN_SENT", [3] = "SYN_RECV", [4] = "FIN_WAIT1",
 	[5] = "FIN_WAIT2", [6] = "TIME_WAIT", [7] = "CLOSE", [8] = "CLOSE_WAIT",
@@ -613,23 +620,29 @@ static const char *state_name(const struct sock_hit *h)
 	       tcp_states[h->state] : "unknown state";
 }
 
-static bool addr_conflicts(const struct inet_diag_msg *m, uint32_t src4, bool v6only)
+/*
+ * A socket that could take replies to our probes: bound to a source
+ * address of ours, or to a wildcard that covers one.  A family the engine
+ * does not probe from (src 0) collides with nothing.
+ */
+static bool addr_conflicts(const struct inet_diag_msg *m, const struct src_addrs *src,
+			   bool v6only)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t any[16];
 	const uint8_t *a = (const uint8_t *)m->id.idiag_src;
 	uint32_t v4;
 
 	if (m->idiag_family == AF_INET) {
 		memcpy(&v4, a, 4);
-		return v4 == 0 || v4 == src4;
+		return src->has4 && (v4 == 0 || v4 == src->v4);
 	}
 	memcpy(&v4, a + 12, 4);
 	if (!memcmp(a, mapped, 12))
-		return v4 == 0 || v4 == src4;
-	for (int i = 0; i < 16; i++)
-		if (a[i])
-			return false;
-	return !v6only;
+		return src->has4 && (v4 == 0 || v4 == src->v4);
+	if (!memcmp(a, any, 16))
+		return (src->has4 && !v6only) || src->has6;
+	return src->has6 && !memcmp(a, src->v6, 16);
 }
 
 /* Sockets with an owner first (something to act on), then the lowest port. */
@@ -641,7 +654,7 @@ static bool better(const struct sock_hit *a, const struct sock_hit *b)
 }
 
 static void take(struct scan *sc, const struct inet_diag_msg *m, uint8_t proto, bool v6only,
-		 uint32_t src4)
+		 const struct src_addrs *src)
 {
 	struct sock_hit h = {
 		.proto = proto, .family = m->idiag_family, .state = m->idiag_state,
@@ -649,7 +662,7 @@ static void take(struct scan *sc, const struct inet_diag_msg *m, uint8_t proto, 
 		.inode = m->idiag_inode,
 	};
 
-	if (!addr_conflicts(m, src4, v6only))
+	if (!addr_conflicts(m, src, v6only))
 		return;
 	memcpy(h.src, m->id.idiag_src, 16);
 	memcpy(h.dst, m->id.idiag_dst, 16);
@@ -659,7 +672,7 @@ static void take(struct scan *sc, const struct inet_diag_msg *m, uint8_t proto, 
 
 /* One dump of one family and protocol, filtered in the kernel to [lo, hi]. */
 static int diag_dump(int nl, uint8_t family, uint8_t proto, uint16_t lo, uint16_t hi,
-		     uint32_t src4, struct scan *sc, char *err, size_t errlen)
+		     const struct src_addrs *src, struct scan *sc, char *err, size_t errlen)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -739,7 +752,7 @@ static int diag_dump(int nl, uint8_t family, uint8_t proto, uint16_t lo, uint16_
 				if (a->rta_type == INET_DIAG_SKV6ONLY &&
 				    RTA_PAYLOAD(a) >= 1)
 					v6only = *(uint8_t *)RTA_DATA(a);
-			take(sc, m, proto, v6only, src4);
+			take(sc, m, proto, v6only, src);
 		}
 	}
 }
@@ -806,8 +819,8 @@ static void format_addr(const struct sock_hit *h, const uint8_t *a, uint16_t por
 	}
 }
 
-static int check_sockets(const char *where, const char *hint, uint32_t src4, uint16_t lo,
-			 uint16_t hi)
+static int check_sockets(const char *where, const char *hint, const struct src_addrs *src,
+			 uint16_t lo, uint16_t hi)
 {
 	static const uint8_t fams[] = { AF_INET, AF_INET6 };
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
@@ -823,7 +836,7 @@ static int check_sockets(const char *where, const char *hint, uint32_t src4, uin
 	}
 	for (size_t p = 0; p < 2; p++) {
 		for (size_t f = 0; f < 2; f++) {
-			if (diag_dump(nl, fams[f], protos[p], lo, hi, src4, &sc, err,
+			if (diag_dump(nl, fams[f], protos[p], lo, hi, src, &sc, err,
 				      sizeof(err))) {
 				log_err("%s: %s", where, err);
 				close(nl);
@@ -890,9 +903,10 @@ static bool starves_kernel(const struct portset *added, const struct portset *af
 	return true;
 }
 
-int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t lo,
-		uint16_t hi)
+int ports_claim(struct ports *p, const struct config *c, uint32_t src4, const uint32_t src6[4],
+		uint16_t lo, uint16_t hi)
 {
+	struct src_addrs src = { .has4 = src4 != 0, .v4 = src4 };
 	unsigned long long ino, cookie;
 	unsigned int plo, phi, olo, ohi;
 	char where[PATH_MAX + 160], at[CONFIG_WHERE_LEN], err[512], list[256];
@@ -903,6 +917,10 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 	int dfd, ret = -1;
 
 	memset(p, 0, sizeof(*p));
+	if (src6) {
+		memcpy(src.v6, src6, sizeof(src.v6));
+		src.has6 = (src6[0] | src6[1] | src6[2] | src6[3]) != 0;
+	}
 	if (read_port_range(&plo, &phi, err, sizeof(err))) {
 		log_err("%s: %s", c->path, err);
 		return -1;
@@ -929,7 +947,7 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 	/* Missing and nothing to reserve: no earlier engine left anything, change nothing. */
 	dfd = state_dir_open(overlap, err, sizeof(err));
 	if (dfd == -ENOENT)
-		return check_sockets(where, hint, src4, lo, hi);
+		return check_sockets(where, hint, &src, lo, hi);
 	if (dfd < 0) {
 		log_err("%s: cannot record the ports it reserves: %s", where, err);
 		return -1;
@@ -940,7 +958,7 @@ int ports_claim(struct ports *p, const struct config *c, uint32_t src4, uint16_t
 		goto out;
 	}
 	sweep_gone_namespaces(dfd, p->key, ino, cookie);
-	if (recover(dfd, p->key, where, cookie) || check_sockets(where, hint, src4, lo, hi))
+	if (recover(dfd, p->key, where, cookie) || check_sockets(where, hint, &src, lo, hi))
 		goto out;
 	if (!overlap) {
 		ret = 0;

@@ -139,7 +139,7 @@ bool reload_start(struct reload *rl, bool reset, reload_done_fn done, void *ctx,
 	rl->rekey_id = 0;
 	rl->lv = (struct live_view){
 		.cfg = env->cfg, .st = env->roster->env.st, .used = env->roster->used,
-		.n = env->n, .dels = &env->rt->dels, .reset = reset,
+		.n = env->n, .dels = &env->rt->dels, .reset = reset, .nif = env->nif,
 	};
 	rl->planned = 0;
 	rl->phase = RELOAD_PLANNING;

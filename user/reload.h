@@ -49,6 +49,7 @@ struct reload_env {
 	struct eventlog *events;
 	struct runtime *rt;
 	size_t n;			/* backend ids, the spare ones too */
+	const struct cfg_netif *nif;	/* sources and MTU the new file must fit; NULL: any */
 	int udp_fd;			/* the udp_checks map: udp pools' payloads */
 };
 

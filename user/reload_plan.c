@@ -398,6 +398,9 @@ int reload_plan(struct reload_plan *pl, const char *path, const struct live_view
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (config_load(path, &pl->next, pl->err, sizeof(pl->err)))
 		return -1;
+	/* A backend of a family without a source, a datagram past the MTU: as at start. */
+	if (lv->nif && config_check_netif(&pl->next, lv->nif, pl->err, sizeof(pl->err)))
+		return -1;
 	pl->t_read = seconds_since(&t0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (map_pools(pl, lv) || compare_settings(pl, lv->cfg) || compare_backends(pl, lv) ||

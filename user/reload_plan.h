@@ -35,6 +35,7 @@ struct live_view {
 	size_t n;			/* every id, the spare ones too */
 	const struct sf_list *dels;	/* file backends deleted at runtime */
 	bool reset;			/* `runtime reset`: the overlay no longer counts */
+	const struct cfg_netif *nif;	/* the engine's sources and MTU; NULL: not checked */
 };
 
 /* A backend of the new file that is not running in its pool. */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <bpf/bpf.h>
 
 #include "log.h"
@@ -25,8 +24,7 @@ static void fill_entries(struct restore *r, const struct config *cfg)
 			/* A hole: a backend deleted at runtime keeps its id unused (overlay.h). */
 			if (!cfg->backends[pc->first + k].key.family)
 				continue;
-			st->key = cfg->backends[pc->first + k].key;
-			st->key.protocol = IPPROTO_TCP;
+			st->key = cfg->backends[pc->first + k].key;	/* the pool's protocol */
 			st->pool_id = p;
 			st->check = hc_check_kind(&pc->hc);
 			st->state = pc->initial_state;

@@ -42,8 +42,8 @@ enum xdphc_state {
 /* Outcome of the most recent probe of a backend. */
 enum xdphc_reason {
 	XDPHC_REASON_NONE = 0,		/* never probed */
-	XDPHC_REASON_OK = 1,		/* SYN-ACK received */
-	XDPHC_REASON_REFUSED = 2,	/* RST received: port closed */
+	XDPHC_REASON_OK = 1,		/* SYN-ACK received (UDP: a reply, or silence without expect) */
+	XDPHC_REASON_REFUSED = 2,	/* RST received: port closed (UDP: ICMP port unreachable) */
 	XDPHC_REASON_TIMEOUT = 3,	/* no reply within timeout */
 	XDPHC_REASON_UNREACHABLE = 4,	/* ICMP destination unreachable (type/code kept) */
 	XDPHC_REASON_NO_ROUTE = 5,	/* the prober's FIB has no route to the backend */
@@ -55,17 +55,13 @@ enum xdphc_reason {
 	XDPHC_REASON_MAX,
 };
 
-/*
- * The kind of check a backend gets (its pool's).  TCP_SYN, TCP (with
- * send/expect), HTTP and HTTPS exist; UDP is reserved so that the status
- * layout need not change for it.
- */
+/* The kind of check a backend gets (its pool's), IPv4 or IPv6 alike. */
 enum xdphc_check {
 	XDPHC_CHECK_TCP_SYN = 0,	/* half-open SYN probe from XDP */
 	XDPHC_CHECK_TCP = 1,		/* full connection, optional send/expect */
 	XDPHC_CHECK_HTTP = 2,
 	XDPHC_CHECK_HTTPS = 3,
-	XDPHC_CHECK_UDP = 4,
+	XDPHC_CHECK_UDP = 4,		/* a datagram from XDP; the key's protocol is 17 */
 };
 
 /* A backend as a load balancer knows it: key of the index map. */

@@ -23,6 +23,7 @@ static const char backends[] =
 	"10.9.0.1:80\n"
 	"10.9.0.2:80\r\n"
 	"  10.9.0.3:8080  # spare\n"
+	"[2001:db8::9]:53\n"
 	"10.0.0.1:80\n";
 
 static int write_all(const char *path, const uint8_t *data, size_t len)
@@ -81,6 +82,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* A udp pool's datagram is what the XDP program can write: its cookie inside it. */
+static void check_pool(const struct config *cfg, const struct pool_cfg *pc)
+{
+	const struct hc_payload *pl = &pc->hc.payload;
+
+	if (pl->len > HC_PAYLOAD_LEN || pc->hc.expect.len > XDPHC_EXPECT_MAX)
+		abort();
+	if (pl->cookie_off != XDPHC_NO_COOKIE &&
+	    (size_t)pl->cookie_off + XDPHC_COOKIE_DIGITS > pl->len)
+		abort();
+	if (pc->hc.protocol == HC_PROTO_UDP && pc->hc.expect.len && !pl->len)
+		abort();
+	/* Every backend's key carries its pool's protocol. */
+	for (size_t g = pc->first; g < pc->first + pc->n_backends; g++)
+		if (cfg->backends[g].key.protocol != hc_ipproto(&pc->hc))
+			abort();
+}
+
+/* The start's checks against an interface: 0, or -1 with a message. */
+static void check_netif(const struct config *cfg)
+{
+	static const struct cfg_netif nifs[] = {
+		{ .name = "eth0", .src4 = 1, .src6 = { 1 }, .mtu = 1500 },
+		{ .name = "eth0", .src4 = 0, .src6 = { 1 }, .mtu = 1280 },
+		{ .name = "eth0", .src4 = 1, .mtu = 68 },
+	};
+	char err[CONFIG_ERR_LEN];
+
+	for (size_t i = 0; i < sizeof(nifs) / sizeof(nifs[0]); i++) {
+		err[0] = '\0';
+		if (config_check_netif(cfg, &nifs[i], err, sizeof(err)) && !err[0])
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[CONFIG_ERR_LEN];
@@ -101,9 +137,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!cfg.n_pools || !cfg.interface[0] || !cfg.control_socket[0] ||
 	    config_id_count(&cfg) < config_backend_count(&cfg))
 		abort();
-	for (size_t p = 0; p < cfg.n_pools; p++)
+	for (size_t p = 0; p < cfg.n_pools; p++) {
 		if (!cfg.pools[p].max_backends || cfg.pools[p].max_backends < cfg.pools[p].n_backends)
 			abort();
+		check_pool(&cfg, &cfg.pools[p]);
+	}
+	check_netif(&cfg);
 	config_release_backends(&cfg);
 	config_free(&cfg);
 	return 0;

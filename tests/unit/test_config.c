@@ -46,6 +46,8 @@ struct cfg_case {
 /* An http and an https check; their other keys start at line 7. */
 #define HTTP HC "      protocol: http\n"
 #define HTTPS HC "      protocol: https\n"
+/* A udp check; its other keys start at line 7. */
+#define UDP HC "      protocol: udp\n"
 /* Text of 254 bytes, and hex of 256 bytes. */
 #define A16 "aaaaaaaaaaaaaaaa"
 #define A64 A16 A16 A16 A16
@@ -53,6 +55,12 @@ struct cfg_case {
 #define HEX16 "00112233445566778899aabbccddeeff"
 #define HEX128 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16
 #define HEX256 HEX128 HEX128
+/* Text of 1472 bytes (a udp payload's most), and of 1473. */
+#define A256 A64 A64 A64 A64
+#define A1472 A256 A256 A256 A256 A256 A64 A64 A64
+#define A1473 A1472 "a"
+#define A1372 A256 A256 A256 A256 A256 A64 A16 "aaaaaaaaaaaa"
+#define A1452 A1372 A64 A16
 /* The start of the messages on bad paths and hosts. */
 #define PATH_MUST "path must be a path starting with / (a query is fine) without spaces, " \
 	"control characters, non-ASCII or #, at most 255 characters, got '"
@@ -79,6 +87,20 @@ static bool key_is(const struct xdphc_backend_key *k, const char *addr, uint16_t
 }
 
 #define CHECK_KEY(k, addr, port) CHECK_MSG(key_is(k, addr, port), "%s is %s:%u", #k, addr, port)
+
+/* An IPv6 key of the protocol: addr as inet_pton() reads it. */
+static bool key6_is(const struct xdphc_backend_key *k, const char *addr, uint16_t port,
+		    uint8_t protocol)
+{
+	struct in6_addr a = { 0 };
+
+	inet_pton(AF_INET6, addr, &a);
+	return k->family == AF_INET6 && k->protocol == protocol &&
+	       !memcmp(k->addr, &a, sizeof(a)) && k->port == htons(port);
+}
+
+#define CHECK_KEY6(k, addr, port, proto)                                                 \
+	CHECK_MSG(key6_is(k, addr, port, proto), "%s is [%s]:%u/%u", #k, addr, port, proto)
 /* A set of status codes, as codes_format() writes it. */
 #define CHECK_CODES(set, text)                                                  \
 	do {                                                                    \
@@ -689,6 +711,126 @@ static void canaries_of_connections(const struct config *c)
 	CHECK_UINT(cp->hc.healthy_threshold, 1);
 }
 
+/* ---- IPv6 and udp -------------------------------------------------------- */
+
+static void source_ipv6(const struct config *c)
+{
+	struct in6_addr want;
+
+	inet_pton(AF_INET6, "2001:2:0:ffff::1", &want);
+	CHECK(config_has(c, CFG_SOURCE_IPV6));
+	CHECK(!memcmp(c->source_ipv6, &want, sizeof(want)));
+	CHECK(!config_has(c, CFG_SOURCE_IPV4));
+}
+
+/* v4 and v6 in one pool, from the list and from the file; the first of each noted. */
+static void mixed_families(const struct config *c)
+{
+	char want[PATH_MAX + 16];
+
+	CHECK_UINT(config_backend_count(c), 4);
+	CHECK_KEY(&c->backends[0].key, "10.0.0.1", 80);
+	CHECK_KEY6(&c->backends[1].key, "2001:db8::1", 80, IPPROTO_TCP);
+	CHECK_KEY6(&c->backends[2].key, "2001:db8::2", 443, IPPROTO_TCP);
+	CHECK_KEY(&c->backends[3].key, "10.0.0.2", 80);
+	CHECK_KEY6(&c->first6.key, "2001:db8::1", 80, IPPROTO_TCP);
+	snprintf(want, sizeof(want), "%s:7", cfg_path);
+	CHECK_STR(c->first6.where, want);
+	CHECK(!c->first6.canary);
+	CHECK_KEY(&c->first4.key, "10.0.0.1", 80);
+	snprintf(want, sizeof(want), "%s:6", cfg_path);
+	CHECK_STR(c->first4.where, want);
+}
+
+static void canary_ipv6(const struct config *c)
+{
+	const struct pool_cfg *cp = config_canaries(c);
+
+	CHECK(cp != NULL);
+	if (!cp)
+		return;
+	CHECK_KEY6(&c->backends[cp->first].key, "2001:2::9", 80, IPPROTO_TCP);
+	CHECK(c->first6.canary);
+	CHECK_UINT(c->first4.key.family, AF_INET);
+}
+
+static void udp_defaults(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_INT(hc->protocol, HC_PROTO_UDP);
+	CHECK_INT(hc_check_kind(hc), XDPHC_CHECK_UDP);
+	CHECK(!hc_is_connection(hc));
+	CHECK_UINT(hc_ipproto(hc), IPPROTO_UDP);
+	CHECK_UINT(hc->payload.len, 0);			/* an empty datagram */
+	CHECK_UINT(hc->payload.cookie_off, XDPHC_NO_COOKIE);
+	CHECK_UINT(hc->expect.len, 0);
+	CHECK_UINT(hc->retransmits, 1);
+	CHECK_UINT(c->backends[0].key.protocol, IPPROTO_UDP);
+	CHECK_UINT(c->pools[0].line[CFG_HC_PAYLOAD - CFG_TOP_N], 0);
+}
+
+static void udp_text(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_BYTES(hc->payload, "PING\r\n");
+	CHECK_UINT(hc->payload.cookie_off, XDPHC_NO_COOKIE);
+	CHECK_BYTES(hc->expect, "PONG");
+	CHECK_UINT(hc->retransmits, 3);
+	CHECK_INT(POOL_LINE(c, 0, CFG_HC_PAYLOAD), 7);
+}
+
+static void udp_cookie(const struct config *c)
+{
+	const struct hc_payload *pl = &c->pools[0].hc.payload;
+
+	CHECK_BYTES(*pl, "check 00000000 please");
+	CHECK_UINT(pl->cookie_off, 6);
+}
+
+/* The cookie at the very start and at the very end. */
+static void udp_cookie_edges(const struct config *c)
+{
+	CHECK_BYTES(c->pools[0].hc.payload, "00000000");
+	CHECK_UINT(c->pools[0].hc.payload.cookie_off, 0);
+	CHECK_BYTES(c->pools[1].hc.payload, "id=00000000");
+	CHECK_UINT(c->pools[1].hc.payload.cookie_off, 3);
+}
+
+/* Hex is bytes as they are: no placeholder there. */
+static void udp_hex(const struct config *c)
+{
+	const struct hc_config *hc = &c->pools[0].hc;
+
+	CHECK_BYTES(hc->payload, "\x00\x01{cookie}");
+	CHECK_UINT(hc->payload.cookie_off, XDPHC_NO_COOKIE);
+	CHECK_BYTES(hc->expect, "\xde\xad");
+}
+
+static void udp_payload_max(const struct config *c)
+{
+	const struct hc_payload *pl = &c->pools[0].hc.payload;
+
+	CHECK_UINT(pl->len, HC_PAYLOAD_LEN);
+	CHECK(pl->b[0] == 'a' && pl->b[HC_PAYLOAD_LEN - 1] == 'a');
+}
+
+/* A udp and a tcp pool with the same backend: two backends, keys apart. */
+static void udp_and_tcp(const struct config *c)
+{
+	CHECK_UINT(config_backend_count(c), 4);		/* the canary too */
+	CHECK_KEY(&c->backends[0].key, "10.0.0.1", 53);
+	CHECK_UINT(c->backends[1].key.protocol, IPPROTO_UDP);
+	CHECK_UINT(c->backends[2].key.protocol, IPPROTO_UDP);
+	CHECK_KEY6(&c->backends[2].key, "2001:db8::53", 53, IPPROTO_UDP);
+	CHECK(!backend_key_equal(&c->backends[0].key, &c->backends[1].key));
+	CHECK(!config_same_probe(&c->pools[0].hc, &c->pools[1].hc));
+	/* The canaries stay half-open SYN probes. */
+	CHECK_UINT(c->backends[3].key.protocol, IPPROTO_TCP);
+	CHECK_INT(hc_check_kind(&config_canaries(c)->hc), XDPHC_CHECK_TCP_SYN);
+}
+
 static const struct cfg_case valid[] = {
 	{ "minimal: defaults", IFACE POOLS, .check = defaults },
 	{ "a backend in two pools", IFACE POOLS "  - name: api\n"
@@ -842,6 +984,35 @@ static const struct cfg_case valid[] = {
 	  "  - name: db\n    backends: [10.0.0.2:6379]\n"
 	  "    healthcheck: {send: PING, interval: 3s}\n"
 	  "canaries: [198.18.200.1:80]\n", .check = canaries_of_connections },
+	{ "source_ipv6", IFACE "source_ipv6: 2001:2:0:ffff::1\n" POOLS, .check = source_ipv6 },
+	{ "IPv4 and IPv6 in a pool, list and file",
+	  IFACE "pools:\n  - name: web\n    backends_file: b.txt\n    backends:\n"
+	  "      - 10.0.0.1:80\n      - \"[2001:db8::1]:80\"\n",
+	  .file = "[2001:db8::2]:443\n10.0.0.2:80\n", .check = mixed_families },
+	{ "an IPv6 canary", IFACE POOLS "canaries: ['[2001:2::9]:80']\n", .check = canary_ipv6 },
+	{ "udp: defaults, backends before the healthcheck",
+	  IFACE "pools:\n  - name: dns\n    backends: [10.0.0.1:53]\n"
+	  "    healthcheck:\n      protocol: udp\n", .check = udp_defaults },
+	{ "udp: text payload and expect, retransmits",
+	  HC "      protocol: UDP\n      payload: \"PING\\r\\n\"\n      expect: PONG\n"
+	  "      retransmits: 3\n", .check = udp_text },
+	{ "udp: a {cookie}", UDP "      payload: check {cookie} please\n",
+	  .check = udp_cookie },
+	{ "udp: {cookie} first and last",
+	  IFACE "pools:\n  - name: a\n    backends: [10.0.0.1:53]\n"
+	  "    healthcheck: {protocol: udp, payload: '{cookie}'}\n"
+	  "  - name: b\n    backends: [10.0.0.1:54]\n"
+	  "    healthcheck: {protocol: udp, payload: 'id={cookie}'}\n", .check = udp_cookie_edges },
+	{ "udp: hex payload and expect",
+	  UDP "      payload: 0x00017b636f6f6b69657d\n      expect: 0xDEAD\n",
+	  .check = udp_hex },
+	{ "udp: payload of 1472 bytes", UDP "      payload: " A1472 "\n",
+	  .check = udp_payload_max },
+	{ "udp and tcp pools share an address",
+	  IFACE "pools:\n  - name: dns-tcp\n    backends: [10.0.0.1:53]\n"
+	  "  - name: dns\n    healthcheck: {protocol: udp}\n"
+	  "    backends: [10.0.0.1:53, '[2001:db8::53]:53']\n"
+	  "canaries: [198.18.200.1:53]\n", .check = udp_and_tcp },
 };
 
 /* ---- error paths -------------------------------------------------------- */
@@ -869,7 +1040,8 @@ static const struct cfg_case errors[] = {
 	  .err = "keys in the config must be plain names, got a list", .line = 1 },
 	{ "unknown key", IFACE "interfaces: eth1\n" POOLS,
 	  .err = "unknown key 'interfaces' in the config (expected one of: interface, "
-		 "source_ipv4, source_ports, pin_path, xdp_mode, status_index, event_log, "
+		 "source_ipv4, source_ipv6, source_ports, pin_path, xdp_mode, status_index, "
+		 "event_log, "
 		 "xdp_attach, tail_call_map, tail_call_index, metrics_listen, ", .line = 2 },
 	{ "duplicate key", IFACE POOLS "interface: eth1\n",
 	  .err = "duplicate key 'interface' in the config (first at line 1)", .line = 5 },
@@ -1029,10 +1201,11 @@ static const struct cfg_case errors[] = {
 	  .err = "initial_state must be 'unknown', 'up' or 'down', got 'sideways'", .line = 5 },
 	{ "deregistration_delay", IFACE POOLS "    deregistration_delay: -1s\n",
 	  .err = "deregistration_delay", .line = 5 },
-	{ "protocol udp", HC "      protocol: udp\n",
-	  .err = "protocol 'udp' is not supported yet (only 'tcp', 'http' or 'https')", .line = 6 },
+	{ "protocol grpc", HC "      protocol: grpc\n",
+	  .err = "protocol 'grpc' is not supported yet (only 'tcp', 'http', 'https' or 'udp')",
+	  .line = 6 },
 	{ "protocol unknown", HC "      protocol: sctp\n",
-	  .err = "unknown protocol 'sctp' (expected 'tcp', 'http' or 'https')", .line = 6 },
+	  .err = "unknown protocol 'sctp' (expected 'tcp', 'http', 'https' or 'udp')", .line = 6 },
 	{ "protocol a list", HC "      protocol: [http]\n",
 	  .err = "protocol must be a single value, got a list", .line = 6 },
 	{ "port 0", HC "      port: 0\n", .err = "port must be an integer in 1..65535, got '0'",
@@ -1109,7 +1282,7 @@ static const struct cfg_case errors[] = {
 		 "interval, unhealthy_interval, transition_interval, timeout, retransmits, "
 		 "healthy_threshold, unhealthy_threshold, jitter, method, path, host, "
 		 "success_codes, fail_fast_codes, expect_body, headers, http_version, "
-		 "reuse_connection, tls, send, expect)", .line = 6 },
+		 "reuse_connection, tls, send, expect, payload)", .line = 6 },
 	{ "path with tcp", HC "      path: /healthz\n",
 	  .err = "path applies to protocol: http or https", .line = 6 },
 	{ "method with tcp, protocol after it", HC "      method: GET\n      protocol: tcp\n",
@@ -1125,14 +1298,15 @@ static const struct cfg_case errors[] = {
 	{ "tls with http", HTTP "      tls:\n        verify: true\n",
 	  .err = "tls applies to protocol: https", .line = 7 },
 	{ "send with http", HTTP "      send: PING\n",
-	  .err = "send applies to protocol: tcp (http and https checks match the response with "
-		 "success_codes and expect_body)", .line = 7 },
+	  .err = "send applies to protocol: tcp (udp checks send payload; http and https send "
+		 "a request)", .line = 7 },
 	{ "expect with https, protocol after it", HC "      expect: PONG\n      protocol: https\n",
-	  .err = "expect applies to protocol: tcp (", .line = 6 },
+	  .err = "expect applies to protocol: tcp or udp (http and https checks match the "
+		 "response with success_codes and expect_body)", .line = 6 },
 	{ "retransmits with http", HTTP "      retransmits: 2\n",
-	  .err = "retransmits applies to half-open tcp probes only", .line = 7 },
+	  .err = "retransmits applies to half-open tcp and udp probes only", .line = 7 },
 	{ "retransmits with tcp send", HC "      retransmits: 0\n      send: PING\n",
-	  .err = "retransmits applies to half-open tcp probes only", .line = 6 },
+	  .err = "retransmits applies to half-open tcp and udp probes only", .line = 6 },
 
 	/* method, path, host */
 	{ "method PUT", HTTP "      method: PUT\n",
@@ -1262,6 +1436,63 @@ static const struct cfg_case errors[] = {
 		 "0x50494e470d0a", .line = 6 },
 	{ "send hex with a line break", HC "      send: \"0x0d\\r\"\n",
 	  .err = "send: '0x0d\\x0d' is not hex", .line = 6 },
+	{ "source_ipv6 not an address", IFACE "source_ipv6: 2001:2::g\n" POOLS,
+	  .err = "source_ipv6 '2001:2::g' is not an IPv6 address", .line = 2 },
+	{ "source_ipv6 IPv4", IFACE "source_ipv6: 198.18.0.1\n" POOLS,
+	  .err = "source_ipv6 '198.18.0.1' is not an IPv6 address", .line = 2 },
+	{ "source_ipv6 unspecified", IFACE "source_ipv6: '::'\n" POOLS,
+	  .err = "source_ipv6 :: is the unspecified address; probes need a global unicast "
+		 "address of the probing interface", .line = 2 },
+	{ "source_ipv6 loopback", IFACE "source_ipv6: '::1'\n" POOLS,
+	  .err = "source_ipv6 ::1 is the loopback address", .line = 2 },
+	{ "source_ipv6 multicast", IFACE "source_ipv6: ff02::1\n" POOLS,
+	  .err = "source_ipv6 ff02::1 is a multicast address", .line = 2 },
+	{ "source_ipv6 link-local", IFACE "source_ipv6: fe80::1\n" POOLS,
+	  .err = "source_ipv6 fe80::1 is a link-local address", .line = 2 },
+	{ "source_ipv6 v4-mapped", IFACE "source_ipv6: '::ffff:198.18.0.1'\n" POOLS,
+	  .err = "source_ipv6 ::ffff:198.18.0.1 is an IPv4-mapped address (set source_ipv4 "
+		 "instead)", .line = 2 },
+	{ "udp expect without payload", UDP "      expect: PONG\n",
+	  .err = "expect without payload: a udp check with expect must send the request its "
+		 "reply answers (set payload)", .line = 7 },
+	{ "udp payload bad hex", UDP "      payload: 0xzz\n",
+	  .err = "payload: '0xzz' is not hex: after 0x come digits 0-9 a-f, two a byte",
+	  .line = 7 },
+	{ "udp payload odd hex", UDP "      payload: 0x123\n",
+	  .err = "payload: '0x123' has an odd number of hex digits (two a byte)", .line = 7 },
+	{ "udp payload no hex digits", UDP "      payload: 0x\n",
+	  .err = "payload: no hex digits after 0x", .line = 7 },
+	{ "udp expect bad hex", UDP "      payload: x\n      expect: 0x1g\n",
+	  .err = "expect: '0x1g' is not hex", .line = 8 },
+	{ "udp payload too large", UDP "      payload: " A1473 "\n",
+	  .err = "payload too large: 1473 bytes, at most 1472 (an Ethernet MTU less the IPv4 and "
+		 "UDP headers)", .line = 7 },
+	{ "udp payload too large in hex", UDP "      payload: 0x" HEX256 HEX256
+	  HEX256 HEX256 HEX256 HEX256 "\n",
+	  .err = "payload too large: 1536 bytes, at most 1472", .line = 7 },
+	{ "udp expect too long", UDP "      payload: x\n      expect: a" A256 "\n",
+	  .err = "expect is too long (max 256 bytes)", .line = 8 },
+	{ "udp two cookies", UDP "      payload: '{cookie}{cookie}'\n",
+	  .err = "payload has more than one {cookie} (a probe has one cookie)", .line = 7 },
+	{ "udp payload NUL", UDP "      payload: \"a\\0b\"\n",
+	  .err = "payload contains a NUL byte: write the bytes in hex (0x...)", .line = 7 },
+	{ "udp payload a list", UDP "      payload: [1, 2]\n",
+	  .err = "payload must be a single value, got a list", .line = 7 },
+	{ "udp send", UDP "      send: PING\n",
+	  .err = "send applies to protocol: tcp (udp checks send payload", .line = 7 },
+	{ "udp path", UDP "      path: /x\n",
+	  .err = "path applies to protocol: http or https", .line = 7 },
+	{ "udp method", HC "      method: GET\n      protocol: udp\n",
+	  .err = "method applies to protocol: http or https", .line = 6 },
+	{ "udp tls", UDP "      tls: {verify: true}\n",
+	  .err = "tls applies to protocol: https", .line = 7 },
+	{ "udp success_codes", UDP "      success_codes: 200\n",
+	  .err = "success_codes applies to protocol: http or https", .line = 7 },
+	{ "payload with tcp", HC "      payload: PING\n",
+	  .err = "payload applies to protocol: udp (tcp connection checks send what send says)",
+	  .line = 6 },
+	{ "payload with http", HTTP "      payload: PING\n",
+	  .err = "payload applies to protocol: udp", .line = 7 },
 	{ "send odd hex", HC "      send: 0x504\n",
 	  .err = "send: '0x504' has an odd number of hex digits (two a byte)", .line = 6 },
 	{ "send no hex digits", HC "      send: 0x\n", .err = "send: no hex digits after 0x",
@@ -1292,8 +1523,16 @@ static const struct cfg_case errors[] = {
 	  .err = "bad backend address '10.0.0.300:80': not a valid IPv4 address", .line = 5 },
 	{ "backend host name", BLOCK "      - web1:80\n",
 	  .err = "bad backend address 'web1:80': not a valid IPv4 address", .line = 5 },
-	{ "backend IPv6", BLOCK "      - '[2001:db8::1]:80'\n",
-	  .err = "backend '[2001:db8::1]:80': IPv6 backends are not supported yet", .line = 5 },
+	{ "backend IPv6 unquoted", BLOCK "      - [2001:db8::1]:80\n",
+	  .err = "YAML syntax error", .line = 5 },
+	{ "backend IPv6 without brackets", BLOCK "      - '2001:db8::1:80'\n",
+	  .err = "bad backend address '2001:db8::1:80': write IPv6 backends as [ADDR]:PORT",
+	  .line = 5 },
+	{ "backend IPv6 bad address", BLOCK "      - '[2001:db8::g]:80'\n",
+	  .err = "bad backend address '[2001:db8::g]:80': not a valid IPv6 address", .line = 5 },
+	{ "duplicate IPv6 backend, other spelling",
+	  BLOCK "      - '[2001:db8::1]:80'\n      - '[2001:DB8:0::0:1]:80'\n",
+	  .err = "duplicate backend [2001:db8::1]:80: already in pool 'web' (@CFG@:5)", .line = 6 },
 	{ "duplicate backend in the list",
 	  BLOCK "      - 10.0.0.1:80\n      - 10.0.0.2:80\n      - 10.0.0.1:080\n",
 	  .err = "duplicate backend 10.0.0.1:80: already in pool 'web' (@CFG@:5)", .line = 7 },
@@ -1337,8 +1576,11 @@ static const struct cfg_case errors[] = {
 	  .err = "canaries: each entry must be ADDR:PORT, got a mapping", .line = 6 },
 	{ "canary port 0", IFACE POOLS "canaries:\n  - 198.18.200.1:80\n  - 198.18.200.2:0\n",
 	  .err = "bad canary address '198.18.200.2:0': port must be 1..65535", .line = 7 },
-	{ "canary IPv6", IFACE POOLS "canaries: ['[2001:2::1]:80']\n",
-	  .err = "canary '[2001:2::1]:80': IPv6 canaries are not supported yet", .line = 5 },
+	{ "canary IPv6 is a backend",
+	  IFACE "pools:\n  - name: web\n    backends: ['[2001:2::1]:80']\n"
+	  "canaries: ['[2001:2::1]:80']\n",
+	  .err = "canary [2001:2::1]:80 is a backend of pool 'web' (@CFG@:4): canaries must be "
+		 "addresses outside the pools", .line = 5 },
 	{ "canary is a backend", IFACE POOLS "canaries: [198.18.200.1:80, 10.0.0.1:80]\n",
 	  .err = "canary 10.0.0.1:80 is a backend of pool 'web' (@CFG@:4): canaries must be "
 		 "addresses outside the pools", .line = 5 },
@@ -1395,9 +1637,9 @@ static const struct cfg_case errors[] = {
 	  .file = "10.0.0.1:80\n# comment\n10.0.0.300:80\n",
 	  .err = "bad backend address '10.0.0.300:80': not a valid IPv4 address", .line = 3,
 	  .in_file = true },
-	{ "IPv6 in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
-	  .file = "[2001:db8::1]:80\n",
-	  .err = "backend '[2001:db8::1]:80': IPv6 backends are not supported yet", .line = 1,
+	{ "bad IPv6 in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+	  .file = "[2001:db8::1]:80\n[2001:db8::2:80\n",
+	  .err = "bad backend address '[2001:db8::2:80': missing ']' after IPv6 address", .line = 2,
 	  .in_file = true },
 	{ "duplicate in backends file", IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
 	  .file = "10.0.0.1:80\n10.0.0.2:80\n\n10.0.0.1:80\n",
@@ -1632,15 +1874,15 @@ static void key_reference(void)
 		"\npools[].healthcheck.interval\n    a duration in 1ms..1440m; default: 1s\n",
 		"\npools[].healthcheck.jitter\n    a duration in 0..720m; default: 1 % of the "
 		"interval\n",
-		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http' or 'https' (any "
-		"case); default: tcp\n",
+		"\npools[].healthcheck.protocol\n    protocol: 'tcp', 'http', 'https' or 'udp' "
+		"(any case); default: tcp\n",
 		"\npools[].healthcheck.method\n    one of: 'HEAD' or 'GET' (any case); default: "
 		"HEAD; only with protocol:\n    http or https\n",
 		"\npools[].healthcheck.success_codes\n    status codes: codes, ranges and classes, "
 		"e.g. 200,302 or 200-399 or 2xx,\n    or a list of them; default: 200-399; only "
 		"with protocol: http or https\n",
 		"\npools[].healthcheck.send\n    bytes: ",
-		"; default: none; only with protocol: tcp\n",
+		"; default: none; only with\n    protocol: tcp\n",
 		"\npools[].healthcheck.tls\n    mapping; default: every key's default; only with "
 		"protocol: https\n",
 		"\npools[].healthcheck.tls.verify\n    boolean: true or false; default: false; "
@@ -1649,8 +1891,14 @@ static void key_reference(void)
 		"breaker);\n    default: 0.5\n",
 		"\npools[].max_down_fraction\n    a fraction above 0 and at most 1, e.g. 0.5 (1: no "
 		"circuit breaker);\n    default: the top-level max_down_fraction\n",
-		"\ncanaries\n    list: 1..64 ADDR:PORT entries (IPv4), none of them a backend; "
-		"default:\n    none\n",
+		"\ncanaries\n    list: 1..64 ADDR:PORT entries, none of them a backend; default: "
+		"none\n",
+		"\npools[].healthcheck.expect\n    bytes: ",
+		"; default: none; only with protocol: tcp or udp\n",
+		"\npools[].healthcheck.payload\n    bytes: ",
+		"default: an empty datagram;\n    only with protocol: udp\n",
+		"\nsource_ipv6\n    IPv6 address: a global unicast address of the probing "
+		"interface; default:\n    the interface's first global IPv6 address\n",
 	};
 	char *text = NULL, name[64];
 	size_t len = 0;
@@ -1794,6 +2042,17 @@ static void diff_requests(void)
 		{ HC "      send: PING\n", HC "      send: 0x50494e47\n", "" },
 		{ HC "      expect: \"a\"\n", HC "      expect: \"ab\"\n",
 		  "pool key expect 0 0\n" },
+		{ UDP "      payload: a\n", UDP "      payload: b\n", "pool key payload 0 0\n" },
+		{ UDP "      payload: PING\n", UDP "      payload: 0x50494e47\n", "" },
+		/* The same bytes, one with a cookie in them. */
+		{ UDP "      payload: '00000000'\n", UDP "      payload: '{cookie}'\n",
+		  "pool key payload 0 0\n" },
+		{ UDP, UDP "      payload: a\n      expect: b\n",
+		  "pool key expect 0 0\npool key payload 0 0\n" },
+		/* Another protocol: its backends are others (their keys carry it). */
+		{ HC "      port: 53\n", UDP "      port: 53\n",
+		  "pool key protocol 0 0\nbackend removed 10.0.0.1 0 0\n"
+		  "backend added 10.0.0.1 0 0\n" },
 	};
 	struct config a, b;
 	char *text;
@@ -1854,10 +2113,115 @@ static void same_probe(void)
 	b = a;
 	b.fail_fast_codes.bits[503 / 64] = 1;
 	CHECK(!config_same_probe(&a, &b));
+	/* A udp check's datagram, and where its cookie goes. */
+	b = a;
+	b.payload.len = 1;
+	CHECK(!config_same_probe(&a, &b));
+	b = a;
+	b.payload.cookie_off = XDPHC_NO_COOKIE;
+	CHECK(!config_same_probe(&a, &b));
+	CHECK(config_request_key(CFG_HC_PAYLOAD) && config_request_key(CFG_HC_EXPECT));
+	CHECK(!config_request_key(CFG_HC_RETRANSMITS));
+}
+
+/* ---- the start's checks against the interface ------------------------------ */
+
+static const struct cfg_netif nif_both = {
+	.name = "eth0", .src4 = 0x010012c6, .src6 = { 0x02000120, 0, 0, 0x01000000 }, .mtu = 1500,
+};
+
+/* config_check_netif() of yaml (and b.txt) against nif: its message, or "" */
+static void netif_case(const char *yaml, const char *file, const struct cfg_netif *nif,
+		       const char *want)
+{
+	struct cfg_case c = { .yaml = yaml, .file = file };
+	char err[CONFIG_ERR_LEN] = "", *w = expand(want, strlen(want));
+	struct config cfg;
+
+	if (setup_case(&c) || config_load(cfg_path, &cfg, err, sizeof(err))) {
+		CHECK_MSG(false, "load: %s", err);
+		free(w);
+		return;
+	}
+	err[0] = '\0';
+	CHECK_INT(config_check_netif(&cfg, nif, err, sizeof(err)), want[0] ? -1 : 0);
+	CHECK_STR(err, w ? w : "");
+	config_free(&cfg);
+	free(w);
+}
+
+static void check_netif(void)
+{
+	struct cfg_netif no6 = nif_both, no4 = nif_both, mtu = nif_both;
+
+	check_context("config: checks against the interface");
+	memset(no6.src6, 0, sizeof(no6.src6));
+	no4.src4 = 0;
+	mtu.mtu = 1400;
+	netif_case(IFACE POOLS, NULL, &no6, "");
+	netif_case(IFACE POOLS "  - name: v6\n    backends: ['[2001:db8::1]:80']\n", NULL, &no6,
+		   "@CFG@:6: backend '[2001:db8::1]:80' is IPv6 but interface 'eth0' has no "
+		   "global IPv6 address; set source_ipv6");
+	/* The first of them, from a file. */
+	netif_case(IFACE "pools:\n  - name: web\n    backends_file: b.txt\n",
+		   "10.0.0.1:80\n[2001:db8::7]:80\n[2001:db8::8]:80\n", &no6,
+		   "@FILE@:2: backend '[2001:db8::7]:80' is IPv6 but interface 'eth0' has no "
+		   "global IPv6 address; set source_ipv6");
+	netif_case(IFACE POOLS "canaries: ['[2001:db8::9]:80']\n", NULL, &no6,
+		   "@CFG@:5: canary '[2001:db8::9]:80' is IPv6 but interface 'eth0' has no global "
+		   "IPv6 address; set source_ipv6");
+	/* A v6-only config on an interface without IPv4 starts; a v4 backend does not. */
+	netif_case(IFACE "pools:\n  - name: v6\n    backends: ['[2001:db8::1]:80']\n", NULL, &no4,
+		   "");
+	netif_case(IFACE POOLS, NULL, &no4, "@CFG@:4: backend '10.0.0.1:80' is IPv4 but "
+		   "interface 'eth0' has no IPv4 address; set source_ipv4");
+	/* 1372 + 8 + 20 = 1400 fits; with an IPv6 backend 1420 does not. */
+	netif_case(UDP "      payload: " A1372 "\n", NULL, &mtu, "");
+	netif_case(IFACE "pools:\n  - name: dns\n    backends: [10.0.0.1:53, '[2001:db8::1]:53']\n"
+		   "    healthcheck:\n      protocol: udp\n      payload: " A1372 "\n", NULL, &mtu,
+		   "@CFG@:7: payload too large for interface 'eth0' (MTU 1400): 1372 bytes + 8 "
+		   "(UDP) + 40 (IPv6) = 1420 bytes, in pool 'dns'");
+	netif_case(UDP "      payload: " A1372 "a\n", NULL, &mtu,
+		   "@CFG@:7: payload too large for interface 'eth0' (MTU 1400): 1373 bytes + 8 "
+		   "(UDP) + 20 (IPv4) = 1401 bytes, in pool 'web'");
+	/* A tcp pool sends no payload; an unknown MTU is not checked. */
+	mtu.mtu = 0;
+	netif_case(UDP "      payload: " A1472 "\n", NULL, &mtu, "");
+}
+
+/* backend add: the same checks for one backend. */
+static void backend_fits(void)
+{
+	struct cfg_netif no6 = nif_both;
+	struct xdphc_backend_key k4 = { .family = AF_INET, .protocol = IPPROTO_UDP },
+				 k6 = { .family = AF_INET6, .protocol = IPPROTO_UDP };
+	struct config cfg;
+	char why[CONFIG_ERR_LEN];
+
+	check_context("config: backend fits");
+	memset(no6.src6, 0, sizeof(no6.src6));
+	k4.addr[0] = ip4("10.0.0.9");
+	k4.port = k6.port = htons(53);
+	inet_pton(AF_INET6, "2001:db8::9", k6.addr);
+	if (load_text(UDP "      payload: " A1452 "\n", &cfg))
+		return;
+	CHECK_INT(config_backend_fits(&cfg, 0, &k4, &nif_both, why, sizeof(why)), 0);
+	CHECK_INT(config_backend_fits(&cfg, 0, &k6, &nif_both, why, sizeof(why)), 0);
+	CHECK_INT(config_backend_fits(&cfg, 0, &k6, &no6, why, sizeof(why)), -1);
+	CHECK_STR(why, "backend '[2001:db8::9]:53' is IPv6 but interface 'eth0' has no global "
+		  "IPv6 address; set source_ipv6");
+	cfg.pools[0].hc.payload.len++;		/* 1453 + 8 + 40 = 1501 */
+	CHECK_INT(config_backend_fits(&cfg, 0, &k4, &nif_both, why, sizeof(why)), 0);
+	CHECK_INT(config_backend_fits(&cfg, 0, &k6, &nif_both, why, sizeof(why)), -1);
+	CHECK_STR(why, "payload too large for interface 'eth0' (MTU 1500): 1453 bytes + 8 (UDP) "
+		  "+ 40 (IPv6) = 1501 bytes, in pool 'web'");
+	config_free(&cfg);
 }
 
 static void special_cases(void)
 {
+	check_netif();
+	backend_fits();
 	same_probe();
 	no_such_file();
 	path_too_long();

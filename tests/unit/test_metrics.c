@@ -383,6 +383,29 @@ static void render(void)
 	free(t);
 }
 
+/* A udp pool's results: "ok" and, for refused, the ICMP port unreachable. */
+static void render_udp(void)
+{
+	static struct fixture f;
+	size_t len = 0;
+	char *t;
+
+	fixture_init(&f);
+	f.pools[1].check = XDPHC_CHECK_UDP;
+	outcomes(&f.mp[1]);
+	t = metrics_render(&f.s, &len);
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"api\",result=\"ok\"} 4");
+	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"api\",result=\"port_unreachable\"} 1");
+	CHECK(!strstr(t, "{pool=\"api\",result=\"rst\"}"));
+	CHECK(!strstr(t, "{pool=\"api\",result=\"syn_ack\"}"));
+	/* The tcp pool beside it keeps its words. */
+	CHECK_LINE(t, "xdphc_probe_results_total{pool=\"web\",result=\"rst\"} 1");
+	free(t);
+}
+
 static void render_no_pools(void)
 {
 	struct metrics_snapshot s = { 0 };
@@ -404,5 +427,6 @@ void suite_metrics(void)
 	reader_rejects_bad_text();
 	outcome_buckets();
 	render();
+	render_udp();
 	render_no_pools();
 }

@@ -34,6 +34,13 @@ static void state_and_reason_words(void)
 	CHECK_STR(reason_result(XDPHC_REASON_REFUSED), "rst");
 	CHECK_STR(reason_result(XDPHC_REASON_UNREACHABLE), "icmp");
 	CHECK(reason_result(XDPHC_REASON_MAX) == NULL);
+	/* The check kinds of `status`, `pool list`, the event log. */
+	CHECK_STR(check_name(XDPHC_CHECK_TCP_SYN), "tcp_syn");
+	CHECK_STR(check_name(XDPHC_CHECK_TCP), "tcp");
+	CHECK_STR(check_name(XDPHC_CHECK_HTTP), "http");
+	CHECK_STR(check_name(XDPHC_CHECK_HTTPS), "https");
+	CHECK_STR(check_name(XDPHC_CHECK_UDP), "udp");
+	CHECK_STR(check_name(XDPHC_CHECK_UDP + 1), "?");
 }
 
 static void stats_cover_the_struct(void)

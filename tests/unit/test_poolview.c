@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "check.h"
 #include "poolview.h"
@@ -257,8 +258,32 @@ static void spare_ids(void)
 	poolview_free(&pv);
 }
 
+/* What the pools map says of a pool's check: its IP protocol and kind. */
+static void describe(void)
+{
+	struct pool_cfg pc = { .name = "dns", .first_id = 7, .max_backends = 9 };
+	struct xdphc_pool_summary ps = { 0 };
+
+	check_context("poolview: describe");
+	pc.hc.protocol = HC_PROTO_UDP;
+	pc.hc.port = 53;
+	poolview_describe(&ps, &pc);
+	CHECK_STR(ps.name, "dns");
+	CHECK_UINT(ps.protocol, IPPROTO_UDP);
+	CHECK_UINT(ps.check, XDPHC_CHECK_UDP);
+	CHECK_UINT(ps.port, 53);
+	CHECK_UINT(ps.first, 7);
+	CHECK_UINT(ps.capacity, 9);
+	pc.hc.protocol = HC_PROTO_TCP;
+	poolview_describe(&ps, &pc);
+	CHECK_UINT(ps.protocol, IPPROTO_TCP);
+	CHECK_UINT(ps.check, XDPHC_CHECK_TCP_SYN);
+	check_context("%s", "");
+}
+
 void suite_poolview(void)
 {
+	describe();
 	random_transitions();
 	foreign_writes();
 	fail_open();

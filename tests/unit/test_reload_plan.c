@@ -64,8 +64,8 @@ static int run_from(struct running *r, const char *yaml)
 		for (size_t i = 0; i < pc->n_backends; i++) {
 			uint32_t id = pc->first_id + (uint32_t)i;
 
+			/* The key as configured: it carries its pool's protocol. */
 			r->st[id].key = r->cfg.backends[pc->first + i].key;
-			r->st[id].key.protocol = IPPROTO_TCP;
 			r->used[id / 64] |= 1ULL << (id % 64);
 		}
 	}
@@ -323,6 +323,64 @@ static void check_kind(void)
 	run_free(&r);
 }
 
+/*
+ * A udp pool: its protocol to or from tcp is another kind of check (a
+ * restart); its payload and expect change live, as a request does.
+ */
+static void udp_kind(void)
+{
+	static const char syn[] = ONE_POOL "    healthcheck: {port: 53}\n";
+	static const char udp_a[] = ONE_POOL "    healthcheck: {protocol: udp, port: 53, "
+		"payload: a}\n";
+	static const char udp_b[] = ONE_POOL "    healthcheck: {protocol: udp, port: 53, "
+		"payload: b, expect: c}\n";
+	struct running r;
+	struct reload_plan pl;
+
+	check_context("plan: udp checks");
+	if (run_from(&r, syn))
+		return;
+	CHECK_INT(plan(&pl, &r, udp_a), -1);
+	CHECK_CONTAINS(pl.err, "pool 'web': protocol (");
+	CHECK_CONTAINS(pl.err, "new.yaml:6) changed: needs a restart");
+	reload_plan_free(&pl);
+	run_free(&r);
+	if (run_from(&r, udp_a))
+		return;
+	CHECK_INT(plan(&pl, &r, syn), -1);
+	CHECK_CONTAINS(pl.err, "pool 'web': protocol (");
+	reload_plan_free(&pl);
+	CHECK_INT(plan(&pl, &r, udp_b), 0);
+	CHECK(pl.pools[0].changed && pl.pools[0].probe_changed && !pl.pools[0].port_changed);
+	CHECK_UINT(pl.n_adds, 0);		/* the same udp backend */
+	reload_plan_free(&pl);
+	run_free(&r);
+}
+
+/* A new file is checked against the interface as at start. */
+static void netif(void)
+{
+	static const char v4[] = ONE_POOL;
+	static const char v6[] = ONE_POOL "  - name: six\n    backends: ['[2001:db8::1]:80']\n";
+	struct cfg_netif nif = { .name = "eth0", .src4 = 1, .mtu = 1500 };
+	struct running r;
+	struct reload_plan pl;
+
+	check_context("plan: the interface");
+	if (run_from(&r, v4))
+		return;
+	r.lv.nif = &nif;
+	CHECK_INT(plan(&pl, &r, v6), -1);
+	CHECK_CONTAINS(pl.err, "new.yaml:7: backend '[2001:db8::1]:80' is IPv6 but interface "
+		       "'eth0' has no global IPv6 address; set source_ipv6");
+	reload_plan_free(&pl);
+	nif.src6[3] = 1;
+	CHECK_INT(plan(&pl, &r, v6), 0);
+	CHECK_UINT(pl.n_adds, 1);
+	reload_plan_free(&pl);
+	run_free(&r);
+}
+
 /* Runtime deletes: a deleted file backend the file still lists stays out. */
 static void deletes(void)
 {
@@ -362,6 +420,8 @@ void suite_reload_plan(void)
 	restart_keys();
 	refusals();
 	check_kind();
+	udp_kind();
+	netif();
 	deletes();
 	check_context("%s", "");
 	files_cleanup();

@@ -2,6 +2,7 @@
 /* The state file (statefile.c) and its merge into a config at start (overlay.c). */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,14 @@ static bool has(const struct sf_list *l, uint8_t kind, const char *pool, const c
 		    backend_key_equal(&l->v[i].key, &k))
 			return true;
 	return false;
+}
+
+/* One change, of the backend at addr, into l. */
+static void push(struct sf_list *l, uint8_t kind, const char *pool, const char *addr)
+{
+	struct xdphc_backend_key k = key(addr);
+
+	CHECK_INT(sf_push(l, kind, pool, &k, 0), 0);
 }
 
 static void read_good_and_bad_lines(void)
@@ -100,7 +109,7 @@ static void read_whole_file_errors(void)
 static void write_read_back(void)
 {
 	struct sf_list out = { 0 }, in = { 0 };
-	struct xdphc_backend_key k = key("10.9.9.9:443");
+	struct xdphc_backend_key k = key("10.9.9.9:443"), k6 = key("[2001:db8::9]:443");
 	char path[PATH_MAX], tmp[PATH_MAX + 8], err[512];
 	struct stat st;
 
@@ -109,14 +118,16 @@ static void write_read_back(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	CHECK_INT(sf_push(&out, SF_ADD, "web", &k, 0), 0);
 	CHECK_INT(sf_push(&out, SF_DRAIN, "web-2.eu", &k, 42), 0);
+	CHECK_INT(sf_push(&out, SF_MAINT, "web", &k6, 0), 0);
 	CHECK_INT(statefile_write(path, "/etc/xdphc/xdphc.yaml", &out, err, sizeof(err)), 0);
 	CHECK_INT(stat(tmp, &st), -1);
 	CHECK_INT(stat(path, &st), 0);
 	CHECK_UINT(st.st_mode & 0777, 0600);
 	CHECK_INT(statefile_read(path, &in, collect, NULL, err, sizeof(err)), 0);
-	CHECK_UINT(in.n, 2);
-	CHECK(in.n == 2 && in.v[1].kind == SF_DRAIN && in.v[1].until_ms == 42 &&
+	CHECK_UINT(in.n, 3);
+	CHECK(in.n == 3 && in.v[1].kind == SF_DRAIN && in.v[1].until_ms == 42 &&
 	      !strcmp(in.v[1].pool, "web-2.eu") && backend_key_equal(&in.v[1].key, &k));
+	CHECK(in.n == 3 && in.v[2].kind == SF_MAINT && backend_key_equal(&in.v[2].key, &k6));
 	CHECK_INT(statefile_write("/nonexistent-dir/x/y.state", "c", &out, err, sizeof(err)), -1);
 	CHECK_CONTAINS(err, "state_file /nonexistent-dir/x/y.state: ");
 	sf_free(&out);
@@ -160,27 +171,18 @@ static void merge_rules(void)
 	struct sf_list in = { 0 };
 	struct overlay_start o;
 	struct config c;
-	struct xdphc_backend_key k;
 
 	check_context("overlay merge");
 	snprintf(path, sizeof(path), "%s", files_write("m.yaml", merge_cfg));
 	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
-	k = key("10.0.2.1:80");
-	sf_push(&in, SF_ADD, "web", &k, 0);		/* runtime add: kept */
-	k = key("10.0.0.1:80");
-	sf_push(&in, SF_ADD, "web", &k, 0);		/* the file lists it now: a file backend */
-	k = key("10.0.2.9:80");
-	sf_push(&in, SF_ADD, "gone", &k, 0);		/* its pool is gone: dropped, said */
-	k = key("10.0.0.2:80");
-	sf_push(&in, SF_DEL, "web", &k, 0);		/* still listed: stays deleted */
-	k = key("10.0.0.9:80");
-	sf_push(&in, SF_DEL, "web", &k, 0);		/* no longer listed: nothing to delete */
-	k = key("10.0.2.2:80");
-	sf_push(&in, SF_ADD, "api", &k, 0);		/* fits max_backends 2 */
-	k = key("10.0.2.3:80");
-	sf_push(&in, SF_ADD, "api", &k, 0);		/* does not: dropped, said */
-	k = key("10.0.0.3:80");
-	sf_push(&in, SF_MAINT, "web", &k, 0);
+	push(&in, SF_ADD, "web", "10.0.2.1:80"); /* runtime add: kept */
+	push(&in, SF_ADD, "web", "10.0.0.1:80"); /* the file lists it now: a file backend */
+	push(&in, SF_ADD, "gone", "10.0.2.9:80"); /* its pool is gone: dropped, said */
+	push(&in, SF_DEL, "web", "10.0.0.2:80"); /* still listed: stays deleted */
+	push(&in, SF_DEL, "web", "10.0.0.9:80"); /* no longer listed: nothing to delete */
+	push(&in, SF_ADD, "api", "10.0.2.2:80"); /* fits max_backends 2 */
+	push(&in, SF_ADD, "api", "10.0.2.3:80"); /* does not: dropped, said */
+	push(&in, SF_MAINT, "web", "10.0.0.3:80");
 	warnings[0] = '\0';
 	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
 	CHECK(pool_lists(&c, 0, web, 4));
@@ -202,12 +204,59 @@ static void merge_rules(void)
 	sf_free(&in);
 }
 
+static const char udp_cfg[] =
+	"interface: eth0\n"
+	"pools:\n"
+	"  - name: dns\n"
+	"    healthcheck: {protocol: udp}\n"
+	"    backends: [10.0.0.1:53, '[2001:db8::1]:53']\n"
+	"  - name: dns-tcp\n"
+	"    backends: [10.0.0.1:53]\n";
+
+/*
+ * The file writes ADDR:PORT: merged into a udp pool, a key takes the pool's
+ * protocol, so that it matches the pool's backends (a del, a mark) and adds
+ * a udp backend.
+ */
+static void merge_udp(void)
+{
+	char path[PATH_MAX], err[512];
+	struct sf_list in = { 0 };
+	struct overlay_start o;
+	struct config c;
+	struct xdphc_backend_key k;
+
+	check_context("overlay merge, udp and IPv6");
+	snprintf(path, sizeof(path), "%s", files_write("u.yaml", udp_cfg));
+	CHECK_INT(config_load(path, &c, err, sizeof(err)), 0);
+	push(&in, SF_DEL, "dns", "[2001:db8::1]:53");
+	push(&in, SF_MAINT, "dns", "10.0.0.1:53");
+	push(&in, SF_DEL, "dns-tcp", "10.0.0.1:53");
+	push(&in, SF_ADD, "dns", "[2001:db8::2]:53");
+	CHECK_INT(overlay_merge(&c, &in, &o, collect, NULL, err, sizeof(err)), 0);
+	CHECK_UINT(c.pools[0].n_backends, 3);
+	/* The deleted one leaves a hole. */
+	CHECK_UINT(c.backends[c.pools[0].first + 1].key.family, 0);
+	k = key("[2001:db8::2]:53");
+	k.protocol = IPPROTO_UDP;
+	CHECK(backend_key_equal(&c.backends[c.pools[0].first + 2].key, &k));
+	CHECK_UINT(o.dels.n, 2);
+	CHECK_UINT(o.dels.v[0].key.protocol, IPPROTO_UDP);
+	CHECK_UINT(o.dels.v[1].key.protocol, IPPROTO_TCP);
+	CHECK_UINT(o.marks.n, 1);
+	CHECK_UINT(o.marks.v[0].key.protocol, IPPROTO_UDP);
+	overlay_start_free(&o);
+	config_free(&c);
+	sf_free(&in);
+}
+
 void suite_statefile(void)
 {
 	read_good_and_bad_lines();
 	read_whole_file_errors();
 	write_read_back();
 	merge_rules();
+	merge_udp();
 	check_context("%s", "");
 	files_cleanup();
 }

@@ -14,7 +14,10 @@ Topology of one lab (``sfx`` is a short unique suffix, [0-9a-z]{1,11}):
 Every address of 198.18.0.0/16 (and 2001:2::/64) is a real kernel TCP backend:
 a port with a listener answers SYN-ACK ("open"), a port without one answers RST
 ("refused"), and addresses put into the nftables sets answer nothing ("drop" ->
-timeout), RST ("refuse") or ICMP host-unreachable ("unreach").
+timeout), RST ("refuse") or ICMP host-unreachable ("unreach").  A UDP port
+without a socket answers ICMP port unreachable: the backend ns's ICMP rate
+limits are lifted (Lab(icmp_ratelimit=True) keeps them); UDP ports put into
+the "udpdrop" set answer nothing.
 
 GRO is switched on for both veth ends (and checked): a veth that receives
 XDP_TX/redirected frames drops them unless it has GRO (NAPI) or an XDP program.
@@ -35,8 +38,8 @@ Modules, one concern each:
     lab      the Lab class, its state file, teardown and cleanup
     cli      the command line (tools/xhclab.py, python3 -m lab)
     engine   the xdphc engine in a lab, and its config writer
-    services private nginx, redis-server and TCP services in the backend ns
-             (tcpserv.py: the small TCP ones)
+    services private nginx, redis-server, TCP and UDP services in the backend ns
+             (tcpserv.py, udpserv.py: the small ones)
     clients  HTTP/1.1, TLS, HTTP/2 and TCP send/expect clients from a ns
 
 Library use (with tools/ on sys.path)::
@@ -62,14 +65,14 @@ from .names import (BACKEND_IP, BACKEND_IP6, PROBER_IP, PROBER_IP6, SINK_NET, SI
                     V4_BLOCK, V6_BLOCK, new_suffix)
 from .netns import host_links, in_netns, netns_list, netns_socket, ns_cmd, read_snmp
 from .nft import KINDS
-from .packet import inet_checksum, make_eth_frame, make_ip_tcp, send_raw_ip
+from .packet import inet_checksum, make_eth_frame, make_ip_tcp, make_ip_udp, send_raw_ip
 from .proc import LabError, proc_starttime, run
 
 __all__ = [
     "BACKEND_IP", "BACKEND_IP6", "KINDS", "Lab", "LabError", "PROBER_IP", "PROBER_IP6",
     "PinDir", "SINK_NET", "SINK_SRC", "V4_BLOCK", "V6_BLOCK", "bpf_obj_pin",
     "bpffs_mounted", "cleanup", "ensure_bpffs", "host_links", "in_netns", "inet_checksum",
-    "load_xdp_tx_prog", "make_eth_frame", "make_ip_tcp", "netns_list", "netns_socket",
-    "new_suffix", "ns_cmd", "pin_dir_path", "proc_starttime", "read_snmp", "remove_pin_dir",
-    "run", "send_raw_ip", "teardown_by_name", "xdp_live_run",
+    "load_xdp_tx_prog", "make_eth_frame", "make_ip_tcp", "make_ip_udp", "netns_list",
+    "netns_socket", "new_suffix", "ns_cmd", "pin_dir_path", "proc_starttime", "read_snmp",
+    "remove_pin_dir", "run", "send_raw_ip", "teardown_by_name", "xdp_live_run",
 ]

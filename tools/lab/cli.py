@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--unreach", action="append", default=[], help="ICMP host-unreachable")
     up.add_argument("--loss", type=int, default=0, help="drop this %% of SYNs at random")
     up.add_argument("--no-ipv6", action="store_true")
+    up.add_argument("--icmp-ratelimit", action="store_true",
+                    help="keep the kernel's ICMP error rate limits in the backend namespace")
 
     dn = sub.add_parser("down", help="tear a lab down by name")
     dn.add_argument("name")
@@ -80,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(a) -> None:
     lab = Lab(listen=_split_ports(a.listen) or [80], name=a.name, drop=a.drop,
-              ipv6=not a.no_ipv6, detach=True)
+              ipv6=not a.no_ipv6, icmp_ratelimit=a.icmp_ratelimit, detach=True)
     try:
         if a.refuse:
             lab.refuse_add(a.refuse)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Clients from a namespace (normally the prober's), to see what the lab's
 services answer without the engine: HTTP/1.1 (plain or TLS), a TLS
-handshake alone, an HTTP/2 request (prior knowledge or ALPN), and a raw TCP
-send/expect exchange.  Standard library only."""
+handshake alone, an HTTP/2 request (prior knowledge or ALPN), a raw TCP
+send/expect exchange, and a UDP datagram and its answer.  Standard library
+only."""
 from __future__ import annotations
 
 import http.client
@@ -222,3 +223,30 @@ def tcp_exchange(ns: str, addr: str, port: int, send: bytes = b"", *,
         except (TimeoutError, socket.timeout):
             pass
     return TcpReply(data, closed, reset)
+
+
+class UdpReply(NamedTuple):
+    outcome: str            # "reply", "refused" (ICMP port unreachable) or "timeout"
+    data: bytes             # the reply's bytes ("reply" only)
+
+
+def udp_exchange(ns: str, addr: str, port: int, send: bytes = b"", *,
+                 timeout: float = 1.0) -> UdpReply:
+    """One datagram from namespace NS to ADDR:PORT and what came back within
+    TIMEOUT.  The socket is connected: the kernel then reports an ICMP port
+    unreachable for it as ECONNREFUSED, and takes replies from ADDR:PORT
+    only, so a service that answers from another address times out here,
+    as it would for a real client (and for xdphc's probes)."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with in_netns(ns):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+    with s:
+        s.settimeout(timeout)
+        s.connect((addr, port))
+        try:
+            s.send(send)
+            return UdpReply("reply", s.recv(65535))
+        except ConnectionRefusedError:
+            return UdpReply("refused", b"")
+        except (TimeoutError, socket.timeout):
+            return UdpReply("timeout", b"")

@@ -29,6 +29,18 @@ from .proc import (LabError, kill_pids, pdeathsig, proc_alive, proc_cmdline, pro
 from .services import service_process
 
 
+# The backend namespace's ICMP error rate limits, lifted (Lab(icmp_ratelimit=False)):
+# per peer (a token each 1000 ms for IPv4, 100 ms for IPv6, by default) and the
+# namespace's global bucket (1000 a second, bursts of 50), which would silence
+# closed UDP ports probed faster than that.  Per namespace: the host keeps its own.
+ICMP_UNLIMITED = {
+    "net.ipv4.icmp_ratelimit": 0,
+    "net.ipv6.icmp.ratelimit": 0,
+    "net.ipv4.icmp_msgs_per_sec": 1000000,
+    "net.ipv4.icmp_msgs_burst": 1000000,
+}
+
+
 def check_suffix(sfx: str) -> str:
     if not SFX_RE.match(sfx):
         raise LabError(f"lab name {sfx!r}: use 1-11 characters of [0-9a-z]")
@@ -176,7 +188,8 @@ class Lab:
     def __init__(self, listen: int | Iterable[int] = (80,), *,
                  name: str | None = None, drop: Iterable = (),
                  ipv6: bool = True, gro: bool = True, backend_xdp: bool = True,
-                 forwarding: Iterable[str] = ("ipv4",), detach: bool = False, _attach_state: dict | None = None):
+                 icmp_ratelimit: bool = False, forwarding: Iterable[str] = ("ipv4",),
+                 detach: bool = False, _attach_state: dict | None = None):
         """Build a lab.
 
         listen: port or ports with a kernel listener in the backend ns.
@@ -192,6 +205,11 @@ class Lab:
              to the backend veth, as the backend side of a real NIC would
              behave: with GRO alone, frames XDP_TX'ed into the veth (xdphc's
              RSTs) wait in its ring until the next frame arrives.
+        icmp_ratelimit: keep the kernel's ICMP error rate limits in the
+             backend ns (a test of the engine's rate-limit warning needs
+             them).  By default they are lifted (ICMP_UNLIMITED), so that
+             every datagram to a closed UDP port is answered with a port
+             unreachable, however fast they come.
         detach: leave the lab up when this process exits (shell CLI); listener
              processes are started in their own session and not tied to us."""
         self.owner_pid = os.getpid()
@@ -212,6 +230,7 @@ class Lab:
         self.ipv6 = ipv6
         self.gro = gro
         self.backend_xdp = backend_xdp
+        self.icmp_ratelimit = icmp_ratelimit
         self.forwarding = tuple(forwarding)
         if not set(self.forwarding) <= {"ipv4", "ipv6"}:
             raise LabError(f"forwarding {self.forwarding!r}: families are 'ipv4', 'ipv6'")
@@ -270,6 +289,7 @@ class Lab:
             "net.ipv4.conf.default.rp_filter": 0,
             f"net.ipv4.conf.{self.backend_if}.rp_filter": 0,
             "net.ipv4.conf.lo.rp_filter": 0,
+            **({} if self.icmp_ratelimit else ICMP_UNLIMITED),
         })
         netns.sysctl(P, {
             "net.ipv4.conf.all.rp_filter": 0,
@@ -361,6 +381,7 @@ class Lab:
             "sfx": self.sfx, "prober_ns": self.prober_ns, "backend_ns": self.backend_ns,
             "prober_if": self.prober_if, "backend_if": self.backend_if,
             "ipv6": getattr(self, "ipv6", True), "gro": getattr(self, "gro", True),
+            "icmp_ratelimit": getattr(self, "icmp_ratelimit", False),
             "owner_pid": None if self.detached else self.owner_pid,
             "owner_start": None if self.detached else proc_starttime(self.owner_pid),
             "listeners": {str(p): list(v) for p, v in self.listeners.items()},
@@ -382,6 +403,7 @@ class Lab:
         self._set_names(st["sfx"])
         self.ipv6 = st.get("ipv6", True)
         self.gro = st.get("gro", True)
+        self.icmp_ratelimit = st.get("icmp_ratelimit", False)
         self.owner_pid = st.get("owner_pid") or os.getpid()
         self.detached = st.get("owner_pid") is None
         self.listeners = {int(p): (v[0], v[1]) for p, v in st.get("listeners", {}).items()}
@@ -573,6 +595,23 @@ class Lab:
 
     def unreach_del(self, targets, port: int | None = None) -> None:
         self.set_del("unreach", targets, port)
+
+    def udp_drop_add(self, ports) -> None:
+        """Datagrams to these UDP ports (one or a list; every address) are
+        dropped: no reply, no ICMP port unreachable."""
+        self.nft.udp_drop([ports] if isinstance(ports, int) else ports, True)
+
+    def udp_drop_del(self, ports) -> None:
+        self.nft.udp_drop([ports] if isinstance(ports, int) else ports, False)
+
+    def udp_dropped(self) -> list[int]:
+        return self.nft.udp_dropped()
+
+    def icmp_limits(self) -> dict[str, int]:
+        """The backend ns's ICMP rate-limit sysctls (the keys of ICMP_UNLIMITED)."""
+        out = self.backend_exec(["sysctl", *ICMP_UNLIMITED]).stdout
+        return {k.strip(): int(v) for k, v in
+                (line.split("=", 1) for line in out.splitlines() if "=" in line)}
 
     def set_syn_loss(self, percent: int) -> None:
         """Drop PERCENT % of all incoming SYNs at random (0 switches it off)."""

@@ -2,7 +2,8 @@
 """The backend namespace's nftables table: which SYNs get no answer ("drop"
 -> timeout), a RST ("refuse") or ICMP host-unreachable ("unreach"), a
 random SYN loss, and SYN counters per address. Only SYNs (syn set, ack
-clear) match."""
+clear) match those; apart from them, the UDP ports whose datagrams are
+dropped (set "udpdrop": no reply, no ICMP port unreachable)."""
 from __future__ import annotations
 
 import ipaddress
@@ -120,8 +121,9 @@ class NftSets:
     def create(self) -> None:
         """Make the table: an address set and an address . port set for each
         kind and family, and empty chains "count" (SYN counters, first, so
-        they see every SYN) and "loss"."""
-        sets, rules = [], []
+        they see every SYN) and "loss"; and the set of UDP ports dropped."""
+        sets = ["  set udpdrop { type inet_service; flags interval; }"]
+        rules = ["    udp dport @udpdrop drop"]
         for kind, verdict in KINDS.items():
             for ver, typ, match in ((4, "ipv4_addr", "ip daddr"), (6, "ipv6_addr", "ip6 daddr")):
                 n, np_ = _set_name(kind, ver, False), _set_name(kind, ver, True)
@@ -215,6 +217,31 @@ class NftSets:
         (None: the all-ports sets)."""
         return [fmt_range(ver, lo, hi) for ver in (4, 6)
                 for lo, hi in self._sets.get((kind, ver, port is not None), {}).get(port, [])]
+
+    def udp_drop(self, ports: Iterable[int], add: bool) -> None:
+        """Drop the datagrams to these UDP ports (every address), or no longer."""
+        ports = [int(p) for p in ports]
+        if any(not 1 <= p <= 65535 for p in ports):
+            raise ValueError(f"ports {ports}: each must be 1..65535")
+        if ports:
+            elems = ", ".join(map(str, ports))
+            self._nft(f"{'add' if add else 'delete'} element inet {NFT_TABLE} udpdrop "
+                      f"{{ {elems} }}\n")
+
+    def udp_dropped(self) -> list[int]:
+        """The UDP ports whose datagrams are dropped."""
+        cp = run(ns_cmd(self.ns, ["nft", "-j", "list", "set", "inet", NFT_TABLE, "udpdrop"]),
+                 check=False)
+        if cp.returncode != 0:
+            return []
+        out = []
+        for obj in json.loads(cp.stdout).get("nftables", []):
+            for e in obj.get("set", {}).get("elem", []):
+                if isinstance(e, int):
+                    out.append(e)
+                elif isinstance(e, dict) and "range" in e:
+                    out += range(int(e["range"][0]), int(e["range"][1]) + 1)
+        return sorted(out)
 
     def count_syns(self, addrs: Iterable[str]) -> None:
         """Count the SYNs to each IPv4 address of ADDRS from now on (the

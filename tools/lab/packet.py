@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Packets by hand: checksums, TCP segments in IPv4/IPv6, Ethernet frames,
-raw sends from a namespace, and reading a SYN off a veth."""
+"""Packets by hand: checksums, TCP segments and UDP datagrams in IPv4/IPv6,
+Ethernet frames, raw sends from a namespace, and reading a probe off a veth."""
 from __future__ import annotations
 
 import ipaddress
@@ -34,35 +34,65 @@ def tcp_flags(flags: str | int) -> int:
     return v
 
 
+def _addresses(src_ip: str, dst_ip: str):
+    src, dst = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
+    if src.version != dst.version:
+        raise ValueError("source and destination address families differ")
+    return src, dst
+
+
+def _l4_checksum(src, dst, proto: int, l4: bytes) -> int:
+    """The TCP/UDP checksum of L4 (its checksum field 0) with the pseudo-header."""
+    if src.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, proto, len(l4))
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(l4), proto)
+    return inet_checksum(pseudo + l4)
+
+
+def _ip_packet(src, dst, proto: int, l4: bytes, ttl: int, ip_id: int | None) -> bytes:
+    """L4 behind an IPv4 header (DF, checksummed) or an IPv6 header."""
+    if src.version == 4:
+        if ip_id is None:
+            ip_id = random.getrandbits(16)
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ip_id,
+                          0x4000, ttl, proto, 0, src.packed, dst.packed)
+        hdr = hdr[:10] + struct.pack("!H", inet_checksum(hdr)) + hdr[12:]
+    else:
+        hdr = struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, ttl,
+                          src.packed, dst.packed)
+    return hdr + l4
+
+
 def make_ip_tcp(src_ip: str, src_port: int, dst_ip: str, dst_port: int,
                 seq: int, ack: int, flags: str | int = "S", *,
                 window: int = 65535, ttl: int = 64, mss: int | None = 1460,
                 ip_id: int | None = None) -> bytes:
     """An IPv4 or IPv6 packet (header included) carrying one TCP segment."""
-    src, dst = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
-    if src.version != dst.version:
-        raise ValueError("source and destination address families differ")
+    src, dst = _addresses(src_ip, dst_ip)
     opts = struct.pack("!BBH", 2, 4, mss) if mss else b""
     doff = (20 + len(opts)) // 4
     tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq & 0xFFFFFFFF,
                       ack & 0xFFFFFFFF, doff << 4, tcp_flags(flags), window,
                       0, 0) + opts
-    if src.version == 4:
-        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(tcp))
-    else:
-        pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(tcp), 6)
-    csum = inet_checksum(pseudo + tcp)
+    csum = _l4_checksum(src, dst, 6, tcp)
     tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
-    if src.version == 4:
-        if ip_id is None:
-            ip_id = random.getrandbits(16)
-        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id,
-                          0x4000, ttl, 6, 0, src.packed, dst.packed)
-        hdr = hdr[:10] + struct.pack("!H", inet_checksum(hdr)) + hdr[12:]
-    else:
-        hdr = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, ttl,
-                          src.packed, dst.packed)
-    return hdr + tcp
+    return _ip_packet(src, dst, 6, tcp, ttl, ip_id)
+
+
+def make_ip_udp(src_ip: str, src_port: int, dst_ip: str, dst_port: int,
+                payload: bytes, *, checksum: bool = True, ttl: int = 64,
+                ip_id: int | None = None) -> bytes:
+    """An IPv4 or IPv6 packet (header included) carrying one UDP datagram.
+    checksum=False leaves an IPv4 datagram without one (0); IPv6 always has
+    one (RFC 8200)."""
+    src, dst = _addresses(src_ip, dst_ip)
+    udp = struct.pack("!HHHH", src_port, dst_port, 8 + len(payload), 0) + payload
+    if checksum or src.version == 6:
+        # a computed 0 is sent as 0xffff: 0 means "none" (RFC 768)
+        csum = _l4_checksum(src, dst, 17, udp) or 0xFFFF
+        udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
+    return _ip_packet(src, dst, 17, udp, ttl, ip_id)
 
 
 def mac_bytes(mac: str) -> bytes:

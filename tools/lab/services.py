@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Real application backends in a lab's backend namespace: private nginx,
-redis-server and small Python TCP services, each with its own config, pid
-and log files in one directory, never the system's (/etc/nginx, the Debian
-services).  With the lab's AnyIP route one listener on 0.0.0.0:PORT answers
-for every backend address.
+redis-server and small Python TCP and UDP services, each with its own
+config, pid and log files in one directory, never the system's (/etc/nginx,
+the Debian services).  With the lab's AnyIP route one listener on
+0.0.0.0:PORT (and [::]:PORT) answers for every backend address.
 
     with Lab(listen=[]) as lab:                 # nginx needs port 80 free
         svc = Services(lab).start()             # the lab stops it on close
@@ -22,6 +22,13 @@ Ports (Services.ports, overridable by name):
     mismatch_close 6384      answers MISMATCH_REPLY once, then closes
     banner 6382              sends BANNER at once on accept (then as mismatch)
     closer 6381              accepts and closes at once
+UDP, IPv4 and IPv6, each answering from the address it was sent to
+(udpserv.py; constants UDP_ECHO ... UDP_DROPPED below):
+    udp_echo 5300            sends every datagram back
+    udp_other 5301           answers UDP_OTHER_REPLY ("NOPE") to every datagram
+    udp_closed 5302          no socket: the kernel answers ICMP port unreachable
+                             (the lab lifts the ICMP rate limits; see Lab)
+    udp_dropped 5303         an nftables rule drops every datagram: no answer
 Every nginx port serves the same paths (PATHS): / and /health answer 200
 with a known body, /status/NNN answers NNN, /switch answers what
 set_switch() chose for the backend address, /slow answers 200 after
@@ -54,21 +61,27 @@ SWITCH_BODY = "switch: up\n"
 MISMATCH_REPLY = b"-ERR nope\r\n"
 BANNER = b"220 xhc lab ready\r\n"
 SWITCH_CODES = (404, 500, 503)          # what set_switch() can make /switch answer
+UDP_ECHO, UDP_OTHER, UDP_CLOSED, UDP_DROPPED = 5300, 5301, 5302, 5303
+UDP_OTHER_REPLY = b"NOPE"
 
 PORTS = {
     "http": 80, "http_alt": 8080, "h2c": 8081,
     "https": 443, "https_wrong": 8443, "https_self": 9443,
     "redis": 6379, "mismatch": 6380, "closer": 6381, "banner": 6382, "mismatch_close": 6384,
     "slow_upstream": 18080, "hang_upstream": 18081,     # on 127.0.0.1 only
+    "udp_echo": UDP_ECHO, "udp_other": UDP_OTHER,       # UDP
+    "udp_closed": UDP_CLOSED, "udp_dropped": UDP_DROPPED,
 }
+UDP_PORT_NAMES = ("udp_echo", "udp_other", "udp_closed", "udp_dropped")
 STATUS_CODES = (200, 204, 302, 404, 500, 503)   # /status/NNN
 PATHS = {
     "/": (200, ROOT_BODY),
     "/health": (200, HEALTH_BODY),
     **{f"/status/{c}": (c, None) for c in STATUS_CODES},
 }
-KINDS = ("nginx", "redis", "tcp")
+KINDS = ("nginx", "redis", "tcp", "udp")
 TCPSERV = Path(__file__).with_name("tcpserv.py")
+UDPSERV = Path(__file__).with_name("udpserv.py")
 
 _OPENSSL_CNF = """\
 [req]
@@ -188,13 +201,14 @@ class Services:
     # ---- start and stop -----------------------------------------------------
 
     def start(self, *kinds: str) -> "Services":
-        """Start KINDS (any of "nginx", "redis", "tcp"; all by default) and
-        wait until each listens.  Returns self."""
+        """Start KINDS (any of "nginx", "redis", "tcp", "udp"; all by default)
+        and wait until each listens.  Returns self."""
         kinds = kinds or KINDS
         for k in kinds:
             if k not in KINDS:
                 raise ValueError(f"unknown service {k!r} (one of {', '.join(KINDS)})")
-        taken = set(getattr(self.lab, "listeners", {})) & set(self.ports.values())
+        tcp = {p for k, p in self.ports.items() if k not in UDP_PORT_NAMES}
+        taken = set(getattr(self.lab, "listeners", {})) & tcp
         if taken:
             raise LabError(f"ports {sorted(taken)} have the lab's kernel listener: "
                            f"build the lab with listen=[] (or other ports)")
@@ -205,7 +219,7 @@ class Services:
         return self
 
     def _spawn(self, kind: str, argv: list[str], ports: list[int],
-               timeout: float = 10.0) -> None:
+               timeout: float = 10.0, udp: bool = False) -> None:
         with open(self.log_path(kind), "ab") as out:
             p = subprocess.Popen(nsenter_prefix(self.ns) + argv, stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=out, close_fds=True,
@@ -217,7 +231,7 @@ class Services:
                 self.procs.pop(kind)
                 raise LabError(f"{kind} in {self.ns} exited with {p.returncode}:\n"
                                f"{self._log_tail(kind)}")
-            if set(ports) <= self.listening():
+            if set(ports) <= self.listening(udp):
                 return
             if time.monotonic() > deadline:
                 self._stop(kind)
@@ -332,11 +346,22 @@ class Services:
                     [P[k] for k in ("mismatch", "mismatch_close", "banner", "closer",
                                     "slow_upstream", "hang_upstream")])
 
+    def _start_udp(self) -> None:
+        P = self.ports
+        self.lab.udp_drop_add(P["udp_dropped"])
+        specs = [f"echo:{P['udp_echo']}", f"reply:{P['udp_other']}:{UDP_OTHER_REPLY.hex()}"]
+        self._spawn("udp", [sys.executable, "-I", "-S", str(UDPSERV), str(self.dir), *specs],
+                    [P["udp_echo"], P["udp_other"]], udp=True)
+
     def stop(self, kind: str) -> None:
-        """Stop one service (its ports then answer RST: refused)."""
+        """Stop one service (its TCP ports then answer RST: refused; its UDP
+        ports ICMP port unreachable)."""
         self._stop(kind)
 
     def _stop(self, kind: str) -> None:
+        if kind == "udp" and not self.lab_closed():
+            with contextlib.suppress(Exception):
+                self.lab.udp_drop_del(self.ports["udp_dropped"])
         v = self.procs.pop(kind, None)
         if not v:
             return
@@ -426,9 +451,12 @@ class Services:
                 return log
             time.sleep(0.02)
 
-    def listening(self) -> set[int]:
-        """TCP ports with a listener in the backend namespace."""
-        out = run(nsenter_prefix(self.ns) + ["ss", "-Hltn"]).stdout
+    def lab_closed(self) -> bool:
+        return getattr(self.lab, "_closed", False)
+
+    def listening(self, udp: bool = False) -> set[int]:
+        """TCP ports with a listener in the backend namespace (UDP: bound ports)."""
+        out = run(nsenter_prefix(self.ns) + ["ss", "-Hlun" if udp else "-Hltn"]).stdout
         return {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines()
                 if line.strip()}
 

@@ -3,9 +3,12 @@
 tests/test_upgrade.py): UDP receivers on the backend addresses, in the backend
 namespace, and a raw sender there whose packets to the VIP go out through
 the prober's veth, where the forwarder sends them back to a backend.  The
-receiver that gets a packet tells which backend its flow went to.
+receiver that gets a packet tells which backend its flow went to.  IPv4 or
+IPv6, as the VIP's address is (IPv6 datagrams carry their mandatory
+checksum, which the receivers' kernel checks after the forwarder's NAT).
 
     flows = Flows(lab, ["198.18.1.1", "198.18.1.2"], "198.19.253.10", 5000)
+    flows6 = Flows(lab, ["2001:2::1:1"], "2001:2:0:fd::10", 5000)
     got = flows.send(100)               # 100 new flows: source port -> backend
     again = flows.resend(list(got))     # one more packet on each
     with flows.stream(list(got)) as s:  # packets without a pause, in a thread
@@ -20,45 +23,51 @@ import struct
 import threading
 import time
 
-from lab import SINK_SRC, netns_socket
+from lab import SINK_SRC, make_ip_udp, netns_socket
 
 CLIENT = SINK_SRC      # routed back via the prober: not local anywhere
+CLIENT6 = "2001:2:0:fe::1"    # the same for IPv6: local nowhere, outside the backends' /64
 FIRST_PORT = 20000
-
-
-def udp_packet(src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # no checksum
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64,
-                     socket.IPPROTO_UDP, 0, socket.inet_aton(src), socket.inet_aton(dst))
-    return ip + udp
+IP_FREEBIND = 15       # <linux/in.h>; binds an IPv6 socket to an AnyIP address
 
 
 class Flows:
-    """UDP flows from CLIENT to VIP:VIP_PORT, one per source port, received on
-    BACKENDS (addresses, at PORT) in LAB's backend namespace."""
+    """UDP flows from CLIENT (CLIENT6) to VIP:VIP_PORT, one per source port,
+    received on BACKENDS (addresses of the VIP's family, at PORT) in LAB's
+    backend namespace."""
 
     def __init__(self, lab, backends: list[str], vip: str, vip_port: int, port: int = 80):
         self.lab, self.vip, self.vip_port = lab, vip, vip_port
+        v6 = ":" in vip
+        fam = socket.AF_INET6 if v6 else socket.AF_INET
+        self.client = CLIENT6 if v6 else CLIENT
         self.socks: dict[int, tuple[socket.socket, str]] = {}
         self.next_port = FIRST_PORT
         self.seq = 0
         try:
             for a in backends:
-                s = netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_DGRAM)
+                s = netns_socket(lab.backend_ns, fam, socket.SOCK_DGRAM)
                 self.socks[s.fileno()] = (s, a)
+                if v6:
+                    # the kernel binds IPv6 sockets only to configured
+                    # addresses, not to the AnyIP route's
+                    s.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
                 s.bind((a, port))
                 s.setblocking(False)
-            self.raw = netns_socket(lab.backend_ns, socket.AF_INET, socket.SOCK_RAW,
-                                    socket.IPPROTO_RAW)
-            self.raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            # IPPROTO_RAW: the header is ours (IPv4 needs IP_HDRINCL said too)
+            self.raw = netns_socket(lab.backend_ns, fam, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            if not v6:
+                self.raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         except BaseException:
             self.close()
             raise
 
     def _send(self, sport: int) -> int:
         self.seq += 1
-        self.raw.sendto(udp_packet(CLIENT, sport, self.vip, self.vip_port,
-                                   struct.pack("!I", self.seq)), (self.vip, 0))
+        # IPv4 without a UDP checksum (the forwarder keeps it 0); IPv6 with one
+        self.raw.sendto(make_ip_udp(self.client, sport, self.vip, self.vip_port,
+                                    struct.pack("!I", self.seq), checksum=False),
+                        (self.vip, 0))
         return self.seq
 
     def _receive(self, timeout: float, got: dict[int, tuple[int, str]]) -> None:
@@ -68,11 +77,11 @@ class Flows:
             s, a = self.socks[fd]
             while True:
                 try:
-                    data, (src, sport) = s.recvfrom(64)
+                    data, peer = s.recvfrom(64)
                 except BlockingIOError:
                     break
-                if src == CLIENT and len(data) == 4:
-                    got[struct.unpack("!I", data)[0]] = (sport, a)
+                if peer[0] == self.client and len(data) == 4:
+                    got[struct.unpack("!I", data)[0]] = (peer[1], a)
 
     def resend(self, ports: list[int], timeout: float = 2.0) -> dict[int, str]:
         """One packet on each flow (source port); source port -> backend.

@@ -2,11 +2,14 @@
 /*
  * A small XDP load balancer that follows xdphc's health results, using only
  * the pinned maps of include/xdphc/abi.h.  Packets to a VIP (address, port,
- * protocol in `vips`) go to one backend of the VIP's pool; the destination
- * address and port are rewritten to the backend's (NAT) and the frame is
- * sent back out.
+ * protocol in `vips`, or in `vips6` for IPv6) go to one backend of the VIP's
+ * pool; the destination address and port are rewritten to the backend's
+ * (NAT) and the frame is sent back out.  TCP and UDP, IPv4 and IPv6: a VIP's
+ * flows go to the pool's backends of the VIP's own family (xdphc's status
+ * keys say which: family AF_INET or AF_INET6, the address in addr[0] or
+ * addr[0..3]), so a pool may mix both for a VIP of each family.
  *
- * A flow (its 5-tuple) keeps its backend in `flows`, an LRU hash, for as long
+ * A flow (its 5-tuple) keeps its backend in `flows` (`flows6`), an LRU hash, for as long
  * as that backend is up and still the same backend (same generation): a
  * draining backend keeps its flows, a down, removed or reused one loses
  * them.  A new flow, a TCP SYN, or a flow whose backend cannot keep it is
@@ -22,6 +25,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
@@ -33,6 +37,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 #define READ_ONCE_U32(p) (*(volatile const __u32 *)(p))
 #define barrier() asm volatile("" ::: "memory")
@@ -40,8 +47,16 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* The flow table's size when the loader does not give one (lb_forwarder.py does). */
 #define LB_FLOW_ENTRIES 65536
 
+/* An IPv4 VIP; the map's layout is the one forwarders before IPv6 had. */
 struct lb_vip {
 	__be32 addr;
+	__be16 port;
+	__u8 protocol;
+	__u8 pad;
+};
+
+struct lb_vip6 {
+	__be32 addr[4];
 	__be16 port;
 	__u8 protocol;
 	__u8 pad;
@@ -68,6 +83,15 @@ struct lb_flow_key {
 	__u8 pad[3];
 };
 
+struct lb_flow_key6 {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad[3];
+};
+
 /*
  * The backend a flow was given: its id and the generation the id had then
  * (an id freed by `backend del` may later name another backend).
@@ -80,7 +104,7 @@ struct lb_flow {
 
 /* What the forwarder needs of status[id], read as one record. */
 struct lb_backend {
-	__be32 addr;
+	__be32 addr[4];		/* IPv4 in addr[0] */
 	__be16 port;
 	__u16 generation;
 	__u16 pool_id;
@@ -96,6 +120,13 @@ struct {
 	__uint(max_entries, 64);
 } vips SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct lb_vip6);
+	__type(value, __u32);		/* xdphc pool id */
+	__uint(max_entries, 64);
+} vips6 SEC(".maps");
+
 /*
  * The flow table.  No timestamps: the LRU forgets the flows least recently
  * seen when it is full, and a forgotten flow is picked again (the same
@@ -107,6 +138,13 @@ struct {
 	__type(value, struct lb_flow);
 	__uint(max_entries, LB_FLOW_ENTRIES);
 } flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_flow_key6);
+	__type(value, struct lb_flow);
+	__uint(max_entries, LB_FLOW_ENTRIES);
+} flows6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -145,9 +183,16 @@ static __always_inline __u32 mix(__u32 h)
 	return h;
 }
 
-static __always_inline __u32 flow_hash(const struct iphdr *ip, __u16 sport, __u16 dport)
+static __always_inline __u32 flow_hash(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport,
+				       __u8 protocol)
 {
-	return mix(ip->saddr ^ mix(ip->daddr ^ mix(((__u32)sport << 16 | dport) ^ ip->protocol)));
+	return mix(saddr ^ mix(daddr ^ mix(((__u32)sport << 16 | dport) ^ protocol)));
+}
+
+/* The IPv6 addresses folded into 32 bits each first. */
+static __always_inline __u32 fold6(const __be32 *a)
+{
+	return mix(a[0] ^ mix(a[1] ^ mix(a[2] ^ mix(a[3]))));
 }
 
 /*
@@ -168,7 +213,10 @@ static __always_inline int read_backend(__u32 id, struct lb_backend *b)
 			continue;
 		barrier();
 		b->family = st->key.family;
-		b->addr = st->key.addr[0];
+		b->addr[0] = st->key.addr[0];
+		b->addr[1] = st->key.addr[1];
+		b->addr[2] = st->key.addr[2];
+		b->addr[3] = st->key.addr[3];
 		b->port = st->key.port;
 		b->state = st->state;
 		b->flags = st->flags;
@@ -181,10 +229,13 @@ static __always_inline int read_backend(__u32 id, struct lb_backend *b)
 	return -1;
 }
 
-/* May take new flows: up and not draining (what the up list holds). */
-static __always_inline int takes_new(const struct lb_backend *b)
+/*
+ * May take new flows of FAMILY (AF_INET or AF_INET6): of that family, up
+ * and not draining (what the up list holds).
+ */
+static __always_inline int takes_new(const struct lb_backend *b, __u8 family)
 {
-	return b->family == AF_INET && b->state == XDPHC_STATE_UP &&
+	return b->family == family && b->state == XDPHC_STATE_UP &&
 	       !(b->flags & XDPHC_BACKEND_F_DRAIN);
 }
 
@@ -194,34 +245,40 @@ static __always_inline int takes_new(const struct lb_backend *b)
  * keeps its flows.
  */
 static __always_inline int keeps(const struct lb_backend *b, const struct lb_flow *f,
-				 __u32 pool)
+				 __u32 pool, __u8 family)
 {
-	return b->family == AF_INET && b->state == XDPHC_STATE_UP &&
+	return b->family == family && b->state == XDPHC_STATE_UP &&
 	       b->generation == f->generation && b->pool_id == pool;
 }
 
 /*
- * A backend for a new flow: the pool's up list, or every backend when the
- * pool is fail-open.  An up list entry is checked against its status entry:
- * the engine may be moving entries at this very moment (docs/ABI.md).
- * 0: an up backend, to remember; 1: a fail-open pick, not worth
- * remembering (its backend is not up); -1: none.
+ * A backend of FAMILY for a new flow: the pool's up list, or every backend
+ * when the pool is fail-open.  An up list entry is checked against its
+ * status entry: the engine may be moving entries at this very moment
+ * (docs/ABI.md), and a pool may mix families.  0: an up backend, to
+ * remember; 1: a fail-open pick, not worth remembering (its backend is not
+ * up); -1: none.
  */
+#define UP_TRIES 4
 #define FAIL_OPEN_SCAN 64
 
-static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __u32 *id,
-				struct lb_backend *b)
+static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __u8 family,
+				__u32 *id, struct lb_backend *b)
 {
 	__u32 total = ps->total, up = READ_ONCE_U32(&ps->up);
+	int open = (ps->flags & XDPHC_POOL_F_FAIL_OPEN) || !up;
+	struct lb_backend fallback;
+	__u32 fallback_id = 0;
+	int have = 0;
 
 	if (!total)
 		return -1;
-	if (!(ps->flags & XDPHC_POOL_F_FAIL_OPEN) && up) {
-		for (__u32 k = 0; k < 4; k++) {
+	if (!open) {
+		for (__u32 k = 0; k < UP_TRIES; k++) {
 			__u32 slot = ps->first + (h + k) % up;
 			struct xdphc_pool_slot *cand = bpf_map_lookup_elem(&pool_up, &slot);
 
-			if (cand && !read_backend(cand->id, b) && takes_new(b)) {
+			if (cand && !read_backend(cand->id, b) && takes_new(b, family)) {
 				*id = cand->id;
 				count(k ? LB_RECHECKED : LB_FORWARDED);
 				return 0;
@@ -229,23 +286,44 @@ static __always_inline int pick(const struct xdphc_pool_summary *ps, __u32 h, __
 		}
 	}
 	/*
-	 * Fail open: any backend of the pool, from [first, first + total) as
-	 * long as its ids have no gaps.  Backends removed at runtime leave gaps
-	 * (and others then sit past first + total), so the pick goes on from
-	 * there to the next id of [first, first + capacity) that holds a
-	 * backend not in maintenance, within FAIL_OPEN_SCAN ids.
+	 * The pool's ids, from [first, first + total) as long as they have no
+	 * gaps.  Backends removed at runtime leave gaps (and others then sit
+	 * past first + total), so the pick goes on from there to the next id of
+	 * [first, first + capacity) that holds a backend of the family not in
+	 * maintenance, within FAIL_OPEN_SCAN ids.  Fail-open, the first such
+	 * backend will do.  Otherwise (the tries above met the other family or
+	 * an up list in motion) an up one is looked for, and the first of the
+	 * family taken only if none is: no backend of the VIP's family is up.
 	 */
 	__u32 cap = ps->capacity > total ? ps->capacity : total, start = h % total;
 
 	for (__u32 k = 0; k < FAIL_OPEN_SCAN && k < cap; k++) {
-		*id = ps->first + (start + k) % cap;
-		if (!read_backend(*id, b) && b->family == AF_INET &&
-		    b->state != XDPHC_STATE_MAINT) {
+		__u32 cand = ps->first + (start + k) % cap;
+
+		if (read_backend(cand, b) || b->family != family || b->state == XDPHC_STATE_MAINT)
+			continue;
+		if (!open && takes_new(b, family)) {
+			*id = cand;
+			count(LB_RECHECKED);
+			return 0;
+		}
+		if (open) {
+			*id = cand;
 			count(LB_FAIL_OPEN);
 			return 1;
 		}
+		if (!have) {
+			have = 1;
+			fallback_id = cand;
+			fallback = *b;
+		}
 	}
-	return -1;
+	if (!have)
+		return -1;
+	*id = fallback_id;
+	*b = fallback;
+	count(LB_FAIL_OPEN);
+	return 1;
 }
 
 static __always_inline __u16 csum_add_sub(__u16 check, __u32 from, __u32 to)
@@ -260,8 +338,24 @@ static __always_inline __u16 csum_add_sub(__u16 check, __u32 from, __u32 to)
 	return (__u16)~s;
 }
 
-static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip,
-				   __be16 *dport, __sum16 *l4check, const struct lb_backend *b)
+/* The next hop of the rewritten packet, and out it goes. */
+static __always_inline int send_on(struct xdp_md *ctx, struct ethhdr *eth,
+				   struct bpf_fib_lookup *fib)
+{
+	fib->ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) {
+		count(LB_NO_ROUTE);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (fib->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+static __always_inline int forward4(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip,
+				    __be16 *dport, __sum16 *l4check, const struct lb_backend *b)
 {
 	struct bpf_fib_lookup fib = {};
 	__be32 old_addr = ip->daddr;
@@ -269,11 +363,11 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, struc
 
 	if (b->family != AF_INET)
 		return XDP_DROP;
-	ip->daddr = b->addr;
+	ip->daddr = b->addr[0];
 	*dport = b->port;
 	ip->check = csum_add_sub(ip->check, old_addr, ip->daddr);
 	/* A UDP checksum of 0 means "none" and stays so. */
-	if (l4check && (ip->protocol == IPPROTO_TCP || *l4check)) {
+	if (ip->protocol == IPPROTO_TCP || *l4check) {
 		*l4check = csum_add_sub(*l4check, old_addr, ip->daddr);
 		*l4check = csum_add_sub(*l4check, old_port, *dport);
 		/* In UDP a computed 0 is sent as 0xffff: 0 would mean "none" (RFC 768). */
@@ -283,17 +377,36 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, struc
 	fib.family = AF_INET;
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
 	fib.tot_len = bpf_ntohs(ip->tot_len);
-	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) {
-		count(LB_NO_ROUTE);
+	return send_on(ctx, eth, &fib);
+}
+
+/* IPv6 has no header checksum; its UDP checksum is never 0 (RFC 8200). */
+static __always_inline int forward6(struct xdp_md *ctx, struct ethhdr *eth,
+				    struct ipv6hdr *ip6, __be16 *dport, __sum16 *l4check,
+				    const struct lb_backend *b)
+{
+	struct bpf_fib_lookup fib = {};
+	__be16 old_port = *dport;
+	__sum16 check = *l4check;
+
+	if (b->family != AF_INET6)
 		return XDP_DROP;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		check = csum_add_sub(check, ip6->daddr.in6_u.u6_addr32[i], b->addr[i]);
+		ip6->daddr.in6_u.u6_addr32[i] = b->addr[i];
 	}
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	if (fib.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(fib.ifindex, 0);
+	*dport = b->port;
+	check = csum_add_sub(check, old_port, *dport);
+	if (ip6->nexthdr == IPPROTO_UDP && !check)
+		check = 0xffff;
+	*l4check = check;
+	fib.family = AF_INET6;
+	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
+	__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, sizeof(fib.ipv6_dst));
+	fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	return send_on(ctx, eth, &fib);
 }
 
 static __always_inline int chain(struct xdp_md *ctx)
@@ -304,39 +417,143 @@ static __always_inline int chain(struct xdp_md *ctx)
 }
 
 /*
- * The backend of the flow FK to pool POOL: the one it has if that backend
- * can keep it, else a new pick, remembered if it is an up backend.  A TCP
- * SYN starts a new connection: it is picked anew even on a known tuple (a
- * port reused by the client), so it never lands on a draining backend.
+ * The backend of the flow FK (in FLOWS, the flow table of its family) to
+ * pool POOL: the one it has if that backend can keep it, else a new pick,
+ * remembered if it is an up backend.  A TCP SYN starts a new connection: it
+ * is picked anew even on a known tuple (a port reused by the client), so it
+ * never lands on a draining backend.
  */
-static __always_inline int flow_backend(const struct lb_flow_key *fk, int syn,
+static __always_inline int flow_backend(void *flows_map, const void *fk, int syn,
 					const struct xdphc_pool_summary *ps, __u32 pool,
-					__u32 h, struct lb_backend *b)
+					__u32 h, __u8 family, struct lb_backend *b)
 {
-	struct lb_flow *f = syn ? NULL : bpf_map_lookup_elem(&flows, fk);
+	struct lb_flow *f = syn ? NULL : bpf_map_lookup_elem(flows_map, fk);
 	struct lb_flow nf = {};
 	int known = 0, r;
 
 	if (f) {
 		nf = *f;
-		if (!read_backend(nf.id, b) && keeps(b, &nf, pool)) {
+		if (!read_backend(nf.id, b) && keeps(b, &nf, pool, family)) {
 			count(LB_FLOW_HIT);
 			return 0;
 		}
 		count(LB_FLOW_MOVED);
 		known = 1;
 	}
-	r = pick(ps, h, &nf.id, b);
+	r = pick(ps, h, family, &nf.id, b);
 	if (r < 0)
 		return -1;
 	if (r == 0) {
 		nf.generation = b->generation;
 		nf.reserved = 0;
-		bpf_map_update_elem(&flows, fk, &nf, BPF_ANY);
+		bpf_map_update_elem(flows_map, fk, &nf, BPF_ANY);
 	} else if (known) {
-		bpf_map_delete_elem(&flows, fk);	/* its backend is gone: forget it */
+		bpf_map_delete_elem(flows_map, fk);	/* its backend is gone: forget it */
 	}
 	return 0;
+}
+
+/* The ports, checksum and SYN flag of a TCP or UDP header at L4; -1 for anything else. */
+static __always_inline int parse_l4(void *l4, void *data_end, __u8 protocol, __be16 **ports,
+				    __sum16 **l4check, int *syn)
+{
+	if (protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end)
+			return -1;
+		*ports = &tcp->source;
+		*l4check = &tcp->check;
+		*syn = tcp->syn && !tcp->ack;
+		return 0;
+	}
+	if (protocol == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		*ports = &udp->source;
+		*l4check = &udp->check;
+		*syn = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The backend of a packet to the VIP VK (a key of VIPS) of flow FK (a key of
+ * FLOWS) into B: 0; 1 when it is for no VIP (chained); -1 when there is no
+ * backend for it (dropped).
+ */
+static __always_inline int vip_backend(void *vips_map, const void *vk, void *flows_map,
+				       const void *fk, int syn, __u32 h, __u8 family,
+				       struct lb_backend *b)
+{
+	__u32 *pool = bpf_map_lookup_elem(vips_map, vk);
+	struct xdphc_pool_summary *ps;
+
+	if (!pool)
+		return 1;
+	ps = bpf_map_lookup_elem(&pools, pool);
+	if (!ps || !ps->in_use)
+		return -1;
+	return flow_backend(flows_map, fk, syn, ps, *pool, h, family, b) ? -1 : 0;
+}
+
+static __always_inline int lb_forward4(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
+{
+	struct iphdr *ip = (void *)(eth + 1);
+	struct lb_flow_key fk = {};
+	struct lb_vip vip = {};
+	struct lb_backend b = {};
+	__sum16 *l4check;
+	__be16 *ports;
+	int syn, r;
+	__u32 h;
+
+	/* Fragments and IP options are never ours. */
+	if ((void *)(ip + 1) > data_end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) ||
+	    parse_l4(ip + 1, data_end, ip->protocol, &ports, &l4check, &syn))
+		return chain(ctx);
+	vip.addr = fk.daddr = ip->daddr;
+	fk.saddr = ip->saddr;
+	vip.port = fk.dport = ports[1];
+	fk.sport = ports[0];
+	vip.protocol = fk.protocol = ip->protocol;
+	h = flow_hash(ip->saddr, ip->daddr, bpf_ntohs(ports[0]), bpf_ntohs(ports[1]), ip->protocol);
+	r = vip_backend(&vips, &vip, &flows, &fk, syn, h, AF_INET, &b);
+	if (r)
+		return r > 0 ? chain(ctx) : XDP_DROP;
+	return forward4(ctx, eth, ip, &ports[1], l4check, &b);
+}
+
+/* Extension headers (fragments among them) are never ours: TCP or UDP right after. */
+static __always_inline int lb_forward6(struct xdp_md *ctx, struct ethhdr *eth, void *data_end)
+{
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct lb_flow_key6 fk = {};
+	struct lb_vip6 vip = {};
+	struct lb_backend b = {};
+	__sum16 *l4check;
+	__be16 *ports;
+	int syn, r;
+	__u32 h;
+
+	if ((void *)(ip6 + 1) > data_end ||
+	    parse_l4(ip6 + 1, data_end, ip6->nexthdr, &ports, &l4check, &syn))
+		return chain(ctx);
+	__builtin_memcpy(vip.addr, &ip6->daddr, sizeof(vip.addr));
+	__builtin_memcpy(fk.daddr, &ip6->daddr, sizeof(fk.daddr));
+	__builtin_memcpy(fk.saddr, &ip6->saddr, sizeof(fk.saddr));
+	vip.port = fk.dport = ports[1];
+	fk.sport = ports[0];
+	vip.protocol = fk.protocol = ip6->nexthdr;
+	h = flow_hash(fold6(fk.saddr), fold6(fk.daddr), bpf_ntohs(ports[0]), bpf_ntohs(ports[1]),
+		      ip6->nexthdr);
+	r = vip_backend(&vips6, &vip, &flows6, &fk, syn, h, AF_INET6, &b);
+	if (r)
+		return r > 0 ? chain(ctx) : XDP_DROP;
+	return forward6(ctx, eth, ip6, &ports[1], l4check, &b);
 }
 
 SEC("xdp")
@@ -345,55 +562,13 @@ int lb_forward(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct lb_vip vip = {};
-	struct lb_flow_key fk = {};
-	struct lb_backend b = {};
-	__sum16 *l4check = NULL;
-	__be16 *ports;
-	struct xdphc_pool_summary *ps;
-	__u32 *pool;
-	int syn = 0;
 
-	/* xdphc's own SYN runs (loopback ingress) and fragments are never ours. */
-	if (ctx->ingress_ifindex == 1 || (void *)(ip + 1) > data_end ||
-	    eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
-	    (ip->frag_off & bpf_htons(0x3fff)))
+	/* xdphc's own probe runs (loopback ingress) are never ours. */
+	if (ctx->ingress_ifindex == 1 || (void *)(eth + 1) > data_end)
 		return chain(ctx);
-	if (ip->protocol == IPPROTO_TCP) {
-		struct tcphdr *tcp = (void *)(ip + 1);
-
-		if ((void *)(tcp + 1) > data_end)
-			return chain(ctx);
-		ports = &tcp->source;
-		l4check = &tcp->check;
-		syn = tcp->syn && !tcp->ack;
-	} else if (ip->protocol == IPPROTO_UDP) {
-		struct udphdr *udp = (void *)(ip + 1);
-
-		if ((void *)(udp + 1) > data_end)
-			return chain(ctx);
-		ports = &udp->source;
-		l4check = &udp->check;
-	} else {
-		return chain(ctx);
-	}
-	vip.addr = ip->daddr;
-	vip.port = ports[1];
-	vip.protocol = ip->protocol;
-	pool = bpf_map_lookup_elem(&vips, &vip);
-	if (!pool)
-		return chain(ctx);
-	ps = bpf_map_lookup_elem(&pools, pool);
-	if (!ps || !ps->in_use)
-		return XDP_DROP;
-	fk.saddr = ip->saddr;
-	fk.daddr = ip->daddr;
-	fk.sport = ports[0];
-	fk.dport = ports[1];
-	fk.protocol = ip->protocol;
-	if (flow_backend(&fk, syn, ps, *pool,
-			 flow_hash(ip, bpf_ntohs(ports[0]), bpf_ntohs(ports[1])), &b))
-		return XDP_DROP;
-	return forward(ctx, eth, ip, &ports[1], l4check, &b);
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return lb_forward4(ctx, eth, data_end);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return lb_forward6(ctx, eth, data_end);
+	return chain(ctx);
 }

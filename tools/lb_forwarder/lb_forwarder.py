@@ -10,6 +10,7 @@ and status maps, and tail-calls xdphc's probe_rx (run the engine with
     fwd = Forwarder(lab, xdphc_pin_dir)       # load, reuse xdphc's maps, attach
     fwd.link_xdphc()                           # chain[0] = <pin>/probe_rx
     fwd.add_vip("198.19.253.10", 5000, "udp", pool_id=0)
+    fwd.add_vip("2001:2:0:fd::10", 5000, "tcp", pool_id=0)   # IPv6: vips6, flows6
     fwd.counters()                             # forwarded, fail_open, ...
     fwd.refresh()                              # the engine pinned new maps? reload
     fwd.close()
@@ -39,9 +40,13 @@ COUNTERS = ("forwarded", "fail_open", "rechecked", "no_route", "chained",
             "flow_hit", "flow_moved")
 PROTOS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 XDPHC_MAPS = ("pools", "pool_up", "status")      # the engine's, reused from its pin dir
-OWN_MAPS = ("vips", "xdphc_chain", "lb_counters", "flows")   # pinned in the forwarder's dir
-FLOW_ENTRIES = 65536                             # the flow table's default size
+# pinned in the forwarder's dir; the IPv6 VIPs and flows have maps of their
+# own, so that vips and flows keep the layout of forwarders before IPv6
+OWN_MAPS = ("vips", "xdphc_chain", "lb_counters", "flows", "vips6", "flows6")
+FLOW_MAPS = ("flows", "flows6")
+FLOW_ENTRIES = 65536                             # each flow table's default size
 FLOW_KEY = struct.Struct("!4s4sHHB3x")           # struct lb_flow_key
+FLOW_KEY6 = struct.Struct("!16s16sHHB3x")        # struct lb_flow_key6
 FLOW = struct.Struct("<IHH")                     # struct lb_flow: id, generation
 META = struct.Struct("<IIQQII")                  # xdphc_meta's head, the same in ABI 2 and 3
 
@@ -71,16 +76,33 @@ def read_meta(pin_dir: str) -> dict | None:
                     META.unpack_from(raw)))
 
 
-def flow_key(src: str, sport: int, dst: str, dport: int, proto: str) -> bytes:
-    return FLOW_KEY.pack(socket.inet_aton(src), socket.inet_aton(dst), sport, dport,
-                         PROTOS[proto])
+def is_v6(addr: str) -> bool:
+    return ":" in addr
+
+
+def vip_key(addr: str, port: int, proto: str) -> tuple[str, bytes]:
+    """(map, key) of a VIP: vips (struct lb_vip) or vips6 (struct lb_vip6)."""
+    tail = struct.pack("!H", port) + bytes([PROTOS[proto], 0])
+    if is_v6(addr):
+        return "vips6", socket.inet_pton(socket.AF_INET6, addr) + tail
+    return "vips", socket.inet_aton(addr) + tail
+
+
+def flow_key(src: str, sport: int, dst: str, dport: int, proto: str) -> tuple[str, bytes]:
+    """(map, key) of a flow: flows (struct lb_flow_key) or flows6."""
+    if is_v6(dst):
+        return "flows6", FLOW_KEY6.pack(socket.inet_pton(socket.AF_INET6, src),
+                                        socket.inet_pton(socket.AF_INET6, dst), sport, dport,
+                                        PROTOS[proto])
+    return "flows", FLOW_KEY.pack(socket.inet_aton(src), socket.inet_aton(dst), sport, dport,
+                                  PROTOS[proto])
 
 
 class Forwarder:
     """The forwarder on the prober veth of LAB, using the maps of the engine
     pinned at XDPHC_PIN; its own objects are pinned in /sys/fs/bpf/xhc-lb-<lab>.
 
-    flow_entries: the flow table's size.  takeover: a forwarder (an older
+    flow_entries: the size of each flow table (IPv4, IPv6).  takeover: a forwarder (an older
     one, or this one's earlier run) is attached and pinned there: keep its
     maps that fit, and replace its program in one step."""
 
@@ -98,7 +120,7 @@ class Forwarder:
         self.engine_ids: dict[str, int] = {}     # the engine's maps the program uses
         self.kept: set[str] = set()              # own maps the last load reused
         self._fds: dict[str, int] = {}
-        self._vips: dict[bytes, bytes] = {}
+        self._vips: dict[tuple[str, bytes], bytes] = {}     # (map, key) -> pool id
         if not takeover:
             bpf.remove_tool_pins(lab.sfx, LB_PIN_PREFIX)
         try:
@@ -134,7 +156,8 @@ class Forwarder:
         staged: list[str] = []
         obj = BpfObject(self.obj)
         try:
-            obj.map("flows").set_max_entries(self.flow_entries)
+            for m in FLOW_MAPS:
+                obj.map(m).set_max_entries(self.flow_entries)
             ids = {}
             for m in XDPHC_MAPS:
                 held.append(fd := bpf.obj_get(f"{self.xdphc_pin}/{m}"))
@@ -161,9 +184,9 @@ class Forwarder:
                     os.unlink(f"{self.dir}/new_{name}")
                 bpf.bpf_obj_pin(fd, f"{self.dir}/new_{name}")
                 staged.append(name)
-            if "vips" not in kept:
-                for key, pool in self._vips.items():
-                    bpf.update(fds["vips"], key, pool)
+            for (m, key), pool in self._vips.items():
+                if m not in kept:
+                    bpf.update(fds[m], key, pool)
             if "xdphc_chain" not in kept:
                 self._link(fds["xdphc_chain"], missing_ok=True)
             bpf.attach_xdp_pinned(self.ns, self.dev, f"{self.dir}/new_prog", replace=replace)
@@ -239,9 +262,10 @@ class Forwarder:
         self._link(self.fd("xdphc_chain"), missing_ok=False)
 
     def add_vip(self, addr: str, port: int, proto: str, pool_id: int) -> None:
-        key = socket.inet_aton(addr) + struct.pack("!H", port) + bytes([PROTOS[proto], 0])
-        self._vips[key] = struct.pack("<I", pool_id)
-        bpf.update(self.fd("vips"), key, self._vips[key])
+        """ADDR:PORT/PROTO (IPv4 or IPv6) to pool POOL_ID's backends of its family."""
+        m, key = vip_key(addr, port, proto)
+        self._vips[(m, key)] = struct.pack("<I", pool_id)
+        bpf.update(self.fd(m), key, self._vips[(m, key)])
 
     def counters(self) -> dict[str, int]:
         return {name: bpf.percpu_u64_sum(self.fd("lb_counters"), i)
@@ -250,9 +274,9 @@ class Forwarder:
     def flow(self, src: str, sport: int, dst: str, dport: int,
              proto: str) -> tuple[int, int] | None:
         """(backend id, generation) of a flow in the flow table, or None."""
+        m, key = flow_key(src, sport, dst, dport, proto)
         try:
-            raw = bpf.lookup(self.fd("flows"), flow_key(src, sport, dst, dport, proto),
-                             FLOW.size)
+            raw = bpf.lookup(self.fd(m), key, FLOW.size)
         except FileNotFoundError:
             return None
         return FLOW.unpack(raw)[:2]
@@ -260,8 +284,8 @@ class Forwarder:
     def set_flow(self, src: str, sport: int, dst: str, dport: int, proto: str,
                  backend_id: int, generation: int) -> None:
         """Put a flow on a backend (id and the generation it must still have)."""
-        bpf.update(self.fd("flows"), flow_key(src, sport, dst, dport, proto),
-                   FLOW.pack(backend_id, generation, 0))
+        m, key = flow_key(src, sport, dst, dport, proto)
+        bpf.update(self.fd(m), key, FLOW.pack(backend_id, generation, 0))
 
     # -- the end -------------------------------------------------------------
     def _close_fds(self) -> None:
