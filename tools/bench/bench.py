@@ -1543,6 +1543,8 @@ def main() -> int:
     ap.add_argument("--backends", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--skip", default="", help="comma list of rows to skip")
+    ap.add_argument("--keep", metavar="DIR", default="",
+                    help="keep the engines' configs and logs in DIR (not a temporary one)")
     ap.add_argument("--only", default="", help="comma list of the only rows to run: "
                     + ",".join(ROWS))
     ap.add_argument("--json", help="also write the raw results here")
@@ -1562,7 +1564,10 @@ def main() -> int:
         skip |= set(ROWS) - only
     res: dict = {"machine": machine()}
     say(f"machine: {res['machine']}")
-    with tempfile.TemporaryDirectory(prefix="xhc-bench-") as tmp:
+    with contextlib.ExitStack() as stack:
+        # --keep DIR: the engines' configs and logs stay there, for a look after
+        tmp = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="xhc-bench-"))
+        os.makedirs(tmp, exist_ok=True)
         if set(ROWS) - {"loss", "http", "https"} - skip:
             sim_rows(res, skip, args, tmp)
         if "loss" not in skip:
