@@ -135,6 +135,7 @@ $(BUILD)/tests/rx_test: tests/bpf/rx_test.c $(RX_TEST_MODS) $(BUILD)/probe_rx.sk
 
 BPF_TEST_ARGS ?=
 bpf-check: $(BUILD)/tests/rx_test
+	$(BUILD)/tests/rx_test $(BPF_TEST_ARGS)
 
 # The start cost of next hops the controller resolves (tools/bench/hopstart.py runs it).
 HOPSTART_MODS := nexthop hoptab routekey rtnl neigh bpfmap log netif config addr keyindex codes
@@ -142,7 +143,6 @@ $(BUILD)/tools/hopstart: tools/bench/hopstart.c $(patsubst %,$(BUILD)/user/%.o,$
 		$(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< $(patsubst %,$(BUILD)/user/%.o,$(HOPSTART_MODS)) -o $@ -lbpf -lyaml
-	$(BUILD)/tests/rx_test $(BPF_TEST_ARGS)
 
 
 # ---- make sanitize: the whole engine with ASan+UBSan ----------------------

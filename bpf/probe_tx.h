@@ -160,7 +160,7 @@ static __always_inline int write_syn6(struct xdp_md *ctx, const struct tx_nextho
 	tcp = data + SYN6_TCP_OFF;
 	eth_fill(data, nh, ETH_P_IPV6);
 	ip6_fill(ip6, src, s->addr, IPPROTO_TCP, SYN_TCP_LEN);
-	syn_fill(tcp, s, probe_cookie6(src, s->addr, s->sport, bpf_ntohs(s->port), s->gen));
+	syn_fill(tcp, s, probe_cookie6(s->addr, s->sport, bpf_ntohs(s->port), s->gen));
 	sum = pseudo_sum6(src, s->addr, IPPROTO_TCP, SYN_TCP_LEN);
 	sum = csum_words(tcp, SYN_TCP_LEN / 2, sum);
 	tcp->check = csum_fold(sum);

@@ -73,6 +73,7 @@ static int fill_cfg(struct xdphc_bpf_cfg *c, const struct programs_params *pp,
 	}
 	c->src4 = pp->src4;
 	memcpy(c->src6, pp->src6, sizeof(c->src6));
+	xdphc_cfg_sip6(c);
 	c->ifindex = pp->ifindex;
 	c->nslots = pp->nslots;
 	c->nbuckets = slots_table_buckets(pp->nslots);

@@ -11,6 +11,7 @@
 #include <linux/types.h>
 
 #include "hash.h"
+#include "siphash.h"
 
 /* Probe outcome kinds packed into xdphc_slot.result. */
 enum xdphc_result_kind {
@@ -191,6 +192,11 @@ struct xdphc_bpf_cfg {
 	__u16 mss;
 	__u16 pad;
 	__be32 src6[4];		/* 0 when no backend is IPv6 */
+	/*
+	 * The SipHash state (v0..v3) after key and the two words of src6: the
+	 * IPv6 cookie's constant half, hashed once (include/internal/siphash.h).
+	 */
+	__u64 sip6[4];
 	__u8 smac[6];		/* the interface's, for next hops the controller resolves */
 	/*
 	 * Per family: 1 when the interface forwards it, so bpf_fib_lookup()
@@ -227,6 +233,23 @@ struct xdphc_udp_check {
 	__u8 payload[XDPHC_PAYLOAD_MAX];
 	__u8 expect[XDPHC_EXPECT_MAX];
 };
+
+/*
+ * cfg.sip6 from cfg.key and cfg.src6: what the controller must compute
+ * before it loads the programs.
+ */
+static inline void xdphc_cfg_sip6(struct xdphc_bpf_cfg *c)
+{
+	struct xdphc_sip s;
+
+	xdphc_sip_init(&s, c->key[0], c->key[1]);
+	xdphc_sip_word(&s, xdphc_sip_addr_hi(c->src6));
+	xdphc_sip_word(&s, xdphc_sip_addr_lo(c->src6));
+	c->sip6[0] = s.v0;
+	c->sip6[1] = s.v1;
+	c->sip6[2] = s.v2;
+	c->sip6[3] = s.v3;
+}
 
 #define XDPHC_TXQ_SIZE 1024
 

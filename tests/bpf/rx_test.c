@@ -659,6 +659,8 @@ static int rx_load(struct rx *rx, int ifindex, uint32_t n, uint16_t sport_lo,
 	c->key[1] = le64(rx->k.key + 8);
 	memcpy(&c->src4, rx->k.src4, 4);
 	memcpy(c->src6, rx->k.src6, 16);
+	/* The controller's duty, which the programs take on trust: the same call as attach.c's. */
+	xdphc_cfg_sip6(c);
 	c->ifindex = (uint32_t)ifindex;
 	c->nslots = n;
 	c->nbuckets = nbuckets;
