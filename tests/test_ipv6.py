@@ -116,3 +116,34 @@ def test_v6_backend_recovers_and_fails(lab, engine):
     assert sum(b["state"] == "down" for b in st.values()) == 1
     lab.drop_del([victim])
     engine.wait_until(lambda s: s[(victim, 80)]["state"] == "up", 5, "victim up again")
+
+
+def test_v6_connection_checks(tmp_path, xdphc_bin, pin_dir):
+    """HTTP, HTTPS and TCP send/expect checks of IPv6 backends: real nginx and
+    redis on the AnyIP IPv6 block, checked over the kernel's own sockets."""
+    from lab import Lab
+    from lab.engine import Engine
+    from lab.services import Services
+    with Lab(listen=[]) as lab, Services(lab, tmp_path / "svc").start("nginx", "redis"):
+        eng = Engine(lab, pin_dir, tmp_path, binary=xdphc_bin)
+        try:
+            fast = {"interval": "500ms", "timeout": "300ms"}
+            eng.configure([pool("web", [t6(0x501, 80)], protocol="http", path="/health", **fast),
+                           pool("bad", [t6(0x502, 80)], protocol="http", path="/status/500",
+                                **fast),
+                           pool("tls", [t6(0x503, 443)], protocol="https", **fast),
+                           pool("redis", [t6(0x504, 6379)], send="PING\r\n", expect="+PONG",
+                                **fast)])
+            eng.start()
+            _, st = eng.wait_until(lambda s: all(b["state"] != "unknown" for b in s.values()),
+                                   15, "every backend decided")
+            got = {(a, p): (b["state"], b["reason"], b["check"]) for (a, p), b in st.items()}
+            assert got == {
+                (a6(0x501), 80): ("up", "ok", "http"),
+                (a6(0x502), 80): ("down", "http_status", "http"),
+                (a6(0x503), 443): ("up", "ok", "https"),
+                (a6(0x504), 6379): ("up", "ok", "tcp"),
+            }, got
+            assert st[(a6(0x502), 80)]["detail"] == 500
+        finally:
+            eng.close()
