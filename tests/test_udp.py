@@ -80,7 +80,11 @@ def test_udp_without_expect(lab, udp, engine):
     for t in closed:
         r = st[key(t)]
         assert (r["state"], r["reason"]) == ("down", "refused"), (t, r)
-        assert r["detail"] == (0x0104 if t.startswith("[") else 0x0303), (t, r)
+        want = (1, 4) if t.startswith("[") else (3, 3)
+        assert r["detail"] == want[0] << 8 | want[1], (t, r)
+        assert (r["icmp_type"], r["icmp_code"]) == want, (t, r)
+        shown = engine.run_once("show", t, "--pin-path", engine.pin_dir).stdout
+        assert f"refused(icmp {want[0]}/{want[1]})" in shown, shown
     for t in dropped:
         r = st[key(t)]
         assert (r["state"], r["reason"]) == ("up", "ok"), (t, r)

@@ -199,10 +199,11 @@ static void print_pools_text(const struct snapshot *s, const char *only)
 static void print_reason(const struct xdphc_backend_status *st, char *buf, size_t len)
 {
 	unsigned int code = status_http_code(st);
+	uint16_t icmp = status_icmp(st);
 
-	if (st->reason == XDPHC_REASON_UNREACHABLE && st->detail)
+	if (icmp)
 		snprintf(buf, len, "%s(icmp %u/%u)", reason_name(st->reason),
-			 XDPHC_DETAIL_ICMP_TYPE(st->detail), XDPHC_DETAIL_ICMP_CODE(st->detail));
+			 XDPHC_DETAIL_ICMP_TYPE(icmp), XDPHC_DETAIL_ICMP_CODE(icmp));
 	else if (code)
 		snprintf(buf, len, "%s(%u)", reason_name(st->reason), code);
 	else if (st->reason == XDPHC_REASON_TLS_ERROR && st->detail)

@@ -113,6 +113,9 @@ unsigned int status_http_code(const struct xdphc_backend_status *st)
 
 uint16_t status_icmp(const struct xdphc_backend_status *st)
 {
+	/* A UDP check is refused by an ICMP port unreachable: its detail too. */
+	if (st->reason == XDPHC_REASON_REFUSED && st->check == XDPHC_CHECK_UDP)
+		return st->detail;
 	return st->reason == XDPHC_REASON_UNREACHABLE ? st->detail : 0;
 }
 
