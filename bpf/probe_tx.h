@@ -259,10 +259,14 @@ static __always_inline int udp_headers(struct xdp_md *ctx, const struct tx_nexth
 	return 0;
 }
 
+static __always_inline __u16 ip_hdr_len(const struct xdphc_slot *s)
+{
+	return s->family == AF_INET6 ? sizeof(struct ip6_hdr) : sizeof(struct iphdr);
+}
+
 static __always_inline __u32 udp_l4off(const struct xdphc_slot *s)
 {
-	return SYN_IP_OFF + (s->family == AF_INET6 ? sizeof(struct ip6_hdr) :
-			     sizeof(struct iphdr));
+	return SYN_IP_OFF + ip_hdr_len(s);
 }
 
 /*
@@ -381,11 +385,6 @@ static __always_inline int next_hop(struct xdp_md *ctx, struct xdphc_slot *s, __
 	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
 	return 0;
-}
-
-static __always_inline __u16 ip_hdr_len(const struct xdphc_slot *s)
-{
-	return s->family == AF_INET6 ? sizeof(struct ip6_hdr) : sizeof(struct iphdr);
 }
 
 /* A SYN of either family for s, to its next hop; 0 or a tx_fail verdict. */

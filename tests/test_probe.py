@@ -108,13 +108,18 @@ def test_no_half_open_leftovers_and_no_kernel_rsts(lab, engine):
     assert lab.backend_snmp()["TcpExt.EmbryonicRsts"] >= stats["replies_synack"]
 
 
-def test_forged_synacks_are_ignored_and_counted(lab, engine):
+@pytest.mark.parametrize("victim, other", [("198.18.3.3", "198.18.1.1:80"),
+                                           ("2001:2::33", "[2001:2::1]:80")],
+                         ids=["ipv4", "ipv6"])
+def test_forged_synacks_are_ignored_and_counted(lab, engine, victim, other):
     """Forged SYN-ACKs on the victim's exact probe tuple (its backend address
     and port, and the source port its SYNs leave from) with random
-    acknowledgment numbers: each is counted as forged and none raises it."""
-    victim = "198.18.3.3"
+    acknowledgment numbers: each is counted as forged and none raises it.
+    IPv6 cookies cover both whole addresses: the same holds there."""
+    v6 = ":" in victim
+    prober_ip = lab.prober_ip6 if v6 else lab.prober_ip
     lab.drop_add([victim])
-    engine.configure([pool("web", [f"{victim}:80", "198.18.1.1:80"],
+    engine.configure([pool("web", [f"[{victim}]:80" if v6 else f"{victim}:80", other],
                            healthy_threshold=1)],
                      source_ports=f"{SPORTS[0]}-{SPORTS[1]}")
     engine.start()
@@ -128,7 +133,7 @@ def test_forged_synacks_are_ignored_and_counted(lab, engine):
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and sent < 3000:
         for _ in range(100):
-            lab.send_forged_synack(victim, 80, lab.prober_ip, sport,
+            lab.send_forged_synack(victim, 80, prober_ip, sport,
                                    rng.getrandbits(32), rng.getrandbits(32))
             sent += 1
         time.sleep(0.05)

@@ -56,7 +56,6 @@ struct engine {
 	uint32_t src4;			/* 0: no IPv4 backend, and none on the interface */
 	uint32_t src6[4];		/* all 0 when no source_ipv6 and no global address */
 	struct cfg_netif nif;		/* the sources and MTU the config is checked against */
-	uint64_t udp_replies, udp_mismatch;	/* probe_rx's counts, at the last publish */
 	uint16_t sport_lo, sport_hi;
 	bool fib4, fib6;		/* the interface forwards: bpf_fib_lookup() answers */
 	uint8_t mac[6];
@@ -229,7 +228,9 @@ static void publish_pools(struct engine *e)
 					 __ATOMIC_RELAXED);
 }
 
-static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *st)
+/* st: the stats just published; c: probe_rx's counters they were made from. */
+static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *st,
+			    const uint64_t c[XDPHC_CNT_MAX])
 {
 	struct metrics_snapshot snap = {
 		.start_ns = e->start_real,
@@ -247,8 +248,8 @@ static void publish_metrics(struct engine *e, const struct xdphc_engine_stats *s
 		.reload_ok = e->rl.last_ok,
 		.stats = *st,
 		.cc = e->cc.st,
-		.udp_replies = e->udp_replies,
-		.udp_mismatch = e->udp_mismatch,
+		.udp_replies = c[XDPHC_CNT_RX_UDP],
+		.udp_mismatch = c[XDPHC_CNT_RX_MISMATCH],
 		.udp_silent = e->sched.st.udp_silent,
 		.n_pools = e->cfg.n_pools,
 		.pools = e->pools,
@@ -300,8 +301,6 @@ static void publish_stats(struct engine *e, bool running)
 	s.replies_synack = c[XDPHC_CNT_RX_SYNACK];
 	s.replies_rst = c[XDPHC_CNT_RX_RST];
 	s.replies_icmp = c[XDPHC_CNT_RX_ICMP];
-	e->udp_replies = c[XDPHC_CNT_RX_UDP];
-	e->udp_mismatch = c[XDPHC_CNT_RX_MISMATCH];
 	s.timeouts = ss->timeouts;
 	s.ignored_forged = c[XDPHC_CNT_RX_FORGED];
 	s.ignored_stale = c[XDPHC_CNT_RX_STALE];
@@ -329,7 +328,7 @@ static void publish_stats(struct engine *e, bool running)
 
 	if (running)
 		breaker_tick_engine(e, &s);
-	publish_metrics(e, &s);
+	publish_metrics(e, &s, c);
 
 	m.abi_version = XDPHC_ABI_VERSION;
 	m.pid = running ? getpid() : 0;
